@@ -1,0 +1,559 @@
+/*
+ * heap.c: the heap description (segments, allocation contexts, MethodTable cache) and the object
+ * walk over the mapped dump. No DAC here: unseen MethodTables go through the heap's resolver,
+ * once each.
+ */
+#include "dumpscope/heap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_OBJECT_SIZE 24u
+#define ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
+
+struct ds_heap {
+  ds_dump *dump;
+  ds_type_resolver resolver;
+  void *resolver_ctx;
+  ds_gc_info info;
+
+  ds_segment *segments;
+  size_t segment_count, segment_cap;
+
+  ds_alloc_context *contexts;
+  size_t context_count, context_cap;
+
+  ds_type *types;
+  size_t type_count, type_cap;
+  /* open addressing: mt -> type index + 1 (0 = empty) */
+  void *owned;
+  uint64_t *slot_mt;
+  uint32_t *slot_index;
+  size_t slot_cap;
+};
+
+const char *ds_gen_name(ds_gen gen) {
+  static const char *const names[] = {"gen0", "gen1", "gen2", "loh", "poh", "frozen"};
+  return (unsigned)gen < DS_GEN_COUNT ? names[gen] : "unknown";
+}
+
+int ds_gen_parse(const char *text) {
+  static const struct { const char *name; int gen; } names[] = {
+      {"0", 0}, {"gen0", 0}, {"1", 1}, {"gen1", 1}, {"2", 2}, {"gen2", 2}, {"3", 3}, {"loh", 3},
+      {"large", 3}, {"4", 4}, {"poh", 4}, {"pinned", 4}, {"5", 5}, {"frozen", 5}, {"nongc", 5},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (strcasecmp(text, names[i].name) == 0)
+      return names[i].gen;
+  return -1;
+}
+
+ds_status ds_heap_create(ds_dump *dump, ds_type_resolver resolver, void *resolver_ctx, ds_heap **out,
+                         ds_error *err) {
+  ds_heap *heap = calloc(1, sizeof *heap);
+  if (!heap)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory creating the heap model");
+  heap->dump = dump;
+  heap->resolver = resolver;
+  heap->resolver_ctx = resolver_ctx;
+  heap->slot_cap = 1024;
+  heap->slot_mt = calloc(heap->slot_cap, sizeof *heap->slot_mt);
+  heap->slot_index = calloc(heap->slot_cap, sizeof *heap->slot_index);
+  if (!heap->slot_mt || !heap->slot_index) {
+    ds_heap_destroy(heap);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory creating the heap model");
+  }
+  *out = heap;
+  return DS_OK;
+}
+
+void ds_heap_destroy(ds_heap *heap) {
+  if (!heap)
+    return;
+  for (size_t i = 0; i < heap->type_count; i++)
+    free(heap->types[i].name);
+  free(heap->types);
+  free(heap->slot_mt);
+  free(heap->slot_index);
+  free(heap->segments);
+  free(heap->contexts);
+  free(heap->owned);
+  free(heap);
+}
+
+void ds_heap_set_owned_context(ds_heap *heap, void *owned) { heap->owned = owned; }
+
+ds_gc_info *ds_heap_gc_info(ds_heap *heap) { return &heap->info; }
+ds_dump *ds_heap_dump(ds_heap *heap) { return heap->dump; }
+
+/* Grows an array to hold one more element; false on failure or when past max. */
+static bool grow(void **items, size_t *cap, size_t count, size_t elem, size_t max) {
+  if (count < *cap)
+    return true;
+  if (count >= max)
+    return false;
+  size_t next = *cap ? *cap * 2 : 64;
+  if (next > max)
+    next = max;
+  void *p = realloc(*items, next * elem);
+  if (!p)
+    return false;
+  *items = p;
+  *cap = next;
+  return true;
+}
+
+ds_status ds_heap_add_segment(ds_heap *heap, const ds_segment *segment, ds_error *err) {
+  if (segment->end < segment->start)
+    return ds_error_set(err, DS_E_CORRUPT, "segment 0x%llx has its end 0x%llx before its start 0x%llx",
+                        (unsigned long long)segment->descriptor, (unsigned long long)segment->end,
+                        (unsigned long long)segment->start);
+  if (!grow((void **)&heap->segments, &heap->segment_cap, heap->segment_count, sizeof *segment,
+            DS_MAX_SEGMENTS))
+    return ds_error_set(err, DS_E_LIMIT, "more than %u heap segments", DS_MAX_SEGMENTS);
+  heap->segments[heap->segment_count++] = *segment;
+  return DS_OK;
+}
+
+ds_status ds_heap_add_alloc_context(ds_heap *heap, uint64_t ptr, uint64_t limit, ds_error *err) {
+  if (ptr == 0 || limit <= ptr)
+    return DS_OK;
+  for (size_t i = 0; i < heap->context_count; i++)
+    if (heap->contexts[i].ptr == ptr)
+      return DS_OK;
+  if (!grow((void **)&heap->contexts, &heap->context_cap, heap->context_count, sizeof(ds_alloc_context),
+            DS_MAX_ALLOC_CONTEXTS))
+    return ds_error_set(err, DS_E_LIMIT, "more than %u allocation contexts", DS_MAX_ALLOC_CONTEXTS);
+  heap->contexts[heap->context_count++] = (ds_alloc_context){ptr, limit};
+  return DS_OK;
+}
+
+static int compare_segments(const void *a, const void *b) {
+  const ds_segment *x = a, *y = b;
+  return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int compare_contexts(const void *a, const void *b) {
+  const ds_alloc_context *x = a, *y = b;
+  return x->ptr < y->ptr ? -1 : x->ptr > y->ptr;
+}
+
+ds_status ds_heap_seal(ds_heap *heap, ds_error *err) {
+  qsort(heap->segments, heap->segment_count, sizeof *heap->segments, compare_segments);
+  qsort(heap->contexts, heap->context_count, sizeof *heap->contexts, compare_contexts);
+  for (size_t i = 1; i < heap->segment_count; i++)
+    if (heap->segments[i].start < heap->segments[i - 1].end)
+      return ds_error_set(err, DS_E_CORRUPT, "heap segments overlap at 0x%llx",
+                          (unsigned long long)heap->segments[i].start);
+  return DS_OK;
+}
+
+size_t ds_heap_segment_count(const ds_heap *heap) { return heap->segment_count; }
+
+const ds_segment *ds_heap_segment(const ds_heap *heap, size_t index) {
+  return index < heap->segment_count ? &heap->segments[index] : NULL;
+}
+
+const ds_segment *ds_heap_segment_at(const ds_heap *heap, uint64_t addr) {
+  size_t lo = 0, hi = heap->segment_count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const ds_segment *s = &heap->segments[mid];
+    if (addr < s->start)
+      hi = mid;
+    else if (addr >= s->end)
+      lo = mid + 1;
+    else
+      return s;
+  }
+  return NULL;
+}
+
+int ds_heap_generation_of(const ds_heap *heap, uint64_t addr) {
+  const ds_segment *s = ds_heap_segment_at(heap, addr);
+  return s ? s->gen : -1;
+}
+
+size_t ds_heap_type_count(const ds_heap *heap) { return heap->type_count; }
+
+const ds_type *ds_heap_type(const ds_heap *heap, uint32_t index) {
+  return index < heap->type_count ? &heap->types[index] : NULL;
+}
+
+static inline size_t mt_hash(uint64_t mt, size_t cap) {
+  return (size_t)((mt >> 3) * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+}
+
+static bool rehash(ds_heap *heap) {
+  size_t cap = heap->slot_cap * 2;
+  uint64_t *mts = calloc(cap, sizeof *mts);
+  uint32_t *idx = calloc(cap, sizeof *idx);
+  if (!mts || !idx) {
+    free(mts);
+    free(idx);
+    return false;
+  }
+  for (size_t i = 0; i < heap->slot_cap; i++) {
+    if (!heap->slot_index[i])
+      continue;
+    size_t h = mt_hash(heap->slot_mt[i], cap);
+    while (idx[h])
+      h = (h + 1) & (cap - 1);
+    mts[h] = heap->slot_mt[i];
+    idx[h] = heap->slot_index[i];
+  }
+  free(heap->slot_mt);
+  free(heap->slot_index);
+  heap->slot_mt = mts;
+  heap->slot_index = idx;
+  heap->slot_cap = cap;
+  return true;
+}
+
+/* Slow path of the lookup: resolve an unseen MT through the resolver and cache the answer, valid
+ * or not, so a corrupt MT costs one resolver call. */
+static uint32_t resolve_type(ds_heap *heap, uint64_t mt, ds_error *err) {
+  if ((heap->type_count + 1) * 2 > heap->slot_cap && !rehash(heap)) {
+    ds_error_set(err, DS_E_NOMEM, "out of memory growing the type table");
+    return UINT32_MAX;
+  }
+  if (!grow((void **)&heap->types, &heap->type_cap, heap->type_count, sizeof(ds_type), DS_MAX_TYPES)) {
+    ds_error_set(err, DS_E_LIMIT, "more than %u distinct MethodTables", DS_MAX_TYPES);
+    return UINT32_MAX;
+  }
+  ds_type type = {.mt = mt};
+  ds_error why = {0};
+  if (mt == 0 || (mt & 7) || !heap->resolver ||
+      heap->resolver(heap->resolver_ctx, mt, &type, &why) != DS_OK) {
+    memset(&type, 0, sizeof type);
+    type.mt = mt;
+    type.flags = DS_TYPE_INVALID;
+    if (err)
+      *err = why;
+  }
+  uint32_t index = (uint32_t)heap->type_count++;
+  heap->types[index] = type;
+  size_t h = mt_hash(mt, heap->slot_cap);
+  while (heap->slot_index[h])
+    h = (h + 1) & (heap->slot_cap - 1);
+  heap->slot_mt[h] = mt;
+  heap->slot_index[h] = index + 1;
+  return index;
+}
+
+/* Cached lookup; resolves on a miss. Invalid MTs get an index with DS_TYPE_INVALID. */
+static inline uint32_t lookup_type(ds_heap *heap, uint64_t mt, ds_error *err) {
+  size_t h = mt_hash(mt, heap->slot_cap);
+  for (;;) {
+    uint32_t idx = heap->slot_index[h];
+    if (!idx)
+      return resolve_type(heap, mt, err);
+    if (heap->slot_mt[h] == mt)
+      return idx - 1;
+    h = (h + 1) & (heap->slot_cap - 1);
+  }
+}
+
+uint32_t ds_heap_type_index(ds_heap *heap, uint64_t mt, ds_error *err) {
+  uint32_t idx = lookup_type(heap, mt, err);
+  if (idx != UINT32_MAX && (heap->types[idx].flags & DS_TYPE_INVALID)) {
+    if (err && err->code == DS_OK)
+      ds_error_set(err, DS_E_CORRUPT, "0x%llx is not a valid MethodTable", (unsigned long long)mt);
+    return UINT32_MAX;
+  }
+  return idx;
+}
+
+/* Object size as SOS and ClrMD report it: BaseSize + count x ComponentSize (strings count their
+ * NUL), at least the minimum object size. The walk steps by this aligned to 8. */
+static inline uint64_t size_of(const ds_type *type, uint32_t count) {
+  uint64_t size = type->base_size;
+  if (type->component_size) {
+    uint64_t n = count;
+    if (type->flags & DS_TYPE_STRING)
+      n += 1;
+    size += n * type->component_size;
+  }
+  return size < MIN_OBJECT_SIZE ? MIN_OBJECT_SIZE : size;
+}
+
+uint64_t ds_heap_object_size(ds_heap *heap, uint64_t addr, uint32_t *type_index) {
+  uint64_t header[2];
+  if (!ds_dump_read_exact(heap->dump, addr, header, sizeof header))
+    return 0;
+  uint32_t idx = ds_heap_type_index(heap, header[0] & ~(uint64_t)7, NULL);
+  if (idx == UINT32_MAX)
+    return 0;
+  if (type_index)
+    *type_index = idx;
+  return size_of(&heap->types[idx], (uint32_t)header[1]);
+}
+
+static void record_error(ds_walk_stats *stats, uint64_t object, uint64_t last_good, uint64_t mt,
+                         size_t segment, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+#include <stdarg.h>
+
+static void record_error(ds_walk_stats *stats, uint64_t object, uint64_t last_good, uint64_t mt,
+                         size_t segment, const char *fmt, ...) {
+  stats->error_count++;
+  if (stats->error_count > DS_MAX_HEAP_ERRORS)
+    return;
+  ds_heap_error *grown = realloc(stats->errors, stats->error_count * sizeof *grown);
+  if (!grown) {
+    stats->error_count--;
+    return;
+  }
+  stats->errors = grown;
+  ds_heap_error *e = &stats->errors[stats->error_count - 1];
+  e->object = object;
+  e->last_good = last_good;
+  e->mt = mt;
+  e->segment = segment;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->message, sizeof e->message, fmt, ap);
+  va_end(ap);
+}
+
+/* Walks one range. The fast path reads headers straight from the mapping; when the range is not
+ * one contiguous piece of the core, headers are copied out. */
+static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *ctx,
+                       ds_walk_stats *stats) {
+  const ds_segment *seg = &heap->segments[seg_index];
+  uint64_t addr = seg->start, end = seg->end, last_good = 0;
+  uint64_t avail = 0;
+  const uint8_t *base = ds_dump_span(heap->dump, addr, &avail);
+  bool direct = base && avail >= end - addr;
+  const uint64_t free_mt = heap->info.free_mt;
+
+  /* the first allocation context at or after the start */
+  size_t ci = 0, cn = heap->context_count;
+  {
+    size_t lo = 0, hi = cn;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (heap->contexts[mid].ptr < addr)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    ci = lo;
+  }
+  uint64_t next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
+
+  uint64_t cached_mt = 0;
+  uint32_t cached_idx = 0;
+  const ds_type *cached_type = NULL;
+
+  while (addr < end) {
+    if (addr >= next_ctx) {
+      if (addr == next_ctx) {
+        addr = heap->contexts[ci].limit + MIN_OBJECT_SIZE;
+        ci++;
+        next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
+        continue;
+      }
+      while (ci < cn && heap->contexts[ci].ptr < addr)
+        ci++;
+      next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
+      continue;
+    }
+    if (end - addr < MIN_OBJECT_SIZE) {
+      record_error(stats, addr, last_good, 0, seg_index,
+                   "object %llx: only %llu bytes remain before the end of its segment (0x%llx)",
+                   (unsigned long long)addr, (unsigned long long)(end - addr), (unsigned long long)end);
+      return true;
+    }
+    uint64_t header[2];
+    if (direct) {
+      memcpy(header, base + (addr - seg->start), sizeof header);
+    } else if (!ds_dump_read_exact(heap->dump, addr, header, sizeof header)) {
+      record_error(stats, addr, last_good, 0, seg_index,
+                   "object %llx is not in the dump (memory missing); last good object %llx",
+                   (unsigned long long)addr, (unsigned long long)last_good);
+      return true;
+    }
+    uint64_t mt = header[0] & ~(uint64_t)7;
+    if (mt != cached_mt || !cached_type) {
+      ds_error why = {0};
+      cached_idx = lookup_type(heap, mt, &why);
+      if (cached_idx == UINT32_MAX) {
+        record_error(stats, addr, last_good, mt, seg_index, "%s", why.message);
+        return true;
+      }
+      cached_mt = mt;
+      cached_type = &heap->types[cached_idx];
+      if (cached_type->flags & DS_TYPE_INVALID) {
+        record_error(stats, addr, last_good, mt, seg_index,
+                     "object %llx does not have a valid MT (%llx); last good object %llx",
+                     (unsigned long long)addr, (unsigned long long)mt, (unsigned long long)last_good);
+        cached_type = NULL;
+        cached_mt = 0;
+        return true;
+      }
+    }
+    uint64_t size = size_of(cached_type, (uint32_t)header[1]);
+    uint64_t step = ALIGN8(size);
+    if (step > end - addr || size > DS_MAX_OBJECT_SIZE) {
+      record_error(stats, addr, last_good, mt, seg_index,
+                   "object %llx (MT %llx) has size %llu, which extends past the end of its segment "
+                   "(0x%llx); last good object %llx",
+                   (unsigned long long)addr, (unsigned long long)mt, (unsigned long long)size,
+                   (unsigned long long)end, (unsigned long long)last_good);
+      return true;
+    }
+    stats->objects++;
+    stats->bytes += size;
+    if (mt == free_mt) {
+      stats->free_objects++;
+      stats->free_bytes += step;
+    }
+    if (fn) {
+      ds_heap_object obj = {addr, size, cached_idx, seg->gen};
+      if (!fn(ctx, &obj))
+        return false;
+      /* the callback may have resolved types and moved the table */
+      cached_type = &heap->types[cached_idx];
+    }
+    last_good = addr;
+    addr += step;
+  }
+  return true;
+}
+
+ds_status ds_heap_walk(ds_heap *heap, int gen, ds_object_fn fn, void *ctx, ds_walk_stats *stats,
+                       ds_error *err) {
+  memset(stats, 0, sizeof *stats);
+  if (!heap->info.structures_valid)
+    return ds_error_set(err, DS_E_MID_GC,
+                        "the dump was taken while a garbage collection was in progress: the GC "
+                        "heap structures are not consistent, so the heap cannot be walked");
+  for (size_t i = 0; i < heap->segment_count; i++) {
+    if (gen >= 0 && heap->segments[i].gen != gen)
+      continue;
+    if (!walk_range(heap, i, fn, ctx, stats))
+      break;
+  }
+  return DS_OK;
+}
+
+void ds_walk_stats_free(ds_walk_stats *stats) {
+  free(stats->errors);
+  stats->errors = NULL;
+}
+
+typedef struct histogram_ctx {
+  uint64_t *counts, *sizes;
+  size_t cap;
+  ds_heap *heap;
+  bool failed;
+} histogram_ctx;
+
+static bool histogram_add(void *p, const ds_heap_object *obj) {
+  histogram_ctx *h = p;
+  if (obj->type >= h->cap) {
+    size_t cap = h->cap ? h->cap : 256;
+    while (cap <= obj->type)
+      cap *= 2;
+    uint64_t *c = realloc(h->counts, cap * sizeof *c), *s = c ? realloc(h->sizes, cap * sizeof *s) : NULL;
+    if (c)
+      h->counts = c;
+    if (!c || !s) {
+      h->failed = true;
+      return false;
+    }
+    h->sizes = s;
+    memset(h->counts + h->cap, 0, (cap - h->cap) * sizeof *c);
+    memset(h->sizes + h->cap, 0, (cap - h->cap) * sizeof *s);
+    h->cap = cap;
+  }
+  h->counts[obj->type]++;
+  h->sizes[obj->type] += obj->size;
+  return true;
+}
+
+static int compare_rows(const void *a, const void *b) {
+  const ds_histogram_row *x = a, *y = b;
+  if (x->total_size != y->total_size)
+    return x->total_size > y->total_size ? -1 : 1;
+  return x->type < y->type ? -1 : x->type > y->type;
+}
+
+ds_status ds_heap_histogram(ds_heap *heap, int gen, ds_histogram *out, ds_error *err) {
+  memset(out, 0, sizeof *out);
+  histogram_ctx h = {.heap = heap};
+  ds_status rc = ds_heap_walk(heap, gen, histogram_add, &h, &out->stats, err);
+  if (rc == DS_OK && h.failed)
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory building the histogram");
+  if (rc == DS_OK) {
+    size_t rows = 0;
+    for (size_t i = 0; i < h.cap; i++)
+      rows += h.counts[i] != 0;
+    out->rows = calloc(rows ? rows : 1, sizeof *out->rows);
+    if (!out->rows) {
+      rc = ds_error_set(err, DS_E_NOMEM, "out of memory building the histogram");
+    } else {
+      for (size_t i = 0; i < h.cap; i++)
+        if (h.counts[i])
+          out->rows[out->row_count++] = (ds_histogram_row){(uint32_t)i, h.counts[i], h.sizes[i]};
+      qsort(out->rows, out->row_count, sizeof *out->rows, compare_rows);
+    }
+  }
+  free(h.counts);
+  free(h.sizes);
+  if (rc != DS_OK)
+    ds_histogram_free(out);
+  return rc;
+}
+
+void ds_histogram_free(ds_histogram *hist) {
+  free(hist->rows);
+  hist->rows = NULL;
+  hist->row_count = 0;
+  ds_walk_stats_free(&hist->stats);
+}
+
+int64_t ds_heap_read_string(ds_heap *heap, uint64_t addr, size_t max_chars, char *out, size_t out_len) {
+  uint64_t header[2];
+  if (!ds_dump_read_exact(heap->dump, addr, header, sizeof header))
+    return -1;
+  uint32_t length = (uint32_t)header[1];
+  size_t want = length < max_chars ? length : max_chars;
+  if (want > DS_MAX_STRING_READ_CHARS)
+    want = DS_MAX_STRING_READ_CHARS;
+  uint16_t *chars = malloc((want ? want : 1) * sizeof *chars);
+  if (!chars)
+    return -1;
+  if (!ds_dump_read_exact(heap->dump, addr + 12, chars, want * sizeof *chars)) {
+    free(chars);
+    return -1;
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < want; i++) {
+    uint32_t c = chars[i];
+    if (c >= 0xD800 && c < 0xDC00 && i + 1 < want && chars[i + 1] >= 0xDC00 && chars[i + 1] < 0xE000) {
+      c = 0x10000 + ((c - 0xD800) << 10) + (chars[i + 1] - 0xDC00);
+      i++;
+    } else if (c >= 0xD800 && c < 0xE000) {
+      c = 0xFFFD;
+    }
+    char tmp[4];
+    size_t n;
+    if (c < 0x80) { tmp[0] = (char)c; n = 1; }
+    else if (c < 0x800) { tmp[0] = (char)(0xC0 | (c >> 6)); tmp[1] = (char)(0x80 | (c & 0x3F)); n = 2; }
+    else if (c < 0x10000) { tmp[0] = (char)(0xE0 | (c >> 12)); tmp[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+                            tmp[2] = (char)(0x80 | (c & 0x3F)); n = 3; }
+    else { tmp[0] = (char)(0xF0 | (c >> 18)); tmp[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+           tmp[2] = (char)(0x80 | ((c >> 6) & 0x3F)); tmp[3] = (char)(0x80 | (c & 0x3F)); n = 4; }
+    if (o + n >= out_len)
+      break;
+    memcpy(out + o, tmp, n);
+    o += n;
+  }
+  if (out_len)
+    out[o] = 0;
+  free(chars);
+  return length;
+}

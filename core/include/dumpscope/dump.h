@@ -1,0 +1,92 @@
+/*
+ * dump.h: read a Linux ELF core file of an x86-64 process (createdump, dotnet-dump, kernel, gcore).
+ *
+ * The file is memory-mapped, never read whole. Target memory is served from PT_LOAD segments
+ * that carry file data; pages absent from the core but backed by a mapped ELF file on this
+ * machine are read from that file when its build id matches the one recorded in the dump.
+ * Everything in the file is untrusted: ds_dump_open checks every offset and size, and refuses
+ * Windows minidumps, non-core ELF files, non-x86-64 cores and random bytes with a specific error.
+ * After a successful open the object is read-only and may be used from several threads.
+ */
+#ifndef DUMPSCOPE_DUMP_H
+#define DUMPSCOPE_DUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dumpscope/error.h"
+#include "dumpscope/limits.h"
+
+typedef struct ds_dump ds_dump;
+
+/* A file mapped into the process (from NT_FILE), grouped by path. */
+typedef struct ds_module {
+  const char *path;        /* path on the machine that produced the dump, " (deleted)" stripped */
+  uint64_t base;           /* start of the mapping at file offset 0, else the lowest start */
+  uint64_t end;            /* highest end of its mappings */
+  bool is_elf;             /* an ELF header was readable at base */
+  uint8_t build_id[DS_MAX_BUILD_ID_BYTES];
+  size_t build_id_len;     /* 0 when the GNU build id note is not readable */
+} ds_module;
+
+/* One thread's registers from NT_PRSTATUS (and NT_PRFPREG when present). */
+typedef struct ds_dump_thread {
+  uint32_t tid;            /* Linux LWP id (pr_pid) */
+  uint64_t regs[27];       /* user_regs_struct, kernel order: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8
+                              rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base
+                              ds es fs gs */
+  bool has_fpregs;
+  uint8_t fpregs[512];     /* FXSAVE image */
+} ds_dump_thread;
+
+enum { DS_REG_R15, DS_REG_R14, DS_REG_R13, DS_REG_R12, DS_REG_RBP, DS_REG_RBX, DS_REG_R11,
+       DS_REG_R10, DS_REG_R9, DS_REG_R8, DS_REG_RAX, DS_REG_RCX, DS_REG_RDX, DS_REG_RSI,
+       DS_REG_RDI, DS_REG_ORIG_RAX, DS_REG_RIP, DS_REG_CS, DS_REG_EFLAGS, DS_REG_RSP, DS_REG_SS,
+       DS_REG_FS_BASE, DS_REG_GS_BASE, DS_REG_DS, DS_REG_ES, DS_REG_FS, DS_REG_GS };
+
+/* Opens and validates a core file. On failure *out is NULL and err says why. */
+ds_status ds_dump_open(const char *path, ds_dump **out, ds_error *err);
+void ds_dump_close(ds_dump *dump);
+
+/* Copies up to len bytes of target memory at addr, stopping at the first byte that is not in
+ * the dump (or a matching on-disk file). Returns the number of bytes copied. */
+size_t ds_dump_read(ds_dump *dump, uint64_t addr, void *buf, size_t len);
+
+/* Reads exactly len bytes or returns false. */
+bool ds_dump_read_exact(ds_dump *dump, uint64_t addr, void *buf, size_t len);
+bool ds_dump_read_u64(ds_dump *dump, uint64_t addr, uint64_t *value);
+bool ds_dump_read_u32(ds_dump *dump, uint64_t addr, uint32_t *value);
+
+/* A pointer straight into the mapped core at addr, and how many bytes follow it contiguously
+ * (within one PT_LOAD segment). NULL when addr is not in a segment with file data. This is the
+ * heap walk's fast path: no copy. */
+const uint8_t *ds_dump_span(const ds_dump *dump, uint64_t addr, uint64_t *avail);
+
+size_t ds_dump_module_count(const ds_dump *dump);
+const ds_module *ds_dump_module(const ds_dump *dump, size_t index);
+/* Finds a module whose file name (the part after the last '/') equals name exactly. */
+const ds_module *ds_dump_find_module(const ds_dump *dump, const char *name);
+/* Finds the module whose mappings contain addr. */
+const ds_module *ds_dump_module_at(const ds_dump *dump, uint64_t addr);
+
+size_t ds_dump_thread_count(const ds_dump *dump);
+const ds_dump_thread *ds_dump_thread_at(const ds_dump *dump, size_t index);
+const ds_dump_thread *ds_dump_find_thread(const ds_dump *dump, uint32_t tid);
+
+const char *ds_dump_path(const ds_dump *dump);
+uint64_t ds_dump_file_size(const ds_dump *dump);
+/* Number of PT_LOAD segments with data, and the bytes of target memory they hold. */
+size_t ds_dump_segment_count(const ds_dump *dump);
+uint64_t ds_dump_memory_bytes(const ds_dump *dump);
+/* True when the dump carries createdump's DIAGINFOHEADER page. */
+bool ds_dump_is_createdump(const ds_dump *dump);
+
+/* Searches target memory [start, end) for the bytes needle; returns the address or 0. */
+uint64_t ds_dump_search(ds_dump *dump, uint64_t start, uint64_t end, const void *needle,
+                        size_t needle_len);
+
+/* Formats a build id as lowercase hex into out (2*len+1 bytes). */
+void ds_build_id_hex(const uint8_t *id, size_t len, char *out);
+
+#endif

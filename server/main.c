@@ -1,0 +1,35 @@
+/*
+ * main.c: the `dumpscope` executable: CLI analysis commands today, the daemon later.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out) {
+  fprintf(out, "dumpscope: analyse memory dumps of .NET (CoreCLR) processes on Linux\n\n"
+               "usage: dumpscope COMMAND [ARGS]\n\n");
+  ds_cli_usage(out);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+      strcmp(argv[1], "-h") == 0) {
+    usage(stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    printf("dumpscope 0.1.0\n");
+    return 0;
+  }
+  if (!ds_cli_has_command(argv[1])) {
+    fprintf(stderr, "dumpscope: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int code = ds_cli_run(argc, argv);
+  curl_global_cleanup();
+  return code;
+}

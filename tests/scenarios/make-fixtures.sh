@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# make-fixtures.sh OUTDIR [--big]
+#
+# Builds the C# scenario program (tests/scenarios/app), runs each scenario process in each GC
+# variant, waits for its "READY <truth>" line, dumps it with the runtime's own createdump (next to
+# the libcoreclr.so the truth names) as a full dump (-u) and/or a heap dump (-h), then kills it.
+# The contract (files, fields) is tests/scenarios/FIXTURES.md.
+#
+# Output: OUTDIR/<key>/{fixtures.json, *.dmp, *.truth.json}, OUTDIR/current -> <key>.
+# <key> hashes the scenario sources, this script and the installed .NET SDK/runtimes; when
+# OUTDIR/<key>/fixtures.json already holds what was asked for, the script exits at once.
+#
+# Default set: process "main" in variants wks, svr, seg, full + heap dump each.
+# With --big or DS_FIXTURES_BIG=1: also process "big" (variant wks, heap dump only).
+#
+# Environment: DS_FIXTURES_BIG=1, DS_FIXTURES_TIMEOUT (seconds to wait for READY, default 120;
+# "big" gets 3x).  Exit codes: 0 ok, 1 failure, 2 usage.
+set -euo pipefail
+
+die() { echo "make-fixtures: ERROR: $*" >&2; exit 1; }
+
+usage() { echo "usage: $0 OUTDIR [--big]" >&2; exit 2; }
+
+outdir=""
+big="${DS_FIXTURES_BIG:-0}"
+for a in "$@"; do
+    case "$a" in
+        --big) big=1 ;;
+        -h|--help) usage ;;
+        -*) echo "make-fixtures: unknown option $a" >&2; usage ;;
+        *) [ -z "$outdir" ] || usage; outdir="$a" ;;
+    esac
+done
+[ -n "$outdir" ] || usage
+[ "$big" = 1 ] || big=0
+
+if ! command -v dotnet >/dev/null 2>&1; then
+    die "dotnet SDK not found: install the .NET SDK (10.0, with its runtime; 'dotnet' must be on PATH) to build the scenario program and make the dump fixtures"
+fi
+for tool in sha256sum flock; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (coreutils / util-linux)"
+done
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+export DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1 DOTNET_GENERATE_ASPNET_CERTIFICATE=false
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+app="$here/app"
+timeout_s="${DS_FIXTURES_TIMEOUT:-120}"
+t_start=$(date +%s.%N)
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+human() { awk -v b="$1" 'BEGIN { split("B KiB MiB GiB TiB", u, " "); i = 1; while (b >= 1024 && i < 5) { b /= 1024; i++ } printf (i == 1 ? "%d %s" : "%.1f %s"), b, u[i] }'; }
+
+mkdir -p "$outdir"
+outdir="$(cd "$outdir" && pwd)"
+
+# ---- cache key -------------------------------------------------------------------------------
+sdk_version="$(dotnet --version 2>/dev/null)" || die "'dotnet --version' failed: is the .NET SDK installed (not only a runtime)?"
+runtimes="$(dotnet --list-runtimes 2>/dev/null)" || die "'dotnet --list-runtimes' failed"
+echo "$runtimes" | grep -q '^Microsoft.NETCore.App ' || die "no Microsoft.NETCore.App runtime installed (dotnet --list-runtimes)"
+key="$(
+    {
+        echo "sdk $sdk_version"
+        echo "$runtimes"
+        echo "uname-m $(uname -m)"
+        # sources: every file of the app except build output, in a stable order
+        (cd "$app" && find . -type f \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.targets' -o -name '*.json' \) \
+            -not -path './bin/*' -not -path './obj/*' | LC_ALL=C sort | while read -r f; do
+                echo "file $f $(sha256sum < "$f" | cut -c1-64)"
+            done)
+        echo "script $(sha256sum < "$here/make-fixtures.sh" | cut -c1-64)"
+    } | sha256sum | cut -c1-64
+)"
+set_dir="$outdir/$key"
+
+# Which units (one process run each) and which dumps of them make the requested set.
+units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap")
+[ "$big" = 1 ] && units+=("big:wks:heap")
+
+set_complete() {
+    [ -f "$set_dir/fixtures.json" ] || return 1
+    local u p v
+    for u in "${units[@]}"; do
+        p="${u%%:*}"; v="${u#*:}"; v="${v%%:*}"
+        [ -f "$set_dir/$p-$v.done" ] || return 1
+        grep -q "\"truth\": \"$p-$v.truth.json\"" "$set_dir/fixtures.json" || return 1
+    done
+}
+
+point_current() {
+    ln -sfn "$key" "$outdir/.current.tmp"
+    mv -T "$outdir/.current.tmp" "$outdir/current"
+}
+
+if set_complete; then
+    [ "$(readlink "$outdir/current" 2>/dev/null || true)" = "$key" ] || point_current
+    echo "make-fixtures: up to date: $set_dir ($(secs "$t_start") s)"
+    exit 0
+fi
+
+# One run at a time per OUTDIR.
+exec 9>"$outdir/.lock"
+flock -w 3600 9 || die "could not lock $outdir/.lock"
+if set_complete; then   # made by a concurrent run while we waited
+    [ "$(readlink "$outdir/current" 2>/dev/null || true)" = "$key" ] || point_current
+    echo "make-fixtures: up to date: $set_dir ($(secs "$t_start") s)"
+    exit 0
+fi
+mkdir -p "$set_dir"
+
+# ---- processes we start are always killed ----------------------------------------------------
+live_pid=""
+cleanup() {
+    if [ -n "$live_pid" ] && kill -0 "$live_pid" 2>/dev/null; then
+        kill -KILL "$live_pid" 2>/dev/null || true
+        wait "$live_pid" 2>/dev/null || true
+    fi
+    live_pid=""
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# ---- build -----------------------------------------------------------------------------------
+build_dir="$outdir/app-build"
+dll="$build_dir/bin/Scenarios/release/Scenarios.dll"
+mkdir -p "$build_dir"
+t0=$(now)
+echo "make-fixtures: building $app (Release, SDK $sdk_version) ..."
+# The program uses no NuGet package: restore only needs the SDK's own packs, no network.
+if ! dotnet build "$app/Scenarios.csproj" -c Release --nologo --artifacts-path "$build_dir" \
+        -p:TreatWarningsAsErrors=false >"$build_dir/build.log" 2>&1; then
+    grep -E ' error |error [A-Z]+[0-9]+' "$build_dir/build.log" | sort -u | head -20 >&2 || true
+    tail -20 "$build_dir/build.log" >&2
+    die "build of the scenario program failed (log: $build_dir/build.log)"
+fi
+[ -f "$dll" ] || die "build succeeded but $dll is missing"
+echo "make-fixtures: built in $(secs "$t0") s"
+
+# ---- one unit: run the process, dump it, kill it ---------------------------------------------
+variant_env() {
+    case "$1" in
+        wks) ;;
+        svr) echo "DOTNET_gcServer=1 DOTNET_GCHeapCount=2" ;;
+        seg) echo "DOTNET_GCName=libclrgc.so" ;;
+        *) die "unknown variant $1" ;;
+    esac
+}
+
+run_unit() {
+    local process="$1" variant="$2" kinds="$3"
+    local base="$process-$variant" truth="$set_dir/$process-$variant.truth.json"
+    local log="$set_dir/$base.log" limit="$timeout_s" t_unit t_ready pid kind flag file
+    [ "$process" = big ] && limit=$((timeout_s * 3))
+
+    # A unit is all or nothing: its dumps belong to the one run whose truth sits beside them.
+    rm -f "$set_dir/$base.done" "$truth" "$truth.tmp" "$set_dir/$base"-*.dmp "$set_dir/$base"-*.dmp.partial
+
+    t_unit=$(now)
+    # A clean GC configuration: nothing from the caller's environment, only the variant's.
+    # shellcheck disable=SC2046
+    env -u DOTNET_gcServer -u DOTNET_GCHeapCount -u DOTNET_GCName -u DOTNET_GCgen0size \
+        -u DOTNET_gcConcurrent -u DOTNET_GCHeapHardLimit -u DOTNET_GCHeapAffinitizeMask \
+        -u COMPlus_gcServer -u COMPlus_GCHeapCount -u COMPlus_GCName -u COMPlus_gcConcurrent \
+        -u DOTNET_DbgEnableMiniDump -u COMPlus_DbgEnableMiniDump \
+        DS_FIXTURE_VARIANT="$variant" $(variant_env "$variant") \
+        dotnet "$dll" "$process" "$truth" >"$log" 2>&1 </dev/null &
+    pid=$!
+    live_pid=$pid
+
+    while ! grep -q '^READY ' "$log" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null && rc=0 || rc=$?
+            live_pid=""
+            tail -30 "$log" >&2 || true
+            die "$base: the scenario process exited (status $rc) before it was ready (log: $log)"
+        fi
+        if awk -v a="$t_unit" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
+            tail -30 "$log" >&2 || true
+            die "$base: no READY line within $limit s (log: $log)"
+        fi
+        sleep 0.1
+    done
+    t_ready=$(secs "$t_unit")
+    [ -s "$truth" ] || die "$base: READY but no truth file $truth"
+
+    local coreclr createdump
+    coreclr="$(sed -n 's/^ *"coreclr_path": "\(.*\)",\{0,1\}$/\1/p' "$truth" | head -1)"
+    [ -n "$coreclr" ] || die "$base: the truth names no coreclr_path"
+    createdump="$(dirname "$coreclr")/createdump"
+    [ -x "$createdump" ] || die "$base: createdump not found next to $coreclr"
+
+    local line="make-fixtures: $base: ready in $t_ready s"
+    for kind in $kinds; do
+        case "$kind" in full) flag=-u ;; heap) flag=-h ;; *) die "unknown dump kind $kind" ;; esac
+        file="$set_dir/$base-$kind.dmp"
+        t0=$(now)
+        if ! "$createdump" "$flag" -f "$file.partial" "$pid" >"$set_dir/$base-$kind.createdump.log" 2>&1; then
+            cat "$set_dir/$base-$kind.createdump.log" >&2
+            die "$base: createdump $flag failed for pid $pid (is ptrace allowed? see above)"
+        fi
+        [ -s "$file.partial" ] || die "$base: createdump wrote no $file.partial"
+        mv -f "$file.partial" "$file"
+        line="$line, $kind dump $(human "$(stat -c %s "$file")") in $(secs "$t0") s"
+    done
+
+    cleanup
+    : >"$set_dir/$base.done"
+    echo "$line (unit $(secs "$t_unit") s)"
+}
+
+for u in "${units[@]}"; do
+    p="${u%%:*}"; rest="${u#*:}"; v="${rest%%:*}"; kinds="${rest#*:}"
+    if [ -f "$set_dir/$p-$v.done" ]; then
+        echo "make-fixtures: $p-$v: already made"
+        continue
+    fi
+    run_unit "$p" "$v" "$kinds"
+done
+
+# ---- fixtures.json (last, atomically) --------------------------------------------------------
+runtime_version="$(sed -n 's/^ *"runtime_version": "\(.*\)",\{0,1\}$/\1/p' "$set_dir/main-wks.truth.json" | head -1)"
+all_units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "big:wks:heap")
+{
+    echo "{"
+    echo "  \"key\": \"$key\","
+    echo "  \"runtime_version\": \"$runtime_version\","
+    echo "  \"sdk_version\": \"$sdk_version\","
+    echo "  \"created\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+    echo "  \"fixtures\": ["
+    sep=""
+    for u in "${all_units[@]}"; do
+        p="${u%%:*}"; rest="${u#*:}"; v="${rest%%:*}"; kinds="${rest#*:}"
+        [ -f "$set_dir/$p-$v.done" ] || continue
+        for kind in $kinds; do
+            [ -f "$set_dir/$p-$v-$kind.dmp" ] || continue
+            printf '%s    { "name": "%s", "process": "%s", "variant": "%s", "kind": "%s", "dump": "%s", "truth": "%s", "dump_size": %s }' \
+                "$sep" "$p-$v-$kind" "$p" "$v" "$kind" "$p-$v-$kind.dmp" "$p-$v.truth.json" \
+                "$(stat -c %s "$set_dir/$p-$v-$kind.dmp")"
+            sep=$',\n'
+        done
+    done
+    echo
+    echo "  ]"
+    echo "}"
+} >"$set_dir/fixtures.json.tmp"
+mv -f "$set_dir/fixtures.json.tmp" "$set_dir/fixtures.json"
+point_current
+
+# ---- bound disk use: drop sets made for other sources / runtimes -----------------------------
+for d in "$outdir"/*/; do
+    d="${d%/}"; name="$(basename "$d")"
+    if [[ "$name" =~ ^[0-9a-f]{64}$ ]] && [ "$name" != "$key" ]; then
+        echo "make-fixtures: removing stale set $name"
+        rm -rf -- "$d"
+    fi
+done
+
+echo "make-fixtures: done in $(secs "$t_start") s: $set_dir ($(human "$(du -sb "$set_dir" | cut -f1)"))"
