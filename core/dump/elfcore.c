@@ -278,6 +278,19 @@ uint64_t ds_dump_search(ds_dump *dump, uint64_t start, uint64_t end, const void 
   return found;
 }
 
+void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len) {
+  uint64_t avail;
+  const uint8_t *p = ds_dump_span(dump, addr, &avail);
+  if (!p)
+    return;
+  if (len > avail)
+    len = avail;
+  uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+  uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+  if (end > start)
+    madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
 void ds_build_id_hex(const uint8_t *id, size_t len, char *out) {
   static const char hex[] = "0123456789abcdef";
   for (size_t i = 0; i < len; i++) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define MIN_OBJECT_SIZE 24u
+#define RELEASE_CHUNK (32u << 20)
 #define ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
 
 struct ds_heap {
@@ -343,6 +344,7 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
   }
   uint64_t next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
 
+  uint64_t released = addr; /* walked memory before this is handed back to the kernel */
   uint64_t cached_mt = 0;
   uint32_t cached_idx = 0;
   const ds_type *cached_type = NULL;
@@ -419,7 +421,13 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
     }
     last_good = addr;
     addr += step;
+    if (direct && addr - released >= RELEASE_CHUNK) {
+      ds_dump_release(heap->dump, released, addr - released - 4096);
+      released = addr - 4096;
+    }
   }
+  if (direct)
+    ds_dump_release(heap->dump, released, end - released);
   return true;
 }
 

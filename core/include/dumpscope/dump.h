@@ -63,6 +63,11 @@ bool ds_dump_read_u32(ds_dump *dump, uint64_t addr, uint32_t *value);
  * heap walk's fast path: no copy. */
 const uint8_t *ds_dump_span(const ds_dump *dump, uint64_t addr, uint64_t *avail);
 
+/* Tells the kernel we are done with [addr, addr+len) for now: its pages leave our resident set
+ * (they stay in the page cache and come back on the next access). Keeps a full-heap walk's
+ * memory bounded. */
+void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len);
+
 size_t ds_dump_module_count(const ds_dump *dump);
 const ds_module *ds_dump_module(const ds_dump *dump, size_t index);
 /* Finds a module whose file name (the part after the last '/') equals name exactly. */
