@@ -278,6 +278,14 @@ uint64_t ds_dump_search(ds_dump *dump, uint64_t start, uint64_t end, const void 
   return found;
 }
 
+bool ds_dump_file_offset(const ds_dump *dump, uint64_t addr, uint64_t *offset) {
+  ptrdiff_t i = find_segment(dump, addr);
+  if (i < 0)
+    return false;
+  *offset = dump->segments[i].file_offset + (addr - dump->segments[i].vaddr);
+  return true;
+}
+
 void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len) {
   uint64_t avail;
   const uint8_t *p = ds_dump_span(dump, addr, &avail);

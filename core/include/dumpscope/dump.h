@@ -68,6 +68,9 @@ const uint8_t *ds_dump_span(const ds_dump *dump, uint64_t addr, uint64_t *avail)
  * memory bounded. */
 void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len);
 
+/* Where target address addr is stored in the core file; false when it is not in the file. */
+bool ds_dump_file_offset(const ds_dump *dump, uint64_t addr, uint64_t *offset);
+
 size_t ds_dump_module_count(const ds_dump *dump);
 const ds_module *ds_dump_module(const ds_dump *dump, size_t index);
 /* Finds a module whose file name (the part after the last '/') equals name exactly. */

@@ -141,6 +141,9 @@ namespace Scenarios
             if (GCSettings.IsServerGC)
                 heaps = cfg.TryGetValue("HeapCount", out object? hc) ? Convert.ToInt32(hc) : Environment.ProcessorCount;
             w.WriteNumber("heap_count", heaps);
+            // Regions (the default since .NET 7) or segments (libclrgc.so): the GC reports a
+            // non-zero GCRegionRange only when it uses regions.
+            w.WriteBoolean("regions", cfg.TryGetValue("GCRegionRange", out object? rr) && Convert.ToInt64(rr) != 0);
             w.WriteString("gc_name", Environment.GetEnvironmentVariable("DOTNET_GCName") ?? "");
             w.WriteString("latency_mode", GCSettings.LatencyMode.ToString());
             w.WriteNumber("max_generation", GC.MaxGeneration);

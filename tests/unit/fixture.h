@@ -1,0 +1,42 @@
+/*
+ * fixture.h: test helpers: the real-dump fixtures (tests/scenarios/FIXTURES.md) and their truth.
+ *
+ * DS_FIXTURES points at a fixture set (the folder holding fixtures.json); ctest sets it. A test
+ * that needs fixtures fails loudly when they are missing: it never skips.
+ */
+#ifndef DS_TEST_FIXTURE_H
+#define DS_TEST_FIXTURE_H
+
+#include <CUnit/CUnit.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ds_fixture {
+  char name[64];
+  char process[32];
+  char variant[16];
+  char kind[16];        /* "full" or "heap" */
+  char dump[4096];      /* absolute path */
+  char truth_path[4096];
+  json_t *truth;        /* parsed truth, owned */
+} ds_fixture;
+
+/* Loads the fixture list (cached for the process). process may be NULL for all. Returns the
+ * number of fixtures and sets *out; 0 (and a CUnit failure) when none are available. */
+size_t ds_fixtures(const char *process, ds_fixture **out);
+/* Directory of the fixture set, e.g. for writing scratch copies next to it. */
+const char *ds_fixtures_dir(void);
+/* A scratch directory for this test process (created on first use). */
+const char *ds_test_tmpdir(void);
+
+/* Parses "0x..." into *value. */
+bool ds_test_hex(const char *text, uint64_t *value);
+/* Reads a truth field "a.b.c" as a string / integer (NULL / -1 when absent). */
+const char *ds_truth_string(json_t *truth, const char *path);
+
+/* Runs the registered CUnit suites and returns the process exit code. */
+int ds_test_main(void);
+
+#endif

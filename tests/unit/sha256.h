@@ -1,0 +1,6 @@
+#ifndef DS_TEST_SHA256_H
+#define DS_TEST_SHA256_H
+#include <stddef.h>
+#include <stdint.h>
+void ds_sha256_hex(const void *data, size_t len, char out[65]);
+#endif
