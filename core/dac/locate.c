@@ -411,23 +411,22 @@ ds_status ds_dac_locate(const ds_runtime_info *rt, const ds_dac_search *search, 
     snprintf(out_path, out_len, "%s", search->explicit_path);
     return DS_OK;
   }
-  /* 2. the folder the dump's runtime was loaded from, if this machine has the same build */
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", rt->coreclr->path);
-  char *slash = strrchr(dir, '/');
-  if (slash) {
-    *slash = 0;
-    if (try_runtime_folder(dir, rt, out_path, out_len))
-      return DS_OK;
-  }
-  /* 3. local runtime folders */
+  /* 2. local runtime folders: the configured list, or the folder the dump's runtime was loaded
+   *    from (if this machine has that very build) and the usual install locations */
   if (search && search->runtime_dirs) {
     for (size_t i = 0; i < search->runtime_dir_count; i++)
       if (try_runtime_root(search->runtime_dirs[i], rt, out_path, out_len))
         return DS_OK;
     trail_add(trail, sizeof trail, "the configured runtime folders");
   } else {
-    char home_root[4096];
+    char dir[4096], home_root[4096];
+    snprintf(dir, sizeof dir, "%s", rt->coreclr->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+      *slash = 0;
+      if (try_runtime_folder(dir, rt, out_path, out_len))
+        return DS_OK;
+    }
     const char *v;
     if ((v = getenv("DOTNET_ROOT")) && *v && try_runtime_root(v, rt, out_path, out_len))
       return DS_OK;
@@ -442,7 +441,7 @@ ds_status ds_dac_locate(const ds_runtime_info *rt, const ds_dac_search *search, 
     trail_add(trail, sizeof trail, "local runtimes under $DOTNET_ROOT, ~/.dotnet, /usr/share/dotnet, "
                                    "/usr/lib/dotnet, /usr/local/share/dotnet, /opt/dotnet");
   }
-  /* 4. the download cache and symbol servers */
+  /* 3. the download cache and symbol servers */
   char cache[4096];
   if (search && search->cache_dir)
     snprintf(cache, sizeof cache, "%s", search->cache_dir);

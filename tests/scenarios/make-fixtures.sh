@@ -41,6 +41,11 @@ for tool in sha256sum flock; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (coreutils / util-linux)"
 done
 
+# A clean GC configuration for the SDK and the scenario processes: nothing from the caller.
+for var in gcServer GCHeapCount GCName GCPath gcConcurrent GCgen0size GCHeapHardLimit \
+           GCHeapAffinitizeMask DbgEnableMiniDump; do
+    unset "DOTNET_$var" "COMPlus_$var"
+done
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 export DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1 DOTNET_GENERATE_ASPNET_CERTIFICATE=false
 
@@ -158,13 +163,9 @@ run_unit() {
     rm -f "$set_dir/$base.done" "$truth" "$truth.tmp" "$set_dir/$base"-*.dmp "$set_dir/$base"-*.dmp.partial
 
     t_unit=$(now)
-    # A clean GC configuration: nothing from the caller's environment, only the variant's.
+    # The GC configuration is the variant's only (the caller's was removed at the start).
     # shellcheck disable=SC2046
-    env -u DOTNET_gcServer -u DOTNET_GCHeapCount -u DOTNET_GCName -u DOTNET_GCgen0size \
-        -u DOTNET_gcConcurrent -u DOTNET_GCHeapHardLimit -u DOTNET_GCHeapAffinitizeMask \
-        -u COMPlus_gcServer -u COMPlus_GCHeapCount -u COMPlus_GCName -u COMPlus_gcConcurrent \
-        -u DOTNET_DbgEnableMiniDump -u COMPlus_DbgEnableMiniDump \
-        DS_FIXTURE_VARIANT="$variant" $(variant_env "$variant") \
+    env DS_FIXTURE_VARIANT="$variant" $(variant_env "$variant") \
         dotnet "$dll" "$process" "$truth" >"$log" 2>&1 </dev/null &
     pid=$!
     live_pid=$pid
