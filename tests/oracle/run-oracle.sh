@@ -34,6 +34,8 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 mkdir -p "$build"
+exec 9>"$build/.lock"
+flock 9   # one build at a time when tests run in parallel
 dll="$build/bin/ClrmdOracle/release/ClrmdOracle.dll"
 stamp="$build/.built"
 
@@ -65,4 +67,5 @@ if [ "$need_build" = 1 ]; then
     touch "$stamp"
 fi
 
+flock -u 9
 exec dotnet "$dll" "$dump" "${args[@]}"
