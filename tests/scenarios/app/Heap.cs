@@ -36,8 +36,8 @@ namespace Scenarios
 
         public static ulong SizeFromMethodTable(IntPtr mt, ulong componentCount)
         {
+            // The size SOS and ClrMD report: not rounded up (the object occupies it aligned to 8).
             ulong size = BaseSize(mt) + componentCount * ComponentSize(mt);
-            size = (size + 7) & ~7UL;
             return size < 24 ? 24 : size;
         }
 
@@ -77,7 +77,7 @@ namespace Scenarios
         {
             ulong ours = SizeOf(o);
             ulong rt = SizeByRuntime(o);
-            if (rt != 0 && rt != ours)
+            if (rt != 0 && rt != ((ours + 7) & ~7UL))
                 throw new InvalidOperationException($"size mismatch for {o.GetType()}: MethodTable says {ours}, runtime says {rt}");
             if (MethodTableOf(o) != o.GetType().TypeHandle.Value)
                 throw new InvalidOperationException($"MethodTable of {o.GetType()} differs from its TypeHandle");

@@ -1,0 +1,47 @@
+/*
+ * fuzz_dump.c: libFuzzer target for the ELF core reader (ds_dump_open and the reads and lookups
+ * a caller makes next). Built with the `fuzz` preset (clang); the corpus in tests/fuzz/corpus/dump
+ * is also replayed by the ordinary test suite (replay_dump.c).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dumpscope/dac.h"
+#include "dumpscope/dump.h"
+
+int ds_fuzz_dump_one(const uint8_t *data, size_t size);
+
+int ds_fuzz_dump_one(const uint8_t *data, size_t size) {
+  int fd = memfd_create("fuzz-dump", 0);
+  if (fd < 0)
+    return 0;
+  if (size && write(fd, data, size) != (ssize_t)size) {
+    close(fd);
+    return 0;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ds_error err;
+  ds_dump *dump = NULL;
+  if (ds_dump_open(path, &dump, &err) == DS_OK) {
+    uint8_t buf[64];
+    for (size_t i = 0; i < ds_dump_module_count(dump); i++) {
+      const ds_module *m = ds_dump_module(dump, i);
+      ds_dump_read(dump, m->base, buf, sizeof buf);
+    }
+    for (size_t i = 0; i < ds_dump_thread_count(dump); i++)
+      (void)ds_dump_thread_at(dump, i)->tid;
+    ds_runtime_info rt;
+    ds_runtime_identify(dump, &rt, &err);
+    ds_dump_close(dump);
+  }
+  close(fd);
+  return 0;
+}
+
+#ifdef DS_LIBFUZZER
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return ds_fuzz_dump_one(data, size); }
+#endif
