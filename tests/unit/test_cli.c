@@ -1,0 +1,150 @@
+/*
+ * test_cli.c: the dumpscope binary end to end on a real dump: heapstat, gcgen, obj, mt, eeheap,
+ * verify and info with --json, answers checked against the scenario truth; bad arguments and bad
+ * files give the documented error codes and exit statuses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "fixture.h"
+
+/* Runs the CLI with args; returns parsed JSON stdout and sets *exit_code. */
+static json_t *run_cli(const char *args, int *exit_code) {
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "'%s' %s --json 2>/dev/null", getenv("DUMPSCOPE_CLI"), args);
+  FILE *p = popen(cmd, "r");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  json_error_t jerr;
+  json_t *j = json_loadf(p, JSON_DISABLE_EOF_CHECK, &jerr);
+  int status = pclose(p);
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return j;
+}
+
+static const char *marker_address(json_t *truth, const char *name) {
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(truth, "markers"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
+      return json_string_value(json_object_get(m, "address"));
+  return NULL;
+}
+
+static void test_cli_answers(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx);
+  CU_ASSERT_FATAL(n > 0);
+  ds_fixture *f = &fx[0];
+  char args[8192];
+  int code;
+
+  snprintf(args, sizeof args, "heapstat '%s' --type Scenarios.Invoice --exact", f->dump);
+  json_t *j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  json_t *types = json_object_get(j, "types");
+  CU_ASSERT_EQUAL_FATAL(json_array_size(types), 1);
+  json_t *truth_invoice = json_object_get(json_object_get(f->truth, "types"), "Scenarios.Invoice");
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(types, 0), "count")),
+                  json_integer_value(json_object_get(truth_invoice, "count")));
+  json_decref(j);
+
+  snprintf(args, sizeof args, "heapstat '%s' --gen loh --type System.Byte[] --exact --min 120000", f->dump);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")), 7); /* the 7 LOH arrays */
+  json_decref(j);
+
+  const char *invoice = marker_address(f->truth, "invoice.first");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(invoice);
+  snprintf(args, sizeof args, "gcgen '%s' %s", f->dump, invoice);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "generation")), "gen2");
+  json_decref(j);
+
+  snprintf(args, sizeof args, "obj '%s' %s", f->dump, invoice);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "type")), "Scenarios.Invoice");
+  json_t *fields = json_object_get(j, "fields");
+  bool found_number = false;
+  size_t i;
+  json_t *fld;
+  json_array_foreach(fields, i, fld) {
+    if (strcmp(json_string_value(json_object_get(fld, "name")), "Number") == 0) {
+      json_t *v = json_object_get(fld, "value");
+      CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "string")), "INV-000000");
+      found_number = true;
+    }
+  }
+  CU_ASSERT(found_number);
+  const char *mt = json_string_value(json_object_get(j, "mt"));
+  char mt_copy[32];
+  snprintf(mt_copy, sizeof mt_copy, "%s", mt ? mt : "0");
+  json_decref(j);
+
+  snprintf(args, sizeof args, "mt '%s' %s", f->dump, mt_copy);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "name")), "Scenarios.Invoice");
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "base_size")), 56);
+  json_decref(j);
+
+  snprintf(args, sizeof args, "verify '%s'", f->dump);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT(json_is_true(json_object_get(j, "ok")));
+  json_decref(j);
+
+  snprintf(args, sizeof args, "eeheap '%s'", f->dump);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT(json_array_size(json_object_get(j, "segments")) > 0);
+  json_decref(j);
+
+  snprintf(args, sizeof args, "info '%s'", f->dump);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "runtime_commit")),
+                         json_string_value(json_object_get(f->truth, "runtime_commit")));
+  json_decref(j);
+}
+
+static void test_cli_errors(void) {
+  int code;
+  json_t *j = run_cli("heapstat /nonexistent/core", &code);
+  CU_ASSERT_EQUAL(code, 1);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "io_error");
+  json_decref(j);
+
+  ds_fixture *fx;
+  ds_fixtures("main", &fx);
+  char args[8192];
+  snprintf(args, sizeof args, "obj '%s' not-an-address", fx[0].dump);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 2);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                         "invalid_argument");
+  json_decref(j);
+
+  snprintf(args, sizeof args, "gcgen '%s' 0x10", fx[0].dump);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 3);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "not_found");
+  json_decref(j);
+
+  snprintf(args, sizeof args, "heapstat '%s' --gen 9", fx[0].dump);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 2);
+  json_decref(j);
+}
+
+int main(void) {
+  CU_initialize_registry();
+  CU_pSuite s = CU_add_suite("cli", NULL, NULL);
+  CU_add_test(s, "analysis commands answer from a real dump", test_cli_answers);
+  CU_add_test(s, "bad arguments and files give specific errors", test_cli_errors);
+  return ds_test_main();
+}
