@@ -18,12 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef int32_t HRESULT;
-typedef struct guid {
-  uint32_t d1;
-  uint16_t d2, d3;
-  uint8_t d4[8];
-} guid;
+#include "dacint.h"
+
+typedef ds__guid guid;
 
 #define S_OK 0
 #define S_FALSE 1
@@ -61,33 +58,16 @@ static const guid IID_SOS[18] = {
     {0x2f4bb585, 0xed50, 0x479e, {0xbb, 0xe0, 0x10, 0xa9, 0x5a, 0x5d, 0xa3, 0xbb}},
 };
 
-/* Calls vtable slot `slot` of interface `obj` with signature `type`. */
-#define VCALL(obj, slot, type) ((type)((*(void ***)(obj))[slot]))
-
-typedef struct com_object {
-  const void *const *vtbl;
-  struct ds_dac *dac;
-} com_object;
-
-#define MODULE_CACHE 64
-
-struct ds_dac {
-  ds_dump *dump;
-  const ds_runtime_info *rt;
-  com_object target, runtime_locator, metadata_locator;
-  void *process;       /* IXCLRDataProcess* */
-  void *sos[18];       /* ISOSDacInterface{,2..17}*, NULL when absent */
-  uint32_t revision;
-  struct { ds_addr module; void *import; } md_cache[MODULE_CACHE];
-  size_t md_cache_count;
-};
+#define VCALL DS_VCALL
+#define MODULE_CACHE DS__MODULE_CACHE
+typedef ds__com_object com_object;
 
 static bool guid_eq(const guid *a, const guid *b) { return memcmp(a, b, sizeof *a) == 0; }
 
 /* ---- UTF-16 helpers --------------------------------------------------------------------- */
 
 /* Converts NUL-terminated or counted UTF-16LE to UTF-8; always terminates out. */
-static void utf16_to_utf8(const uint16_t *in, size_t in_len, char *out, size_t out_len) {
+void ds__utf16_to_utf8(const uint16_t *in, size_t in_len, char *out, size_t out_len) {
   size_t o = 0;
   for (size_t i = 0; i < in_len && in[i]; i++) {
     uint32_t c = in[i];
@@ -132,7 +112,7 @@ const char *ds_hresult_name(int32_t hr) {
   }
 }
 
-static ds_status hr_error(ds_error *err, HRESULT hr, const char *what) {
+ds_status ds__hr_error(ds_error *err, HRESULT hr, const char *what) {
   return ds_error_set(err, DS_E_DAC, "%s failed: 0x%08x %s", what, (uint32_t)hr, ds_hresult_name(hr));
 }
 
@@ -172,7 +152,7 @@ static HRESULT target_pointer_size(com_object *self, uint32_t *size) {
 
 static HRESULT target_image_base(com_object *self, const uint16_t *image_path, uint64_t *base) {
   char name[1024];
-  utf16_to_utf8(image_path, SIZE_MAX, name, sizeof name);
+  ds__utf16_to_utf8(image_path, SIZE_MAX, name, sizeof name);
   const char *slash = strrchr(name, '/');
   const char *want = slash ? slash + 1 : name;
   ds_dump *dump = self->dac->dump;
@@ -294,7 +274,7 @@ static HRESULT metadata_get(com_object *self, const uint16_t *image_path, uint32
                             uint32_t image_size, void *mvid, uint32_t md_rva, uint32_t flags,
                             uint32_t buf_size, uint8_t *buf, uint32_t *data_size) {
   char path[4096];
-  utf16_to_utf8(image_path, SIZE_MAX, path, sizeof path);
+  ds__utf16_to_utf8(image_path, SIZE_MAX, path, sizeof path);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return E_FAIL;
@@ -361,8 +341,8 @@ static const void *const metadata_locator_vtbl[] = {
 
 typedef HRESULT (*create_instance_fn)(const guid *iid, void *target, void **iface);
 typedef int (*dll_main_fn)(void *instance, uint32_t reason, void *reserved);
-typedef HRESULT (*qi_fn)(void *self, const guid *iid, void **out);
-typedef uint32_t (*release_fn)(void *self);
+typedef ds__qi_fn qi_fn;
+typedef ds__release_fn release_fn;
 
 ds_status ds_dac_open(ds_dump *dump, const ds_runtime_info *rt, const char *dac_path, ds_dac **out,
                       ds_error *err) {
@@ -456,14 +436,14 @@ bool ds_dac_has_sos(ds_dac *dac, int n) { return n >= 1 && n <= 17 && dac->sos[n
 ds_status ds_dac_gc_heap_data(ds_dac *dac, ds_dacp_gc_heap_data *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_dacp_gc_heap_data *);
   HRESULT hr = VCALL(SOS(dac), 46, fn)(SOS(dac), out);
-  return hr < 0 ? hr_error(err, hr, "GetGCHeapData") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, "GetGCHeapData") : DS_OK;
 }
 
 ds_status ds_dac_gc_heap_list(ds_dac *dac, uint32_t count, ds_addr *heaps, ds_error *err) {
   typedef HRESULT (*fn)(void *, uint32_t, ds_addr *, uint32_t *);
   uint32_t needed = 0;
   HRESULT hr = VCALL(SOS(dac), 47, fn)(SOS(dac), count, heaps, &needed);
-  return hr < 0 ? hr_error(err, hr, "GetGCHeapList") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, "GetGCHeapList") : DS_OK;
 }
 
 ds_status ds_dac_gc_heap_details(ds_dac *dac, ds_addr heap, ds_dacp_heap_details *out, ds_error *err) {
@@ -476,7 +456,7 @@ ds_status ds_dac_gc_heap_details(ds_dac *dac, ds_addr heap, ds_dacp_heap_details
     typedef HRESULT (*fn)(void *, ds_dacp_heap_details *);
     hr = VCALL(SOS(dac), 49, fn)(SOS(dac), out);
   }
-  return hr < 0 ? hr_error(err, hr, heap ? "GetGCHeapDetails" : "GetGCHeapStaticData") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, heap ? "GetGCHeapDetails" : "GetGCHeapStaticData") : DS_OK;
 }
 
 ds_status ds_dac_generation_table(ds_dac *dac, ds_addr heap, ds_dacp_generation *gens, uint32_t *count,
@@ -494,7 +474,7 @@ ds_status ds_dac_generation_table(ds_dac *dac, ds_addr heap, ds_dacp_generation 
     hr = VCALL(s8, 4, fn)(s8, *count, gens, &needed);
   }
   if (hr < 0)
-    return hr_error(err, hr, "GetGenerationTable");
+    return ds__hr_error(err, hr, "GetGenerationTable");
   if (hr == S_FALSE || needed > *count)
     return ds_error_set(err, DS_E_DAC, "GetGenerationTable needs %u entries, given %u", needed, *count);
   *count = needed;
@@ -516,7 +496,7 @@ ds_status ds_dac_finalization_fill_pointers(ds_dac *dac, ds_addr heap, ds_addr *
     hr = VCALL(s8, 5, fn)(s8, *count, fill, &needed);
   }
   if (hr < 0)
-    return hr_error(err, hr, "GetFinalizationFillPointers");
+    return ds__hr_error(err, hr, "GetFinalizationFillPointers");
   if (hr == S_FALSE || needed > *count)
     return ds_error_set(err, DS_E_DAC, "GetFinalizationFillPointers needs %u entries, given %u", needed,
                         *count);
@@ -529,7 +509,7 @@ ds_status ds_dac_segment(ds_dac *dac, ds_addr segment, ds_dacp_segment *out, ds_
   memset(out, 0, sizeof *out);
   HRESULT hr = VCALL(SOS(dac), 50, fn)(SOS(dac), segment, out);
   if (hr < 0) {
-    hr_error(err, hr, "GetHeapSegmentData");
+    ds__hr_error(err, hr, "GetHeapSegmentData");
     return ds_error_wrap(err, "segment 0x%llx", (unsigned long long)segment);
   }
   return DS_OK;
@@ -538,7 +518,7 @@ ds_status ds_dac_segment(ds_dac *dac, ds_addr segment, ds_dacp_segment *out, ds_
 ds_status ds_dac_useful_globals(ds_dac *dac, ds_dacp_useful_globals *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_dacp_useful_globals *);
   HRESULT hr = VCALL(SOS(dac), 70, fn)(SOS(dac), out);
-  return hr < 0 ? hr_error(err, hr, "GetUsefulGlobals") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, "GetUsefulGlobals") : DS_OK;
 }
 
 ds_status ds_dac_method_table(ds_dac *dac, ds_addr mt, ds_dacp_method_table *out, ds_error *err) {
@@ -546,7 +526,7 @@ ds_status ds_dac_method_table(ds_dac *dac, ds_addr mt, ds_dacp_method_table *out
   memset(out, 0, sizeof *out);
   HRESULT hr = VCALL(SOS(dac), 37, fn)(SOS(dac), mt, out);
   if (hr < 0) {
-    hr_error(err, hr, "GetMethodTableData");
+    ds__hr_error(err, hr, "GetMethodTableData");
     return ds_error_wrap(err, "MethodTable 0x%llx", (unsigned long long)mt);
   }
   return DS_OK;
@@ -557,7 +537,7 @@ ds_status ds_dac_method_table_name(ds_dac *dac, ds_addr mt, char *out, size_t ou
   uint32_t needed = 0;
   HRESULT hr = VCALL(SOS(dac), 36, fn)(SOS(dac), mt, 0, NULL, &needed);
   if (hr < 0 || needed == 0) {
-    hr_error(err, hr, "GetMethodTableName");
+    ds__hr_error(err, hr, "GetMethodTableName");
     return ds_error_wrap(err, "MethodTable 0x%llx", (unsigned long long)mt);
   }
   if (needed > DS_MAX_TYPE_NAME_CHARS)
@@ -568,10 +548,10 @@ ds_status ds_dac_method_table_name(ds_dac *dac, ds_addr mt, char *out, size_t ou
   uint32_t got = 0;
   hr = VCALL(SOS(dac), 36, fn)(SOS(dac), mt, needed, wide, &got);
   if (hr >= 0)
-    utf16_to_utf8(wide, needed, out, out_len);
+    ds__utf16_to_utf8(wide, needed, out, out_len);
   free(wide);
   if (hr < 0) {
-    hr_error(err, hr, "GetMethodTableName");
+    ds__hr_error(err, hr, "GetMethodTableName");
     return ds_error_wrap(err, "MethodTable 0x%llx", (unsigned long long)mt);
   }
   return DS_OK;
@@ -581,14 +561,14 @@ ds_status ds_dac_method_table_fields(ds_dac *dac, ds_addr mt, ds_dacp_field_tabl
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_field_table *);
   memset(out, 0, sizeof *out);
   HRESULT hr = VCALL(SOS(dac), 39, fn)(SOS(dac), mt, out);
-  return hr < 0 ? hr_error(err, hr, "GetMethodTableFieldData") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, "GetMethodTableFieldData") : DS_OK;
 }
 
 ds_status ds_dac_field(ds_dac *dac, ds_addr field_desc, ds_dacp_field *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_field *);
   memset(out, 0, sizeof *out);
   HRESULT hr = VCALL(SOS(dac), 42, fn)(SOS(dac), field_desc, out);
-  return hr < 0 ? hr_error(err, hr, "GetFieldDescData") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, "GetFieldDescData") : DS_OK;
 }
 
 /* IMetaDataImport of a module, cached; NULL when unavailable. */
@@ -625,8 +605,8 @@ ds_status ds_dac_field_name(ds_dac *dac, ds_addr module, uint32_t field_token, c
   HRESULT hr = VCALL(import, 57, fn)(import, field_token, &klass, name, 512, &name_len, &attr, &sig,
                                      &sig_len, &cplus, &value, &value_len);
   if (hr < 0)
-    return hr_error(err, hr, "GetFieldProps");
-  utf16_to_utf8(name, 512, out, out_len);
+    return ds__hr_error(err, hr, "GetFieldProps");
+  ds__utf16_to_utf8(name, 512, out, out_len);
   return DS_OK;
 }
 
@@ -634,14 +614,14 @@ ds_status ds_dac_thread_store(ds_dac *dac, ds_dacp_thread_store *out, ds_error *
   typedef HRESULT (*fn)(void *, ds_dacp_thread_store *);
   memset(out, 0, sizeof *out);
   HRESULT hr = VCALL(SOS(dac), 3, fn)(SOS(dac), out);
-  return hr < 0 ? hr_error(err, hr, "GetThreadStoreData") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, "GetThreadStoreData") : DS_OK;
 }
 
 ds_status ds_dac_thread(ds_dac *dac, ds_addr thread, ds_dacp_thread *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_thread *);
   memset(out, 0, sizeof *out);
   HRESULT hr = VCALL(SOS(dac), 17, fn)(SOS(dac), thread, out);
-  return hr < 0 ? hr_error(err, hr, "GetThreadData") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, "GetThreadData") : DS_OK;
 }
 
 ds_status ds_dac_global_alloc_context(ds_dac *dac, ds_addr *ptr, ds_addr *limit, ds_error *err) {
@@ -651,7 +631,7 @@ ds_status ds_dac_global_alloc_context(ds_dac *dac, ds_addr *ptr, ds_addr *limit,
     return DS_OK;
   typedef HRESULT (*fn)(void *, ds_addr *, ds_addr *);
   HRESULT hr = VCALL(s12, 3, fn)(s12, ptr, limit);
-  return hr < 0 ? hr_error(err, hr, "GetGlobalAllocationContext") : DS_OK;
+  return hr < 0 ? ds__hr_error(err, hr, "GetGlobalAllocationContext") : DS_OK;
 }
 
 ds_status ds_dac_array_element(ds_dac *dac, ds_addr obj, ds_addr *element_mt, uint32_t *element_type,
@@ -660,7 +640,7 @@ ds_status ds_dac_array_element(ds_dac *dac, ds_addr obj, ds_addr *element_mt, ui
   typedef HRESULT (*fn)(void *, ds_addr, uint8_t *);
   HRESULT hr = VCALL(SOS(dac), 33, fn)(SOS(dac), obj, data);
   if (hr < 0)
-    return hr_error(err, hr, "GetObjectData");
+    return ds__hr_error(err, hr, "GetObjectData");
   memcpy(element_mt, data + 24, 8);
   memcpy(element_type, data + 32, 4);
   return DS_OK;
@@ -675,7 +655,7 @@ ds_status ds_dac_collectible_handle(ds_dac *dac, ds_addr mt, ds_addr *handle, ds
   typedef HRESULT (*fn)(void *, ds_addr, void *);
   HRESULT hr = VCALL(s6, 3, fn)(s6, mt, &data);
   if (hr < 0)
-    return hr_error(err, hr, "GetMethodTableCollectibleData");
+    return ds__hr_error(err, hr, "GetMethodTableCollectibleData");
   if (data.collectible)
     *handle = data.handle;
   return DS_OK;
@@ -688,7 +668,7 @@ ds_status ds_dac_enum_handles(ds_dac *dac, ds_dac_handle_fn fn_cb, void *ctx, ds
   void *handle_enum = NULL;
   HRESULT hr = VCALL(SOS(dac), 61, get_enum_fn)(SOS(dac), &handle_enum);
   if (hr < 0 || !handle_enum)
-    return hr_error(err, hr, "GetHandleEnum");
+    return ds__hr_error(err, hr, "GetHandleEnum");
   ds_status rc = DS_OK;
   uint32_t total = 0;
   if (VCALL(handle_enum, 5, count_fn)(handle_enum, &total) < 0)
@@ -706,7 +686,7 @@ ds_status ds_dac_enum_handles(ds_dac *dac, ds_dac_handle_fn fn_cb, void *ctx, ds
     uint32_t fetched = 0;
     hr = VCALL(handle_enum, 6, next_fn)(handle_enum, batch, buf, &fetched);
     if (hr < 0) {
-      rc = hr_error(err, hr, "ISOSHandleEnum::Next");
+      rc = ds__hr_error(err, hr, "ISOSHandleEnum::Next");
       break;
     }
     for (uint32_t i = 0; i < fetched; i++)
