@@ -1,0 +1,394 @@
+/*
+ * stack.c: the DAC side of root collection: threads, managed stack walks, stack references and
+ * the finalization queue. Slots and layouts: ../shared/reference/dac-from-c.md (sections 4-5) and
+ * graph-threads-locks.md (section 3); every interface obtained here is released here.
+ */
+#include "dumpscope/dacstack.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dacint.h"
+
+#define SOS(dac) ((dac)->sos[1])
+
+typedef HRESULT (*get_task_fn)(void *process, uint32_t os_thread_id, void **task);
+typedef HRESULT (*create_walk_fn)(void *task, uint32_t flags, void **walk);
+typedef HRESULT (*walk_context_fn)(void *walk, uint32_t flags, uint32_t size, uint32_t *needed, uint8_t *ctx);
+typedef HRESULT (*walk_next_fn)(void *walk);
+typedef HRESULT (*walk_request_fn)(void *walk, uint32_t code, uint32_t in_size, const uint8_t *in,
+                                   uint32_t out_size, uint8_t *out);
+typedef HRESULT (*md_from_addr_fn)(void *sos, ds_addr addr, ds_addr *md);
+typedef HRESULT (*name_fn)(void *sos, ds_addr what, uint32_t count, uint16_t *name, uint32_t *needed);
+typedef HRESULT (*stack_refs_fn)(void *sos, uint32_t os_thread_id, void **refs_enum);
+typedef HRESULT (*enum_count_fn)(void *e, uint32_t *count);
+typedef HRESULT (*enum_next_fn)(void *e, uint32_t count, void *items, uint32_t *fetched);
+typedef HRESULT (*enum_errors_fn)(void *e, void **errors_enum);
+
+#define CLRDATA_SIMPLE_FRAME_ALL 0xFu          /* unrecognized | managed | runtime managed/unmanaged */
+#define DACSTACKPRIV_REQUEST_FRAME_DATA 0xf0000000u
+#define AMD64_CONTEXT_SIZE 0x4d0u
+#define AMD64_CONTEXT_FULL 0x0010000Bu
+#define AMD64_CONTEXT_RSP 0x98u
+#define AMD64_CONTEXT_RIP 0xF8u
+
+static void release(void *obj) {
+  if (obj)
+    DS_VCALL(obj, 2, ds__release_fn)(obj);
+}
+
+/* ---- threads ------------------------------------------------------------------------------ */
+
+/* The thread store's list is the runtime's own record of every managed thread; we copy it out
+ * once so callers never touch DAC structures. */
+ds_status ds_dac_managed_threads(ds_dac *dac, ds_thread_info **threads, size_t *count, ds_error *err) {
+  *threads = NULL;
+  *count = 0;
+  ds_dacp_thread_store store;
+  ds_status rc = ds_dac_thread_store(dac, &store, err);
+  if (rc != DS_OK)
+    return rc;
+  size_t cap = store.thread_count > 0 && (uint32_t)store.thread_count <= DS_MAX_THREADS
+                   ? (size_t)store.thread_count : 16;
+  ds_thread_info *list = malloc(cap * sizeof *list);
+  size_t used = 0;
+  if (!list) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for %zu threads", cap);
+    goto out;
+  }
+  for (ds_addr thread = store.first_thread; thread != 0;) {
+    if (used == DS_MAX_THREADS) {
+      rc = ds_error_set(err, DS_E_LIMIT, "the thread store lists more than %u threads (DS_MAX_THREADS)",
+                        DS_MAX_THREADS);
+      goto out;
+    }
+    ds_dacp_thread td;
+    if ((rc = ds_dac_thread(dac, thread, &td, err)) != DS_OK) {
+      ds_error_wrap(err, "thread 0x%" PRIx64 " (number %zu in the thread store)", thread, used + 1);
+      goto out;
+    }
+    if (used == cap) {
+      size_t grown_cap = cap * 2 > DS_MAX_THREADS ? DS_MAX_THREADS : cap * 2;
+      ds_thread_info *grown = realloc(list, grown_cap * sizeof *grown);
+      if (!grown) {
+        rc = ds_error_set(err, DS_E_NOMEM, "out of memory for %zu threads", grown_cap);
+        goto out;
+      }
+      list = grown;
+      cap = grown_cap;
+    }
+    uint32_t state = (uint32_t)td.state;
+    list[used++] = (ds_thread_info){
+        .address = thread,
+        .os_id = td.os_thread_id,
+        .managed_id = td.cor_thread_id,
+        .state = state,
+        .alive = td.os_thread_id != 0 && !(state & (DS_THREAD_STATE_UNSTARTED | DS_THREAD_STATE_DEAD)),
+        .finalizer = thread == store.finalizer_thread,
+    };
+    thread = td.next_thread;
+  }
+out:
+  if (rc != DS_OK) {
+    free(list);
+    return rc;
+  }
+  *threads = list;
+  *count = used;
+  return DS_OK;
+}
+
+/* ---- stack walk --------------------------------------------------------------------------- */
+
+/* Asks one of the DAC's name functions (GetMethodDescName, GetFrameName: same signature) for a
+ * name as UTF-8. Empty string when the DAC has none. */
+static void dac_name(ds_dac *dac, int slot, ds_addr what, char *out, size_t out_len) {
+  uint16_t wide[DS_MAX_FRAME_NAME_CHARS];
+  uint32_t needed = 0;
+  out[0] = 0;
+  HRESULT hr = DS_VCALL(SOS(dac), slot, name_fn)(SOS(dac), what, DS_MAX_FRAME_NAME_CHARS, wide, &needed);
+  if (hr < 0)
+    return;
+  wide[DS_MAX_FRAME_NAME_CHARS - 1] = 0;
+  ds__utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, out, out_len);
+}
+
+/* Names the walk's current position the way SOS !clrstack does. */
+static void frame_name(ds_dac *dac, ds_dac_frame *frame, char *out, size_t out_len) {
+  char method[4 * DS_MAX_FRAME_NAME_CHARS];
+  method[0] = 0;
+  if (frame->frame_address) {
+    /* Before .NET 10 the first word of a Frame is its C++ vtable; since then it is a
+     * FrameIdentifier. GetFrameName takes either. */
+    uint64_t ident = 0;
+    char kind[256] = "";
+    if (ds_dump_read_u64(dac->dump, frame->frame_address, &ident))
+      dac_name(dac, 43, ident, kind, sizeof kind);
+    ds_addr md = 0;
+    if (DS_VCALL(SOS(dac), 23, md_from_addr_fn)(SOS(dac), frame->frame_address, &md) >= 0 && md) {
+      frame->method_desc = md;
+      dac_name(dac, 22, md, method, sizeof method);
+    }
+    snprintf(out, out_len, "[%s: %" PRIx64 "]%s%s", kind[0] ? kind : "Frame", frame->frame_address,
+             method[0] ? " " : "", method);
+    return;
+  }
+  ds_addr md = 0;
+  if (DS_VCALL(SOS(dac), 21, md_from_addr_fn)(SOS(dac), frame->ip, &md) >= 0 && md) {
+    frame->method_desc = md;
+    dac_name(dac, 22, md, method, sizeof method);
+  }
+  if (method[0])
+    snprintf(out, out_len, "%s", method);
+  else
+    snprintf(out, out_len, "[unknown code at %" PRIx64 "]", frame->ip);
+}
+
+/* Drives IXCLRDataStackWalk: the walk starts positioned on the first frame, so each position is
+ * read before Next (SOS and ClrMD do the same). */
+ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn fn, void *ctx,
+                            ds_error *err) {
+  void *task = NULL, *walk = NULL;
+  ds_status rc = DS_OK;
+  char *name = NULL;
+  size_t name_len = 4 * DS_MAX_FRAME_NAME_CHARS + 320;
+  HRESULT hr = DS_VCALL(dac->process, 7, get_task_fn)(dac->process, os_thread_id, &task);
+  if (hr != DS_S_OK || !task) {
+    rc = ds_error_set(err, DS_E_NOT_FOUND, "thread %u is not a managed thread (GetTaskByOSThreadID: 0x%08x %s)",
+                      os_thread_id, (uint32_t)hr, ds_hresult_name(hr));
+    goto out;
+  }
+  hr = DS_VCALL(task, 11, create_walk_fn)(task, CLRDATA_SIMPLE_FRAME_ALL, &walk);
+  if (hr < 0 || !walk) {
+    rc = ds__hr_error(err, hr, "CreateStackWalk");
+    ds_error_wrap(err, "thread %u", os_thread_id);
+    goto out;
+  }
+  if (!(name = malloc(name_len))) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory walking thread %u", os_thread_id);
+    goto out;
+  }
+  for (uint32_t depth = 0;; depth++) {
+    if (depth == DS_MAX_STACK_FRAMES) {
+      rc = ds_error_set(err, DS_E_LIMIT, "thread %u has more than %u managed frames (DS_MAX_STACK_FRAMES); "
+                        "the outer ones are left out", os_thread_id, DS_MAX_STACK_FRAMES);
+      goto out;
+    }
+    _Alignas(16) uint8_t context[AMD64_CONTEXT_SIZE];
+    uint32_t context_size = 0;
+    memset(context, 0, sizeof context);
+    hr = DS_VCALL(walk, 3, walk_context_fn)(walk, AMD64_CONTEXT_FULL, sizeof context, &context_size, context);
+    if (hr < 0) {
+      rc = ds__hr_error(err, hr, "IXCLRDataStackWalk::GetContext");
+      ds_error_wrap(err, "thread %u, frame %u", os_thread_id, depth);
+      goto out;
+    }
+    ds_dac_frame frame = {0};
+    memcpy(&frame.sp, context + AMD64_CONTEXT_RSP, 8);
+    memcpy(&frame.ip, context + AMD64_CONTEXT_RIP, 8);
+    uint64_t frame_address = 0;
+    if (DS_VCALL(walk, 9, walk_request_fn)(walk, DACSTACKPRIV_REQUEST_FRAME_DATA, 0, NULL, sizeof frame_address,
+                                           (uint8_t *)&frame_address) >= 0)
+      frame.frame_address = frame_address;
+    frame_name(dac, &frame, name, name_len);
+    frame.name = name;
+    if ((rc = fn(ctx, &frame)) != DS_OK)
+      goto out;
+    hr = DS_VCALL(walk, 5, walk_next_fn)(walk);
+    if (hr == DS_S_FALSE)
+      break;
+    if (hr != DS_S_OK) {
+      rc = ds__hr_error(err, hr, "IXCLRDataStackWalk::Next");
+      ds_error_wrap(err, "thread %u, after frame %u", os_thread_id, depth);
+      goto out;
+    }
+  }
+out:
+  free(name);
+  release(walk);
+  release(task);
+  return rc;
+}
+
+/* ---- stack references --------------------------------------------------------------------- */
+
+/* SOSStackRefError */
+typedef struct stack_ref_error {
+  uint32_t source_type;
+  ds_addr source, stack_pointer;
+} stack_ref_error;
+_Static_assert(sizeof(stack_ref_error) == 24, "SOSStackRefError layout");
+
+/* Counts the ranges the GC stack walk reported as failed; 0 when the DAC does not say. */
+static size_t stack_ref_errors(void *refs_enum) {
+  void *errors = NULL;
+  size_t total = 0;
+  if (DS_VCALL(refs_enum, 7, enum_errors_fn)(refs_enum, &errors) < 0 || !errors)
+    return 0;
+  stack_ref_error batch[64];
+  for (int rounds = 0; rounds < 1024; rounds++) {
+    uint32_t fetched = 0;
+    HRESULT hr = DS_VCALL(errors, 6, enum_next_fn)(errors, 64, batch, &fetched);
+    if (hr < 0 || fetched == 0)
+      break;
+    total += fetched;
+  }
+  release(errors);
+  return total;
+}
+
+/* The GC's own view of a thread's stack roots. GetCount first, then a buffer at least that big:
+ * walkers before .NET 8 lost references when given less (dac-from-c.md, pitfall 7). */
+ds_status ds_dac_stack_refs(ds_dac *dac, uint32_t os_thread_id, ds_dacp_stack_ref **refs, size_t *count,
+                            size_t *error_count, ds_error *err) {
+  *refs = NULL;
+  *count = 0;
+  *error_count = 0;
+  void *refs_enum = NULL;
+  ds_dacp_stack_ref *items = NULL;
+  size_t used = 0;
+  ds_status rc = DS_OK;
+  HRESULT hr = DS_VCALL(SOS(dac), 79, stack_refs_fn)(SOS(dac), os_thread_id, &refs_enum);
+  if (hr < 0 || !refs_enum) {
+    rc = ds__hr_error(err, hr, "GetStackReferences");
+    ds_error_wrap(err, "thread %u", os_thread_id);
+    goto out;
+  }
+  uint32_t total = 0;
+  if (DS_VCALL(refs_enum, 5, enum_count_fn)(refs_enum, &total) < 0)
+    total = 0;
+  if (total > DS_MAX_STACK_REFS) {
+    rc = ds_error_set(err, DS_E_LIMIT, "thread %u reports %u stack references, more than %u (DS_MAX_STACK_REFS)",
+                      os_thread_id, total, DS_MAX_STACK_REFS);
+    goto out;
+  }
+  size_t cap = total > 64 ? total : 64;
+  if (!(items = malloc(cap * sizeof *items))) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for %zu stack references", cap);
+    goto out;
+  }
+  for (;;) {
+    uint32_t fetched = 0;
+    hr = DS_VCALL(refs_enum, 6, enum_next_fn)(refs_enum, (uint32_t)(cap - used), items + used, &fetched);
+    if (hr < 0) {
+      rc = ds__hr_error(err, hr, "ISOSStackRefEnum::Next");
+      ds_error_wrap(err, "thread %u", os_thread_id);
+      goto out;
+    }
+    if (fetched > cap - used) {
+      rc = ds_error_set(err, DS_E_DAC, "ISOSStackRefEnum::Next returned %u references for %zu places",
+                        fetched, cap - used);
+      goto out;
+    }
+    used += fetched;
+    if (fetched == 0 || hr == DS_S_OK)
+      break;
+    if (used == cap) {
+      if (cap >= DS_MAX_STACK_REFS) {
+        rc = ds_error_set(err, DS_E_LIMIT, "thread %u has more than %u stack references (DS_MAX_STACK_REFS)",
+                          os_thread_id, DS_MAX_STACK_REFS);
+        goto out;
+      }
+      size_t grown_cap = cap * 2 > DS_MAX_STACK_REFS ? DS_MAX_STACK_REFS : cap * 2;
+      ds_dacp_stack_ref *grown = realloc(items, grown_cap * sizeof *grown);
+      if (!grown) {
+        rc = ds_error_set(err, DS_E_NOMEM, "out of memory for %zu stack references", grown_cap);
+        goto out;
+      }
+      items = grown;
+      cap = grown_cap;
+    }
+  }
+  *error_count = stack_ref_errors(refs_enum);
+out:
+  release(refs_enum);
+  if (rc != DS_OK) {
+    free(items);
+    return rc;
+  }
+  *refs = items;
+  *count = used;
+  return DS_OK;
+}
+
+/* ---- finalization queue ------------------------------------------------------------------- */
+
+/*
+ * The GC's CFinalize keeps one array split by fill pointers into segments: SegQueue(s) =
+ * s ? fill[s-1] : m_Array, SegQueueLimit(s) = fill[s]. Since .NET 5 segment s holds objects of
+ * generation N-1-s (segment 0 = POH ... segment N-1 = gen0), then segment N is the critical
+ * finalizer list and N+1 the finalizer list (the f-reachable objects). The DAC does not give
+ * m_Array, so segment 0 (POH objects, which are never finalizable: only arrays and types without
+ * references live there) is left out and the finalizable range starts at fill[0].
+ */
+static ds_status heap_queue(ds_dac *dac, ds_addr heap, ds_dac_finalizer_queue *out, ds_error *err) {
+  ds_addr fill[16];
+  uint32_t fill_count = 16;
+  ds_status rc = ds_dac_finalization_fill_pointers(dac, heap, fill, &fill_count, err);
+  if (rc != DS_OK)
+    return rc;
+  if (fill_count < 4)
+    return ds_error_set(err, DS_E_DAC, "GetFinalizationFillPointers gave %u pointers, expected at least 4",
+                        fill_count);
+  uint32_t generations = fill_count - 2;
+  for (uint32_t i = 0; i + 1 < fill_count; i++)
+    if (fill[i] > fill[i + 1] || (fill[i] & 7) != 0)
+      return ds_error_set(err, DS_E_CORRUPT, "finalization queue of heap 0x%" PRIx64 ": fill pointer %u (0x%"
+                          PRIx64 ") is misaligned or after fill pointer %u (0x%" PRIx64 ")",
+                          heap, i, fill[i], i + 1, fill[i + 1]);
+  if ((fill[fill_count - 1] - fill[0]) / 8 > DS_MAX_FINALIZER_SLOTS)
+    return ds_error_set(err, DS_E_LIMIT, "finalization queue of heap 0x%" PRIx64 " has %" PRIu64
+                        " slots, more than %u (DS_MAX_FINALIZER_SLOTS)", heap,
+                        (fill[fill_count - 1] - fill[0]) / 8, DS_MAX_FINALIZER_SLOTS);
+  *out = (ds_dac_finalizer_queue){
+      .heap = heap,
+      .finalizable_start = fill[0],
+      .finalizable_end = fill[generations - 1],
+      .ready_start = fill[generations - 1],
+      .ready_end = fill[generations + 1],
+  };
+  return DS_OK;
+}
+
+/* One queue per GC heap: server GC keeps a CFinalize per heap. */
+ds_status ds_dac_finalizer_queues(ds_dac *dac, ds_dac_finalizer_queue **queues, size_t *count,
+                                  ds_error *err) {
+  *queues = NULL;
+  *count = 0;
+  ds_dacp_gc_heap_data hd;
+  ds_addr *heaps = NULL;
+  ds_dac_finalizer_queue *list = NULL;
+  ds_status rc = ds_dac_gc_heap_data(dac, &hd, err);
+  if (rc != DS_OK)
+    goto out;
+  uint32_t heap_count = hd.server_mode ? hd.heap_count : 1;
+  if (heap_count == 0 || heap_count > DS_MAX_GC_HEAPS) {
+    rc = ds_error_set(err, DS_E_LIMIT, "the GC reports %u heaps (at most %u handled)", heap_count,
+                      DS_MAX_GC_HEAPS);
+    goto out;
+  }
+  heaps = calloc(heap_count, sizeof *heaps);
+  list = calloc(heap_count, sizeof *list);
+  if (!heaps || !list) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for %u GC heaps", heap_count);
+    goto out;
+  }
+  if (hd.server_mode && (rc = ds_dac_gc_heap_list(dac, heap_count, heaps, err)) != DS_OK)
+    goto out;
+  for (uint32_t i = 0; i < heap_count; i++)
+    if ((rc = heap_queue(dac, heaps[i], &list[i], err)) != DS_OK) {
+      ds_error_wrap(err, "GC heap %u", i);
+      goto out;
+    }
+out:
+  free(heaps);
+  if (rc != DS_OK) {
+    free(list);
+    return rc;
+  }
+  *queues = list;
+  *count = heap_count;
+  return DS_OK;
+}

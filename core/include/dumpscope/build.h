@@ -1,0 +1,23 @@
+/*
+ * build.h: turn an analysed dump into its heap index file (analysis processes only).
+ *
+ * ds_index_build walks the heap, reads every object's references from its type's GC descriptor,
+ * adds dependent-handle and loader-allocator edges, inverts the graph, resolves the roots, marks
+ * live objects, and writes the index (index.h) atomically to path.
+ */
+#ifndef DUMPSCOPE_BUILD_H
+#define DUMPSCOPE_BUILD_H
+
+#include "dumpscope/analysis.h"
+#include "dumpscope/roots.h"
+
+typedef struct ds_build_stats {
+  uint64_t objects, edges, roots, live_objects;
+  size_t heap_errors;
+  double walk_ms, types_ms, edges_ms, reverse_ms, roots_ms, live_ms, write_ms, total_ms;
+} ds_build_stats;
+
+ds_status ds_index_build(ds_analysis *analysis, const ds_root_set *roots, const char *path,
+                         ds_build_stats *stats, ds_error *err);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * index.h: the heap index file: everything a query needs about a dump's heap, built once in an
+ * analysis process and then opened (mmap + header check) by anything, with no DAC.
+ *
+ * Layout: a fixed header, a section table, then sections aligned to 64 bytes. Each section has a
+ * size and a 64-bit checksum; the header and the table have their own. Opening checks the magic,
+ * version, file size, the table and every section's bounds and element size, and the checksums
+ * of the small sections; each large section's checksum is checked the first time a query touches
+ * it (ds_index_require), so opening stays O(1) in the heap size while a damaged index is never
+ * trusted. Every index read by queries is bounds-checked against the section sizes.
+ *
+ * The writer takes whole arrays, writes to "<path>.tmp.<pid>", fsyncs and renames into place.
+ */
+#ifndef DUMPSCOPE_INDEX_H
+#define DUMPSCOPE_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dumpscope/error.h"
+
+#define DS_INDEX_MAGIC "DSINDEX\0"
+#define DS_INDEX_VERSION 1u
+
+typedef enum ds_section_id {
+  DS_SEC_INFO = 1,        /* ds_index_info */
+  DS_SEC_OBJ_ADDR,        /* u64[N] object addresses, ascending */
+  DS_SEC_OBJ_TYPE,        /* u32[N] type index */
+  DS_SEC_OBJ_SIZE,        /* u32[N] size (UINT32_MAX: see BIG_SIZES) */
+  DS_SEC_BIG_SIZES,       /* ds_index_big_size[] for sizes >= 4 GiB, by object */
+  DS_SEC_OUT_OFF,         /* u32[N+1] CSR offsets of outgoing references */
+  DS_SEC_OUT_EDGE,        /* u32[E] target object indices */
+  DS_SEC_IN_OFF,          /* u32[N+1] CSR offsets of incoming references */
+  DS_SEC_IN_EDGE,         /* u32[E] source object indices */
+  DS_SEC_TYPES,           /* ds_index_type[T] */
+  DS_SEC_FIELDS,          /* ds_index_field[] (types point into it) */
+  DS_SEC_STRINGS,         /* string pool: NUL-terminated UTF-8, offsets from sections */
+  DS_SEC_SEGMENTS,        /* ds_index_segment[] ascending */
+  DS_SEC_ROOTS,           /* ds_index_root[] */
+  DS_SEC_THREADS,         /* ds_index_thread[] */
+  DS_SEC_FRAMES,          /* ds_index_frame[] */
+  DS_SEC_FINALIZABLE,     /* u32[] objects registered for finalization, not yet ready */
+  DS_SEC_LIVE,            /* u64[(N+63)/64] bit set: reachable from a root */
+  DS_SEC_GEN_HIST,        /* ds_index_hist[] per (generation, type), sorted */
+  DS_SEC_EXTRA_EDGES,     /* ds_index_extra_edge[]: dependent-handle and loader-allocator edges */
+  DS_SEC_COUNT_
+} ds_section_id;
+
+/* Fixed-size records (little-endian x86-64, no padding surprises: checked by static asserts). */
+typedef struct ds_index_info {
+  uint64_t object_count, edge_count, type_count, root_count;
+  uint64_t heap_bytes, free_bytes, live_objects, live_bytes;
+  uint32_t server_gc, regions, heap_count, gc_structures_valid;
+  uint64_t free_mt, string_mt;
+  uint32_t free_type, string_type;     /* type indices, UINT32_MAX if absent */
+  uint32_t runtime_version;            /* string pool offset */
+  uint32_t dump_path;                  /* string pool offset */
+  uint64_t dump_size;
+  uint64_t build_ms;
+  uint32_t heap_error_count, warnings; /* warnings: string pool offset */
+} ds_index_info;
+
+typedef struct ds_index_big_size {
+  uint32_t object;
+  uint32_t pad;
+  uint64_t size;
+} ds_index_big_size;
+
+typedef struct ds_index_type {
+  uint64_t mt;
+  uint32_t name;             /* string pool offset (DAC/SOS spelling) */
+  uint32_t base_size, component_size, flags; /* DS_TYPE_* */
+  uint32_t field_start, field_count;         /* instance fields, in ds_index_field */
+  uint32_t element_type;     /* arrays: CorElementType of elements */
+  uint32_t element_type_index; /* arrays of objects/structs: element type's index, else UINT32_MAX */
+  uint32_t element_size;     /* arrays: bytes per element */
+  uint32_t pad;
+} ds_index_type;
+
+typedef struct ds_index_field {
+  uint32_t name;             /* string pool offset */
+  uint32_t type_name;        /* string pool offset */
+  uint32_t offset;           /* from the object start (MT at 0) */
+  uint32_t element_type;     /* CorElementType */
+} ds_index_field;
+
+typedef struct ds_index_segment {
+  uint64_t start, end, descriptor;
+  uint32_t heap;
+  uint8_t gen, ephemeral, pad[2];
+  uint32_t first_object, object_count; /* objects [first, first+count) lie in this range */
+} ds_index_segment;
+
+typedef struct ds_index_root {
+  uint64_t address;          /* handle slot / stack slot / queue slot */
+  uint64_t raw_object;       /* as reported (interior pointers keep their value) */
+  uint32_t object;           /* containing object's index, UINT32_MAX if not in the heap */
+  uint32_t secondary;        /* dependent handle target index, else UINT32_MAX */
+  uint32_t kind;             /* ds_root_kind */
+  uint32_t ref_count;
+  uint32_t thread;           /* index into threads, UINT32_MAX */
+  uint32_t frame;            /* index into frames, UINT32_MAX */
+  uint8_t pinned, interior, is_root, pad[5];
+} ds_index_root;
+
+typedef struct ds_index_thread {
+  uint64_t address;
+  uint32_t os_id, managed_id, state;
+  uint8_t alive, finalizer, pad[2];
+  uint32_t first_frame, frame_count;
+} ds_index_thread;
+
+typedef struct ds_index_frame {
+  uint64_t sp, ip, frame_address;
+  uint32_t thread, depth, method; /* method: string pool offset */
+  uint32_t pad;
+} ds_index_frame;
+
+typedef struct ds_index_hist {
+  uint32_t gen, type;
+  uint64_t count, bytes, live_count, live_bytes;
+} ds_index_hist;
+
+typedef struct ds_index_extra_edge {
+  uint32_t from, to;
+  uint32_t kind;             /* 1 dependent handle, 2 loader allocator */
+  uint32_t pad;
+} ds_index_extra_edge;
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+typedef struct ds_index_writer ds_index_writer;
+
+ds_status ds_index_writer_create(ds_index_writer **out, ds_error *err);
+void ds_index_writer_free(ds_index_writer *w);
+/* Adds a section; data is referenced, not copied, until ds_index_writer_finish returns. */
+ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
+                              ds_error *err);
+/* Writes the file atomically (tmp + fsync + rename). */
+ds_status ds_index_writer_finish(ds_index_writer *w, const char *path, ds_error *err);
+
+/* A growable string pool (offset 0 is the empty string). */
+typedef struct ds_strpool {
+  char *data;
+  size_t len, cap;
+} ds_strpool;
+uint32_t ds_strpool_add(ds_strpool *pool, const char *text);
+void ds_strpool_free(ds_strpool *pool);
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+typedef struct ds_index ds_index;
+
+/* Maps and checks an index. DS_E_CORRUPT / DS_E_TRUNCATED / DS_E_UNSUPPORTED (version) with the
+ * reason; the caller should rebuild. */
+ds_status ds_index_open(const char *path, ds_index **out, ds_error *err);
+void ds_index_close(ds_index *idx);
+
+/* Checks the checksum of a section the first time it is needed (thread-safe). */
+ds_status ds_index_require(ds_index *idx, ds_section_id id, ds_error *err);
+/* Checks every section now (tests, or after writing). */
+ds_status ds_index_verify_all(ds_index *idx, ds_error *err);
+
+/* A section's bytes and size (NULL/0 when absent). Call ds_index_require first. */
+const void *ds_index_section(const ds_index *idx, ds_section_id id, uint64_t *size);
+
+/* Convenience views (valid after ds_index_open). */
+const ds_index_info *ds_index_get_info(const ds_index *idx);
+const char *ds_index_string(const ds_index *idx, uint32_t offset);
+uint64_t ds_index_object_count(const ds_index *idx);
+
+/* A fast 64-bit checksum of a buffer (what the file uses). */
+uint64_t ds_index_checksum(const void *data, uint64_t size);
+
+#endif

@@ -1,0 +1,424 @@
+/*
+ * index.c: the heap index file format (see index.h): writer and mmap reader with checks.
+ */
+#include "dumpscope/index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SECTION_ALIGN 64u
+#define MAX_SECTIONS 64u
+#define EAGER_VERIFY_LIMIT (1u << 20) /* sections smaller than this are checked at open */
+
+typedef struct file_header {
+  char magic[8];
+  uint32_t version, header_size;
+  uint64_t file_size;
+  uint32_t section_count, reserved;
+  uint64_t table_checksum;
+  uint64_t header_checksum; /* over the bytes above */
+} file_header;
+
+typedef struct section_entry {
+  uint32_t id, reserved;
+  uint64_t offset, size, checksum;
+} section_entry;
+
+_Static_assert(sizeof(file_header) == 48, "index header layout");
+_Static_assert(sizeof(section_entry) == 32, "index section entry layout");
+_Static_assert(sizeof(ds_index_root) == 48, "ds_index_root layout");
+_Static_assert(sizeof(ds_index_type) == 48, "ds_index_type layout");
+_Static_assert(sizeof(ds_index_segment) == 40, "ds_index_segment layout");
+
+/* Element size of each section (1 = bytes), to check sizes are whole records. */
+static uint32_t element_size(uint32_t id) {
+  switch (id) {
+  case DS_SEC_INFO: return sizeof(ds_index_info);
+  case DS_SEC_OBJ_ADDR: return 8;
+  case DS_SEC_OBJ_TYPE: case DS_SEC_OBJ_SIZE: case DS_SEC_OUT_OFF: case DS_SEC_OUT_EDGE:
+  case DS_SEC_IN_OFF: case DS_SEC_IN_EDGE: case DS_SEC_FINALIZABLE: return 4;
+  case DS_SEC_BIG_SIZES: return sizeof(ds_index_big_size);
+  case DS_SEC_TYPES: return sizeof(ds_index_type);
+  case DS_SEC_FIELDS: return sizeof(ds_index_field);
+  case DS_SEC_STRINGS: return 1;
+  case DS_SEC_SEGMENTS: return sizeof(ds_index_segment);
+  case DS_SEC_ROOTS: return sizeof(ds_index_root);
+  case DS_SEC_THREADS: return sizeof(ds_index_thread);
+  case DS_SEC_FRAMES: return sizeof(ds_index_frame);
+  case DS_SEC_LIVE: return 8;
+  case DS_SEC_GEN_HIST: return sizeof(ds_index_hist);
+  case DS_SEC_EXTRA_EDGES: return sizeof(ds_index_extra_edge);
+  default: return 0;
+  }
+}
+
+static const char *section_name(uint32_t id) {
+  static const char *const names[] = {"?", "info", "object addresses", "object types", "object sizes",
+                                      "big sizes", "outgoing offsets", "outgoing references",
+                                      "incoming offsets", "incoming references", "types", "fields",
+                                      "strings", "segments", "roots", "threads", "frames",
+                                      "finalizable", "liveness", "generation histogram", "extra edges"};
+  return id < sizeof names / sizeof *names ? names[id] : "unknown";
+}
+
+uint64_t ds_index_checksum(const void *data, uint64_t size) {
+  /* Four independent multiply-rotate lanes over 8-byte words: fast, and any flipped bit or
+   * moved word changes the result. Not cryptographic: it detects damage, not tampering. */
+  const uint8_t *p = data;
+  uint64_t h[4] = {0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full, 0x165667B19E3779F9ull,
+                   0x27D4EB2F165667C5ull};
+  const uint64_t m = 0xff51afd7ed558ccdull;
+  uint64_t i = 0;
+  for (; i + 32 <= size; i += 32) {
+    for (int l = 0; l < 4; l++) {
+      uint64_t w;
+      memcpy(&w, p + i + 8 * l, 8);
+      h[l] = (h[l] ^ w) * m;
+      h[l] = (h[l] << 29) | (h[l] >> 35);
+    }
+  }
+  uint64_t tail = 0x84222325cbf29ce4ull ^ size;
+  for (; i < size; i++)
+    tail = (tail ^ p[i]) * 0x100000001b3ull;
+  uint64_t r = tail;
+  for (int l = 0; l < 4; l++)
+    r = (r ^ h[l]) * m + (uint64_t)l;
+  r ^= r >> 33;
+  r *= 0xc4ceb9fe1a85ec53ull;
+  r ^= r >> 33;
+  return r;
+}
+
+/* ---- string pool -------------------------------------------------------------------------- */
+
+uint32_t ds_strpool_add(ds_strpool *pool, const char *text) {
+  if (!pool->data) {
+    pool->cap = 4096;
+    pool->data = malloc(pool->cap);
+    if (!pool->data)
+      return 0;
+    pool->data[0] = 0;
+    pool->len = 1;
+  }
+  if (!text || !*text)
+    return 0;
+  size_t n = strlen(text) + 1;
+  if (pool->len + n > UINT32_MAX)
+    return 0;
+  if (pool->len + n > pool->cap) {
+    size_t cap = pool->cap * 2;
+    while (cap < pool->len + n)
+      cap *= 2;
+    char *p = realloc(pool->data, cap);
+    if (!p)
+      return 0;
+    pool->data = p;
+    pool->cap = cap;
+  }
+  uint32_t off = (uint32_t)pool->len;
+  memcpy(pool->data + pool->len, text, n);
+  pool->len += n;
+  return off;
+}
+
+void ds_strpool_free(ds_strpool *pool) {
+  free(pool->data);
+  memset(pool, 0, sizeof *pool);
+}
+
+/* ---- writer ------------------------------------------------------------------------------- */
+
+struct ds_index_writer {
+  struct { uint32_t id; const void *data; uint64_t size; } sections[MAX_SECTIONS];
+  uint32_t count;
+};
+
+ds_status ds_index_writer_create(ds_index_writer **out, ds_error *err) {
+  *out = calloc(1, sizeof **out);
+  return *out ? DS_OK : ds_error_set(err, DS_E_NOMEM, "out of memory creating the index writer");
+}
+
+void ds_index_writer_free(ds_index_writer *w) { free(w); }
+
+ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
+                              ds_error *err) {
+  if (w->count >= MAX_SECTIONS)
+    return ds_error_set(err, DS_E_LIMIT, "too many index sections");
+  w->sections[w->count].id = id;
+  w->sections[w->count].data = data;
+  w->sections[w->count].size = size;
+  w->count++;
+  return DS_OK;
+}
+
+static bool write_all(int fd, const void *data, uint64_t size) {
+  const uint8_t *p = data;
+  while (size) {
+    ssize_t n = write(fd, p, size > (1u << 30) ? (1u << 30) : (size_t)size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    p += n;
+    size -= (uint64_t)n;
+  }
+  return true;
+}
+
+ds_status ds_index_writer_finish(ds_index_writer *w, const char *path, ds_error *err) {
+  ds_status rc = DS_OK;
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  section_entry table[MAX_SECTIONS];
+  memset(table, 0, sizeof table);
+  uint64_t offset = sizeof(file_header) + w->count * sizeof(section_entry);
+  offset = (offset + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+  for (uint32_t i = 0; i < w->count; i++) {
+    table[i].id = w->sections[i].id;
+    table[i].offset = offset;
+    table[i].size = w->sections[i].size;
+    table[i].checksum = ds_index_checksum(w->sections[i].data, w->sections[i].size);
+    offset += w->sections[i].size;
+    offset = (offset + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+  }
+  file_header h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.magic, DS_INDEX_MAGIC, 8);
+  h.version = DS_INDEX_VERSION;
+  h.header_size = sizeof h;
+  h.file_size = offset;
+  h.section_count = w->count;
+  h.table_checksum = ds_index_checksum(table, w->count * sizeof(section_entry));
+  h.header_checksum = ds_index_checksum(&h, offsetof(file_header, header_checksum));
+
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return ds_error_set(err, DS_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+  static const uint8_t zeros[SECTION_ALIGN];
+  uint64_t pos = 0;
+  bool ok = write_all(fd, &h, sizeof h) && write_all(fd, table, w->count * sizeof(section_entry));
+  pos = sizeof h + w->count * sizeof(section_entry);
+  for (uint32_t i = 0; ok && i < w->count; i++) {
+    ok = write_all(fd, zeros, table[i].offset - pos) &&
+         write_all(fd, w->sections[i].data, w->sections[i].size);
+    pos = table[i].offset + table[i].size;
+  }
+  if (ok && pos < offset)
+    ok = write_all(fd, zeros, offset - pos);
+  if (ok && fsync(fd) != 0)
+    ok = false;
+  if (!ok)
+    rc = ds_error_set(err, DS_E_IO, "cannot write %s: %s", tmp, strerror(errno));
+  if (close(fd) != 0 && rc == DS_OK)
+    rc = ds_error_set(err, DS_E_IO, "cannot write %s: %s", tmp, strerror(errno));
+  if (rc == DS_OK && rename(tmp, path) != 0)
+    rc = ds_error_set(err, DS_E_IO, "cannot rename %s into place: %s", tmp, strerror(errno));
+  if (rc != DS_OK)
+    unlink(tmp);
+  return rc;
+}
+
+/* ---- reader ------------------------------------------------------------------------------- */
+
+struct ds_index {
+  const uint8_t *map;
+  uint64_t size;
+  struct { const uint8_t *data; uint64_t size, checksum; int verified; } sections[DS_SEC_COUNT_];
+  pthread_mutex_t lock;
+  const ds_index_info *info;
+  const char *strings;
+  uint64_t strings_size;
+};
+
+ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
+  *out = NULL;
+  ds_status rc = DS_OK;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ds_error_set(err, errno == ENOENT ? DS_E_NOT_FOUND : DS_E_IO, "cannot open index %s: %s", path,
+                        strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return ds_error_set(err, DS_E_IO, "index %s is not a regular file", path);
+  }
+  ds_index *idx = calloc(1, sizeof *idx);
+  if (!idx) {
+    close(fd);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory opening the index");
+  }
+  pthread_mutex_init(&idx->lock, NULL);
+  idx->size = (uint64_t)st.st_size;
+  if (idx->size < sizeof(file_header)) {
+    close(fd);
+    rc = ds_error_set(err, DS_E_TRUNCATED, "index %s is truncated: %llu bytes, shorter than its header",
+                      path, (unsigned long long)idx->size);
+    goto out;
+  }
+  void *map = mmap(NULL, idx->size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) {
+    rc = ds_error_set(err, DS_E_IO, "cannot map index %s: %s", path, strerror(errno));
+    goto out;
+  }
+  idx->map = map;
+  file_header h;
+  memcpy(&h, idx->map, sizeof h);
+  if (memcmp(h.magic, DS_INDEX_MAGIC, 8) != 0) {
+    rc = ds_error_set(err, DS_E_FORMAT, "%s is not a dumpscope index (bad magic)", path);
+    goto out;
+  }
+  if (h.header_checksum != ds_index_checksum(&h, offsetof(file_header, header_checksum))) {
+    rc = ds_error_set(err, DS_E_CORRUPT, "index %s: header checksum mismatch", path);
+    goto out;
+  }
+  if (h.version != DS_INDEX_VERSION) {
+    rc = ds_error_set(err, DS_E_UNSUPPORTED, "index %s has format version %u; this build reads version %u",
+                      path, h.version, DS_INDEX_VERSION);
+    goto out;
+  }
+  if (h.file_size != idx->size) {
+    rc = ds_error_set(err, h.file_size > idx->size ? DS_E_TRUNCATED : DS_E_CORRUPT,
+                      "index %s is %llu bytes but its header says %llu%s", path,
+                      (unsigned long long)idx->size, (unsigned long long)h.file_size,
+                      h.file_size > idx->size ? " (truncated)" : "");
+    goto out;
+  }
+  if (h.section_count == 0 || h.section_count > MAX_SECTIONS ||
+      sizeof h + (uint64_t)h.section_count * sizeof(section_entry) > idx->size) {
+    rc = ds_error_set(err, DS_E_CORRUPT, "index %s: invalid section count %u", path, h.section_count);
+    goto out;
+  }
+  const uint8_t *table_bytes = idx->map + sizeof h;
+  if (h.table_checksum != ds_index_checksum(table_bytes, h.section_count * sizeof(section_entry))) {
+    rc = ds_error_set(err, DS_E_CORRUPT, "index %s: section table checksum mismatch", path);
+    goto out;
+  }
+  for (uint32_t i = 0; i < h.section_count; i++) {
+    section_entry e;
+    memcpy(&e, table_bytes + i * sizeof e, sizeof e);
+    uint32_t es = element_size(e.id);
+    if (e.id == 0 || e.id >= DS_SEC_COUNT_ || es == 0) {
+      rc = ds_error_set(err, DS_E_CORRUPT, "index %s: unknown section id %u", path, e.id);
+      goto out;
+    }
+    if (e.offset > idx->size || e.size > idx->size - e.offset || (e.offset % 8) != 0) {
+      rc = ds_error_set(err, DS_E_CORRUPT, "index %s: section \"%s\" lies outside the file", path,
+                        section_name(e.id));
+      goto out;
+    }
+    if (e.size % es != 0) {
+      rc = ds_error_set(err, DS_E_CORRUPT, "index %s: section \"%s\" is %llu bytes, not whole %u-byte records",
+                        path, section_name(e.id), (unsigned long long)e.size, es);
+      goto out;
+    }
+    idx->sections[e.id].data = idx->map + e.offset;
+    idx->sections[e.id].size = e.size;
+    idx->sections[e.id].checksum = e.checksum;
+  }
+  /* Small sections are checked now; large ones on first use. */
+  for (uint32_t id = 1; id < DS_SEC_COUNT_; id++)
+    if (idx->sections[id].data && idx->sections[id].size < EAGER_VERIFY_LIMIT &&
+        (rc = ds_index_require(idx, (ds_section_id)id, err)) != DS_OK)
+      goto out;
+  /* What every query relies on must be there and agree. */
+  uint64_t info_size;
+  idx->info = ds_index_section(idx, DS_SEC_INFO, &info_size);
+  if (!idx->info || info_size != sizeof(ds_index_info)) {
+    rc = ds_error_set(err, DS_E_CORRUPT, "index %s has no info section", path);
+    goto out;
+  }
+  idx->strings = ds_index_section(idx, DS_SEC_STRINGS, &idx->strings_size);
+  if (!idx->strings || idx->strings_size == 0 || idx->strings[idx->strings_size - 1] != 0) {
+    rc = ds_error_set(err, DS_E_CORRUPT, "index %s: string pool missing or unterminated", path);
+    goto out;
+  }
+  uint64_t n = idx->info->object_count, e = idx->info->edge_count;
+  struct { ds_section_id id; uint64_t expect; } sizes[] = {
+      {DS_SEC_OBJ_ADDR, n * 8},       {DS_SEC_OBJ_TYPE, n * 4},      {DS_SEC_OBJ_SIZE, n * 4},
+      {DS_SEC_OUT_OFF, (n + 1) * 4},  {DS_SEC_IN_OFF, (n + 1) * 4},  {DS_SEC_OUT_EDGE, e * 4},
+      {DS_SEC_IN_EDGE, e * 4},        {DS_SEC_LIVE, (n + 63) / 64 * 8},
+      {DS_SEC_TYPES, idx->info->type_count * sizeof(ds_index_type)},
+      {DS_SEC_ROOTS, idx->info->root_count * sizeof(ds_index_root)},
+  };
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+    if (idx->sections[sizes[i].id].size != sizes[i].expect) {
+      rc = ds_error_set(err, DS_E_CORRUPT, "index %s: section \"%s\" is %llu bytes, expected %llu", path,
+                        section_name(sizes[i].id), (unsigned long long)idx->sections[sizes[i].id].size,
+                        (unsigned long long)sizes[i].expect);
+      goto out;
+    }
+  if (n >= UINT32_MAX || idx->info->type_count >= UINT32_MAX) {
+    rc = ds_error_set(err, DS_E_CORRUPT, "index %s: impossible object count", path);
+    goto out;
+  }
+out:
+  if (rc != DS_OK) {
+    ds_index_close(idx);
+    return rc;
+  }
+  *out = idx;
+  return DS_OK;
+}
+
+void ds_index_close(ds_index *idx) {
+  if (!idx)
+    return;
+  if (idx->map)
+    munmap((void *)idx->map, idx->size);
+  pthread_mutex_destroy(&idx->lock);
+  free(idx);
+}
+
+ds_status ds_index_require(ds_index *idx, ds_section_id id, ds_error *err) {
+  if (id <= 0 || id >= DS_SEC_COUNT_)
+    return ds_error_set(err, DS_E_ARG, "bad section id %d", (int)id);
+  if (__atomic_load_n(&idx->sections[id].verified, __ATOMIC_ACQUIRE) == 1 || !idx->sections[id].data)
+    return DS_OK;
+  pthread_mutex_lock(&idx->lock);
+  ds_status rc = DS_OK;
+  if (idx->sections[id].verified == 0) {
+    bool good = ds_index_checksum(idx->sections[id].data, idx->sections[id].size) == idx->sections[id].checksum;
+    __atomic_store_n(&idx->sections[id].verified, good ? 1 : -1, __ATOMIC_RELEASE);
+  }
+  if (idx->sections[id].verified != 1)
+    rc = ds_error_set(err, DS_E_CORRUPT, "index damaged: section \"%s\" fails its checksum; rebuild the index",
+                      section_name(id));
+  pthread_mutex_unlock(&idx->lock);
+  return rc;
+}
+
+ds_status ds_index_verify_all(ds_index *idx, ds_error *err) {
+  for (uint32_t id = 1; id < DS_SEC_COUNT_; id++) {
+    ds_status rc = ds_index_require(idx, (ds_section_id)id, err);
+    if (rc != DS_OK)
+      return rc;
+  }
+  return DS_OK;
+}
+
+const void *ds_index_section(const ds_index *idx, ds_section_id id, uint64_t *size) {
+  if (id <= 0 || id >= DS_SEC_COUNT_) {
+    if (size)
+      *size = 0;
+    return NULL;
+  }
+  if (size)
+    *size = idx->sections[id].size;
+  return idx->sections[id].data;
+}
+
+const ds_index_info *ds_index_get_info(const ds_index *idx) { return idx->info; }
+
+const char *ds_index_string(const ds_index *idx, uint32_t offset) {
+  return offset < idx->strings_size ? idx->strings + offset : "";
+}
+
+uint64_t ds_index_object_count(const ds_index *idx) { return idx->info->object_count; }
