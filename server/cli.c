@@ -14,21 +14,7 @@
 
 #include "dumpscope/analysis.h"
 
-typedef struct cli_options {
-  const char *dump;
-  const char *dac;
-  const char *address;
-  bool json;
-  int gen;                /* -1 = all */
-  const char *type_filter;
-  bool type_exact;
-  uint64_t min_size, max_size;
-  bool no_strings;
-  bool free_only;
-  bool clrmd_names;
-  bool offline;
-  size_t limit;
-} cli_options;
+typedef ds_cli_args cli_options;
 
 static double now_ms(void) {
   struct timespec ts;
@@ -699,8 +685,20 @@ static const struct {
     {"heapstat", cmd_heapstat, false, "per-type histogram (SOS !dumpheap -stat, SOSEX !dumpgen)"},
     {"verify", cmd_verify, false, "walk the heap and report corrupt objects (SOS !verifyheap)"},
     {"gcgen", cmd_gcgen, true, "generation of an address (SOSEX !gcgen)"},
-    {"obj", cmd_obj, true, "an object: type, size, generation, fields (SOS !dumpobj)"},
+    {"obj", NULL, true, "an object: type, size, generation, live, fields (SOS !dumpobj) [index]"},
+    {"dumpobj", cmd_obj, true, "an object read through the DAC, without the index"},
     {"mt", cmd_mt, true, "a MethodTable: sizes, flags, fields (SOS !dumpmt)"},
+    {"index", NULL, false, "build the heap index (DUMP.dsindex, or --index PATH)"},
+    {"summary", NULL, false, "what the index holds: objects, references, roots, live bytes [index]"},
+    {"gen", NULL, true, "GEN: per-type stats of a generation, --list for instances (SOSEX !dumpgen) [index]"},
+    {"refs", NULL, true, "who references an object (with the field) and what it references (SOSEX !refs) [index]"},
+    {"roots", NULL, true, "shortest root path to an object; --all: one per root (SOSEX !mroot) [index]"},
+    {"gch", NULL, false, "GC handles by kind with their objects (SOSEX !gch) [index]"},
+    {"finq", NULL, false, "objects registered for finalization, --stat (SOSEX !finq) [index]"},
+    {"frq", NULL, false, "objects ready for finalization, --stat (SOSEX !frq) [index]"},
+    {"mdso", NULL, true, "THREAD: objects on a thread's stack by frame (SOSEX !mdso) [index]"},
+    {"mfrag", NULL, false, "free space per generation and the pinned objects holding gaps (SOSEX !mfrag) [index]"},
+    {"strings", NULL, false, "strings: --contains TEXT --min-length N, --duplicates (SOSEX !strings) [index]"},
 };
 
 void ds_cli_usage(FILE *out) {
@@ -713,14 +711,20 @@ void ds_cli_usage(FILE *out) {
           "  --dac PATH        use this libmscordaccore.so (else DUMPSCOPE_DAC, local runtimes, symbol servers)\n"
           "  --offline         never download a DAC from a symbol server\n"
           "  --clrmd-names     spell types like ClrMD/dotnet-dump (List<System.String>) instead of SOS\n"
+          "  --index PATH      the heap index to use or build (default DUMP.dsindex)\n"
           "heapstat options:\n"
           "  --gen N           0, 1, 2, loh, poh, frozen\n"
           "  --type TEXT       types whose name contains TEXT (--exact: equals TEXT)\n"
           "  --min BYTES --max BYTES   object size bounds\n"
           "  --nostrings       leave out System.String\n"
           "  --free            only free space\n"
+          "  --live / --dead   only objects reachable from a root / unreachable (uses the index)\n"
+          "gen options: --list (instances, paged with --after ADDR --limit N), --by-count\n"
+          "roots options: --all (one shortest path per distinct root), --limit N\n"
+          "finq/frq options: --stat\n"
+          "strings options: --contains TEXT, --min-length N, --duplicates, --limit N\n"
           "obj options:\n"
-          "  --limit N         array elements to show (default 20)\n"
+          "  --limit N --offset N   array elements to show (default 20)\n"
           "Environment: DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS (a:b), DUMPSCOPE_SYMBOL_SERVERS (u1;u2),\n"
           "             DUMPSCOPE_CACHE (downloaded DACs)\n");
 }
@@ -751,6 +755,34 @@ int ds_cli_run(int argc, char **argv) {
     else if (strcmp(arg, "--nostrings") == 0) o.no_strings = true;
     else if (strcmp(arg, "--free") == 0) o.free_only = true;
     else if (strcmp(arg, "--exact") == 0) o.type_exact = true;
+    else if (strcmp(arg, "--live") == 0) o.live = true;
+    else if (strcmp(arg, "--dead") == 0) o.dead = true;
+    else if (strcmp(arg, "--list") == 0) o.list = true;
+    else if (strcmp(arg, "--by-count") == 0) o.sort_count = true;
+    else if (strcmp(arg, "--all") == 0) o.all = true;
+    else if (strcmp(arg, "--stat") == 0) o.stat = true;
+    else if (strcmp(arg, "--duplicates") == 0) o.duplicates = true;
+    else if (strcmp(arg, "--index") == 0 && next) { o.index = next; i++; }
+    else if (strcmp(arg, "--contains") == 0 && next) { o.contains = next; i++; }
+    else if ((strcmp(arg, "--after") == 0 || strcmp(arg, "--offset") == 0) && next) {
+      uint64_t v;
+      bool ok = arg[2] == 'a' ? (next[0] == '0' && next[1] == 'x' ? parse_u64(next, &v) : parse_address(next, &v))
+                              : parse_u64(next, &v);
+      if (!ok) {
+        ds_error_set(&err, DS_E_ARG, "%s needs a number or address, got \"%s\"", arg, next);
+        return fail(&o, &err);
+      }
+      o.after = v;
+      i++;
+    } else if (strcmp(arg, "--min-length") == 0 && next) {
+      uint64_t v;
+      if (!parse_u64(next, &v)) {
+        ds_error_set(&err, DS_E_ARG, "--min-length needs a number, got \"%s\"", next);
+        return fail(&o, &err);
+      }
+      o.min_length = (size_t)v;
+      i++;
+    }
     else if (strcmp(arg, "--dac") == 0 && next) { o.dac = next; i++; }
     else if (strcmp(arg, "--type") == 0 && next) { o.type_filter = next; i++; }
     else if (strcmp(arg, "--gen") == 0 && next) {
@@ -784,8 +816,21 @@ int ds_cli_run(int argc, char **argv) {
   o.address = positional[1];
   if (!o.dump || (commands[ci].needs_address && !o.address)) {
     ds_error_set(&err, DS_E_ARG, "usage: dumpscope %s DUMP%s [options]", command,
-                 commands[ci].needs_address ? " ADDR" : "");
+                 commands[ci].needs_address ? (strcmp(command, "gen") == 0 ? " GEN" : strcmp(command, "mdso") == 0 ? " THREAD" : " ADDR") : "");
     return fail(&o, &err);
   }
+  if (o.live && o.dead) {
+    ds_error_set(&err, DS_E_ARG, "--live and --dead exclude each other");
+    return fail(&o, &err);
+  }
+  if (strcmp(command, "gen") == 0) {
+    o.gen = ds_gen_parse(o.address);
+    if (o.gen < 0) {
+      ds_error_set(&err, DS_E_ARG, "unknown generation \"%s\" (use 0, 1, 2, loh, poh or frozen)", o.address);
+      return fail(&o, &err);
+    }
+  }
+  if (!commands[ci].run || (strcmp(command, "heapstat") == 0 && (o.live || o.dead)))
+    return ds_cli_run_index(command, &o);
   return commands[ci].run(&o);
 }

@@ -7,6 +7,31 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <stdint.h>
+#include <stddef.h>
+
+/* Everything a command line can say. */
+typedef struct ds_cli_args {
+  const char *dump;
+  const char *dac;
+  const char *address;       /* second positional: address, thread, or generation */
+  const char *index;         /* --index PATH */
+  bool json;
+  int gen;                   /* -1 = all */
+  const char *type_filter;
+  bool type_exact;
+  uint64_t min_size, max_size;
+  bool no_strings, free_only, clrmd_names, offline;
+  size_t limit;
+  bool live, dead, list, sort_count, all, stat, duplicates;
+  uint64_t after;            /* --after ADDR (paging), --offset N for array elements */
+  const char *contains;
+  size_t min_length;
+} ds_cli_args;
+
+/* Index-backed commands (cli_index.c). */
+int ds_cli_run_index(const char *command, const ds_cli_args *args);
+
 /* Runs argv[1] as an analysis command; returns the process exit code. */
 int ds_cli_run(int argc, char **argv);
 bool ds_cli_has_command(const char *name);

@@ -16,45 +16,6 @@
 
 #include "dumpscope/dacstack.h"
 
-/* The kind names the CLI and API show; stable. */
-const char *ds_root_kind_name(ds_root_kind kind) {
-  switch (kind) {
-  case DS_ROOT_HANDLE_STRONG: return "strong handle";
-  case DS_ROOT_HANDLE_PINNED: return "pinned handle";
-  case DS_ROOT_HANDLE_ASYNC_PINNED: return "async pinned handle";
-  case DS_ROOT_HANDLE_REFCOUNTED: return "ref-counted handle";
-  case DS_ROOT_HANDLE_SIZEDREF: return "sized-ref handle";
-  case DS_ROOT_HANDLE_WEAK_SHORT: return "weak short handle";
-  case DS_ROOT_HANDLE_WEAK_LONG: return "weak long handle";
-  case DS_ROOT_HANDLE_DEPENDENT: return "dependent handle";
-  case DS_ROOT_HANDLE_OTHER: return "other handle";
-  case DS_ROOT_STACK: return "stack";
-  case DS_ROOT_FINALIZER_READY: return "finalizer queue (ready)";
-  case DS_ROOT_THREAD_STATIC: return "thread static";
-  case DS_ROOT_KIND_COUNT: break;
-  }
-  return "unknown";
-}
-
-/* ClrMD's rule (ClrHeap.EnumerateRoots): weak, dependent and other handles keep nothing alive;
- * a ref-counted handle does while its count is positive. */
-bool ds_root_kind_is_root(ds_root_kind kind, uint32_t ref_count) {
-  switch (kind) {
-  case DS_ROOT_HANDLE_STRONG:
-  case DS_ROOT_HANDLE_PINNED:
-  case DS_ROOT_HANDLE_ASYNC_PINNED:
-  case DS_ROOT_HANDLE_SIZEDREF:
-  case DS_ROOT_STACK:
-  case DS_ROOT_FINALIZER_READY:
-  case DS_ROOT_THREAD_STATIC:
-    return true;
-  case DS_ROOT_HANDLE_REFCOUNTED:
-    return ref_count > 0;
-  default:
-    return false;
-  }
-}
-
 /* Frees everything a collection allocated, leaving an empty set. */
 void ds_root_set_free(ds_root_set *set) {
   if (!set)
@@ -114,6 +75,7 @@ static ds_status grow(void **items, size_t *cap, size_t used, size_t size, size_
   return DS_OK;
 }
 
+/* Appends one root under DS_MAX_ROOTS. */
 static ds_status add_root(collector *c, const ds_root *root) {
   ds_root_set *set = c->set;
   ds_status rc = grow((void **)&set->roots, &c->root_cap, set->root_count, sizeof *set->roots, DS_MAX_ROOTS,
@@ -227,6 +189,7 @@ static ds_status collect_thread(collector *c, uint32_t thread_index) {
   return rc;
 }
 
+/* SOSHandleData.Type -> our kind (HandleType values of the runtime's gcinterface.h). */
 static ds_root_kind handle_kind(uint32_t type) {
   switch (type) {
   case 0: return DS_ROOT_HANDLE_WEAK_SHORT;
@@ -283,7 +246,8 @@ static uint64_t async_user_object(ds_analysis *a, uint64_t object) {
   return user;
 }
 
-/* Reads the object pointers of queue slots [start, end) and hands each non-null one to keep. */
+/* Reads the object pointers of queue slots [start, end): ready ones become roots (address = the
+ * slot), the others go to set->finalizable. Empty slots are skipped. */
 static ds_status read_queue(collector *c, uint64_t start, uint64_t end, bool ready) {
   ds_root_set *set = c->set;
   uint64_t chunk[512];

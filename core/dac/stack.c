@@ -34,6 +34,8 @@ typedef HRESULT (*enum_errors_fn)(void *e, void **errors_enum);
 #define AMD64_CONTEXT_RSP 0x98u
 #define AMD64_CONTEXT_RIP 0xF8u
 
+/* Every interface the DAC hands out is released exactly once (slot 2); NULL is allowed so
+ * cleanup paths need no checks. */
 static void release(void *obj) {
   if (obj)
     DS_VCALL(obj, 2, ds__release_fn)(obj);
@@ -115,8 +117,30 @@ static void dac_name(ds_dac *dac, int slot, ds_addr what, char *out, size_t out_
   ds__utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, out, out_len);
 }
 
+typedef HRESULT (*get_frame_fn)(void *walk, void **frame);
+typedef HRESULT (*get_method_fn)(void *frame, void **method);
+typedef HRESULT (*method_name_fn)(void *method, uint32_t flags, uint32_t count, uint32_t *needed, uint16_t *name);
+
+/* SOS's fallback when no MethodDesc is known: IXCLRDataFrame -> IXCLRDataMethodInstance ->
+ * GetName. Empty string when the DAC has nothing. */
+static void instance_name(void *walk, char *out, size_t out_len) {
+  void *frame = NULL, *method = NULL;
+  out[0] = 0;
+  if (DS_VCALL(walk, 8, get_frame_fn)(walk, &frame) >= 0 && frame &&
+      DS_VCALL(frame, 11, get_method_fn)(frame, &method) >= 0 && method) {
+    uint16_t wide[DS_MAX_FRAME_NAME_CHARS];
+    uint32_t needed = 0;
+    if (DS_VCALL(method, 6, method_name_fn)(method, 0, DS_MAX_FRAME_NAME_CHARS, &needed, wide) >= 0) {
+      wide[DS_MAX_FRAME_NAME_CHARS - 1] = 0;
+      ds__utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, out, out_len);
+    }
+  }
+  release(method);
+  release(frame);
+}
+
 /* Names the walk's current position the way SOS !clrstack does. */
-static void frame_name(ds_dac *dac, ds_dac_frame *frame, char *out, size_t out_len) {
+static void frame_name(ds_dac *dac, void *walk, ds_dac_frame *frame, char *out, size_t out_len) {
   char method[4 * DS_MAX_FRAME_NAME_CHARS];
   method[0] = 0;
   if (frame->frame_address) {
@@ -131,7 +155,9 @@ static void frame_name(ds_dac *dac, ds_dac_frame *frame, char *out, size_t out_l
       frame->method_desc = md;
       dac_name(dac, 22, md, method, sizeof method);
     }
-    snprintf(out, out_len, "[%s: %" PRIx64 "]%s%s", kind[0] ? kind : "Frame", frame->frame_address,
+    if (!method[0])
+      instance_name(walk, method, sizeof method);
+    snprintf(out, out_len, "[%s: %016" PRIx64 "]%s%s", kind[0] ? kind : "Frame", frame->frame_address,
              method[0] ? " " : "", method);
     return;
   }
@@ -140,10 +166,12 @@ static void frame_name(ds_dac *dac, ds_dac_frame *frame, char *out, size_t out_l
     frame->method_desc = md;
     dac_name(dac, 22, md, method, sizeof method);
   }
+  if (!method[0])
+    instance_name(walk, method, sizeof method);
   if (method[0])
     snprintf(out, out_len, "%s", method);
   else
-    snprintf(out, out_len, "[unknown code at %" PRIx64 "]", frame->ip);
+    snprintf(out, out_len, "[unknown code at %016" PRIx64 "]", frame->ip);
 }
 
 /* Drives IXCLRDataStackWalk: the walk starts positioned on the first frame, so each position is
@@ -192,7 +220,7 @@ ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn 
     if (DS_VCALL(walk, 9, walk_request_fn)(walk, DACSTACKPRIV_REQUEST_FRAME_DATA, 0, NULL, sizeof frame_address,
                                            (uint8_t *)&frame_address) >= 0)
       frame.frame_address = frame_address;
-    frame_name(dac, &frame, name, name_len);
+    frame_name(dac, walk, &frame, name, name_len);
     frame.name = name;
     if ((rc = fn(ctx, &frame)) != DS_OK)
       goto out;
@@ -322,6 +350,12 @@ out:
  * finalizer list and N+1 the finalizer list (the f-reachable objects). The DAC does not give
  * m_Array, so segment 0 (POH objects, which are never finalizable: only arrays and types without
  * references live there) is left out and the finalizable range starts at fill[0].
+ *
+ * Checked on .NET 10.0.12 (7 fill pointers, N = 5) for workstation, server (per heap) and
+ * segments GC: [fill[0], fill[1]) LOH and [fill[2], fill[3]) gen1 empty, [fill[1], fill[2]) gen2
+ * (the scenario's 500 Finalizable), [fill[3], fill[4]) gen0, [fill[4], fill[5]) the critical list
+ * (System.Gen2GcCallback) and [fill[5], fill[6]) the 200 ReadyFinalizable. An object whose
+ * finalizer is running has left the queue (it is only on the finalizer thread's stack).
  */
 static ds_status heap_queue(ds_dac *dac, ds_addr heap, ds_dac_finalizer_queue *out, ds_error *err) {
   ds_addr fill[16];

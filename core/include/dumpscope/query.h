@@ -1,0 +1,74 @@
+/*
+ * query.h: answers from a heap index and the dump's memory only; never the DAC (design rule 2).
+ *
+ * Each query returns a JSON document shaped the way the API serves it (addresses as "0x..."
+ * strings, sizes in bytes), so the CLI and the HTTP API print the same thing. Errors come back
+ * as DS_E_* codes with a message: DS_E_NOT_FOUND for an address that is not an object, DS_E_ARG
+ * for bad parameters, DS_E_CORRUPT when a section of the index fails its checksum (rebuild).
+ */
+#ifndef DUMPSCOPE_QUERY_H
+#define DUMPSCOPE_QUERY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dumpscope/dump.h"
+#include "dumpscope/error.h"
+#include "dumpscope/index.h"
+
+typedef struct ds_query ds_query;
+
+/* Opens an index and (optionally) the dump it describes for reading values. dump_path NULL: the
+ * path recorded in the index, if it still exists; values then read as unavailable otherwise. */
+ds_status ds_query_open(const char *index_path, const char *dump_path, ds_query **out, ds_error *err);
+void ds_query_close(ds_query *q);
+ds_index *ds_query_index(ds_query *q);
+
+/* Object lookup: index of the object starting at addr, or (interior) containing it. */
+uint32_t ds_query_find(ds_query *q, uint64_t addr, bool interior);
+
+typedef enum ds_sort { DS_SORT_SIZE = 0, DS_SORT_COUNT, DS_SORT_NAME } ds_sort;
+typedef enum ds_liveness { DS_LIVE_ANY = 0, DS_LIVE_ONLY, DS_DEAD_ONLY } ds_liveness;
+
+typedef struct ds_object_filter {
+  int gen;                   /* -1 all */
+  const char *type_text;     /* substring of the type name (SOS or ClrMD spelling) */
+  bool type_exact;
+  uint64_t min_size, max_size; /* max 0 = no limit */
+  bool free_only, no_strings;
+  ds_liveness liveness;
+} ds_object_filter;
+
+/* Per-type statistics of the objects passing the filter ({types:[...], object_count, ...}). */
+ds_status ds_query_stats(ds_query *q, const ds_object_filter *filter, ds_sort sort, size_t limit, json_t **out,
+                         ds_error *err);
+/* The objects passing the filter, in address order, paged: start after `after` (0 = start). */
+ds_status ds_query_objects(ds_query *q, const ds_object_filter *filter, uint64_t after, size_t limit,
+                           json_t **out, ds_error *err);
+/* One object: type, size, generation, liveness, fields with values / array elements (paged). */
+ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, size_t element_limit, json_t **out,
+                          ds_error *err);
+/* Who references addr (with the field) and what it references. */
+ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, ds_error *err);
+/* Shortest path from a root to addr; all = one shortest path per distinct root (up to limit). */
+ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err);
+/* Generation, heap and segment of an address. */
+ds_status ds_query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error *err);
+/* GC handles by kind, with their objects; pinned ones flagged. */
+ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err);
+/* Finalizer queue: ready = false: registered objects; true: ready for finalization (f-reachable). */
+ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out, ds_error *err);
+/* Objects on a thread's stack, by frame (thread = OS id, managed id, or index). */
+ds_status ds_query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
+/* Free space per generation and the pinned objects that hold gaps open. */
+ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_error *err);
+/* Strings: substring search and minimum length; duplicates = grouped by value with waste. */
+ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length, bool duplicates, size_t limit,
+                           json_t **out, ds_error *err);
+/* Managed threads with their frames. */
+ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err);
+/* Summary of the index: counts, GC mode, heap sizes per generation. */
+ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
+
+#endif
