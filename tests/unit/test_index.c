@@ -1,0 +1,354 @@
+/*
+ * test_index.c: the heap index against the scenario truth on every main fixture (root paths of
+ * the markers, refs, finalizer queues, duplicate strings, pinned handles, liveness), and the
+ * index reader against damaged files (truncated, bit-flipped, wrong version): rejected with the
+ * reason, never read past its end.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dumpscope/build.h"
+#include "dumpscope/query.h"
+#include "dumpscope/rootscan.h"
+#include "fixture.h"
+
+static const char *marker(json_t *truth, const char *name, const char *field) {
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(truth, "markers"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
+      return json_string_value(json_object_get(m, field));
+  json_array_foreach(json_object_get(truth, "strings"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
+      return json_string_value(json_object_get(m, field));
+  return NULL;
+}
+
+static json_t *thread_named(json_t *truth, const char *name) {
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(truth, "threads"), i, t)
+    if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+      return t;
+  return NULL;
+}
+
+static uint64_t addr_of(const char *hex) {
+  uint64_t v = 0;
+  CU_ASSERT_FATAL(ds_test_hex(hex, &v));
+  return v;
+}
+
+/* Builds the index of a fixture into the scratch folder; returns its path. */
+static void build_index(ds_fixture *fx, char *path, size_t len) {
+  snprintf(path, len, "%s/%s.dsindex", ds_test_tmpdir(), fx->name);
+  if (access(path, R_OK) == 0)
+    return;
+  ds_error err = {0};
+  ds_analysis *a = NULL;
+  ds_dac_search search = {.offline = true};
+  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(fx->dump, &search, &a, &err), DS_OK);
+  ds_root_set roots = {0};
+  ds_status rc = ds_roots_collect(a, &roots, &err);
+  CU_ASSERT_EQUAL_FATAL(rc, DS_OK);
+  ds_build_stats stats;
+  rc = ds_index_build(a, &roots, path, &stats, &err);
+  if (rc != DS_OK)
+    fprintf(stderr, "%s: %s\n", fx->name, err.message);
+  CU_ASSERT_EQUAL_FATAL(rc, DS_OK);
+  CU_ASSERT_EQUAL(stats.heap_errors, 0);
+  ds_root_set_free(&roots);
+  ds_analysis_close(a);
+}
+
+static json_t *path_objects(json_t *doc, size_t p) {
+  return json_object_get(json_array_get(json_object_get(doc, "paths"), p), "objects");
+}
+
+static void check_invoice_path(ds_query *q, json_t *truth, const char *marker_name, const char *index_field) {
+  ds_error err = {0};
+  json_t *doc = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_query_root_paths(q, addr_of(marker(truth, marker_name, "address")), false, 0, &doc, &err), DS_OK);
+  CU_ASSERT_EQUAL_FATAL(json_array_size(json_object_get(doc, "paths")), 1);
+  json_t *root = json_object_get(json_array_get(json_object_get(doc, "paths"), 0), "root");
+  /* .NET 9+ statics live in a pinned object[] held by a strong handle */
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "kind")), "strong handle");
+  json_t *objs = path_objects(doc, 0);
+  size_t n = json_array_size(objs);
+  CU_ASSERT_FATAL(n >= 3);
+  json_t *list = json_array_get(objs, n - 3), *items = json_array_get(objs, n - 2), *inv = json_array_get(objs, n - 1);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(list, "type")),
+                         marker(truth, "invoice.list", "type"));
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(list, "address")), marker(truth, "invoice.list", "address"));
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(list, "via_field")), "_items");
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(items, "address")),
+                         marker(truth, "invoice.list.items", "address"));
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(items, "via_field")), index_field);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(inv, "address")), marker(truth, marker_name, "address"));
+  json_decref(doc);
+}
+
+static uint64_t count_of_type(json_t *doc, const char *type) {
+  size_t i;
+  json_t *row;
+  json_array_foreach(json_object_get(doc, "by_type"), i, row)
+    if (strcmp(json_string_value(json_object_get(row, "type")), type) == 0)
+      return (uint64_t)json_integer_value(json_object_get(row, "count"));
+  json_array_foreach(json_object_get(doc, "types"), i, row)
+    if (strcmp(json_string_value(json_object_get(row, "type")), type) == 0)
+      return (uint64_t)json_integer_value(json_object_get(row, "count"));
+  return 0;
+}
+
+static void check_fixture(ds_fixture *fx) {
+  char path[512];
+  build_index(fx, path, sizeof path);
+  ds_error err = {0};
+  ds_query *q = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx->dump, &q, &err), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_verify_all(ds_query_index(q), &err), DS_OK);
+  json_t *truth = fx->truth, *doc = NULL;
+
+  /* root paths: static List -> array -> Invoice */
+  check_invoice_path(q, truth, "invoice.first", "[0]");
+  char last_index[32];
+  snprintf(last_index, sizeof last_index, "[%lld]",
+           (long long)json_integer_value(json_object_get(json_object_get(json_object_get(truth, "scenario_data"), "leak"),
+                                                         "invoice_count")) - 1);
+  check_invoice_path(q, truth, "invoice.last", last_index);
+
+  /* pinned handle */
+  CU_ASSERT_EQUAL_FATAL(ds_query_root_paths(q, addr_of(marker(truth, "pinned.array", "address")), true, 0, &doc, &err),
+                        DS_OK);
+  json_t *p0 = json_array_get(json_object_get(doc, "paths"), 0);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(p0, "root"), "kind")), "pinned handle");
+  CU_ASSERT(json_is_true(json_object_get(json_object_get(p0, "root"), "pinned")));
+  CU_ASSERT_EQUAL(json_array_size(json_object_get(p0, "objects")), 1);
+  json_decref(doc);
+
+  /* a local in thread marker-holder's frame HoldMarker */
+  CU_ASSERT_EQUAL_FATAL(ds_query_root_paths(q, addr_of(marker(truth, "marker.local", "address")), true, 0, &doc, &err),
+                        DS_OK);
+  CU_ASSERT(json_array_size(json_object_get(doc, "paths")) >= 1);
+  json_t *root = json_object_get(json_array_get(json_object_get(doc, "paths"), 0), "root");
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "kind")), "stack");
+  json_t *holder = thread_named(truth, "marker-holder");
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(root, "thread"), "os_id")),
+                  json_integer_value(json_object_get(holder, "os_id")));
+  const char *method = json_string_value(json_object_get(json_object_get(root, "frame"), "method"));
+  CU_ASSERT(method && strstr(method, "LeakScenario.HoldMarker"));
+  json_decref(doc);
+
+  /* refs of invoice.first: exactly its Number string and its Customer; referenced by its
+     Customer (LastInvoice) and the list's array at [0] */
+  CU_ASSERT_EQUAL_FATAL(ds_query_refs(q, addr_of(marker(truth, "invoice.first", "address")), 0, &doc, &err), DS_OK);
+  json_t *outs = json_object_get(doc, "references");
+  CU_ASSERT_EQUAL(json_array_size(outs), 2);
+  bool number = false, customer = false, from_customer = false, from_array = false;
+  size_t i;
+  json_t *r;
+  json_array_foreach(outs, i, r) {
+    const char *field = json_string_value(json_object_get(r, "field"));
+    const char *a = json_string_value(json_object_get(r, "address"));
+    if (strcmp(field, "Number") == 0 && strcmp(a, marker(truth, "invoice.first.number", "address")) == 0)
+      number = true;
+    if (strcmp(field, "Customer") == 0 && strcmp(a, marker(truth, "customer.first", "address")) == 0)
+      customer = true;
+  }
+  json_array_foreach(json_object_get(doc, "referenced_by"), i, r) {
+    const char *field = json_string_value(json_object_get(r, "field"));
+    const char *a = json_string_value(json_object_get(r, "address"));
+    if (strcmp(a, marker(truth, "customer.first", "address")) == 0 && strcmp(field, "LastInvoice") == 0)
+      from_customer = true;
+    if (strcmp(a, marker(truth, "invoice.list.items", "address")) == 0 && strcmp(field, "[0]") == 0)
+      from_array = true;
+  }
+  CU_ASSERT(number && customer && from_customer && from_array);
+  json_decref(doc);
+
+  /* finalizer queues */
+  json_t *fin = json_object_get(truth, "finalizer");
+  CU_ASSERT_EQUAL_FATAL(ds_query_finalizer(q, false, true, 0, &doc, &err), DS_OK);
+  CU_ASSERT_EQUAL(count_of_type(doc, json_string_value(json_object_get(fin, "type"))),
+                  (uint64_t)json_integer_value(json_object_get(fin, "undisposed")));
+  json_decref(doc);
+  CU_ASSERT_EQUAL_FATAL(ds_query_finalizer(q, true, true, 0, &doc, &err), DS_OK);
+  CU_ASSERT_EQUAL(count_of_type(doc, json_string_value(json_object_get(fin, "ready_type"))),
+                  (uint64_t)json_integer_value(json_object_get(fin, "ready_for_finalization")));
+  json_decref(doc);
+
+  /* duplicate strings */
+  json_t *dups = json_object_get(json_object_get(json_object_get(truth, "scenario_data"), "strings"), "duplicates");
+  json_t *want = json_array_get(dups, 0);
+  CU_ASSERT_EQUAL_FATAL(ds_query_strings(q, NULL, 0, true, 1000, &doc, &err), DS_OK);
+  bool found = false;
+  json_array_foreach(json_object_get(doc, "duplicates"), i, r)
+    if (strcmp(json_string_value(json_object_get(r, "value")), json_string_value(json_object_get(want, "value"))) == 0) {
+      found = true;
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "count")), json_integer_value(json_object_get(want, "count")));
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "total_size")),
+                      json_integer_value(json_object_get(want, "total_size")));
+      json_int_t size = json_integer_value(json_object_get(r, "total_size")) / json_integer_value(json_object_get(r, "count"));
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(r, "wasted_bytes")),
+                      json_integer_value(json_object_get(r, "total_size")) - size);
+    }
+  CU_ASSERT(found);
+  json_decref(doc);
+
+  /* pinned handles: every fragmentation array and the pinned array */
+  CU_ASSERT_EQUAL_FATAL(ds_query_handles(q, 100000, &doc, &err), DS_OK);
+  json_t *pinned = json_object_get(json_object_get(json_object_get(doc, "kinds"), "pinned handle"), "handles");
+  json_t *frag = json_object_get(json_object_get(json_object_get(truth, "scenario_data"), "fragmentation"), "pinned");
+  size_t matched = 0, k;
+  json_t *fp, *h;
+  json_array_foreach(frag, k, fp) {
+    json_array_foreach(pinned, i, h) {
+      if (strcmp(json_string_value(json_object_get(json_object_get(h, "object"), "address")),
+                 json_string_value(json_object_get(fp, "address"))) == 0) {
+        matched++;
+        break;
+      }
+    }
+  }
+  CU_ASSERT_EQUAL(matched, json_array_size(frag));
+  json_decref(doc);
+
+  /* liveness: every Invoice is reachable */
+  ds_object_filter live = {.gen = -1, .type_text = "Scenarios.Invoice", .type_exact = true, .liveness = DS_LIVE_ONLY};
+  CU_ASSERT_EQUAL_FATAL(ds_query_stats(q, &live, DS_SORT_SIZE, 0, &doc, &err), DS_OK);
+  CU_ASSERT_EQUAL(count_of_type(doc, "Scenarios.Invoice"),
+                  (uint64_t)json_integer_value(json_object_get(json_object_get(json_object_get(truth, "types"),
+                                                                              "Scenarios.Invoice"), "count")));
+  json_decref(doc);
+
+  /* the fragmentation query sees the pinned arrays holding gaps open */
+  CU_ASSERT_EQUAL_FATAL(ds_query_fragmentation(q, 1000, &doc, &err), DS_OK);
+  CU_ASSERT(json_integer_value(json_object_get(doc, "pinned_gap_holders_count")) > 0);
+  json_decref(doc);
+
+  /* an address that is not an object */
+  CU_ASSERT_EQUAL(ds_query_refs(q, 0x10, 0, &doc, &err), DS_E_NOT_FOUND);
+  ds_query_close(q);
+}
+
+static void test_index_truth(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx);
+  for (size_t i = 0; i < n; i++)
+    check_fixture(&fx[i]);
+}
+
+/* ---- robustness ---------------------------------------------------------------------------------- */
+
+static void copy_file(const char *src, const char *dst, off_t len) {
+  int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CU_ASSERT_FATAL(in >= 0 && out >= 0);
+  struct stat st;
+  fstat(in, &st);
+  off_t want = len < 0 ? st.st_size : len, done = 0;
+  char buf[1 << 16];
+  while (done < want) {
+    ssize_t n = read(in, buf, (size_t)(want - done) < sizeof buf ? (size_t)(want - done) : sizeof buf);
+    CU_ASSERT_FATAL(n > 0);
+    CU_ASSERT_FATAL(write(out, buf, (size_t)n) == n);
+    done += n;
+  }
+  close(in);
+  close(out);
+}
+
+static void patch(const char *path, off_t offset, const void *bytes, size_t len) {
+  int fd = open(path, O_RDWR);
+  CU_ASSERT_FATAL(fd >= 0);
+  CU_ASSERT_EQUAL(pwrite(fd, bytes, len, offset), (ssize_t)len);
+  close(fd);
+}
+
+static void test_damaged_index(void) {
+  ds_fixture *fx;
+  ds_fixtures("main", &fx);
+  char good[512], bad[600];
+  build_index(&fx[0], good, sizeof good);
+  snprintf(bad, sizeof bad, "%s/damaged.dsindex", ds_test_tmpdir());
+  struct stat st;
+  CU_ASSERT_EQUAL_FATAL(stat(good, &st), 0);
+  ds_error err = {0};
+  ds_index *idx = NULL;
+
+  /* truncated at several points */
+  off_t cuts[] = {0, 20, 47, 200, st.st_size / 2, st.st_size - 1};
+  for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+    copy_file(good, bad, cuts[i]);
+    ds_status rc = ds_index_open(bad, &idx, &err);
+    CU_ASSERT(rc == DS_E_TRUNCATED || rc == DS_E_CORRUPT);
+    CU_ASSERT(strstr(err.message, "truncated") || strstr(err.message, "checksum") || strstr(err.message, "outside"));
+    CU_ASSERT_PTR_NULL(idx);
+  }
+
+  /* wrong version (with a consistent header checksum: the version is what is refused) */
+  copy_file(good, bad, -1);
+  uint8_t header[48];
+  int fd = open(bad, O_RDONLY);
+  CU_ASSERT_EQUAL_FATAL(read(fd, header, sizeof header), (ssize_t)sizeof header);
+  close(fd);
+  uint32_t version = DS_INDEX_VERSION + 7;
+  memcpy(header + 8, &version, 4);
+  uint64_t sum = ds_index_checksum(header, 40);
+  memcpy(header + 40, &sum, 8);
+  patch(bad, 0, header, sizeof header);
+  CU_ASSERT_EQUAL(ds_index_open(bad, &idx, &err), DS_E_UNSUPPORTED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "version"));
+
+  /* a flipped bit in the header */
+  copy_file(good, bad, -1);
+  uint8_t b = 0x10;
+  patch(bad, 20, &b, 1);
+  CU_ASSERT_EQUAL(ds_index_open(bad, &idx, &err), DS_E_CORRUPT);
+
+  /* a flipped bit deep in a large section: opening is cheap, the first query touching that
+     section refuses it, and so does a full verification */
+  copy_file(good, bad, -1);
+  off_t where = st.st_size - 4096;
+  uint8_t byte;
+  fd = open(bad, O_RDONLY);
+  CU_ASSERT_EQUAL(pread(fd, &byte, 1, where), 1);
+  close(fd);
+  byte ^= 0x01;
+  patch(bad, where, &byte, 1);
+  ds_status rc = ds_index_open(bad, &idx, &err);
+  if (rc == DS_OK) {
+    CU_ASSERT_EQUAL(ds_index_verify_all(idx, &err), DS_E_CORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "checksum"));
+    ds_index_close(idx);
+    ds_query *q = NULL;
+    CU_ASSERT_EQUAL_FATAL(ds_query_open(bad, fx[0].dump, &q, &err), DS_OK);
+    ds_object_filter all = {.gen = -1};
+    json_t *doc = NULL;
+    ds_status s1 = ds_query_stats(q, &all, DS_SORT_SIZE, 0, &doc, &err);
+    json_decref(doc);
+    doc = NULL;
+    uint64_t some = addr_of(marker(fx[0].truth, "invoice.first", "address"));
+    ds_status s2 = ds_query_root_paths(q, some, false, 0, &doc, &err);
+    json_decref(doc);
+    CU_ASSERT(s1 == DS_E_CORRUPT || s2 == DS_E_CORRUPT);
+    ds_query_close(q);
+  } else {
+    CU_ASSERT_EQUAL(rc, DS_E_CORRUPT);
+  }
+
+  /* not an index at all */
+  CU_ASSERT_EQUAL(ds_index_open(fx[0].dump, &idx, &err), DS_E_FORMAT);
+  unlink(bad);
+}
+
+int main(void) {
+  CU_initialize_registry();
+  CU_pSuite s = CU_add_suite("index", NULL, NULL);
+  CU_add_test(s, "index answers match the scenario truth on every fixture", test_index_truth);
+  CU_add_test(s, "damaged index files are refused with their reason", test_damaged_index);
+  return ds_test_main();
+}
