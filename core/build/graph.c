@@ -45,8 +45,21 @@ typedef struct gcdesc {
   uint64_t *data;            /* positive: pairs (size, offset); negative: start offset then items */
 } gcdesc;
 
+/* Address -> object index in O(1): per heap range, for every GRANULE bytes, the first object
+ * at or after the granule's start. A lookup is a short scan (a granule holds a few objects)
+ * instead of a binary search over millions of addresses with a cache miss per step. */
+#define GRANULE_SHIFT 9
+typedef struct addr_lookup {
+  const uint64_t *addrs;
+  size_t n;
+  size_t ranges;
+  uint64_t *start, *end;
+  uint32_t **dir;
+} addr_lookup;
+
 typedef struct build_ctx {
   ds_analysis *a;
+  addr_lookup lookup;
   /* objects */
   VEC(uint64_t) addr;
   VEC(uint32_t) type;
@@ -84,6 +97,68 @@ static inline uint32_t find_exact(const uint64_t *addrs, size_t n, uint64_t addr
       hi = mid;
   }
   return lo < n && addrs[lo] == addr ? (uint32_t)lo : UINT32_MAX;
+}
+
+static bool lookup_build(addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n) {
+  memset(l, 0, sizeof *l);
+  l->addrs = addrs;
+  l->n = n;
+  size_t count = ds_heap_segment_count(heap);
+  l->start = calloc(count + 1, sizeof *l->start);
+  l->end = calloc(count + 1, sizeof *l->end);
+  l->dir = calloc(count + 1, sizeof *l->dir);
+  if (!l->start || !l->end || !l->dir)
+    return false;
+  l->ranges = count;
+  for (size_t s = 0; s < count; s++) {
+    const ds_segment *seg = ds_heap_segment(heap, s);
+    l->start[s] = seg->start;
+    l->end[s] = seg->end;
+    size_t granules = (size_t)(((seg->end - seg->start) >> GRANULE_SHIFT) + 1);
+    l->dir[s] = malloc(granules * sizeof **l->dir);
+    if (!l->dir[s])
+      return false;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (addrs[mid] < seg->start) lo = mid + 1; else hi = mid;
+    }
+    size_t i = lo;
+    for (size_t g = 0; g < granules; g++) {
+      uint64_t gstart = seg->start + ((uint64_t)g << GRANULE_SHIFT);
+      while (i < n && addrs[i] < gstart)
+        i++;
+      l->dir[s][g] = (uint32_t)i;
+    }
+  }
+  return true;
+}
+
+static void lookup_free(addr_lookup *l) {
+  for (size_t s = 0; l->dir && s < l->ranges; s++)
+    free(l->dir[s]);
+  free(l->dir);
+  free(l->start);
+  free(l->end);
+}
+
+/* Index of the object starting exactly at addr, or UINT32_MAX (fast path of find_exact). */
+static inline uint32_t lookup_exact(const addr_lookup *l, uint64_t addr) {
+  size_t lo = 0, hi = l->ranges;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (addr < l->start[mid])
+      hi = mid;
+    else if (addr >= l->end[mid])
+      lo = mid + 1;
+    else {
+      size_t i = l->dir[mid][(addr - l->start[mid]) >> GRANULE_SHIFT];
+      while (i < l->n && l->addrs[i] < addr)
+        i++;
+      return i < l->n && l->addrs[i] == addr ? (uint32_t)i : UINT32_MAX;
+    }
+  }
+  return UINT32_MAX;
 }
 
 /* Index of the object containing addr (interior pointers), or UINT32_MAX. */
@@ -149,8 +224,11 @@ static void load_gcdesc(ds_dump *dump, const ds_type *t, gcdesc *d) {
 typedef struct edge_job {
   build_ctx *b;
   size_t lo, hi;
+  const uint8_t *win;        /* the dump mapping of [win_start, win_end): most objects fall in it */
+  uint64_t win_start, win_end;
   uint32_t *counts;          /* per object in [lo, hi) */
   VEC(uint32_t) targets;
+  VEC(uint64_t) raw;         /* pointer values of the current batch, resolved in bulk */
   bool failed;
 } edge_job;
 
@@ -159,15 +237,25 @@ static inline void object_edges(edge_job *job, size_t i) {
   build_ctx *b = job->b;
   uint32_t ti = b->type.items[i];
   const gcdesc *d = &b->descs[ti];
-  uint32_t before = (uint32_t)job->targets.count;
+  uint32_t before = (uint32_t)job->raw.count;
   uint64_t obj = b->addr.items[i], size = b->size.items[i];
-  const uint64_t *addrs = b->addr.items;
-  size_t n = b->addr.count;
   if (d->series != 0 && d->data) {
-    uint64_t avail;
-    const uint8_t *mem = ds_dump_span(b->a->dump, obj, &avail);
+    const uint8_t *mem = NULL;
     uint8_t *copy = NULL;
-    if (!mem || avail < size) {
+    if (obj >= job->win_start && obj + size <= job->win_end) {
+      mem = job->win + (obj - job->win_start);
+    } else {
+      uint64_t avail;
+      mem = ds_dump_span(b->a->dump, obj, &avail);
+      if (mem && avail >= size) {
+        job->win = mem;
+        job->win_start = obj;
+        job->win_end = obj + avail;
+      } else {
+        mem = NULL;
+      }
+    }
+    if (!mem) {
       copy = malloc(size ? size : 1);
       if (!copy || ds_dump_read(b->a->dump, obj, copy, size) != size) {
         free(copy);
@@ -180,11 +268,8 @@ static inline void object_edges(edge_job *job, size_t i) {
   do {                                                                                                \
     uint64_t ptr_;                                                                                    \
     memcpy(&ptr_, mem + (off), 8);                                                                    \
-    if (ptr_) {                                                                                       \
-      uint32_t t_ = find_exact(addrs, n, ptr_);                                                       \
-      if (t_ != UINT32_MAX)                                                                           \
-        VEC_PUSH(job->targets, t_, ok);                                                               \
-    }                                                                                                 \
+    if (ptr_)                                                                                         \
+      VEC_PUSH(job->raw, ptr_, ok);                                                                   \
   } while (0)
     if (d->series > 0) {
       for (int64_t s = 0; s < d->series && ok; s++) {
@@ -220,20 +305,100 @@ static inline void object_edges(edge_job *job, size_t i) {
   }
 extras:
   if (b->loader_allocator[ti]) {
-    uint32_t t = find_exact(addrs, n, b->loader_allocator[ti]);
     bool ok = true;
-    if (t != UINT32_MAX)
-      VEC_PUSH(job->targets, t, ok);
+    VEC_PUSH(job->raw, b->loader_allocator[ti], ok);
     if (!ok)
       job->failed = true;
   }
-  job->counts[i - job->lo] = (uint32_t)(job->targets.count - before);
+  job->counts[i - job->lo] = (uint32_t)(job->raw.count - before);
 }
 
+/* Resolving pointer values to object indices is memory-latency bound (random lookups into the
+ * directory and the address array), so each batch is resolved in passes that prefetch ahead. */
 static void *edge_worker(void *p) {
   edge_job *job = p;
-  for (size_t i = job->lo; i < job->hi && !job->failed; i++)
-    object_edges(job, i);
+  enum { BATCH = 256 };
+  for (size_t i0 = job->lo; i0 < job->hi && !job->failed; i0 += BATCH) {
+    size_t i1 = i0 + BATCH < job->hi ? i0 + BATCH : job->hi;
+    job->raw.count = 0;
+    for (size_t i = i0; i < i1 && !job->failed; i++)
+      object_edges(job, i);
+    if (job->failed)
+      break;
+    /* two passes with prefetch: directory entry, then the address array */
+    const addr_lookup *l = &job->b->lookup;
+    size_t count = job->raw.count;
+    uint32_t *cand = malloc((count ? count : 1) * sizeof *cand);
+    if (!cand) {
+      job->failed = true;
+      break;
+    }
+    enum { AHEAD = 8 };
+    size_t range = 0;
+    for (size_t k = 0; k < count; k++) {
+      uint64_t a = job->raw.items[k];
+      size_t r = range;
+      if (!(r < l->ranges && a >= l->start[r] && a < l->end[r])) {
+        size_t lo = 0, hi = l->ranges;
+        r = SIZE_MAX;
+        while (lo < hi) {
+          size_t mid = lo + (hi - lo) / 2;
+          if (a < l->start[mid]) hi = mid; else if (a >= l->end[mid]) lo = mid + 1; else { r = mid; break; }
+        }
+      }
+      if (r == SIZE_MAX) {
+        cand[k] = UINT32_MAX;
+        continue;
+      }
+      range = r;
+      const uint32_t *slot = &l->dir[r][(a - l->start[r]) >> GRANULE_SHIFT];
+      __builtin_prefetch(slot);
+      cand[k] = (uint32_t)(slot - l->dir[r]); /* granule number for now */
+      job->raw.items[k] = a;
+      /* remember the range in the low bits of nothing: recompute below */
+    }
+    /* second pass: granule -> first object, prefetch its address */
+    range = 0;
+    for (size_t k = 0; k < count; k++) {
+      if (cand[k] == UINT32_MAX)
+        continue;
+      uint64_t a = job->raw.items[k];
+      size_t r = range;
+      if (!(r < l->ranges && a >= l->start[r] && a < l->end[r])) {
+        size_t lo = 0, hi = l->ranges;
+        while (lo < hi) {
+          size_t mid = lo + (hi - lo) / 2;
+          if (a < l->start[mid]) hi = mid; else if (a >= l->end[mid]) lo = mid + 1; else { r = mid; break; }
+        }
+      }
+      range = r;
+      cand[k] = l->dir[r][cand[k]];
+      if (cand[k] < l->n)
+        __builtin_prefetch(&l->addrs[cand[k]]);
+    }
+    /* third pass: finish each lookup, keep the hits, per object */
+    size_t k = 0;
+    bool ok = true;
+    for (size_t i = i0; i < i1 && ok; i++) {
+      uint32_t raw_count = job->counts[i - job->lo], hits = 0;
+      for (uint32_t c = 0; c < raw_count; c++, k++) {
+        uint32_t idx = cand[k];
+        if (idx == UINT32_MAX)
+          continue;
+        uint64_t a = job->raw.items[k];
+        while (idx < l->n && l->addrs[idx] < a)
+          idx++;
+        if (idx < l->n && l->addrs[idx] == a) {
+          VEC_PUSH(job->targets, idx, ok);
+          hits++;
+        }
+      }
+      job->counts[i - job->lo] = hits;
+    }
+    free(cand);
+    if (!ok)
+      job->failed = true;
+  }
   return NULL;
 }
 
@@ -389,6 +554,10 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
 
   /* 3. outgoing references, on two threads */
   double t_edges = now_ms();
+  if (!lookup_build(&b.lookup, heap, b.addr.items, n)) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the address directory");
+    goto out;
+  }
   for (int j = 0; j < BUILD_THREADS; j++) {
     jobs[j].b = &b;
     jobs[j].lo = n * (size_t)j / BUILD_THREADS;
@@ -465,6 +634,8 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
   for (int j = 0; j < BUILD_THREADS; j++) {
     free(jobs[j].targets.items);
     jobs[j].targets.items = NULL;
+    free(jobs[j].raw.items);
+    jobs[j].raw.items = NULL;
     free(jobs[j].counts);
     jobs[j].counts = NULL;
   }
@@ -729,11 +900,13 @@ out:
   ds_walk_stats_free(&walk);
   for (int j = 0; j < BUILD_THREADS; j++) {
     free(jobs[j].targets.items);
+    free(jobs[j].raw.items);
     free(jobs[j].counts);
   }
   for (size_t t = 0; b.descs && t < b.heap_types; t++)
     free(b.descs[t].data);
   free(b.descs);
+  lookup_free(&b.lookup);
   free(b.loader_allocator);
   free(b.first_instance);
   free(b.addr.items);

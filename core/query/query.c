@@ -216,12 +216,45 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
     if (!ds_dump_read_u32(q->dump, base + 8, &length))
       return;
     uint32_t esz = t->component_size ? t->component_size : 8;
-    uint64_t data = base + 16;
-    for (uint64_t k = 0; k < length; k++) {
+    uint64_t data = base + 16, avail = 0;
+    const uint8_t *mem = ds_dump_span(q->dump, data, &avail);
+    if (mem && avail < (uint64_t)length * esz)
+      mem = NULL;
+    if (mem && esz == 8 && length > 64) {
+      /* arrays filled in allocation order are usually sorted by address: try a binary search
+       * (verified by the hit itself) before any scan */
+      uint64_t lo = 0, hi = length;
+      while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2, v;
+        memcpy(&v, mem + mid * 8, 8);
+        if (v == target) {
+          snprintf(out, out_len, "[%llu]", (unsigned long long)mid);
+          return;
+        }
+        if (v < target) lo = mid + 1; else hi = mid;
+      }
+    }
+    uint64_t from_k = 0;
+    if (esz == 8 && q->out_edge) {
+      /* the builder recorded an array's references in element order, skipping nulls: the
+       * target's position among them is a lower bound of its element index */
+      uint32_t lo, hi;
+      csr(q->out_off, q->e, from, &lo, &hi);
+      for (uint32_t e = lo; e < hi; e++)
+        if (q->out_edge[e] == to) {
+          from_k = e - lo;
+          break;
+        }
+    }
+    for (uint64_t k = from_k; k < length; k++) {
       /* elements may be structs: look at each pointer-aligned slot of the element */
       for (uint32_t off = 0; off + 8 <= esz; off += 8) {
         uint64_t v;
-        if (ds_dump_read_u64(q->dump, data + k * esz + off, &v) && v == target) {
+        if (mem)
+          memcpy(&v, mem + k * esz + off, 8);
+        else if (!ds_dump_read_u64(q->dump, data + k * esz + off, &v))
+          continue;
+        if (v == target) {
           if (esz == 8)
             snprintf(out, out_len, "[%llu]", (unsigned long long)k);
           else
@@ -687,7 +720,7 @@ static json_t *root_json(const ds_query *q, uint32_t r) {
 
 ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err) {
   if (!require_objects(q, err) || !need(q, DS_SEC_IN_OFF, err) || !need(q, DS_SEC_IN_EDGE, err) ||
-      !need(q, DS_SEC_ROOTS, err) || !need(q, DS_SEC_FIELDS, err) || !need(q, DS_SEC_FRAMES, err) ||
+      !need(q, DS_SEC_OUT_OFF, err) || !need(q, DS_SEC_OUT_EDGE, err) || !need(q, DS_SEC_ROOTS, err) || !need(q, DS_SEC_FIELDS, err) || !need(q, DS_SEC_FRAMES, err) ||
       !need(q, DS_SEC_THREADS, err))
     return err->code;
   uint32_t target = ds_query_find(q, addr, false);
