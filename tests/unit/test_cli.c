@@ -112,6 +112,63 @@ static void test_cli_answers(void) {
   json_decref(j);
 }
 
+static void test_cli_index_commands(void) {
+  ds_fixture *fx;
+  ds_fixtures("main", &fx);
+  ds_fixture *f = &fx[0];
+  char args[8192], index[512];
+  int code;
+  snprintf(index, sizeof index, "%s/cli.dsindex", ds_test_tmpdir());
+  snprintf(args, sizeof args, "index '%s' --index '%s'", f->dump, index);
+  json_t *j = run_cli(args, &code);
+  CU_ASSERT_EQUAL_FATAL(code, 0);
+  CU_ASSERT(json_integer_value(json_object_get(j, "objects")) > 200000);
+  json_decref(j);
+
+  const char *invoice = marker_address(f->truth, "invoice.first");
+  snprintf(args, sizeof args, "roots '%s' %s --index '%s'", f->dump, invoice, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "paths")), 1);
+  json_decref(j);
+
+  snprintf(args, sizeof args, "refs '%s' %s --index '%s'", f->dump, invoice, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "references_count")), 2);
+  json_decref(j);
+
+  snprintf(args, sizeof args, "gen '%s' 2 --type Scenarios.Customer --exact --index '%s'", f->dump, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")), 100003);
+  json_decref(j);
+
+  snprintf(args, sizeof args, "heapstat '%s' --live --type Scenarios.ReadyFinalizable --index '%s'", f->dump, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")), 200); /* f-reachable = live */
+  json_decref(j);
+
+  snprintf(args, sizeof args, "strings '%s' --duplicates --limit 1 --index '%s'", f->dump, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT(json_integer_value(json_object_get(j, "duplicate_groups")) >= 1);
+  json_decref(j);
+
+  /* a damaged index is rebuilt, not trusted */
+  FILE *fp = fopen(index, "r+b");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+  fseek(fp, 16, SEEK_SET);
+  fputc(0x5a, fp);
+  fclose(fp);
+  snprintf(args, sizeof args, "summary '%s' --index '%s'", f->dump, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT(json_integer_value(json_object_get(j, "objects")) > 200000);
+  json_decref(j);
+}
+
 static void test_cli_errors(void) {
   int code;
   json_t *j = run_cli("heapstat /nonexistent/core", &code);
@@ -145,6 +202,7 @@ int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("cli", NULL, NULL);
   CU_add_test(s, "analysis commands answer from a real dump", test_cli_answers);
+  CU_add_test(s, "index commands: index, roots, refs, gen, heapstat --live, strings, rebuild", test_cli_index_commands);
   CU_add_test(s, "bad arguments and files give specific errors", test_cli_errors);
   return ds_test_main();
 }
