@@ -600,7 +600,8 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
       goto out;
     }
   }
-  qsort(extras.items, extras.count, sizeof *extras.items, compare_extra);
+  if (extras.count)
+    qsort(extras.items, extras.count, sizeof *extras.items, compare_extra);
   uint64_t edge_total = extras.count;
   for (int j = 0; j < BUILD_THREADS; j++)
     edge_total += jobs[j].targets.count;
@@ -622,7 +623,8 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
       for (size_t i = jobs[j].lo; i < jobs[j].hi; i++) {
         out_off[i] = pos;
         uint32_t c = jobs[j].counts[i - jobs[j].lo];
-        memcpy(out_edge + pos, jobs[j].targets.items + src, c * sizeof *out_edge);
+        if (c)
+          memcpy(out_edge + pos, jobs[j].targets.items + src, c * sizeof *out_edge);
         pos += c;
         src += c;
         while (x < extras.count && extras.items[x].from == i)
@@ -720,7 +722,8 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
     if (o != UINT32_MAX)
       finalizable[finalizable_count++] = o;
   }
-  qsort(finalizable, finalizable_count, sizeof *finalizable, compare_u32);
+  if (finalizable_count)
+    qsort(finalizable, finalizable_count, sizeof *finalizable, compare_u32);
   stats->roots = roots->root_count;
   stats->roots_ms = now_ms() - t_roots;
 

@@ -354,14 +354,17 @@ typedef struct stat_row {
   uint64_t count, bytes;
 } stat_row;
 
-static ds_sort g_sort; /* qsort has no context argument; queries sort on one thread at a time */
-static const ds_query *g_sort_q;
+typedef struct sort_ctx {
+  ds_sort sort;
+  const ds_query *q;
+} sort_ctx;
 
-static int compare_stat(const void *a, const void *b) {
+static int compare_stat(const void *a, const void *b, void *ctx) {
   const stat_row *x = a, *y = b;
-  if (g_sort == DS_SORT_NAME)
-    return strcmp(type_name(g_sort_q, x->type), type_name(g_sort_q, y->type));
-  uint64_t kx = g_sort == DS_SORT_COUNT ? x->count : x->bytes, ky = g_sort == DS_SORT_COUNT ? y->count : y->bytes;
+  const sort_ctx *c = ctx;
+  if (c->sort == DS_SORT_NAME)
+    return strcmp(type_name(c->q, x->type), type_name(c->q, y->type));
+  uint64_t kx = c->sort == DS_SORT_COUNT ? x->count : x->bytes, ky = c->sort == DS_SORT_COUNT ? y->count : y->bytes;
   if (kx != ky)
     return kx > ky ? -1 : 1;
   return x->type < y->type ? -1 : x->type > y->type;
@@ -413,9 +416,9 @@ ds_status ds_query_stats(ds_query *q, const ds_object_filter *f, ds_sort sort, s
       total_count += counts[t];
       total_bytes += bytes[t];
     }
-  g_sort = sort;
-  g_sort_q = q;
-  qsort(rows, nrows, sizeof *rows, compare_stat);
+  sort_ctx sc = {sort, q};
+  if (nrows)
+    qsort_r(rows, nrows, sizeof *rows, compare_stat, &sc);
   json_t *doc = json_object(), *arr = json_array();
   for (size_t r = 0; r < nrows && (!limit || r < limit); r++) {
     json_t *row = json_object();
@@ -692,7 +695,8 @@ static bool build_rooted(ds_query *q) {
   for (uint64_t r = 0; r < q->root_count; r++)
     if (q->roots[r].is_root && q->roots[r].object < q->n)
       q->rooted[q->rooted_count++] = (uint64_t)q->roots[r].object << 32 | r;
-  qsort(q->rooted, q->rooted_count, sizeof *q->rooted, compare_u64);
+  if (q->rooted_count)
+    qsort(q->rooted, q->rooted_count, sizeof *q->rooted, compare_u64);
   return true;
 }
 
@@ -1199,7 +1203,8 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
     for (size_t k = 0; k < cap; k++)
       if (table[k].count > 1)
         table[groups++] = table[k];
-    qsort(table, groups, sizeof *table, compare_dup);
+    if (groups)
+      qsort(table, groups, sizeof *table, compare_dup);
     uint64_t wasted_total = 0;
     for (size_t g = 0; g < groups; g++) {
       uint64_t wasted = table[g].bytes - table[g].bytes / table[g].count;
