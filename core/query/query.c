@@ -7,6 +7,7 @@
  */
 #include "dumpscope/query.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct ds_query {
   /* rooted objects, sorted by object: (object, root index) pairs, built on first root query */
   uint64_t *rooted;
   size_t rooted_count;
+  pthread_mutex_t rooted_lock; /* queries may run on several threads of the daemon */
 };
 
 static json_t *hex(uint64_t v) {
@@ -59,8 +61,10 @@ ds_status ds_query_open(const char *index_path, const char *dump_path, ds_query 
   ds_query *q = calloc(1, sizeof *q);
   if (!q)
     return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  pthread_mutex_init(&q->rooted_lock, NULL);
   ds_status rc = ds_index_open(index_path, &q->idx, err);
   if (rc != DS_OK) {
+    pthread_mutex_destroy(&q->rooted_lock);
     free(q);
     return rc;
   }
@@ -114,6 +118,7 @@ void ds_query_close(ds_query *q) {
   ds_dump_close(q->dump);
   ds_index_close(q->idx);
   free(q->rooted);
+  pthread_mutex_destroy(&q->rooted_lock);
   free(q);
 }
 
@@ -687,17 +692,21 @@ static int compare_u64(const void *a, const void *b) {
 
 /* (object << 32 | root index), sorted: which objects are roots and by which records. */
 static bool build_rooted(ds_query *q) {
-  if (q->rooted)
-    return true;
-  q->rooted = malloc((q->root_count + 1) * sizeof *q->rooted);
-  if (!q->rooted)
-    return false;
-  for (uint64_t r = 0; r < q->root_count; r++)
-    if (q->roots[r].is_root && q->roots[r].object < q->n)
-      q->rooted[q->rooted_count++] = (uint64_t)q->roots[r].object << 32 | r;
-  if (q->rooted_count)
-    qsort(q->rooted, q->rooted_count, sizeof *q->rooted, compare_u64);
-  return true;
+  pthread_mutex_lock(&q->rooted_lock);
+  if (!q->rooted) {
+    uint64_t *rooted = malloc((q->root_count + 1) * sizeof *rooted);
+    size_t count = 0;
+    for (uint64_t r = 0; rooted && r < q->root_count; r++)
+      if (q->roots[r].is_root && q->roots[r].object < q->n)
+        rooted[count++] = (uint64_t)q->roots[r].object << 32 | r;
+    if (rooted && count)
+      qsort(rooted, count, sizeof *rooted, compare_u64);
+    q->rooted_count = count;
+    q->rooted = rooted;
+  }
+  bool ok = q->rooted != NULL;
+  pthread_mutex_unlock(&q->rooted_lock);
+  return ok;
 }
 
 static json_t *root_json(const ds_query *q, uint32_t r) {
