@@ -32,8 +32,8 @@ static int exit_code_for(ds_status rc) {
 }
 
 /* Prints an error as text or as {"error": {...}}; returns the exit code. */
-static int fail(const cli_options *o, const ds_error *err) {
-  if (o->json) {
+int ds_cli_fail(bool json, const ds_error *err) {
+  if (json) {
     json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", ds_status_name(err->code), "message",
                           err->message);
     json_dumpf(j, stdout, JSON_INDENT(2));
@@ -75,7 +75,7 @@ static bool parse_u64(const char *text, uint64_t *out) {
 }
 
 /* Addresses are hex with or without 0x, the way SOS prints them. */
-static bool parse_address(const char *text, uint64_t *out) {
+bool ds_cli_parse_address(const char *text, uint64_t *out) {
   if (!text || !*text)
     return false;
   const char *p = text;
@@ -115,7 +115,7 @@ static int cmd_info(const cli_options *o) {
   ds_analysis *a = NULL;
   ds_status rc = open_analysis(o, &a, &err);
   if (rc != DS_OK)
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   ds_gc_info *gc = ds_heap_gc_info(a->heap);
   if (o->json) {
     json_t *j = json_object();
@@ -163,7 +163,7 @@ static int cmd_eeheap(const cli_options *o) {
   ds_error err = {0};
   ds_analysis *a = NULL;
   if (open_analysis(o, &a, &err) != DS_OK)
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   ds_gc_info *gc = ds_heap_gc_info(a->heap);
   size_t n = ds_heap_segment_count(a->heap);
   uint64_t per_gen[DS_GEN_COUNT] = {0}, per_gen_committed[DS_GEN_COUNT] = {0};
@@ -305,7 +305,7 @@ static int cmd_heapstat(const cli_options *o) {
   ds_error err = {0};
   ds_analysis *a = NULL;
   if (open_analysis(o, &a, &err) != DS_OK)
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   stat_ctx c = {.o = o, .heap = a->heap};
   ds_walk_stats stats;
   double t0 = now_ms();
@@ -318,7 +318,7 @@ static int cmd_heapstat(const cli_options *o) {
     free(c.sizes);
     free(c.match_cache);
     ds_analysis_close(a);
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   }
   size_t rows_n = 0;
   for (size_t i = 0; i < c.cap; i++)
@@ -385,11 +385,11 @@ static int cmd_verify(const cli_options *o) {
   ds_error err = {0};
   ds_analysis *a = NULL;
   if (open_analysis(o, &a, &err) != DS_OK)
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   ds_walk_stats stats;
   if (ds_heap_walk(a->heap, -1, NULL, NULL, &stats, &err) != DS_OK) {
     ds_analysis_close(a);
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   }
   if (o->json) {
     json_t *j = json_object();
@@ -438,19 +438,19 @@ static int cmd_verify(const cli_options *o) {
 static int cmd_gcgen(const cli_options *o) {
   ds_error err = {0};
   uint64_t addr;
-  if (!parse_address(o->address, &addr)) {
+  if (!ds_cli_parse_address(o->address, &addr)) {
     ds_error_set(&err, DS_E_ARG, "gcgen needs an object address in hex, got \"%s\"",
                  o->address ? o->address : "");
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   }
   ds_analysis *a = NULL;
   if (open_analysis(o, &a, &err) != DS_OK)
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   const ds_segment *s = ds_heap_segment_at(a->heap, addr);
   int code = 0;
   if (!s) {
     ds_error_set(&err, DS_E_NOT_FOUND, "0x%llx is not in the GC heap", (unsigned long long)addr);
-    code = fail(o, &err);
+    code = ds_cli_fail(o->json, &err);
   } else if (o->json) {
     json_t *j = json_object();
     json_object_set_new(j, "address", hex(addr));
@@ -517,13 +517,13 @@ static json_t *field_value(ds_analysis *a, const ds_field *f, uint64_t field_add
 static int cmd_obj(const cli_options *o) {
   ds_error err = {0};
   uint64_t addr;
-  if (!parse_address(o->address, &addr)) {
+  if (!ds_cli_parse_address(o->address, &addr)) {
     ds_error_set(&err, DS_E_ARG, "obj needs an object address in hex, got \"%s\"", o->address ? o->address : "");
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   }
   ds_analysis *a = NULL;
   if (open_analysis(o, &a, &err) != DS_OK)
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   int code = 0;
   ds_field *fields = NULL;
   size_t field_count = 0;
@@ -533,7 +533,7 @@ static int cmd_obj(const cli_options *o) {
   if (!size || !seg) {
     ds_error_set(&err, DS_E_NOT_FOUND, "0x%llx is not a valid object%s", (unsigned long long)addr,
                  seg ? " (no valid MethodTable there)" : " (not in the GC heap)");
-    code = fail(o, &err);
+    code = ds_cli_fail(o->json, &err);
     goto out;
   }
   const ds_type *t = ds_heap_type(a->heap, ti);
@@ -615,20 +615,20 @@ out:
 static int cmd_mt(const cli_options *o) {
   ds_error err = {0};
   uint64_t mt;
-  if (!parse_address(o->address, &mt)) {
+  if (!ds_cli_parse_address(o->address, &mt)) {
     ds_error_set(&err, DS_E_ARG, "mt needs a MethodTable address in hex, got \"%s\"", o->address ? o->address : "");
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   }
   ds_analysis *a = NULL;
   if (open_analysis(o, &a, &err) != DS_OK)
-    return fail(o, &err);
+    return ds_cli_fail(o->json, &err);
   int code = 0;
   uint32_t ti = ds_heap_type_index(a->heap, mt, &err);
   ds_field *fields = NULL;
   size_t count = 0;
   if (ti == UINT32_MAX) {
     err.code = DS_E_NOT_FOUND;
-    code = fail(o, &err);
+    code = ds_cli_fail(o->json, &err);
     goto out;
   }
   const ds_type *t = ds_heap_type(a->heap, ti);
@@ -766,11 +766,11 @@ int ds_cli_run(int argc, char **argv) {
     else if (strcmp(arg, "--contains") == 0 && next) { o.contains = next; i++; }
     else if ((strcmp(arg, "--after") == 0 || strcmp(arg, "--offset") == 0) && next) {
       uint64_t v;
-      bool ok = arg[2] == 'a' ? (next[0] == '0' && next[1] == 'x' ? parse_u64(next, &v) : parse_address(next, &v))
+      bool ok = arg[2] == 'a' ? (next[0] == '0' && next[1] == 'x' ? parse_u64(next, &v) : ds_cli_parse_address(next, &v))
                               : parse_u64(next, &v);
       if (!ok) {
         ds_error_set(&err, DS_E_ARG, "%s needs a number or address, got \"%s\"", arg, next);
-        return fail(&o, &err);
+        return ds_cli_fail(o.json, &err);
       }
       o.after = v;
       i++;
@@ -778,7 +778,7 @@ int ds_cli_run(int argc, char **argv) {
       uint64_t v;
       if (!parse_u64(next, &v)) {
         ds_error_set(&err, DS_E_ARG, "--min-length needs a number, got \"%s\"", next);
-        return fail(&o, &err);
+        return ds_cli_fail(o.json, &err);
       }
       o.min_length = (size_t)v;
       i++;
@@ -789,14 +789,14 @@ int ds_cli_run(int argc, char **argv) {
       o.gen = ds_gen_parse(next);
       if (o.gen < 0) {
         ds_error_set(&err, DS_E_ARG, "unknown generation \"%s\" (use 0, 1, 2, loh, poh or frozen)", next);
-        return fail(&o, &err);
+        return ds_cli_fail(o.json, &err);
       }
       i++;
     } else if ((strcmp(arg, "--min") == 0 || strcmp(arg, "--max") == 0 || strcmp(arg, "--limit") == 0) && next) {
       uint64_t v;
       if (!parse_u64(next, &v)) {
         ds_error_set(&err, DS_E_ARG, "%s needs a number, got \"%s\"", arg, next);
-        return fail(&o, &err);
+        return ds_cli_fail(o.json, &err);
       }
       if (arg[2] == 'm' && arg[3] == 'i') o.min_size = v;
       else if (arg[2] == 'm') o.max_size = v;
@@ -804,12 +804,12 @@ int ds_cli_run(int argc, char **argv) {
       i++;
     } else if (arg[0] == '-' && arg[1] == '-') {
       ds_error_set(&err, DS_E_ARG, "unknown option %s for %s (see dumpscope help)", arg, command);
-      return fail(&o, &err);
+      return ds_cli_fail(o.json, &err);
     } else if (npos < 2) {
       positional[npos++] = arg;
     } else {
       ds_error_set(&err, DS_E_ARG, "unexpected argument \"%s\"", arg);
-      return fail(&o, &err);
+      return ds_cli_fail(o.json, &err);
     }
   }
   o.dump = positional[0];
@@ -817,17 +817,17 @@ int ds_cli_run(int argc, char **argv) {
   if (!o.dump || (commands[ci].needs_address && !o.address)) {
     ds_error_set(&err, DS_E_ARG, "usage: dumpscope %s DUMP%s [options]", command,
                  commands[ci].needs_address ? (strcmp(command, "gen") == 0 ? " GEN" : strcmp(command, "mdso") == 0 ? " THREAD" : " ADDR") : "");
-    return fail(&o, &err);
+    return ds_cli_fail(o.json, &err);
   }
   if (o.live && o.dead) {
     ds_error_set(&err, DS_E_ARG, "--live and --dead exclude each other");
-    return fail(&o, &err);
+    return ds_cli_fail(o.json, &err);
   }
   if (strcmp(command, "gen") == 0) {
     o.gen = ds_gen_parse(o.address);
     if (o.gen < 0) {
       ds_error_set(&err, DS_E_ARG, "unknown generation \"%s\" (use 0, 1, 2, loh, poh or frozen)", o.address);
-      return fail(&o, &err);
+      return ds_cli_fail(o.json, &err);
     }
   }
   if (!commands[ci].run || (strcmp(command, "heapstat") == 0 && (o.live || o.dead)))

@@ -8,6 +8,8 @@
 #include <stdio.h>
 
 #include <stdint.h>
+
+#include "dumpscope/error.h"
 #include <stddef.h>
 
 /* Everything a command line can say. */
@@ -28,6 +30,12 @@ typedef struct ds_cli_args {
   const char *contains;
   size_t min_length;
 } ds_cli_args;
+
+/* Prints err as text (stderr) or as {"error": {"code", "message"}} (stdout); returns the exit
+ * code: 1 analysis failed, 2 bad arguments, 3 not found. */
+int ds_cli_fail(bool json, const ds_error *err);
+/* Parses a hex address with or without 0x. */
+bool ds_cli_parse_address(const char *text, uint64_t *out);
 
 /* Index-backed commands (cli_index.c). */
 int ds_cli_run_index(const char *command, const ds_cli_args *args);

@@ -16,22 +16,6 @@
 #include "dumpscope/query.h"
 #include "dumpscope/rootscan.h"
 
-static int exit_code_for(ds_status rc) {
-  return rc == DS_OK ? 0 : rc == DS_E_ARG ? 2 : rc == DS_E_NOT_FOUND ? 3 : 1;
-}
-
-static int fail(bool json, const ds_error *err) {
-  if (json) {
-    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", ds_status_name(err->code), "message", err->message);
-    json_dumpf(j, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
-    json_decref(j);
-  } else {
-    fprintf(stderr, "dumpscope: %s\n", err->message);
-  }
-  return exit_code_for(err->code);
-}
-
 static void ds_cli_index_path(const char *dump, const char *explicit_path, char *out, size_t out_len) {
   if (explicit_path)
     snprintf(out, out_len, "%s", explicit_path);
@@ -85,20 +69,6 @@ static ds_status open_index(const ds_cli_args *o, ds_query **q, ds_error *err) {
   if (rc != DS_OK)
     return rc;
   return ds_query_open(path, o->dump, q, err);
-}
-
-static bool parse_address(const char *text, uint64_t *out) {
-  if (!text || !*text)
-    return false;
-  const char *p = text;
-  if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-    p += 2;
-  char *end = NULL;
-  unsigned long long v = strtoull(p, &end, 16);
-  if (end == p || *end)
-    return false;
-  *out = v;
-  return true;
 }
 
 /* ---- text renderers --------------------------------------------------------------------------- */
@@ -202,7 +172,7 @@ int ds_cli_run_index(const char *command, const ds_cli_args *o) {
     ds_build_stats stats;
     ds_status rc = ds_cli_build_index(o->dump, path, &search, o->json, &stats, &err);
     if (rc != DS_OK)
-      return fail(o->json, &err);
+      return ds_cli_fail(o->json, &err);
     if (o->json) {
       json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "index", path, "objects", (json_int_t)stats.objects,
                             "references", (json_int_t)stats.edges, "roots", (json_int_t)stats.roots,
@@ -217,9 +187,9 @@ int ds_cli_run_index(const char *command, const ds_cli_args *o) {
   }
   uint64_t addr = 0;
   bool needs_addr = strcmp(command, "refs") == 0 || strcmp(command, "roots") == 0 || strcmp(command, "obj") == 0;
-  if (needs_addr && !parse_address(o->address, &addr)) {
+  if (needs_addr && !ds_cli_parse_address(o->address, &addr)) {
     ds_error_set(&err, DS_E_ARG, "%s needs an object address in hex, got \"%s\"", command, o->address ? o->address : "");
-    return fail(o->json, &err);
+    return ds_cli_fail(o->json, &err);
   }
   uint64_t thread = 0;
   if (strcmp(command, "mdso") == 0) {
@@ -227,12 +197,12 @@ int ds_cli_run_index(const char *command, const ds_cli_args *o) {
     thread = o->address ? strtoull(o->address, &end, 0) : 0;
     if (!o->address || !end || *end || thread > UINT32_MAX) {
       ds_error_set(&err, DS_E_ARG, "mdso needs a thread (OS id or managed id), got \"%s\"", o->address ? o->address : "");
-      return fail(o->json, &err);
+      return ds_cli_fail(o->json, &err);
     }
   }
   ds_query *q = NULL;
   if (open_index(o, &q, &err) != DS_OK)
-    return fail(o->json, &err);
+    return ds_cli_fail(o->json, &err);
   json_t *doc = NULL;
   ds_status rc;
   ds_object_filter f = {.gen = o->gen, .type_text = o->type_filter, .type_exact = o->type_exact,
@@ -265,7 +235,7 @@ int ds_cli_run_index(const char *command, const ds_cli_args *o) {
   }
   int code = 0;
   if (rc != DS_OK)
-    code = fail(o->json, &err);
+    code = ds_cli_fail(o->json, &err);
   else
     print_doc(o, command, doc);
   json_decref(doc);

@@ -66,34 +66,6 @@ static bool guid_eq(const guid *a, const guid *b) { return memcmp(a, b, sizeof *
 
 /* ---- UTF-16 helpers --------------------------------------------------------------------- */
 
-/* Converts NUL-terminated or counted UTF-16LE to UTF-8; always terminates out. */
-void ds__utf16_to_utf8(const uint16_t *in, size_t in_len, char *out, size_t out_len) {
-  size_t o = 0;
-  for (size_t i = 0; i < in_len && in[i]; i++) {
-    uint32_t c = in[i];
-    if (c >= 0xD800 && c < 0xDC00 && i + 1 < in_len && in[i + 1] >= 0xDC00 && in[i + 1] < 0xE000) {
-      c = 0x10000 + ((c - 0xD800) << 10) + (in[i + 1] - 0xDC00);
-      i++;
-    } else if (c >= 0xD800 && c < 0xE000) {
-      c = 0xFFFD;
-    }
-    char tmp[4];
-    size_t n;
-    if (c < 0x80) { tmp[0] = (char)c; n = 1; }
-    else if (c < 0x800) { tmp[0] = (char)(0xC0 | (c >> 6)); tmp[1] = (char)(0x80 | (c & 0x3F)); n = 2; }
-    else if (c < 0x10000) { tmp[0] = (char)(0xE0 | (c >> 12)); tmp[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-                            tmp[2] = (char)(0x80 | (c & 0x3F)); n = 3; }
-    else { tmp[0] = (char)(0xF0 | (c >> 18)); tmp[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-           tmp[2] = (char)(0x80 | ((c >> 6) & 0x3F)); tmp[3] = (char)(0x80 | (c & 0x3F)); n = 4; }
-    if (o + n >= out_len)
-      break;
-    memcpy(out + o, tmp, n);
-    o += n;
-  }
-  if (out_len)
-    out[o] = 0;
-}
-
 const char *ds_hresult_name(int32_t hr) {
   switch ((uint32_t)hr) {
   case 0x80004001u: return "E_NOTIMPL";
@@ -152,7 +124,7 @@ static HRESULT target_pointer_size(com_object *self, uint32_t *size) {
 
 static HRESULT target_image_base(com_object *self, const uint16_t *image_path, uint64_t *base) {
   char name[1024];
-  ds__utf16_to_utf8(image_path, SIZE_MAX, name, sizeof name);
+  ds_utf16_to_utf8(image_path, SIZE_MAX, true, name, sizeof name);
   const char *slash = strrchr(name, '/');
   const char *want = slash ? slash + 1 : name;
   ds_dump *dump = self->dac->dump;
@@ -274,7 +246,7 @@ static HRESULT metadata_get(com_object *self, const uint16_t *image_path, uint32
                             uint32_t image_size, void *mvid, uint32_t md_rva, uint32_t flags,
                             uint32_t buf_size, uint8_t *buf, uint32_t *data_size) {
   char path[4096];
-  ds__utf16_to_utf8(image_path, SIZE_MAX, path, sizeof path);
+  ds_utf16_to_utf8(image_path, SIZE_MAX, true, path, sizeof path);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return E_FAIL;
@@ -548,7 +520,7 @@ ds_status ds_dac_method_table_name(ds_dac *dac, ds_addr mt, char *out, size_t ou
   uint32_t got = 0;
   hr = VCALL(SOS(dac), 36, fn)(SOS(dac), mt, needed, wide, &got);
   if (hr >= 0)
-    ds__utf16_to_utf8(wide, needed, out, out_len);
+    ds_utf16_to_utf8(wide, needed, true, out, out_len);
   free(wide);
   if (hr < 0) {
     ds__hr_error(err, hr, "GetMethodTableName");
@@ -606,7 +578,7 @@ ds_status ds_dac_field_name(ds_dac *dac, ds_addr module, uint32_t field_token, c
                                      &sig_len, &cplus, &value, &value_len);
   if (hr < 0)
     return ds__hr_error(err, hr, "GetFieldProps");
-  ds__utf16_to_utf8(name, 512, out, out_len);
+  ds_utf16_to_utf8(name, 512, true, out, out_len);
   return DS_OK;
 }
 

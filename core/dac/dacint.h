@@ -43,7 +43,5 @@ typedef uint32_t (*ds__release_fn)(void *self);
 
 /* "<what> failed: 0x... NAME" into err; returns DS_E_DAC. */
 ds_status ds__hr_error(ds_error *err, HRESULT hr, const char *what);
-/* UTF-16LE (NUL-terminated or in_len units) to UTF-8, always terminated. */
-void ds__utf16_to_utf8(const uint16_t *in, size_t in_len, char *out, size_t out_len);
 
 #endif

@@ -114,7 +114,7 @@ static void dac_name(ds_dac *dac, int slot, ds_addr what, char *out, size_t out_
   if (hr < 0)
     return;
   wide[DS_MAX_FRAME_NAME_CHARS - 1] = 0;
-  ds__utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, out, out_len);
+  ds_utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, true, out, out_len);
 }
 
 typedef HRESULT (*get_frame_fn)(void *walk, void **frame);
@@ -132,7 +132,7 @@ static void instance_name(void *walk, char *out, size_t out_len) {
     uint32_t needed = 0;
     if (DS_VCALL(method, 6, method_name_fn)(method, 0, DS_MAX_FRAME_NAME_CHARS, &needed, wide) >= 0) {
       wide[DS_MAX_FRAME_NAME_CHARS - 1] = 0;
-      ds__utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, out, out_len);
+      ds_utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, true, out, out_len);
     }
   }
   release(method);

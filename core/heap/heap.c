@@ -538,30 +538,7 @@ int64_t ds_heap_read_string(ds_heap *heap, uint64_t addr, size_t max_chars, char
     free(chars);
     return -1;
   }
-  size_t o = 0;
-  for (size_t i = 0; i < want; i++) {
-    uint32_t c = chars[i];
-    if (c >= 0xD800 && c < 0xDC00 && i + 1 < want && chars[i + 1] >= 0xDC00 && chars[i + 1] < 0xE000) {
-      c = 0x10000 + ((c - 0xD800) << 10) + (chars[i + 1] - 0xDC00);
-      i++;
-    } else if (c >= 0xD800 && c < 0xE000) {
-      c = 0xFFFD;
-    }
-    char tmp[4];
-    size_t n;
-    if (c < 0x80) { tmp[0] = (char)c; n = 1; }
-    else if (c < 0x800) { tmp[0] = (char)(0xC0 | (c >> 6)); tmp[1] = (char)(0x80 | (c & 0x3F)); n = 2; }
-    else if (c < 0x10000) { tmp[0] = (char)(0xE0 | (c >> 12)); tmp[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-                            tmp[2] = (char)(0x80 | (c & 0x3F)); n = 3; }
-    else { tmp[0] = (char)(0xF0 | (c >> 18)); tmp[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-           tmp[2] = (char)(0x80 | ((c >> 6) & 0x3F)); tmp[3] = (char)(0x80 | (c & 0x3F)); n = 4; }
-    if (o + n >= out_len)
-      break;
-    memcpy(out + o, tmp, n);
-    o += n;
-  }
-  if (out_len)
-    out[o] = 0;
+  ds_utf16_to_utf8(chars, want, false, out, out_len);
   free(chars);
   return length;
 }

@@ -503,23 +503,7 @@ static char *read_string(ds_query *q, uint64_t addr, size_t max_chars, int64_t *
     free(utf8);
     return NULL;
   }
-  size_t o = 0;
-  for (size_t k = 0; k < want; k++) {
-    uint32_t c = chars[k];
-    if (c >= 0xD800 && c < 0xDC00 && k + 1 < want && chars[k + 1] >= 0xDC00 && chars[k + 1] < 0xE000) {
-      c = 0x10000 + ((c - 0xD800) << 10) + (chars[k + 1] - 0xDC00);
-      k++;
-    } else if (c >= 0xD800 && c < 0xE000) {
-      c = 0xFFFD;
-    }
-    if (c < 0x80) utf8[o++] = (char)c;
-    else if (c < 0x800) { utf8[o++] = (char)(0xC0 | (c >> 6)); utf8[o++] = (char)(0x80 | (c & 0x3F)); }
-    else if (c < 0x10000) { utf8[o++] = (char)(0xE0 | (c >> 12)); utf8[o++] = (char)(0x80 | ((c >> 6) & 0x3F));
-                            utf8[o++] = (char)(0x80 | (c & 0x3F)); }
-    else { if (o + 4 > want * 3) break; utf8[o++] = (char)(0xF0 | (c >> 18)); utf8[o++] = (char)(0x80 | ((c >> 12) & 0x3F));
-           utf8[o++] = (char)(0x80 | ((c >> 6) & 0x3F)); utf8[o++] = (char)(0x80 | (c & 0x3F)); }
-  }
-  utf8[o] = 0;
+  ds_utf16_to_utf8(chars, want, false, utf8, want * 3 + 1);
   free(chars);
   return utf8;
 }

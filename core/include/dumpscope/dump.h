@@ -94,6 +94,10 @@ bool ds_dump_is_createdump(const ds_dump *dump);
 uint64_t ds_dump_search(ds_dump *dump, uint64_t start, uint64_t end, const void *needle,
                         size_t needle_len);
 
+/* Converts UTF-16LE to UTF-8 (lone surrogates become U+FFFD), at most in_len units, stopping at
+ * a NUL when stop_at_nul; always terminates out. Returns the bytes written. */
+size_t ds_utf16_to_utf8(const uint16_t *in, size_t in_len, bool stop_at_nul, char *out, size_t out_len);
+
 /* Formats a build id as lowercase hex into out (2*len+1 bytes). */
 void ds_build_id_hex(const uint8_t *id, size_t len, char *out);
 
