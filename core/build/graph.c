@@ -428,6 +428,7 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
   ds_walk_stats walk = {0};
   edge_job jobs[BUILD_THREADS];
   memset(jobs, 0, sizeof jobs);
+  VEC(uint32_t) free_blocks = {0};
   uint32_t *out_off = NULL, *out_edge = NULL, *in_off = NULL, *in_edge = NULL, *obj_size = NULL,
            *finalizable = NULL, *fill = NULL;
   uint64_t *live = NULL;
@@ -799,6 +800,14 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
                                   .object_count = (uint32_t)(lo - first)};
     for (size_t i = first; i < lo; i++) {
       uint32_t t = b.type.items[i];
+      if (types[t].flags & DS_TYPE_FREE) {
+        bool ok = true;
+        VEC_PUSH(free_blocks, (uint32_t)i, ok);
+        if (!ok) {
+          rc = ds_error_set(err, DS_E_NOMEM, "out of memory listing free blocks");
+          goto out;
+        }
+      }
       uint64_t *acc = &hist_acc[((size_t)s->gen * type_total + t) * 4];
       bool is_live = live[i >> 6] >> (i & 63) & 1;
       acc[0]++;
@@ -888,6 +897,7 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
       {DS_SEC_LIVE, live, (n + 63) / 64 * 8},
       {DS_SEC_GEN_HIST, hist, hist_count * sizeof *hist},
       {DS_SEC_EXTRA_EDGES, extra_out, extras.count * sizeof *extra_out},
+      {DS_SEC_FREE, free_blocks.items, free_blocks.count * 4},
   };
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
     if ((rc = ds_index_writer_add(w, secs[s].id, secs[s].data ? secs[s].data : "", secs[s].size, err)) != DS_OK)
@@ -928,6 +938,7 @@ out:
   free(fields.items);
   free(big.items);
   free(extras.items);
+  free(free_blocks.items);
   free(extra_out);
   free(segs);
   free(iroots);

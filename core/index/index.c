@@ -43,7 +43,7 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_INFO: return sizeof(ds_index_info);
   case DS_SEC_OBJ_ADDR: return 8;
   case DS_SEC_OBJ_TYPE: case DS_SEC_OBJ_SIZE: case DS_SEC_OUT_OFF: case DS_SEC_OUT_EDGE:
-  case DS_SEC_IN_OFF: case DS_SEC_IN_EDGE: case DS_SEC_FINALIZABLE: return 4;
+  case DS_SEC_IN_OFF: case DS_SEC_IN_EDGE: case DS_SEC_FINALIZABLE: case DS_SEC_FREE: return 4;
   case DS_SEC_BIG_SIZES: return sizeof(ds_index_big_size);
   case DS_SEC_TYPES: return sizeof(ds_index_type);
   case DS_SEC_FIELDS: return sizeof(ds_index_field);
@@ -64,7 +64,8 @@ static const char *section_name(uint32_t id) {
                                       "big sizes", "outgoing offsets", "outgoing references",
                                       "incoming offsets", "incoming references", "types", "fields",
                                       "strings", "segments", "roots", "threads", "frames",
-                                      "finalizable", "liveness", "generation histogram", "extra edges"};
+                                      "finalizable", "liveness", "generation histogram", "extra edges",
+                                      "free blocks"};
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
 

@@ -1010,36 +1010,43 @@ ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_err
     return ds_error_set(err, DS_E_NOMEM, "out of memory");
   if (!limit)
     limit = 100;
-  uint32_t free_type = q->info->free_type;
+  if (!need(q, DS_SEC_FREE, err) || !need(q, DS_SEC_GEN_HIST, err))
+    return err->code;
+  uint64_t free_size, hist_size;
+  const uint32_t *free_list = ds_index_section(q->idx, DS_SEC_FREE, &free_size);
+  const ds_index_hist *hist = ds_index_section(q->idx, DS_SEC_GEN_HIST, &hist_size);
+  free_size /= 4;
+  hist_size /= sizeof *hist;
   uint64_t count[DS_GEN_COUNT] = {0}, bytes[DS_GEN_COUNT] = {0}, largest[DS_GEN_COUNT] = {0},
            total[DS_GEN_COUNT] = {0};
+  for (uint64_t h = 0; h < hist_size; h++)
+    if (hist[h].gen < DS_GEN_COUNT)
+      total[hist[h].gen] += hist[h].bytes;
   json_t *holders = json_array();
   uint64_t holder_count = 0;
-  for (uint64_t s = 0; s < q->seg_count; s++) {
-    const ds_index_segment *seg = &q->segs[s];
-    uint64_t lo = seg->first_object, hi = lo + seg->object_count;
-    if (hi > q->n)
-      hi = q->n;
-    for (uint64_t ii = lo; ii < hi; ii++) {
-      uint32_t i = (uint32_t)ii;
-      uint64_t size = (obj_size(q, i) + 7) & ~7ull;
-      total[seg->gen] += size;
-      if (q->type[i] != free_type)
-        continue;
-      count[seg->gen]++;
-      bytes[seg->gen] += size;
-      if (size > largest[seg->gen])
-        largest[seg->gen] = size;
-      /* the object right after a gap: if pinned, it is what keeps the gap from being compacted */
-      if (ii + 1 < hi && q->type[i + 1] != free_type && pinned_object(q, i + 1)) {
-        holder_count++;
-        if (json_array_size(holders) < limit) {
-          json_t *h = object_ref(q, i + 1);
-          json_object_set_new(h, "gap_before", json_integer((json_int_t)size));
-          json_object_set_new(h, "gap_start", hex(q->addr[i]));
-          json_object_set_new(h, "generation", json_string(ds_gen_name((ds_gen)seg->gen)));
-          json_array_append_new(holders, h);
-        }
+  for (uint64_t k = 0; k < free_size; k++) {
+    uint32_t i = free_list[k];
+    if (i >= q->n)
+      continue;
+    const ds_index_segment *seg = segment_of_addr(q, q->addr[i]);
+    if (!seg || seg->gen >= DS_GEN_COUNT)
+      continue;
+    uint64_t size = (obj_size(q, i) + 7) & ~7ull;
+    count[seg->gen]++;
+    bytes[seg->gen] += size;
+    if (size > largest[seg->gen])
+      largest[seg->gen] = size;
+    /* the object right after a gap: if pinned, it is what keeps the gap from being compacted */
+    uint64_t seg_end = (uint64_t)seg->first_object + seg->object_count;
+    if ((uint64_t)i + 1 < seg_end && (uint64_t)i + 1 < q->n && !(type_of(q, i + 1) && (type_of(q, i + 1)->flags & DS_TYPE_FREE)) &&
+        pinned_object(q, i + 1)) {
+      holder_count++;
+      if (json_array_size(holders) < limit) {
+        json_t *h = object_ref(q, i + 1);
+        json_object_set_new(h, "gap_before", json_integer((json_int_t)size));
+        json_object_set_new(h, "gap_start", hex(q->addr[i]));
+        json_object_set_new(h, "generation", json_string(ds_gen_name((ds_gen)seg->gen)));
+        json_array_append_new(holders, h);
       }
     }
   }

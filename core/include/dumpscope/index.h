@@ -44,6 +44,7 @@ typedef enum ds_section_id {
   DS_SEC_LIVE,            /* u64[(N+63)/64] bit set: reachable from a root */
   DS_SEC_GEN_HIST,        /* ds_index_hist[] per (generation, type), sorted */
   DS_SEC_EXTRA_EDGES,     /* ds_index_extra_edge[]: dependent-handle and loader-allocator edges */
+  DS_SEC_FREE,            /* u32[] free blocks (objects of the free type), ascending */
   DS_SEC_COUNT_
 } ds_section_id;
 
