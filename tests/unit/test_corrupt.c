@@ -196,6 +196,53 @@ static void test_overwritten_method_table(void) {
   unlink(path);
 }
 
+/* A copy of a real dump with e_machine changed to aarch64, and one whose libcoreclr.so claims
+ * .NET 5: both refused as unsupported, with a message that says what is supported. */
+static void test_unsupported(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx);
+  ds_fixture *f = &fx[0];
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(fx[i].kind, "full") == 0)
+      f = &fx[i];
+  char path[512];
+  snprintf(path, sizeof path, "%s/arm64.dmp", ds_test_tmpdir());
+  copy_prefix(f->dump, path, 4096);
+  int fd = open(path, O_WRONLY);
+  CU_ASSERT_FATAL(fd >= 0);
+  uint16_t machine = 183; /* EM_AARCH64 */
+  CU_ASSERT_EQUAL(pwrite(fd, &machine, 2, 18), 2);
+  close(fd);
+  ds_error err = {0};
+  CU_ASSERT_EQUAL(open_status(path, &err), DS_E_UNSUPPORTED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "x86-64"));
+
+  /* the version string lives in libcoreclr's data, which a full dump holds */
+  ds_dump *dump = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(f->dump, &dump, &err), DS_OK);
+  const ds_module *coreclr = ds_dump_find_module(dump, "libcoreclr.so");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(coreclr);
+  uint64_t at = ds_dump_search(dump, coreclr->base, coreclr->end, "@(#)Version ", 12);
+  uint64_t offset = 0;
+  CU_ASSERT_FATAL(at != 0 && ds_dump_file_offset(dump, at + 12, &offset));
+  char version[8];
+  CU_ASSERT_FATAL(ds_dump_read_exact(dump, at + 12, version, 5));
+  ds_dump_close(dump);
+  snprintf(path, sizeof path, "%s/net5.dmp", ds_test_tmpdir());
+  copy_prefix(f->dump, path, -1);
+  fd = open(path, O_WRONLY);
+  CU_ASSERT_FATAL(fd >= 0);
+  /* "10.0." -> "5.0.1" keeps the length: version 5.0.1xxx */
+  CU_ASSERT_EQUAL(pwrite(fd, "5.0.1", 5, (off_t)offset), 5);
+  close(fd);
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(path, &dump, &err), DS_OK);
+  ds_runtime_info rt;
+  CU_ASSERT_EQUAL(ds_runtime_identify(dump, &rt, &err), DS_E_UNSUPPORTED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, ".NET 6 to 10"));
+  ds_dump_close(dump);
+  unlink(path);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("corrupt input", NULL, NULL);
@@ -203,5 +250,6 @@ int main(void) {
   CU_add_test(s, "truncated copies of a real dump", test_truncated_dumps);
   CU_add_test(s, "a core of a process without .NET", test_non_dotnet_core);
   CU_add_test(s, "an object with its MethodTable overwritten", test_overwritten_method_table);
+  CU_add_test(s, "a non-x86-64 core and a .NET 5 runtime are refused", test_unsupported);
   return ds_test_main();
 }
