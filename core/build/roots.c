@@ -279,7 +279,130 @@ static ds_status read_queue(collector *c, uint64_t start, uint64_t end, bool rea
   return DS_OK;
 }
 
-/* Threads and their stacks, then handles, then the finalization queues. */
+/* ---- thread statics (.NET 9+) ------------------------------------------------------------- */
+
+#define MAX_THREAD_STATIC_TYPES (1u << 20) /* candidate MethodTables examined */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The reference-typed thread-static fields introduced by mt: their FieldDesc offsets into the
+ * GC thread-static block. Returns the count (0 on any DAC failure), at most max. */
+static size_t thread_static_ref_offsets(ds_dac *dac, uint64_t mt, uint32_t *offsets, size_t max) {
+  ds_error ignore = {0};
+  ds_dacp_field_table ft;
+  if (ds_dac_method_table_fields(dac, mt, &ft, &ignore) != DS_OK || ft.num_thread_static_fields == 0)
+    return 0;
+  ds_dacp_method_table data;
+  if (ds_dac_method_table(dac, mt, &data, &ignore) != DS_OK)
+    return 0;
+  uint32_t inherited = 0;
+  ds_dacp_field_table pft;
+  if (data.parent_method_table &&
+      ds_dac_method_table_fields(dac, data.parent_method_table, &pft, &ignore) == DS_OK)
+    inherited = pft.num_instance_fields;
+  /* FirstField lists this class's own instance FieldDescs, then its statics (thread statics
+   * included): graph-threads-locks.md 2.1/2.2. */
+  uint32_t own_instance = ft.num_instance_fields > inherited ? ft.num_instance_fields - inherited : 0;
+  uint32_t total = own_instance + ft.num_static_fields;
+  size_t n = 0;
+  ds_addr fd = ft.first_field;
+  for (uint32_t i = 0; i < total && i < DS_MAX_FIELDS_PER_TYPE && fd && n < max; i++) {
+    ds_dacp_field f;
+    if (ds_dac_field(dac, fd, &f, &ignore) != DS_OK)
+      break;
+    fd = f.next_field;
+    /* Value-type thread statics (boxed in the GC block) are not reported yet. */
+    if (f.is_thread_local && ds_element_type_is_reference(f.type))
+      offsets[n++] = f.offset;
+  }
+  return n;
+}
+
+/* Roots held in [ThreadStatic] fields of every live thread, via ISOSDacInterface14 (absent before
+ * .NET 9: then nothing is added).
+ *
+ * Limitation: the DAC cannot list the types that have thread statics, so the candidates are the
+ * MethodTables we can find: every type with an object on the heap (a walk fills the type
+ * table), the types of the objects the roots point to, and their base types. A [ThreadStatic]
+ * declared on a class that has no instance at all (e.g. a static class) is missed. Enumerating each module's TypeDefToMethodTable map would close that gap. */
+static ds_status collect_thread_statics(collector *c) {
+  ds_analysis *a = c->analysis;
+  ds_root_set *set = c->set;
+  if (!ds_dac_has_sos(a->dac, 14))
+    return DS_OK;
+  /* Thread statics belong to types, and the only types we can list cheaply are those with
+   * instances: one walk (no DAC per object; tens of millions of objects per second) fills the
+   * heap's MethodTable cache with every type that has an object on the heap. */
+  if (a->heap) {
+    ds_walk_stats walk;
+    ds_error ignore = {0};
+    if (ds_heap_walk(a->heap, -1, NULL, NULL, &walk, &ignore) == DS_OK)
+      ds_walk_stats_free(&walk);
+  }
+  size_t type_count = a->heap ? ds_heap_type_count(a->heap) : 0;
+  size_t cap = type_count + set->root_count;
+  if (cap > MAX_THREAD_STATIC_TYPES)
+    cap = MAX_THREAD_STATIC_TYPES;
+  uint64_t *mts = malloc((cap ? cap : 1) * sizeof *mts);
+  if (!mts)
+    return ds_error_set(c->err, DS_E_NOMEM, "out of memory for %zu candidate types", cap);
+  size_t n = 0;
+  for (size_t i = 0; i < type_count && n < cap; i++) {
+    const ds_type *t = ds_heap_type(a->heap, (uint32_t)i);
+    if (t && t->mt)
+      mts[n++] = t->mt;
+  }
+  for (size_t i = 0; i < set->root_count && n < cap; i++) {
+    uint64_t mt = 0;
+    if (!set->roots[i].interior && ds_dump_read_u64(a->dump, set->roots[i].object, &mt) && (mt & ~(uint64_t)7))
+      mts[n++] = mt & ~(uint64_t)7;
+  }
+  qsort(mts, n, sizeof *mts, cmp_u64);
+  size_t unique = 0;
+  for (size_t i = 0; i < n; i++)
+    if (unique == 0 || mts[unique - 1] != mts[i])
+      mts[unique++] = mts[i];
+
+  ds_status rc = DS_OK;
+  uint32_t offsets[256];
+  for (size_t i = 0; i < unique && rc == DS_OK; i++) {
+    /* the type and its base types: thread statics belong to the declaring class */
+    uint64_t mt = mts[i];
+    for (int depth = 0; mt && depth < 64 && rc == DS_OK; depth++) {
+      if (depth > 0 && bsearch(&mt, mts, unique, sizeof *mts, cmp_u64))
+        break; /* examined (or to be examined) as a candidate itself */
+      size_t nf = thread_static_ref_offsets(a->dac, mt, offsets, sizeof offsets / sizeof *offsets);
+      for (uint32_t t = 0; t < set->thread_count && nf && rc == DS_OK; t++) {
+        if (!set->threads[t].alive)
+          continue;
+        ds_addr base = 0;
+        ds_error ignore = {0};
+        if (ds_dac_thread_static_gc_base(a->dac, mt, set->threads[t].address, &base, &ignore) != DS_OK || !base)
+          continue;
+        for (size_t f = 0; f < nf && rc == DS_OK; f++) {
+          uint64_t slot = base + offsets[f], object = 0;
+          if (!ds_dump_read_u64(a->dump, slot, &object) || object == 0)
+            continue;
+          ds_root root = {.object = object, .address = slot, .kind = DS_ROOT_THREAD_STATIC, .thread = t,
+                          .frame = UINT32_MAX};
+          rc = add_root(c, &root);
+        }
+      }
+      ds_dacp_method_table data;
+      ds_error ignore = {0};
+      if (ds_dac_method_table(a->dac, mt, &data, &ignore) != DS_OK)
+        break;
+      mt = data.parent_method_table;
+    }
+  }
+  free(mts);
+  return rc;
+}
+
+/* Threads and their stacks, then handles, then the finalization queues, then thread statics. */
 ds_status ds_roots_collect(ds_analysis *a, ds_root_set *out, ds_error *err) {
   memset(out, 0, sizeof *out);
   collector c = {.analysis = a, .set = out, .failed = DS_OK, .err = err};
@@ -313,6 +436,8 @@ ds_status ds_roots_collect(ds_analysis *a, ds_root_set *out, ds_error *err) {
         (rc = read_queue(&c, queues[q].ready_start, queues[q].ready_end, true)) != DS_OK)
       goto out;
   }
+  if ((rc = collect_thread_statics(&c)) != DS_OK)
+    goto out;
 out:
   free(queues);
   if (rc != DS_OK)

@@ -426,3 +426,31 @@ out:
   *count = heap_count;
   return DS_OK;
 }
+
+/* ---- thread statics (.NET 9+) --------------------------------------------------------------- */
+
+typedef HRESULT (*thread_static_base_fn)(void *sos14, ds_addr mt, ds_addr thread, ds_addr *non_gc,
+                                         ds_addr *gc);
+typedef HRESULT (*init_flags_fn)(void *sos14, ds_addr mt, uint32_t *flags);
+
+#define SOS14(dac) ((dac)->sos[14])
+#define METHOD_TABLE_INITIALIZED 1u
+
+/* ISOSDacInterface14 slot 5 (GetMethodTableInitializationFlags) then slot 4
+ * (GetThreadStaticBaseAddress), as ClrMD's DacTypeHelpers.GetThreadStaticFieldAddress does. */
+ds_status ds_dac_thread_static_gc_base(ds_dac *dac, ds_addr mt, ds_addr thread, ds_addr *gc_base,
+                                       ds_error *err) {
+  (void)err;
+  *gc_base = 0;
+  void *sos14 = SOS14(dac);
+  if (!sos14)
+    return DS_OK;
+  uint32_t flags = 0;
+  if (DS_VCALL(sos14, 5, init_flags_fn)(sos14, mt, &flags) < 0 || flags != METHOD_TABLE_INITIALIZED)
+    return DS_OK;
+  ds_addr non_gc = 0, gc = 0;
+  if (DS_VCALL(sos14, 4, thread_static_base_fn)(sos14, mt, thread, &non_gc, &gc) < 0)
+    return DS_OK; /* no storage allocated on this thread */
+  *gc_base = gc;
+  return DS_OK;
+}

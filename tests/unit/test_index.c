@@ -143,6 +143,24 @@ static void check_fixture(ds_fixture *fx) {
   CU_ASSERT(method && strstr(method, "LeakScenario.HoldMarker"));
   json_decref(doc);
 
+  /* a [ThreadStatic] field of thread marker-holder */
+  CU_ASSERT_EQUAL_FATAL(
+      ds_query_root_paths(q, addr_of(marker(truth, "threadstatic.marker", "address")), true, 0, &doc, &err), DS_OK);
+  bool thread_static = false;
+  size_t ts_i;
+  json_t *ts_path;
+  json_array_foreach(json_object_get(doc, "paths"), ts_i, ts_path) {
+    json_t *ts_root = json_object_get(ts_path, "root");
+    if (strcmp(json_string_value(json_object_get(ts_root, "kind")), "thread static") == 0) {
+      thread_static = true;
+      CU_ASSERT_EQUAL(json_array_size(json_object_get(ts_path, "objects")), 1);
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(ts_root, "thread"), "os_id")),
+                      json_integer_value(json_object_get(holder, "os_id")));
+    }
+  }
+  CU_ASSERT(thread_static);
+  json_decref(doc);
+
   /* refs of invoice.first: exactly its Number string and its Customer; referenced by its
      Customer (LastInvoice) and the list's array at [0] */
   CU_ASSERT_EQUAL_FATAL(ds_query_refs(q, addr_of(marker(truth, "invoice.first", "address")), 0, &doc, &err), DS_OK);
@@ -228,6 +246,38 @@ static void check_fixture(ds_fixture *fx) {
   /* the fragmentation query sees the pinned arrays holding gaps open */
   CU_ASSERT_EQUAL_FATAL(ds_query_fragmentation(q, 1000, &doc, &err), DS_OK);
   CU_ASSERT(json_integer_value(json_object_get(doc, "pinned_gap_holders_count")) > 0);
+  json_decref(doc);
+
+  /* value-type arrays with references (the GC descriptor's repeating series): every
+     Dictionary<string, object> entry array references exactly its non-null keys and values */
+  ds_object_filter entries = {.gen = -1,
+                              .type_text = "System.Collections.Generic.Dictionary`2+Entry[[System.String, "
+                                           "System.Private.CoreLib],[System.Object, System.Private.CoreLib]][]",
+                              .type_exact = true};
+  CU_ASSERT_EQUAL_FATAL(ds_query_objects(q, &entries, 0, 100, &doc, &err), DS_OK);
+  ds_dump *dump = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(fx->dump, &dump, &err), DS_OK);
+  size_t arrays = 0;
+  json_t *o;
+  json_array_foreach(json_object_get(doc, "objects"), i, o) {
+    uint64_t arr = addr_of(json_string_value(json_object_get(o, "address")));
+    uint32_t length = 0;
+    CU_ASSERT_FATAL(ds_dump_read_u32(dump, arr + 8, &length));
+    json_int_t expect = 0;
+    for (uint32_t e = 0; e < length; e++)
+      for (int slot = 0; slot < 2; slot++) { /* Entry: key @0, value @8, next @16, hashCode @20 */
+        uint64_t v = 0;
+        CU_ASSERT_FATAL(ds_dump_read_u64(dump, arr + 16 + 24ull * e + 8ull * (uint64_t)slot, &v));
+        expect += v != 0;
+      }
+    json_t *refs = NULL;
+    CU_ASSERT_EQUAL_FATAL(ds_query_refs(q, arr, 0, &refs, &err), DS_OK);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(refs, "references_count")), expect);
+    json_decref(refs);
+    arrays++;
+  }
+  CU_ASSERT(arrays > 0);
+  ds_dump_close(dump);
   json_decref(doc);
 
   /* an address that is not an object */

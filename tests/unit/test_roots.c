@@ -97,6 +97,10 @@ static void check_shape(const ds_root_set *set) {
       if (r->frame < set->frame_count) {
         CU_ASSERT_EQUAL(set->frames[r->frame].thread, r->thread);
       }
+    } else if (r->kind == DS_ROOT_THREAD_STATIC) {
+      CU_ASSERT(r->thread < set->thread_count);
+      CU_ASSERT_EQUAL(r->frame, UINT32_MAX);
+      CU_ASSERT_NOT_EQUAL(r->address, 0);
     } else {
       CU_ASSERT_EQUAL(r->thread, UINT32_MAX);
       CU_ASSERT_EQUAL(r->frame, UINT32_MAX);
@@ -162,6 +166,24 @@ static void check_fixture(ds_fixture *fx) {
   }
   CU_ASSERT(marker_stack_roots >= 1);
   CU_ASSERT_EQUAL(marker_roots, marker_stack_roots);
+
+  /* the thread-static marker: a [ThreadStatic] field of the marker-holder thread (.NET 9+) */
+  uint64_t ts_marker = marker_address(truth, "threadstatic.marker");
+  json_t *leak = json_object_get(json_object_get(truth, "scenario_data"), "leak");
+  uint32_t ts_os = (uint32_t)json_integer_value(json_object_get(leak, "threadstatic_thread_os_id"));
+  size_t ts_thread = thread_by_os_id(&set, ts_os);
+  CU_ASSERT_FATAL(ts_thread != SIZE_MAX);
+  size_t ts_roots = 0;
+  for (size_t r = 0; r < set.root_count; r++) {
+    const ds_root *root = &set.roots[r];
+    if (root->kind == DS_ROOT_THREAD_STATIC && root->object == ts_marker) {
+      ts_roots++;
+      CU_ASSERT_EQUAL(root->thread, ts_thread);
+    }
+  }
+  if (ts_roots != 1)
+    fprintf(stderr, "%s: %zu thread-static roots for threadstatic.marker\n", fx->name, ts_roots);
+  CU_ASSERT_EQUAL(ts_roots, 1);
 
   /* finalization queue */
   json_t *fin = json_object_get(truth, "finalizer");

@@ -88,4 +88,11 @@ typedef struct ds_dac_finalizer_queue {
 ds_status ds_dac_finalizer_queues(ds_dac *dac, ds_dac_finalizer_queue **queues, size_t *count,
                                   ds_error *err);
 
+/* The GC thread-static base of type mt on the runtime Thread* thread (ISOSDacInterface14,
+ * .NET 9+): an interior pointer into a pinned object[]; a reference field's slot is
+ * gc_base + DacpFieldDescData.dwOffset. *gc_base = 0 (and DS_OK) when the DAC lacks
+ * ISOSDacInterface14, the type is not initialized, or the thread has no storage for it. */
+ds_status ds_dac_thread_static_gc_base(ds_dac *dac, ds_addr mt, ds_addr thread, ds_addr *gc_base,
+                                       ds_error *err);
+
 #endif

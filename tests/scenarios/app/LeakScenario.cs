@@ -35,6 +35,17 @@ namespace Scenarios
     {
         public long Magic = 0x5343454E4152494F; // "SCENARIO"
         public int Id;
+
+        // Set only on the marker-holder thread: its ThreadStaticMarker is referenced from nowhere
+        // else. Declared on Marker (which has a live instance) so that a root scanner can find the
+        // declaring MethodTable from the heap.
+        [ThreadStatic] internal static ThreadStaticMarker? t_marker;
+    }
+
+    public sealed class ThreadStaticMarker
+    {
+        public long Magic = 0x5453544154494353; // "SCITATST"
+        public int Id;
     }
 
     internal static class LeakScenario
@@ -60,6 +71,10 @@ namespace Scenarios
         private static int s_markerGen;
         private static ulong s_markerSize;
         private static string s_markerType = "";
+        private static IntPtr s_tsMarkerAddr;
+        private static int s_tsMarkerGen;
+        private static ulong s_tsMarkerSize;
+        private static string s_tsMarkerType = "";
         private static readonly ThreadFact s_markerThread = new() { Name = MarkerThreadName };
 
         public static void Setup(Truth truth)
@@ -98,6 +113,7 @@ namespace Scenarios
             object[] invoiceArrays = InvoiceArrays();
             truth.AddType("Scenarios.Invoice[]", invoiceArrays.Length, InvoiceArrays);
             truth.AddFixedType(typeof(Marker), 1);
+            truth.AddFixedType(typeof(ThreadStaticMarker), 1);
 
             truth.AddMarker("invoice.first", "soh", () => s_invoices[0]);
             truth.AddMarker("invoice.last", "soh", () => s_invoices[InvoiceCount - 1]);
@@ -115,6 +131,11 @@ namespace Scenarios
             {
                 Name = "marker.local", Heap = "soh",
                 Published = () => (s_markerAddr, s_markerGen, s_markerType, s_markerSize),
+            });
+            truth.Markers.Add(new MarkerSpec
+            {
+                Name = "threadstatic.marker", Heap = "soh",
+                Published = () => (s_tsMarkerAddr, s_tsMarkerGen, s_tsMarkerType, s_tsMarkerSize),
             });
             truth.Strings.Add(("invoice.first.number", () => s_invoices[0].Number));
             truth.Strings.Add(("invoice.last.number", () => s_invoices[InvoiceCount - 1].Number));
@@ -146,6 +167,9 @@ namespace Scenarios
                 w.WriteString("marker_thread", MarkerThreadName);
                 w.WriteString("marker_method", MarkerMethod);
                 w.WriteString("marker_root", "local variable of " + MarkerMethod + " (only reference), thread parked in Thread.Sleep(Infinite)");
+                w.WriteString("threadstatic_root", "[ThreadStatic] field Scenarios.Marker.t_marker (only reference), set on thread " + MarkerThreadName);
+                w.WriteString("threadstatic_thread", MarkerThreadName);
+                w.WriteNumber("threadstatic_thread_os_id", s_markerThread.OsId);
                 w.WriteEndObject();
             }));
         }
@@ -175,6 +199,7 @@ namespace Scenarios
             s_markerThread.Role = "holds the only reference to the Marker in a local variable; parked in Thread.Sleep(Infinite)";
             s_markerThread.BlockedIn = MarkerMethod;
             Marker marker = new Marker { Id = 42 };
+            Marker.t_marker = new ThreadStaticMarker { Id = 43 };
             s_markerCreated.Set();
             s_publish.WaitOne();
             // Inside the no-GC region now: the address stays valid.
@@ -182,6 +207,12 @@ namespace Scenarios
             s_markerGen = GC.GetGeneration(marker);
             s_markerType = Heap.TypeName(marker);
             s_markerSize = Heap.CheckedSizeOf(marker);
+            ThreadStaticMarker ts = Marker.t_marker!;
+            s_tsMarkerAddr = Heap.AddressOf(ts);
+            s_tsMarkerGen = GC.GetGeneration(ts);
+            s_tsMarkerType = Heap.TypeName(ts);
+            s_tsMarkerSize = Heap.CheckedSizeOf(ts);
+            ts = null!;
             s_published.Set();
             Thread.Sleep(Timeout.Infinite);
             GC.KeepAlive(marker);
