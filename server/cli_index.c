@@ -26,27 +26,17 @@ static void ds_cli_index_path(const char *dump, const char *explicit_path, char 
 static ds_status ds_cli_build_index(const char *dump, const char *index_path, const ds_dac_search *search, bool quiet,
                              ds_build_stats *stats, ds_error *err) {
   ds_analysis *a = NULL;
-  ds_root_set roots = {0};
   ds_status rc = ds_analysis_open(dump, search, &a, err);
   if (rc != DS_OK)
     return rc;
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  rc = ds_roots_collect(a, &roots, err);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  if (rc == DS_OK)
-    rc = ds_index_build(a, &roots, index_path, stats, err);
+  rc = ds_index_build(a, NULL, index_path, stats, err);
   if (rc == DS_OK && !quiet)
     fprintf(stderr,
             "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "
             "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, liveness %.0f, write %.0f)\n",
             (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
-            stats->total_ms + ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6),
-            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, stats->walk_ms,
+            stats->total_ms, stats->collect_ms, stats->walk_ms,
             stats->types_ms, stats->edges_ms, stats->reverse_ms, stats->live_ms, stats->write_ms);
-  if (rc == DS_OK && roots.warnings[0] && !quiet)
-    fprintf(stderr, "dumpscope: warnings: %s\n", roots.warnings);
-  ds_root_set_free(&roots);
   ds_analysis_close(a);
   return rc;
 }

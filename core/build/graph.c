@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "dumpscope/index.h"
+#include "dumpscope/rootscan.h"
 
 #define BUILD_THREADS 2
 
@@ -416,8 +417,10 @@ static int compare_extra(const void *a, const void *b) {
   return x->from < y->from ? -1 : x->from > y->from;
 }
 
-ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *path, ds_build_stats *stats,
+ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const char *path, ds_build_stats *stats,
                          ds_error *err) {
+  ds_root_set collected = {0};
+  const ds_root_set *roots = given_roots;
   ds_status rc = DS_OK;
   double t0 = now_ms();
   memset(stats, 0, sizeof *stats);
@@ -457,6 +460,14 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
   size_t n = b.addr.count;
   stats->objects = n;
   stats->walk_ms = now_ms() - t0;
+  if (!roots) {
+    /* collected after the walk, so the type table is complete for the thread-static search */
+    double t_collect = now_ms();
+    if ((rc = ds_roots_collect(a, &collected, err)) != DS_OK)
+      goto out;
+    roots = &collected;
+    stats->collect_ms = now_ms() - t_collect;
+  }
 
   /* 2. per type: first instance, GC descriptor, loader allocator, fields (DAC, once per type) */
   double t_types = now_ms();
@@ -909,6 +920,7 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *roots, const char *p
   stats->live_objects = info.live_objects;
   stats->heap_errors = walk.error_count;
 out:
+  ds_root_set_free(&collected);
   ds_index_writer_free(w);
   ds_walk_stats_free(&walk);
   for (int j = 0; j < BUILD_THREADS; j++) {

@@ -336,7 +336,7 @@ static ds_status collect_thread_statics(collector *c) {
   /* Thread statics belong to types, and the only types we can list cheaply are those with
    * instances: one walk (no DAC per object; tens of millions of objects per second) fills the
    * heap's MethodTable cache with every type that has an object on the heap. */
-  if (a->heap) {
+  if (a->heap && !ds_heap_types_complete(a->heap)) {
     ds_walk_stats walk;
     ds_error ignore = {0};
     if (ds_heap_walk(a->heap, -1, NULL, NULL, &walk, &ignore) == DS_OK)

@@ -29,6 +29,7 @@ struct ds_heap {
   size_t type_count, type_cap;
   /* open addressing: mt -> type index + 1 (0 = empty) */
   void *owned;
+  bool types_complete;       /* a full walk has resolved every MethodTable on the heap */
   uint64_t *slot_mt;
   uint32_t *slot_index;
   size_t slot_cap;
@@ -438,14 +439,21 @@ ds_status ds_heap_walk(ds_heap *heap, int gen, ds_object_fn fn, void *ctx, ds_wa
     return ds_error_set(err, DS_E_MID_GC,
                         "the dump was taken while a garbage collection was in progress: the GC "
                         "heap structures are not consistent, so the heap cannot be walked");
+  bool complete = gen < 0;
   for (size_t i = 0; i < heap->segment_count; i++) {
     if (gen >= 0 && heap->segments[i].gen != gen)
       continue;
-    if (!walk_range(heap, i, fn, ctx, stats))
+    if (!walk_range(heap, i, fn, ctx, stats)) {
+      complete = false;
       break;
+    }
   }
+  if (complete)
+    heap->types_complete = true;
   return DS_OK;
 }
+
+bool ds_heap_types_complete(const ds_heap *heap) { return heap->types_complete; }
 
 void ds_walk_stats_free(ds_walk_stats *stats) {
   free(stats->errors);

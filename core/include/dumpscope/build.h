@@ -14,9 +14,10 @@
 typedef struct ds_build_stats {
   uint64_t objects, edges, roots, live_objects;
   size_t heap_errors;
-  double walk_ms, types_ms, edges_ms, reverse_ms, roots_ms, live_ms, write_ms, total_ms;
+  double walk_ms, collect_ms, types_ms, edges_ms, reverse_ms, roots_ms, live_ms, write_ms, total_ms;
 } ds_build_stats;
 
+/* roots NULL: collect them here (after the walk, which the thread-static search profits from). */
 ds_status ds_index_build(ds_analysis *analysis, const ds_root_set *roots, const char *path,
                          ds_build_stats *stats, ds_error *err);
 

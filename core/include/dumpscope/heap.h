@@ -160,6 +160,8 @@ typedef struct ds_walk_stats {
 ds_status ds_heap_walk(ds_heap *heap, int gen, ds_object_fn fn, void *ctx, ds_walk_stats *stats,
                        ds_error *err);
 void ds_walk_stats_free(ds_walk_stats *stats);
+/* True once a full walk has run: the type table then holds every type with an object. */
+bool ds_heap_types_complete(const ds_heap *heap);
 
 /* Per-type histogram of the whole heap (or one generation). */
 typedef struct ds_histogram_row {
