@@ -403,6 +403,37 @@ static void *edge_worker(void *p) {
   return NULL;
 }
 
+typedef struct reverse_job {
+  const uint32_t *out_off, *out_edge;
+  uint32_t *in_off, *fill, *in_edge;
+  size_t n;
+  uint64_t edges;
+  uint32_t lo, hi; /* targets this job owns */
+} reverse_job;
+
+/* in_off[t + 1] = number of references to t, for the job's targets. */
+static void *reverse_count(void *p) {
+  reverse_job *j = p;
+  for (uint64_t e = 0; e < j->edges; e++) {
+    uint32_t t = j->out_edge[e];
+    if (t >= j->lo && t < j->hi)
+      j->in_off[t + 1]++;
+  }
+  return NULL;
+}
+
+/* Sources of the job's targets, in source order. */
+static void *reverse_fill(void *p) {
+  reverse_job *j = p;
+  for (size_t i = 0; i < j->n; i++)
+    for (uint32_t e = j->out_off[i]; e < j->out_off[i + 1]; e++) {
+      uint32_t t = j->out_edge[e];
+      if (t >= j->lo && t < j->hi)
+        j->in_edge[j->fill[t]++] = (uint32_t)i;
+    }
+  return NULL;
+}
+
 static int compare_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return x < y ? -1 : x > y;
@@ -665,14 +696,28 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for incoming references");
     goto out;
   }
-  for (uint64_t e = 0; e < edge_total; e++)
-    in_off[out_edge[e] + 1]++;
-  for (size_t i = 0; i < n; i++)
-    in_off[i + 1] += in_off[i];
-  memcpy(fill, in_off, (n + 1) * sizeof *fill);
-  for (size_t i = 0; i < n; i++)
-    for (uint32_t e = out_off[i]; e < out_off[i + 1]; e++)
-      in_edge[fill[out_edge[e]]++] = (uint32_t)i;
+  {
+    /* two threads, each owning half of the targets: both read every edge, each writes only
+     * its own counters and slots, so no locking is needed */
+    reverse_job rj[2] = {{out_off, out_edge, in_off, fill, in_edge, n, edge_total, 0, (uint32_t)(n / 2)},
+                         {out_off, out_edge, in_off, fill, in_edge, n, edge_total, (uint32_t)(n / 2), (uint32_t)n}};
+    pthread_t rt;
+    bool started_count = pthread_create(&rt, NULL, reverse_count, &rj[1]) == 0;
+    reverse_count(&rj[0]);
+    if (started_count)
+      pthread_join(rt, NULL);
+    else
+      reverse_count(&rj[1]);
+    for (size_t i = 0; i < n; i++)
+      in_off[i + 1] += in_off[i];
+    memcpy(fill, in_off, (n + 1) * sizeof *fill);
+    bool started_fill = pthread_create(&rt, NULL, reverse_fill, &rj[1]) == 0;
+    reverse_fill(&rj[0]);
+    if (started_fill)
+      pthread_join(rt, NULL);
+    else
+      reverse_fill(&rj[1]);
+  }
   stats->reverse_ms = now_ms() - t_in;
 
   /* 5. roots, threads, frames */
