@@ -26,6 +26,7 @@ void ds_root_set_free(ds_root_set *set) {
   free(set->roots);
   free(set->threads);
   free(set->finalizable);
+  free(set->sync_blocks);
   memset(set, 0, sizeof *set);
 }
 

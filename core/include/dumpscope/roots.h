@@ -55,7 +55,21 @@ typedef struct ds_thread_info {
   uint32_t state;        /* raw Thread::m_State */
   bool alive;
   bool finalizer;
+  bool cooperative;      /* GC mode: preemptive GC disabled (running managed code) */
+  uint32_t lock_count;   /* DacpThreadData.lockCount */
+  uint64_t exception;    /* the exception object in flight (last thrown), 0 if none */
+  uint64_t alloc_ptr, alloc_limit; /* allocation context */
 } ds_thread_info;
+
+/* A sync block (monitor with a sync block: inflated lock, or hash code + lock). */
+typedef struct ds_sync_block {
+  uint64_t object;       /* the locked object */
+  uint64_t owner;        /* Thread* holding it, 0 when free */
+  uint32_t recursion;    /* as the DAC reports it */
+  uint32_t monitor_held; /* DacpSyncBlockData.MonitorHeld */
+  uint32_t waiters;      /* AdditionalThreadCount: unreliable before .NET 11 (see dac-from-c.md) */
+  uint32_t index;        /* sync block number */
+} ds_sync_block;
 
 typedef struct ds_frame_info {
   uint32_t thread;       /* index into threads */
@@ -74,6 +88,8 @@ typedef struct ds_root_set {
   size_t frame_count;
   uint64_t *finalizable; /* every object registered for finalization (not yet ready) */
   size_t finalizable_count;
+  ds_sync_block *sync_blocks; /* every sync block in use (object != 0) */
+  size_t sync_block_count;
   char warnings[1024];   /* phases that failed partially ("stack walk of thread 123: ...") */
 } ds_root_set;
 
