@@ -698,6 +698,11 @@ static const struct {
     {"frq", NULL, false, "objects ready for finalization, --stat (SOSEX !frq) [index]"},
     {"mdso", NULL, true, "THREAD: objects on a thread's stack by frame (SOSEX !mdso) [index]"},
     {"mfrag", NULL, false, "free space per generation and the pinned objects holding gaps (SOSEX !mfrag) [index]"},
+    {"threads", NULL, false, "managed threads: ids, state, GC mode, exception, top frame, wait (SOS !clrthreads) [index]"},
+    {"stack", NULL, true, "THREAD: managed stack, runtime frames marked, and its wait (SOSEX !mk) [index]"},
+    {"locks", NULL, false, "monitors, Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim in use (SOSEX !mlocks) [index]"},
+    {"waits", NULL, false, "what each blocked thread waits on and who holds it (SOSEX !mwaits) [index]"},
+    {"deadlocks", NULL, false, "wait-for cycles with locks and stacks; contention that is not a deadlock (SOSEX !dlk) [index]"},
     {"strings", NULL, false, "strings: --contains TEXT --min-length N, --duplicates (SOSEX !strings) [index]"},
 };
 
@@ -816,7 +821,7 @@ int ds_cli_run(int argc, char **argv) {
   o.address = positional[1];
   if (!o.dump || (commands[ci].needs_address && !o.address)) {
     ds_error_set(&err, DS_E_ARG, "usage: dumpscope %s DUMP%s [options]", command,
-                 commands[ci].needs_address ? (strcmp(command, "gen") == 0 ? " GEN" : strcmp(command, "mdso") == 0 ? " THREAD" : " ADDR") : "");
+                 commands[ci].needs_address ? (strcmp(command, "gen") == 0 ? " GEN" : strcmp(command, "mdso") == 0 || strcmp(command, "stack") == 0 ? " THREAD" : " ADDR") : "");
     return ds_cli_fail(o.json, &err);
   }
   if (o.live && o.dead) {

@@ -182,11 +182,12 @@ int ds_cli_run_index(const char *command, const ds_cli_args *o) {
     return ds_cli_fail(o->json, &err);
   }
   uint64_t thread = 0;
-  if (strcmp(command, "mdso") == 0) {
+  if (strcmp(command, "mdso") == 0 || strcmp(command, "stack") == 0) {
     char *end = NULL;
     thread = o->address ? strtoull(o->address, &end, 0) : 0;
     if (!o->address || !end || *end || thread > UINT32_MAX) {
-      ds_error_set(&err, DS_E_ARG, "mdso needs a thread (OS id or managed id), got \"%s\"", o->address ? o->address : "");
+      ds_error_set(&err, DS_E_ARG, "%s needs a thread (OS id or managed id), got \"%s\"", command,
+                   o->address ? o->address : "");
       return ds_cli_fail(o->json, &err);
     }
   }
@@ -216,6 +217,16 @@ int ds_cli_run_index(const char *command, const ds_cli_args *o) {
     rc = ds_query_finalizer(q, command[1] == 'r', o->stat, o->limit, &doc, &err);
   } else if (strcmp(command, "mdso") == 0) {
     rc = ds_query_stack_objects(q, (uint32_t)thread, &doc, &err);
+  } else if (strcmp(command, "stack") == 0) {
+    rc = ds_query_stack(q, (uint32_t)thread, &doc, &err);
+  } else if (strcmp(command, "threads") == 0) {
+    rc = ds_query_threads(q, &doc, &err);
+  } else if (strcmp(command, "locks") == 0) {
+    rc = ds_query_locks(q, &doc, &err);
+  } else if (strcmp(command, "waits") == 0) {
+    rc = ds_query_waits(q, &doc, &err);
+  } else if (strcmp(command, "deadlocks") == 0) {
+    rc = ds_query_deadlocks(q, &doc, &err);
   } else if (strcmp(command, "mfrag") == 0) {
     rc = ds_query_fragmentation(q, o->limit, &doc, &err);
   } else if (strcmp(command, "strings") == 0) {

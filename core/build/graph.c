@@ -403,6 +403,53 @@ static void *edge_worker(void *p) {
   return NULL;
 }
 
+typedef VEC(ds_index_monitor) monitor_vec;
+
+/* Thin locks live in the object header (the DWORD before the MethodTable): neither the
+ * sync-block/hash bit nor the spin-lock bit set, and a non-zero owner id. .NET 8+ use 16 bits of
+ * thread id and 6 of recursion; .NET 6-7 10 and 6 (syncblk.h; dotnet/runtime#88772). The owner
+ * id is the managed thread id. */
+static ds_status collect_thin_locks(ds_analysis *a, const build_ctx *b, const ds_root_set *roots, monitor_vec *out,
+                                    ds_error *err) {
+  bool large = a->runtime.major >= 8;
+  uint32_t id_mask = large ? 0xFFFFu : 0x3FFu, rec_shift = large ? 16 : 10, rec_mask = large ? 0x3Fu : 0x3Fu;
+  const uint8_t *win = NULL;
+  uint64_t win_start = 0, win_end = 0;
+  for (size_t i = 0; i < b->addr.count; i++) {
+    uint64_t at = b->addr.items[i] - 4;
+    uint32_t header;
+    if (at >= win_start && at + 4 <= win_end) {
+      memcpy(&header, win + (at - win_start), 4);
+    } else {
+      uint64_t avail;
+      const uint8_t *p = ds_dump_span(a->dump, at, &avail);
+      if (p && avail >= 4) {
+        win = p;
+        win_start = at;
+        win_end = at + avail;
+        memcpy(&header, p, 4);
+      } else if (!ds_dump_read_u32(a->dump, at, &header)) {
+        continue;
+      }
+    }
+    if (header & (0x08000000u | 0x10000000u))
+      continue;
+    uint32_t id = header & id_mask;
+    if (!id)
+      continue;
+    uint32_t owner = UINT32_MAX;
+    for (size_t t = 0; t < roots->thread_count; t++)
+      if (roots->threads[t].managed_id == id)
+        owner = (uint32_t)t;
+    ds_index_monitor m = {b->addr.items[i], (uint32_t)i, owner, (header >> rec_shift) & rec_mask, 2, 0, 0};
+    bool ok = true;
+    VEC_PUSH(*out, m, ok);
+    if (!ok)
+      return ds_error_set(err, DS_E_NOMEM, "out of memory for thin locks");
+  }
+  return DS_OK;
+}
+
 typedef struct reverse_job {
   const uint32_t *out_off, *out_edge;
   uint32_t *in_off, *fill, *in_edge;
@@ -463,6 +510,7 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   edge_job jobs[BUILD_THREADS];
   memset(jobs, 0, sizeof jobs);
   VEC(uint32_t) free_blocks = {0};
+  monitor_vec monitors = {0};
   uint32_t *out_off = NULL, *out_edge = NULL, *in_off = NULL, *in_edge = NULL, *obj_size = NULL,
            *finalizable = NULL, *fill = NULL;
   uint64_t *live = NULL;
@@ -751,7 +799,9 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
     const ds_thread_info *src = &roots->threads[t];
     ithreads[t] = (ds_index_thread){.address = src->address, .os_id = src->os_id, .managed_id = src->managed_id,
                                     .state = src->state, .alive = src->alive, .finalizer = src->finalizer,
-                                    .first_frame = UINT32_MAX};
+                                    .cooperative = src->cooperative, .first_frame = UINT32_MAX,
+                                    .lock_count = src->lock_count, .exception = src->exception,
+                                    .alloc_ptr = src->alloc_ptr, .alloc_limit = src->alloc_limit};
   }
   for (size_t f = 0; f < roots->frame_count; f++) {
     const ds_frame_info *src = &roots->frames[f];
@@ -781,6 +831,24 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   }
   if (finalizable_count)
     qsort(finalizable, finalizable_count, sizeof *finalizable, compare_u32);
+  /* monitors: sync blocks from the DAC, thin locks from object headers */
+  for (size_t sb = 0; sb < roots->sync_block_count; sb++) {
+    const ds_sync_block *src = &roots->sync_blocks[sb];
+    uint32_t owner = UINT32_MAX;
+    for (size_t t = 0; src->owner && t < roots->thread_count; t++)
+      if (roots->threads[t].address == src->owner)
+        owner = (uint32_t)t;
+    ds_index_monitor m = {src->object, find_exact(b.addr.items, n, src->object), owner, src->recursion, 1,
+                          src->index, src->waiters};
+    bool ok = true;
+    VEC_PUSH(monitors, m, ok);
+    if (!ok) {
+      rc = ds_error_set(err, DS_E_NOMEM, "out of memory for monitors");
+      goto out;
+    }
+  }
+  if ((rc = collect_thin_locks(a, &b, roots, &monitors, err)) != DS_OK)
+    goto out;
   stats->roots = roots->root_count;
   stats->roots_ms = now_ms() - t_roots;
 
@@ -954,6 +1022,7 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
       {DS_SEC_GEN_HIST, hist, hist_count * sizeof *hist},
       {DS_SEC_EXTRA_EDGES, extra_out, extras.count * sizeof *extra_out},
       {DS_SEC_FREE, free_blocks.items, free_blocks.count * 4},
+      {DS_SEC_MONITORS, monitors.items, monitors.count * sizeof *monitors.items},
   };
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
     if ((rc = ds_index_writer_add(w, secs[s].id, secs[s].data ? secs[s].data : "", secs[s].size, err)) != DS_OK)
@@ -996,6 +1065,7 @@ out:
   free(big.items);
   free(extras.items);
   free(free_blocks.items);
+  free(monitors.items);
   free(extra_out);
   free(segs);
   free(iroots);

@@ -1,5 +1,6 @@
 /*
- * roots.c: build a ds_root_set from the DAC (threads, stacks, handles, finalization queue).
+ * roots.c: build a ds_root_set from the DAC (threads, stacks, handles, finalization queue, sync
+ * blocks).
  *
  * The DAC facts come from core/dac/stack.c (dacstack.h) and the handle walk of bridge.c; this
  * file only arranges them: frames in one array with their thread, stack references attributed
@@ -403,7 +404,8 @@ static ds_status collect_thread_statics(collector *c) {
   return rc;
 }
 
-/* Threads and their stacks, then handles, then the finalization queues, then thread statics. */
+/* Threads and their stacks, then handles, then the finalization queues, then thread statics,
+ * then the sync blocks. */
 ds_status ds_roots_collect(ds_analysis *a, ds_root_set *out, ds_error *err) {
   memset(out, 0, sizeof *out);
   collector c = {.analysis = a, .set = out, .failed = DS_OK, .err = err};
@@ -439,6 +441,10 @@ ds_status ds_roots_collect(ds_analysis *a, ds_root_set *out, ds_error *err) {
   }
   if ((rc = collect_thread_statics(&c)) != DS_OK)
     goto out;
+
+  ds_error serr = {0};
+  if (ds_dac_sync_blocks(a->dac, &out->sync_blocks, &out->sync_block_count, &serr) != DS_OK)
+    warn(out, "sync blocks: %s", serr.message);
 out:
   free(queues);
   if (rc != DS_OK)

@@ -6,6 +6,7 @@
 #include "dumpscope/dacstack.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,10 @@ ds_status ds_dac_managed_threads(ds_dac *dac, ds_thread_info **threads, size_t *
       cap = grown_cap;
     }
     uint32_t state = (uint32_t)td.state;
+    /* lastThrownObjectHandle is a handle: the object in flight is the pointer in its slot. */
+    uint64_t exception = 0;
+    if (td.last_thrown_object_handle == 0 || !ds_dump_read_u64(dac->dump, td.last_thrown_object_handle, &exception))
+      exception = 0;
     list[used++] = (ds_thread_info){
         .address = thread,
         .os_id = td.os_thread_id,
@@ -89,6 +94,11 @@ ds_status ds_dac_managed_threads(ds_dac *dac, ds_thread_info **threads, size_t *
         .state = state,
         .alive = td.os_thread_id != 0 && !(state & (DS_THREAD_STATE_UNSTARTED | DS_THREAD_STATE_DEAD)),
         .finalizer = thread == store.finalizer_thread,
+        .cooperative = td.preemptive_gc_disabled != 0,
+        .lock_count = td.lock_count,
+        .exception = exception,
+        .alloc_ptr = td.alloc_context_ptr,
+        .alloc_limit = td.alloc_context_limit,
     };
     thread = td.next_thread;
   }
@@ -98,6 +108,88 @@ out:
     return rc;
   }
   *threads = list;
+  *count = used;
+  return DS_OK;
+}
+
+/* ---- sync blocks -------------------------------------------------------------------------- */
+
+/* DacpSyncBlockData (x64 layout). */
+typedef struct dacp_sync_block {
+  ds_addr object;
+  int32_t free;                  /* BOOL bFree */
+  ds_addr sync_block_pointer;
+  uint32_t com_flags;
+  uint32_t monitor_held;
+  uint32_t recursion;
+  ds_addr holding_thread;
+  uint32_t additional_thread_count;
+  ds_addr app_domain;
+  uint32_t sync_block_count;
+} dacp_sync_block;
+_Static_assert(sizeof(dacp_sync_block) == 72, "DacpSyncBlockData layout");
+_Static_assert(offsetof(dacp_sync_block, holding_thread) == 40, "DacpSyncBlockData.HoldingThread");
+_Static_assert(offsetof(dacp_sync_block, sync_block_count) == 64, "DacpSyncBlockData.SyncBlockCount");
+
+typedef HRESULT (*sync_block_fn)(void *sos, uint32_t number, dacp_sync_block *data);
+
+/* The sync block table is the runtime's record of inflated monitors: number 1 tells the table's
+ * size (even when it holds nothing), then 2..count follow. A number the DAC cannot read is
+ * skipped: one damaged entry should not hide the others. */
+ds_status ds_dac_sync_blocks(ds_dac *dac, ds_sync_block **out, size_t *count, ds_error *err) {
+  *out = NULL;
+  *count = 0;
+  ds_sync_block *list = NULL;
+  size_t used = 0, cap = 0;
+  ds_status rc = DS_OK;
+  dacp_sync_block data;
+  memset(&data, 0, sizeof data);
+  HRESULT hr = DS_VCALL(SOS(dac), 59, sync_block_fn)(SOS(dac), 1, &data);
+  if (hr < 0) {
+    rc = ds__hr_error(err, hr, "GetSyncBlockData(1)");
+    goto out;
+  }
+  uint32_t total = data.sync_block_count;
+  if (total > DS_MAX_SYNC_BLOCKS) {
+    rc = ds_error_set(err, DS_E_LIMIT, "the sync block table has %u entries, more than %u (DS_MAX_SYNC_BLOCKS)",
+                      total, DS_MAX_SYNC_BLOCKS);
+    goto out;
+  }
+  for (uint32_t number = 1; number <= total; number++) {
+    if (number > 1) {
+      memset(&data, 0, sizeof data);
+      if (DS_VCALL(SOS(dac), 59, sync_block_fn)(SOS(dac), number, &data) < 0)
+        continue;
+    }
+    if (data.object == 0 || data.free)
+      continue;
+    if (used == cap) {
+      size_t grown_cap = cap ? cap * 2 : 64;
+      if (grown_cap > total)
+        grown_cap = total;
+      ds_sync_block *grown = realloc(list, grown_cap * sizeof *grown);
+      if (!grown) {
+        rc = ds_error_set(err, DS_E_NOMEM, "out of memory for %zu sync blocks", grown_cap);
+        goto out;
+      }
+      list = grown;
+      cap = grown_cap;
+    }
+    list[used++] = (ds_sync_block){
+        .object = data.object,
+        .owner = data.holding_thread,
+        .recursion = data.recursion,
+        .monitor_held = data.monitor_held,
+        .waiters = data.additional_thread_count,
+        .index = number,
+    };
+  }
+out:
+  if (rc != DS_OK) {
+    free(list);
+    return rc;
+  }
+  *out = list;
   *count = used;
   return DS_OK;
 }

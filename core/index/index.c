@@ -55,6 +55,7 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_LIVE: return 8;
   case DS_SEC_GEN_HIST: return sizeof(ds_index_hist);
   case DS_SEC_EXTRA_EDGES: return sizeof(ds_index_extra_edge);
+  case DS_SEC_MONITORS: return sizeof(ds_index_monitor);
   default: return 0;
   }
 }
@@ -65,7 +66,7 @@ static const char *section_name(uint32_t id) {
                                       "incoming offsets", "incoming references", "types", "fields",
                                       "strings", "segments", "roots", "threads", "frames",
                                       "finalizable", "liveness", "generation histogram", "extra edges",
-                                      "free blocks"};
+                                      "free blocks", "monitors"};
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
 

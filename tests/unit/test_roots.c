@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "dumpscope/analysis.h"
+#include "dumpscope/dacstack.h"
 #include "dumpscope/rootscan.h"
 #include "fixture.h"
 
@@ -105,6 +106,71 @@ static void check_shape(const ds_root_set *set) {
       CU_ASSERT_EQUAL(r->thread, UINT32_MAX);
       CU_ASSERT_EQUAL(r->frame, UINT32_MAX);
     }
+  }
+}
+
+/* The ds_thread_info of the truth thread called name, NULL (and a failure) when absent. */
+static const ds_thread_info *thread_named(json_t *truth, const ds_root_set *set, const char *name) {
+  uint32_t os_id = (uint32_t)json_integer_value(json_object_get(truth_thread(truth, name), "os_id"));
+  size_t t = thread_by_os_id(set, os_id);
+  CU_ASSERT_FATAL(t != SIZE_MAX);
+  return &set->threads[t];
+}
+
+/* Each monitor the scenario holds is either inflated (a sync block owned by the holder's Thread*)
+ * or a thin lock in the object header (.NET 9+ layout: holder's managed id in the low 16 bits),
+ * never both and never neither. Blocked threads wait in preemptive mode. */
+static void check_locks(ds_fixture *fx, ds_analysis *a, const ds_root_set *set) {
+  json_t *truth = fx->truth;
+  for (size_t s = 0; s < set->sync_block_count; s++) {
+    CU_ASSERT_NOT_EQUAL(set->sync_blocks[s].object, 0);
+    CU_ASSERT(set->sync_blocks[s].index >= 1);
+  }
+  size_t i;
+  json_t *lock;
+  json_array_foreach(json_object_get(truth, "locks"), i, lock) {
+    const char *name = json_string_value(json_object_get(lock, "name"));
+    const char *held_by = json_string_value(json_object_get(lock, "held_by"));
+    if (!held_by)
+      continue;
+    uint64_t address = 0;
+    CU_ASSERT_FATAL(ds_test_hex(json_string_value(json_object_get(lock, "address")), &address));
+    const ds_thread_info *holder = thread_named(truth, set, held_by);
+    const ds_sync_block *inflated = NULL;
+    size_t blocks_for_object = 0;
+    for (size_t s = 0; s < set->sync_block_count; s++)
+      if (set->sync_blocks[s].object == address) {
+        blocks_for_object++;
+        if (set->sync_blocks[s].owner == holder->address)
+          inflated = &set->sync_blocks[s];
+      }
+    CU_ASSERT(blocks_for_object <= 1);
+    uint32_t header = 0;
+    CU_ASSERT_FATAL(ds_dump_read_u32(a->dump, address - 4, &header));
+    bool thin = (header & (0x08000000u | 0x10000000u)) == 0 && (header & 0xFFFFu) == holder->managed_id;
+    if (inflated)
+      fprintf(stderr, "%s: lock %s (held by %s): sync block %u, recursion %u, monitor_held %u, waiters %u\n",
+              fx->name, name, held_by, inflated->index, inflated->recursion, inflated->monitor_held,
+              inflated->waiters);
+    else if (thin)
+      fprintf(stderr, "%s: lock %s (held by %s): thin lock, header 0x%08x, recursion %u\n", fx->name, name,
+              held_by, header, (header & 0x3F0000u) >> 16);
+    else
+      fprintf(stderr, "%s: lock %s (held by %s): neither a sync block of the holder nor its thin lock "
+              "(header 0x%08x, %zu sync block(s) for the object)\n", fx->name, name, held_by, header,
+              blocks_for_object);
+    CU_ASSERT((inflated != NULL) != thin);
+  }
+  static const char *const blocked[] = {"finalizer", "T1", "T2", "T3", "T4"};
+  for (size_t b = 0; b < sizeof blocked / sizeof *blocked; b++) {
+    const ds_thread_info *t = thread_named(truth, set, blocked[b]);
+    CU_ASSERT(!t->cooperative);
+  }
+  for (size_t t = 0; t < set->thread_count; t++) {
+    /* .NET 9+ no longer counts locks per thread: the DAC reports (DWORD)-1 */
+    uint32_t locks = set->threads[t].lock_count;
+    CU_ASSERT(locks == DS_THREAD_LOCK_COUNT_UNKNOWN || locks < 1000);
+    CU_ASSERT(set->threads[t].alloc_ptr <= set->threads[t].alloc_limit);
   }
 }
 
@@ -256,6 +322,7 @@ static void check_fixture(ds_fixture *fx) {
       CU_ASSERT(thread_has_frame(&set, t, "T1LockAThenB"));
     }
   }
+  check_locks(fx, a, &set);
   ds_root_set_free(&set);
   CU_ASSERT_EQUAL(set.root_count, 0);
   CU_ASSERT_PTR_NULL(set.roots);

@@ -21,15 +21,29 @@
 #define DS_MAX_STACK_REFS         (1u << 20)  /* GC references reported on one thread's stack */
 #define DS_MAX_FRAME_NAME_CHARS   2048u       /* characters of one method or Frame name */
 #define DS_MAX_FINALIZER_SLOTS    (1u << 26)  /* finalization-queue slots of one GC heap */
+#define DS_MAX_SYNC_BLOCKS        (1u << 24)  /* entries of the sync block table */
 
 /* Thread::m_State bits that mean the OS thread is not (or no longer) running managed code. */
 #define DS_THREAD_STATE_UNSTARTED 0x400u
 #define DS_THREAD_STATE_DEAD      0x800u
 
+/* DacpThreadData.lockCount when the runtime no longer counts a thread's locks (the DAC of
+ * .NET 9+ reports (DWORD)-1 since Thread::m_dwLockCount is gone). */
+#define DS_THREAD_LOCK_COUNT_UNKNOWN UINT32_MAX
+
 /* Every Thread in the runtime's thread store, in list order. alive = os_id != 0 and neither
- * unstarted nor dead; finalizer = the thread store's finalizer thread. *threads is malloc'd
- * (free it); a list longer than DS_MAX_THREADS is DS_E_LIMIT. */
+ * unstarted nor dead; finalizer = the thread store's finalizer thread; cooperative = preemptive
+ * GC disabled; lock_count as the DAC reports it (DS_THREAD_LOCK_COUNT_UNKNOWN when untracked);
+ * exception = the object in the slot of lastThrownObjectHandle (0 when no handle or the slot is
+ * not in the dump). *threads is malloc'd (free it); a list longer than DS_MAX_THREADS is
+ * DS_E_LIMIT. */
 ds_status ds_dac_managed_threads(ds_dac *dac, ds_thread_info **threads, size_t *count, ds_error *err);
+
+/* Every sync block in use (object != 0, not free) of the runtime's sync block table
+ * (ISOSDacInterface GetSyncBlockData), in table order; index = the sync block number (1-based).
+ * A number the DAC fails to read is skipped. *out is malloc'd (free it). DS_E_DAC when the first
+ * entry cannot be read; DS_E_LIMIT for a table larger than DS_MAX_SYNC_BLOCKS. */
+ds_status ds_dac_sync_blocks(ds_dac *dac, ds_sync_block **out, size_t *count, ds_error *err);
 
 /* One position of a managed stack walk. */
 typedef struct ds_dac_frame {

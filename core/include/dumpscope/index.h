@@ -45,6 +45,7 @@ typedef enum ds_section_id {
   DS_SEC_GEN_HIST,        /* ds_index_hist[] per (generation, type), sorted */
   DS_SEC_EXTRA_EDGES,     /* ds_index_extra_edge[]: dependent-handle and loader-allocator edges */
   DS_SEC_FREE,            /* u32[] free blocks (objects of the free type), ascending */
+  DS_SEC_MONITORS,        /* ds_index_monitor[]: sync blocks and thin locks held or in use */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -108,9 +109,23 @@ typedef struct ds_index_root {
 typedef struct ds_index_thread {
   uint64_t address;
   uint32_t os_id, managed_id, state;
-  uint8_t alive, finalizer, pad[2];
+  uint8_t alive, finalizer, cooperative, pad;
   uint32_t first_frame, frame_count;
+  uint32_t lock_count, pad2;
+  uint64_t exception;        /* exception object in flight (address), 0 if none */
+  uint64_t alloc_ptr, alloc_limit;
 } ds_index_thread;
+
+/* A monitor: a sync block (from the DAC) or a thin lock (from the object header). */
+typedef struct ds_index_monitor {
+  uint64_t address;          /* the locked object */
+  uint32_t object;           /* its index, UINT32_MAX if not in the heap */
+  uint32_t owner;            /* holding thread's index in the thread table, UINT32_MAX if free */
+  uint32_t recursion;        /* extra acquisitions as recorded */
+  uint32_t kind;             /* 1 sync block, 2 thin lock */
+  uint32_t sync_block;       /* sync block number, 0 for thin locks */
+  uint32_t waiters;          /* the runtime's waiter count (unreliable for sync blocks, see notes) */
+} ds_index_monitor;
 
 typedef struct ds_index_frame {
   uint64_t sp, ip, frame_address;

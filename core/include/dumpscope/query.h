@@ -66,8 +66,19 @@ ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_err
 /* Strings: substring search and minimum length; duplicates = grouped by value with waste. */
 ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length, bool duplicates, size_t limit,
                            json_t **out, ds_error *err);
-/* Managed threads with their frames. */
+/* Managed threads: ids, state words, GC mode, lock count, exception in flight, allocation
+ * context, top frame and what each waits on (SOS !clrthreads). */
 ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err);
+/* One thread's managed stack (runtime frames marked) and its wait (SOSEX !mk, SOS !clrstack). */
+ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
+/* Monitors (sync blocks, thin locks) held or waited on, and Lock, ReaderWriterLockSlim,
+ * SemaphoreSlim and ManualResetEventSlim instances in use (SOSEX !mlocks, !rwlock). */
+ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err);
+/* What each blocked thread waits on and who holds it (SOSEX !mwaits). */
+ds_status ds_query_waits(ds_query *q, json_t **out, ds_error *err);
+/* Wait-for cycles (deadlocks) with their members' locks and stacks, and contention that is not
+ * a deadlock (SOSEX !dlk). */
+ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err);
 /* Summary of the index: counts, GC mode, heap sizes per generation. */
 ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
 

@@ -56,7 +56,7 @@ typedef struct ds_thread_info {
   bool alive;
   bool finalizer;
   bool cooperative;      /* GC mode: preemptive GC disabled (running managed code) */
-  uint32_t lock_count;   /* DacpThreadData.lockCount */
+  uint32_t lock_count;   /* DacpThreadData.lockCount; UINT32_MAX on .NET 9+ (no longer kept) */
   uint64_t exception;    /* the exception object in flight (last thrown), 0 if none */
   uint64_t alloc_ptr, alloc_limit; /* allocation context */
 } ds_thread_info;
