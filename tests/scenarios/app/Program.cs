@@ -1,6 +1,6 @@
 // Scenarios <process> <truth-path>
 //
-// Sets up the scenarios of one process ("main" or "big"), reaches a quiet state, enters a no-GC
+// Sets up the scenarios of one process ("main", "locks" or "big"), reaches a quiet state, enters a no-GC
 // region so nothing moves, writes the ground truth to <truth-path> (via <truth-path>.tmp and a
 // rename), prints "READY <truth-path>" and sleeps until killed.  See ../FIXTURES.md.
 using System;
@@ -20,9 +20,9 @@ namespace Scenarios
 
         private static int Main(string[] args)
         {
-            if (args.Length != 2 || (args[0] != "main" && args[0] != "big"))
+            if (args.Length != 2 || (args[0] != "main" && args[0] != "big" && args[0] != "locks"))
             {
-                Console.Error.WriteLine("usage: Scenarios main|big <truth-path>");
+                Console.Error.WriteLine("usage: Scenarios main|locks|big <truth-path>");
                 return 2;
             }
             string process = args[0], truthPath = Path.GetFullPath(args[1]);
@@ -43,6 +43,10 @@ namespace Scenarios
                 Run(truth, "deadlock-monitor", DeadlockScenario.Setup);
                 Run(truth, "finalizer", FinalizerScenario.Setup);
                 Run(truth, "fragmentation", FragmentationScenario.Setup);
+            }
+            else if (process == "locks")
+            {
+                Run(truth, "locks", LocksScenario.Setup);
             }
             else
             {

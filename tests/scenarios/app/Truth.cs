@@ -24,9 +24,12 @@ namespace Scenarios
     internal sealed class LockFact
     {
         public string Name = "";
+        public string Kind = "monitor";    // monitor | lock | rwlock | semaphore | event
         public Func<object> Get = null!;
-        public string HeldBy = "";
+        public string? HeldBy = "";        // null: nothing owns it (semaphore, event)
+        public string? Writer;             // rwlock: the thread holding its write lock
         public string[] Waiters = Array.Empty<string>();
+        public string? WaitMode;           // rwlock: how its waiters wait ("read" | "write")
     }
 
     internal sealed class MarkerSpec
@@ -286,10 +289,13 @@ namespace Scenarios
                 w.WriteString("name", l.Name);
                 w.WriteString("address", Heap.Hex(Heap.AddressOf(o)));
                 w.WriteString("type", Heap.TypeName(o));
-                w.WriteString("held_by", l.HeldBy);
+                w.WriteString("kind", l.Kind);
+                if (l.HeldBy == null) w.WriteNull("held_by"); else w.WriteString("held_by", l.HeldBy);
+                if (l.Writer != null) w.WriteString("writer", l.Writer);
                 w.WriteStartArray("waiters");
                 foreach (string x in l.Waiters) w.WriteStringValue(x);
                 w.WriteEndArray();
+                if (l.WaitMode != null) w.WriteString("wait_mode", l.WaitMode);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
