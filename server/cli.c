@@ -703,6 +703,7 @@ static const struct {
     {"locks", NULL, false, "monitors, Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim in use (SOSEX !mlocks) [index]"},
     {"waits", NULL, false, "what each blocked thread waits on and who holds it (SOSEX !mwaits) [index]"},
     {"deadlocks", NULL, false, "wait-for cycles with locks and stacks; contention that is not a deadlock (SOSEX !dlk) [index]"},
+    {"findings", NULL, false, "automatic findings: deadlocks, blocked finalizer, pool starvation, contention [index]"},
     {"strings", NULL, false, "strings: --contains TEXT --min-length N, --duplicates (SOSEX !strings) [index]"},
 };
 

@@ -225,6 +225,8 @@ int ds_cli_run_index(const char *command, const ds_cli_args *o) {
     rc = ds_query_locks(q, &doc, &err);
   } else if (strcmp(command, "waits") == 0) {
     rc = ds_query_waits(q, &doc, &err);
+  } else if (strcmp(command, "findings") == 0) {
+    rc = ds_query_findings(q, &doc, &err);
   } else if (strcmp(command, "deadlocks") == 0) {
     rc = ds_query_deadlocks(q, &doc, &err);
   } else if (strcmp(command, "mfrag") == 0) {

@@ -1369,8 +1369,14 @@ static uint32_t lock_holder(ds_query *q, uint32_t o, wait_kind kind, const char 
   }
   uint64_t v = 0;
   if (kind == WAIT_LOCK) {
+    /* System.Threading.Lock records the owner's OS thread id on Linux (its ThreadId) */
     static const char *const owner[] = {"_owningThreadId", NULL};
-    return field_value(q, o, owner, 4, &v) ? thread_by_managed_id(q, v) : UINT32_MAX;
+    if (!field_value(q, o, owner, 4, &v) || !v)
+      return UINT32_MAX;
+    for (uint64_t t = 0; t < q->thread_count; t++)
+      if (q->threads[t].os_id == v)
+        return (uint32_t)t;
+    return thread_by_managed_id(q, v);
   }
   if (kind == WAIT_RWLOCK) {
     static const char *const writer[] = {"_writeLockOwnerId", "writeLockOwnerId", NULL};
@@ -1763,6 +1769,110 @@ ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err) {
   free(state);
   free(path);
   free(in_cycle);
+  return DS_OK;
+}
+
+static void add_finding(json_t *list, const char *severity, const char *title, const char *description,
+                        const char *recommendation, json_t *details) {
+  json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:o}", "severity", severity, "title", title,
+                                        "description", description, "recommendation", recommendation, "details",
+                                        details ? details : json_null()));
+}
+
+ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err) {
+  json_t *dl = NULL;
+  ds_status rc = ds_query_deadlocks(q, &dl, err);
+  if (rc != DS_OK)
+    return rc;
+  thread_wait *w = all_waits(q);
+  if (!w) {
+    json_decref(dl);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  }
+  json_t *list = json_array();
+  char text[512];
+  size_t i;
+  json_t *cycle;
+  json_array_foreach(json_object_get(dl, "deadlocks"), i, cycle) {
+    snprintf(text, sizeof text, "%zu threads wait for each other in a cycle and can never proceed.",
+             json_array_size(json_object_get(cycle, "threads")));
+    add_finding(list, "error", "Deadlock", text,
+                "Acquire these locks in one global order everywhere, or use timeouts (Monitor.TryEnter, "
+                "Lock.TryEnter) and back off.",
+                json_incref(cycle));
+  }
+  for (uint64_t t = 0; t < q->thread_count; t++) {
+    if (!q->threads[t].finalizer || w[t].kind == WAIT_NONE)
+      continue;
+    uint64_t ready = 0;
+    for (uint64_t r = 0; r < q->root_count; r++)
+      ready += q->roots[r].kind == DS_ROOT_FINALIZER_READY;
+    snprintf(text, sizeof text,
+             "The finalizer thread is blocked (%s) while %llu objects are ready for finalization; they and "
+             "everything they reference stay in memory until it runs again.",
+             wait_kind_name(w[t].kind), (unsigned long long)ready);
+    json_t *d = thread_ref(q, (uint32_t)t);
+    json_object_set_new(d, "waiting_on", wait_json(q, &w[t]));
+    add_finding(list, "error", "Blocked finalizer thread", text,
+                "Finalizers must not block or wait: dispose objects explicitly (using/Dispose) and keep "
+                "finalizers short; fix the finalizer shown in the stack.",
+                d);
+  }
+  uint64_t pool = 0, pool_blocked = 0;
+  json_t *blocked = json_array();
+  for (uint64_t t = 0; t < q->thread_count; t++) {
+    if (!(q->threads[t].state & 0x1000000u) || !q->threads[t].alive)
+      continue;
+    pool++;
+    if (w[t].kind == WAIT_TASK || w[t].kind == WAIT_EVENT || w[t].kind == WAIT_SEMAPHORE ||
+        w[t].kind == WAIT_MONITOR || w[t].kind == WAIT_LOCK || w[t].kind == WAIT_HANDLE) {
+      pool_blocked++;
+      json_t *d = thread_ref(q, (uint32_t)t);
+      json_object_set_new(d, "waiting_on", wait_json(q, &w[t]));
+      json_array_append_new(blocked, d);
+    }
+  }
+  uint64_t on_tasks = 0;
+  for (uint64_t t = 0; t < q->thread_count; t++)
+    on_tasks += (q->threads[t].state & 0x1000000u) && w[t].kind == WAIT_TASK;
+  if (pool_blocked) {
+    snprintf(text, sizeof text,
+             "%llu of %llu thread pool threads are blocked (%llu waiting synchronously on tasks: "
+             "sync-over-async). New work waits for the pool to inject threads, which it does slowly.",
+             (unsigned long long)pool_blocked, (unsigned long long)pool, (unsigned long long)on_tasks);
+    add_finding(list, pool_blocked == pool ? "error" : "warning",
+                pool_blocked == pool ? "Thread pool starvation" : "Blocked thread pool threads", text,
+                "Use await instead of .Result, .Wait() and GetAwaiter().GetResult() on thread pool threads; "
+                "as a stopgap, raise ThreadPool.SetMinThreads.",
+                blocked);
+  } else {
+    json_decref(blocked);
+  }
+  /* many threads waiting on one lock */
+  for (uint64_t t = 0; t < q->thread_count; t++) {
+    if (w[t].object >= q->n || w[t].kind < WAIT_MONITOR || w[t].kind == WAIT_TASK)
+      continue;
+    uint64_t n = 0;
+    bool first = true;
+    for (uint64_t u = 0; u < q->thread_count; u++)
+      if (w[u].object == w[t].object) {
+        n++;
+        if (u < t)
+          first = false;
+      }
+    if (!first || n < 3)
+      continue;
+    snprintf(text, sizeof text, "%llu threads wait on the same %s.", (unsigned long long)n, wait_kind_name(w[t].kind));
+    json_t *d = json_pack("{s:o,s:o,s:o}", "object", object_ref(q, w[t].object), "held_by",
+                          thread_ref(q, w[t].holder), "waiters", waiters_of(q, w, w[t].object));
+    add_finding(list, "warning", "Lock contention", text,
+                "Shorten the work done under this lock, split it, or use a concurrent collection or "
+                "a reader-writer lock where most access is reading.",
+                d);
+  }
+  free(w);
+  json_decref(dl);
+  *out = json_pack("{s:o}", "findings", list);
   return DS_OK;
 }
 

@@ -79,6 +79,9 @@ ds_status ds_query_waits(ds_query *q, json_t **out, ds_error *err);
 /* Wait-for cycles (deadlocks) with their members' locks and stacks, and contention that is not
  * a deadlock (SOSEX !dlk). */
 ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err);
+/* Findings with severity, description and recommendation: deadlocks, a blocked finalizer thread,
+ * thread pool threads blocked on tasks (starvation), many threads waiting on one lock. */
+ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err);
 /* Summary of the index: counts, GC mode, heap sizes per generation. */
 ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
 
