@@ -1,0 +1,216 @@
+/*
+ * test_locks.c: threads, locks, waits and deadlocks against the scenario truth, on every fixture
+ * (the main process: a monitor 2-cycle and contention; the locks process: monitor 2- and 3-cycles,
+ * a System.Threading.Lock cycle, a ReaderWriterLockSlim writer vs a monitor, contention, a
+ * semaphore, an event and a starved thread pool). Every cycle is found with exactly its members,
+ * and nothing else is called a deadlock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dumpscope/build.h"
+#include "dumpscope/query.h"
+#include "fixture.h"
+
+static json_int_t os_id_of(json_t *truth, const char *name) {
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(truth, "threads"), i, t)
+    if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+      return json_integer_value(json_object_get(t, "os_id"));
+  return -1;
+}
+
+static json_t *lock_named(json_t *truth, const char *name) {
+  size_t i;
+  json_t *l;
+  json_array_foreach(json_object_get(truth, "locks"), i, l)
+    if (strcmp(json_string_value(json_object_get(l, "name")), name) == 0)
+      return l;
+  return NULL;
+}
+
+static int compare_int(const void *a, const void *b) {
+  json_int_t x = *(const json_int_t *)a, y = *(const json_int_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Sorted os ids of a JSON array of thread refs (or of thread names via the truth). */
+static size_t ids_of(json_t *arr, json_t *truth, json_int_t *out, size_t cap) {
+  size_t n = 0, i;
+  json_t *x;
+  json_array_foreach(arr, i, x) {
+    if (n == cap)
+      break;
+    out[n++] = json_is_string(x) ? os_id_of(truth, json_string_value(x)) : json_integer_value(json_object_get(x, "os_id"));
+  }
+  qsort(out, n, sizeof *out, compare_int);
+  return n;
+}
+
+static void check_fixture(ds_fixture *fx) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s.locks.dsindex", ds_test_tmpdir(), fx->name);
+  ds_error err = {0};
+  ds_analysis *a = NULL;
+  ds_dac_search search = {.offline = true};
+  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(fx->dump, &search, &a, &err), DS_OK);
+  ds_build_stats stats;
+  CU_ASSERT_EQUAL_FATAL(ds_index_build(a, NULL, path, &stats, &err), DS_OK);
+  ds_analysis_close(a);
+  ds_query *q = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx->dump, &q, &err), DS_OK);
+  json_t *truth = fx->truth, *doc = NULL;
+
+  /* deadlocks: exactly the truth's cycles */
+  CU_ASSERT_EQUAL_FATAL(ds_query_deadlocks(q, &doc, &err), DS_OK);
+  json_t *found = json_object_get(doc, "deadlocks"), *expected = json_object_get(truth, "deadlocks");
+  if (json_array_size(found) != json_array_size(expected))
+    fprintf(stderr, "%s: %zu deadlocks found, truth has %zu\n", fx->name, json_array_size(found),
+            json_array_size(expected));
+  CU_ASSERT_EQUAL(json_array_size(found), json_array_size(expected));
+  size_t i, k;
+  json_t *cycle, *want;
+  json_array_foreach(expected, i, want) {
+    json_int_t w_ids[64], f_ids[64];
+    size_t wn = ids_of(want, truth, w_ids, 64);
+    bool matched = false;
+    json_array_foreach(found, k, cycle) {
+      json_t *members = json_object_get(cycle, "threads");
+      size_t fn = ids_of(members, truth, f_ids, 64);
+      if (fn == wn && memcmp(f_ids, w_ids, wn * sizeof *w_ids) == 0) {
+        matched = true;
+        /* each member holds what the truth says it holds */
+        size_t m;
+        json_t *member;
+        json_array_foreach(members, m, member) {
+          size_t l;
+          json_t *lock;
+          json_array_foreach(json_object_get(truth, "locks"), l, lock) {
+            const char *holder = json_string_value(json_object_get(lock, "held_by"));
+            if (!holder || os_id_of(truth, holder) != json_integer_value(json_object_get(member, "os_id")))
+              continue;
+            if (json_array_size(json_object_get(lock, "waiters")) == 0)
+              continue; /* (T4's lock D: held, nobody waits) */
+            bool holds = false;
+            size_t h;
+            json_t *held;
+            json_array_foreach(json_object_get(member, "holds"), h, held)
+              holds |= strcmp(json_string_value(json_object_get(held, "address")),
+                              json_string_value(json_object_get(lock, "address"))) == 0;
+            if (!holds)
+              fprintf(stderr, "%s: %s does not show holding %s\n", fx->name, holder,
+                      json_string_value(json_object_get(lock, "name")));
+            CU_ASSERT(holds);
+          }
+        }
+      }
+    }
+    if (!matched)
+      fprintf(stderr, "%s: cycle %zu of the truth not found\n", fx->name, i);
+    CU_ASSERT(matched);
+  }
+  /* contention that is not a deadlock */
+  json_t *cont;
+  json_array_foreach(json_object_get(truth, "contention"), i, want) {
+    json_t *lock = lock_named(truth, json_string_value(json_object_get(want, "lock")));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lock);
+    bool matched = false;
+    json_array_foreach(json_object_get(doc, "contention"), k, cont) {
+      if (strcmp(json_string_value(json_object_get(json_object_get(cont, "object"), "address")),
+                 json_string_value(json_object_get(lock, "address"))) != 0)
+        continue;
+      json_int_t w_ids[64], f_ids[64];
+      size_t wn = ids_of(json_object_get(want, "waiters"), truth, w_ids, 64);
+      size_t fn = ids_of(json_object_get(cont, "waiters"), truth, f_ids, 64);
+      matched = wn == fn && memcmp(w_ids, f_ids, wn * sizeof *w_ids) == 0 &&
+                json_integer_value(json_object_get(json_object_get(cont, "held_by"), "os_id")) ==
+                    os_id_of(truth, json_string_value(json_object_get(want, "held_by")));
+    }
+    CU_ASSERT(matched);
+  }
+  json_decref(doc);
+
+  /* waits: every waiter of every truth lock waits on that object, held by the holder */
+  CU_ASSERT_EQUAL_FATAL(ds_query_waits(q, &doc, &err), DS_OK);
+  json_t *lock;
+  json_array_foreach(json_object_get(truth, "locks"), i, lock) {
+    json_t *waiter;
+    json_array_foreach(json_object_get(lock, "waiters"), k, waiter) {
+      json_int_t os = os_id_of(truth, json_string_value(waiter));
+      bool ok = false;
+      size_t m;
+      json_t *w;
+      json_array_foreach(json_object_get(doc, "waits"), m, w) {
+        if (json_integer_value(json_object_get(w, "os_id")) != os)
+          continue;
+        json_t *on = json_object_get(w, "waiting_on");
+        ok = strcmp(json_string_value(json_object_get(json_object_get(on, "object"), "address")),
+                    json_string_value(json_object_get(lock, "address"))) == 0;
+        const char *holder = json_string_value(json_object_get(lock, "held_by"));
+        if (ok && holder)
+          ok = json_integer_value(json_object_get(json_object_get(on, "held_by"), "os_id")) == os_id_of(truth, holder);
+      }
+      if (!ok)
+        fprintf(stderr, "%s: %s's wait on %s not found\n", fx->name, json_string_value(waiter),
+                json_string_value(json_object_get(lock, "name")));
+      CU_ASSERT(ok);
+    }
+  }
+  json_decref(doc);
+
+  /* threads: every truth thread with its managed id */
+  CU_ASSERT_EQUAL_FATAL(ds_query_threads(q, &doc, &err), DS_OK);
+  json_t *tt;
+  json_array_foreach(json_object_get(truth, "threads"), i, tt) {
+    bool ok = false;
+    json_t *t;
+    json_array_foreach(json_object_get(doc, "threads"), k, t)
+      if (json_integer_value(json_object_get(t, "os_id")) == json_integer_value(json_object_get(tt, "os_id")))
+        ok = json_integer_value(json_object_get(t, "managed_id")) == json_integer_value(json_object_get(tt, "managed_id"));
+    CU_ASSERT(ok);
+  }
+  json_decref(doc);
+
+  /* findings */
+  CU_ASSERT_EQUAL_FATAL(ds_query_findings(q, &doc, &err), DS_OK);
+  bool starvation = false, finalizer = false, contention = false;
+  json_t *f;
+  json_array_foreach(json_object_get(doc, "findings"), i, f) {
+    const char *title = json_string_value(json_object_get(f, "title"));
+    starvation |= strcmp(title, "Thread pool starvation") == 0;
+    finalizer |= strcmp(title, "Blocked finalizer thread") == 0;
+    contention |= strcmp(title, "Lock contention") == 0;
+  }
+  if (strcmp(fx->process, "locks") == 0) {
+    CU_ASSERT(starvation);
+    CU_ASSERT(contention);
+  } else {
+    CU_ASSERT(finalizer);
+  }
+  json_decref(doc);
+  ds_query_close(q);
+  unlink(path);
+}
+
+static void test_locks_match_truth(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures(NULL, &fx);
+  size_t locks = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(fx[i].process, "big") == 0)
+      continue;
+    locks += strcmp(fx[i].process, "locks") == 0;
+    check_fixture(&fx[i]);
+  }
+  CU_ASSERT(locks >= 2); /* the locks process, full and heap dump */
+}
+
+int main(void) {
+  CU_initialize_registry();
+  CU_pSuite s = CU_add_suite("locks", NULL, NULL);
+  CU_add_test(s, "deadlocks, contention, waits, threads and findings match the truth", test_locks_match_truth);
+  return ds_test_main();
+}
