@@ -129,7 +129,118 @@ static void print_roots_text(json_t *doc) {
   }
 }
 
+static const char *str(json_t *o, const char *key) {
+  const char *v = json_string_value(json_object_get(o, key));
+  return v ? v : "";
+}
+
+static void print_thread_ref(json_t *t) {
+  if (json_is_object(t))
+    printf("thread %lld (managed %lld)", json_integer_value(json_object_get(t, "os_id")),
+           json_integer_value(json_object_get(t, "managed_id")));
+  else
+    printf("nobody");
+}
+
+static void print_wait(json_t *w) {
+  if (!json_is_object(w))
+    return;
+  printf("waits on %s", str(w, "kind"));
+  if (json_object_get(w, "mode"))
+    printf(" (%s)", str(w, "mode"));
+  json_t *obj = json_object_get(w, "object");
+  if (json_is_object(obj))
+    printf(" %s %s", str(obj, "address"), str(obj, "type"));
+  if (json_is_object(json_object_get(w, "held_by"))) {
+    printf(" held by ");
+    print_thread_ref(json_object_get(w, "held_by"));
+  }
+}
+
+/* SOS-like text for the thread and lock commands. */
+static bool print_threads_text(const char *command, json_t *doc) {
+  size_t i, k;
+  json_t *x, *y;
+  if (strcmp(command, "threads") == 0) {
+    printf("%-8s %-8s %-12s %-12s %s\n", "OSID", "Managed", "GC mode", "Exception", "Top frame / wait");
+    json_array_foreach(json_object_get(doc, "threads"), i, x) {
+      json_t *exc = json_object_get(x, "exception");
+      printf("%-8lld %-8lld %-12s %-12s %s%s\n", json_integer_value(json_object_get(x, "os_id")),
+             json_integer_value(json_object_get(x, "managed_id")), str(x, "gc_mode"),
+             json_is_object(exc) ? str(exc, "type") : "-", json_is_true(json_object_get(x, "finalizer")) ? "(finalizer) " : "",
+             json_is_object(json_object_get(x, "top_frame")) ? str(json_object_get(x, "top_frame"), "method") : "");
+      if (json_is_object(json_object_get(x, "waiting_on"))) {
+        printf("%30s", "");
+        print_wait(json_object_get(x, "waiting_on"));
+        printf("\n");
+      }
+    }
+    return true;
+  }
+  if (strcmp(command, "stack") == 0) {
+    printf("Thread %lld (managed %lld)\n", json_integer_value(json_object_get(doc, "os_id")),
+           json_integer_value(json_object_get(doc, "managed_id")));
+    printf("%-18s %-18s %s\n", "SP", "IP", "Call site");
+    json_array_foreach(json_object_get(doc, "frames"), i, x)
+      printf("%-18s %-18s %s\n", str(x, "sp"), str(x, "ip"), str(x, "method"));
+    if (json_is_object(json_object_get(doc, "waiting_on"))) {
+      print_wait(json_object_get(doc, "waiting_on"));
+      printf("\n");
+    }
+    return true;
+  }
+  if (strcmp(command, "waits") == 0) {
+    json_array_foreach(json_object_get(doc, "waits"), i, x) {
+      print_thread_ref(x);
+      printf(": ");
+      print_wait(json_object_get(x, "waiting_on"));
+      printf("\n");
+    }
+    return true;
+  }
+  if (strcmp(command, "deadlocks") == 0) {
+    size_t n = json_array_size(json_object_get(doc, "deadlocks"));
+    printf("%zu deadlock(s)\n", n);
+    json_array_foreach(json_object_get(doc, "deadlocks"), i, x) {
+      printf("Deadlock %zu:\n", i + 1);
+      json_array_foreach(json_object_get(x, "threads"), k, y) {
+        printf("  ");
+        print_thread_ref(y);
+        json_t *h = json_array_get(json_object_get(y, "holds"), 0);
+        if (h)
+          printf(" holds %s %s,", str(h, "address"), str(h, "type"));
+        printf(" ");
+        print_wait(json_object_get(y, "waits_for"));
+        json_t *top = json_array_get(json_object_get(y, "stack"), 0);
+        printf("\n");
+        size_t f;
+        json_t *fr;
+        json_array_foreach(json_object_get(y, "stack"), f, fr)
+          if (!json_is_true(json_object_get(fr, "runtime_frame")))
+            printf("      %s\n", str(fr, "method"));
+        (void)top;
+      }
+    }
+    json_array_foreach(json_object_get(doc, "contention"), i, x) {
+      printf("Contention (not a deadlock): %s %s held by ", str(json_object_get(x, "object"), "address"),
+             str(json_object_get(x, "object"), "type"));
+      print_thread_ref(json_object_get(x, "held_by"));
+      printf(", %zu waiter(s)\n", json_array_size(json_object_get(x, "waiters")));
+    }
+    return true;
+  }
+  if (strcmp(command, "findings") == 0) {
+    json_array_foreach(json_object_get(doc, "findings"), i, x)
+      printf("[%s] %s: %s\n    Recommendation: %s\n", str(x, "severity"), str(x, "title"), str(x, "description"),
+             str(x, "recommendation"));
+    return true;
+  }
+  return false;
+}
+
 static void print_doc(const ds_cli_args *o, const char *command, json_t *doc) {
+  if (!o->json && print_threads_text(command, doc))
+    return;
   bool has_text = strcmp(command, "gen") == 0 || strcmp(command, "refs") == 0 || strcmp(command, "roots") == 0 ||
                   strcmp(command, "heapstat") == 0;
   if (o->json || !has_text) {

@@ -1497,7 +1497,8 @@ ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err) {
     json_object_set_new(j, "state", hex(th->state));
     json_object_set_new(j, "state_words", thread_state_words(th->state));
     json_object_set_new(j, "gc_mode", json_string(th->cooperative ? "cooperative" : "preemptive"));
-    json_object_set_new(j, "lock_count", json_integer(th->lock_count));
+    /* .NET 9+ no longer keeps a per-thread lock count: the DAC reports -1 */
+    json_object_set_new(j, "lock_count", th->lock_count == UINT32_MAX ? json_null() : json_integer(th->lock_count));
     json_object_set_new(j, "allocation_context", json_pack("{s:o,s:o}", "ptr", hex(th->alloc_ptr), "limit",
                                                            hex(th->alloc_limit)));
     json_t *exc = json_null();

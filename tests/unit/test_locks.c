@@ -161,6 +161,37 @@ static void check_fixture(ds_fixture *fx) {
   }
   json_decref(doc);
 
+  /* lock objects read from their fields: Lock owners, the RWLS writer and its waiting reader, the
+     semaphore's count and waiter, the event's state and waiter */
+  CU_ASSERT_EQUAL_FATAL(ds_query_locks(q, &doc, &err), DS_OK);
+  json_array_foreach(json_object_get(truth, "locks"), i, lock) {
+    const char *kind = json_string_value(json_object_get(lock, "kind"));
+    const char *addr = json_string_value(json_object_get(lock, "address"));
+    const char *holder = json_string_value(json_object_get(lock, "held_by"));
+    json_t *list = json_object_get(doc, strcmp(kind, "monitor") == 0 ? "monitors" : "other_locks"), *entry = NULL, *l;
+    json_array_foreach(list, k, l)
+      if (strcmp(json_string_value(json_object_get(json_object_get(l, "object"), "address")), addr) == 0)
+        entry = l;
+    if (!holder && json_array_size(json_object_get(lock, "waiters")) == 0)
+      continue;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
+    json_t *owner = json_object_get(entry, strcmp(kind, "rwlock") == 0 ? "writer" : "held_by");
+    if (holder)
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(owner, "os_id")), os_id_of(truth, holder));
+    if (strcmp(kind, "rwlock") == 0)
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(entry, "waiting_readers")),
+                      (json_int_t)json_array_size(json_object_get(lock, "waiters")));
+    if (strcmp(kind, "semaphore") == 0)
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(entry, "wait_count")),
+                      (json_int_t)json_array_size(json_object_get(lock, "waiters")));
+    if (strcmp(kind, "event") == 0) {
+      CU_ASSERT(json_is_false(json_object_get(entry, "set")));
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(entry, "waiter_count")),
+                      (json_int_t)json_array_size(json_object_get(lock, "waiters")));
+    }
+  }
+  json_decref(doc);
+
   /* threads: every truth thread with its managed id */
   CU_ASSERT_EQUAL_FATAL(ds_query_threads(q, &doc, &err), DS_OK);
   json_t *tt;
