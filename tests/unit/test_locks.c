@@ -203,6 +203,26 @@ static void check_fixture(ds_fixture *fx) {
         ok = json_integer_value(json_object_get(t, "managed_id")) == json_integer_value(json_object_get(tt, "managed_id"));
     CU_ASSERT(ok);
   }
+  /* the exception in flight on the thread the truth names */
+  json_t *exc_truth = json_object_get(json_object_get(truth, "scenario_data"), "exception");
+  if (exc_truth) {
+    json_int_t os = os_id_of(truth, json_string_value(json_object_get(exc_truth, "thread")));
+    bool ok = false;
+    json_t *t;
+    json_array_foreach(json_object_get(doc, "threads"), k, t) {
+      if (json_integer_value(json_object_get(t, "os_id")) != os)
+        continue;
+      json_t *exc = json_object_get(t, "exception");
+      ok = json_is_object(exc) &&
+           strcmp(json_string_value(json_object_get(exc, "type")), json_string_value(json_object_get(exc_truth, "type"))) == 0 &&
+           json_string_value(json_object_get(exc, "message")) &&
+           strcmp(json_string_value(json_object_get(exc, "message")),
+                  json_string_value(json_object_get(exc_truth, "message"))) == 0;
+    }
+    CU_ASSERT(ok);
+  } else {
+    CU_ASSERT(strcmp(fx->process, "locks") != 0); /* the locks process always reports one */
+  }
   json_decref(doc);
 
   /* findings */

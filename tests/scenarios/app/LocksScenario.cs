@@ -77,6 +77,8 @@ namespace Scenarios
                 Start("K" + i, "holds nothing, blocked in Monitor.Enter(K)", "Scenarios.LocksScenario.WaitForK", WaitForK);
             Start("S1", "holds nothing, blocked in SemaphoreSlim.Wait() (count 0, never released)", "Scenarios.LocksScenario.WaitSemaphore", WaitSemaphore);
             Start("E1", "holds nothing, blocked in ManualResetEventSlim.Wait() (never set)", "Scenarios.LocksScenario.WaitEvent", WaitEvent);
+            Start("X1", "caught an InvalidOperationException and sleeps inside the catch block (exception in flight)",
+                  "Scenarios.LocksScenario.ThrowCatchAndSleep", ThrowCatchAndSleep);
 
             foreach (var (fact, thread) in s_threads)
             {
@@ -146,6 +148,14 @@ namespace Scenarios
                 foreach (var (fact, _, how) in s_pool) w.WriteString(fact.Name, how);
                 w.WriteEndObject();
                 w.WriteString("never_task_address", Heap.Hex(Heap.AddressOf(s_never.Task)));
+                w.WriteEndObject();
+            }));
+            truth.ScenarioData.Add(("exception", w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("thread", "X1");
+                w.WriteString("type", typeof(InvalidOperationException).FullName);
+                w.WriteString("message", InFlightMessage);
                 w.WriteEndObject();
             }));
             truth.ScenarioData.Add(("semaphore", w =>
@@ -271,6 +281,21 @@ namespace Scenarios
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void WaitSemaphore(ThreadFact f) => Sem.Wait();
+
+        internal const string InFlightMessage = "dumpscope-exception-in-flight";
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void ThrowCatchAndSleep(ThreadFact f)
+        {
+            try
+            {
+                throw new InvalidOperationException(InFlightMessage);
+            }
+            catch (InvalidOperationException)
+            {
+                Thread.Sleep(Timeout.Infinite);
+            }
+        }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void WaitEvent(ThreadFact f) => Evt.Wait();
