@@ -539,6 +539,35 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   size_t n = b.addr.count;
   stats->objects = n;
   stats->walk_ms = now_ms() - t0;
+  /* object sections go to disk now: the writeback overlaps the rest of the build */
+  obj_size = malloc((n ? n : 1) * sizeof *obj_size);
+  if (!obj_size) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for object sizes");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint64_t sz = b.size.items[i];
+    if (sz >= UINT32_MAX) {
+      obj_size[i] = UINT32_MAX;
+      bool ok = true;
+      VEC_PUSH(big, ((ds_index_big_size){(uint32_t)i, 0, sz}), ok);
+      if (!ok) {
+        rc = ds_error_set(err, DS_E_NOMEM, "out of memory");
+        goto out;
+      }
+    } else {
+      obj_size[i] = (uint32_t)sz;
+    }
+  }
+  double t_first_write = now_ms();
+  if ((rc = ds_index_writer_create(path, &w, err)) != DS_OK ||
+      (rc = ds_index_writer_add(w, DS_SEC_OBJ_ADDR, b.addr.items ? (void *)b.addr.items : "", n * 8, err)) != DS_OK ||
+      (rc = ds_index_writer_add(w, DS_SEC_OBJ_TYPE, b.type.items ? (void *)b.type.items : "", n * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(w, DS_SEC_OBJ_SIZE, obj_size, n * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(w, DS_SEC_BIG_SIZES, big.items ? (void *)big.items : "", big.count * sizeof *big.items,
+                                err)) != DS_OK)
+    goto out;
+  stats->write_ms += now_ms() - t_first_write;
   if (!roots) {
     /* collected after the walk, so the type table is complete for the thread-static search */
     double t_collect = now_ms();
@@ -734,6 +763,11 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   }
   stats->edges = edge_total;
   stats->edges_ms = now_ms() - t_edges;
+  double t_out_write = now_ms();
+  if ((rc = ds_index_writer_add(w, DS_SEC_OUT_OFF, out_off, (n + 1) * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(w, DS_SEC_OUT_EDGE, out_edge, edge_total * 4, err)) != DS_OK)
+    goto out;
+  stats->write_ms += now_ms() - t_out_write;
 
   /* 4. incoming references */
   double t_in = now_ms();
@@ -767,6 +801,11 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
       reverse_fill(&rj[1]);
   }
   stats->reverse_ms = now_ms() - t_in;
+  double t_in_write = now_ms();
+  if ((rc = ds_index_writer_add(w, DS_SEC_IN_OFF, in_off, (n + 1) * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(w, DS_SEC_IN_EDGE, in_edge, edge_total * 4, err)) != DS_OK)
+    goto out;
+  stats->write_ms += now_ms() - t_in_write;
 
   /* 5. roots, threads, frames */
   double t_roots = now_ms();
@@ -882,30 +921,15 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   }
   stats->live_ms = now_ms() - t_live;
 
-  /* 7. sizes, segments, histograms */
-  obj_size = malloc((n ? n : 1) * sizeof *obj_size);
+  /* 7. segments, histograms */
   size_t seg_count = ds_heap_segment_count(heap);
   segs = calloc(seg_count ? seg_count : 1, sizeof *segs);
   hist_acc = calloc((size_t)DS_GEN_COUNT * type_total * 4 + 1, sizeof *hist_acc);
-  if (!obj_size || !segs || !hist_acc) {
+  if (!segs || !hist_acc) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for histograms");
     goto out;
   }
   ds_index_info info = {0};
-  for (size_t i = 0; i < n; i++) {
-    uint64_t s = b.size.items[i];
-    if (s >= UINT32_MAX) {
-      obj_size[i] = UINT32_MAX;
-      bool ok = true;
-      VEC_PUSH(big, ((ds_index_big_size){(uint32_t)i, 0, s}), ok);
-      if (!ok) {
-        rc = ds_error_set(err, DS_E_NOMEM, "out of memory");
-        goto out;
-      }
-    } else {
-      obj_size[i] = (uint32_t)s;
-    }
-  }
   for (size_t si = 0; si < seg_count; si++) {
     const ds_segment *s = ds_heap_segment(heap, si);
     size_t lo = 0, hi = n;
@@ -998,18 +1022,8 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   }
 
   double t_write = now_ms();
-  if ((rc = ds_index_writer_create(&w, err)) != DS_OK)
-    goto out;
   struct { ds_section_id id; const void *data; uint64_t size; } secs[] = {
       {DS_SEC_INFO, &info, sizeof info},
-      {DS_SEC_OBJ_ADDR, b.addr.items, n * 8},
-      {DS_SEC_OBJ_TYPE, b.type.items, n * 4},
-      {DS_SEC_OBJ_SIZE, obj_size, n * 4},
-      {DS_SEC_BIG_SIZES, big.items, big.count * sizeof *big.items},
-      {DS_SEC_OUT_OFF, out_off, (n + 1) * 4},
-      {DS_SEC_OUT_EDGE, out_edge, edge_total * 4},
-      {DS_SEC_IN_OFF, in_off, (n + 1) * 4},
-      {DS_SEC_IN_EDGE, in_edge, edge_total * 4},
       {DS_SEC_TYPES, types, type_total * sizeof *types},
       {DS_SEC_FIELDS, fields.items, fields.count * sizeof *fields.items},
       {DS_SEC_STRINGS, pool.data, pool.len},
@@ -1027,9 +1041,9 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
     if ((rc = ds_index_writer_add(w, secs[s].id, secs[s].data ? secs[s].data : "", secs[s].size, err)) != DS_OK)
       goto out;
-  if ((rc = ds_index_writer_finish(w, path, err)) != DS_OK)
+  if ((rc = ds_index_writer_finish(w, err)) != DS_OK)
     goto out;
-  stats->write_ms = now_ms() - t_write;
+  stats->write_ms += now_ms() - t_write;
   stats->total_ms = now_ms() - t0;
   stats->live_objects = info.live_objects;
   stats->heap_errors = walk.error_count;

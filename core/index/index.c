@@ -137,94 +137,104 @@ void ds_strpool_free(ds_strpool *pool) {
 
 /* ---- writer ------------------------------------------------------------------------------- */
 
+/* Sections are written as they are added (and their writeback started at once), so the disk
+ * works while the builder computes the next ones; the header and table go in last. */
 struct ds_index_writer {
-  struct { uint32_t id; const void *data; uint64_t size; } sections[MAX_SECTIONS];
+  int fd;
+  char tmp[4200];
+  char path[4096];
+  uint64_t offset;           /* where the next section goes */
+  section_entry table[MAX_SECTIONS];
   uint32_t count;
+  bool finished;
 };
 
-ds_status ds_index_writer_create(ds_index_writer **out, ds_error *err) {
-  *out = calloc(1, sizeof **out);
-  return *out ? DS_OK : ds_error_set(err, DS_E_NOMEM, "out of memory creating the index writer");
-}
+#define TABLE_RESERVED                                                                                \
+  (((sizeof(file_header) + MAX_SECTIONS * sizeof(section_entry)) + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1))
 
-void ds_index_writer_free(ds_index_writer *w) { free(w); }
-
-ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
-                              ds_error *err) {
-  if (w->count >= MAX_SECTIONS)
-    return ds_error_set(err, DS_E_LIMIT, "too many index sections");
-  w->sections[w->count].id = id;
-  w->sections[w->count].data = data;
-  w->sections[w->count].size = size;
-  w->count++;
-  return DS_OK;
-}
-
-static bool write_all(int fd, const void *data, uint64_t size) {
+static bool write_all_at(int fd, const void *data, uint64_t size, uint64_t offset) {
   const uint8_t *p = data;
   while (size) {
-    ssize_t n = write(fd, p, size > (1u << 30) ? (1u << 30) : (size_t)size);
+    ssize_t n = pwrite(fd, p, size > (1u << 30) ? (1u << 30) : (size_t)size, (off_t)offset);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
       return false;
     p += n;
     size -= (uint64_t)n;
+    offset += (uint64_t)n;
   }
   return true;
 }
 
-ds_status ds_index_writer_finish(ds_index_writer *w, const char *path, ds_error *err) {
-  ds_status rc = DS_OK;
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-  section_entry table[MAX_SECTIONS];
-  memset(table, 0, sizeof table);
-  uint64_t offset = sizeof(file_header) + w->count * sizeof(section_entry);
-  offset = (offset + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
-  for (uint32_t i = 0; i < w->count; i++) {
-    table[i].id = w->sections[i].id;
-    table[i].offset = offset;
-    table[i].size = w->sections[i].size;
-    table[i].checksum = ds_index_checksum(w->sections[i].data, w->sections[i].size);
-    offset += w->sections[i].size;
-    offset = (offset + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_error *err) {
+  *out = NULL;
+  ds_index_writer *w = calloc(1, sizeof *w);
+  if (!w)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory creating the index writer");
+  snprintf(w->path, sizeof w->path, "%s", path);
+  snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%d", path, (int)getpid());
+  w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (w->fd < 0) {
+    ds_status rc = ds_error_set(err, DS_E_IO, "cannot create %s: %s", w->tmp, strerror(errno));
+    free(w);
+    return rc;
   }
+  w->offset = TABLE_RESERVED;
+  *out = w;
+  return DS_OK;
+}
+
+void ds_index_writer_free(ds_index_writer *w) {
+  if (!w)
+    return;
+  if (w->fd >= 0)
+    close(w->fd);
+  if (!w->finished)
+    unlink(w->tmp); /* an unfinished index never appears under its name */
+  free(w);
+}
+
+ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
+                              ds_error *err) {
+  if (w->count >= MAX_SECTIONS)
+    return ds_error_set(err, DS_E_LIMIT, "too many index sections");
+  section_entry *e = &w->table[w->count];
+  e->id = id;
+  e->offset = w->offset;
+  e->size = size;
+  e->checksum = ds_index_checksum(data, size);
+  if (size && !write_all_at(w->fd, data, size, w->offset))
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+  if (size)
+    sync_file_range(w->fd, (off_t)w->offset, (off_t)size, SYNC_FILE_RANGE_WRITE);
+  w->offset = (w->offset + size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+  w->count++;
+  return DS_OK;
+}
+
+ds_status ds_index_writer_finish(ds_index_writer *w, ds_error *err) {
   file_header h;
   memset(&h, 0, sizeof h);
   memcpy(h.magic, DS_INDEX_MAGIC, 8);
   h.version = DS_INDEX_VERSION;
   h.header_size = sizeof h;
-  h.file_size = offset;
+  h.file_size = w->offset;
   h.section_count = w->count;
-  h.table_checksum = ds_index_checksum(table, w->count * sizeof(section_entry));
+  h.table_checksum = ds_index_checksum(w->table, w->count * sizeof(section_entry));
   h.header_checksum = ds_index_checksum(&h, offsetof(file_header, header_checksum));
-
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return ds_error_set(err, DS_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-  static const uint8_t zeros[SECTION_ALIGN];
-  uint64_t pos = 0;
-  bool ok = write_all(fd, &h, sizeof h) && write_all(fd, table, w->count * sizeof(section_entry));
-  pos = sizeof h + w->count * sizeof(section_entry);
-  for (uint32_t i = 0; ok && i < w->count; i++) {
-    ok = write_all(fd, zeros, table[i].offset - pos) &&
-         write_all(fd, w->sections[i].data, w->sections[i].size);
-    pos = table[i].offset + table[i].size;
+  if (ftruncate(w->fd, (off_t)w->offset) != 0 || !write_all_at(w->fd, w->table, w->count * sizeof(section_entry), sizeof h) ||
+      !write_all_at(w->fd, &h, sizeof h, 0) || fsync(w->fd) != 0)
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+  if (close(w->fd) != 0) {
+    w->fd = -1;
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
   }
-  if (ok && pos < offset)
-    ok = write_all(fd, zeros, offset - pos);
-  if (ok && fsync(fd) != 0)
-    ok = false;
-  if (!ok)
-    rc = ds_error_set(err, DS_E_IO, "cannot write %s: %s", tmp, strerror(errno));
-  if (close(fd) != 0 && rc == DS_OK)
-    rc = ds_error_set(err, DS_E_IO, "cannot write %s: %s", tmp, strerror(errno));
-  if (rc == DS_OK && rename(tmp, path) != 0)
-    rc = ds_error_set(err, DS_E_IO, "cannot rename %s into place: %s", tmp, strerror(errno));
-  if (rc != DS_OK)
-    unlink(tmp);
-  return rc;
+  w->fd = -1;
+  if (rename(w->tmp, w->path) != 0)
+    return ds_error_set(err, DS_E_IO, "cannot rename %s into place: %s", w->tmp, strerror(errno));
+  w->finished = true;
+  return DS_OK;
 }
 
 /* ---- reader ------------------------------------------------------------------------------- */

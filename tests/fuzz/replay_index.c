@@ -32,7 +32,12 @@ static int make_seed(const char *dir) {
                         .string_type = UINT32_MAX};
   ds_index_writer *w = NULL;
   ds_error err;
-  ds_index_writer_create(&w, &err);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/tiny.dsindex", dir);
+  if (ds_index_writer_create(path, &w, &err) != DS_OK) {
+    fprintf(stderr, "%s\n", err.message);
+    return 1;
+  }
   ds_index_writer_add(w, DS_SEC_INFO, &info, sizeof info, &err);
   ds_index_writer_add(w, DS_SEC_OBJ_ADDR, addr, sizeof addr, &err);
   ds_index_writer_add(w, DS_SEC_OBJ_TYPE, type, sizeof type, &err);
@@ -47,9 +52,7 @@ static int make_seed(const char *dir) {
   ds_index_writer_add(w, DS_SEC_ROOTS, roots, sizeof roots, &err);
   ds_index_writer_add(w, DS_SEC_LIVE, live, sizeof live, &err);
   ds_index_writer_add(w, DS_SEC_STRINGS, pool.data, pool.len, &err);
-  char path[4096];
-  snprintf(path, sizeof path, "%s/tiny.dsindex", dir);
-  ds_status rc = ds_index_writer_finish(w, path, &err);
+  ds_status rc = ds_index_writer_finish(w, &err);
   ds_index_writer_free(w);
   ds_strpool_free(&pool);
   if (rc != DS_OK)

@@ -9,7 +9,8 @@
  * it (ds_index_require), so opening stays O(1) in the heap size while a damaged index is never
  * trusted. Every index read by queries is bounds-checked against the section sizes.
  *
- * The writer takes whole arrays, writes to "<path>.tmp.<pid>", fsyncs and renames into place.
+ * The writer streams each section to "<path>.tmp.<pid>" as soon as the builder has it, then
+ * writes the table and header, fsyncs and renames into place.
  */
 #ifndef DUMPSCOPE_INDEX_H
 #define DUMPSCOPE_INDEX_H
@@ -148,13 +149,15 @@ typedef struct ds_index_extra_edge {
 
 typedef struct ds_index_writer ds_index_writer;
 
-ds_status ds_index_writer_create(ds_index_writer **out, ds_error *err);
+/* Starts "<path>.tmp.<pid>"; nothing appears at path until ds_index_writer_finish succeeds. */
+ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_error *err);
+/* Closes; removes the temporary file unless finished. */
 void ds_index_writer_free(ds_index_writer *w);
-/* Adds a section; data is referenced, not copied, until ds_index_writer_finish returns. */
+/* Writes a section now (and starts its writeback), so the disk works while the caller goes on. */
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err);
-/* Writes the file atomically (tmp + fsync + rename). */
-ds_status ds_index_writer_finish(ds_index_writer *w, const char *path, ds_error *err);
+/* Writes the table and header, fsyncs and renames into place. */
+ds_status ds_index_writer_finish(ds_index_writer *w, ds_error *err);
 
 /* A growable string pool (offset 0 is the empty string). */
 typedef struct ds_strpool {
