@@ -143,25 +143,6 @@ static void lookup_free(addr_lookup *l) {
   free(l->end);
 }
 
-/* Index of the object starting exactly at addr, or UINT32_MAX (fast path of find_exact). */
-static inline uint32_t lookup_exact(const addr_lookup *l, uint64_t addr) {
-  size_t lo = 0, hi = l->ranges;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (addr < l->start[mid])
-      hi = mid;
-    else if (addr >= l->end[mid])
-      lo = mid + 1;
-    else {
-      size_t i = l->dir[mid][(addr - l->start[mid]) >> GRANULE_SHIFT];
-      while (i < l->n && l->addrs[i] < addr)
-        i++;
-      return i < l->n && l->addrs[i] == addr ? (uint32_t)i : UINT32_MAX;
-    }
-  }
-  return UINT32_MAX;
-}
-
 /* Index of the object containing addr (interior pointers), or UINT32_MAX. */
 static uint32_t find_containing(const uint64_t *addrs, const uint64_t *sizes, size_t n, uint64_t addr) {
   size_t lo = 0, hi = n;
@@ -404,6 +385,11 @@ static void *edge_worker(void *p) {
 }
 
 typedef VEC(ds_index_monitor) monitor_vec;
+
+static int compare_monitor(const void *a, const void *b) {
+  const ds_index_monitor *x = a, *y = b;
+  return x->address < y->address ? -1 : x->address > y->address;
+}
 
 /* Thin locks live in the object header (the DWORD before the MethodTable): neither the
  * sync-block/hash bit nor the spin-lock bit set, and a non-zero owner id. .NET 8+ use 16 bits of
@@ -888,6 +874,8 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   }
   if ((rc = collect_thin_locks(a, &b, roots, &monitors, err)) != DS_OK)
     goto out;
+  if (monitors.count) /* queries look monitors up by address */
+    qsort(monitors.items, monitors.count, sizeof *monitors.items, compare_monitor);
   stats->roots = roots->root_count;
   stats->roots_ms = now_ms() - t_roots;
 

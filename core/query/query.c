@@ -1284,14 +1284,19 @@ static uint32_t thread_by_managed_id(const ds_query *q, uint64_t id) {
   return UINT32_MAX;
 }
 
+/* The monitor record of an object (the section is sorted by address), or NULL. */
 static const ds_index_monitor *monitor_of(const ds_query *q, uint64_t addr) {
   uint64_t size;
   const ds_index_monitor *m = ds_index_section(q->idx, DS_SEC_MONITORS, &size);
-  size /= sizeof *m;
-  for (uint64_t k = 0; k < size; k++)
-    if (m[k].address == addr)
-      return &m[k];
-  return NULL;
+  size_t lo = 0, hi = size / sizeof *m;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (m[mid].address < addr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < size / sizeof *m && m[lo].address == addr ? &m[lo] : NULL;
 }
 
 typedef enum wait_kind {
@@ -1598,12 +1603,30 @@ ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
     json_array_append_new(monitors, j);
   }
   /* lock types read from their fields (layout from the index, never hard-coded offsets) */
-  for (uint64_t ii = 0; ii < q->n; ii++) {
+  /* which types are lock types is decided once per type, not per object */
+  const char **lock_type = calloc(q->type_count + 1, sizeof *lock_type);
+  if (!lock_type) {
+    free(w);
+    json_decref(doc);
+    json_decref(monitors);
+    json_decref(others);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  }
+  bool any_lock_type = false;
+  for (uint64_t t = 0; t < q->type_count; t++) {
+    const char *tn = type_name(q, (uint32_t)t);
+    if (strncmp(tn, "System.Threading.", 17) == 0 &&
+        (strcmp(tn + 17, "Lock") == 0 || strcmp(tn + 17, "ReaderWriterLockSlim") == 0 ||
+         strcmp(tn + 17, "SemaphoreSlim") == 0 || strcmp(tn + 17, "ManualResetEventSlim") == 0)) {
+      lock_type[t] = tn + 17;
+      any_lock_type = true;
+    }
+  }
+  for (uint64_t ii = 0; any_lock_type && ii < q->n; ii++) {
     uint32_t i = (uint32_t)ii;
-    const char *tn = type_name(q, q->type[i]);
-    if (strncmp(tn, "System.Threading.", 17) != 0)
+    const char *rest = q->type[i] < q->type_count ? lock_type[q->type[i]] : NULL;
+    if (!rest)
       continue;
-    const char *rest = tn + 17;
     json_t *j = NULL;
     uint64_t v = 0;
     if (strcmp(rest, "Lock") == 0) {
@@ -1670,6 +1693,7 @@ ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
   }
   json_object_set_new(doc, "monitors", monitors);
   json_object_set_new(doc, "other_locks", others);
+  free(lock_type);
   free(w);
   *out = doc;
   return DS_OK;

@@ -5,8 +5,9 @@
  */
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <unistd.h>
+
+#include "fuzz_common.h"
 
 #include "dumpscope/dac.h"
 #include "dumpscope/dump.h"
@@ -14,15 +15,10 @@
 int ds_fuzz_dump_one(const uint8_t *data, size_t size);
 
 int ds_fuzz_dump_one(const uint8_t *data, size_t size) {
-  int fd = memfd_create("fuzz-dump", 0);
+  char path[64];
+  int fd = ds_fuzz_memfd(data, size, path, sizeof path);
   if (fd < 0)
     return 0;
-  if (size && write(fd, data, size) != (ssize_t)size) {
-    close(fd);
-    return 0;
-  }
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   ds_error err;
   ds_dump *dump = NULL;
   if (ds_dump_open(path, &dump, &err) == DS_OK) {

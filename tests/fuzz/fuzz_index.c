@@ -7,8 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
+
+#include "fuzz_common.h"
 
 #include "dumpscope/index.h"
 #include "dumpscope/query.h"
@@ -16,15 +17,10 @@
 int ds_fuzz_index_one(const uint8_t *data, size_t size);
 
 int ds_fuzz_index_one(const uint8_t *data, size_t size) {
-  int fd = memfd_create("fuzz-index", 0);
+  char path[64];
+  int fd = ds_fuzz_memfd(data, size, path, sizeof path);
   if (fd < 0)
     return 0;
-  if (size && write(fd, data, size) != (ssize_t)size) {
-    close(fd);
-    return 0;
-  }
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   ds_error err;
   ds_query *q = NULL;
   if (ds_query_open(path, "/nonexistent", &q, &err) == DS_OK || ds_query_open(path, NULL, &q, &err) == DS_OK) {

@@ -2,15 +2,15 @@
  * replay_index.c: replays the index fuzz corpus as a test; --make-seed DIR writes a small valid
  * index (three objects, two references, one root) for the corpus.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dumpscope/index.h"
 #include "dumpscope/roots.h"
+#include "fuzz_common.h"
 
-int ds_fuzz_index_one(const unsigned char *data, size_t size);
+int ds_fuzz_index_one(const uint8_t *data, size_t size);
 
 static int make_seed(const char *dir) {
   ds_strpool pool = {0};
@@ -67,30 +67,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: replay_index CORPUS_DIR | --make-seed DIR\n");
     return 2;
   }
-  DIR *d = opendir(argv[1]);
-  if (!d)
-    return 1;
-  struct dirent *e;
-  size_t count = 0;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", argv[1], e->d_name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-      continue;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(len > 0 ? (size_t)len : 1);
-    if (buf && (len == 0 || fread(buf, 1, (size_t)len, f) == (size_t)len))
-      ds_fuzz_index_one(buf, (size_t)len);
-    free(buf);
-    fclose(f);
-    count++;
-  }
-  closedir(d);
-  printf("replayed %zu index corpus inputs\n", count);
-  return count > 0 ? 0 : 1;
+  return ds_fuzz_replay(argv[1], ds_fuzz_index_one, "index");
 }

@@ -46,7 +46,7 @@ typedef enum ds_section_id {
   DS_SEC_GEN_HIST,        /* ds_index_hist[] per (generation, type), sorted */
   DS_SEC_EXTRA_EDGES,     /* ds_index_extra_edge[]: dependent-handle and loader-allocator edges */
   DS_SEC_FREE,            /* u32[] free blocks (objects of the free type), ascending */
-  DS_SEC_MONITORS,        /* ds_index_monitor[]: sync blocks and thin locks held or in use */
+  DS_SEC_MONITORS,        /* ds_index_monitor[]: sync blocks and thin locks, by address */
   DS_SEC_COUNT_
 } ds_section_id;
 
