@@ -45,7 +45,7 @@ int ds_cli_fail(bool json, const ds_error *err) {
   return exit_code_for(err->code);
 }
 
-static void print_json(json_t *j) {
+void ds_cli_print_json(json_t *j) {
   json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   fputc('\n', stdout);
   json_decref(j);
@@ -138,7 +138,7 @@ static int cmd_info(const cli_options *o) {
     json_object_set_new(t, "dac_ready_ms", json_real(a->dac_ms));
     json_object_set_new(t, "heap_description_ms", json_real(a->heap_ms));
     json_object_set_new(j, "timings", t);
-    print_json(j);
+    ds_cli_print_json(j);
   } else {
     printf("Dump:            %s (%llu bytes%s)\n", o->dump, (unsigned long long)ds_dump_file_size(a->dump),
            ds_dump_is_createdump(a->dump) ? ", written by createdump" : "");
@@ -197,7 +197,7 @@ static int cmd_eeheap(const cli_options *o) {
     for (int g = 0; g < DS_GEN_COUNT; g++)
       json_object_set_new(gens, ds_gen_name((ds_gen)g), json_integer((json_int_t)per_gen[g]));
     json_object_set_new(j, "bytes_by_generation", gens);
-    print_json(j);
+    ds_cli_print_json(j);
   } else {
     printf("Number of GC Heaps: %u (%s GC, %s)\n", gc->heap_count, gc->server ? "server" : "workstation",
            gc->regions ? "regions" : "segments");
@@ -336,13 +336,17 @@ static int cmd_heapstat(const cli_options *o) {
   char namebuf[DS_MAX_TYPE_NAME_CHARS];
   if (o->json) {
     json_t *j = json_object();
-    json_object_set_new(j, "generation", o->gen >= 0 ? json_string(ds_gen_name((ds_gen)o->gen)) : json_null());
+    json_object_set_new(j, "generation", json_string(o->gen >= 0 ? ds_gen_name((ds_gen)o->gen) : "all"));
+    json_object_set_new(j, "type_count", json_integer((json_int_t)r));
     json_t *types = json_array();
     for (size_t i = r; i-- > 0;) {
       const ds_type *t = ds_heap_type(a->heap, rows[i].type);
       json_t *jt = json_object();
+      char clr[DS_MAX_TYPE_NAME_CHARS];
+      ds_type_name_clrmd(t->name ? t->name : "<unknown>", clr, sizeof clr);
+      json_object_set_new(jt, "type", json_string(display_name(o, t, namebuf, sizeof namebuf)));
+      json_object_set_new(jt, "display_name", json_string(clr));
       json_object_set_new(jt, "mt", hex(t->mt));
-      json_object_set_new(jt, "name", json_string(display_name(o, t, namebuf, sizeof namebuf)));
       json_object_set_new(jt, "count", json_integer((json_int_t)rows[i].count));
       json_object_set_new(jt, "total_size", json_integer((json_int_t)rows[i].size));
       json_array_append_new(types, jt);
@@ -357,12 +361,12 @@ static int cmd_heapstat(const cli_options *o) {
       json_array_append_new(errs, json_string(stats.errors[i].message));
     json_object_set_new(j, "heap_errors", errs);
     json_object_set_new(j, "walk_ms", json_real(walk_ms));
-    print_json(j);
+    ds_cli_print_json(j);
   } else {
     printf("%-18s %10s %14s %s\n", "MT", "Count", "TotalSize", "Class Name");
     for (size_t i = 0; i < r; i++) {
       const ds_type *t = ds_heap_type(a->heap, rows[i].type);
-      printf("%016llx   %10llu %14llu %s\n", (unsigned long long)t->mt, (unsigned long long)rows[i].count,
+      printf("0x%-16llx %10llu %14llu %s\n", (unsigned long long)t->mt, (unsigned long long)rows[i].count,
              (unsigned long long)rows[i].size, display_name(o, t, namebuf, sizeof namebuf));
     }
     printf("Total %llu objects, %llu bytes\n", (unsigned long long)total_count,
@@ -412,7 +416,7 @@ static int cmd_verify(const cli_options *o) {
       json_array_append_new(errs, je);
     }
     json_object_set_new(j, "errors", errs);
-    print_json(j);
+    ds_cli_print_json(j);
   } else {
     for (size_t i = 0; i < stats.error_count && i < DS_MAX_HEAP_ERRORS; i++) {
       const ds_heap_error *e = &stats.errors[i];
@@ -457,7 +461,7 @@ static int cmd_gcgen(const cli_options *o) {
     json_object_set_new(j, "generation", json_string(ds_gen_name(s->gen)));
     json_object_set_new(j, "heap", json_integer(s->heap));
     json_object_set_new(j, "segment", hex(s->descriptor));
-    print_json(j);
+    ds_cli_print_json(j);
   } else {
     printf("%s (heap %u, segment %016llx)\n", ds_gen_name(s->gen), s->heap,
            (unsigned long long)s->descriptor);
@@ -603,7 +607,7 @@ static int cmd_obj(const cli_options *o) {
     json_object_set_new(j, "fields", jf);
   }
   if (o->json)
-    print_json(j);
+    ds_cli_print_json(j);
   else
     json_decref(j);
 out:
@@ -652,7 +656,7 @@ static int cmd_mt(const cli_options *o) {
                                           fields[i].type_name, "offset", (int)fields[i].offset,
                                           "static", fields[i].is_static));
     json_object_set_new(j, "fields", jf);
-    print_json(j);
+    ds_cli_print_json(j);
   } else {
     printf("Name:           %s\nMethodTable:    %016llx\nParent MT:      %016llx\nModule:         %016llx\n"
            "mdToken:        %08x\nBaseSize:       0x%x\nComponentSize:  0x%x\nContainsPointers: %s\n"
@@ -685,30 +689,12 @@ static const struct {
     {"heapstat", cmd_heapstat, false, "per-type histogram (SOS !dumpheap -stat, SOSEX !dumpgen)"},
     {"verify", cmd_verify, false, "walk the heap and report corrupt objects (SOS !verifyheap)"},
     {"gcgen", cmd_gcgen, true, "generation of an address (SOSEX !gcgen)"},
-    {"obj", NULL, true, "an object: type, size, generation, live, fields (SOS !dumpobj) [index]"},
     {"dumpobj", cmd_obj, true, "an object read through the DAC, without the index"},
     {"mt", cmd_mt, true, "a MethodTable: sizes, flags, fields (SOS !dumpmt)"},
-    {"index", NULL, false, "build the heap index (DUMP.dsindex, or --index PATH)"},
-    {"summary", NULL, false, "what the index holds: objects, references, roots, live bytes [index]"},
-    {"gen", NULL, true, "GEN: per-type stats of a generation, --list for instances (SOSEX !dumpgen) [index]"},
-    {"refs", NULL, true, "who references an object (with the field) and what it references (SOSEX !refs) [index]"},
-    {"roots", NULL, true, "shortest root path to an object; --all: one per root (SOSEX !mroot) [index]"},
-    {"gch", NULL, false, "GC handles by kind with their objects (SOSEX !gch) [index]"},
-    {"finq", NULL, false, "objects registered for finalization, --stat (SOSEX !finq) [index]"},
-    {"frq", NULL, false, "objects ready for finalization, --stat (SOSEX !frq) [index]"},
-    {"mdso", NULL, true, "THREAD: objects on a thread's stack by frame (SOSEX !mdso) [index]"},
-    {"mfrag", NULL, false, "free space per generation and the pinned objects holding gaps (SOSEX !mfrag) [index]"},
-    {"threads", NULL, false, "managed threads: ids, state, GC mode, exception, top frame, wait (SOS !clrthreads) [index]"},
-    {"stack", NULL, true, "THREAD: managed stack, runtime frames marked, and its wait (SOSEX !mk) [index]"},
-    {"locks", NULL, false, "monitors, Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim in use (SOSEX !mlocks) [index]"},
-    {"waits", NULL, false, "what each blocked thread waits on and who holds it (SOSEX !mwaits) [index]"},
-    {"deadlocks", NULL, false, "wait-for cycles with locks and stacks; contention that is not a deadlock (SOSEX !dlk) [index]"},
-    {"findings", NULL, false, "automatic findings: deadlocks, blocked finalizer, pool starvation, contention [index]"},
-    {"strings", NULL, false, "strings: --contains TEXT --min-length N, --duplicates (SOSEX !strings) [index]"},
 };
 
 void ds_cli_usage(FILE *out) {
-  fprintf(out, "Analysis commands (dumpscope COMMAND DUMP [ADDR] [options]):\n");
+  fprintf(out, "Analysis commands (dumpscope COMMAND DUMP [ADDR] [options]; these load the DAC):\n");
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     fprintf(out, "  %-10s %s%s\n", commands[i].name, commands[i].needs_address ? "ADDR  " : "", commands[i].help);
   fprintf(out,
@@ -733,13 +719,14 @@ void ds_cli_usage(FILE *out) {
           "  --limit N --offset N   array elements to show (default 20)\n"
           "Environment: DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS (a:b), DUMPSCOPE_SYMBOL_SERVERS (u1;u2),\n"
           "             DUMPSCOPE_CACHE (downloaded DACs)\n");
+  ds_cli_resource_usage(out);
 }
 
 bool ds_cli_has_command(const char *name) {
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (strcmp(commands[i].name, name) == 0)
       return true;
-  return false;
+  return ds_cli_is_resource_command(name);
 }
 
 int ds_cli_run(int argc, char **argv) {
@@ -779,6 +766,7 @@ int ds_cli_run(int argc, char **argv) {
         return ds_cli_fail(o.json, &err);
       }
       o.after = v;
+      o.after_given = true;
       i++;
     } else if (strcmp(arg, "--min-length") == 0 && next) {
       uint64_t v;
@@ -820,23 +808,22 @@ int ds_cli_run(int argc, char **argv) {
   }
   o.dump = positional[0];
   o.address = positional[1];
-  if (!o.dump || (commands[ci].needs_address && !o.address)) {
+  bool analysis = ci < sizeof commands / sizeof *commands &&
+                  !(strcmp(command, "heapstat") == 0 && (o.live || o.dead || o.list));
+  if (!o.dump || (analysis && commands[ci].needs_address && !o.address)) {
     ds_error_set(&err, DS_E_ARG, "usage: dumpscope %s DUMP%s [options]", command,
-                 commands[ci].needs_address ? (strcmp(command, "gen") == 0 ? " GEN" : strcmp(command, "mdso") == 0 || strcmp(command, "stack") == 0 ? " THREAD" : " ADDR") : "");
+                 analysis && commands[ci].needs_address ? " ADDR" : " ...");
     return ds_cli_fail(o.json, &err);
   }
   if (o.live && o.dead) {
     ds_error_set(&err, DS_E_ARG, "--live and --dead exclude each other");
     return ds_cli_fail(o.json, &err);
   }
-  if (strcmp(command, "gen") == 0) {
-    o.gen = ds_gen_parse(o.address);
-    if (o.gen < 0) {
-      ds_error_set(&err, DS_E_ARG, "unknown generation \"%s\" (use 0, 1, 2, loh, poh or frozen)", o.address);
-      return ds_cli_fail(o.json, &err);
-    }
+  if (strcmp(command, "gen") == 0 && o.address && ds_gen_parse(o.address) < 0) {
+    ds_error_set(&err, DS_E_ARG, "unknown generation \"%s\" (use 0, 1, 2, loh, poh or frozen)", o.address);
+    return ds_cli_fail(o.json, &err);
   }
-  if (!commands[ci].run || (strcmp(command, "heapstat") == 0 && (o.live || o.dead)))
-    return ds_cli_run_index(command, &o);
+  if (!analysis)
+    return ds_cli_run_resource(command, &o);
   return commands[ci].run(&o);
 }

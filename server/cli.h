@@ -1,9 +1,11 @@
 /*
- * cli.h: the command line's analysis commands (info, eeheap, heapstat, verify, gcgen, obj, mt).
+ * cli.h: the command line: DAC-backed analysis commands (cli.c) and the index commands that
+ * dispatch from api/'s resource table (cli_api.c).
  */
 #ifndef DUMPSCOPE_SERVER_CLI_H
 #define DUMPSCOPE_SERVER_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -27,6 +29,7 @@ typedef struct ds_cli_args {
   size_t limit;
   bool live, dead, list, sort_count, all, stat, duplicates;
   uint64_t after;            /* --after ADDR (paging), --offset N for array elements */
+  bool after_given;
   const char *contains;
   size_t min_length;
 } ds_cli_args;
@@ -37,8 +40,14 @@ int ds_cli_fail(bool json, const ds_error *err);
 /* Parses a hex address with or without 0x. */
 bool ds_cli_parse_address(const char *text, uint64_t *out);
 
-/* Index-backed commands (cli_index.c). */
-int ds_cli_run_index(const char *command, const ds_cli_args *args);
+/* Prints a JSON document on stdout (indented, keys in order) and releases it. */
+void ds_cli_print_json(json_t *doc);
+
+/* Index commands (cli_api.c): `index` and every row of api/'s resource table, by name or by its
+ * SOSEX spelling (gch, finq, frq, mdso, mfrag, obj, gen --list, heapstat --live). */
+bool ds_cli_is_resource_command(const char *command);
+int ds_cli_run_resource(const char *command, const ds_cli_args *args);
+void ds_cli_resource_usage(FILE *out);
 
 /* Runs argv[1] as an analysis command; returns the process exit code. */
 int ds_cli_run(int argc, char **argv);

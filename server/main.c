@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "worker.h"
 
 static void usage(FILE *out) {
   fprintf(out, "dumpscope: analyse memory dumps of .NET (CoreCLR) processes on Linux\n\n"
@@ -23,6 +24,8 @@ int main(int argc, char **argv) {
     printf("dumpscope 0.1.0\n");
     return 0;
   }
+  if (strcmp(argv[1], "worker") == 0)
+    return ds_worker_main(argc, argv);
   if (!ds_cli_has_command(argv[1])) {
     fprintf(stderr, "dumpscope: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);

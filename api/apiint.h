@@ -1,0 +1,20 @@
+/*
+ * apiint.h: api/'s private declarations: the text renderers the resource table points at.
+ */
+#ifndef DUMPSCOPE_API_INT_H
+#define DUMPSCOPE_API_INT_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+void ds_api_render_stats(json_t *doc, FILE *out);
+void ds_api_render_objects(json_t *doc, FILE *out);
+void ds_api_render_refs(json_t *doc, FILE *out);
+void ds_api_render_roots(json_t *doc, FILE *out);
+void ds_api_render_threads(json_t *doc, FILE *out);
+void ds_api_render_stack(json_t *doc, FILE *out);
+void ds_api_render_waits(json_t *doc, FILE *out);
+void ds_api_render_deadlocks(json_t *doc, FILE *out);
+void ds_api_render_findings(json_t *doc, FILE *out);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * render.c: SOS-like text for the resources that have a text form (the CLI without --json).
+ * Each renderer reads only the resource's JSON document, so text and JSON never disagree.
+ */
+#include "api.h"
+#include "apiint.h"
+
+#include <string.h>
+
+
+void ds_api_render_stats(json_t *doc, FILE *out) {
+  fprintf(out, "%-18s %10s %14s %s\n", "MT", "Count", "TotalSize", "Class Name");
+  size_t i;
+  json_t *row;
+  json_t *types = json_object_get(doc, "types");
+  for (i = json_array_size(types); i-- > 0;) {
+    row = json_array_get(types, i);
+    fprintf(out, "%-18s %10lld %14lld %s\n", json_string_value(json_object_get(row, "mt")),
+           json_integer_value(json_object_get(row, "count")), json_integer_value(json_object_get(row, "total_size")),
+           json_string_value(json_object_get(row, "type")));
+  }
+  fprintf(out, "Total %lld objects, %lld bytes\n", json_integer_value(json_object_get(doc, "object_count")),
+         json_integer_value(json_object_get(doc, "total_size")));
+}
+
+static void print_object_line(FILE *out, const char *prefix, json_t *o) {
+  fprintf(out, "%s%s %s (%lld bytes)", prefix, json_string_value(json_object_get(o, "address")),
+         json_string_value(json_object_get(o, "type")), json_integer_value(json_object_get(o, "size")));
+}
+
+void ds_api_render_refs(json_t *doc, FILE *out) {
+  print_object_line(out, "Object ", doc);
+  fprintf(out, "\nReferenced by (%lld):\n", json_integer_value(json_object_get(doc, "referenced_by_count")));
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(doc, "referenced_by"), i, r) {
+    print_object_line(out, "  ", r);
+    fprintf(out, "  .%s\n", json_string_value(json_object_get(r, "field")));
+  }
+  fprintf(out, "References (%lld):\n", json_integer_value(json_object_get(doc, "references_count")));
+  json_array_foreach(json_object_get(doc, "references"), i, r) {
+    fprintf(out, "  .%-30s ", json_string_value(json_object_get(r, "field")));
+    print_object_line(out, "", r);
+    fprintf(out, "\n");
+  }
+}
+
+void ds_api_render_roots(json_t *doc, FILE *out) {
+  json_t *paths = json_object_get(doc, "paths");
+  if (json_array_size(paths) == 0) {
+    print_object_line(out, "", doc);
+    fprintf(out, ": no root path (%s)\n", json_is_true(json_object_get(doc, "live")) ? "live, but no path found"
+                                                                               : "not reachable: dead object");
+    return;
+  }
+  size_t i, k;
+  json_t *p, *hop;
+  json_array_foreach(paths, i, p) {
+    json_t *root = json_object_get(p, "root");
+    fprintf(out, "Root: %s at %s", json_string_value(json_object_get(root, "kind")),
+           json_string_value(json_object_get(root, "address")));
+    json_t *th = json_object_get(root, "thread"), *fr = json_object_get(root, "frame");
+    if (th)
+      fprintf(out, " thread %lld (managed %lld)", json_integer_value(json_object_get(th, "os_id")),
+             json_integer_value(json_object_get(th, "managed_id")));
+    if (fr)
+      fprintf(out, " in %s", json_string_value(json_object_get(fr, "method")));
+    fprintf(out, "\n");
+    json_array_foreach(json_object_get(p, "objects"), k, hop) {
+      print_object_line(out, "  -> ", hop);
+      json_t *via = json_object_get(hop, "via_field");
+      fprintf(out, "%s%s\n", via ? "  ." : "", via ? json_string_value(via) : "");
+    }
+  }
+}
+
+static const char *str(json_t *o, const char *key) {
+  const char *v = json_string_value(json_object_get(o, key));
+  return v ? v : "";
+}
+
+static void print_thread_ref(FILE *out, json_t *t) {
+  if (json_is_object(t))
+    fprintf(out, "thread %lld (managed %lld)", json_integer_value(json_object_get(t, "os_id")),
+           json_integer_value(json_object_get(t, "managed_id")));
+  else
+    fprintf(out, "nobody");
+}
+
+static void print_wait(FILE *out, json_t *w) {
+  if (!json_is_object(w))
+    return;
+  fprintf(out, "waits on %s", str(w, "kind"));
+  if (json_object_get(w, "mode"))
+    fprintf(out, " (%s)", str(w, "mode"));
+  json_t *obj = json_object_get(w, "object");
+  if (json_is_object(obj))
+    fprintf(out, " %s %s", str(obj, "address"), str(obj, "type"));
+  if (json_is_object(json_object_get(w, "held_by"))) {
+    fprintf(out, " held by ");
+    print_thread_ref(out, json_object_get(w, "held_by"));
+  }
+}
+
+void ds_api_render_threads(json_t *doc, FILE *out) {
+  size_t i, k;
+  json_t *x, *y;
+  (void)k;
+  (void)y;
+  fprintf(out, "%-8s %-8s %-12s %-12s %s\n", "OSID", "Managed", "GC mode", "Exception", "Top frame / wait");
+  json_array_foreach(json_object_get(doc, "threads"), i, x) {
+    json_t *exc = json_object_get(x, "exception");
+    fprintf(out, "%-8lld %-8lld %-12s %-12s %s%s\n", json_integer_value(json_object_get(x, "os_id")),
+           json_integer_value(json_object_get(x, "managed_id")), str(x, "gc_mode"),
+           json_is_object(exc) ? str(exc, "type") : "-", json_is_true(json_object_get(x, "finalizer")) ? "(finalizer) " : "",
+           json_is_object(json_object_get(x, "top_frame")) ? str(json_object_get(x, "top_frame"), "method") : "");
+    if (json_is_object(json_object_get(x, "waiting_on"))) {
+      fprintf(out, "%30s", "");
+      print_wait(out, json_object_get(x, "waiting_on"));
+      fprintf(out, "\n");
+    }
+  }
+}
+
+void ds_api_render_stack(json_t *doc, FILE *out) {
+  size_t i, k;
+  json_t *x, *y;
+  (void)k;
+  (void)y;
+  fprintf(out, "Thread %lld (managed %lld)\n", json_integer_value(json_object_get(doc, "os_id")),
+         json_integer_value(json_object_get(doc, "managed_id")));
+  fprintf(out, "%-18s %-18s %s\n", "SP", "IP", "Call site");
+  json_array_foreach(json_object_get(doc, "frames"), i, x)
+    fprintf(out, "%-18s %-18s %s\n", str(x, "sp"), str(x, "ip"), str(x, "method"));
+  if (json_is_object(json_object_get(doc, "waiting_on"))) {
+    print_wait(out, json_object_get(doc, "waiting_on"));
+    fprintf(out, "\n");
+  }
+}
+
+void ds_api_render_waits(json_t *doc, FILE *out) {
+  size_t i, k;
+  json_t *x, *y;
+  (void)k;
+  (void)y;
+  json_array_foreach(json_object_get(doc, "waits"), i, x) {
+    print_thread_ref(out, x);
+    fprintf(out, ": ");
+    print_wait(out, json_object_get(x, "waiting_on"));
+    fprintf(out, "\n");
+  }
+}
+
+void ds_api_render_deadlocks(json_t *doc, FILE *out) {
+  size_t i, k;
+  json_t *x, *y;
+  (void)k;
+  (void)y;
+  size_t n = json_array_size(json_object_get(doc, "deadlocks"));
+  fprintf(out, "%zu deadlock(s)\n", n);
+  json_array_foreach(json_object_get(doc, "deadlocks"), i, x) {
+    fprintf(out, "Deadlock %zu:\n", i + 1);
+    json_array_foreach(json_object_get(x, "threads"), k, y) {
+      fprintf(out, "  ");
+      print_thread_ref(out, y);
+      json_t *h = json_array_get(json_object_get(y, "holds"), 0);
+      if (h)
+        fprintf(out, " holds %s %s,", str(h, "address"), str(h, "type"));
+      fprintf(out, " ");
+      print_wait(out, json_object_get(y, "waits_for"));
+      json_t *top = json_array_get(json_object_get(y, "stack"), 0);
+      fprintf(out, "\n");
+      size_t f;
+      json_t *fr;
+      json_array_foreach(json_object_get(y, "stack"), f, fr)
+        if (!json_is_true(json_object_get(fr, "runtime_frame")))
+          fprintf(out, "      %s\n", str(fr, "method"));
+      (void)top;
+    }
+  }
+  json_array_foreach(json_object_get(doc, "contention"), i, x) {
+    fprintf(out, "Contention (not a deadlock): %s %s held by ", str(json_object_get(x, "object"), "address"),
+           str(json_object_get(x, "object"), "type"));
+    print_thread_ref(out, json_object_get(x, "held_by"));
+    fprintf(out, ", %zu waiter(s)\n", json_array_size(json_object_get(x, "waiters")));
+  }
+}
+
+void ds_api_render_findings(json_t *doc, FILE *out) {
+  size_t i, k;
+  json_t *x, *y;
+  (void)k;
+  (void)y;
+  json_array_foreach(json_object_get(doc, "findings"), i, x)
+    fprintf(out, "[%s] %s: %s\n    Recommendation: %s\n", str(x, "severity"), str(x, "title"), str(x, "description"),
+           str(x, "recommendation"));
+}
+
+void ds_api_render_objects(json_t *doc, FILE *out) {
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(doc, "objects"), i, r) {
+    print_object_line(out, "", r);
+    fprintf(out, "\n");
+  }
+  if (json_is_string(json_object_get(doc, "next_cursor")))
+    fprintf(out, "More: --after %s\n", json_string_value(json_object_get(doc, "next_cursor")));
+}

@@ -1,0 +1,212 @@
+/*
+ * cli_api.c: the CLI's index commands. `index` builds a dump's heap index; every other command is
+ * a row of api/'s resource table, asked with the same parameters the HTTP API takes and printed
+ * as the same JSON document (--json) or the row's text form. A missing or damaged index is
+ * (re)built first.
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "dumpscope/query.h"
+#include "worker.h"
+
+/* CLI spellings of resources: SOSEX names, with the parameters they imply. */
+static const struct {
+  const char *command;
+  const char *resource;
+  const char *list_resource;  /* with --list */
+  const char *fixed_name, *fixed_value;
+} cli_aliases[] = {
+    {"gen", "gen", "gen_objects", NULL, NULL},
+    {"heapstat", "heap_stat", "heap_objects", NULL, NULL},
+    {"obj", "object", NULL, NULL, NULL},
+    {"gch", "handles", NULL, NULL, NULL},
+    {"finq", "finalizer", NULL, "queue", "finalizable"},
+    {"frq", "finalizer", NULL, "queue", "ready"},
+    {"mdso", "thread_objects", NULL, NULL, NULL},
+    {"mfrag", "fragmentation", NULL, NULL, NULL},
+};
+
+static void index_path(const ds_cli_args *o, char *out, size_t out_len) {
+  if (o->index)
+    snprintf(out, out_len, "%s", o->index);
+  else
+    snprintf(out, out_len, "%s.dsindex", o->dump);
+}
+
+static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_stats *stats, ds_error *err) {
+  ds_dac_search search;
+  ds_dac_search_storage storage;
+  ds_worker_dac_search(&search, &storage, o->dac, o->offline);
+  ds_status rc = ds_worker_build_index(o->dump, path, &search, NULL, stats, err);
+  if (rc == DS_OK && !o->json)
+    fprintf(stderr,
+            "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "
+            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, liveness %.0f, write %.0f)\n",
+            (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
+            stats->total_ms, stats->collect_ms, stats->walk_ms, stats->types_ms, stats->edges_ms, stats->reverse_ms,
+            stats->live_ms, stats->write_ms);
+  return rc;
+}
+
+/* Opens the index of a dump, building it when missing or damaged. */
+static ds_status open_index(const ds_cli_args *o, ds_query **q, ds_error *err) {
+  char path[4200];
+  index_path(o, path, sizeof path);
+  ds_status rc = ds_query_open(path, o->dump, q, err);
+  if (rc == DS_OK)
+    return DS_OK;
+  if (rc != DS_E_NOT_FOUND && rc != DS_E_CORRUPT && rc != DS_E_TRUNCATED && rc != DS_E_UNSUPPORTED &&
+      rc != DS_E_FORMAT)
+    return rc;
+  if (rc != DS_E_NOT_FOUND && !o->json)
+    fprintf(stderr, "dumpscope: rebuilding the index: %s\n", err->message);
+  ds_build_stats stats;
+  rc = build_index(o, path, &stats, err);
+  if (rc != DS_OK)
+    return rc;
+  return ds_query_open(path, o->dump, q, err);
+}
+
+static int cmd_index(const ds_cli_args *o) {
+  ds_error err = {0};
+  char path[4200];
+  index_path(o, path, sizeof path);
+  ds_build_stats stats;
+  if (build_index(o, path, &stats, &err) != DS_OK)
+    return ds_cli_fail(o->json, &err);
+  if (o->json) {
+    json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "index", path, "objects", (json_int_t)stats.objects,
+                          "references", (json_int_t)stats.edges, "roots", (json_int_t)stats.roots, "live_objects",
+                          (json_int_t)stats.live_objects, "build_ms", stats.total_ms);
+    ds_cli_print_json(j);
+  } else {
+    printf("%s\n", path);
+  }
+  return 0;
+}
+
+/* Sets a parameter from an option the user gave; records the first failure in err. */
+static void set(ds_api_args *a, const char *name, const char *value, ds_status *rc, ds_error *err) {
+  if (*rc == DS_OK)
+    *rc = ds_api_args_set(a, name, value, err);
+}
+
+static void set_u64(ds_api_args *a, const char *name, uint64_t value, ds_status *rc, ds_error *err) {
+  char text[32];
+  snprintf(text, sizeof text, "%llu", (unsigned long long)value);
+  set(a, name, text, rc, err);
+}
+
+/* Translates the command line into the resource's parameters: only options the user gave. */
+static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_api_args *a, ds_error *err) {
+  ds_status rc = DS_OK;
+  if (r->path_param && o->address)
+    set(a, r->path_param, o->address, &rc, err);
+  if (o->gen >= 0 && (!r->path_param || strcmp(r->path_param, "gen") != 0))
+    set(a, "gen", ds_gen_name((ds_gen)o->gen), &rc, err);
+  if (o->type_filter)
+    set(a, strcmp(r->name, "types") == 0 ? "q" : "type", o->type_filter, &rc, err);
+  if (o->type_exact)
+    set(a, "exact", "true", &rc, err);
+  if (o->min_size)
+    set_u64(a, "min_size", o->min_size, &rc, err);
+  if (o->max_size != UINT64_MAX)
+    set_u64(a, "max_size", o->max_size, &rc, err);
+  if (o->no_strings)
+    set(a, "strings", "false", &rc, err);
+  if (o->free_only)
+    set(a, "free", "true", &rc, err);
+  if (o->live || o->dead)
+    set(a, "liveness", o->live ? "live" : "dead", &rc, err);
+  if (o->sort_count)
+    set(a, "sort", "count", &rc, err);
+  if (o->all)
+    set(a, "all", "true", &rc, err);
+  if (o->stat)
+    set(a, "stat", "true", &rc, err);
+  if (o->duplicates)
+    set(a, "duplicates", "true", &rc, err);
+  if (o->contains)
+    set(a, "q", o->contains, &rc, err);
+  if (o->min_length)
+    set_u64(a, "min_length", o->min_length, &rc, err);
+  if (o->limit)
+    set_u64(a, "limit", o->limit, &rc, err);
+  else if (r->list_key)
+    set_u64(a, "limit", DS_API_MAX_LIMIT, &rc, err); /* a shell shows the whole list by default */
+  if (o->after_given) {
+    if (strcmp(r->name, "object") == 0) {
+      set_u64(a, "offset", o->after, &rc, err);
+    } else {
+      char text[32];
+      snprintf(text, sizeof text, "0x%llx", (unsigned long long)o->after);
+      set(a, "cursor", text, &rc, err);
+    }
+  }
+  return rc;
+}
+
+bool ds_cli_is_resource_command(const char *command) {
+  if (strcmp(command, "index") == 0 || ds_api_find(command))
+    return true;
+  for (size_t i = 0; i < sizeof cli_aliases / sizeof *cli_aliases; i++)
+    if (strcmp(cli_aliases[i].command, command) == 0)
+      return true;
+  return false;
+}
+
+int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
+  if (strcmp(command, "index") == 0)
+    return cmd_index(o);
+  ds_error err = {0};
+  const ds_api_resource *r = ds_api_find(command);
+  const char *fixed_name = NULL, *fixed_value = NULL;
+  for (size_t i = 0; !r && i < sizeof cli_aliases / sizeof *cli_aliases; i++)
+    if (strcmp(cli_aliases[i].command, command) == 0) {
+      r = ds_api_find(o->list && cli_aliases[i].list_resource ? cli_aliases[i].list_resource : cli_aliases[i].resource);
+      fixed_name = cli_aliases[i].fixed_name;
+      fixed_value = cli_aliases[i].fixed_value;
+    }
+  if (!r) {
+    ds_error_set(&err, DS_E_ARG, "unknown command \"%s\"", command);
+    return ds_cli_fail(o->json, &err);
+  }
+  if (r->path_param && !o->address) {
+    ds_error_set(&err, DS_E_ARG, "usage: dumpscope %s DUMP %s [options]", command, r->path_param);
+    return ds_cli_fail(o->json, &err);
+  }
+  ds_api_args args = {0};
+  if (cli_to_args(o, r, &args, &err) != DS_OK ||
+      (fixed_name && ds_api_args_set(&args, fixed_name, fixed_value, &err) != DS_OK))
+    return ds_cli_fail(o->json, &err);
+  ds_query *q = NULL;
+  if (open_index(o, &q, &err) != DS_OK)
+    return ds_cli_fail(o->json, &err);
+  json_t *doc = NULL;
+  int code = 0;
+  if (ds_api_call(r, q, &args, &doc, &err) != DS_OK)
+    code = ds_cli_fail(o->json, &err);
+  else if (o->json || !r->render_text)
+    ds_cli_print_json(json_incref(doc));
+  else
+    r->render_text(doc, stdout);
+  json_decref(doc);
+  ds_query_close(q);
+  return code;
+}
+
+void ds_cli_resource_usage(FILE *out) {
+  fprintf(out, "Index commands (answered from the heap index; HTTP: GET /dumps/{id}/ROUTE):\n");
+  fprintf(out, "  %-14s %s\n", "index", "build the heap index (DUMP.dsindex, or --index PATH)");
+  for (size_t i = 0; i < ds_api_resource_count(); i++) {
+    const ds_api_resource *r = ds_api_resource_at(i);
+    fprintf(out, "  %-14s %s\n      /%s%s%s\n", r->name, r->help, r->route, r->params[0] ? "  ?" : "", r->params);
+  }
+  fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq, frq, mdso, mfrag\n");
+}

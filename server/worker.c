@@ -1,0 +1,97 @@
+/*
+ * worker.c: building a dump's heap index, as the CLI's `index` command and as `dumpscope worker`,
+ * the process the daemon's supervisor runs for each analysis job (design.md, rule 1: the DAC is
+ * loaded only here, never in the daemon).
+ *
+ * The worker reports through its exit code, stdout progress lines ("@progress PHASE PERCENT") and
+ * one "@error CODE MESSAGE" line on stderr when it fails; the index itself is written to a
+ * temporary name and renamed into place by the index writer, so a killed worker leaves nothing
+ * half-written behind.
+ */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dumpscope/build.h"
+
+/* The DAC search a command line or a worker uses: explicit path, else the environment. */
+void ds_worker_dac_search(ds_dac_search *search, ds_dac_search_storage *storage, const char *dac, bool offline) {
+  memset(search, 0, sizeof *search);
+  ds_dac_search_from_env(search, storage->text, sizeof storage->text, storage->dirs, 32, storage->servers, 16);
+  if (dac)
+    search->explicit_path = dac;
+  if (offline)
+    search->offline = true;
+}
+
+static void progress(FILE *out, const char *phase, int percent) {
+  if (!out)
+    return;
+  fprintf(out, "@progress %s %d\n", phase, percent);
+  fflush(out);
+}
+
+ds_status ds_worker_build_index(const char *dump, const char *index_path, const ds_dac_search *search,
+                                FILE *progress_out, ds_build_stats *stats, ds_error *err) {
+  ds_analysis *analysis = NULL;
+  progress(progress_out, "open", 5);
+  ds_status rc = ds_analysis_open(dump, search, &analysis, err);
+  if (rc != DS_OK)
+    return rc;
+  progress(progress_out, "index", 20);
+  memset(stats, 0, sizeof *stats);
+  rc = ds_index_build(analysis, NULL, index_path, stats, err);
+  if (rc == DS_OK)
+    progress(progress_out, "done", 100);
+  ds_analysis_close(analysis);
+  return rc;
+}
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: dumpscope worker --dump PATH --index PATH [--dac PATH] [--offline]\n"
+               "  Builds the heap index of one dump (run by the daemon's supervisor, one process per job).\n"
+               "  Exit codes: 0 built, 1 the dump cannot be analysed (an @error line says why), 2 bad arguments.\n");
+}
+
+int ds_worker_main(int argc, char **argv) {
+  const char *dump = NULL, *index = NULL, *dac = NULL;
+  bool offline = false;
+  for (int i = 2; i < argc; i++) {
+    const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(argv[i], "--dump") == 0 && next) {
+      dump = next;
+      i++;
+    } else if (strcmp(argv[i], "--index") == 0 && next) {
+      index = next;
+      i++;
+    } else if (strcmp(argv[i], "--dac") == 0 && next) {
+      dac = next;
+      i++;
+    } else if (strcmp(argv[i], "--offline") == 0) {
+      offline = true;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (!dump || !index) {
+    usage(stderr);
+    return 2;
+  }
+  ds_dac_search search;
+  ds_dac_search_storage storage;
+  ds_worker_dac_search(&search, &storage, dac, offline);
+  ds_build_stats stats;
+  ds_error err = {0};
+  ds_status rc = ds_worker_build_index(dump, index, &search, stdout, &stats, &err);
+  if (rc != DS_OK) {
+    fprintf(stderr, "@error %s %s\n", ds_status_name(err.code), err.message);
+    return 1;
+  }
+  fprintf(stdout, "@result objects=%llu references=%llu roots=%llu build_ms=%.0f\n",
+          (unsigned long long)stats.objects, (unsigned long long)stats.edges, (unsigned long long)stats.roots,
+          stats.total_ms);
+  return 0;
+}
