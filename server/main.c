@@ -6,11 +6,17 @@
 #include <string.h>
 
 #include "cli.h"
+#include "serve.h"
 #include "worker.h"
 
 static void usage(FILE *out) {
   fprintf(out, "dumpscope: analyse memory dumps of .NET (CoreCLR) processes on Linux\n\n"
-               "usage: dumpscope COMMAND [ARGS]\n\n");
+               "usage: dumpscope COMMAND [ARGS]\n\n"
+               "Service:\n"
+               "  serve [--listen HOST:PORT] [--data DIR] ...   run the daemon (dumpscope serve --help)\n"
+               "  token create --role reader|uploader|admin [--data DIR]   print a new API token\n"
+               "  import DUMP --server URL --token T             upload a dump to a running daemon\n"
+               "  worker --dump PATH --index PATH                 one analysis (run by the daemon)\n\n");
   ds_cli_usage(out);
 }
 
@@ -26,6 +32,16 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "worker") == 0)
     return ds_worker_main(argc, argv);
+  if (strcmp(argv[1], "serve") == 0)
+    return ds_serve_main(argc, argv);
+  if (strcmp(argv[1], "token") == 0)
+    return ds_token_main(argc, argv);
+  if (strcmp(argv[1], "import") == 0) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int code = ds_import_main(argc, argv);
+    curl_global_cleanup();
+    return code;
+  }
   if (!ds_cli_has_command(argv[1])) {
     fprintf(stderr, "dumpscope: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);

@@ -1,0 +1,73 @@
+/*
+ * httpint.h: private to http.c (transport) and routes.c (what each route does).
+ */
+#ifndef DUMPSCOPE_SERVER_HTTP_INT_H
+#define DUMPSCOPE_SERVER_HTTP_INT_H
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "api.h"
+#include "http.h"
+
+#define DS_HTTP_MAX_WAITING 1024
+
+typedef struct ds_request ds_request;
+
+struct ds_http {
+  ds_service *svc;
+  struct MHD_Daemon *daemon;
+  pthread_t waker;
+  pthread_mutex_t wait_lock;
+  pthread_cond_t wait_cond;
+  bool wake, stopping;
+  ds_request *waiting[DS_HTTP_MAX_WAITING];
+  size_t waiting_count;
+  char web_root[PATH_MAX];
+};
+
+struct ds_request {
+  ds_http *http;
+  struct MHD_Connection *conn;
+  int64_t started_ms;
+  char method[16];
+  char path[1024];
+  bool path_too_long;
+  ds_api_args args;          /* query string */
+  ds_status args_rc;
+  ds_error args_err;
+  ds_role role;
+  ds_upload *upload;         /* POST /dumps in progress */
+  ds_error upload_err;
+  bool upload_failed;
+  bool answered, suspended;
+  int64_t wait_deadline_ms;  /* ?wait=N: when to stop waiting (0: not waiting) */
+  unsigned status;
+  char dump_id[24];
+  struct {
+    char name[32];
+    char value[256];
+  } headers[6];
+  size_t header_count;
+};
+
+enum MHD_Result ds_http_send_json(ds_request *r, unsigned status, json_t *doc);
+enum MHD_Result ds_http_send_error(ds_request *r, unsigned status, const char *code, const char *message);
+/* Sends err with the status api/ maps its code to. */
+enum MHD_Result ds_http_send_status(ds_request *r, const ds_error *err);
+void ds_http_add_header(ds_request *r, const char *name, const char *value);
+bool ds_http_authorize(ds_request *r, ds_role need);
+/* Suspends the request until the next job change or a waker tick. */
+void ds_http_suspend(ds_request *r);
+
+/* routes.c */
+enum MHD_Result ds_http_first_call(ds_request *r);
+enum MHD_Result ds_http_body(ds_request *r, const char *data, size_t len);
+enum MHD_Result ds_http_dispatch(ds_request *r);
+void ds_http_web_init(ds_http *http);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * ingest.c: dumps coming in, and going away. An upload streams into tmp/ while its sha256 is
+ * computed (OpenSSL EVP), is validated as an ELF core of a .NET process without the DAC (the ELF
+ * reader's checks, then libcoreclr.so among the mapped files), is fsynced and renamed to
+ * dumps/<sha256>.dmp, and only then becomes a row in the store with its analysis queued. The same
+ * bytes uploaded twice are one dump. Every failure removes the temporary file.
+ *
+ * This is the one entry of dumps into the service: the Azure Blob import and compressed uploads
+ * (next issue) feed the same ds_upload.
+ */
+#include "serviceint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dumpscope/dump.h"
+#include "dumpscope/index.h"
+
+struct ds_upload {
+  ds_service *svc;
+  int fd;
+  char tmp_path[PATH_MAX];
+  char name[DS_STORE_TEXT_MAX];
+  EVP_MD_CTX *md;
+  uint64_t size;
+};
+
+ds_status ds_service_upload_begin(ds_service *svc, const char *name, ds_upload **out, ds_error *err) {
+  *out = NULL;
+  ds_upload *up = calloc(1, sizeof *up);
+  if (!up)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  up->svc = svc;
+  snprintf(up->name, sizeof up->name, "%s", name ? name : "");
+  snprintf(up->tmp_path, sizeof up->tmp_path, "%s/tmp/upload-XXXXXX", svc->config.data);
+  up->fd = mkostemp(up->tmp_path, O_CLOEXEC);
+  up->md = EVP_MD_CTX_new();
+  if (up->fd < 0 || !up->md || EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1) {
+    ds_status rc = ds_error_set(err, DS_E_IO, "cannot start the upload in %s/tmp: %s", svc->config.data,
+                                strerror(errno));
+    ds_service_upload_abort(up);
+    return rc;
+  }
+  *out = up;
+  return DS_OK;
+}
+
+ds_status ds_service_upload_write(ds_upload *up, const void *data, size_t len, ds_error *err) {
+  const char *p = data;
+  size_t left = len;
+  while (left) {
+    ssize_t n = write(up->fd, p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return ds_error_set(err, DS_E_IO, "cannot store the upload: %s", n < 0 ? strerror(errno) : "short write");
+    p += n;
+    left -= (size_t)n;
+  }
+  EVP_DigestUpdate(up->md, data, len);
+  up->size += len;
+  return DS_OK;
+}
+
+uint64_t ds_service_upload_size(const ds_upload *up) { return up->size; }
+
+void ds_service_upload_abort(ds_upload *up) {
+  if (!up)
+    return;
+  if (up->fd >= 0) {
+    close(up->fd);
+    unlink(up->tmp_path);
+  }
+  EVP_MD_CTX_free(up->md);
+  free(up);
+}
+
+/* Checks the received file is an ELF core of a .NET process (no DAC: the ELF reader and the list
+ * of mapped files). Also tells the dump kind from what it holds. */
+static ds_status validate(const char *path, char *kind, size_t kind_len, ds_error *err) {
+  ds_dump *dump = NULL;
+  ds_status rc = ds_dump_open(path, &dump, err);
+  if (rc != DS_OK)
+    return rc;
+  if (!ds_dump_find_module(dump, "libcoreclr.so"))
+    rc = ds_error_set(err, DS_E_NOT_DOTNET,
+                      "not a .NET process: libcoreclr.so is not among the %zu files mapped in the dump "
+                      "(dumpscope analyses CoreCLR 6-10 processes on Linux)",
+                      ds_dump_module_count(dump));
+  snprintf(kind, kind_len, "%s", ds_dump_is_createdump(dump) ? "createdump" : "core");
+  ds_dump_close(dump);
+  return rc;
+}
+
+ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *stored, bool *existed, ds_error *err) {
+  ds_service *svc = up->svc;
+  ds_status rc = DS_OK;
+  unsigned char digest[32];
+  unsigned digest_len = 0;
+  char sha[65], kind[16] = "unknown";
+  if (up->size == 0) {
+    rc = ds_error_set(err, DS_E_ARG, "the upload is empty: send the dump file as the request body");
+    goto out;
+  }
+  if (EVP_DigestFinal_ex(up->md, digest, &digest_len) != 1 || digest_len != 32) {
+    rc = ds_error_set(err, DS_E_IO, "cannot compute the upload's sha256");
+    goto out;
+  }
+  for (unsigned i = 0; i < 32; i++)
+    snprintf(sha + 2 * i, 3, "%02x", digest[i]);
+  if (fsync(up->fd) != 0) {
+    rc = ds_error_set(err, DS_E_IO, "cannot store the upload: fsync: %s", strerror(errno));
+    goto out;
+  }
+  if ((rc = validate(up->tmp_path, kind, sizeof kind, err)) != DS_OK)
+    goto out;
+  ds_store_dump row = {.size = up->size};
+  snprintf(row.id, sizeof row.id, "%.16s", sha);
+  memcpy(row.sha256, sha, sizeof sha);
+  snprintf(row.path, sizeof row.path, "dumps/%s.dmp", sha);
+  snprintf(row.name, sizeof row.name, "%s", up->name);
+  snprintf(row.dump_kind, sizeof row.dump_kind, "%s", kind);
+  char final_path[PATH_MAX];
+  snprintf(final_path, sizeof final_path, "%s/%s", svc->config.data, row.path);
+  /* The file goes into place before the row exists: a crash between the two leaves an orphan file
+   * that the next upload of the same bytes replaces, never a row without its file. */
+  if (rename(up->tmp_path, final_path) != 0) {
+    rc = ds_error_set(err, DS_E_IO, "cannot store the upload: %s", strerror(errno));
+    goto out;
+  }
+  close(up->fd);
+  up->fd = -1;
+  if ((rc = ds_store_dump_add(svc->store, &row, existed, stored, err)) != DS_OK)
+    goto out;
+  if (*existed) {
+    /* A failed or evicted dump is not re-run by an upload: its failure is remembered. */
+    goto out;
+  }
+  int64_t job = 0;
+  if ((rc = ds_store_job_enqueue(svc->store, stored->id, "index", &job, err)) != DS_OK)
+    goto out;
+  rc = ds_store_dump_get(svc->store, stored->id, stored, err);
+  ds_log_event("dump_added", json_pack("{s:s,s:I,s:I,s:s}", "dump", stored->id, "bytes", (json_int_t)up->size,
+                                       "job", (json_int_t)job, "name", up->name));
+out:
+  ds_service_upload_abort(up);
+  return rc;
+}
+
+ds_status ds_service_delete_dump(ds_service *svc, const char *id, ds_error *err) {
+  ds_store_dump dump;
+  ds_status rc = ds_store_dump_get(svc->store, id, &dump, err);
+  if (rc != DS_OK)
+    return rc;
+  ds_store_job job;
+  ds_error ignored;
+  if (dump.last_job && ds_store_job_get(svc->store, dump.last_job, &job, &ignored) == DS_OK &&
+      strcmp(job.state, "running") == 0)
+    ds_supervisor_cancel(svc->supervisor, job.id, &ignored);
+  if ((rc = ds_store_dump_delete(svc->store, id, err)) != DS_OK)
+    return rc;
+  ds_service_cache_forget(svc, dump.sha256);
+  char path[PATH_MAX];
+  ds_service_index_path(svc, dump.sha256, path, sizeof path);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/%s", svc->config.data, dump.path);
+  unlink(path);
+  ds_log_event("dump_deleted", json_pack("{s:s}", "dump", id));
+  return DS_OK;
+}
+
+json_t *ds_service_dump_json(ds_service *svc, const ds_store_dump *d) {
+  (void)svc;
+  json_t *j = json_object();
+  json_object_set_new(j, "id", json_string(d->id));
+  json_object_set_new(j, "name", json_string(d->name));
+  json_object_set_new(j, "size", json_integer((json_int_t)d->size));
+  json_object_set_new(j, "sha256", json_string(d->sha256));
+  json_object_set_new(j, "status", json_string(d->status));
+  json_object_set_new(j, "runtime_version", d->runtime_version[0] ? json_string(d->runtime_version) : json_null());
+  json_object_set_new(j, "gc_mode", d->gc_mode[0] ? json_string(d->gc_mode) : json_null());
+  json_object_set_new(j, "dump_kind", json_string(d->dump_kind));
+  json_object_set_new(j, "error", d->error[0] ? json_string(d->error) : json_null());
+  char job_url[64];
+  snprintf(job_url, sizeof job_url, "/jobs/%lld", (long long)d->last_job);
+  json_object_set_new(j, "job", d->last_job ? json_string(job_url) : json_null());
+  json_object_set_new(j, "created_ms", json_integer(d->created_ms));
+  json_object_set_new(j, "analysed_ms", d->analysed_ms ? json_integer(d->analysed_ms) : json_null());
+  json_object_set_new(j, "analysis_ms", d->analysis_ms > 0 ? json_real(d->analysis_ms) : json_null());
+  return j;
+}
+
+json_t *ds_service_job_json(const ds_store_job *job) {
+  json_t *j = json_object();
+  json_object_set_new(j, "id", json_integer(job->id));
+  json_object_set_new(j, "dump_id", json_string(job->dump_id));
+  json_object_set_new(j, "kind", json_string(job->kind));
+  json_object_set_new(j, "state", json_string(job->state));
+  json_object_set_new(j, "attempts", json_integer(job->attempts));
+  json_object_set_new(j, "progress", json_pack("{s:s,s:i}", "phase", job->phase, "percent", job->percent));
+  json_object_set_new(j, "error", job->error[0] ? json_string(job->error) : json_null());
+  json_object_set_new(j, "created_ms", json_integer(job->created_ms));
+  json_object_set_new(j, "started_ms", job->started_ms ? json_integer(job->started_ms) : json_null());
+  json_object_set_new(j, "finished_ms", job->finished_ms ? json_integer(job->finished_ms) : json_null());
+  return j;
+}
