@@ -175,9 +175,11 @@ static enum MHD_Result list_dumps(ds_request *r) {
 static bool still_waiting(ds_request *r, ds_error *err, bool *bad) {
   uint64_t wait = 0;
   const ds_config *c = ds_service_config(r->http->svc);
-  *bad = ds_api_get_u64(&r->args, "wait", 0, 0, c->max_wait, &wait, err) != DS_OK;
+  *bad = ds_api_get_u64(&r->args, "wait", 0, 0, UINT32_MAX, &wait, err) != DS_OK;
   if (*bad || wait == 0)
     return false;
+  if (wait > c->max_wait)
+    wait = c->max_wait; /* the server's cap on long-polls; the client sees 202 and polls again */
   if (!r->wait_deadline_ms)
     r->wait_deadline_ms = ds_monotonic_ms() + (int64_t)wait * 1000;
   return ds_monotonic_ms() < r->wait_deadline_ms;
@@ -213,6 +215,9 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
       args.items[i] = args.items[--args.count];
       break;
     }
+  uint64_t wait_ignored;
+  if (ds_api_get_u64(&r->args, "wait", 0, 0, UINT32_MAX, &wait_ignored, &err) != DS_OK)
+    return ds_http_send_status(r, &err);
   const ds_api_resource *res = ds_api_route(sub, &args, &err);
   if (!res)
     return ds_http_send_error(r, 404, "route_not_found", err.message);
