@@ -4,7 +4,7 @@
  *
  * These are thin, bounded wrappers over IXCLRDataProcess/IXCLRDataTask/IXCLRDataStackWalk and
  * ISOSDacInterface(8). Every COM object obtained is released before the function returns. They
- * return raw runtime facts (addresses as the DAC reports them); core/build/roots.c turns them into
+ * return raw runtime facts (addresses as the DAC reports them); core/analyze/roots.c turns them into
  * a ds_root_set. Analysis processes only (design rule 1 of dac.h); one thread per ds_dac.
  */
 #ifndef DUMPSCOPE_DACSTACK_H
