@@ -58,6 +58,13 @@ void ds_analysis_close(ds_analysis *a) {
   free(a);
 }
 
+const ds_layout *ds_analysis_layout(const ds_analysis *a) {
+  if (a->heap)
+    return ds_heap_layout(a->heap);
+  const ds_layout *l = ds_layout_for_version(a->runtime.version);
+  return l ? l : ds_layout_default();
+}
+
 const char *ds_element_type_name(uint32_t t) {
   switch (t) {
   case DS_ELEMENT_BOOLEAN: return "System.Boolean";
@@ -140,7 +147,7 @@ static ds_status collect_fields(ds_analysis *a, uint64_t mt, bool with_statics, 
     }
     ds_field *out = &(*fields)[(*count)++];
     memset(out, 0, sizeof *out);
-    out->offset = f.offset + (f.is_static ? 0 : 8);
+    out->offset = ds_layout_field_offset(ds_analysis_layout(a), f.offset, f.is_static != 0);
     out->element_type = f.type;
     out->type_mt = f.mt_of_type;
     out->is_static = f.is_static != 0;

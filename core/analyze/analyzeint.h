@@ -16,6 +16,7 @@
 
 #include "dumpscope/build.h"
 #include "dumpscope/index.h"
+#include "dumpscope/layout.h"
 
 #define DS__BUILD_THREADS 2
 
@@ -47,12 +48,6 @@ typedef struct ds__addr_lookup {
   uint32_t **dir;
 } ds__addr_lookup;
 
-/* GC descriptor of one type, copied out of the dump once. */
-typedef struct ds__gcdesc {
-  int64_t series;            /* >0 normal series, <0 repeating value-type series, 0 none */
-  uint64_t *data;            /* positive: pairs (size, offset); negative: start offset then items */
-} ds__gcdesc;
-
 /* A dependent-handle edge (kind 1) added to the graph beside the GC descriptor's references. */
 typedef struct ds__extra_edge {
   uint32_t from, to, kind;
@@ -73,6 +68,7 @@ typedef struct ds__edge_job {
 typedef struct ds__build {
   ds_analysis *a;
   ds_heap *heap;
+  const ds_layout *layout;   /* the dump's runtime's: every raw object read goes through it */
   ds_build_stats *stats;
   double t0;
   ds_root_set collected;     /* the roots when the caller gave none */
@@ -93,7 +89,7 @@ typedef struct ds__build {
   /* types (phase 2): per type of the heap's table */
   size_t heap_types, type_total;
   uint32_t *first_instance;  /* an object index, for array element types */
-  ds__gcdesc *descs;
+  ds_gc_desc *descs;         /* copied out of the dump once per type */
   uint64_t *loader_allocator; /* the LoaderAllocator object of collectible types */
   ds_index_type *types;
   DS__VEC(ds_index_field) fields;
@@ -131,10 +127,8 @@ typedef struct ds__build {
 /* Index of the object starting exactly at addr, or UINT32_MAX. */
 uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr);
 /* Index of the object containing addr (interior pointers), or UINT32_MAX. */
-uint32_t ds__find_containing(const uint64_t *addrs, const uint64_t *sizes, size_t n, uint64_t addr);
-
-/* Copies a type's GC descriptor (stored just before its MethodTable) out of the dump. */
-void ds__gcdesc_load(ds_dump *dump, const ds_type *t, ds__gcdesc *d);
+uint32_t ds__find_containing(const ds_layout *l, const uint64_t *addrs, const uint64_t *sizes, size_t n,
+                             uint64_t addr);
 
 /* Frees the address directory (again: a no-op). */
 void ds__lookup_free(ds__addr_lookup *l);

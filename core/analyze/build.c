@@ -154,7 +154,8 @@ static ds_status describe_type(ds__build *b, size_t t, ds_error *err) {
   type_record(b, ht, it);
   if (ht->flags & DS_TYPE_INVALID)
     return DS_OK;
-  ds__gcdesc_load(b->a->dump, ht, &b->descs[t]);
+  if (ht->flags & DS_TYPE_POINTERS)
+    ds_gc_desc_read(b->layout, b->a->dump, ht->mt, &b->descs[t]);
   if (ht->flags & DS_TYPE_COLLECTIBLE) {
     ds_addr handle = 0;
     ds_error ignore = {0};
@@ -223,10 +224,10 @@ static void index_roots(ds__build *b) {
     ds_index_root *dst = &b->iroots[r];
     dst->address = src->address;
     dst->raw_object = src->object;
-    dst->object = src->interior ? ds__find_containing(addrs, b->size.items, b->n, src->object)
+    dst->object = src->interior ? ds__find_containing(b->layout, addrs, b->size.items, b->n, src->object)
                                 : ds__find_exact(addrs, b->n, src->object);
     if (dst->object == UINT32_MAX && src->object) /* stack slots may point inside objects */
-      dst->object = ds__find_containing(addrs, b->size.items, b->n, src->object);
+      dst->object = ds__find_containing(b->layout, addrs, b->size.items, b->n, src->object);
     dst->secondary = src->secondary ? ds__find_exact(addrs, b->n, src->secondary) : UINT32_MAX;
     dst->kind = src->kind;
     dst->ref_count = src->ref_count;
@@ -282,44 +283,39 @@ static ds_status index_finalizable(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
-/* Thin locks live in the object header (the DWORD before the MethodTable): neither the
- * sync-block/hash bit nor the spin-lock bit set, and a non-zero owner id. .NET 8+ use 16 bits of
- * thread id and 6 of recursion; .NET 6-7 10 and 6 (syncblk.h; dotnet/runtime#88772). The owner
- * id is the managed thread id. A hot loop over every object's header. */
+/* Thin locks live in the object header (layout.h): the owner is a managed thread id. A hot loop
+ * over every object's header, read through a window of the mapped dump. */
 static ds_status collect_thin_locks(ds__build *b, ds_error *err) {
-  ds_analysis *a = b->a;
+  const ds_layout *l = b->layout;
   const ds_root_set *roots = b->roots;
-  bool large = a->runtime.major >= 8;
-  uint32_t id_mask = large ? 0xFFFFu : 0x3FFu, rec_shift = large ? 16 : 10, rec_mask = large ? 0x3Fu : 0x3Fu;
+  ds_dump *dump = b->a->dump;
   const uint8_t *win = NULL;
   uint64_t win_start = 0, win_end = 0;
   for (size_t i = 0; i < b->addr.count; i++) {
-    uint64_t at = b->addr.items[i] - 4;
+    uint64_t at = b->addr.items[i] - l->header_before;
     uint32_t header;
     if (at >= win_start && at + 4 <= win_end) {
       memcpy(&header, win + (at - win_start), 4);
     } else {
       uint64_t avail;
-      const uint8_t *p = ds_dump_span(a->dump, at, &avail);
+      const uint8_t *p = ds_dump_span(dump, at, &avail);
       if (p && avail >= 4) {
         win = p;
         win_start = at;
         win_end = at + avail;
         memcpy(&header, p, 4);
-      } else if (!ds_dump_read_u32(a->dump, at, &header)) {
+      } else if (!ds_layout_read_header(l, dump, b->addr.items[i], &header)) {
         continue;
       }
     }
-    if (header & (0x08000000u | 0x10000000u))
-      continue;
-    uint32_t id = header & id_mask;
-    if (!id)
+    uint32_t id, recursion;
+    if (!ds_layout_thin_lock(l, header, &id, &recursion))
       continue;
     uint32_t owner = UINT32_MAX;
     for (size_t t = 0; t < roots->thread_count; t++)
       if (roots->threads[t].managed_id == id)
         owner = (uint32_t)t;
-    ds_index_monitor m = {b->addr.items[i], (uint32_t)i, owner, (header >> rec_shift) & rec_mask, 2, 0, 0};
+    ds_index_monitor m = {b->addr.items[i], (uint32_t)i, owner, recursion, 2, 0, 0};
     bool ok = true;
     DS__VEC_PUSH(b->monitors, m, ok);
     if (!ok)
@@ -557,7 +553,7 @@ void ds__build_free(ds__build *b) {
     free(b->jobs[j].counts);
   }
   for (size_t t = 0; b->descs && t < b->heap_types; t++)
-    free(b->descs[t].data);
+    ds_gc_desc_free(&b->descs[t]);
   free(b->descs);
   ds__lookup_free(&b->lookup);
   free(b->loader_allocator);
@@ -599,6 +595,7 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
     return ds_error_set(err, DS_E_NOMEM, "out of memory starting the index build");
   b->a = a;
   b->heap = a->heap;
+  b->layout = ds_heap_layout(a->heap);
   b->stats = stats;
   b->roots = given_roots;
   b->t0 = ds__now_ms();

@@ -34,12 +34,13 @@ uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr) {
   return lo < n && addrs[lo] == addr ? (uint32_t)lo : UINT32_MAX;
 }
 
-uint32_t ds__find_containing(const uint64_t *addrs, const uint64_t *sizes, size_t n, uint64_t addr) {
+uint32_t ds__find_containing(const ds_layout *l, const uint64_t *addrs, const uint64_t *sizes, size_t n,
+                             uint64_t addr) {
   size_t after = addr == UINT64_MAX ? n : lower_bound(addrs, n, addr + 1); /* first start > addr */
   if (after == 0)
     return UINT32_MAX;
   size_t i = after - 1;
-  uint64_t end = addrs[i] + ((sizes[i] + 7) & ~7ull);
+  uint64_t end = addrs[i] + ds_layout_aligned(l, sizes[i]);
   return addr < end ? (uint32_t)i : UINT32_MAX;
 }
 
@@ -100,58 +101,13 @@ static inline size_t range_of(const ds__addr_lookup *l, size_t hint, uint64_t a)
   return SIZE_MAX;
 }
 
-/* ---- GC descriptors ------------------------------------------------------------------------- */
-
-/* Copies a type's GC descriptor (stored just before its MethodTable) out of the dump. */
-void ds__gcdesc_load(ds_dump *dump, const ds_type *t, ds__gcdesc *d) {
-  memset(d, 0, sizeof *d);
-  if (!(t->flags & DS_TYPE_POINTERS))
-    return;
-  uint64_t raw;
-  if (!ds_dump_read_u64(dump, t->mt - 8, &raw))
-    return;
-  int64_t n = (int64_t)raw;
-  if (n == 0 || n > 4096 || n < -4096)
-    return;
-  int64_t count = n > 0 ? n : -n;
-  /* positive: n series of 16 bytes below MT-8; negative: start offset at MT-16, items at MT-24.. */
-  size_t words = n > 0 ? (size_t)(2 * count) : (size_t)(count + 1);
-  d->data = calloc(words, 8);
-  if (!d->data)
-    return;
-  if (n > 0) {
-    for (int64_t s = 0; s < count; s++) {
-      /* highest series at MT-24 (size) / MT-16 (offset); lower ones 16 bytes further down */
-      uint64_t base = t->mt - 24 - 16 * (uint64_t)s;
-      if (!ds_dump_read_u64(dump, base, &d->data[2 * s]) || !ds_dump_read_u64(dump, base + 8, &d->data[2 * s + 1])) {
-        free(d->data);
-        d->data = NULL;
-        return;
-      }
-    }
-  } else {
-    if (!ds_dump_read_u64(dump, t->mt - 16, &d->data[0])) {
-      free(d->data);
-      d->data = NULL;
-      return;
-    }
-    for (int64_t s = 0; s < count; s++)
-      if (!ds_dump_read_u64(dump, t->mt - 24 - 8 * (uint64_t)s, &d->data[1 + s])) {
-        free(d->data);
-        d->data = NULL;
-        return;
-      }
-  }
-  d->series = n;
-}
-
 /* ---- outgoing references ---------------------------------------------------------------------- */
 
 /* Visits the reference slots of one object; appends resolved targets. */
 static inline void object_edges(ds__edge_job *job, size_t i) {
   ds__build *b = job->b;
   uint32_t ti = b->type.items[i];
-  const ds__gcdesc *d = &b->descs[ti];
+  const ds_gc_desc *d = &b->descs[ti];
   uint32_t before = (uint32_t)job->raw.count;
   uint64_t obj = b->addr.items[i], size = b->size.items[i];
   if (d->series != 0 && d->data) {
@@ -179,41 +135,17 @@ static inline void object_edges(ds__edge_job *job, size_t i) {
       mem = copy;
     }
     bool ok = true;
-#define VISIT(off)                                                                                    \
-  do {                                                                                                \
-    uint64_t ptr_;                                                                                    \
-    memcpy(&ptr_, mem + (off), 8);                                                                    \
-    if (ptr_)                                                                                         \
-      DS__VEC_PUSH(job->raw, ptr_, ok);                                                                   \
-  } while (0)
-    if (d->series > 0) {
-      for (int64_t s = 0; s < d->series && ok; s++) {
-        uint64_t run = d->data[2 * s] + size; /* seriessize is stored minus the base size */
-        uint64_t start = d->data[2 * s + 1];
-        if (start > size || run > size - start)
-          continue; /* a descriptor that does not fit this object: ignore, never overread */
-        for (uint64_t off = start; off + 8 <= start + run && ok; off += 8)
-          VISIT(off);
-      }
-    } else {
-      int64_t items = -d->series;
-      uint64_t off = d->data[0];
-      uint64_t limit = size >= 8 ? size - 8 : 0; /* the GC stops at size - plug_skew */
-      int guard = 0;
-      while (off < limit && ok) {
-        uint64_t progress = off;
-        for (int64_t k = 0; k < items && off < limit; k++) {
-          uint64_t item = d->data[1 + k];
-          uint32_t nptrs = (uint32_t)item, skip = (uint32_t)(item >> 32);
-          for (uint32_t p = 0; p < nptrs && off + 8 <= size && ok; p++, off += 8)
-            VISIT(off);
-          off += skip;
-        }
-        if (off <= progress || ++guard > (1 << 26))
-          break; /* a zero-width element would loop forever */
+    ds_gc_desc_cursor cursor;
+    ds_gc_desc_start(&cursor, d, size);
+    uint64_t start, count;
+    while (ok && ds_gc_desc_next(&cursor, &start, &count)) {
+      for (uint64_t k = 0; k < count && ok; k++) {
+        uint64_t ptr;
+        memcpy(&ptr, mem + start + 8 * k, 8);
+        if (ptr)
+          DS__VEC_PUSH(job->raw, ptr, ok);
       }
     }
-#undef VISIT
     free(copy);
     if (!ok)
       job->failed = true;

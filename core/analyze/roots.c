@@ -235,8 +235,8 @@ static uint64_t async_user_object(ds_analysis *a, uint64_t object) {
   ds_field *fields = NULL;
   size_t field_count = 0;
   ds_error ignore = {0};
-  if (!ds_dump_read_u64(a->dump, object, &mt) ||
-      ds_analysis_type_fields(a, mt & ~(uint64_t)7, false, &fields, &field_count, &ignore) != DS_OK)
+  if (!ds_layout_read_mt(ds_analysis_layout(a), a->dump, object, &mt) ||
+      ds_analysis_type_fields(a, mt, false, &fields, &field_count, &ignore) != DS_OK)
     return 0;
   for (size_t i = 0; i < field_count; i++)
     if (strcmp(fields[i].name, "_userObject") == 0 || strcmp(fields[i].name, "m_userObject") == 0) {
@@ -359,8 +359,8 @@ static ds_status collect_thread_statics(collector *c) {
   }
   for (size_t i = 0; i < set->root_count && n < cap; i++) {
     uint64_t mt = 0;
-    if (!set->roots[i].interior && ds_dump_read_u64(a->dump, set->roots[i].object, &mt) && (mt & ~(uint64_t)7))
-      mts[n++] = mt & ~(uint64_t)7;
+    if (!set->roots[i].interior && ds_layout_read_mt(ds_analysis_layout(a), a->dump, set->roots[i].object, &mt) && mt)
+      mts[n++] = mt;
   }
   qsort(mts, n, sizeof *mts, cmp_u64);
   size_t unique = 0;

@@ -8,6 +8,7 @@
  * version string equals the runtime's.
  */
 #include "dumpscope/dac.h"
+#include "dumpscope/layout.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -79,11 +80,11 @@ ds_status ds_runtime_identify(ds_dump *dump, ds_runtime_info *out, ds_error *err
   long major = strtol(out->version, &end, 10);
   if (end == out->version || major <= 0)
     return ds_error_set(err, DS_E_CORRUPT, "unreadable runtime version \"%s\"", out->version);
-  out->major = (int)major;
-  if (major < 6)
-    return ds_error_set(err, DS_E_UNSUPPORTED,
-                        "the process ran .NET runtime %s; dumpscope supports .NET 6 to 10", out->version);
-  return DS_OK;
+  out->major = major > INT32_MAX ? INT32_MAX : (int)major;
+  /* the layout module knows which runtimes it can read: older and newer ones are refused here,
+   * before anything is read with another version's assumptions */
+  const ds_layout *layout;
+  return ds_layout_for_runtime(out->major, out->version, &layout, err);
 }
 
 /* Maps a whole file read-only; NULL on failure. */

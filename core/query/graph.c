@@ -26,10 +26,10 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
   uint64_t base = q->addr[from], size = ds__obj_size(q, from);
   if (t->flags & DS_TYPE_ARRAY) {
     uint32_t length = 0;
-    if (!ds_dump_read_u32(q->dump, base + 8, &length))
+    if (!ds_layout_read_length(q->layout, q->dump, base, &length))
       return;
     uint32_t esz = t->component_size ? t->component_size : 8;
-    uint64_t data = base + 16, avail = 0;
+    uint64_t data = ds_layout_element(q->layout, base, 0, esz), avail = 0;
     const uint8_t *mem = ds_dump_span(q->dump, data, &avail);
     if (mem && avail < (uint64_t)length * esz)
       mem = NULL;
@@ -88,7 +88,7 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
     }
   }
   /* inside an embedded struct, or a dependent handle / loader allocator edge */
-  for (uint64_t off = 8; off + 8 <= size; off += 8) {
+  for (uint64_t off = q->layout->field_base; off + 8 <= size; off += 8) {
     uint64_t v;
     if (ds_dump_read_u64(q->dump, base + off, &v) && v == target) {
       /* name the struct field that contains this offset */

@@ -264,7 +264,7 @@ ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, siz
   } else if (t && (t->flags & DS_TYPE_ARRAY)) {
     uint32_t length = 0;
     if (q->dump)
-      ds_dump_read_u32(q->dump, q->addr[i] + 8, &length);
+      ds_layout_read_length(q->layout, q->dump, q->addr[i], &length);
     json_object_set_new(doc, "length", json_integer(length));
     json_object_set_new(doc, "element_type",
                         json_string(t->element_type_index < q->type_count ? ds__type_name(q, t->element_type_index) : ""));
@@ -273,7 +273,7 @@ ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, siz
     json_t *elems = json_array();
     uint32_t esz = t->component_size ? t->component_size : 8;
     for (uint64_t k = element_offset; k < length && k < element_offset + element_limit; k++) {
-      uint64_t where = q->addr[i] + 16 + k * esz;
+      uint64_t where = ds_layout_element(q->layout, q->addr[i], k, esz);
       uint32_t et = t->element_type;
       if (et == 0x11)
         json_array_append_new(elems, json_pack("{s:s,s:o}", "kind", "struct", "address", ds__json_hex(where)));
@@ -351,7 +351,7 @@ ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_err
     const ds_index_segment *seg = ds__segment_of(q, q->addr[i]);
     if (!seg || seg->gen >= DS_GEN_COUNT)
       continue;
-    uint64_t size = (ds__obj_size(q, i) + 7) & ~7ull;
+    uint64_t size = ds_layout_aligned(q->layout, ds__obj_size(q, i));
     count[seg->gen]++;
     bytes[seg->gen] += size;
     if (size > largest[seg->gen])
@@ -431,7 +431,7 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
     if (q->type[i] != st)
       continue;
     uint32_t len = 0;
-    if (!ds_dump_read_u32(q->dump, q->addr[i] + 8, &len) || len < min_length)
+    if (!ds__string_length(q, q->addr[i], &len) || len < min_length)
       continue;
     if (contains && *contains) {
       int64_t l;
@@ -456,11 +456,11 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
       continue;
     }
     uint64_t avail;
-    const uint8_t *chars = ds_dump_span(q->dump, q->addr[i] + 12, &avail);
+    const uint8_t *chars = ds_dump_span(q->dump, ds_layout_chars(q->layout, q->addr[i]), &avail);
     uint8_t *copy = NULL;
     if (!chars || avail < (uint64_t)len * 2) {
       copy = malloc((size_t)len * 2 + 1);
-      if (!copy || !ds_dump_read_exact(q->dump, q->addr[i] + 12, copy, (size_t)len * 2)) {
+      if (!copy || !ds_dump_read_exact(q->dump, ds_layout_chars(q->layout, q->addr[i]), copy, (size_t)len * 2)) {
         free(copy);
         continue;
       }
@@ -498,11 +498,11 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
       if (table[p].hash == h) {
         /* same hash: confirm same content */
         uint32_t other = table[p].first, olen = 0;
-        ds_dump_read_u32(q->dump, q->addr[other] + 8, &olen);
+        ds__string_length(q, q->addr[other], &olen);
         bool same = olen == len;
         if (same) {
           uint8_t *ob = malloc((size_t)len * 2 + 1);
-          same = ob && ds_dump_read_exact(q->dump, q->addr[other] + 12, ob, (size_t)len * 2) &&
+          same = ob && ds_dump_read_exact(q->dump, ds_layout_chars(q->layout, q->addr[other]), ob, (size_t)len * 2) &&
                  memcmp(ob, chars, (size_t)len * 2) == 0;
           free(ob);
         }

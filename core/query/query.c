@@ -67,6 +67,11 @@ ds_status ds_query_open(const char *index_path, const char *dump_path, ds_query 
     return rc;
   }
   q->info = ds_index_get_info(q->idx);
+  /* indexes are only built for supported runtimes; an unreadable version string still gets the
+   * newest layout, whose array and string offsets every supported runtime shares */
+  q->layout = ds_layout_for_version(ds_index_string(q->idx, q->info->runtime_version));
+  if (!q->layout)
+    q->layout = ds_layout_default();
   q->n = q->info->object_count;
   q->e = q->info->edge_count;
   ds__view v;
@@ -147,7 +152,7 @@ uint32_t ds_query_find(ds_query *q, uint64_t addr, bool interior) {
   uint32_t i = (uint32_t)(after - 1);
   if (q->addr[i] == addr)
     return i;
-  if (interior && addr < q->addr[i] + ((ds__obj_size(q, i) + 7) & ~7ull))
+  if (interior && addr < q->addr[i] + ds_layout_aligned(q->layout, ds__obj_size(q, i)))
     return i;
   return UINT32_MAX;
 }
@@ -177,7 +182,7 @@ const ds_index_thread *ds__find_thread(const ds_query *q, uint32_t id, uint32_t 
 /* ---- strings ------------------------------------------------------------------------------- */
 
 bool ds__string_length(ds_query *q, uint64_t addr, uint32_t *length) {
-  return q->dump && ds_dump_read_u32(q->dump, addr + 8, length);
+  return q->dump && ds_layout_read_length(q->layout, q->dump, addr, length);
 }
 
 char *ds__read_string(ds_query *q, uint64_t addr, size_t max_chars, int64_t *length) {
@@ -187,14 +192,10 @@ char *ds__read_string(ds_query *q, uint64_t addr, size_t max_chars, int64_t *len
     return NULL;
   *length = len;
   size_t want = len < max_chars ? len : max_chars;
-  uint16_t *chars = malloc((want + 1) * 2);
   char *utf8 = malloc(want * 3 + 1);
-  if (!chars || !utf8 || !ds_dump_read_exact(q->dump, addr + 12, chars, want * 2)) {
-    free(chars);
+  if (!utf8 || ds_layout_read_string(q->layout, q->dump, addr, max_chars, utf8, want * 3 + 1) < 0) {
     free(utf8);
     return NULL;
   }
-  ds_utf16_to_utf8(chars, want, false, utf8, want * 3 + 1);
-  free(chars);
   return utf8;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "dumpscope/heap.h"
+#include "dumpscope/layout.h"
 #include "dumpscope/query.h"
 #include "dumpscope/roots.h"
 
@@ -37,6 +38,7 @@ size_t ds__lower_bound_u64(const void *base, size_t count, size_t stride, uint64
 struct ds_query {
   ds_index *idx;
   ds_dump *dump;             /* NULL when the dump is not available */
+  const ds_layout *layout;   /* of the runtime the index records: every object read uses it */
   const ds_index_info *info;
   uint64_t n, e;
   const uint64_t *addr;

@@ -32,7 +32,8 @@ typedef struct ds_runtime_info {
 } ds_runtime_info;
 
 /* Finds libcoreclr.so in the dump and reads its build id and version. DS_E_NOT_DOTNET when the
- * process has no CoreCLR; DS_E_UNSUPPORTED for runtimes older than .NET 6. */
+ * process has no CoreCLR; DS_E_UNSUPPORTED for runtimes without a layout (layout.h: older than
+ * .NET 6 or newer than .NET 10), with out->major set. */
 ds_status ds_runtime_identify(ds_dump *dump, ds_runtime_info *out, ds_error *err);
 
 /* ---- locating the DAC ------------------------------------------------------------------- */
@@ -168,6 +169,9 @@ ds_status ds_dac_open(ds_dump *dump, const ds_runtime_info *rt, const char *dac_
                       ds_error *err);
 /* Releases every interface. The library itself stays loaded (never dlclose). */
 void ds_dac_close(ds_dac *dac);
+
+/* The runtime the DAC was opened for (as given to ds_dac_open). */
+const ds_runtime_info *ds_dac_runtime(const ds_dac *dac);
 
 /* Drops the DAC's cache of target memory (between large phases). */
 void ds_dac_flush(ds_dac *dac);
