@@ -99,12 +99,9 @@ static const char *display_name(const cli_options *o, const ds_type *t, char *bu
 }
 
 static ds_status open_analysis(const cli_options *o, ds_analysis **a, ds_error *err) {
-  ds_dac_search search = {0};
-  search.explicit_path = o->dac;
-  search.offline = o->offline;
-  char storage[8192];
-  const char *dirs[32], *servers[16];
-  ds_dac_search_from_env(&search, storage, sizeof storage, dirs, 32, servers, 16);
+  ds_dac_search search;
+  ds_dac_search_env env;
+  ds_dac_search_init_env(&search, &env, o->dac, o->offline);
   return ds_analysis_open(o->dump, &search, a, err);
 }
 

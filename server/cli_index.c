@@ -53,7 +53,9 @@ static ds_status open_index(const ds_cli_args *o, ds_query **q, ds_error *err) {
     return rc;
   if (rc != DS_E_NOT_FOUND && !o->json)
     fprintf(stderr, "dumpscope: rebuilding the index: %s\n", err->message);
-  ds_dac_search search = {.explicit_path = o->dac, .offline = o->offline};
+  ds_dac_search search;
+  ds_dac_search_env env;
+  ds_dac_search_init_env(&search, &env, o->dac, o->offline);
   ds_build_stats stats;
   rc = ds_cli_build_index(o->dump, path, &search, o->json, &stats, err);
   if (rc != DS_OK)
@@ -269,7 +271,9 @@ int ds_cli_run_index(const char *command, const ds_cli_args *o) {
   if (strcmp(command, "index") == 0) {
     char path[4200];
     ds_cli_index_path(o->dump, o->index, path, sizeof path);
-    ds_dac_search search = {.explicit_path = o->dac, .offline = o->offline};
+    ds_dac_search search;
+    ds_dac_search_env env;
+    ds_dac_search_init_env(&search, &env, o->dac, o->offline);
     ds_build_stats stats;
     ds_status rc = ds_cli_build_index(o->dump, path, &search, o->json, &stats, &err);
     if (rc != DS_OK)

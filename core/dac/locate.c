@@ -209,6 +209,17 @@ void ds_dac_search_from_env(ds_dac_search *search, char *storage, size_t storage
   }
 }
 
+void ds_dac_search_init_env(ds_dac_search *search, ds_dac_search_env *env, const char *explicit_path,
+                            bool offline) {
+  memset(search, 0, sizeof *search);
+  memset(env, 0, sizeof *env);
+  search->explicit_path = explicit_path;
+  search->offline = offline;
+  ds_dac_search_from_env(search, env->text, sizeof env->text, env->runtime_dirs,
+                         sizeof env->runtime_dirs / sizeof *env->runtime_dirs, env->symbol_servers,
+                         sizeof env->symbol_servers / sizeof *env->symbol_servers);
+}
+
 /* Appends "text" to the trail of places tried (for the error message). */
 static void trail_add(char *trail, size_t trail_len, const char *text) {
   size_t used = strlen(trail);

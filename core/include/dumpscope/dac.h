@@ -57,6 +57,21 @@ void ds_dac_search_from_env(ds_dac_search *search, char *storage, size_t storage
                             const char **dirs, size_t max_dirs, const char **servers,
                             size_t max_servers);
 
+/* Storage behind a search built from the environment: the variables' lists split into items. */
+typedef struct ds_dac_search_env {
+  char text[8192];
+  const char *runtime_dirs[32];
+  const char *symbol_servers[16];
+} ds_dac_search_env;
+
+/* The DAC search of an analysis process, the one way to build it: explicit_path (--dac, NULL =
+ * none) and offline as the caller says, then DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS,
+ * DUMPSCOPE_SYMBOL_SERVERS and DUMPSCOPE_CACHE for what the caller left open (see
+ * ds_dac_search_from_env). *search points into *env and the environment: keep both alive while
+ * search is used. */
+void ds_dac_search_init_env(ds_dac_search *search, ds_dac_search_env *env, const char *explicit_path,
+                            bool offline);
+
 /* Finds the DAC for rt. On success writes its path to out_path. On failure the message names
  * the build id and version looked for and every place that was tried. */
 ds_status ds_dac_locate(const ds_runtime_info *rt, const ds_dac_search *search, char *out_path,
