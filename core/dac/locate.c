@@ -120,47 +120,16 @@ bool ds_elf_file_version(const char *path, char *version, size_t version_len) {
   return ok;
 }
 
-/* Reads the build id of an ELF image in memory through its section-independent PT_NOTEs. */
-static bool build_id_of_image(const uint8_t *data, uint64_t size, char *hex, size_t hex_len) {
-  if (size < sizeof(Elf64_Ehdr) || memcmp(data, ELFMAG, SELFMAG) != 0 || data[EI_CLASS] != ELFCLASS64)
-    return false;
-  Elf64_Ehdr eh;
-  memcpy(&eh, data, sizeof eh);
-  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size ||
-      (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff)
-    return false;
-  for (unsigned i = 0; i < eh.e_phnum; i++) {
-    Elf64_Phdr ph;
-    memcpy(&ph, data + eh.e_phoff + (uint64_t)i * sizeof ph, sizeof ph);
-    if (ph.p_type != PT_NOTE || ph.p_offset > size || ph.p_filesz > size - ph.p_offset)
-      continue;
-    uint64_t pos = ph.p_offset, end = ph.p_offset + ph.p_filesz;
-    while (end - pos >= 12) {
-      uint32_t namesz, descsz, type;
-      memcpy(&namesz, data + pos, 4);
-      memcpy(&descsz, data + pos + 4, 4);
-      memcpy(&type, data + pos + 8, 4);
-      uint64_t desc = pos + 12 + (((uint64_t)namesz + 3) & ~3ull);
-      uint64_t next = desc + (((uint64_t)descsz + 3) & ~3ull);
-      if (next > end)
-        break;
-      if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(data + pos + 12, "GNU", 4) == 0 &&
-          descsz <= DS_MAX_BUILD_ID_BYTES && hex_len >= 2 * (size_t)descsz + 1) {
-        ds_build_id_hex(data + desc, descsz, hex);
-        return true;
-      }
-      pos = next;
-    }
-  }
-  return false;
-}
-
 bool ds_elf_file_build_id(const char *path, char *hex, size_t hex_len) {
   uint64_t size;
   const uint8_t *data = map_file(path, &size);
   if (!data)
     return false;
-  bool ok = build_id_of_image(data, size, hex, hex_len);
+  uint8_t id[DS_MAX_BUILD_ID_BYTES];
+  size_t len = ds_elf_image_build_id(data, size, id);
+  bool ok = len > 0 && hex_len >= 2 * len + 1;
+  if (ok)
+    ds_build_id_hex(id, len, hex);
   munmap((void *)data, size);
   return ok;
 }
