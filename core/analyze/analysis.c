@@ -107,8 +107,9 @@ bool ds_element_type_is_reference(uint32_t t) {
 static ds_status collect_fields(ds_analysis *a, uint64_t mt, bool with_statics, ds_field **fields,
                                 size_t *count, size_t *cap, int depth, uint32_t *instance_total,
                                 ds_error *err) {
-  if (depth > 64)
-    return ds_error_set(err, DS_E_CORRUPT, "type hierarchy of 0x%llx deeper than 64", (unsigned long long)mt);
+  if (depth > (int)DS_MAX_TYPE_DEPTH)
+    return ds_error_set(err, DS_E_CORRUPT, "type hierarchy of 0x%llx deeper than %u (DS_MAX_TYPE_DEPTH)",
+                        (unsigned long long)mt, DS_MAX_TYPE_DEPTH);
   ds_dacp_method_table data;
   ds_status rc = ds_dac_method_table(a->dac, mt, &data, err);
   if (rc != DS_OK)

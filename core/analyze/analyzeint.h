@@ -22,19 +22,24 @@
 
 double ds__now_ms(void);
 
-/* A growable array of T (curl dynbuf habit: growth failure is reported, never ignored). */
+/* A growable array of T with a hard cap (curl dynbuf habit): growth past the cap is DS_E_LIMIT,
+ * a failed allocation DS_E_NOMEM; neither is ever ignored. */
 #define DS__VEC(T) struct { T *items; size_t count, cap; }
-#define DS__VEC_PUSH(v, x, ok)                                                                        \
+/* Appends x to v, which may hold at most max elements; on failure leaves v as it was and sets the
+ * ds_status rc (left alone on success). */
+#define DS__VEC_PUSH(v, x, max, rc)                                                                   \
   do {                                                                                                \
-    if ((v).count == (v).cap) {                                                                       \
-      size_t ncap_ = (v).cap ? (v).cap * 2 : 1024;                                                    \
-      void *p_ = realloc((v).items, ncap_ * sizeof *(v).items);                                      \
-      if (!p_) { (ok) = false; break; }                                                               \
-      (v).items = p_;                                                                                 \
-      (v).cap = ncap_;                                                                                \
-    }                                                                                                 \
+    if ((v).count == (v).cap &&                                                                       \
+        ((rc) = ds__vec_grow((void **)&(v).items, &(v).cap, (v).count, sizeof *(v).items, (max))) != DS_OK) \
+      break;                                                                                          \
     (v).items[(v).count++] = (x);                                                                     \
   } while (0)
+
+/* Room for one more element of elem_size bytes in *items (count used of *cap), doubling up to
+ * max elements. */
+ds_status ds__vec_grow(void **items, size_t *cap, size_t count, size_t elem_size, size_t max);
+/* The error of a failed push: "more than <max> <what> (<cap>)" or "out of memory for <what>". */
+ds_status ds__vec_error(ds_error *err, ds_status rc, const char *what, size_t max, const char *cap);
 
 /* Address -> object index in O(1): per heap range, for every granule of bytes, the first object
  * at or after the granule's start. A lookup is a short scan (a granule holds a few objects)
@@ -62,7 +67,7 @@ typedef struct ds__edge_job {
   uint32_t *counts;          /* per object in [lo, hi) */
   DS__VEC(uint32_t) targets;
   DS__VEC(uint64_t) raw;     /* pointer values of the current batch, resolved in bulk */
-  bool failed;
+  ds_status status;          /* DS_OK, or why the job stopped */
 } ds__edge_job;
 
 typedef struct ds__build {
@@ -82,7 +87,7 @@ typedef struct ds__build {
   DS__VEC(uint32_t) type;
   DS__VEC(uint64_t) size;
   size_t n;
-  bool walk_failed;
+  ds_status walk_status;     /* why the walk's callback stopped it */
   uint32_t *obj_size;
   DS__VEC(ds_index_big_size) big;
 

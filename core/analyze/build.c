@@ -26,19 +26,38 @@ double ds__now_ms(void) {
 
 /* ---- phase 1: objects ----------------------------------------------------------------------- */
 
+ds_status ds__vec_grow(void **items, size_t *cap, size_t count, size_t elem_size, size_t max) {
+  if (count < *cap)
+    return DS_OK;
+  if (count >= max)
+    return DS_E_LIMIT;
+  size_t next = *cap ? *cap * 2 : 1024;
+  if (next > max)
+    next = max;
+  void *grown = realloc(*items, next * elem_size);
+  if (!grown)
+    return DS_E_NOMEM;
+  *items = grown;
+  *cap = next;
+  return DS_OK;
+}
+
+ds_status ds__vec_error(ds_error *err, ds_status rc, const char *what, size_t max, const char *cap) {
+  if (rc == DS_E_LIMIT)
+    return ds_error_set(err, rc, "more than %zu %s (%s)", max, what, cap);
+  return ds_error_set(err, rc, "out of memory for %s", what);
+}
+
 static bool collect_object(void *p, const ds_heap_object *obj) {
   ds__build *b = p;
-  bool ok = true;
-  DS__VEC_PUSH(b->addr, obj->address, ok);
-  if (ok)
-    DS__VEC_PUSH(b->type, obj->type, ok);
-  if (ok)
-    DS__VEC_PUSH(b->size, obj->size, ok);
-  if (!ok || b->addr.count >= UINT32_MAX - 1) {
-    b->walk_failed = true;
-    return false;
-  }
-  return true;
+  ds_status rc = DS_OK;
+  DS__VEC_PUSH(b->addr, obj->address, DS_MAX_OBJECTS, rc);
+  if (rc == DS_OK)
+    DS__VEC_PUSH(b->type, obj->type, DS_MAX_OBJECTS, rc);
+  if (rc == DS_OK)
+    DS__VEC_PUSH(b->size, obj->size, DS_MAX_OBJECTS, rc);
+  b->walk_status = rc;
+  return rc == DS_OK;
 }
 
 /* Walks the heap into the object arrays and writes the object sections (sizes of 4 GiB or more
@@ -47,8 +66,8 @@ static ds_status build_objects(ds__build *b, const char *path, ds_error *err) {
   ds_status rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
   if (rc != DS_OK)
     return rc;
-  if (b->walk_failed)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory (or more than 4 billion objects) listing objects");
+  if (b->walk_status != DS_OK)
+    return ds__vec_error(err, b->walk_status, "objects", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
   size_t n = b->n = b->addr.count;
   b->stats->objects = n;
   b->stats->walk_ms = ds__now_ms() - b->t0;
@@ -60,10 +79,9 @@ static ds_status build_objects(ds__build *b, const char *path, ds_error *err) {
     uint64_t sz = b->size.items[i];
     if (sz >= UINT32_MAX) {
       b->obj_size[i] = UINT32_MAX;
-      bool ok = true;
-      DS__VEC_PUSH(b->big, ((ds_index_big_size){(uint32_t)i, 0, sz}), ok);
-      if (!ok)
-        return ds_error_set(err, DS_E_NOMEM, "out of memory");
+      DS__VEC_PUSH(b->big, ((ds_index_big_size){(uint32_t)i, 0, sz}), DS_MAX_OBJECTS, rc);
+      if (rc != DS_OK)
+        return ds__vec_error(err, rc, "objects of 4 GiB or more", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
     } else {
       b->obj_size[i] = (uint32_t)sz;
     }
@@ -133,11 +151,11 @@ static ds_status describe_fields(ds__build *b, const ds_type *ht, ds_index_type 
   for (size_t f = 0; f < fc; f++) {
     ds_index_field xf = {ds_strpool_add(&b->pool, fl[f].name), ds_strpool_add(&b->pool, fl[f].type_name),
                          fl[f].offset, fl[f].element_type};
-    bool ok = true;
-    DS__VEC_PUSH(b->fields, xf, ok);
-    if (!ok) {
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(b->fields, xf, DS_MAX_INDEX_FIELDS, rc);
+    if (rc != DS_OK) {
       free(fl);
-      return ds_error_set(err, DS_E_NOMEM, "out of memory for fields");
+      return ds__vec_error(err, rc, "instance fields", DS_MAX_INDEX_FIELDS, "DS_MAX_INDEX_FIELDS");
     }
   }
   it->field_count = (uint32_t)fc;
@@ -316,10 +334,10 @@ static ds_status collect_thin_locks(ds__build *b, ds_error *err) {
       if (roots->threads[t].managed_id == id)
         owner = (uint32_t)t;
     ds_index_monitor m = {b->addr.items[i], (uint32_t)i, owner, recursion, 2, 0, 0};
-    bool ok = true;
-    DS__VEC_PUSH(b->monitors, m, ok);
-    if (!ok)
-      return ds_error_set(err, DS_E_NOMEM, "out of memory for thin locks");
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(b->monitors, m, DS_MAX_OBJECTS, rc);
+    if (rc != DS_OK)
+      return ds__vec_error(err, rc, "thin locks", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
   }
   return DS_OK;
 }
@@ -336,10 +354,10 @@ static ds_status index_monitors(ds__build *b, ds_error *err) {
         owner = (uint32_t)t;
     ds_index_monitor m = {src->object, ds__find_exact(b->addr.items, b->n, src->object), owner, src->recursion, 1,
                           src->index, src->waiters};
-    bool ok = true;
-    DS__VEC_PUSH(b->monitors, m, ok);
-    if (!ok)
-      return ds_error_set(err, DS_E_NOMEM, "out of memory for monitors");
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(b->monitors, m, DS_MAX_OBJECTS, rc);
+    if (rc != DS_OK)
+      return ds__vec_error(err, rc, "monitors", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
   }
   ds_status rc = collect_thin_locks(b, err);
   if (rc == DS_OK && b->monitors.count)
@@ -427,10 +445,10 @@ static ds_status histogram_segment(ds__build *b, size_t si, ds_error *err) {
   for (size_t i = first; i < end; i++) {
     uint32_t t = b->type.items[i];
     if (b->types[t].flags & DS_TYPE_FREE) {
-      bool ok = true;
-      DS__VEC_PUSH(b->free_blocks, (uint32_t)i, ok);
-      if (!ok)
-        return ds_error_set(err, DS_E_NOMEM, "out of memory listing free blocks");
+      ds_status rc = DS_OK;
+      DS__VEC_PUSH(b->free_blocks, (uint32_t)i, DS_MAX_OBJECTS, rc);
+      if (rc != DS_OK)
+        return ds__vec_error(err, rc, "free blocks", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
     }
     uint64_t *acc = &b->hist_acc[((size_t)s->gen * b->type_total + t) * 4];
     bool is_live = b->live[i >> 6] >> (i & 63) & 1;

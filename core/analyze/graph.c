@@ -134,28 +134,28 @@ static inline void object_edges(ds__edge_job *job, size_t i) {
       }
       mem = copy;
     }
-    bool ok = true;
+    ds_status rc = DS_OK;
     ds_gc_desc_cursor cursor;
     ds_gc_desc_start(&cursor, d, size);
     uint64_t start, count;
-    while (ok && ds_gc_desc_next(&cursor, &start, &count)) {
-      for (uint64_t k = 0; k < count && ok; k++) {
+    while (rc == DS_OK && ds_gc_desc_next(&cursor, &start, &count)) {
+      for (uint64_t k = 0; k < count && rc == DS_OK; k++) {
         uint64_t ptr;
         memcpy(&ptr, mem + start + 8 * k, 8);
         if (ptr)
-          DS__VEC_PUSH(job->raw, ptr, ok);
+          DS__VEC_PUSH(job->raw, ptr, DS_MAX_REFERENCES, rc);
       }
     }
     free(copy);
-    if (!ok)
-      job->failed = true;
+    if (rc != DS_OK)
+      job->status = rc;
   }
 extras:
   if (b->loader_allocator[ti]) {
-    bool ok = true;
-    DS__VEC_PUSH(job->raw, b->loader_allocator[ti], ok);
-    if (!ok)
-      job->failed = true;
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(job->raw, b->loader_allocator[ti], DS_MAX_REFERENCES, rc);
+    if (rc != DS_OK)
+      job->status = rc;
   }
   job->counts[i - job->lo] = (uint32_t)(job->raw.count - before);
 }
@@ -166,19 +166,19 @@ extras:
 static void *edge_worker(void *p) {
   ds__edge_job *job = p;
   enum { BATCH = 256 };
-  for (size_t i0 = job->lo; i0 < job->hi && !job->failed; i0 += BATCH) {
+  for (size_t i0 = job->lo; i0 < job->hi && job->status == DS_OK; i0 += BATCH) {
     size_t i1 = i0 + BATCH < job->hi ? i0 + BATCH : job->hi;
     job->raw.count = 0;
-    for (size_t i = i0; i < i1 && !job->failed; i++)
+    for (size_t i = i0; i < i1 && job->status == DS_OK; i++)
       object_edges(job, i);
-    if (job->failed)
+    if (job->status != DS_OK)
       break;
     /* two passes with prefetch: directory entry, then the address array */
     const ds__addr_lookup *l = &job->b->lookup;
     size_t count = job->raw.count;
     uint32_t *cand = malloc((count ? count : 1) * sizeof *cand);
     if (!cand) {
-      job->failed = true;
+      job->status = DS_E_NOMEM;
       break;
     }
     size_t range = 0;
@@ -208,8 +208,8 @@ static void *edge_worker(void *p) {
     }
     /* third pass: finish each lookup, keep the hits, per object */
     size_t k = 0;
-    bool ok = true;
-    for (size_t i = i0; i < i1 && ok; i++) {
+    ds_status rc = DS_OK;
+    for (size_t i = i0; i < i1 && rc == DS_OK; i++) {
       uint32_t raw_count = job->counts[i - job->lo], hits = 0;
       for (uint32_t c = 0; c < raw_count; c++, k++) {
         uint32_t idx = cand[k];
@@ -219,15 +219,15 @@ static void *edge_worker(void *p) {
         while (idx < l->n && l->addrs[idx] < a)
           idx++;
         if (idx < l->n && l->addrs[idx] == a) {
-          DS__VEC_PUSH(job->targets, idx, ok);
+          DS__VEC_PUSH(job->targets, idx, DS_MAX_REFERENCES, rc);
           hits++;
         }
       }
       job->counts[i - job->lo] = hits;
     }
     free(cand);
-    if (!ok)
-      job->failed = true;
+    if (rc != DS_OK)
+      job->status = rc;
   }
   return NULL;
 }
@@ -262,8 +262,8 @@ static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
       edge_worker(&b->jobs[j]);
   }
   for (int j = 0; j < DS__BUILD_THREADS; j++)
-    if (b->jobs[j].failed)
-      return ds_error_set(err, DS_E_NOMEM, "out of memory collecting references");
+    if (b->jobs[j].status != DS_OK)
+      return ds__vec_error(err, b->jobs[j].status, "references", DS_MAX_REFERENCES, "DS_MAX_REFERENCES");
   return DS_OK;
 }
 
@@ -278,10 +278,10 @@ static ds_status collect_dependent_edges(ds__build *b, ds_error *err) {
              to = ds__find_exact(b->addr.items, b->n, root->secondary);
     if (from == UINT32_MAX || to == UINT32_MAX)
       continue;
-    bool ok = true;
-    DS__VEC_PUSH(b->extras, ((ds__extra_edge){from, to, 1}), ok);
-    if (!ok)
-      return ds_error_set(err, DS_E_NOMEM, "out of memory for dependent handles");
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(b->extras, ((ds__extra_edge){from, to, 1}), DS_MAX_ROOTS, rc);
+    if (rc != DS_OK)
+      return ds__vec_error(err, rc, "dependent handles", DS_MAX_ROOTS, "DS_MAX_ROOTS");
   }
   if (b->extras.count)
     qsort(b->extras.items, b->extras.count, sizeof *b->extras.items, compare_extra);
@@ -295,8 +295,9 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
   uint64_t edge_total = b->extras.count;
   for (int j = 0; j < DS__BUILD_THREADS; j++)
     edge_total += b->jobs[j].targets.count;
-  if (edge_total >= UINT32_MAX)
-    return ds_error_set(err, DS_E_LIMIT, "more than 4 billion references");
+  if (edge_total > DS_MAX_REFERENCES)
+    return ds_error_set(err, DS_E_LIMIT, "more than %llu references (DS_MAX_REFERENCES)",
+                        (unsigned long long)DS_MAX_REFERENCES);
   b->edge_total = edge_total;
   b->out_off = malloc((n + 1) * sizeof *b->out_off);
   b->out_edge = malloc((edge_total ? edge_total : 1) * sizeof *b->out_edge);

@@ -650,8 +650,8 @@ ds_status ds_dac_enum_handles(ds_dac *dac, ds_dac_handle_fn fn_cb, void *ctx, ds
     total = 0;
   /* Before .NET 8 the walker misbehaved with buffers smaller than the total; ask for it all. */
   uint32_t batch = total > 1024 ? total : 1024;
-  if (batch > (1u << 24))
-    batch = 1u << 24;
+  if (batch > DS_MAX_HANDLE_BATCH)
+    batch = DS_MAX_HANDLE_BATCH;
   ds_dacp_handle *buf = malloc(batch * sizeof *buf);
   if (!buf) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for %u handles", batch);

@@ -352,7 +352,7 @@ static size_t stack_ref_errors(void *refs_enum) {
   if (DS_VCALL(refs_enum, DS__STACK_REF_ENUM_ENUMERATE_ERRORS, enum_errors_fn)(refs_enum, &errors) < 0 || !errors)
     return 0;
   stack_ref_error batch[64];
-  for (int rounds = 0; rounds < 1024; rounds++) {
+  for (int rounds = 0; rounds < (int)(DS_MAX_STACK_REF_ERRORS / (sizeof batch / sizeof *batch)); rounds++) {
     uint32_t fetched = 0;
     HRESULT hr = DS_VCALL(errors, DS__ENUM_NEXT, enum_next_fn)(errors, 64, batch, &fetched);
     if (hr < 0 || fetched == 0)

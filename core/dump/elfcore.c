@@ -329,10 +329,10 @@ static void identify_module(ds_dump *dump, ds_module *mod) {
   Elf64_Ehdr eh;
   if (!ds_dump_read_exact(dump, mod->base, &eh, sizeof eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
       eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
-      eh.e_phnum == 0 || eh.e_phnum > 256)
+      eh.e_phnum == 0 || eh.e_phnum > DS_MAX_MODULE_PROGRAM_HEADERS)
     return;
   mod->is_elf = true;
-  Elf64_Phdr phdrs[256];
+  Elf64_Phdr phdrs[DS_MAX_MODULE_PROGRAM_HEADERS];
   if (!ds_dump_read_exact(dump, mod->base + eh.e_phoff, phdrs, eh.e_phnum * sizeof(Elf64_Phdr)))
     return;
   uint64_t min_vaddr = UINT64_MAX;
@@ -345,7 +345,7 @@ static void identify_module(ds_dump *dump, ds_module *mod) {
   for (unsigned i = 0; i < eh.e_phnum; i++) {
     if (phdrs[i].p_type != PT_NOTE || phdrs[i].p_memsz > 65536)
       continue;
-    uint8_t notes[65536];
+    uint8_t notes[DS_MAX_MODULE_NOTE_BYTES];
     size_t got = ds_dump_read(dump, bias + phdrs[i].p_vaddr, notes, phdrs[i].p_memsz);
     uint64_t pos = 0;
     ds_elf_note note;

@@ -123,8 +123,8 @@ ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, 
   uint32_t i = ds_query_find(q, addr, false);
   if (i == UINT32_MAX)
     return ds_error_set(err, DS_E_NOT_FOUND, "0x%llx is not an object on the GC heap", (unsigned long long)addr);
-  if (!limit || limit > 100000)
-    limit = limit ? 100000 : 1000;
+  if (!limit || limit > DS_MAX_PAGE_REFERENCES)
+    limit = limit ? DS_MAX_PAGE_REFERENCES : 1000;
   json_t *doc = ds__object_ref(q, i), *in = json_array(), *outs = json_array();
   uint32_t lo, hi;
   ds__csr(q->in_off, q->e, i, &lo, &hi);
@@ -215,8 +215,8 @@ ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit
     return ds_error_set(err, DS_E_NOT_FOUND, "0x%llx is not an object on the GC heap", (unsigned long long)addr);
   if (!ds__build_rooted(q))
     return ds_error_set(err, DS_E_NOMEM, "out of memory");
-  if (!limit || limit > 1000)
-    limit = limit ? 1000 : 100;
+  if (!limit || limit > DS_MAX_ROOT_PATHS)
+    limit = limit ? DS_MAX_ROOT_PATHS : 100;
   json_t *doc = ds__object_ref(q, target);
   json_object_set_new(doc, "live", json_boolean(ds__is_live(q, target)));
   json_t *paths = json_array();

@@ -159,8 +159,8 @@ ds_status ds_query_objects(ds_query *q, const ds_object_filter *f, uint64_t afte
   uint8_t *ok = type_mask(q, f);
   if (!ok)
     return ds_error_set(err, DS_E_NOMEM, "out of memory");
-  if (!limit || limit > 10000)
-    limit = 10000;
+  if (!limit || limit > DS_MAX_PAGE_OBJECTS)
+    limit = DS_MAX_PAGE_OBJECTS;
   json_t *doc = json_object(), *arr = json_array();
   size_t emitted = 0;
   uint64_t last = 0;
@@ -255,11 +255,11 @@ ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, siz
     json_object_set_new(doc, "values", json_string("unavailable: the dump file is not accessible"));
   if (t && (t->flags & DS_TYPE_STRING)) {
     int64_t len;
-    char *s = ds__read_string(q, q->addr[i], 1 << 16, &len);
+    char *s = ds__read_string(q, q->addr[i], DS_MAX_OBJECT_STRING_CHARS, &len);
     json_object_set_new(doc, "length", json_integer(len));
     if (s)
       json_object_set_new(doc, "string", json_string(s));
-    json_object_set_new(doc, "truncated", json_boolean(len > (1 << 16)));
+    json_object_set_new(doc, "truncated", json_boolean(len > DS_MAX_OBJECT_STRING_CHARS));
     free(s);
   } else if (t && (t->flags & DS_TYPE_ARRAY)) {
     uint32_t length = 0;
@@ -268,8 +268,8 @@ ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, siz
     json_object_set_new(doc, "length", json_integer(length));
     json_object_set_new(doc, "element_type",
                         json_string(t->element_type_index < q->type_count ? ds__type_name(q, t->element_type_index) : ""));
-    if (!element_limit || element_limit > 1000)
-      element_limit = element_limit ? 1000 : 20;
+    if (!element_limit || element_limit > DS_MAX_ARRAY_ELEMENTS)
+      element_limit = element_limit ? DS_MAX_ARRAY_ELEMENTS : 20;
     json_t *elems = json_array();
     uint32_t esz = t->component_size ? t->component_size : 8;
     for (uint64_t k = element_offset; k < length && k < element_offset + element_limit; k++) {
@@ -435,7 +435,7 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
       continue;
     if (contains && *contains) {
       int64_t l;
-      char *s = ds__read_string(q, q->addr[i], 1 << 20, &l);
+      char *s = ds__read_string(q, q->addr[i], DS_MAX_STRING_READ_CHARS, &l);
       bool hit = s && strstr(s, contains);
       free(s);
       if (!hit)

@@ -59,9 +59,9 @@ void ds_dac_search_from_env(ds_dac_search *search, char *storage, size_t storage
 
 /* Storage behind a search built from the environment: the variables' lists split into items. */
 typedef struct ds_dac_search_env {
-  char text[8192];
-  const char *runtime_dirs[32];
-  const char *symbol_servers[16];
+  char text[DS_MAX_SEARCH_ENV_BYTES];
+  const char *runtime_dirs[DS_MAX_RUNTIME_DIRS];
+  const char *symbol_servers[DS_MAX_SYMBOL_SERVERS];
 } ds_dac_search_env;
 
 /* The DAC search of an analysis process, the one way to build it: explicit_path (--dac, NULL =

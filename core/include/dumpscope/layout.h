@@ -29,6 +29,7 @@
 
 #include "dumpscope/dump.h"
 #include "dumpscope/error.h"
+#include "dumpscope/limits.h"
 
 #define DS_RUNTIME_MAJOR_MIN 6
 #define DS_RUNTIME_MAJOR_MAX 10
@@ -145,8 +146,6 @@ typedef struct ds_gc_desc {
   uint64_t *data;              /* positive: pairs (size, offset); negative: start, then items */
 } ds_gc_desc;
 
-#define DS_MAX_GC_DESC_SERIES 4096 /* a descriptor claiming more is taken as damaged */
-
 /* Copies the GC descriptor of MethodTable mt out of the dump. A descriptor that is absent,
  * unreadable or implausible gives series = 0 (no references): never a read past it. */
 void ds_gc_desc_read(const ds_layout *l, ds_dump *dump, uint64_t mt, ds_gc_desc *out);
@@ -165,8 +164,6 @@ typedef struct ds_gc_desc_cursor {
   uint64_t offset, progress;   /* negative: current offset and where the pass began */
   uint32_t passes;
 } ds_gc_desc_cursor;
-
-#define DS_GC_DESC_MAX_PASSES (1u << 26) /* repetitions of a value-type series over one array */
 
 static inline void ds_gc_desc_start(ds_gc_desc_cursor *c, const ds_gc_desc *desc, uint64_t size) {
   c->desc = desc;
@@ -220,7 +217,7 @@ static inline bool ds_gc_desc_next(ds_gc_desc_cursor *c, uint64_t *offset, uint6
       continue;
     }
     c->next = 0;
-    if (c->offset <= c->progress || ++c->passes > DS_GC_DESC_MAX_PASSES)
+    if (c->offset <= c->progress || ++c->passes > DS_MAX_GC_DESC_PASSES)
       return false; /* a zero-width element would loop forever */
   }
 }
