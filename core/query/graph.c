@@ -116,7 +116,7 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
 
 /* ---- references ------------------------------------------------------------------------------ */
 
-ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, ds_error *err) {
+static ds_status query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_OUT_OFF, err) || !ds__need(q, DS_SEC_OUT_EDGE, err) ||
       !ds__need(q, DS_SEC_IN_OFF, err) || !ds__need(q, DS_SEC_IN_EDGE, err) || !ds__need(q, DS_SEC_FIELDS, err))
     return err->code;
@@ -128,7 +128,7 @@ ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, 
   json_t *doc = ds__object_ref(q, i), *in = json_array(), *outs = json_array();
   uint32_t lo, hi;
   ds__csr(q->in_off, q->e, i, &lo, &hi);
-  json_object_set_new(doc, "referenced_by_count", json_integer(hi - lo));
+  ds__jset(doc, "referenced_by_count", json_integer(hi - lo));
   for (uint32_t e = lo; e < hi && e - lo < limit; e++) {
     uint32_t from = q->in_edge[e];
     if (from >= q->n)
@@ -136,11 +136,11 @@ ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, 
     char field[256];
     field_holding(q, from, i, field, sizeof field);
     json_t *r = ds__object_ref(q, from);
-    json_object_set_new(r, "field", json_string(field));
-    json_array_append_new(in, r);
+    ds__jset(r, "field", ds__jstr(field));
+    ds__jappend(in, r);
   }
   ds__csr(q->out_off, q->e, i, &lo, &hi);
-  json_object_set_new(doc, "references_count", json_integer(hi - lo));
+  ds__jset(doc, "references_count", json_integer(hi - lo));
   for (uint32_t e = lo; e < hi && e - lo < limit; e++) {
     uint32_t to = q->out_edge[e];
     if (to >= q->n)
@@ -148,11 +148,11 @@ ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, 
     char field[256];
     field_holding(q, i, to, field, sizeof field);
     json_t *r = ds__object_ref(q, to);
-    json_object_set_new(r, "field", json_string(field));
-    json_array_append_new(outs, r);
+    ds__jset(r, "field", ds__jstr(field));
+    ds__jappend(outs, r);
   }
-  json_object_set_new(doc, "referenced_by", in);
-  json_object_set_new(doc, "references", outs);
+  ds__jset(doc, "referenced_by", in);
+  ds__jset(doc, "references", outs);
   *out = doc;
   return DS_OK;
 }
@@ -186,26 +186,26 @@ bool ds__build_rooted(ds_query *q) {
 static json_t *root_json(const ds_query *q, uint32_t r) {
   const ds_index_root *root = &q->roots[r];
   json_t *j = json_object();
-  json_object_set_new(j, "kind", json_string(ds_root_kind_name((ds_root_kind)root->kind)));
-  json_object_set_new(j, "address", ds__json_hex(root->address));
-  json_object_set_new(j, "pinned", json_boolean(root->pinned));
+  ds__jset(j, "kind", ds__jstr(ds_root_kind_name((ds_root_kind)root->kind)));
+  ds__jset(j, "address", ds__json_hex(root->address));
+  ds__jset(j, "pinned", json_boolean(root->pinned));
   if (root->interior)
-    json_object_set_new(j, "interior_pointer", ds__json_hex(root->raw_object));
+    ds__jset(j, "interior_pointer", ds__json_hex(root->raw_object));
   if (root->kind == DS_ROOT_HANDLE_REFCOUNTED)
-    json_object_set_new(j, "ref_count", json_integer(root->ref_count));
+    ds__jset(j, "ref_count", json_integer(root->ref_count));
   if (root->thread < q->thread_count) {
     const ds_index_thread *t = &q->threads[root->thread];
-    json_object_set_new(j, "thread", json_pack("{s:i,s:i}", "os_id", (int)t->os_id, "managed_id", (int)t->managed_id));
+    ds__jset(j, "thread", json_pack("{s:i,s:i}", "os_id", (int)t->os_id, "managed_id", (int)t->managed_id));
   }
   if (root->frame < q->frame_count) {
     const ds_index_frame *f = &q->frames[root->frame];
-    json_object_set_new(j, "frame", json_pack("{s:s,s:o,s:o}", "method", ds_index_string(q->idx, f->method), "sp",
-                                              ds__json_hex(f->sp), "ip", ds__json_hex(f->ip)));
+    ds__jset(j, "frame", json_pack("{s:o,s:o,s:o}", "method", ds__jstr(ds_index_string(q->idx, f->method)), "sp",
+                                   ds__json_hex(f->sp), "ip", ds__json_hex(f->ip)));
   }
   return j;
 }
 
-ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err) {
+static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_IN_OFF, err) || !ds__need(q, DS_SEC_IN_EDGE, err) ||
       !ds__need(q, DS_SEC_OUT_OFF, err) || !ds__need(q, DS_SEC_OUT_EDGE, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_FIELDS, err) || !ds__need(q, DS_SEC_FRAMES, err) ||
       !ds__need(q, DS_SEC_THREADS, err))
@@ -218,9 +218,9 @@ ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit
   if (!limit || limit > DS_MAX_ROOT_PATHS)
     limit = limit ? DS_MAX_ROOT_PATHS : 100;
   json_t *doc = ds__object_ref(q, target);
-  json_object_set_new(doc, "live", json_boolean(ds__is_live(q, target)));
+  ds__jset(doc, "live", json_boolean(ds__is_live(q, target)));
   json_t *paths = json_array();
-  json_object_set_new(doc, "paths", paths);
+  ds__jset(doc, "paths", paths);
   *out = doc;
   if (!ds__is_live(q, target))
     return DS_OK; /* unreachable: no path, and no need to search */
@@ -251,19 +251,19 @@ ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit
         continue;
       root_seen[r] = 1;
       json_t *path = json_object(), *hops = json_array();
-      json_object_set_new(path, "root", root_json(q, r));
+      ds__jset(path, "root", root_json(q, r));
       for (uint32_t x = cur; x != UINT32_MAX; x = parent[x]) {
         json_t *hop = ds__object_ref(q, x);
         if (parent[x] != UINT32_MAX) {
           char field[256];
           field_holding(q, x, parent[x], field, sizeof field);
-          json_object_set_new(hop, "via_field", json_string(field));
+          ds__jset(hop, "via_field", ds__jstr(field));
         }
-        json_array_append_new(hops, hop);
+        ds__jappend(hops, hop);
       }
-      json_object_set_new(path, "objects", hops);
-      json_object_set_new(path, "length", json_integer((json_int_t)json_array_size(hops)));
-      json_array_append_new(paths, path);
+      ds__jset(path, "objects", hops);
+      ds__jset(path, "length", json_integer((json_int_t)json_array_size(hops)));
+      ds__jappend(paths, path);
       found++;
       if (!all)
         break;
@@ -281,7 +281,7 @@ ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit
       queue[tail++] = from;
     }
   }
-  json_object_set_new(doc, "truncated", json_boolean(found >= limit));
+  ds__jset(doc, "truncated", json_boolean(found >= limit));
   free(parent);
   free(seen);
   free(queue);
@@ -289,7 +289,7 @@ ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit
   return DS_OK;
 }
 
-ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err) {
+static ds_status query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err))
     return err->code;
   if (!limit)
@@ -304,31 +304,31 @@ ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *er
     json_t *k = json_object_get(kinds, kname);
     if (!k) {
       k = json_pack("{s:i,s:[],s:{}}", "count", 0, "handles", "by_type");
-      json_object_set_new(kinds, kname, k);
+      ds__jset(kinds, kname, k);
     }
-    json_object_set_new(k, "count", json_integer(json_integer_value(json_object_get(k, "count")) + 1));
+    ds__jset(k, "count", json_integer(json_integer_value(json_object_get(k, "count")) + 1));
     total++;
     if (root->pinned)
       pinned++;
     const char *tn = root->object < q->n ? ds__type_name(q, q->type[root->object]) : "(null)";
     json_t *bt = json_object_get(json_object_get(k, "by_type"), tn);
-    json_object_set_new(json_object_get(k, "by_type"), tn, json_integer(bt ? json_integer_value(bt) + 1 : 1));
+    ds__jset(json_object_get(k, "by_type"), tn, json_integer(bt ? json_integer_value(bt) + 1 : 1));
     json_t *list = json_object_get(k, "handles");
     if (json_array_size(list) < limit) {
       json_t *h = json_object();
-      json_object_set_new(h, "handle", ds__json_hex(root->address));
-      json_object_set_new(h, "object", root->object < q->n ? ds__object_ref(q, root->object) : json_null());
-      json_object_set_new(h, "pinned", json_boolean(root->pinned));
+      ds__jset(h, "handle", ds__json_hex(root->address));
+      ds__jset(h, "object", root->object < q->n ? ds__object_ref(q, root->object) : json_null());
+      ds__jset(h, "pinned", json_boolean(root->pinned));
       if (root->secondary < q->n)
-        json_object_set_new(h, "secondary", ds__object_ref(q, root->secondary));
+        ds__jset(h, "secondary", ds__object_ref(q, root->secondary));
       if (root->kind == DS_ROOT_HANDLE_REFCOUNTED)
-        json_object_set_new(h, "ref_count", json_integer(root->ref_count));
-      json_array_append_new(list, h);
+        ds__jset(h, "ref_count", json_integer(root->ref_count));
+      ds__jappend(list, h);
     }
   }
-  json_object_set_new(doc, "total", json_integer((json_int_t)total));
-  json_object_set_new(doc, "pinned", json_integer((json_int_t)pinned));
-  json_object_set_new(doc, "kinds", kinds);
+  ds__jset(doc, "total", json_integer((json_int_t)total));
+  ds__jset(doc, "pinned", json_integer((json_int_t)pinned));
+  ds__jset(doc, "kinds", kinds);
   *out = doc;
   return DS_OK;
 }
@@ -349,18 +349,18 @@ static json_t *object_list(ds_query *q, const uint32_t *list, size_t count, bool
     }
     total += ds__obj_size(q, i);
     if (!stat_only && json_array_size(objs) < limit)
-      json_array_append_new(objs, ds__object_ref(q, i));
+      ds__jappend(objs, ds__object_ref(q, i));
   }
   json_t *stats = json_array();
   for (uint64_t t = 0; counts && bytes && t < q->type_count; t++)
     if (counts[t])
-      json_array_append_new(stats, json_pack("{s:s,s:I,s:I}", "type", ds__type_name(q, (uint32_t)t), "count",
-                                             (json_int_t)counts[t], "total_size", (json_int_t)bytes[t]));
-  json_object_set_new(doc, "count", json_integer((json_int_t)count));
-  json_object_set_new(doc, "total_size", json_integer((json_int_t)total));
-  json_object_set_new(doc, "by_type", stats);
+      ds__jappend(stats, json_pack("{s:o,s:I,s:I}", "type", ds__jstr(ds__type_name(q, (uint32_t)t)), "count",
+                                   (json_int_t)counts[t], "total_size", (json_int_t)bytes[t]));
+  ds__jset(doc, "count", json_integer((json_int_t)count));
+  ds__jset(doc, "total_size", json_integer((json_int_t)total));
+  ds__jset(doc, "by_type", stats);
   if (!stat_only)
-    json_object_set_new(doc, "objects", objs);
+    ds__jset(doc, "objects", objs);
   else
     json_decref(objs);
   free(counts);
@@ -368,7 +368,7 @@ static json_t *object_list(ds_query *q, const uint32_t *list, size_t count, bool
   return doc;
 }
 
-ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out, ds_error *err) {
+static ds_status query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_FINALIZABLE, err))
     return err->code;
   if (!limit)
@@ -386,11 +386,11 @@ ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t lim
     *out = object_list(q, list, count, stat_only, limit);
     free(list);
   }
-  json_object_set_new(*out, "queue", json_string(ready ? "ready for finalization (f-reachable)" : "finalizable"));
+  ds__jset(*out, "queue", ds__jstr(ready ? "ready for finalization (f-reachable)" : "finalizable"));
   bool blocked = false;
   for (uint64_t t = 0; t < q->thread_count; t++)
     if (q->threads[t].finalizer) {
-      json_object_set_new(*out, "finalizer_thread", json_pack("{s:i,s:i}", "os_id", (int)q->threads[t].os_id,
+      ds__jset(*out, "finalizer_thread", json_pack("{s:i,s:i}", "os_id", (int)q->threads[t].os_id,
                                                               "managed_id", (int)q->threads[t].managed_id));
       blocked = true;
     }
@@ -398,7 +398,7 @@ ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t lim
   return DS_OK;
 }
 
-ds_status ds_query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {
+static ds_status query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_THREADS, err) ||
       !ds__need(q, DS_SEC_FRAMES, err))
     return err->code;
@@ -412,30 +412,30 @@ ds_status ds_query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_
     uint64_t fi = (uint64_t)t->first_frame + f;
     if (fi >= q->frame_count)
       break;
-    json_t *jf = json_pack("{s:s,s:o,s:o,s:[]}", "method", ds_index_string(q->idx, q->frames[fi].method), "sp",
+    json_t *jf = json_pack("{s:o,s:o,s:o,s:[]}", "method", ds__jstr(ds_index_string(q->idx, q->frames[fi].method)), "sp",
                            ds__json_hex(q->frames[fi].sp), "ip", ds__json_hex(q->frames[fi].ip), "objects");
     for (uint64_t r = 0; r < q->root_count; r++) {
       const ds_index_root *root = &q->roots[r];
       if (root->kind != DS_ROOT_STACK || root->frame != fi || root->object >= q->n)
         continue;
       json_t *o = ds__object_ref(q, root->object);
-      json_object_set_new(o, "slot", ds__json_hex(root->address));
-      json_object_set_new(o, "pinned", json_boolean(root->pinned));
+      ds__jset(o, "slot", ds__json_hex(root->address));
+      ds__jset(o, "pinned", json_boolean(root->pinned));
       if (root->interior)
-        json_object_set_new(o, "interior_pointer", ds__json_hex(root->raw_object));
-      json_array_append_new(json_object_get(jf, "objects"), o);
+        ds__jset(o, "interior_pointer", ds__json_hex(root->raw_object));
+      ds__jappend(json_object_get(jf, "objects"), o);
     }
-    json_array_append_new(frames, jf);
+    ds__jappend(frames, jf);
   }
   /* stack roots the walk could not attribute to a frame */
   json_t *unattributed = json_array();
   for (uint64_t r = 0; r < q->root_count; r++) {
     const ds_index_root *root = &q->roots[r];
     if (root->kind == DS_ROOT_STACK && root->thread == ti && root->frame >= q->frame_count && root->object < q->n)
-      json_array_append_new(unattributed, ds__object_ref(q, root->object));
+      ds__jappend(unattributed, ds__object_ref(q, root->object));
   }
-  json_object_set_new(doc, "frames", frames);
-  json_object_set_new(doc, "unattributed", unattributed);
+  ds__jset(doc, "frames", frames);
+  ds__jset(doc, "unattributed", unattributed);
   *out = doc;
   return DS_OK;
 }
@@ -447,4 +447,33 @@ bool ds__is_pinned(ds_query *q, uint32_t i) {
     if (q->roots[(uint32_t)q->rooted[lo]].pinned)
       return true;
   return ds__gen_of(q, i) == DS_GEN_POH;
+}
+
+/* ---- the public queries: each document is complete, or an error ---------------------------------- */
+
+ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_refs(q, addr, limit, out, err), out, err);
+}
+
+ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out,
+                              ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_root_paths(q, addr, all, limit, out, err), out, err);
+}
+
+ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_handles(q, limit, out, err), out, err);
+}
+
+ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out,
+                             ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_finalizer(q, ready, stat_only, limit, out, err), out, err);
+}
+
+ds_status ds_query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_stack_objects(q, thread, out, err), out, err);
 }

@@ -91,7 +91,7 @@ static int compare_stat(const void *a, const void *b, void *ctx) {
     }                                                                                                 \
   }
 
-ds_status ds_query_stats(ds_query *q, const ds_object_filter *f, ds_sort sort, size_t limit, json_t **out,
+static ds_status query_stats(ds_query *q, const ds_object_filter *f, ds_sort sort, size_t limit, json_t **out,
                          ds_error *err) {
   if (!ds__require_objects(q, err))
     return err->code;
@@ -131,18 +131,18 @@ ds_status ds_query_stats(ds_query *q, const ds_object_filter *f, ds_sort sort, s
     char clr[DS_MAX_TYPE_NAME_CHARS];
     const char *name = ds__type_name(q, rows[r].type);
     ds_type_name_clrmd(name, clr, sizeof clr);
-    json_object_set_new(row, "type", json_string(name));
-    json_object_set_new(row, "display_name", json_string(clr));
-    json_object_set_new(row, "mt", ds__json_hex(q->types[rows[r].type].mt));
-    json_object_set_new(row, "count", json_integer((json_int_t)rows[r].count));
-    json_object_set_new(row, "total_size", json_integer((json_int_t)rows[r].bytes));
-    json_array_append_new(arr, row);
+    ds__jset(row, "type", ds__jstr(name));
+    ds__jset(row, "display_name", ds__jstr(clr));
+    ds__jset(row, "mt", ds__json_hex(q->types[rows[r].type].mt));
+    ds__jset(row, "count", json_integer((json_int_t)rows[r].count));
+    ds__jset(row, "total_size", json_integer((json_int_t)rows[r].bytes));
+    ds__jappend(arr, row);
   }
-  json_object_set_new(doc, "generation", f->gen >= 0 ? json_string(ds_gen_name((ds_gen)f->gen)) : json_string("all"));
-  json_object_set_new(doc, "type_count", json_integer((json_int_t)nrows));
-  json_object_set_new(doc, "object_count", json_integer((json_int_t)total_count));
-  json_object_set_new(doc, "total_size", json_integer((json_int_t)total_bytes));
-  json_object_set_new(doc, "types", arr);
+  ds__jset(doc, "generation", f->gen >= 0 ? ds__jstr(ds_gen_name((ds_gen)f->gen)) : ds__jstr("all"));
+  ds__jset(doc, "type_count", json_integer((json_int_t)nrows));
+  ds__jset(doc, "object_count", json_integer((json_int_t)total_count));
+  ds__jset(doc, "total_size", json_integer((json_int_t)total_bytes));
+  ds__jset(doc, "types", arr);
   *out = doc;
 out:
   free(ok);
@@ -152,7 +152,7 @@ out:
   return rc;
 }
 
-ds_status ds_query_objects(ds_query *q, const ds_object_filter *f, uint64_t after, size_t limit, json_t **out,
+static ds_status query_objects(ds_query *q, const ds_object_filter *f, uint64_t after, size_t limit, json_t **out,
                            ds_error *err) {
   if (!ds__require_objects(q, err))
     return err->code;
@@ -175,14 +175,14 @@ ds_status ds_query_objects(ds_query *q, const ds_object_filter *f, uint64_t afte
       break;
     }
     json_t *o = ds__object_ref(q, i);
-    json_object_set_new(o, "generation", json_string(ds_gen_name((ds_gen)seg_->gen)));
-    json_object_set_new(o, "live", json_boolean(ds__is_live(q, i)));
-    json_array_append_new(arr, o);
+    ds__jset(o, "generation", ds__jstr(ds_gen_name((ds_gen)seg_->gen)));
+    ds__jset(o, "live", json_boolean(ds__is_live(q, i)));
+    ds__jappend(arr, o);
     emitted++;
     last = q->addr[i];
   })
-  json_object_set_new(doc, "objects", arr);
-  json_object_set_new(doc, "next_cursor", more ? ds__json_hex(last) : json_null());
+  ds__jset(doc, "objects", arr);
+  ds__jset(doc, "next_cursor", more ? ds__json_hex(last) : json_null());
   free(ok);
   *out = doc;
   return DS_OK;
@@ -212,16 +212,16 @@ static json_t *value_at(ds_query *q, uint64_t where, uint32_t element_type) {
     if (!v)
       return json_null();
     json_t *r = json_object();
-    json_object_set_new(r, "address", ds__json_hex(v));
+    ds__jset(r, "address", ds__json_hex(v));
     uint32_t t = ds_query_find(q, v, false);
     if (t != UINT32_MAX) {
-      json_object_set_new(r, "type", json_string(ds__type_name(q, q->type[t])));
+      ds__jset(r, "type", ds__jstr(ds__type_name(q, q->type[t])));
       const ds_index_type *ty = ds__type_of(q, t);
       if (ty && (ty->flags & DS_TYPE_STRING)) {
         int64_t len;
         char *s = ds__read_string(q, v, 256, &len);
         if (s)
-          json_object_set_new(r, "string", json_string(s));
+          ds__jset(r, "string", ds__jstr(s));
         free(s);
       }
     }
@@ -230,7 +230,7 @@ static json_t *value_at(ds_query *q, uint64_t where, uint32_t element_type) {
   }
 }
 
-ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, size_t element_limit, json_t **out,
+static ds_status query_object(ds_query *q, uint64_t addr, size_t element_offset, size_t element_limit, json_t **out,
                           ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_FIELDS, err))
     return err->code;
@@ -246,28 +246,28 @@ ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, siz
   json_t *doc = ds__object_ref(q, i);
   char clr[DS_MAX_TYPE_NAME_CHARS];
   ds_type_name_clrmd(ds__type_name(q, q->type[i]), clr, sizeof clr);
-  json_object_set_new(doc, "display_name", json_string(clr));
-  json_object_set_new(doc, "mt", ds__json_hex(t ? t->mt : 0));
+  ds__jset(doc, "display_name", ds__jstr(clr));
+  ds__jset(doc, "mt", ds__json_hex(t ? t->mt : 0));
   int g = ds__gen_of(q, i);
-  json_object_set_new(doc, "generation", json_string(g >= 0 ? ds_gen_name((ds_gen)g) : "unknown"));
-  json_object_set_new(doc, "live", json_boolean(ds__is_live(q, i)));
+  ds__jset(doc, "generation", ds__jstr(g >= 0 ? ds_gen_name((ds_gen)g) : "unknown"));
+  ds__jset(doc, "live", json_boolean(ds__is_live(q, i)));
   if (!q->dump)
-    json_object_set_new(doc, "values", json_string("unavailable: the dump file is not accessible"));
+    ds__jset(doc, "values", ds__jstr("unavailable: the dump file is not accessible"));
   if (t && (t->flags & DS_TYPE_STRING)) {
     int64_t len;
     char *s = ds__read_string(q, q->addr[i], DS_MAX_OBJECT_STRING_CHARS, &len);
-    json_object_set_new(doc, "length", json_integer(len));
+    ds__jset(doc, "length", json_integer(len));
     if (s)
-      json_object_set_new(doc, "string", json_string(s));
-    json_object_set_new(doc, "truncated", json_boolean(len > DS_MAX_OBJECT_STRING_CHARS));
+      ds__jset(doc, "string", ds__jstr(s));
+    ds__jset(doc, "truncated", json_boolean(len > DS_MAX_OBJECT_STRING_CHARS));
     free(s);
   } else if (t && (t->flags & DS_TYPE_ARRAY)) {
     uint32_t length = 0;
     if (q->dump)
       ds_layout_read_length(q->layout, q->dump, q->addr[i], &length);
-    json_object_set_new(doc, "length", json_integer(length));
-    json_object_set_new(doc, "element_type",
-                        json_string(t->element_type_index < q->type_count ? ds__type_name(q, t->element_type_index) : ""));
+    ds__jset(doc, "length", json_integer(length));
+    ds__jset(doc, "element_type",
+                        ds__jstr(t->element_type_index < q->type_count ? ds__type_name(q, t->element_type_index) : ""));
     if (!element_limit || element_limit > DS_MAX_ARRAY_ELEMENTS)
       element_limit = element_limit ? DS_MAX_ARRAY_ELEMENTS : 20;
     json_t *elems = json_array();
@@ -276,12 +276,12 @@ ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, siz
       uint64_t where = ds_layout_element(q->layout, q->addr[i], k, esz);
       uint32_t et = t->element_type;
       if (et == 0x11)
-        json_array_append_new(elems, json_pack("{s:s,s:o}", "kind", "struct", "address", ds__json_hex(where)));
+        ds__jappend(elems, json_pack("{s:s,s:o}", "kind", "struct", "address", ds__json_hex(where)));
       else
-        json_array_append_new(elems, value_at(q, where, et ? et : 0x12));
+        ds__jappend(elems, value_at(q, where, et ? et : 0x12));
     }
-    json_object_set_new(doc, "element_offset", json_integer((json_int_t)element_offset));
-    json_object_set_new(doc, "elements", elems);
+    ds__jset(doc, "element_offset", json_integer((json_int_t)element_offset));
+    ds__jset(doc, "elements", elems);
   } else if (t) {
     json_t *fields = json_array();
     for (uint32_t f = 0; f < t->field_count; f++) {
@@ -290,40 +290,40 @@ ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, siz
         break;
       const ds_index_field *fd = &q->fields[fi];
       json_t *jf = json_object();
-      json_object_set_new(jf, "name", json_string(ds_index_string(q->idx, fd->name)));
-      json_object_set_new(jf, "type", json_string(ds_index_string(q->idx, fd->type_name)));
-      json_object_set_new(jf, "offset", json_integer(fd->offset));
-      json_object_set_new(jf, "value", fd->offset < ds__obj_size(q, i) ? value_at(q, q->addr[i] + fd->offset, fd->element_type)
+      ds__jset(jf, "name", ds__jstr(ds_index_string(q->idx, fd->name)));
+      ds__jset(jf, "type", ds__jstr(ds_index_string(q->idx, fd->type_name)));
+      ds__jset(jf, "offset", json_integer(fd->offset));
+      ds__jset(jf, "value", fd->offset < ds__obj_size(q, i) ? value_at(q, q->addr[i] + fd->offset, fd->element_type)
                                                                   : json_null());
-      json_array_append_new(fields, jf);
+      ds__jappend(fields, jf);
     }
-    json_object_set_new(doc, "fields", fields);
+    ds__jset(doc, "fields", fields);
   }
   *out = doc;
   return DS_OK;
 }
 
-ds_status ds_query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error *err) {
+static ds_status query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error *err) {
   const ds_index_segment *s = ds__segment_of(q, addr);
   if (!s)
     return ds_error_set(err, DS_E_NOT_FOUND, "0x%llx is not in the GC heap", (unsigned long long)addr);
   json_t *doc = json_object();
-  json_object_set_new(doc, "address", ds__json_hex(addr));
-  json_object_set_new(doc, "generation", json_string(ds_gen_name((ds_gen)s->gen)));
-  json_object_set_new(doc, "heap", json_integer(s->heap));
-  json_object_set_new(doc, "segment", ds__json_hex(s->descriptor));
-  json_object_set_new(doc, "segment_start", ds__json_hex(s->start));
-  json_object_set_new(doc, "segment_end", ds__json_hex(s->end));
+  ds__jset(doc, "address", ds__json_hex(addr));
+  ds__jset(doc, "generation", ds__jstr(ds_gen_name((ds_gen)s->gen)));
+  ds__jset(doc, "heap", json_integer(s->heap));
+  ds__jset(doc, "segment", ds__json_hex(s->descriptor));
+  ds__jset(doc, "segment_start", ds__json_hex(s->start));
+  ds__jset(doc, "segment_end", ds__json_hex(s->end));
   if (ds__require_objects(q, err)) {
     uint32_t i = ds_query_find(q, addr, true);
     if (i != UINT32_MAX)
-      json_object_set_new(doc, "object", ds__object_ref(q, i));
+      ds__jset(doc, "object", ds__object_ref(q, i));
   }
   *out = doc;
   return DS_OK;
 }
 
-ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_error *err) {
+static ds_status query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err))
     return err->code;
   if (!ds__build_rooted(q))
@@ -363,10 +363,10 @@ ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_err
       holder_count++;
       if (json_array_size(holders) < limit) {
         json_t *h = ds__object_ref(q, i + 1);
-        json_object_set_new(h, "gap_before", json_integer((json_int_t)size));
-        json_object_set_new(h, "gap_start", ds__json_hex(q->addr[i]));
-        json_object_set_new(h, "generation", json_string(ds_gen_name((ds_gen)seg->gen)));
-        json_array_append_new(holders, h);
+        ds__jset(h, "gap_before", json_integer((json_int_t)size));
+        ds__jset(h, "gap_start", ds__json_hex(q->addr[i]));
+        ds__jset(h, "generation", ds__jstr(ds_gen_name((ds_gen)seg->gen)));
+        ds__jappend(holders, h);
       }
     }
   }
@@ -374,14 +374,14 @@ ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_err
   for (int g = 0; g < DS_GEN_COUNT; g++) {
     if (!total[g])
       continue;
-    json_array_append_new(gens, json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "generation", ds_gen_name((ds_gen)g),
+    ds__jappend(gens, json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "generation", ds_gen_name((ds_gen)g),
                                           "free_blocks", (json_int_t)count[g], "free_bytes", (json_int_t)bytes[g],
                                           "largest_free_block", (json_int_t)largest[g], "generation_bytes",
                                           (json_int_t)total[g], "fragmentation", (double)bytes[g] / (double)total[g]));
   }
-  json_object_set_new(doc, "generations", gens);
-  json_object_set_new(doc, "pinned_gap_holders_count", json_integer((json_int_t)holder_count));
-  json_object_set_new(doc, "pinned_gap_holders", holders);
+  ds__jset(doc, "generations", gens);
+  ds__jset(doc, "pinned_gap_holders_count", json_integer((json_int_t)holder_count));
+  ds__jset(doc, "pinned_gap_holders", holders);
   *out = doc;
   return DS_OK;
 }
@@ -410,7 +410,7 @@ static int compare_dup(const void *a, const void *b) {
   return x->first < y->first ? -1 : x->first > y->first;
 }
 
-ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length, bool duplicates, size_t limit,
+static ds_status query_strings(ds_query *q, const char *contains, size_t min_length, bool duplicates, size_t limit,
                            json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err))
     return err->code;
@@ -448,9 +448,9 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
         int64_t l;
         char *s = ds__read_string(q, q->addr[i], 1024, &l);
         json_t *o = ds__object_ref(q, i);
-        json_object_set_new(o, "length", json_integer(l));
-        json_object_set_new(o, "value", json_string(s ? s : ""));
-        json_array_append_new(list, o);
+        ds__jset(o, "length", json_integer(l));
+        ds__jset(o, "value", ds__jstr(s ? s : ""));
+        ds__jappend(list, o);
         free(s);
       }
       continue;
@@ -516,8 +516,8 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
     }
     free(copy);
   }
-  json_object_set_new(doc, "matched", json_integer((json_int_t)matched));
-  json_object_set_new(doc, "matched_bytes", json_integer((json_int_t)matched_bytes));
+  ds__jset(doc, "matched", json_integer((json_int_t)matched));
+  ds__jset(doc, "matched_bytes", json_integer((json_int_t)matched_bytes));
   if (duplicates) {
     size_t groups = 0;
     for (size_t k = 0; k < cap; k++)
@@ -533,44 +533,85 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
         continue;
       int64_t l;
       char *s = ds__read_string(q, q->addr[table[g].first], 1024, &l);
-      json_array_append_new(list, json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "value", s ? s : "", "length", (json_int_t)l,
+      ds__jappend(list, json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "value", s ? s : "", "length", (json_int_t)l,
                                             "count", (json_int_t)table[g].count, "total_size",
                                             (json_int_t)table[g].bytes, "wasted_bytes", (json_int_t)wasted,
                                             "example", ds__json_hex(q->addr[table[g].first])));
       free(s);
     }
-    json_object_set_new(doc, "duplicate_groups", json_integer((json_int_t)groups));
-    json_object_set_new(doc, "wasted_bytes", json_integer((json_int_t)wasted_total));
-    json_object_set_new(doc, "duplicates", list);
+    ds__jset(doc, "duplicate_groups", json_integer((json_int_t)groups));
+    ds__jset(doc, "wasted_bytes", json_integer((json_int_t)wasted_total));
+    ds__jset(doc, "duplicates", list);
     free(table);
   } else {
-    json_object_set_new(doc, "strings", list);
+    ds__jset(doc, "strings", list);
   }
   *out = doc;
   return DS_OK;
 }
 
-ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err) {
+static ds_status query_summary(ds_query *q, json_t **out, ds_error *err) {
   const ds_index_info *in = q->info;
   json_t *doc = json_object();
-  json_object_set_new(doc, "runtime_version", json_string(ds_index_string(q->idx, in->runtime_version)));
-  json_object_set_new(doc, "dump", json_string(ds_index_string(q->idx, in->dump_path)));
-  json_object_set_new(doc, "dump_available", json_boolean(q->dump != NULL));
-  json_object_set_new(doc, "server_gc", json_boolean(in->server_gc));
-  json_object_set_new(doc, "regions", json_boolean(in->regions));
-  json_object_set_new(doc, "heap_count", json_integer(in->heap_count));
-  json_object_set_new(doc, "objects", json_integer((json_int_t)in->object_count));
-  json_object_set_new(doc, "references", json_integer((json_int_t)in->edge_count));
-  json_object_set_new(doc, "types", json_integer((json_int_t)in->type_count));
-  json_object_set_new(doc, "roots", json_integer((json_int_t)in->root_count));
-  json_object_set_new(doc, "heap_bytes", json_integer((json_int_t)in->heap_bytes));
-  json_object_set_new(doc, "free_bytes", json_integer((json_int_t)in->free_bytes));
-  json_object_set_new(doc, "live_objects", json_integer((json_int_t)in->live_objects));
-  json_object_set_new(doc, "live_bytes", json_integer((json_int_t)in->live_bytes));
-  json_object_set_new(doc, "heap_errors", json_integer(in->heap_error_count));
-  json_object_set_new(doc, "build_ms", json_integer((json_int_t)in->build_ms));
-  json_object_set_new(doc, "warnings", json_string(ds_index_string(q->idx, in->warnings)));
+  ds__jset(doc, "runtime_version", ds__jstr(ds_index_string(q->idx, in->runtime_version)));
+  ds__jset(doc, "dump", ds__jstr(ds_index_string(q->idx, in->dump_path)));
+  ds__jset(doc, "dump_available", json_boolean(q->dump != NULL));
+  ds__jset(doc, "server_gc", json_boolean(in->server_gc));
+  ds__jset(doc, "regions", json_boolean(in->regions));
+  ds__jset(doc, "heap_count", json_integer(in->heap_count));
+  ds__jset(doc, "objects", json_integer((json_int_t)in->object_count));
+  ds__jset(doc, "references", json_integer((json_int_t)in->edge_count));
+  ds__jset(doc, "types", json_integer((json_int_t)in->type_count));
+  ds__jset(doc, "roots", json_integer((json_int_t)in->root_count));
+  ds__jset(doc, "heap_bytes", json_integer((json_int_t)in->heap_bytes));
+  ds__jset(doc, "free_bytes", json_integer((json_int_t)in->free_bytes));
+  ds__jset(doc, "live_objects", json_integer((json_int_t)in->live_objects));
+  ds__jset(doc, "live_bytes", json_integer((json_int_t)in->live_bytes));
+  ds__jset(doc, "heap_errors", json_integer(in->heap_error_count));
+  ds__jset(doc, "build_ms", json_integer((json_int_t)in->build_ms));
+  ds__jset(doc, "warnings", ds__jstr(ds_index_string(q->idx, in->warnings)));
   (void)err;
   *out = doc;
   return DS_OK;
+}
+
+/* ---- the public queries: each document is complete, or an error ---------------------------------- */
+
+ds_status ds_query_stats(ds_query *q, const ds_object_filter *f, ds_sort sort, size_t limit, json_t **out,
+                         ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_stats(q, f, sort, limit, out, err), out, err);
+}
+
+ds_status ds_query_objects(ds_query *q, const ds_object_filter *f, uint64_t after, size_t limit,
+                           json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_objects(q, f, after, limit, out, err), out, err);
+}
+
+ds_status ds_query_object(ds_query *q, uint64_t addr, size_t element_offset, size_t element_limit,
+                          json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_object(q, addr, element_offset, element_limit, out, err), out, err);
+}
+
+ds_status ds_query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_gcgen(q, addr, out, err), out, err);
+}
+
+ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_fragmentation(q, limit, out, err), out, err);
+}
+
+ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length, bool duplicates,
+                           size_t limit, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_strings(q, contains, min_length, duplicates, limit, out, err), out, err);
+}
+
+ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_summary(q, out, err), out, err);
 }

@@ -159,9 +159,9 @@ uint32_t ds_query_find(ds_query *q, uint64_t addr, bool interior) {
 
 json_t *ds__object_ref(const ds_query *q, uint32_t i) {
   json_t *o = json_object();
-  json_object_set_new(o, "address", ds__json_hex(q->addr[i]));
-  json_object_set_new(o, "type", json_string(ds__type_name(q, q->type[i])));
-  json_object_set_new(o, "size", json_integer((json_int_t)ds__obj_size(q, i)));
+  ds__jset(o, "address", ds__json_hex(q->addr[i]));
+  ds__jset(o, "type", ds__jstr(ds__type_name(q, q->type[i])));
+  ds__jset(o, "size", json_integer((json_int_t)ds__obj_size(q, i)));
   return o;
 }
 
@@ -198,4 +198,72 @@ char *ds__read_string(ds_query *q, uint64_t addr, size_t max_chars, int64_t *len
     return NULL;
   }
   return utf8;
+}
+
+/* ---- building documents ---------------------------------------------------------------------- */
+
+/* The first failure of the query running on this thread (queries may run on several threads). */
+static _Thread_local ds_status json_failure;
+
+/* Whether text is well-formed UTF-8 as jansson checks it: no overlong forms, surrogates or code
+ * points past U+10FFFF. */
+static bool utf8_valid(const char *text) {
+  const unsigned char *p = (const unsigned char *)text;
+  while (*p) {
+    unsigned c = *p++;
+    if (c < 0x80)
+      continue;
+    int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : -1;
+    if (more < 0 || c > 0xF4 || c == 0xC0 || c == 0xC1)
+      return false;
+    uint32_t cp = c & (0x3Fu >> more);
+    for (int k = 0; k < more; k++, p++) {
+      if ((*p & 0xC0) != 0x80)
+        return false;
+      cp = cp << 6 | (*p & 0x3Fu);
+    }
+    if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp < 0xE000))
+      return false;
+  }
+  return true;
+}
+
+static void remember(ds_status failure) {
+  if (json_failure == DS_OK)
+    json_failure = failure;
+}
+
+void ds__jset(json_t *object, const char *key, json_t *value) {
+  bool whole = object && key && value;
+  if (json_object_set_new(object, key, value) != 0)
+    remember(whole && !utf8_valid(key) ? DS_E_CORRUPT : DS_E_NOMEM);
+}
+
+void ds__jappend(json_t *array, json_t *value) {
+  if (json_array_append_new(array, value) != 0)
+    remember(DS_E_NOMEM);
+}
+
+json_t *ds__jstr(const char *text) {
+  json_t *j = json_string(text);
+  if (!j)
+    remember(text && !utf8_valid(text) ? DS_E_CORRUPT : DS_E_NOMEM);
+  return j;
+}
+
+void ds__json_begin(void) { json_failure = DS_OK; }
+
+ds_status ds__json_end(ds_status rc, json_t **out, ds_error *err) {
+  ds_status failure = json_failure;
+  json_failure = DS_OK;
+  if (rc != DS_OK)
+    return rc;
+  if (failure == DS_OK && *out)
+    return DS_OK;
+  json_decref(*out);
+  *out = NULL;
+  if (failure == DS_E_CORRUPT)
+    return ds_error_set(err, DS_E_CORRUPT, "the index holds text that is not valid UTF-8; rebuild it");
+  return ds_error_set(err, DS_E_NOMEM, "out of memory building the answer");
 }

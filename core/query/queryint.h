@@ -125,6 +125,24 @@ char *ds__read_string(ds_query *q, uint64_t addr, size_t max_chars, int64_t *len
 /* The length in characters of the string object at addr; false when unreadable. */
 bool ds__string_length(ds_query *q, uint64_t addr, uint32_t *length);
 
+/* ---- building documents (query.c) ----------------------------------------------------------
+ * Jansson reports a failure (out of memory, text that is not UTF-8, a NULL value from a failed
+ * constructor) by a return value that is easy to drop, leaving a document with a member missing.
+ * Queries build through these instead: the first failure is remembered for the query running on
+ * this thread, and the public query returns an error instead of the partial document. */
+
+/* json_object_set_new, remembering a failure. */
+void ds__jset(json_t *object, const char *key, json_t *value);
+/* json_array_append_new, remembering a failure. */
+void ds__jappend(json_t *array, json_t *value);
+/* json_string, remembering a failure (text that is not UTF-8 means a damaged index). */
+json_t *ds__jstr(const char *text);
+/* Around one public query: begin forgets earlier failures; end turns a remembered failure (or a
+ * missing document) into DS_E_NOMEM or DS_E_CORRUPT, dropping *out, and passes rc through
+ * otherwise. */
+void ds__json_begin(void);
+ds_status ds__json_end(ds_status rc, json_t **out, ds_error *err);
+
 /* ---- roots (graph.c) ---------------------------------------------------------------------- */
 
 /* Builds q->rooted once (thread-safe); false when out of memory. */

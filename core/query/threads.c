@@ -30,7 +30,7 @@ static json_t *thread_state_words(uint32_t state) {
   json_t *list = json_array();
   for (size_t i = 0; i < sizeof words / sizeof *words; i++)
     if (state & words[i].bit)
-      json_array_append_new(list, json_string(words[i].word));
+      ds__jappend(list, ds__jstr(words[i].word));
   return list;
 }
 
@@ -242,7 +242,7 @@ static bool require_threads(ds_query *q, ds_error *err) {
 
 static json_t *frame_json(const ds_query *q, uint64_t fi) {
   const ds_index_frame *f = &q->frames[fi];
-  return json_pack("{s:s,s:o,s:o,s:b}", "method", ds_index_string(q->idx, f->method), "sp", ds__json_hex(f->sp), "ip",
+  return json_pack("{s:o,s:o,s:o,s:b}", "method", ds__jstr(ds_index_string(q->idx, f->method)), "sp", ds__json_hex(f->sp), "ip",
                    ds__json_hex(f->ip), "runtime_frame", f->frame_address != 0);
 }
 
@@ -250,68 +250,68 @@ static json_t *wait_json(ds_query *q, const thread_wait *w) {
   if (w->kind == WAIT_NONE)
     return json_null();
   json_t *j = json_object();
-  json_object_set_new(j, "kind", json_string(wait_kind_name(w->kind)));
+  ds__jset(j, "kind", ds__jstr(wait_kind_name(w->kind)));
   if (w->mode)
-    json_object_set_new(j, "mode", json_string(w->mode));
+    ds__jset(j, "mode", ds__jstr(w->mode));
   if (w->frame < q->frame_count)
-    json_object_set_new(j, "frame", json_string(ds_index_string(q->idx, q->frames[w->frame].method)));
-  json_object_set_new(j, "object", w->object < q->n ? ds__object_ref(q, w->object) : json_null());
-  json_object_set_new(j, "held_by", thread_ref(q, w->holder));
+    ds__jset(j, "frame", ds__jstr(ds_index_string(q->idx, q->frames[w->frame].method)));
+  ds__jset(j, "object", w->object < q->n ? ds__object_ref(q, w->object) : json_null());
+  ds__jset(j, "held_by", thread_ref(q, w->holder));
   if (w->kind == WAIT_RWLOCK)
-    json_object_set_new(j, "readers", json_integer(w->readers));
+    ds__jset(j, "readers", json_integer(w->readers));
   return j;
 }
 
-ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err) {
+static ds_status query_threads(ds_query *q, json_t **out, ds_error *err) {
   if (!require_threads(q, err))
     return err->code;
   json_t *list = json_array();
   for (uint64_t t = 0; t < q->thread_count; t++) {
     const ds_index_thread *th = &q->threads[t];
     json_t *j = json_object();
-    json_object_set_new(j, "os_id", json_integer(th->os_id));
-    json_object_set_new(j, "managed_id", json_integer(th->managed_id));
-    json_object_set_new(j, "address", ds__json_hex(th->address));
-    json_object_set_new(j, "alive", json_boolean(th->alive));
-    json_object_set_new(j, "finalizer", json_boolean(th->finalizer));
-    json_object_set_new(j, "state", ds__json_hex(th->state));
-    json_object_set_new(j, "state_words", thread_state_words(th->state));
-    json_object_set_new(j, "gc_mode", json_string(th->cooperative ? "cooperative" : "preemptive"));
+    ds__jset(j, "os_id", json_integer(th->os_id));
+    ds__jset(j, "managed_id", json_integer(th->managed_id));
+    ds__jset(j, "address", ds__json_hex(th->address));
+    ds__jset(j, "alive", json_boolean(th->alive));
+    ds__jset(j, "finalizer", json_boolean(th->finalizer));
+    ds__jset(j, "state", ds__json_hex(th->state));
+    ds__jset(j, "state_words", thread_state_words(th->state));
+    ds__jset(j, "gc_mode", ds__jstr(th->cooperative ? "cooperative" : "preemptive"));
     /* .NET 9+ no longer keeps a per-thread lock count: the DAC reports -1 */
-    json_object_set_new(j, "lock_count", th->lock_count == UINT32_MAX ? json_null() : json_integer(th->lock_count));
-    json_object_set_new(j, "allocation_context", json_pack("{s:o,s:o}", "ptr", ds__json_hex(th->alloc_ptr), "limit",
+    ds__jset(j, "lock_count", th->lock_count == UINT32_MAX ? json_null() : json_integer(th->lock_count));
+    ds__jset(j, "allocation_context", json_pack("{s:o,s:o}", "ptr", ds__json_hex(th->alloc_ptr), "limit",
                                                            ds__json_hex(th->alloc_limit)));
     json_t *exc = json_null();
     if (th->exception) {
       exc = json_object();
-      json_object_set_new(exc, "address", ds__json_hex(th->exception));
+      ds__jset(exc, "address", ds__json_hex(th->exception));
       uint32_t e = ds_query_find(q, th->exception, false);
       if (e != UINT32_MAX) {
-        json_object_set_new(exc, "type", json_string(ds__type_name(q, q->type[e])));
+        ds__jset(exc, "type", ds__jstr(ds__type_name(q, q->type[e])));
         static const char *const message[] = {"_message", NULL};
         uint64_t m = 0;
         if (field_value(q, e, message, 8, &m) && m) {
           int64_t len;
           char *text = ds__read_string(q, m, 1024, &len);
           if (text)
-            json_object_set_new(exc, "message", json_string(text));
+            ds__jset(exc, "message", ds__jstr(text));
           free(text);
         }
       }
     }
-    json_object_set_new(j, "exception", exc);
+    ds__jset(j, "exception", exc);
     uint64_t top = (uint64_t)th->first_frame;
-    json_object_set_new(j, "frame_count", json_integer(th->frame_count));
-    json_object_set_new(j, "top_frame", th->frame_count && top < q->frame_count ? frame_json(q, top) : json_null());
+    ds__jset(j, "frame_count", json_integer(th->frame_count));
+    ds__jset(j, "top_frame", th->frame_count && top < q->frame_count ? frame_json(q, top) : json_null());
     thread_wait w = analyse_wait(q, (uint32_t)t);
-    json_object_set_new(j, "waiting_on", wait_json(q, &w));
-    json_array_append_new(list, j);
+    ds__jset(j, "waiting_on", wait_json(q, &w));
+    ds__jappend(list, j);
   }
   *out = json_pack("{s:o}", "threads", list);
   return DS_OK;
 }
 
-ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {
+static ds_status query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {
   if (!require_threads(q, err))
     return err->code;
   uint32_t ti;
@@ -323,7 +323,7 @@ ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *e
     uint64_t fi = (uint64_t)t->first_frame + f;
     if (fi >= q->frame_count)
       break;
-    json_array_append_new(frames, frame_json(q, fi));
+    ds__jappend(frames, frame_json(q, fi));
   }
   thread_wait w = analyse_wait(q, ti);
   *out = json_pack("{s:i,s:i,s:o,s:o}", "os_id", (int)t->os_id, "managed_id", (int)t->managed_id, "frames", frames,
@@ -345,13 +345,13 @@ static json_t *waiters_of(ds_query *q, const thread_wait *w, uint32_t object) {
     if (w[t].object == object && w[t].kind >= WAIT_MONITOR) {
       json_t *r = thread_ref(q, (uint32_t)t);
       if (w[t].mode)
-        json_object_set_new(r, "mode", json_string(w[t].mode));
-      json_array_append_new(list, r);
+        ds__jset(r, "mode", ds__jstr(w[t].mode));
+      ds__jappend(list, r);
     }
   return list;
 }
 
-ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
+static ds_status query_locks(ds_query *q, json_t **out, ds_error *err) {
   if (!require_threads(q, err))
     return err->code;
   thread_wait *w = all_waits(q);
@@ -368,14 +368,14 @@ ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
       continue; /* a sync block kept for a hash code only */
     }
     json_t *j = json_object();
-    json_object_set_new(j, "kind", json_string(m[k].kind == 1 ? "sync block" : "thin lock"));
-    json_object_set_new(j, "object", m[k].object < q->n ? ds__object_ref(q, m[k].object) : ds__json_hex(m[k].address));
-    json_object_set_new(j, "held_by", thread_ref(q, m[k].owner));
-    json_object_set_new(j, "recursion", json_integer(m[k].recursion));
+    ds__jset(j, "kind", ds__jstr(m[k].kind == 1 ? "sync block" : "thin lock"));
+    ds__jset(j, "object", m[k].object < q->n ? ds__object_ref(q, m[k].object) : ds__json_hex(m[k].address));
+    ds__jset(j, "held_by", thread_ref(q, m[k].owner));
+    ds__jset(j, "recursion", json_integer(m[k].recursion));
     if (m[k].kind == 1)
-      json_object_set_new(j, "sync_block", json_integer(m[k].sync_block));
-    json_object_set_new(j, "waiters", waiters);
-    json_array_append_new(monitors, j);
+      ds__jset(j, "sync_block", json_integer(m[k].sync_block));
+    ds__jset(j, "waiters", waiters);
+    ds__jappend(monitors, j);
   }
   /* lock types read from their fields (layout from the index, never hard-coded offsets) */
   /* which types are lock types is decided once per type, not per object */
@@ -416,7 +416,7 @@ ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
       j = json_pack("{s:s,s:o,s:o,s:o}", "kind", "lock", "object", ds__object_ref(q, i), "held_by", thread_ref(q, holder),
                     "waiters", waiters);
       if (field_value(q, i, rec, 4, &v))
-        json_object_set_new(j, "recursion", json_integer((json_int_t)v));
+        ds__jset(j, "recursion", json_integer((json_int_t)v));
     } else if (strcmp(rest, "ReaderWriterLockSlim") == 0) {
       static const char *const upgrader[] = {"_upgradeLockOwnerId", NULL}, *const ww[] = {"_numWriteWaiters", NULL},
                                *const rw[] = {"_numReadWaiters", NULL}, *const uw[] = {"_numUpgradeWaiters", NULL};
@@ -430,13 +430,13 @@ ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
       j = json_pack("{s:s,s:o,s:o,s:i,s:o}", "kind", "reader-writer lock", "object", ds__object_ref(q, i), "writer",
                     thread_ref(q, writer), "readers", (int)readers, "waiters", waiters);
       if (field_value(q, i, upgrader, 4, &v) && (int32_t)v > 0)
-        json_object_set_new(j, "upgrader", thread_ref(q, thread_by_managed_id(q, v)));
+        ds__jset(j, "upgrader", thread_ref(q, thread_by_managed_id(q, v)));
       if (field_value(q, i, ww, 4, &v))
-        json_object_set_new(j, "waiting_writers", json_integer((json_int_t)v));
+        ds__jset(j, "waiting_writers", json_integer((json_int_t)v));
       if (field_value(q, i, rw, 4, &v))
-        json_object_set_new(j, "waiting_readers", json_integer((json_int_t)v));
+        ds__jset(j, "waiting_readers", json_integer((json_int_t)v));
       if (field_value(q, i, uw, 4, &v))
-        json_object_set_new(j, "waiting_upgraders", json_integer((json_int_t)v));
+        ds__jset(j, "waiting_upgraders", json_integer((json_int_t)v));
     } else if (strcmp(rest, "SemaphoreSlim") == 0) {
       static const char *const count[] = {"m_currentCount", "_currentCount", NULL},
                                *const waits[] = {"m_waitCount", "_waitCount", NULL};
@@ -449,8 +449,8 @@ ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
       }
       j = json_pack("{s:s,s:o,s:o}", "kind", "semaphore", "object", ds__object_ref(q, i), "waiters", waiters);
       if (field_value(q, i, count, 4, &v))
-        json_object_set_new(j, "current_count", json_integer((int32_t)v));
-      json_object_set_new(j, "wait_count", json_integer((int32_t)wc));
+        ds__jset(j, "current_count", json_integer((int32_t)v));
+      ds__jset(j, "wait_count", json_integer((int32_t)wc));
     } else if (strcmp(rest, "ManualResetEventSlim") == 0) {
       static const char *const state[] = {"m_combinedState", "_combinedState", NULL};
       json_t *waiters = waiters_of(q, w, i);
@@ -464,17 +464,17 @@ ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
                     (int)((st >> 31) & 1), "waiter_count", (int)(st & 0x7FFFFu), "waiters", waiters);
     }
     if (j)
-      json_array_append_new(others, j);
+      ds__jappend(others, j);
   }
-  json_object_set_new(doc, "monitors", monitors);
-  json_object_set_new(doc, "other_locks", others);
+  ds__jset(doc, "monitors", monitors);
+  ds__jset(doc, "other_locks", others);
   free(lock_type);
   free(w);
   *out = doc;
   return DS_OK;
 }
 
-ds_status ds_query_waits(ds_query *q, json_t **out, ds_error *err) {
+static ds_status query_waits(ds_query *q, json_t **out, ds_error *err) {
   if (!require_threads(q, err))
     return err->code;
   json_t *list = json_array();
@@ -483,14 +483,14 @@ ds_status ds_query_waits(ds_query *q, json_t **out, ds_error *err) {
     if (w.kind == WAIT_NONE)
       continue;
     json_t *j = thread_ref(q, (uint32_t)t);
-    json_object_set_new(j, "waiting_on", wait_json(q, &w));
-    json_array_append_new(list, j);
+    ds__jset(j, "waiting_on", wait_json(q, &w));
+    ds__jappend(list, j);
   }
   *out = json_pack("{s:o}", "waits", list);
   return DS_OK;
 }
 
-ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err) {
+static ds_status query_deadlocks(ds_query *q, json_t **out, ds_error *err) {
   if (!require_threads(q, err))
     return err->code;
   thread_wait *w = all_waits(q);
@@ -526,21 +526,21 @@ ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err) {
         uint32_t m = path[k];
         in_cycle[m] = 1;
         json_t *j = thread_ref(q, m);
-        json_object_set_new(j, "waits_for", wait_json(q, &w[m]));
+        ds__jset(j, "waits_for", wait_json(q, &w[m]));
         json_t *holds = json_array();
         uint32_t prev = path[k > from ? k - 1 : len - 1]; /* it waits for what m holds */
         if (w[prev].object < q->n)
-          json_array_append_new(holds, ds__object_ref(q, w[prev].object));
-        json_object_set_new(j, "holds", holds);
+          ds__jappend(holds, ds__object_ref(q, w[prev].object));
+        ds__jset(j, "holds", holds);
         json_t *frames = json_array();
         const ds_index_thread *th = &q->threads[m];
         for (uint32_t f = 0; f < th->frame_count && f < 32; f++)
           if ((uint64_t)th->first_frame + f < q->frame_count)
-            json_array_append_new(frames, frame_json(q, (uint64_t)th->first_frame + f));
-        json_object_set_new(j, "stack", frames);
-        json_array_append_new(members, j);
+            ds__jappend(frames, frame_json(q, (uint64_t)th->first_frame + f));
+        ds__jset(j, "stack", frames);
+        ds__jappend(members, j);
       }
-      json_array_append_new(cycles, json_pack("{s:o}", "threads", members));
+      ds__jappend(cycles, json_pack("{s:o}", "threads", members));
     }
     for (size_t k = 0; k < len; k++)
       state[path[k]] = 2;
@@ -559,8 +559,8 @@ ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err) {
     json_t *waiters = json_array();
     for (uint64_t u = 0; u < q->thread_count; u++)
       if (w[u].object == w[t].object && !in_cycle[u])
-        json_array_append_new(waiters, thread_ref(q, (uint32_t)u));
-    json_array_append_new(contention, json_pack("{s:o,s:s,s:o,s:o}", "object", ds__object_ref(q, w[t].object), "kind",
+        ds__jappend(waiters, thread_ref(q, (uint32_t)u));
+    ds__jappend(contention, json_pack("{s:o,s:s,s:o,s:o}", "object", ds__object_ref(q, w[t].object), "kind",
                                                 wait_kind_name(w[t].kind), "held_by", thread_ref(q, w[t].holder),
                                                 "waiters", waiters));
   }
@@ -574,14 +574,14 @@ ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err) {
 
 static void add_finding(json_t *list, const char *severity, const char *title, const char *description,
                         const char *recommendation, json_t *details) {
-  json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:o}", "severity", severity, "title", title,
+  ds__jappend(list, json_pack("{s:s,s:s,s:s,s:s,s:o}", "severity", severity, "title", title,
                                         "description", description, "recommendation", recommendation, "details",
                                         details ? details : json_null()));
 }
 
-ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err) {
+static ds_status query_findings(ds_query *q, json_t **out, ds_error *err) {
   json_t *dl = NULL;
-  ds_status rc = ds_query_deadlocks(q, &dl, err);
+  ds_status rc = query_deadlocks(q, &dl, err);
   if (rc != DS_OK)
     return rc;
   thread_wait *w = all_waits(q);
@@ -612,7 +612,7 @@ ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err) {
              "everything they reference stay in memory until it runs again.",
              wait_kind_name(w[t].kind), (unsigned long long)ready);
     json_t *d = thread_ref(q, (uint32_t)t);
-    json_object_set_new(d, "waiting_on", wait_json(q, &w[t]));
+    ds__jset(d, "waiting_on", wait_json(q, &w[t]));
     add_finding(list, "error", "Blocked finalizer thread", text,
                 "Finalizers must not block or wait: dispose objects explicitly (using/Dispose) and keep "
                 "finalizers short; fix the finalizer shown in the stack.",
@@ -628,8 +628,8 @@ ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err) {
         w[t].kind == WAIT_MONITOR || w[t].kind == WAIT_LOCK || w[t].kind == WAIT_HANDLE) {
       pool_blocked++;
       json_t *d = thread_ref(q, (uint32_t)t);
-      json_object_set_new(d, "waiting_on", wait_json(q, &w[t]));
-      json_array_append_new(blocked, d);
+      ds__jset(d, "waiting_on", wait_json(q, &w[t]));
+      ds__jappend(blocked, d);
     }
   }
   uint64_t on_tasks = 0;
@@ -674,4 +674,36 @@ ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err) {
   json_decref(dl);
   *out = json_pack("{s:o}", "findings", list);
   return DS_OK;
+}
+
+/* ---- the public queries: each document is complete, or an error ---------------------------------- */
+
+ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_threads(q, out, err), out, err);
+}
+
+ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_stack(q, thread, out, err), out, err);
+}
+
+ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_locks(q, out, err), out, err);
+}
+
+ds_status ds_query_waits(ds_query *q, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_waits(q, out, err), out, err);
+}
+
+ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_deadlocks(q, out, err), out, err);
+}
+
+ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_findings(q, out, err), out, err);
 }
