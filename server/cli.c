@@ -99,12 +99,9 @@ static const char *display_name(const cli_options *o, const ds_type *t, char *bu
 }
 
 static ds_status open_analysis(const cli_options *o, ds_analysis **a, ds_error *err) {
-  ds_dac_search search = {0};
-  search.explicit_path = o->dac;
-  search.offline = o->offline;
-  char storage[8192];
-  const char *dirs[32], *servers[16];
-  ds_dac_search_from_env(&search, storage, sizeof storage, dirs, 32, servers, 16);
+  ds_dac_search search;
+  ds_dac_search_env env;
+  ds_dac_search_init_env(&search, &env, o->dac, o->offline);
   return ds_analysis_open(o->dump, &search, a, err);
 }
 
@@ -560,8 +557,9 @@ static int cmd_obj(const cli_options *o) {
     if (!o->json)
       printf("Length:      %lld\nString:      %s\n", (long long)len, s);
   } else if (t->flags & DS_TYPE_ARRAY) {
+    const ds_layout *layout = ds_analysis_layout(a);
     uint32_t length = 0;
-    ds_dump_read_u32(a->dump, addr + 8, &length);
+    ds_layout_read_length(layout, a->dump, addr, &length);
     uint64_t emt = 0;
     uint32_t etype = 0;
     ds_error ignore = {0};
@@ -578,14 +576,14 @@ static int cmd_obj(const cli_options *o) {
     for (size_t i = 0; i < show; i++) {
       if (ds_element_type_is_reference(etype)) {
         uint64_t v = 0;
-        ds_dump_read_u64(a->dump, addr + 16 + 8 * i, &v);
+        ds_dump_read_u64(a->dump, ds_layout_element(layout, addr, i, 8), &v);
         json_array_append_new(elems, v ? hex(v) : json_null());
         if (!o->json)
           printf("[%zu] %016llx\n", i, (unsigned long long)v);
       } else if (ds_element_type_size(etype)) {
         uint32_t es = ds_element_type_size(etype);
         uint64_t v = 0;
-        ds_dump_read(a->dump, addr + 16 + (uint64_t)es * i, &v, es);
+        ds_dump_read(a->dump, ds_layout_element(layout, addr, i, es), &v, es);
         json_array_append_new(elems, json_integer((json_int_t)v));
         if (!o->json)
           printf("[%zu] %llu\n", i, (unsigned long long)v);

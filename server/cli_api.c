@@ -41,8 +41,8 @@ static void index_path(const ds_cli_args *o, char *out, size_t out_len) {
 
 static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_stats *stats, ds_error *err) {
   ds_dac_search search;
-  ds_dac_search_storage storage;
-  ds_worker_dac_search(&search, &storage, o->dac, o->offline);
+  ds_dac_search_env env;
+  ds_dac_search_init_env(&search, &env, o->dac, o->offline);
   ds_status rc = ds_worker_build_index(o->dump, path, &search, NULL, stats, err);
   if (rc == DS_OK && !o->json)
     fprintf(stderr,

@@ -16,16 +16,6 @@
 
 #include "dumpscope/build.h"
 
-/* The DAC search a command line or a worker uses: explicit path, else the environment. */
-void ds_worker_dac_search(ds_dac_search *search, ds_dac_search_storage *storage, const char *dac, bool offline) {
-  memset(search, 0, sizeof *search);
-  ds_dac_search_from_env(search, storage->text, sizeof storage->text, storage->dirs, 32, storage->servers, 16);
-  if (dac)
-    search->explicit_path = dac;
-  if (offline)
-    search->offline = true;
-}
-
 static void progress(FILE *out, const char *phase, int percent) {
   if (!out)
     return;
@@ -81,8 +71,8 @@ int ds_worker_main(int argc, char **argv) {
     return 2;
   }
   ds_dac_search search;
-  ds_dac_search_storage storage;
-  ds_worker_dac_search(&search, &storage, dac, offline);
+  ds_dac_search_env env;
+  ds_dac_search_init_env(&search, &env, dac, offline);
   ds_build_stats stats;
   ds_error err = {0};
   ds_status rc = ds_worker_build_index(dump, index, &search, stdout, &stats, &err);

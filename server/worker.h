@@ -10,17 +10,6 @@
 #include "dumpscope/build.h"
 #include "dumpscope/dac.h"
 
-/* Storage the DAC search's strings point into. */
-typedef struct ds_dac_search_storage {
-  char text[8192];
-  const char *dirs[32];
-  const char *servers[16];
-} ds_dac_search_storage;
-
-/* The DAC search: the environment (DUMPSCOPE_DAC, _RUNTIME_DIRS, _SYMBOL_SERVERS, _CACHE), then an
- * explicit path (dac, may be NULL) and offline on top. */
-void ds_worker_dac_search(ds_dac_search *search, ds_dac_search_storage *storage, const char *dac, bool offline);
-
 /* Opens the dump, loads its DAC and writes its heap index to index_path (atomically). Progress
  * lines go to progress_out when not NULL. */
 ds_status ds_worker_build_index(const char *dump, const char *index_path, const ds_dac_search *search,

@@ -358,7 +358,7 @@ ds_status ds_dac_open(ds_dump *dump, const ds_runtime_info *rt, const char *dac_
   }
   for (int n = 1; n <= 17; n++) {
     void *iface = NULL;
-    if (VCALL(dac->process, 0, qi_fn)(dac->process, &IID_SOS[n], &iface) >= 0)
+    if (VCALL(dac->process, DS__IUNKNOWN_QUERY_INTERFACE, qi_fn)(dac->process, &IID_SOS[n], &iface) >= 0)
       dac->sos[n] = iface;
   }
   if (!dac->sos[1]) {
@@ -367,7 +367,8 @@ ds_status ds_dac_open(ds_dump *dump, const ds_runtime_info *rt, const char *dac_
   }
   uint32_t revision = 0;
   typedef HRESULT (*request_fn)(void *, uint32_t, uint32_t, uint8_t *, uint32_t, uint8_t *);
-  if (VCALL(dac->process, 33, request_fn)(dac->process, 0xe0000000u, 0, NULL, 4, (uint8_t *)&revision) >= 0)
+  if (VCALL(dac->process, DS__PROCESS_REQUEST, request_fn)(dac->process, DS__CLRDATA_REQUEST_REVISION, 0, NULL, 4,
+                                                          (uint8_t *)&revision) >= 0)
     dac->revision = revision;
 out:
   if (rc != DS_OK) {
@@ -383,21 +384,23 @@ void ds_dac_close(ds_dac *dac) {
     return;
   for (size_t i = 0; i < dac->md_cache_count; i++)
     if (dac->md_cache[i].import)
-      VCALL(dac->md_cache[i].import, 2, release_fn)(dac->md_cache[i].import);
+      VCALL(dac->md_cache[i].import, DS__IUNKNOWN_RELEASE, release_fn)(dac->md_cache[i].import);
   for (int n = 1; n <= 17; n++)
     if (dac->sos[n])
-      VCALL(dac->sos[n], 2, release_fn)(dac->sos[n]);
+      VCALL(dac->sos[n], DS__IUNKNOWN_RELEASE, release_fn)(dac->sos[n]);
   if (dac->process)
-    VCALL(dac->process, 2, release_fn)(dac->process);
+    VCALL(dac->process, DS__IUNKNOWN_RELEASE, release_fn)(dac->process);
   free(dac);
 }
 
 void ds_dac_flush(ds_dac *dac) {
   typedef HRESULT (*flush_fn)(void *);
-  VCALL(dac->process, 3, flush_fn)(dac->process);
+  VCALL(dac->process, DS__PROCESS_FLUSH, flush_fn)(dac->process);
 }
 
 uint32_t ds_dac_revision(ds_dac *dac) { return dac->revision; }
+
+const ds_runtime_info *ds_dac_runtime(const ds_dac *dac) { return dac->rt; }
 
 bool ds_dac_has_sos(ds_dac *dac, int n) { return n >= 1 && n <= 17 && dac->sos[n] != NULL; }
 
@@ -407,14 +410,14 @@ bool ds_dac_has_sos(ds_dac *dac, int n) { return n >= 1 && n <= 17 && dac->sos[n
 
 ds_status ds_dac_gc_heap_data(ds_dac *dac, ds_dacp_gc_heap_data *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_dacp_gc_heap_data *);
-  HRESULT hr = VCALL(SOS(dac), 46, fn)(SOS(dac), out);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_GC_HEAP_DATA, fn)(SOS(dac), out);
   return hr < 0 ? ds__hr_error(err, hr, "GetGCHeapData") : DS_OK;
 }
 
 ds_status ds_dac_gc_heap_list(ds_dac *dac, uint32_t count, ds_addr *heaps, ds_error *err) {
   typedef HRESULT (*fn)(void *, uint32_t, ds_addr *, uint32_t *);
   uint32_t needed = 0;
-  HRESULT hr = VCALL(SOS(dac), 47, fn)(SOS(dac), count, heaps, &needed);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_GC_HEAP_LIST, fn)(SOS(dac), count, heaps, &needed);
   return hr < 0 ? ds__hr_error(err, hr, "GetGCHeapList") : DS_OK;
 }
 
@@ -423,10 +426,10 @@ ds_status ds_dac_gc_heap_details(ds_dac *dac, ds_addr heap, ds_dacp_heap_details
   HRESULT hr;
   if (heap) {
     typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_heap_details *);
-    hr = VCALL(SOS(dac), 48, fn)(SOS(dac), heap, out);
+    hr = VCALL(SOS(dac), DS__SOS_GET_GC_HEAP_DETAILS, fn)(SOS(dac), heap, out);
   } else {
     typedef HRESULT (*fn)(void *, ds_dacp_heap_details *);
-    hr = VCALL(SOS(dac), 49, fn)(SOS(dac), out);
+    hr = VCALL(SOS(dac), DS__SOS_GET_GC_HEAP_STATIC_DATA, fn)(SOS(dac), out);
   }
   return hr < 0 ? ds__hr_error(err, hr, heap ? "GetGCHeapDetails" : "GetGCHeapStaticData") : DS_OK;
 }
@@ -440,10 +443,10 @@ ds_status ds_dac_generation_table(ds_dac *dac, ds_addr heap, ds_dacp_generation 
   HRESULT hr;
   if (heap) {
     typedef HRESULT (*fn)(void *, ds_addr, uint32_t, ds_dacp_generation *, uint32_t *);
-    hr = VCALL(s8, 6, fn)(s8, heap, *count, gens, &needed);
+    hr = VCALL(s8, DS__SOS8_GET_GENERATION_TABLE_SVR, fn)(s8, heap, *count, gens, &needed);
   } else {
     typedef HRESULT (*fn)(void *, uint32_t, ds_dacp_generation *, uint32_t *);
-    hr = VCALL(s8, 4, fn)(s8, *count, gens, &needed);
+    hr = VCALL(s8, DS__SOS8_GET_GENERATION_TABLE, fn)(s8, *count, gens, &needed);
   }
   if (hr < 0)
     return ds__hr_error(err, hr, "GetGenerationTable");
@@ -462,10 +465,10 @@ ds_status ds_dac_finalization_fill_pointers(ds_dac *dac, ds_addr heap, ds_addr *
   HRESULT hr;
   if (heap) {
     typedef HRESULT (*fn)(void *, ds_addr, uint32_t, ds_addr *, uint32_t *);
-    hr = VCALL(s8, 7, fn)(s8, heap, *count, fill, &needed);
+    hr = VCALL(s8, DS__SOS8_GET_FINALIZATION_FILL_POINTERS_SVR, fn)(s8, heap, *count, fill, &needed);
   } else {
     typedef HRESULT (*fn)(void *, uint32_t, ds_addr *, uint32_t *);
-    hr = VCALL(s8, 5, fn)(s8, *count, fill, &needed);
+    hr = VCALL(s8, DS__SOS8_GET_FINALIZATION_FILL_POINTERS, fn)(s8, *count, fill, &needed);
   }
   if (hr < 0)
     return ds__hr_error(err, hr, "GetFinalizationFillPointers");
@@ -479,7 +482,7 @@ ds_status ds_dac_finalization_fill_pointers(ds_dac *dac, ds_addr heap, ds_addr *
 ds_status ds_dac_segment(ds_dac *dac, ds_addr segment, ds_dacp_segment *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_segment *);
   memset(out, 0, sizeof *out);
-  HRESULT hr = VCALL(SOS(dac), 50, fn)(SOS(dac), segment, out);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_HEAP_SEGMENT_DATA, fn)(SOS(dac), segment, out);
   if (hr < 0) {
     ds__hr_error(err, hr, "GetHeapSegmentData");
     return ds_error_wrap(err, "segment 0x%llx", (unsigned long long)segment);
@@ -489,14 +492,14 @@ ds_status ds_dac_segment(ds_dac *dac, ds_addr segment, ds_dacp_segment *out, ds_
 
 ds_status ds_dac_useful_globals(ds_dac *dac, ds_dacp_useful_globals *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_dacp_useful_globals *);
-  HRESULT hr = VCALL(SOS(dac), 70, fn)(SOS(dac), out);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_USEFUL_GLOBALS, fn)(SOS(dac), out);
   return hr < 0 ? ds__hr_error(err, hr, "GetUsefulGlobals") : DS_OK;
 }
 
 ds_status ds_dac_method_table(ds_dac *dac, ds_addr mt, ds_dacp_method_table *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_method_table *);
   memset(out, 0, sizeof *out);
-  HRESULT hr = VCALL(SOS(dac), 37, fn)(SOS(dac), mt, out);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_METHOD_TABLE_DATA, fn)(SOS(dac), mt, out);
   if (hr < 0) {
     ds__hr_error(err, hr, "GetMethodTableData");
     return ds_error_wrap(err, "MethodTable 0x%llx", (unsigned long long)mt);
@@ -507,7 +510,7 @@ ds_status ds_dac_method_table(ds_dac *dac, ds_addr mt, ds_dacp_method_table *out
 ds_status ds_dac_method_table_name(ds_dac *dac, ds_addr mt, char *out, size_t out_len, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, uint32_t, uint16_t *, uint32_t *);
   uint32_t needed = 0;
-  HRESULT hr = VCALL(SOS(dac), 36, fn)(SOS(dac), mt, 0, NULL, &needed);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_METHOD_TABLE_NAME, fn)(SOS(dac), mt, 0, NULL, &needed);
   if (hr < 0 || needed == 0) {
     ds__hr_error(err, hr, "GetMethodTableName");
     return ds_error_wrap(err, "MethodTable 0x%llx", (unsigned long long)mt);
@@ -518,7 +521,7 @@ ds_status ds_dac_method_table_name(ds_dac *dac, ds_addr mt, char *out, size_t ou
   if (!wide)
     return ds_error_set(err, DS_E_NOMEM, "out of memory reading a type name");
   uint32_t got = 0;
-  hr = VCALL(SOS(dac), 36, fn)(SOS(dac), mt, needed, wide, &got);
+  hr = VCALL(SOS(dac), DS__SOS_GET_METHOD_TABLE_NAME, fn)(SOS(dac), mt, needed, wide, &got);
   if (hr >= 0)
     ds_utf16_to_utf8(wide, needed, true, out, out_len);
   free(wide);
@@ -532,14 +535,14 @@ ds_status ds_dac_method_table_name(ds_dac *dac, ds_addr mt, char *out, size_t ou
 ds_status ds_dac_method_table_fields(ds_dac *dac, ds_addr mt, ds_dacp_field_table *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_field_table *);
   memset(out, 0, sizeof *out);
-  HRESULT hr = VCALL(SOS(dac), 39, fn)(SOS(dac), mt, out);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_METHOD_TABLE_FIELD_DATA, fn)(SOS(dac), mt, out);
   return hr < 0 ? ds__hr_error(err, hr, "GetMethodTableFieldData") : DS_OK;
 }
 
 ds_status ds_dac_field(ds_dac *dac, ds_addr field_desc, ds_dacp_field *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_field *);
   memset(out, 0, sizeof *out);
-  HRESULT hr = VCALL(SOS(dac), 42, fn)(SOS(dac), field_desc, out);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_FIELD_DESC_DATA, fn)(SOS(dac), field_desc, out);
   return hr < 0 ? ds__hr_error(err, hr, "GetFieldDescData") : DS_OK;
 }
 
@@ -550,14 +553,14 @@ static void *metadata_import(ds_dac *dac, ds_addr module) {
       return dac->md_cache[i].import;
   typedef HRESULT (*get_module_fn)(void *, ds_addr, void **);
   void *xmodule = NULL, *import = NULL;
-  if (VCALL(SOS(dac), 12, get_module_fn)(SOS(dac), module, &xmodule) >= 0 && xmodule) {
-    if (VCALL(xmodule, 0, qi_fn)(xmodule, &IID_IMetaDataImport, &import) < 0)
+  if (VCALL(SOS(dac), DS__SOS_GET_MODULE, get_module_fn)(SOS(dac), module, &xmodule) >= 0 && xmodule) {
+    if (VCALL(xmodule, DS__IUNKNOWN_QUERY_INTERFACE, qi_fn)(xmodule, &IID_IMetaDataImport, &import) < 0)
       import = NULL;
-    VCALL(xmodule, 2, release_fn)(xmodule);
+    VCALL(xmodule, DS__IUNKNOWN_RELEASE, release_fn)(xmodule);
   }
   size_t slot = dac->md_cache_count < MODULE_CACHE ? dac->md_cache_count++ : (size_t)(module % MODULE_CACHE);
   if (slot < dac->md_cache_count && dac->md_cache[slot].import && dac->md_cache[slot].module != module)
-    VCALL(dac->md_cache[slot].import, 2, release_fn)(dac->md_cache[slot].import);
+    VCALL(dac->md_cache[slot].import, DS__IUNKNOWN_RELEASE, release_fn)(dac->md_cache[slot].import);
   dac->md_cache[slot].module = module;
   dac->md_cache[slot].import = import;
   return import;
@@ -574,8 +577,8 @@ ds_status ds_dac_field_name(ds_dac *dac, ds_addr module, uint32_t field_token, c
   uint32_t klass = 0, name_len = 0, attr = 0, sig_len = 0, cplus = 0, value_len = 0;
   const uint8_t *sig = NULL;
   const void *value = NULL;
-  HRESULT hr = VCALL(import, 57, fn)(import, field_token, &klass, name, 512, &name_len, &attr, &sig,
-                                     &sig_len, &cplus, &value, &value_len);
+  HRESULT hr = VCALL(import, DS__METADATA_GET_FIELD_PROPS, fn)(import, field_token, &klass, name, 512, &name_len,
+                                                               &attr, &sig, &sig_len, &cplus, &value, &value_len);
   if (hr < 0)
     return ds__hr_error(err, hr, "GetFieldProps");
   ds_utf16_to_utf8(name, 512, true, out, out_len);
@@ -585,14 +588,14 @@ ds_status ds_dac_field_name(ds_dac *dac, ds_addr module, uint32_t field_token, c
 ds_status ds_dac_thread_store(ds_dac *dac, ds_dacp_thread_store *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_dacp_thread_store *);
   memset(out, 0, sizeof *out);
-  HRESULT hr = VCALL(SOS(dac), 3, fn)(SOS(dac), out);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_THREAD_STORE_DATA, fn)(SOS(dac), out);
   return hr < 0 ? ds__hr_error(err, hr, "GetThreadStoreData") : DS_OK;
 }
 
 ds_status ds_dac_thread(ds_dac *dac, ds_addr thread, ds_dacp_thread *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_thread *);
   memset(out, 0, sizeof *out);
-  HRESULT hr = VCALL(SOS(dac), 17, fn)(SOS(dac), thread, out);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_THREAD_DATA, fn)(SOS(dac), thread, out);
   return hr < 0 ? ds__hr_error(err, hr, "GetThreadData") : DS_OK;
 }
 
@@ -602,7 +605,7 @@ ds_status ds_dac_global_alloc_context(ds_dac *dac, ds_addr *ptr, ds_addr *limit,
   if (!s12)
     return DS_OK;
   typedef HRESULT (*fn)(void *, ds_addr *, ds_addr *);
-  HRESULT hr = VCALL(s12, 3, fn)(s12, ptr, limit);
+  HRESULT hr = VCALL(s12, DS__SOS12_GET_GLOBAL_ALLOCATION_CONTEXT, fn)(s12, ptr, limit);
   return hr < 0 ? ds__hr_error(err, hr, "GetGlobalAllocationContext") : DS_OK;
 }
 
@@ -610,7 +613,7 @@ ds_status ds_dac_array_element(ds_dac *dac, ds_addr obj, ds_addr *element_mt, ui
                                ds_error *err) {
   uint8_t data[96];
   typedef HRESULT (*fn)(void *, ds_addr, uint8_t *);
-  HRESULT hr = VCALL(SOS(dac), 33, fn)(SOS(dac), obj, data);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_OBJECT_DATA, fn)(SOS(dac), obj, data);
   if (hr < 0)
     return ds__hr_error(err, hr, "GetObjectData");
   memcpy(element_mt, data + 24, 8);
@@ -625,7 +628,7 @@ ds_status ds_dac_collectible_handle(ds_dac *dac, ds_addr mt, ds_addr *handle, ds
     return DS_OK;
   struct { ds_addr handle; int32_t collectible; } data = {0, 0};
   typedef HRESULT (*fn)(void *, ds_addr, void *);
-  HRESULT hr = VCALL(s6, 3, fn)(s6, mt, &data);
+  HRESULT hr = VCALL(s6, DS__SOS6_GET_METHOD_TABLE_COLLECTIBLE_DATA, fn)(s6, mt, &data);
   if (hr < 0)
     return ds__hr_error(err, hr, "GetMethodTableCollectibleData");
   if (data.collectible)
@@ -638,17 +641,17 @@ ds_status ds_dac_enum_handles(ds_dac *dac, ds_dac_handle_fn fn_cb, void *ctx, ds
   typedef HRESULT (*count_fn)(void *, uint32_t *);
   typedef HRESULT (*next_fn)(void *, uint32_t, ds_dacp_handle *, uint32_t *);
   void *handle_enum = NULL;
-  HRESULT hr = VCALL(SOS(dac), 61, get_enum_fn)(SOS(dac), &handle_enum);
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_GET_HANDLE_ENUM, get_enum_fn)(SOS(dac), &handle_enum);
   if (hr < 0 || !handle_enum)
     return ds__hr_error(err, hr, "GetHandleEnum");
   ds_status rc = DS_OK;
   uint32_t total = 0;
-  if (VCALL(handle_enum, 5, count_fn)(handle_enum, &total) < 0)
+  if (VCALL(handle_enum, DS__ENUM_GET_COUNT, count_fn)(handle_enum, &total) < 0)
     total = 0;
   /* Before .NET 8 the walker misbehaved with buffers smaller than the total; ask for it all. */
   uint32_t batch = total > 1024 ? total : 1024;
-  if (batch > (1u << 24))
-    batch = 1u << 24;
+  if (batch > DS_MAX_HANDLE_BATCH)
+    batch = DS_MAX_HANDLE_BATCH;
   ds_dacp_handle *buf = malloc(batch * sizeof *buf);
   if (!buf) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for %u handles", batch);
@@ -656,7 +659,7 @@ ds_status ds_dac_enum_handles(ds_dac *dac, ds_dac_handle_fn fn_cb, void *ctx, ds
   }
   for (;;) {
     uint32_t fetched = 0;
-    hr = VCALL(handle_enum, 6, next_fn)(handle_enum, batch, buf, &fetched);
+    hr = VCALL(handle_enum, DS__ENUM_NEXT, next_fn)(handle_enum, batch, buf, &fetched);
     if (hr < 0) {
       rc = ds__hr_error(err, hr, "ISOSHandleEnum::Next");
       break;
@@ -668,6 +671,6 @@ ds_status ds_dac_enum_handles(ds_dac *dac, ds_dac_handle_fn fn_cb, void *ctx, ds
   }
 out:
   free(buf);
-  VCALL(handle_enum, 2, release_fn)(handle_enum);
+  VCALL(handle_enum, DS__IUNKNOWN_RELEASE, release_fn)(handle_enum);
   return rc;
 }

@@ -17,6 +17,61 @@ typedef struct ds__guid {
 #define DS_S_OK 0
 #define DS_S_FALSE 1
 
+/* ---- vtable slots ----------------------------------------------------------------------------
+ * The methods we call, by interface, as slot numbers of the vtable (IUnknown's three first);
+ * from xclrdata.idl, sospriv.idl and cor.h (../shared/reference/dac-from-c.md), checked on real
+ * dumps. A slot number appears nowhere else. */
+
+/* IUnknown: every interface */
+enum { DS__IUNKNOWN_QUERY_INTERFACE = 0, DS__IUNKNOWN_RELEASE = 2 };
+
+/* IXCLRDataProcess */
+enum { DS__PROCESS_FLUSH = 3, DS__PROCESS_GET_TASK_BY_OS_THREAD_ID = 7, DS__PROCESS_REQUEST = 33 };
+/* IXCLRDataTask, IXCLRDataStackWalk, IXCLRDataFrame, IXCLRDataMethodInstance */
+enum { DS__TASK_CREATE_STACK_WALK = 11 };
+enum { DS__STACK_WALK_GET_CONTEXT = 3, DS__STACK_WALK_NEXT = 5, DS__STACK_WALK_GET_FRAME = 8,
+       DS__STACK_WALK_REQUEST = 9 };
+enum { DS__FRAME_GET_METHOD_INSTANCE = 11 };
+enum { DS__METHOD_INSTANCE_GET_NAME = 6 };
+
+/* ISOSDacInterface */
+enum {
+  DS__SOS_GET_THREAD_STORE_DATA = 3,
+  DS__SOS_GET_MODULE = 12,
+  DS__SOS_GET_THREAD_DATA = 17,
+  DS__SOS_GET_METHOD_DESC_PTR_FROM_IP = 21,
+  DS__SOS_GET_METHOD_DESC_NAME = 22,
+  DS__SOS_GET_METHOD_DESC_PTR_FROM_FRAME = 23,
+  DS__SOS_GET_OBJECT_DATA = 33,
+  DS__SOS_GET_METHOD_TABLE_NAME = 36,
+  DS__SOS_GET_METHOD_TABLE_DATA = 37,
+  DS__SOS_GET_METHOD_TABLE_FIELD_DATA = 39,
+  DS__SOS_GET_FIELD_DESC_DATA = 42,
+  DS__SOS_GET_FRAME_NAME = 43,
+  DS__SOS_GET_GC_HEAP_DATA = 46,
+  DS__SOS_GET_GC_HEAP_LIST = 47,
+  DS__SOS_GET_GC_HEAP_DETAILS = 48,
+  DS__SOS_GET_GC_HEAP_STATIC_DATA = 49,
+  DS__SOS_GET_HEAP_SEGMENT_DATA = 50,
+  DS__SOS_GET_SYNC_BLOCK_DATA = 59,
+  DS__SOS_GET_HANDLE_ENUM = 61,
+  DS__SOS_GET_USEFUL_GLOBALS = 70,
+  DS__SOS_GET_STACK_REFERENCES = 79,
+};
+/* ISOSDacInterface6, 8, 12, 14 */
+enum { DS__SOS6_GET_METHOD_TABLE_COLLECTIBLE_DATA = 3 };
+enum { DS__SOS8_GET_GENERATION_TABLE = 4, DS__SOS8_GET_FINALIZATION_FILL_POINTERS = 5,
+       DS__SOS8_GET_GENERATION_TABLE_SVR = 6, DS__SOS8_GET_FINALIZATION_FILL_POINTERS_SVR = 7 };
+enum { DS__SOS12_GET_GLOBAL_ALLOCATION_CONTEXT = 3 };
+enum { DS__SOS14_GET_THREAD_STATIC_BASE_ADDRESS = 4, DS__SOS14_GET_METHOD_TABLE_INITIALIZATION_FLAGS = 5 };
+/* ISOSEnum and its kinds (ISOSHandleEnum, ISOSStackRefEnum, ISOSStackRefErrorEnum) */
+enum { DS__ENUM_GET_COUNT = 5, DS__ENUM_NEXT = 6, DS__STACK_REF_ENUM_ENUMERATE_ERRORS = 7 };
+/* IMetaDataImport */
+enum { DS__METADATA_GET_FIELD_PROPS = 57 };
+
+/* IXCLRDataProcess::Request codes */
+#define DS__CLRDATA_REQUEST_REVISION 0xe0000000u
+
 /* Calls vtable slot `slot` of interface `obj` with function type `type`. */
 #define DS_VCALL(obj, slot, type) ((type)((*(void ***)(obj))[slot]))
 

@@ -8,6 +8,7 @@
  * version string equals the runtime's.
  */
 #include "dumpscope/dac.h"
+#include "dumpscope/layout.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -79,11 +80,11 @@ ds_status ds_runtime_identify(ds_dump *dump, ds_runtime_info *out, ds_error *err
   long major = strtol(out->version, &end, 10);
   if (end == out->version || major <= 0)
     return ds_error_set(err, DS_E_CORRUPT, "unreadable runtime version \"%s\"", out->version);
-  out->major = (int)major;
-  if (major < 6)
-    return ds_error_set(err, DS_E_UNSUPPORTED,
-                        "the process ran .NET runtime %s; dumpscope supports .NET 6 to 10", out->version);
-  return DS_OK;
+  out->major = major > INT32_MAX ? INT32_MAX : (int)major;
+  /* the layout module knows which runtimes it can read: older and newer ones are refused here,
+   * before anything is read with another version's assumptions */
+  const ds_layout *layout;
+  return ds_layout_for_runtime(out->major, out->version, &layout, err);
 }
 
 /* Maps a whole file read-only; NULL on failure. */
@@ -119,47 +120,16 @@ bool ds_elf_file_version(const char *path, char *version, size_t version_len) {
   return ok;
 }
 
-/* Reads the build id of an ELF image in memory through its section-independent PT_NOTEs. */
-static bool build_id_of_image(const uint8_t *data, uint64_t size, char *hex, size_t hex_len) {
-  if (size < sizeof(Elf64_Ehdr) || memcmp(data, ELFMAG, SELFMAG) != 0 || data[EI_CLASS] != ELFCLASS64)
-    return false;
-  Elf64_Ehdr eh;
-  memcpy(&eh, data, sizeof eh);
-  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size ||
-      (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff)
-    return false;
-  for (unsigned i = 0; i < eh.e_phnum; i++) {
-    Elf64_Phdr ph;
-    memcpy(&ph, data + eh.e_phoff + (uint64_t)i * sizeof ph, sizeof ph);
-    if (ph.p_type != PT_NOTE || ph.p_offset > size || ph.p_filesz > size - ph.p_offset)
-      continue;
-    uint64_t pos = ph.p_offset, end = ph.p_offset + ph.p_filesz;
-    while (end - pos >= 12) {
-      uint32_t namesz, descsz, type;
-      memcpy(&namesz, data + pos, 4);
-      memcpy(&descsz, data + pos + 4, 4);
-      memcpy(&type, data + pos + 8, 4);
-      uint64_t desc = pos + 12 + (((uint64_t)namesz + 3) & ~3ull);
-      uint64_t next = desc + (((uint64_t)descsz + 3) & ~3ull);
-      if (next > end)
-        break;
-      if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(data + pos + 12, "GNU", 4) == 0 &&
-          descsz <= DS_MAX_BUILD_ID_BYTES && hex_len >= 2 * (size_t)descsz + 1) {
-        ds_build_id_hex(data + desc, descsz, hex);
-        return true;
-      }
-      pos = next;
-    }
-  }
-  return false;
-}
-
 bool ds_elf_file_build_id(const char *path, char *hex, size_t hex_len) {
   uint64_t size;
   const uint8_t *data = map_file(path, &size);
   if (!data)
     return false;
-  bool ok = build_id_of_image(data, size, hex, hex_len);
+  uint8_t id[DS_MAX_BUILD_ID_BYTES];
+  size_t len = ds_elf_image_build_id(data, size, id);
+  bool ok = len > 0 && hex_len >= 2 * len + 1;
+  if (ok)
+    ds_build_id_hex(id, len, hex);
   munmap((void *)data, size);
   return ok;
 }
@@ -206,6 +176,17 @@ void ds_dac_search_from_env(ds_dac_search *search, char *storage, size_t storage
     *lists[l].count = count;
     *lists[l].target = lists[l].items; /* an empty list means: none */
   }
+}
+
+void ds_dac_search_init_env(ds_dac_search *search, ds_dac_search_env *env, const char *explicit_path,
+                            bool offline) {
+  memset(search, 0, sizeof *search);
+  memset(env, 0, sizeof *env);
+  search->explicit_path = explicit_path;
+  search->offline = offline;
+  ds_dac_search_from_env(search, env->text, sizeof env->text, env->runtime_dirs,
+                         sizeof env->runtime_dirs / sizeof *env->runtime_dirs, env->symbol_servers,
+                         sizeof env->symbol_servers / sizeof *env->symbol_servers);
 }
 
 /* Appends "text" to the trail of places tried (for the error message). */

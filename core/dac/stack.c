@@ -35,11 +35,11 @@ typedef HRESULT (*enum_errors_fn)(void *e, void **errors_enum);
 #define AMD64_CONTEXT_RSP 0x98u
 #define AMD64_CONTEXT_RIP 0xF8u
 
-/* Every interface the DAC hands out is released exactly once (slot 2); NULL is allowed so
- * cleanup paths need no checks. */
+/* Every interface the DAC hands out is released exactly once (IUnknown::Release); NULL is
+ * allowed so cleanup paths need no checks. */
 static void release(void *obj) {
   if (obj)
-    DS_VCALL(obj, 2, ds__release_fn)(obj);
+    DS_VCALL(obj, DS__IUNKNOWN_RELEASE, ds__release_fn)(obj);
 }
 
 /* ---- threads ------------------------------------------------------------------------------ */
@@ -144,7 +144,7 @@ ds_status ds_dac_sync_blocks(ds_dac *dac, ds_sync_block **out, size_t *count, ds
   ds_status rc = DS_OK;
   dacp_sync_block data;
   memset(&data, 0, sizeof data);
-  HRESULT hr = DS_VCALL(SOS(dac), 59, sync_block_fn)(SOS(dac), 1, &data);
+  HRESULT hr = DS_VCALL(SOS(dac), DS__SOS_GET_SYNC_BLOCK_DATA, sync_block_fn)(SOS(dac), 1, &data);
   if (hr < 0) {
     rc = ds__hr_error(err, hr, "GetSyncBlockData(1)");
     goto out;
@@ -158,7 +158,7 @@ ds_status ds_dac_sync_blocks(ds_dac *dac, ds_sync_block **out, size_t *count, ds
   for (uint32_t number = 1; number <= total; number++) {
     if (number > 1) {
       memset(&data, 0, sizeof data);
-      if (DS_VCALL(SOS(dac), 59, sync_block_fn)(SOS(dac), number, &data) < 0)
+      if (DS_VCALL(SOS(dac), DS__SOS_GET_SYNC_BLOCK_DATA, sync_block_fn)(SOS(dac), number, &data) < 0)
         continue;
     }
     if (data.object == 0 || data.free)
@@ -218,11 +218,12 @@ typedef HRESULT (*method_name_fn)(void *method, uint32_t flags, uint32_t count, 
 static void instance_name(void *walk, char *out, size_t out_len) {
   void *frame = NULL, *method = NULL;
   out[0] = 0;
-  if (DS_VCALL(walk, 8, get_frame_fn)(walk, &frame) >= 0 && frame &&
-      DS_VCALL(frame, 11, get_method_fn)(frame, &method) >= 0 && method) {
+  if (DS_VCALL(walk, DS__STACK_WALK_GET_FRAME, get_frame_fn)(walk, &frame) >= 0 && frame &&
+      DS_VCALL(frame, DS__FRAME_GET_METHOD_INSTANCE, get_method_fn)(frame, &method) >= 0 && method) {
     uint16_t wide[DS_MAX_FRAME_NAME_CHARS];
     uint32_t needed = 0;
-    if (DS_VCALL(method, 6, method_name_fn)(method, 0, DS_MAX_FRAME_NAME_CHARS, &needed, wide) >= 0) {
+    if (DS_VCALL(method, DS__METHOD_INSTANCE_GET_NAME, method_name_fn)(method, 0, DS_MAX_FRAME_NAME_CHARS, &needed,
+                                                                       wide) >= 0) {
       wide[DS_MAX_FRAME_NAME_CHARS - 1] = 0;
       ds_utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, true, out, out_len);
     }
@@ -241,11 +242,12 @@ static void frame_name(ds_dac *dac, void *walk, ds_dac_frame *frame, char *out, 
     uint64_t ident = 0;
     char kind[256] = "";
     if (ds_dump_read_u64(dac->dump, frame->frame_address, &ident))
-      dac_name(dac, 43, ident, kind, sizeof kind);
+      dac_name(dac, DS__SOS_GET_FRAME_NAME, ident, kind, sizeof kind);
     ds_addr md = 0;
-    if (DS_VCALL(SOS(dac), 23, md_from_addr_fn)(SOS(dac), frame->frame_address, &md) >= 0 && md) {
+    if (DS_VCALL(SOS(dac), DS__SOS_GET_METHOD_DESC_PTR_FROM_FRAME, md_from_addr_fn)(SOS(dac), frame->frame_address,
+                                                                                    &md) >= 0 && md) {
       frame->method_desc = md;
-      dac_name(dac, 22, md, method, sizeof method);
+      dac_name(dac, DS__SOS_GET_METHOD_DESC_NAME, md, method, sizeof method);
     }
     if (!method[0])
       instance_name(walk, method, sizeof method);
@@ -254,9 +256,9 @@ static void frame_name(ds_dac *dac, void *walk, ds_dac_frame *frame, char *out, 
     return;
   }
   ds_addr md = 0;
-  if (DS_VCALL(SOS(dac), 21, md_from_addr_fn)(SOS(dac), frame->ip, &md) >= 0 && md) {
+  if (DS_VCALL(SOS(dac), DS__SOS_GET_METHOD_DESC_PTR_FROM_IP, md_from_addr_fn)(SOS(dac), frame->ip, &md) >= 0 && md) {
     frame->method_desc = md;
-    dac_name(dac, 22, md, method, sizeof method);
+    dac_name(dac, DS__SOS_GET_METHOD_DESC_NAME, md, method, sizeof method);
   }
   if (!method[0])
     instance_name(walk, method, sizeof method);
@@ -274,13 +276,14 @@ ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn 
   ds_status rc = DS_OK;
   char *name = NULL;
   size_t name_len = 4 * DS_MAX_FRAME_NAME_CHARS + 320;
-  HRESULT hr = DS_VCALL(dac->process, 7, get_task_fn)(dac->process, os_thread_id, &task);
+  HRESULT hr =
+      DS_VCALL(dac->process, DS__PROCESS_GET_TASK_BY_OS_THREAD_ID, get_task_fn)(dac->process, os_thread_id, &task);
   if (hr != DS_S_OK || !task) {
     rc = ds_error_set(err, DS_E_NOT_FOUND, "thread %u is not a managed thread (GetTaskByOSThreadID: 0x%08x %s)",
                       os_thread_id, (uint32_t)hr, ds_hresult_name(hr));
     goto out;
   }
-  hr = DS_VCALL(task, 11, create_walk_fn)(task, CLRDATA_SIMPLE_FRAME_ALL, &walk);
+  hr = DS_VCALL(task, DS__TASK_CREATE_STACK_WALK, create_walk_fn)(task, CLRDATA_SIMPLE_FRAME_ALL, &walk);
   if (hr < 0 || !walk) {
     rc = ds__hr_error(err, hr, "CreateStackWalk");
     ds_error_wrap(err, "thread %u", os_thread_id);
@@ -299,7 +302,8 @@ ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn 
     _Alignas(16) uint8_t context[AMD64_CONTEXT_SIZE];
     uint32_t context_size = 0;
     memset(context, 0, sizeof context);
-    hr = DS_VCALL(walk, 3, walk_context_fn)(walk, AMD64_CONTEXT_FULL, sizeof context, &context_size, context);
+    hr = DS_VCALL(walk, DS__STACK_WALK_GET_CONTEXT, walk_context_fn)(walk, AMD64_CONTEXT_FULL, sizeof context,
+                                                                     &context_size, context);
     if (hr < 0) {
       rc = ds__hr_error(err, hr, "IXCLRDataStackWalk::GetContext");
       ds_error_wrap(err, "thread %u, frame %u", os_thread_id, depth);
@@ -309,14 +313,14 @@ ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn 
     memcpy(&frame.sp, context + AMD64_CONTEXT_RSP, 8);
     memcpy(&frame.ip, context + AMD64_CONTEXT_RIP, 8);
     uint64_t frame_address = 0;
-    if (DS_VCALL(walk, 9, walk_request_fn)(walk, DACSTACKPRIV_REQUEST_FRAME_DATA, 0, NULL, sizeof frame_address,
-                                           (uint8_t *)&frame_address) >= 0)
+    if (DS_VCALL(walk, DS__STACK_WALK_REQUEST, walk_request_fn)(walk, DACSTACKPRIV_REQUEST_FRAME_DATA, 0, NULL,
+                                                                sizeof frame_address, (uint8_t *)&frame_address) >= 0)
       frame.frame_address = frame_address;
     frame_name(dac, walk, &frame, name, name_len);
     frame.name = name;
     if ((rc = fn(ctx, &frame)) != DS_OK)
       goto out;
-    hr = DS_VCALL(walk, 5, walk_next_fn)(walk);
+    hr = DS_VCALL(walk, DS__STACK_WALK_NEXT, walk_next_fn)(walk);
     if (hr == DS_S_FALSE)
       break;
     if (hr != DS_S_OK) {
@@ -345,12 +349,12 @@ _Static_assert(sizeof(stack_ref_error) == 24, "SOSStackRefError layout");
 static size_t stack_ref_errors(void *refs_enum) {
   void *errors = NULL;
   size_t total = 0;
-  if (DS_VCALL(refs_enum, 7, enum_errors_fn)(refs_enum, &errors) < 0 || !errors)
+  if (DS_VCALL(refs_enum, DS__STACK_REF_ENUM_ENUMERATE_ERRORS, enum_errors_fn)(refs_enum, &errors) < 0 || !errors)
     return 0;
   stack_ref_error batch[64];
-  for (int rounds = 0; rounds < 1024; rounds++) {
+  for (int rounds = 0; rounds < (int)(DS_MAX_STACK_REF_ERRORS / (sizeof batch / sizeof *batch)); rounds++) {
     uint32_t fetched = 0;
-    HRESULT hr = DS_VCALL(errors, 6, enum_next_fn)(errors, 64, batch, &fetched);
+    HRESULT hr = DS_VCALL(errors, DS__ENUM_NEXT, enum_next_fn)(errors, 64, batch, &fetched);
     if (hr < 0 || fetched == 0)
       break;
     total += fetched;
@@ -370,14 +374,14 @@ ds_status ds_dac_stack_refs(ds_dac *dac, uint32_t os_thread_id, ds_dacp_stack_re
   ds_dacp_stack_ref *items = NULL;
   size_t used = 0;
   ds_status rc = DS_OK;
-  HRESULT hr = DS_VCALL(SOS(dac), 79, stack_refs_fn)(SOS(dac), os_thread_id, &refs_enum);
+  HRESULT hr = DS_VCALL(SOS(dac), DS__SOS_GET_STACK_REFERENCES, stack_refs_fn)(SOS(dac), os_thread_id, &refs_enum);
   if (hr < 0 || !refs_enum) {
     rc = ds__hr_error(err, hr, "GetStackReferences");
     ds_error_wrap(err, "thread %u", os_thread_id);
     goto out;
   }
   uint32_t total = 0;
-  if (DS_VCALL(refs_enum, 5, enum_count_fn)(refs_enum, &total) < 0)
+  if (DS_VCALL(refs_enum, DS__ENUM_GET_COUNT, enum_count_fn)(refs_enum, &total) < 0)
     total = 0;
   if (total > DS_MAX_STACK_REFS) {
     rc = ds_error_set(err, DS_E_LIMIT, "thread %u reports %u stack references, more than %u (DS_MAX_STACK_REFS)",
@@ -391,7 +395,7 @@ ds_status ds_dac_stack_refs(ds_dac *dac, uint32_t os_thread_id, ds_dacp_stack_re
   }
   for (;;) {
     uint32_t fetched = 0;
-    hr = DS_VCALL(refs_enum, 6, enum_next_fn)(refs_enum, (uint32_t)(cap - used), items + used, &fetched);
+    hr = DS_VCALL(refs_enum, DS__ENUM_NEXT, enum_next_fn)(refs_enum, (uint32_t)(cap - used), items + used, &fetched);
     if (hr < 0) {
       rc = ds__hr_error(err, hr, "ISOSStackRefEnum::Next");
       ds_error_wrap(err, "thread %u", os_thread_id);
@@ -528,8 +532,8 @@ typedef HRESULT (*init_flags_fn)(void *sos14, ds_addr mt, uint32_t *flags);
 #define SOS14(dac) ((dac)->sos[14])
 #define METHOD_TABLE_INITIALIZED 1u
 
-/* ISOSDacInterface14 slot 5 (GetMethodTableInitializationFlags) then slot 4
- * (GetThreadStaticBaseAddress), as ClrMD's DacTypeHelpers.GetThreadStaticFieldAddress does. */
+/* ISOSDacInterface14 GetMethodTableInitializationFlags then GetThreadStaticBaseAddress, as
+ * ClrMD's DacTypeHelpers.GetThreadStaticFieldAddress does. */
 ds_status ds_dac_thread_static_gc_base(ds_dac *dac, ds_addr mt, ds_addr thread, ds_addr *gc_base,
                                        ds_error *err) {
   (void)err;
@@ -538,10 +542,12 @@ ds_status ds_dac_thread_static_gc_base(ds_dac *dac, ds_addr mt, ds_addr thread, 
   if (!sos14)
     return DS_OK;
   uint32_t flags = 0;
-  if (DS_VCALL(sos14, 5, init_flags_fn)(sos14, mt, &flags) < 0 || flags != METHOD_TABLE_INITIALIZED)
+  if (DS_VCALL(sos14, DS__SOS14_GET_METHOD_TABLE_INITIALIZATION_FLAGS, init_flags_fn)(sos14, mt, &flags) < 0 ||
+      flags != METHOD_TABLE_INITIALIZED)
     return DS_OK;
   ds_addr non_gc = 0, gc = 0;
-  if (DS_VCALL(sos14, 4, thread_static_base_fn)(sos14, mt, thread, &non_gc, &gc) < 0)
+  if (DS_VCALL(sos14, DS__SOS14_GET_THREAD_STATIC_BASE_ADDRESS, thread_static_base_fn)(sos14, mt, thread, &non_gc,
+                                                                                       &gc) < 0)
     return DS_OK; /* no storage allocated on this thread */
   *gc_base = gc;
   return DS_OK;

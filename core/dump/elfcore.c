@@ -119,8 +119,35 @@ const uint8_t *ds_dump_span(const ds_dump *dump, uint64_t addr, uint64_t *avail)
   return dump->map + s->file_offset + (addr - s->vaddr);
 }
 
-/* Reads the GNU build id note of an ELF image held in memory [image, image+size). */
-static size_t build_id_from_file_image(const uint8_t *image, uint64_t size, uint8_t *out) {
+int ds_elf_note_next(const uint8_t *notes, uint64_t size, uint64_t *pos, ds_elf_note *note) {
+  uint64_t at = *pos;
+  if (at >= size)
+    return DS_ELF_NOTE_END;
+  if (size - at < 12)
+    return DS_ELF_NOTE_HEADER_CUT;
+  memset(note, 0, sizeof *note);
+  memcpy(&note->name_size, notes + at, 4);
+  memcpy(&note->desc_size, notes + at + 4, 4);
+  memcpy(&note->type, notes + at + 8, 4);
+  /* sizes are 32-bit and at < size: none of these sums can wrap */
+  uint64_t name_off = at + 12;
+  uint64_t desc_off = name_off + (((uint64_t)note->name_size + 3) & ~3ull);
+  uint64_t next = desc_off + (((uint64_t)note->desc_size + 3) & ~3ull);
+  if (desc_off + note->desc_size > size)
+    return DS_ELF_NOTE_DESC_CUT;
+  note->name = notes + name_off;
+  note->desc = notes + desc_off;
+  note->offset = at;
+  *pos = next;
+  return DS_ELF_NOTE_OK;
+}
+
+bool ds_elf_note_is_build_id(const ds_elf_note *note) {
+  return note->type == NT_GNU_BUILD_ID && note->name_size == 4 && memcmp(note->name, "GNU", 4) == 0 &&
+         note->desc_size > 0 && note->desc_size <= DS_MAX_BUILD_ID_BYTES;
+}
+
+size_t ds_elf_image_build_id(const uint8_t *image, uint64_t size, uint8_t *out) {
   if (size < sizeof(Elf64_Ehdr) || memcmp(image, ELFMAG, SELFMAG) != 0 ||
       image[EI_CLASS] != ELFCLASS64)
     return 0;
@@ -134,24 +161,13 @@ static size_t build_id_from_file_image(const uint8_t *image, uint64_t size, uint
     memcpy(&ph, image + eh.e_phoff + (uint64_t)i * sizeof ph, sizeof ph);
     if (ph.p_type != PT_NOTE || ph.p_offset > size || ph.p_filesz > size - ph.p_offset)
       continue;
-    uint64_t pos = ph.p_offset, end = ph.p_offset + ph.p_filesz;
-    while (end - pos >= 12) {
-      uint32_t namesz, descsz, type;
-      memcpy(&namesz, image + pos, 4);
-      memcpy(&descsz, image + pos + 4, 4);
-      memcpy(&type, image + pos + 8, 4);
-      uint64_t name_off = pos + 12;
-      uint64_t desc_off = name_off + (((uint64_t)namesz + 3) & ~3ull);
-      uint64_t next = desc_off + (((uint64_t)descsz + 3) & ~3ull);
-      if (next > end || next <= pos)
-        break;
-      if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(image + name_off, "GNU", 4) == 0 &&
-          descsz > 0 && descsz <= DS_MAX_BUILD_ID_BYTES) {
-        memcpy(out, image + desc_off, descsz);
-        return descsz;
+    uint64_t pos = 0;
+    ds_elf_note note;
+    while (ds_elf_note_next(image + ph.p_offset, ph.p_filesz, &pos, &note) == DS_ELF_NOTE_OK)
+      if (ds_elf_note_is_build_id(&note)) {
+        memcpy(out, note.desc, note.desc_size);
+        return note.desc_size;
       }
-      pos = next;
-    }
   }
   return 0;
 }
@@ -176,7 +192,7 @@ static void open_disk_image(ds_dump *dump, size_t module_index) {
   if (data == MAP_FAILED)
     return;
   uint8_t id[DS_MAX_BUILD_ID_BYTES];
-  size_t id_len = build_id_from_file_image(data, (uint64_t)st.st_size, id);
+  size_t id_len = ds_elf_image_build_id(data, (uint64_t)st.st_size, id);
   if (id_len != mod->build_id_len || memcmp(id, mod->build_id, id_len) != 0) {
     munmap(data, (size_t)st.st_size);
     return;
@@ -313,10 +329,10 @@ static void identify_module(ds_dump *dump, ds_module *mod) {
   Elf64_Ehdr eh;
   if (!ds_dump_read_exact(dump, mod->base, &eh, sizeof eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
       eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
-      eh.e_phnum == 0 || eh.e_phnum > 256)
+      eh.e_phnum == 0 || eh.e_phnum > DS_MAX_MODULE_PROGRAM_HEADERS)
     return;
   mod->is_elf = true;
-  Elf64_Phdr phdrs[256];
+  Elf64_Phdr phdrs[DS_MAX_MODULE_PROGRAM_HEADERS];
   if (!ds_dump_read_exact(dump, mod->base + eh.e_phoff, phdrs, eh.e_phnum * sizeof(Elf64_Phdr)))
     return;
   uint64_t min_vaddr = UINT64_MAX;
@@ -329,27 +345,16 @@ static void identify_module(ds_dump *dump, ds_module *mod) {
   for (unsigned i = 0; i < eh.e_phnum; i++) {
     if (phdrs[i].p_type != PT_NOTE || phdrs[i].p_memsz > 65536)
       continue;
-    uint8_t notes[65536];
+    uint8_t notes[DS_MAX_MODULE_NOTE_BYTES];
     size_t got = ds_dump_read(dump, bias + phdrs[i].p_vaddr, notes, phdrs[i].p_memsz);
-    size_t pos = 0;
-    while (got - pos >= 12) {
-      uint32_t namesz, descsz, type;
-      memcpy(&namesz, notes + pos, 4);
-      memcpy(&descsz, notes + pos + 4, 4);
-      memcpy(&type, notes + pos + 8, 4);
-      uint64_t name_off = pos + 12;
-      uint64_t desc_off = name_off + (((uint64_t)namesz + 3) & ~3ull);
-      uint64_t next = desc_off + (((uint64_t)descsz + 3) & ~3ull);
-      if (next > got)
-        break;
-      if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(notes + name_off, "GNU", 4) == 0 &&
-          descsz > 0 && descsz <= DS_MAX_BUILD_ID_BYTES) {
-        memcpy(mod->build_id, notes + desc_off, descsz);
-        mod->build_id_len = descsz;
+    uint64_t pos = 0;
+    ds_elf_note note;
+    while (ds_elf_note_next(notes, got, &pos, &note) == DS_ELF_NOTE_OK)
+      if (ds_elf_note_is_build_id(&note)) {
+        memcpy(mod->build_id, note.desc, note.desc_size);
+        mod->build_id_len = note.desc_size;
         return;
       }
-      pos = (size_t)next;
-    }
   }
 }
 
@@ -453,23 +458,12 @@ out:
 static ds_status parse_notes(ds_dump *dump, const uint8_t *notes, uint64_t size, size_t ph_index,
                              ds_error *err) {
   uint64_t pos = 0;
-  while (pos < size) {
-    if (size - pos < 12)
-      return ds_error_set(err, DS_E_CORRUPT, "note segment %zu: a note header at offset %llu is cut off",
-                          ph_index, (unsigned long long)pos);
-    uint32_t namesz, descsz, type;
-    memcpy(&namesz, notes + pos, 4);
-    memcpy(&descsz, notes + pos + 4, 4);
-    memcpy(&type, notes + pos + 8, 4);
-    uint64_t name_off = pos + 12;
-    uint64_t desc_off = name_off + (((uint64_t)namesz + 3) & ~3ull);
-    uint64_t next = desc_off + (((uint64_t)descsz + 3) & ~3ull);
-    if (desc_off + descsz > size)
-      return ds_error_set(err, DS_E_CORRUPT,
-                          "note segment %zu: note at offset %llu (type 0x%x) extends past the segment",
-                          ph_index, (unsigned long long)pos, type);
-    const uint8_t *desc = notes + desc_off;
-    bool core_name = namesz == 5 && memcmp(notes + name_off, "CORE", 5) == 0;
+  ds_elf_note note;
+  int found;
+  while ((found = ds_elf_note_next(notes, size, &pos, &note)) == DS_ELF_NOTE_OK) {
+    uint32_t descsz = note.desc_size, type = note.type;
+    const uint8_t *desc = note.desc;
+    bool core_name = note.name_size == 5 && memcmp(note.name, "CORE", 5) == 0;
     if (core_name && type == NT_PRSTATUS) {
       if (descsz < 112 + 27 * 8)
         return ds_error_set(err, DS_E_CORRUPT, "NT_PRSTATUS note is %u bytes (expected 336)", descsz);
@@ -498,10 +492,14 @@ static ds_status parse_notes(ds_dump *dump, const uint8_t *notes, uint64_t size,
       if (rc != DS_OK)
         return rc;
     }
-    if (next <= pos)
-      break;
-    pos = next;
   }
+  if (found == DS_ELF_NOTE_HEADER_CUT)
+    return ds_error_set(err, DS_E_CORRUPT, "note segment %zu: a note header at offset %llu is cut off",
+                        ph_index, (unsigned long long)pos);
+  if (found == DS_ELF_NOTE_DESC_CUT)
+    return ds_error_set(err, DS_E_CORRUPT,
+                        "note segment %zu: note at offset %llu (type 0x%x) extends past the segment",
+                        ph_index, (unsigned long long)pos, note.type);
   return DS_OK;
 }
 

@@ -5,18 +5,21 @@
  */
 #include "dumpscope/heap.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_OBJECT_SIZE 24u
 #define RELEASE_CHUNK (32u << 20)
-#define ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
+/* What the walk reads of every object: its MethodTable word and its component count (used
+ * only for arrays and strings; for other objects it is multiplied by a component size of 0). */
+#define OBJECT_PREFIX_BYTES 16
 
 struct ds_heap {
   ds_dump *dump;
   ds_type_resolver resolver;
   void *resolver_ctx;
+  const ds_layout *layout;
   ds_gc_info info;
 
   ds_segment *segments;
@@ -59,6 +62,7 @@ ds_status ds_heap_create(ds_dump *dump, ds_type_resolver resolver, void *resolve
   heap->dump = dump;
   heap->resolver = resolver;
   heap->resolver_ctx = resolver_ctx;
+  heap->layout = ds_layout_default();
   heap->slot_cap = 1024;
   heap->slot_mt = calloc(heap->slot_cap, sizeof *heap->slot_mt);
   heap->slot_index = calloc(heap->slot_cap, sizeof *heap->slot_index);
@@ -85,6 +89,12 @@ void ds_heap_destroy(ds_heap *heap) {
 }
 
 void ds_heap_set_owned_context(ds_heap *heap, void *owned) { heap->owned = owned; }
+
+const ds_layout *ds_heap_layout(const ds_heap *heap) { return heap->layout; }
+void ds_heap_set_layout(ds_heap *heap, const ds_layout *layout) {
+  assert(layout && layout->array_length + 4 <= OBJECT_PREFIX_BYTES);
+  heap->layout = layout;
+}
 
 ds_gc_info *ds_heap_gc_info(ds_heap *heap) { return &heap->info; }
 ds_dump *ds_heap_dump(ds_heap *heap) { return heap->dump; }
@@ -269,7 +279,7 @@ uint32_t ds_heap_type_index(ds_heap *heap, uint64_t mt, ds_error *err) {
 
 /* Object size as SOS and ClrMD report it: BaseSize + count x ComponentSize (strings count their
  * NUL), at least the minimum object size. The walk steps by this aligned to 8. */
-static inline uint64_t size_of(const ds_type *type, uint32_t count) {
+static inline uint64_t size_of(const ds_type *type, uint32_t count, uint32_t min_size) {
   uint64_t size = type->base_size;
   if (type->component_size) {
     uint64_t n = count;
@@ -277,19 +287,30 @@ static inline uint64_t size_of(const ds_type *type, uint32_t count) {
       n += 1;
     size += n * type->component_size;
   }
-  return size < MIN_OBJECT_SIZE ? MIN_OBJECT_SIZE : size;
+  return size < min_size ? min_size : size;
+}
+
+
+static inline void decode_prefix(const ds_layout *l, const uint8_t *prefix, uint64_t *mt, uint32_t *count) {
+  uint64_t word;
+  memcpy(&word, prefix, 8);
+  memcpy(count, prefix + l->array_length, 4);
+  *mt = ds_layout_mt(l, word);
 }
 
 uint64_t ds_heap_object_size(ds_heap *heap, uint64_t addr, uint32_t *type_index) {
-  uint64_t header[2];
-  if (!ds_dump_read_exact(heap->dump, addr, header, sizeof header))
+  uint8_t prefix[OBJECT_PREFIX_BYTES];
+  if (!ds_dump_read_exact(heap->dump, addr, prefix, sizeof prefix))
     return 0;
-  uint32_t idx = ds_heap_type_index(heap, header[0] & ~(uint64_t)7, NULL);
+  uint64_t mt;
+  uint32_t count;
+  decode_prefix(heap->layout, prefix, &mt, &count);
+  uint32_t idx = ds_heap_type_index(heap, mt, NULL);
   if (idx == UINT32_MAX)
     return 0;
   if (type_index)
     *type_index = idx;
-  return size_of(&heap->types[idx], (uint32_t)header[1]);
+  return size_of(&heap->types[idx], count, heap->layout->min_object_size);
 }
 
 static void record_error(ds_walk_stats *stats, uint64_t object, uint64_t last_good, uint64_t mt,
@@ -329,6 +350,11 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
   const uint8_t *base = ds_dump_span(heap->dump, addr, &avail);
   bool direct = base && avail >= end - addr;
   const uint64_t free_mt = heap->info.free_mt;
+  /* the layout's values in locals: the callback may write memory, so the compiler could not
+   * keep them in registers through the layout pointer */
+  const ds_layout *layout = heap->layout;
+  const uint32_t min_size = layout->min_object_size, count_at = layout->array_length;
+  const uint64_t mt_mask = layout->mt_mask, align_mask = (uint64_t)layout->object_alignment - 1;
 
   /* the first allocation context at or after the start */
   size_t ci = 0, cn = heap->context_count;
@@ -353,7 +379,7 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
   while (addr < end) {
     if (addr >= next_ctx) {
       if (addr == next_ctx) {
-        addr = heap->contexts[ci].limit + MIN_OBJECT_SIZE;
+        addr = heap->contexts[ci].limit + min_size; /* the GC leaves a minimal object's room */
         ci++;
         next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
         continue;
@@ -363,22 +389,27 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
       next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
       continue;
     }
-    if (end - addr < MIN_OBJECT_SIZE) {
+    if (end - addr < min_size) {
       record_error(stats, addr, last_good, 0, seg_index,
                    "object %llx: only %llu bytes remain before the end of its segment (0x%llx)",
                    (unsigned long long)addr, (unsigned long long)(end - addr), (unsigned long long)end);
       return true;
     }
-    uint64_t header[2];
+    uint64_t word;
+    uint32_t count;
+    uint8_t prefix[OBJECT_PREFIX_BYTES];
+    const uint8_t *at = prefix;
     if (direct) {
-      memcpy(header, base + (addr - seg->start), sizeof header);
-    } else if (!ds_dump_read_exact(heap->dump, addr, header, sizeof header)) {
+      at = base + (addr - seg->start);
+    } else if (!ds_dump_read_exact(heap->dump, addr, prefix, sizeof prefix)) {
       record_error(stats, addr, last_good, 0, seg_index,
                    "object %llx is not in the dump (memory missing); last good object %llx",
                    (unsigned long long)addr, (unsigned long long)last_good);
       return true;
     }
-    uint64_t mt = header[0] & ~(uint64_t)7;
+    memcpy(&word, at, 8);
+    memcpy(&count, at + count_at, 4);
+    uint64_t mt = word & mt_mask;
     if (mt != cached_mt || !cached_type) {
       ds_error why = {0};
       cached_idx = lookup_type(heap, mt, &why);
@@ -397,8 +428,8 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
         return true;
       }
     }
-    uint64_t size = size_of(cached_type, (uint32_t)header[1]);
-    uint64_t step = ALIGN8(size);
+    uint64_t size = size_of(cached_type, count, min_size);
+    uint64_t step = (size + align_mask) & ~align_mask;
     if (step > end - addr || size > DS_MAX_OBJECT_SIZE) {
       record_error(stats, addr, last_good, mt, seg_index,
                    "object %llx (MT %llx) has size %llu, which extends past the end of its segment "
@@ -532,21 +563,5 @@ void ds_histogram_free(ds_histogram *hist) {
 }
 
 int64_t ds_heap_read_string(ds_heap *heap, uint64_t addr, size_t max_chars, char *out, size_t out_len) {
-  uint64_t header[2];
-  if (!ds_dump_read_exact(heap->dump, addr, header, sizeof header))
-    return -1;
-  uint32_t length = (uint32_t)header[1];
-  size_t want = length < max_chars ? length : max_chars;
-  if (want > DS_MAX_STRING_READ_CHARS)
-    want = DS_MAX_STRING_READ_CHARS;
-  uint16_t *chars = malloc((want ? want : 1) * sizeof *chars);
-  if (!chars)
-    return -1;
-  if (!ds_dump_read_exact(heap->dump, addr + 12, chars, want * sizeof *chars)) {
-    free(chars);
-    return -1;
-  }
-  ds_utf16_to_utf8(chars, want, false, out, out_len);
-  free(chars);
-  return length;
+  return ds_layout_read_string(heap->layout, heap->dump, addr, max_chars, out, out_len);
 }

@@ -13,14 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MT_FLAG_HAS_FINALIZER 0x00100000u
-#define MT_FLAG_COLLECTIBLE 0x00200000u
 #define SEGMENT_FLAG_READONLY 1u
 
 typedef struct resolver_ctx {
   ds_dac *dac;
   ds_dump *dump;
   ds_gc_info *info;
+  const ds_layout *layout;
 } resolver_ctx;
 
 static ds_status resolve_mt(void *p, uint64_t mt, ds_type *type, ds_error *err) {
@@ -47,11 +46,11 @@ static ds_status resolve_mt(void *p, uint64_t mt, ds_type *type, ds_error *err) 
     type->flags |= DS_TYPE_ARRAY;
   if (data.contains_pointers)
     type->flags |= DS_TYPE_POINTERS;
-  uint32_t raw_flags;
-  if (ds_dump_read_u32(r->dump, mt, &raw_flags)) {
-    if (raw_flags & MT_FLAG_HAS_FINALIZER)
+  bool finalizer, collectible;
+  if (ds_layout_read_mt_flags(r->layout, r->dump, mt, &finalizer, &collectible)) {
+    if (finalizer)
       type->flags |= DS_TYPE_FINALIZABLE;
-    if (raw_flags & MT_FLAG_COLLECTIBLE)
+    if (collectible)
       type->flags |= DS_TYPE_COLLECTIBLE;
   }
   char name[DS_MAX_TYPE_NAME_CHARS];
@@ -192,14 +191,22 @@ ds_status ds_heap_load(struct ds_dac *dac, ds_dump *dump, ds_heap **out, ds_erro
   ds_heap *heap = NULL;
   visited seen = {0};
   uint64_t *heaps = NULL;
-  ds_status rc = ds_heap_create(dump, resolve_mt, ctx, &heap, err);
+  const ds_runtime_info *rt = ds_dac_runtime(dac);
+  const ds_layout *layout = NULL;
+  ds_status rc = ds_layout_for_runtime(rt->major, rt->version, &layout, err);
   if (rc != DS_OK) {
     free(ctx);
     return rc;
   }
+  if ((rc = ds_heap_create(dump, resolve_mt, ctx, &heap, err)) != DS_OK) {
+    free(ctx);
+    return rc;
+  }
   ds_heap_set_owned_context(heap, ctx);
+  ds_heap_set_layout(heap, layout);
   ctx->dac = dac;
   ctx->dump = dump;
+  ctx->layout = layout;
   ds_gc_info *info = ds_heap_gc_info(heap);
   ctx->info = info;
 

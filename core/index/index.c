@@ -2,6 +2,7 @@
  * index.c: the heap index file format (see index.h): writer and mmap reader with checks.
  */
 #include "dumpscope/index.h"
+#include "dumpscope/limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,6 @@
 #include <unistd.h>
 
 #define SECTION_ALIGN 64u
-#define MAX_SECTIONS 64u
 #define EAGER_VERIFY_LIMIT (1u << 20) /* sections smaller than this are checked at open */
 
 typedef struct file_header {
@@ -144,13 +144,13 @@ struct ds_index_writer {
   char tmp[4200];
   char path[4096];
   uint64_t offset;           /* where the next section goes */
-  section_entry table[MAX_SECTIONS];
+  section_entry table[DS_MAX_INDEX_SECTIONS];
   uint32_t count;
   bool finished;
 };
 
 #define TABLE_RESERVED                                                                                \
-  (((sizeof(file_header) + MAX_SECTIONS * sizeof(section_entry)) + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1))
+  (((sizeof(file_header) + DS_MAX_INDEX_SECTIONS * sizeof(section_entry)) + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1))
 
 static bool write_all_at(int fd, const void *data, uint64_t size, uint64_t offset) {
   const uint8_t *p = data;
@@ -197,7 +197,7 @@ void ds_index_writer_free(ds_index_writer *w) {
 
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err) {
-  if (w->count >= MAX_SECTIONS)
+  if (w->count >= DS_MAX_INDEX_SECTIONS)
     return ds_error_set(err, DS_E_LIMIT, "too many index sections");
   section_entry *e = &w->table[w->count];
   e->id = id;
@@ -303,7 +303,7 @@ ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
                       h.file_size > idx->size ? " (truncated)" : "");
     goto out;
   }
-  if (h.section_count == 0 || h.section_count > MAX_SECTIONS ||
+  if (h.section_count == 0 || h.section_count > DS_MAX_INDEX_SECTIONS ||
       sizeof h + (uint64_t)h.section_count * sizeof(section_entry) > idx->size) {
     rc = ds_error_set(err, DS_E_CORRUPT, "index %s: invalid section count %u", path, h.section_count);
     goto out;

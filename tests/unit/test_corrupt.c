@@ -243,6 +243,51 @@ static void test_unsupported(void) {
   unlink(path);
 }
 
+/* A copy of a real dump whose libcoreclr.so claims .NET 11: a runtime newer than the newest
+ * supported one is refused with a message naming what is supported, instead of being read with
+ * .NET 10's object layout. */
+static void test_newer_runtime(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx);
+  ds_fixture *f = &fx[0];
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(fx[i].kind, "full") == 0)
+      f = &fx[i];
+  ds_error err = {0};
+  ds_dump *dump = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(f->dump, &dump, &err), DS_OK);
+  const ds_module *coreclr = ds_dump_find_module(dump, "libcoreclr.so");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(coreclr);
+  uint64_t at = ds_dump_search(dump, coreclr->base, coreclr->end, "@(#)Version ", 12);
+  uint64_t offset = 0;
+  CU_ASSERT_FATAL(at != 0 && ds_dump_file_offset(dump, at + 12, &offset));
+  char version[4] = "";
+  CU_ASSERT_FATAL(ds_dump_read_exact(dump, at + 12, version, 3));
+  ds_dump_close(dump);
+  CU_ASSERT_EQUAL_FATAL(memcmp(version, "10.", 3), 0); /* the fixtures run .NET 10 */
+  char path[512];
+  snprintf(path, sizeof path, "%s/net11.dmp", ds_test_tmpdir());
+  copy_prefix(f->dump, path, -1);
+  int fd = open(path, O_WRONLY);
+  CU_ASSERT_FATAL(fd >= 0);
+  /* "10." -> "11." keeps the length: version 11.0.xxx */
+  CU_ASSERT_EQUAL(pwrite(fd, "11.", 3, (off_t)offset), 3);
+  close(fd);
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(path, &dump, &err), DS_OK);
+  ds_runtime_info rt;
+  CU_ASSERT_EQUAL(ds_runtime_identify(dump, &rt, &err), DS_E_UNSUPPORTED);
+  CU_ASSERT_EQUAL(rt.major, 11);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, ".NET 6 to 10"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, ".NET 11"));
+  ds_dump_close(dump);
+  /* the whole analysis stops there too */
+  ds_analysis *a = NULL;
+  ds_dac_search search = {.offline = true};
+  CU_ASSERT_EQUAL(ds_analysis_open(path, &search, &a, &err), DS_E_UNSUPPORTED);
+  CU_ASSERT_PTR_NULL(a);
+  unlink(path);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("corrupt input", NULL, NULL);
@@ -251,5 +296,6 @@ int main(void) {
   CU_add_test(s, "a core of a process without .NET", test_non_dotnet_core);
   CU_add_test(s, "an object with its MethodTable overwritten", test_overwritten_method_table);
   CU_add_test(s, "a non-x86-64 core and a .NET 5 runtime are refused", test_unsupported);
+  CU_add_test(s, "a runtime newer than the newest supported is refused", test_newer_runtime);
   return ds_test_main();
 }

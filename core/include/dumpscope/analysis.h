@@ -28,6 +28,9 @@ ds_status ds_analysis_open(const char *dump_path, const ds_dac_search *search, d
                            ds_error *err);
 void ds_analysis_close(ds_analysis *analysis);
 
+/* The object layout of the dump's runtime (the heap's, once it is described). */
+const ds_layout *ds_analysis_layout(const ds_analysis *analysis);
+
 /* CorElementType values we name. */
 enum {
   DS_ELEMENT_BOOLEAN = 0x2, DS_ELEMENT_CHAR = 0x3, DS_ELEMENT_I1 = 0x4, DS_ELEMENT_U1 = 0x5,

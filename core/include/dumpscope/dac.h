@@ -32,7 +32,8 @@ typedef struct ds_runtime_info {
 } ds_runtime_info;
 
 /* Finds libcoreclr.so in the dump and reads its build id and version. DS_E_NOT_DOTNET when the
- * process has no CoreCLR; DS_E_UNSUPPORTED for runtimes older than .NET 6. */
+ * process has no CoreCLR; DS_E_UNSUPPORTED for runtimes without a layout (layout.h: older than
+ * .NET 6 or newer than .NET 10), with out->major set. */
 ds_status ds_runtime_identify(ds_dump *dump, ds_runtime_info *out, ds_error *err);
 
 /* ---- locating the DAC ------------------------------------------------------------------- */
@@ -55,6 +56,21 @@ typedef struct ds_dac_search {
 void ds_dac_search_from_env(ds_dac_search *search, char *storage, size_t storage_len,
                             const char **dirs, size_t max_dirs, const char **servers,
                             size_t max_servers);
+
+/* Storage behind a search built from the environment: the variables' lists split into items. */
+typedef struct ds_dac_search_env {
+  char text[DS_MAX_SEARCH_ENV_BYTES];
+  const char *runtime_dirs[DS_MAX_RUNTIME_DIRS];
+  const char *symbol_servers[DS_MAX_SYMBOL_SERVERS];
+} ds_dac_search_env;
+
+/* The DAC search of an analysis process, the one way to build it: explicit_path (--dac, NULL =
+ * none) and offline as the caller says, then DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS,
+ * DUMPSCOPE_SYMBOL_SERVERS and DUMPSCOPE_CACHE for what the caller left open (see
+ * ds_dac_search_from_env). *search points into *env and the environment: keep both alive while
+ * search is used. */
+void ds_dac_search_init_env(ds_dac_search *search, ds_dac_search_env *env, const char *explicit_path,
+                            bool offline);
 
 /* Finds the DAC for rt. On success writes its path to out_path. On failure the message names
  * the build id and version looked for and every place that was tried. */
@@ -168,6 +184,9 @@ ds_status ds_dac_open(ds_dump *dump, const ds_runtime_info *rt, const char *dac_
                       ds_error *err);
 /* Releases every interface. The library itself stays loaded (never dlclose). */
 void ds_dac_close(ds_dac *dac);
+
+/* The runtime the DAC was opened for (as given to ds_dac_open). */
+const ds_runtime_info *ds_dac_runtime(const ds_dac *dac);
 
 /* Drops the DAC's cache of target memory (between large phases). */
 void ds_dac_flush(ds_dac *dac);

@@ -4,7 +4,7 @@
  *
  * These are thin, bounded wrappers over IXCLRDataProcess/IXCLRDataTask/IXCLRDataStackWalk and
  * ISOSDacInterface(8). Every COM object obtained is released before the function returns. They
- * return raw runtime facts (addresses as the DAC reports them); core/build/roots.c turns them into
+ * return raw runtime facts (addresses as the DAC reports them); core/analyze/roots.c turns them into
  * a ds_root_set. Analysis processes only (design rule 1 of dac.h); one thread per ds_dac.
  */
 #ifndef DUMPSCOPE_DACSTACK_H
@@ -17,11 +17,7 @@
 #include "dumpscope/dac.h"
 #include "dumpscope/roots.h"
 
-#define DS_MAX_STACK_FRAMES       4096u       /* frames reported per thread; deeper stacks are cut */
-#define DS_MAX_STACK_REFS         (1u << 20)  /* GC references reported on one thread's stack */
-#define DS_MAX_FRAME_NAME_CHARS   2048u       /* characters of one method or Frame name */
-#define DS_MAX_FINALIZER_SLOTS    (1u << 26)  /* finalization-queue slots of one GC heap */
-#define DS_MAX_SYNC_BLOCKS        (1u << 24)  /* entries of the sync block table */
+#include "dumpscope/limits.h" /* DS_MAX_STACK_FRAMES, DS_MAX_STACK_REFS, DS_MAX_SYNC_BLOCKS... */
 
 /* Thread::m_State bits that mean the OS thread is not (or no longer) running managed code. */
 #define DS_THREAD_STATE_UNSTARTED 0x400u

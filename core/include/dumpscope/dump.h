@@ -101,4 +101,30 @@ size_t ds_utf16_to_utf8(const uint16_t *in, size_t in_len, bool stop_at_nul, cha
 /* Formats a build id as lowercase hex into out (2*len+1 bytes). */
 void ds_build_id_hex(const uint8_t *id, size_t len, char *out);
 
+/* ---- ELF notes ------------------------------------------------------------------------------ */
+
+/* One note of an ELF note segment: pointers into the segment's bytes. */
+typedef struct ds_elf_note {
+  uint32_t type;
+  uint32_t name_size, desc_size;   /* name_size counts the name's NUL */
+  const uint8_t *name, *desc;
+  uint64_t offset;                 /* of the note's header in the segment */
+} ds_elf_note;
+
+enum {
+  DS_ELF_NOTE_DESC_CUT = -2,       /* the descriptor extends past the segment (note->type set) */
+  DS_ELF_NOTE_HEADER_CUT = -1,     /* fewer than 12 bytes left for a note header */
+  DS_ELF_NOTE_END = 0,             /* no more notes */
+  DS_ELF_NOTE_OK = 1,              /* *note holds the next note */
+};
+
+/* The one ELF note iterator: the note at *pos of notes[0, size) (start with *pos = 0), advancing
+ * *pos past it (name and descriptor padded to 4 bytes). Never reads outside the buffer. */
+int ds_elf_note_next(const uint8_t *notes, uint64_t size, uint64_t *pos, ds_elf_note *note);
+/* Whether a note is the GNU build id note (NT_GNU_BUILD_ID, name "GNU") of a usable size. */
+bool ds_elf_note_is_build_id(const ds_elf_note *note);
+/* The GNU build id of an ELF image held in memory [image, image + size), read through its
+ * PT_NOTE segments, into out (DS_MAX_BUILD_ID_BYTES); returns its length, 0 when absent. */
+size_t ds_elf_image_build_id(const uint8_t *image, uint64_t size, uint8_t *out);
+
 #endif

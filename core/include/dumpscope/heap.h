@@ -20,6 +20,7 @@
 
 #include "dumpscope/dump.h"
 #include "dumpscope/error.h"
+#include "dumpscope/layout.h"
 
 typedef enum ds_gen {
   DS_GEN_0 = 0,
@@ -85,6 +86,11 @@ void ds_heap_destroy(ds_heap *heap);
 
 /* Hands the heap a block it frees when destroyed (the resolver's context). */
 void ds_heap_set_owned_context(ds_heap *heap, void *owned);
+
+/* The object layout the walk reads objects with: ds_layout_default() until set (ds_heap_load
+ * sets the dump's runtime's). */
+const ds_layout *ds_heap_layout(const ds_heap *heap);
+void ds_heap_set_layout(ds_heap *heap, const ds_layout *layout);
 
 /* Describes the dump's GC heap through the DAC: segments/regions of every heap, generations,
  * allocation contexts, and a resolver that asks the DAC about unseen MethodTables. Only in

@@ -13,8 +13,7 @@
 #include "dumpscope/analysis.h"
 #include "dumpscope/roots.h"
 
-#define DS_MAX_ROOTS        (1u << 25)  /* roots of all kinds in one dump */
-#define DS_MAX_TOTAL_FRAMES (1u << 22)  /* stack frames over all threads */
+#include "dumpscope/limits.h" /* DS_MAX_ROOTS, DS_MAX_TOTAL_FRAMES */
 
 /* Fills *out (free it with ds_root_set_free, also after a failure). */
 ds_status ds_roots_collect(ds_analysis *analysis, ds_root_set *out, ds_error *err);

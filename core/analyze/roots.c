@@ -235,8 +235,8 @@ static uint64_t async_user_object(ds_analysis *a, uint64_t object) {
   ds_field *fields = NULL;
   size_t field_count = 0;
   ds_error ignore = {0};
-  if (!ds_dump_read_u64(a->dump, object, &mt) ||
-      ds_analysis_type_fields(a, mt & ~(uint64_t)7, false, &fields, &field_count, &ignore) != DS_OK)
+  if (!ds_layout_read_mt(ds_analysis_layout(a), a->dump, object, &mt) ||
+      ds_analysis_type_fields(a, mt, false, &fields, &field_count, &ignore) != DS_OK)
     return 0;
   for (size_t i = 0; i < field_count; i++)
     if (strcmp(fields[i].name, "_userObject") == 0 || strcmp(fields[i].name, "m_userObject") == 0) {
@@ -282,8 +282,6 @@ static ds_status read_queue(collector *c, uint64_t start, uint64_t end, bool rea
 }
 
 /* ---- thread statics (.NET 9+) ------------------------------------------------------------- */
-
-#define MAX_THREAD_STATIC_TYPES (1u << 20) /* candidate MethodTables examined */
 
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -346,8 +344,8 @@ static ds_status collect_thread_statics(collector *c) {
   }
   size_t type_count = a->heap ? ds_heap_type_count(a->heap) : 0;
   size_t cap = type_count + set->root_count;
-  if (cap > MAX_THREAD_STATIC_TYPES)
-    cap = MAX_THREAD_STATIC_TYPES;
+  if (cap > DS_MAX_THREAD_STATIC_TYPES)
+    cap = DS_MAX_THREAD_STATIC_TYPES;
   uint64_t *mts = malloc((cap ? cap : 1) * sizeof *mts);
   if (!mts)
     return ds_error_set(c->err, DS_E_NOMEM, "out of memory for %zu candidate types", cap);
@@ -359,8 +357,8 @@ static ds_status collect_thread_statics(collector *c) {
   }
   for (size_t i = 0; i < set->root_count && n < cap; i++) {
     uint64_t mt = 0;
-    if (!set->roots[i].interior && ds_dump_read_u64(a->dump, set->roots[i].object, &mt) && (mt & ~(uint64_t)7))
-      mts[n++] = mt & ~(uint64_t)7;
+    if (!set->roots[i].interior && ds_layout_read_mt(ds_analysis_layout(a), a->dump, set->roots[i].object, &mt) && mt)
+      mts[n++] = mt;
   }
   qsort(mts, n, sizeof *mts, cmp_u64);
   size_t unique = 0;
@@ -369,11 +367,11 @@ static ds_status collect_thread_statics(collector *c) {
       mts[unique++] = mts[i];
 
   ds_status rc = DS_OK;
-  uint32_t offsets[256];
+  uint32_t offsets[DS_MAX_THREAD_STATIC_FIELDS];
   for (size_t i = 0; i < unique && rc == DS_OK; i++) {
     /* the type and its base types: thread statics belong to the declaring class */
     uint64_t mt = mts[i];
-    for (int depth = 0; mt && depth < 64 && rc == DS_OK; depth++) {
+    for (unsigned depth = 0; mt && depth < DS_MAX_TYPE_DEPTH && rc == DS_OK; depth++) {
       if (depth > 0 && bsearch(&mt, mts, unique, sizeof *mts, cmp_u64))
         break; /* examined (or to be examined) as a candidate itself */
       size_t nf = thread_static_ref_offsets(a->dac, mt, offsets, sizeof offsets / sizeof *offsets);

@@ -58,6 +58,13 @@ void ds_analysis_close(ds_analysis *a) {
   free(a);
 }
 
+const ds_layout *ds_analysis_layout(const ds_analysis *a) {
+  if (a->heap)
+    return ds_heap_layout(a->heap);
+  const ds_layout *l = ds_layout_for_version(a->runtime.version);
+  return l ? l : ds_layout_default();
+}
+
 const char *ds_element_type_name(uint32_t t) {
   switch (t) {
   case DS_ELEMENT_BOOLEAN: return "System.Boolean";
@@ -100,8 +107,9 @@ bool ds_element_type_is_reference(uint32_t t) {
 static ds_status collect_fields(ds_analysis *a, uint64_t mt, bool with_statics, ds_field **fields,
                                 size_t *count, size_t *cap, int depth, uint32_t *instance_total,
                                 ds_error *err) {
-  if (depth > 64)
-    return ds_error_set(err, DS_E_CORRUPT, "type hierarchy of 0x%llx deeper than 64", (unsigned long long)mt);
+  if (depth > (int)DS_MAX_TYPE_DEPTH)
+    return ds_error_set(err, DS_E_CORRUPT, "type hierarchy of 0x%llx deeper than %u (DS_MAX_TYPE_DEPTH)",
+                        (unsigned long long)mt, DS_MAX_TYPE_DEPTH);
   ds_dacp_method_table data;
   ds_status rc = ds_dac_method_table(a->dac, mt, &data, err);
   if (rc != DS_OK)
@@ -140,7 +148,7 @@ static ds_status collect_fields(ds_analysis *a, uint64_t mt, bool with_statics, 
     }
     ds_field *out = &(*fields)[(*count)++];
     memset(out, 0, sizeof *out);
-    out->offset = f.offset + (f.is_static ? 0 : 8);
+    out->offset = ds_layout_field_offset(ds_analysis_layout(a), f.offset, f.is_static != 0);
     out->element_type = f.type;
     out->type_mt = f.mt_of_type;
     out->is_static = f.is_static != 0;

@@ -1,0 +1,635 @@
+/*
+ * build.c: build the heap index in an analysis process, as a sequence of phases over one
+ * ds__build state (analyzeint.h): objects, roots, types, outgoing and incoming references
+ * (graph.c), roots and threads and monitors, liveness, segments and histograms, then the file.
+ *
+ * Each phase hands the sections it finishes to the index writer at once, so the disk works while
+ * the next phase runs. Everything that needs the DAC (roots, field layouts, collectible handles,
+ * array element types) happens once per type or once per dump, never per object.
+ */
+#include "dumpscope/build.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dumpscope/rootscan.h"
+
+#include "analyzeint.h"
+
+double ds__now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- phase 1: objects ----------------------------------------------------------------------- */
+
+ds_status ds__vec_grow(void **items, size_t *cap, size_t count, size_t elem_size, size_t max) {
+  if (count < *cap)
+    return DS_OK;
+  if (count >= max)
+    return DS_E_LIMIT;
+  size_t next = *cap ? *cap * 2 : 1024;
+  if (next > max)
+    next = max;
+  void *grown = realloc(*items, next * elem_size);
+  if (!grown)
+    return DS_E_NOMEM;
+  *items = grown;
+  *cap = next;
+  return DS_OK;
+}
+
+ds_status ds__vec_error(ds_error *err, ds_status rc, const char *what, size_t max, const char *cap) {
+  if (rc == DS_E_LIMIT)
+    return ds_error_set(err, rc, "more than %zu %s (%s)", max, what, cap);
+  return ds_error_set(err, rc, "out of memory for %s", what);
+}
+
+static bool collect_object(void *p, const ds_heap_object *obj) {
+  ds__build *b = p;
+  ds_status rc = DS_OK;
+  DS__VEC_PUSH(b->addr, obj->address, DS_MAX_OBJECTS, rc);
+  if (rc == DS_OK)
+    DS__VEC_PUSH(b->type, obj->type, DS_MAX_OBJECTS, rc);
+  if (rc == DS_OK)
+    DS__VEC_PUSH(b->size, obj->size, DS_MAX_OBJECTS, rc);
+  b->walk_status = rc;
+  return rc == DS_OK;
+}
+
+/* Walks the heap into the object arrays and writes the object sections (sizes of 4 GiB or more
+ * go to the big-size table). */
+static ds_status build_objects(ds__build *b, const char *path, ds_error *err) {
+  ds_status rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
+  if (rc != DS_OK)
+    return rc;
+  if (b->walk_status != DS_OK)
+    return ds__vec_error(err, b->walk_status, "objects", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
+  size_t n = b->n = b->addr.count;
+  b->stats->objects = n;
+  b->stats->walk_ms = ds__now_ms() - b->t0;
+  /* object sections go to disk now: the writeback overlaps the rest of the build */
+  b->obj_size = malloc((n ? n : 1) * sizeof *b->obj_size);
+  if (!b->obj_size)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for object sizes");
+  for (size_t i = 0; i < n; i++) {
+    uint64_t sz = b->size.items[i];
+    if (sz >= UINT32_MAX) {
+      b->obj_size[i] = UINT32_MAX;
+      DS__VEC_PUSH(b->big, ((ds_index_big_size){(uint32_t)i, 0, sz}), DS_MAX_OBJECTS, rc);
+      if (rc != DS_OK)
+        return ds__vec_error(err, rc, "objects of 4 GiB or more", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
+    } else {
+      b->obj_size[i] = (uint32_t)sz;
+    }
+  }
+  double t_write = ds__now_ms();
+  if ((rc = ds_index_writer_create(path, &b->w, err)) != DS_OK ||
+      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_ADDR, b->addr.items ? (void *)b->addr.items : "", n * 8, err)) != DS_OK ||
+      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_TYPE, b->type.items ? (void *)b->type.items : "", n * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
+                                b->big.count * sizeof *b->big.items, err)) != DS_OK)
+    return rc;
+  b->stats->write_ms += ds__now_ms() - t_write;
+  return DS_OK;
+}
+
+/* Collects the roots when the caller gave none: after the walk, so the type table is complete
+ * for the thread-static search. */
+static ds_status build_collect_roots(ds__build *b, ds_error *err) {
+  if (b->roots)
+    return DS_OK;
+  double t_collect = ds__now_ms();
+  ds_status rc = ds_roots_collect(b->a, &b->collected, err);
+  if (rc != DS_OK)
+    return rc;
+  b->roots = &b->collected;
+  b->stats->collect_ms = ds__now_ms() - t_collect;
+  return DS_OK;
+}
+
+/* ---- phase 2: types ------------------------------------------------------------------------- */
+
+/* The index record of a heap type, without the details the DAC gives. */
+static void type_record(ds__build *b, const ds_type *ht, ds_index_type *it) {
+  memset(it, 0, sizeof *it);
+  it->mt = ht->mt;
+  it->name = ds_strpool_add(&b->pool, ht->name ? ht->name : "");
+  it->base_size = ht->base_size;
+  it->component_size = ht->component_size;
+  it->flags = ht->flags;
+  it->element_type_index = UINT32_MAX;
+}
+
+/* An array type's element type, asked of the DAC about its first instance. */
+static void describe_array(ds__build *b, size_t t, const ds_type *ht, ds_index_type *it) {
+  uint64_t emt = 0;
+  uint32_t etype = 0;
+  ds_error ignore = {0};
+  if (ds_analysis_array_element(b->a, b->addr.items[b->first_instance[t]], &emt, &etype, &ignore) != DS_OK)
+    return;
+  it->element_type = etype;
+  it->element_size = ht->component_size;
+  if (emt) {
+    ds_error e2 = {0};
+    it->element_type_index = ds_heap_type_index(b->heap, emt, &e2);
+  }
+}
+
+/* A class's instance fields, appended to the field table. */
+static ds_status describe_fields(ds__build *b, const ds_type *ht, ds_index_type *it, ds_error *err) {
+  ds_field *fl = NULL;
+  size_t fc = 0;
+  ds_error ignore = {0};
+  if (ds_analysis_type_fields(b->a, ht->mt, false, &fl, &fc, &ignore) != DS_OK)
+    return DS_OK; /* no layout: the type is listed without fields */
+  it->field_start = (uint32_t)b->fields.count;
+  for (size_t f = 0; f < fc; f++) {
+    ds_index_field xf = {ds_strpool_add(&b->pool, fl[f].name), ds_strpool_add(&b->pool, fl[f].type_name),
+                         fl[f].offset, fl[f].element_type};
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(b->fields, xf, DS_MAX_INDEX_FIELDS, rc);
+    if (rc != DS_OK) {
+      free(fl);
+      return ds__vec_error(err, rc, "instance fields", DS_MAX_INDEX_FIELDS, "DS_MAX_INDEX_FIELDS");
+    }
+  }
+  it->field_count = (uint32_t)fc;
+  free(fl);
+  return DS_OK;
+}
+
+/* One heap type: its record, GC descriptor, loader allocator, array element type, fields. */
+static ds_status describe_type(ds__build *b, size_t t, ds_error *err) {
+  /* a copy: resolving array element types may grow (move) the heap's type table */
+  const ds_type type_copy = *ds_heap_type(b->heap, (uint32_t)t);
+  const ds_type *ht = &type_copy;
+  ds_index_type *it = &b->types[t];
+  type_record(b, ht, it);
+  if (ht->flags & DS_TYPE_INVALID)
+    return DS_OK;
+  if (ht->flags & DS_TYPE_POINTERS)
+    ds_gc_desc_read(b->layout, b->a->dump, ht->mt, &b->descs[t]);
+  if (ht->flags & DS_TYPE_COLLECTIBLE) {
+    ds_addr handle = 0;
+    ds_error ignore = {0};
+    if (ds_dac_collectible_handle(b->a->dac, ht->mt, &handle, &ignore) == DS_OK && handle)
+      ds_dump_read_u64(b->a->dump, handle, &b->loader_allocator[t]);
+  }
+  if ((ht->flags & DS_TYPE_ARRAY) && b->first_instance[t] != UINT32_MAX)
+    describe_array(b, t, ht, it);
+  if (!(ht->flags & (DS_TYPE_ARRAY | DS_TYPE_STRING | DS_TYPE_FREE)))
+    return describe_fields(b, ht, it, err);
+  return DS_OK;
+}
+
+/* Per type: first instance, GC descriptor, loader allocator, fields (the DAC, once per type). */
+static ds_status build_types(ds__build *b, ds_error *err) {
+  double t_types = ds__now_ms();
+  size_t heap_types = b->heap_types = ds_heap_type_count(b->heap);
+  b->first_instance = malloc((heap_types ? heap_types : 1) * sizeof *b->first_instance);
+  b->descs = calloc(heap_types ? heap_types : 1, sizeof *b->descs);
+  b->loader_allocator = calloc(heap_types ? heap_types : 1, sizeof *b->loader_allocator);
+  b->types = calloc(heap_types ? heap_types : 1, sizeof *b->types);
+  if (!b->first_instance || !b->descs || !b->loader_allocator || !b->types)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for %zu types", heap_types);
+  for (size_t t = 0; t < heap_types; t++)
+    b->first_instance[t] = UINT32_MAX;
+  for (size_t i = 0; i < b->n; i++)
+    if (b->first_instance[b->type.items[i]] == UINT32_MAX)
+      b->first_instance[b->type.items[i]] = (uint32_t)i;
+  ds_status rc;
+  for (size_t t = 0; t < heap_types; t++)
+    if ((rc = describe_type(b, t, err)) != DS_OK)
+      return rc;
+  /* ds_heap_type_index above may have added element types: they have no instances (and so no
+   * GC descriptors needed), but they need a record */
+  b->type_total = ds_heap_type_count(b->heap);
+  if (b->type_total > heap_types) {
+    ds_index_type *grown = realloc(b->types, b->type_total * sizeof *b->types);
+    if (!grown)
+      return ds_error_set(err, DS_E_NOMEM, "out of memory for types");
+    b->types = grown;
+    for (size_t t = heap_types; t < b->type_total; t++)
+      type_record(b, ds_heap_type(b->heap, (uint32_t)t), &b->types[t]);
+  }
+  b->stats->types_ms = ds__now_ms() - t_types;
+  return DS_OK;
+}
+
+/* ---- phase 5: roots, threads, frames, finalizer queue, monitors ------------------------------- */
+
+static int compare_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int compare_monitor(const void *a, const void *b) {
+  const ds_index_monitor *x = a, *y = b;
+  return x->address < y->address ? -1 : x->address > y->address;
+}
+
+/* Each root with the index of its object (interior stack pointers: the containing object). */
+static void index_roots(ds__build *b) {
+  const ds_root_set *roots = b->roots;
+  const uint64_t *addrs = b->addr.items;
+  for (size_t r = 0; r < roots->root_count; r++) {
+    const ds_root *src = &roots->roots[r];
+    ds_index_root *dst = &b->iroots[r];
+    dst->address = src->address;
+    dst->raw_object = src->object;
+    dst->object = src->interior ? ds__find_containing(b->layout, addrs, b->size.items, b->n, src->object)
+                                : ds__find_exact(addrs, b->n, src->object);
+    if (dst->object == UINT32_MAX && src->object) /* stack slots may point inside objects */
+      dst->object = ds__find_containing(b->layout, addrs, b->size.items, b->n, src->object);
+    dst->secondary = src->secondary ? ds__find_exact(addrs, b->n, src->secondary) : UINT32_MAX;
+    dst->kind = src->kind;
+    dst->ref_count = src->ref_count;
+    dst->thread = src->thread;
+    dst->frame = src->frame;
+    dst->pinned = src->pinned;
+    dst->interior = src->interior;
+    dst->is_root = dst->object != UINT32_MAX && ds_root_kind_is_root((ds_root_kind)src->kind, src->ref_count);
+  }
+}
+
+/* Threads and their frames: each thread's frames are one run of the frame table. */
+static void index_threads(ds__build *b) {
+  const ds_root_set *roots = b->roots;
+  for (size_t t = 0; t < roots->thread_count; t++) {
+    const ds_thread_info *src = &roots->threads[t];
+    b->ithreads[t] = (ds_index_thread){.address = src->address, .os_id = src->os_id, .managed_id = src->managed_id,
+                                       .state = src->state, .alive = src->alive, .finalizer = src->finalizer,
+                                       .cooperative = src->cooperative, .first_frame = UINT32_MAX,
+                                       .lock_count = src->lock_count, .exception = src->exception,
+                                       .alloc_ptr = src->alloc_ptr, .alloc_limit = src->alloc_limit};
+  }
+  for (size_t f = 0; f < roots->frame_count; f++) {
+    const ds_frame_info *src = &roots->frames[f];
+    b->iframes[f] = (ds_index_frame){.sp = src->sp, .ip = src->ip, .frame_address = src->frame_address,
+                                     .thread = src->thread, .depth = src->depth,
+                                     .method = ds_strpool_add(&b->pool, src->method ? src->method : "")};
+    if (src->thread < roots->thread_count) {
+      ds_index_thread *th = &b->ithreads[src->thread];
+      if (th->first_frame == UINT32_MAX)
+        th->first_frame = (uint32_t)f;
+      th->frame_count++;
+    }
+  }
+  for (size_t t = 0; t < roots->thread_count; t++)
+    if (b->ithreads[t].first_frame == UINT32_MAX)
+      b->ithreads[t].first_frame = 0;
+}
+
+/* The objects registered for finalization, as sorted object indices. */
+static ds_status index_finalizable(ds__build *b, ds_error *err) {
+  const ds_root_set *roots = b->roots;
+  b->finalizable = malloc((roots->finalizable_count ? roots->finalizable_count : 1) * sizeof *b->finalizable);
+  if (!b->finalizable)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for the finalizer queue");
+  for (size_t f = 0; f < roots->finalizable_count; f++) {
+    uint32_t o = ds__find_exact(b->addr.items, b->n, roots->finalizable[f]);
+    if (o != UINT32_MAX)
+      b->finalizable[b->finalizable_count++] = o;
+  }
+  if (b->finalizable_count)
+    qsort(b->finalizable, b->finalizable_count, sizeof *b->finalizable, compare_u32);
+  return DS_OK;
+}
+
+/* Thin locks live in the object header (layout.h): the owner is a managed thread id. A hot loop
+ * over every object's header, read through a window of the mapped dump. */
+static ds_status collect_thin_locks(ds__build *b, ds_error *err) {
+  const ds_layout *l = b->layout;
+  const ds_root_set *roots = b->roots;
+  ds_dump *dump = b->a->dump;
+  const uint8_t *win = NULL;
+  uint64_t win_start = 0, win_end = 0;
+  for (size_t i = 0; i < b->addr.count; i++) {
+    uint64_t at = b->addr.items[i] - l->header_before;
+    uint32_t header;
+    if (at >= win_start && at + 4 <= win_end) {
+      memcpy(&header, win + (at - win_start), 4);
+    } else {
+      uint64_t avail;
+      const uint8_t *p = ds_dump_span(dump, at, &avail);
+      if (p && avail >= 4) {
+        win = p;
+        win_start = at;
+        win_end = at + avail;
+        memcpy(&header, p, 4);
+      } else if (!ds_layout_read_header(l, dump, b->addr.items[i], &header)) {
+        continue;
+      }
+    }
+    uint32_t id, recursion;
+    if (!ds_layout_thin_lock(l, header, &id, &recursion))
+      continue;
+    uint32_t owner = UINT32_MAX;
+    for (size_t t = 0; t < roots->thread_count; t++)
+      if (roots->threads[t].managed_id == id)
+        owner = (uint32_t)t;
+    ds_index_monitor m = {b->addr.items[i], (uint32_t)i, owner, recursion, 2, 0, 0};
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(b->monitors, m, DS_MAX_OBJECTS, rc);
+    if (rc != DS_OK)
+      return ds__vec_error(err, rc, "thin locks", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
+  }
+  return DS_OK;
+}
+
+/* Monitors: sync blocks from the DAC, thin locks from object headers, sorted by address (queries
+ * look them up by address). */
+static ds_status index_monitors(ds__build *b, ds_error *err) {
+  const ds_root_set *roots = b->roots;
+  for (size_t sb = 0; sb < roots->sync_block_count; sb++) {
+    const ds_sync_block *src = &roots->sync_blocks[sb];
+    uint32_t owner = UINT32_MAX;
+    for (size_t t = 0; src->owner && t < roots->thread_count; t++)
+      if (roots->threads[t].address == src->owner)
+        owner = (uint32_t)t;
+    ds_index_monitor m = {src->object, ds__find_exact(b->addr.items, b->n, src->object), owner, src->recursion, 1,
+                          src->index, src->waiters};
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(b->monitors, m, DS_MAX_OBJECTS, rc);
+    if (rc != DS_OK)
+      return ds__vec_error(err, rc, "monitors", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
+  }
+  ds_status rc = collect_thin_locks(b, err);
+  if (rc == DS_OK && b->monitors.count)
+    qsort(b->monitors.items, b->monitors.count, sizeof *b->monitors.items, compare_monitor);
+  return rc;
+}
+
+static ds_status build_roots(ds__build *b, ds_error *err) {
+  double t_roots = ds__now_ms();
+  const ds_root_set *roots = b->roots;
+  b->iroots = calloc(roots->root_count ? roots->root_count : 1, sizeof *b->iroots);
+  b->ithreads = calloc(roots->thread_count ? roots->thread_count : 1, sizeof *b->ithreads);
+  b->iframes = calloc(roots->frame_count ? roots->frame_count : 1, sizeof *b->iframes);
+  if (!b->iroots || !b->ithreads || !b->iframes)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for roots");
+  index_roots(b);
+  index_threads(b);
+  ds_status rc;
+  if ((rc = index_finalizable(b, err)) != DS_OK || (rc = index_monitors(b, err)) != DS_OK)
+    return rc;
+  b->stats->roots = roots->root_count;
+  b->stats->roots_ms = ds__now_ms() - t_roots;
+  return DS_OK;
+}
+
+/* ---- phase 6: liveness ---------------------------------------------------------------------- */
+
+/* Marks everything reachable from a root: a depth-first search over the outgoing references. */
+static ds_status build_liveness(ds__build *b, ds_error *err) {
+  double t_live = ds__now_ms();
+  size_t n = b->n;
+  b->live = calloc((n + 63) / 64 + 1, sizeof *b->live);
+  b->stack = malloc((n + 1) * sizeof *b->stack);
+  if (!b->live || !b->stack)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory marking live objects");
+  uint64_t *live = b->live;
+  uint32_t *stack = b->stack;
+  size_t top = 0;
+  for (size_t r = 0; r < b->roots->root_count; r++) {
+    uint32_t o = b->iroots[r].object;
+    if (!b->iroots[r].is_root || (live[o >> 6] >> (o & 63) & 1))
+      continue;
+    live[o >> 6] |= 1ull << (o & 63);
+    stack[top++] = o;
+    while (top) {
+      uint32_t cur = stack[--top];
+      for (uint32_t e = b->out_off[cur]; e < b->out_off[cur + 1]; e++) {
+        uint32_t t = b->out_edge[e];
+        if (!(live[t >> 6] >> (t & 63) & 1)) {
+          live[t >> 6] |= 1ull << (t & 63);
+          stack[top++] = t; /* each object is pushed once: top <= n */
+        }
+      }
+    }
+  }
+  b->stats->live_ms = ds__now_ms() - t_live;
+  return DS_OK;
+}
+
+/* ---- phase 7: segments, histograms, free blocks -------------------------------------------- */
+
+/* The first of the n ascending addresses that is >= key. */
+static size_t first_at_or_after(const uint64_t *addrs, size_t n, uint64_t key) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (addrs[mid] < key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* One heap range: its record, its free blocks, and its objects counted per (generation, type). */
+static ds_status histogram_segment(ds__build *b, size_t si, ds_error *err) {
+  const ds_segment *s = ds_heap_segment(b->heap, si);
+  size_t first = first_at_or_after(b->addr.items, b->n, s->start);
+  size_t end = first_at_or_after(b->addr.items, b->n, s->end);
+  if (end < first)
+    end = first;
+  b->segs[si] = (ds_index_segment){.start = s->start, .end = s->end, .descriptor = s->descriptor, .heap = s->heap,
+                                   .gen = s->gen, .ephemeral = s->ephemeral, .first_object = (uint32_t)first,
+                                   .object_count = (uint32_t)(end - first)};
+  for (size_t i = first; i < end; i++) {
+    uint32_t t = b->type.items[i];
+    if (b->types[t].flags & DS_TYPE_FREE) {
+      ds_status rc = DS_OK;
+      DS__VEC_PUSH(b->free_blocks, (uint32_t)i, DS_MAX_OBJECTS, rc);
+      if (rc != DS_OK)
+        return ds__vec_error(err, rc, "free blocks", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
+    }
+    uint64_t *acc = &b->hist_acc[((size_t)s->gen * b->type_total + t) * 4];
+    bool is_live = b->live[i >> 6] >> (i & 63) & 1;
+    acc[0]++;
+    acc[1] += b->size.items[i];
+    if (is_live) {
+      acc[2]++;
+      acc[3] += b->size.items[i];
+      b->info.live_objects++;
+      b->info.live_bytes += b->size.items[i];
+    }
+  }
+  return DS_OK;
+}
+
+static ds_status build_histograms(ds__build *b, ds_error *err) {
+  size_t type_total = b->type_total;
+  b->seg_count = ds_heap_segment_count(b->heap);
+  b->segs = calloc(b->seg_count ? b->seg_count : 1, sizeof *b->segs);
+  b->hist_acc = calloc((size_t)DS_GEN_COUNT * type_total * 4 + 1, sizeof *b->hist_acc);
+  if (!b->segs || !b->hist_acc)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for histograms");
+  ds_status rc;
+  for (size_t si = 0; si < b->seg_count; si++)
+    if ((rc = histogram_segment(b, si, err)) != DS_OK)
+      return rc;
+  size_t cells = (size_t)DS_GEN_COUNT * type_total, hist_count = 0;
+  for (size_t k = 0; k < cells; k++)
+    hist_count += b->hist_acc[k * 4] != 0;
+  b->hist = calloc(hist_count ? hist_count : 1, sizeof *b->hist);
+  if (!b->hist)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for histograms");
+  for (size_t k = 0; k < cells; k++) {
+    const uint64_t *acc = &b->hist_acc[k * 4];
+    if (acc[0])
+      b->hist[b->hist_count++] = (ds_index_hist){(uint32_t)(k / type_total), (uint32_t)(k % type_total), acc[0],
+                                                 acc[1], acc[2], acc[3]};
+  }
+  b->extra_out = calloc(b->extras.count ? b->extras.count : 1, sizeof *b->extra_out);
+  if (!b->extra_out)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  for (size_t x = 0; x < b->extras.count; x++)
+    b->extra_out[x] = (ds_index_extra_edge){b->extras.items[x].from, b->extras.items[x].to, b->extras.items[x].kind, 0};
+  return DS_OK;
+}
+
+/* ---- phase 8: info and the file -------------------------------------------------------------- */
+
+static void fill_info(ds__build *b) {
+  ds_index_info *info = &b->info;
+  ds_gc_info *gc = ds_heap_gc_info(b->heap);
+  info->object_count = b->n;
+  info->edge_count = b->edge_total;
+  info->type_count = b->type_total;
+  info->root_count = b->roots->root_count;
+  info->heap_bytes = b->walk.bytes;
+  info->free_bytes = b->walk.free_bytes;
+  info->server_gc = gc->server;
+  info->regions = gc->regions;
+  info->heap_count = gc->heap_count;
+  info->gc_structures_valid = gc->structures_valid;
+  info->free_mt = gc->free_mt;
+  info->string_mt = gc->string_mt;
+  info->free_type = info->string_type = UINT32_MAX;
+  for (size_t t = 0; t < b->type_total; t++) {
+    if (b->types[t].mt == gc->free_mt)
+      info->free_type = (uint32_t)t;
+    if (b->types[t].mt == gc->string_mt)
+      info->string_type = (uint32_t)t;
+  }
+  info->runtime_version = ds_strpool_add(&b->pool, b->a->runtime.version);
+  info->dump_path = ds_strpool_add(&b->pool, ds_dump_path(b->a->dump));
+  info->dump_size = ds_dump_file_size(b->a->dump);
+  info->heap_error_count = (uint32_t)b->walk.error_count;
+  info->warnings = ds_strpool_add(&b->pool, b->roots->warnings);
+  info->build_ms = (uint64_t)(ds__now_ms() - b->t0);
+}
+
+static ds_status build_write(ds__build *b, ds_error *err) {
+  fill_info(b);
+  if (!b->pool.data)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for strings");
+  double t_write = ds__now_ms();
+  const ds_root_set *roots = b->roots;
+  struct { ds_section_id id; const void *data; uint64_t size; } secs[] = {
+      {DS_SEC_INFO, &b->info, sizeof b->info},
+      {DS_SEC_TYPES, b->types, b->type_total * sizeof *b->types},
+      {DS_SEC_FIELDS, b->fields.items, b->fields.count * sizeof *b->fields.items},
+      {DS_SEC_STRINGS, b->pool.data, b->pool.len},
+      {DS_SEC_SEGMENTS, b->segs, b->seg_count * sizeof *b->segs},
+      {DS_SEC_ROOTS, b->iroots, roots->root_count * sizeof *b->iroots},
+      {DS_SEC_THREADS, b->ithreads, roots->thread_count * sizeof *b->ithreads},
+      {DS_SEC_FRAMES, b->iframes, roots->frame_count * sizeof *b->iframes},
+      {DS_SEC_FINALIZABLE, b->finalizable, b->finalizable_count * 4},
+      {DS_SEC_LIVE, b->live, (b->n + 63) / 64 * 8},
+      {DS_SEC_GEN_HIST, b->hist, b->hist_count * sizeof *b->hist},
+      {DS_SEC_EXTRA_EDGES, b->extra_out, b->extras.count * sizeof *b->extra_out},
+      {DS_SEC_FREE, b->free_blocks.items, b->free_blocks.count * 4},
+      {DS_SEC_MONITORS, b->monitors.items, b->monitors.count * sizeof *b->monitors.items},
+  };
+  ds_status rc;
+  for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
+    if ((rc = ds_index_writer_add(b->w, secs[s].id, secs[s].data ? secs[s].data : "", secs[s].size, err)) != DS_OK)
+      return rc;
+  if ((rc = ds_index_writer_finish(b->w, err)) != DS_OK)
+    return rc;
+  b->stats->write_ms += ds__now_ms() - t_write;
+  return DS_OK;
+}
+
+/* ---- the build ------------------------------------------------------------------------------ */
+
+void ds__build_free(ds__build *b) {
+  ds_root_set_free(&b->collected);
+  ds_index_writer_free(b->w);
+  ds_walk_stats_free(&b->walk);
+  for (int j = 0; j < DS__BUILD_THREADS; j++) {
+    free(b->jobs[j].targets.items);
+    free(b->jobs[j].raw.items);
+    free(b->jobs[j].counts);
+  }
+  for (size_t t = 0; b->descs && t < b->heap_types; t++)
+    ds_gc_desc_free(&b->descs[t]);
+  free(b->descs);
+  ds__lookup_free(&b->lookup);
+  free(b->loader_allocator);
+  free(b->first_instance);
+  free(b->addr.items);
+  free(b->type.items);
+  free(b->size.items);
+  free(b->obj_size);
+  free(b->big.items);
+  free(b->types);
+  free(b->fields.items);
+  free(b->extras.items);
+  free(b->out_off);
+  free(b->out_edge);
+  free(b->in_off);
+  free(b->in_edge);
+  free(b->fill);
+  free(b->iroots);
+  free(b->ithreads);
+  free(b->iframes);
+  free(b->finalizable);
+  free(b->monitors.items);
+  free(b->live);
+  free(b->stack);
+  free(b->segs);
+  free(b->hist_acc);
+  free(b->hist);
+  free(b->free_blocks.items);
+  free(b->extra_out);
+  ds_strpool_free(&b->pool);
+  memset(b, 0, sizeof *b);
+}
+
+ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const char *path, ds_build_stats *stats,
+                         ds_error *err) {
+  memset(stats, 0, sizeof *stats);
+  ds__build *b = calloc(1, sizeof *b);
+  if (!b)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory starting the index build");
+  b->a = a;
+  b->heap = a->heap;
+  b->layout = ds_heap_layout(a->heap);
+  b->stats = stats;
+  b->roots = given_roots;
+  b->t0 = ds__now_ms();
+  ds_strpool_add(&b->pool, ""); /* offset 0 = "" */
+  ds_status rc;
+  if ((rc = build_objects(b, path, err)) != DS_OK || (rc = build_collect_roots(b, err)) != DS_OK ||
+      (rc = build_types(b, err)) != DS_OK || (rc = ds__build_references(b, err)) != DS_OK ||
+      (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
+      (rc = build_liveness(b, err)) != DS_OK || (rc = build_histograms(b, err)) != DS_OK ||
+      (rc = build_write(b, err)) != DS_OK)
+    goto out;
+  stats->total_ms = ds__now_ms() - b->t0;
+  stats->live_objects = b->info.live_objects;
+  stats->heap_errors = b->walk.error_count;
+out:
+  ds__build_free(b);
+  free(b);
+  return rc;
+}

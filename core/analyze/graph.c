@@ -1,0 +1,422 @@
+/*
+ * graph.c: the reference phases of the index build. Every object's outgoing references are read
+ * from its type's GC descriptor (plus dependent-handle and loader-allocator edges) and stored as
+ * compressed sparse rows; then the graph is inverted for the incoming references.
+ *
+ * The expensive part, reading every object's references, runs on DS__BUILD_THREADS threads over
+ * parts of the object array. Everything that needs the DAC happened once per type, before this,
+ * in the types phase (build.c).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyzeint.h"
+
+/* ---- address lookups -------------------------------------------------------------------------- */
+
+/* The one binary search of the build: the first of n ascending addresses that is >= key. */
+static inline size_t lower_bound(const uint64_t *addrs, size_t n, uint64_t key) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (addrs[mid] < key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr) {
+  size_t lo = lower_bound(addrs, n, addr);
+  return lo < n && addrs[lo] == addr ? (uint32_t)lo : UINT32_MAX;
+}
+
+uint32_t ds__find_containing(const ds_layout *l, const uint64_t *addrs, const uint64_t *sizes, size_t n,
+                             uint64_t addr) {
+  size_t after = addr == UINT64_MAX ? n : lower_bound(addrs, n, addr + 1); /* first start > addr */
+  if (after == 0)
+    return UINT32_MAX;
+  size_t i = after - 1;
+  uint64_t end = addrs[i] + ds_layout_aligned(l, sizes[i]);
+  return addr < end ? (uint32_t)i : UINT32_MAX;
+}
+
+static bool lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n) {
+  memset(l, 0, sizeof *l);
+  l->addrs = addrs;
+  l->n = n;
+  size_t count = ds_heap_segment_count(heap);
+  l->start = calloc(count + 1, sizeof *l->start);
+  l->end = calloc(count + 1, sizeof *l->end);
+  l->dir = calloc(count + 1, sizeof *l->dir);
+  if (!l->start || !l->end || !l->dir)
+    return false;
+  l->ranges = count;
+  for (size_t s = 0; s < count; s++) {
+    const ds_segment *seg = ds_heap_segment(heap, s);
+    l->start[s] = seg->start;
+    l->end[s] = seg->end;
+    size_t granules = (size_t)(((seg->end - seg->start) >> DS__GRANULE_SHIFT) + 1);
+    l->dir[s] = malloc(granules * sizeof **l->dir);
+    if (!l->dir[s])
+      return false;
+    size_t i = lower_bound(addrs, n, seg->start);
+    for (size_t g = 0; g < granules; g++) {
+      uint64_t gstart = seg->start + ((uint64_t)g << DS__GRANULE_SHIFT);
+      while (i < n && addrs[i] < gstart)
+        i++;
+      l->dir[s][g] = (uint32_t)i;
+    }
+  }
+  return true;
+}
+
+void ds__lookup_free(ds__addr_lookup *l) {
+  for (size_t s = 0; l->dir && s < l->ranges; s++)
+    free(l->dir[s]);
+  free(l->dir);
+  free(l->start);
+  free(l->end);
+  memset(l, 0, sizeof *l);
+}
+
+/* The heap range holding address a (trying `hint` first: neighbouring pointers tend to share
+ * one), or SIZE_MAX. */
+static inline size_t range_of(const ds__addr_lookup *l, size_t hint, uint64_t a) {
+  if (hint < l->ranges && a >= l->start[hint] && a < l->end[hint])
+    return hint;
+  size_t lo = 0, hi = l->ranges;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (a < l->start[mid])
+      hi = mid;
+    else if (a >= l->end[mid])
+      lo = mid + 1;
+    else
+      return mid;
+  }
+  return SIZE_MAX;
+}
+
+/* ---- outgoing references ---------------------------------------------------------------------- */
+
+/* Visits the reference slots of one object; appends resolved targets. */
+static inline void object_edges(ds__edge_job *job, size_t i) {
+  ds__build *b = job->b;
+  uint32_t ti = b->type.items[i];
+  const ds_gc_desc *d = &b->descs[ti];
+  uint32_t before = (uint32_t)job->raw.count;
+  uint64_t obj = b->addr.items[i], size = b->size.items[i];
+  if (d->series != 0 && d->data) {
+    const uint8_t *mem = NULL;
+    uint8_t *copy = NULL;
+    if (obj >= job->win_start && obj + size <= job->win_end) {
+      mem = job->win + (obj - job->win_start);
+    } else {
+      uint64_t avail;
+      mem = ds_dump_span(b->a->dump, obj, &avail);
+      if (mem && avail >= size) {
+        job->win = mem;
+        job->win_start = obj;
+        job->win_end = obj + avail;
+      } else {
+        mem = NULL;
+      }
+    }
+    if (!mem) {
+      copy = malloc(size ? size : 1);
+      if (!copy || ds_dump_read(b->a->dump, obj, copy, size) != size) {
+        free(copy);
+        goto extras;
+      }
+      mem = copy;
+    }
+    ds_status rc = DS_OK;
+    ds_gc_desc_cursor cursor;
+    ds_gc_desc_start(&cursor, d, size);
+    uint64_t start, count;
+    while (rc == DS_OK && ds_gc_desc_next(&cursor, &start, &count)) {
+      for (uint64_t k = 0; k < count && rc == DS_OK; k++) {
+        uint64_t ptr;
+        memcpy(&ptr, mem + start + 8 * k, 8);
+        if (ptr)
+          DS__VEC_PUSH(job->raw, ptr, DS_MAX_REFERENCES, rc);
+      }
+    }
+    free(copy);
+    if (rc != DS_OK)
+      job->status = rc;
+  }
+extras:
+  if (b->loader_allocator[ti]) {
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(job->raw, b->loader_allocator[ti], DS_MAX_REFERENCES, rc);
+    if (rc != DS_OK)
+      job->status = rc;
+  }
+  job->counts[i - job->lo] = (uint32_t)(job->raw.count - before);
+}
+
+/* Resolving pointer values to object indices is memory-latency bound (random lookups into the
+ * directory and the address array), so each batch is resolved in passes that prefetch ahead.
+ * A hot loop: exempt from the function-length habit, measured by bench_index. */
+static void *edge_worker(void *p) {
+  ds__edge_job *job = p;
+  enum { BATCH = 256 };
+  for (size_t i0 = job->lo; i0 < job->hi && job->status == DS_OK; i0 += BATCH) {
+    size_t i1 = i0 + BATCH < job->hi ? i0 + BATCH : job->hi;
+    job->raw.count = 0;
+    for (size_t i = i0; i < i1 && job->status == DS_OK; i++)
+      object_edges(job, i);
+    if (job->status != DS_OK)
+      break;
+    /* two passes with prefetch: directory entry, then the address array */
+    const ds__addr_lookup *l = &job->b->lookup;
+    size_t count = job->raw.count;
+    uint32_t *cand = malloc((count ? count : 1) * sizeof *cand);
+    if (!cand) {
+      job->status = DS_E_NOMEM;
+      break;
+    }
+    size_t range = 0;
+    for (size_t k = 0; k < count; k++) {
+      uint64_t a = job->raw.items[k];
+      size_t r = range_of(l, range, a);
+      if (r == SIZE_MAX) {
+        cand[k] = UINT32_MAX;
+        continue;
+      }
+      range = r;
+      const uint32_t *slot = &l->dir[r][(a - l->start[r]) >> DS__GRANULE_SHIFT];
+      __builtin_prefetch(slot);
+      cand[k] = (uint32_t)(slot - l->dir[r]); /* the granule number until the second pass */
+    }
+    /* second pass: granule -> first object, prefetch its address */
+    range = 0;
+    for (size_t k = 0; k < count; k++) {
+      if (cand[k] == UINT32_MAX)
+        continue;
+      uint64_t a = job->raw.items[k];
+      size_t r = range_of(l, range, a); /* found by the first pass: never SIZE_MAX here */
+      range = r;
+      cand[k] = l->dir[r][cand[k]];
+      if (cand[k] < l->n)
+        __builtin_prefetch(&l->addrs[cand[k]]);
+    }
+    /* third pass: finish each lookup, keep the hits, per object */
+    size_t k = 0;
+    ds_status rc = DS_OK;
+    for (size_t i = i0; i < i1 && rc == DS_OK; i++) {
+      uint32_t raw_count = job->counts[i - job->lo], hits = 0;
+      for (uint32_t c = 0; c < raw_count; c++, k++) {
+        uint32_t idx = cand[k];
+        if (idx == UINT32_MAX)
+          continue;
+        uint64_t a = job->raw.items[k];
+        while (idx < l->n && l->addrs[idx] < a)
+          idx++;
+        if (idx < l->n && l->addrs[idx] == a) {
+          DS__VEC_PUSH(job->targets, idx, DS_MAX_REFERENCES, rc);
+          hits++;
+        }
+      }
+      job->counts[i - job->lo] = hits;
+    }
+    free(cand);
+    if (rc != DS_OK)
+      job->status = rc;
+  }
+  return NULL;
+}
+
+
+static int compare_extra(const void *a, const void *b) {
+  const ds__extra_edge *x = a, *y = b;
+  return x->from < y->from ? -1 : x->from > y->from;
+}
+
+/* Runs the edge workers: job 0 on this thread, the others on their own (or here, in turn, when a
+ * thread cannot be started). */
+static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
+  size_t n = b->n;
+  for (int j = 0; j < DS__BUILD_THREADS; j++) {
+    b->jobs[j].b = b;
+    b->jobs[j].lo = n * (size_t)j / DS__BUILD_THREADS;
+    b->jobs[j].hi = n * (size_t)(j + 1) / DS__BUILD_THREADS;
+    b->jobs[j].counts = calloc(b->jobs[j].hi - b->jobs[j].lo + 1, sizeof *b->jobs[j].counts);
+    if (!b->jobs[j].counts)
+      return ds_error_set(err, DS_E_NOMEM, "out of memory for reference counts");
+  }
+  pthread_t threads[DS__BUILD_THREADS];
+  bool started[DS__BUILD_THREADS] = {false};
+  for (int j = 1; j < DS__BUILD_THREADS; j++)
+    started[j] = pthread_create(&threads[j], NULL, edge_worker, &b->jobs[j]) == 0;
+  edge_worker(&b->jobs[0]);
+  for (int j = 1; j < DS__BUILD_THREADS; j++) {
+    if (started[j])
+      pthread_join(threads[j], NULL);
+    else
+      edge_worker(&b->jobs[j]);
+  }
+  for (int j = 0; j < DS__BUILD_THREADS; j++)
+    if (b->jobs[j].status != DS_OK)
+      return ds__vec_error(err, b->jobs[j].status, "references", DS_MAX_REFERENCES, "DS_MAX_REFERENCES");
+  return DS_OK;
+}
+
+/* Dependent handles: an edge primary -> secondary, sorted by source. */
+static ds_status collect_dependent_edges(ds__build *b, ds_error *err) {
+  const ds_root_set *roots = b->roots;
+  for (size_t r = 0; r < roots->root_count; r++) {
+    const ds_root *root = &roots->roots[r];
+    if (root->kind != DS_ROOT_HANDLE_DEPENDENT || !root->object || !root->secondary)
+      continue;
+    uint32_t from = ds__find_exact(b->addr.items, b->n, root->object),
+             to = ds__find_exact(b->addr.items, b->n, root->secondary);
+    if (from == UINT32_MAX || to == UINT32_MAX)
+      continue;
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(b->extras, ((ds__extra_edge){from, to, 1}), DS_MAX_ROOTS, rc);
+    if (rc != DS_OK)
+      return ds__vec_error(err, rc, "dependent handles", DS_MAX_ROOTS, "DS_MAX_ROOTS");
+  }
+  if (b->extras.count)
+    qsort(b->extras.items, b->extras.count, sizeof *b->extras.items, compare_extra);
+  return DS_OK;
+}
+
+/* Joins the jobs' targets and the extra edges into one CSR (out_off, out_edge), each object's
+ * descriptor references first, then its extra edges; frees the jobs' buffers. */
+static ds_status merge_edges(ds__build *b, ds_error *err) {
+  size_t n = b->n;
+  uint64_t edge_total = b->extras.count;
+  for (int j = 0; j < DS__BUILD_THREADS; j++)
+    edge_total += b->jobs[j].targets.count;
+  if (edge_total > DS_MAX_REFERENCES)
+    return ds_error_set(err, DS_E_LIMIT, "more than %llu references (DS_MAX_REFERENCES)",
+                        (unsigned long long)DS_MAX_REFERENCES);
+  b->edge_total = edge_total;
+  b->out_off = malloc((n + 1) * sizeof *b->out_off);
+  b->out_edge = malloc((edge_total ? edge_total : 1) * sizeof *b->out_edge);
+  if (!b->out_off || !b->out_edge)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for %llu references", (unsigned long long)edge_total);
+  uint32_t pos = 0;
+  size_t x = 0;
+  for (int j = 0; j < DS__BUILD_THREADS; j++) {
+    ds__edge_job *job = &b->jobs[j];
+    size_t src = 0;
+    for (size_t i = job->lo; i < job->hi; i++) {
+      b->out_off[i] = pos;
+      uint32_t c = job->counts[i - job->lo];
+      if (c)
+        memcpy(b->out_edge + pos, job->targets.items + src, c * sizeof *b->out_edge);
+      pos += c;
+      src += c;
+      while (x < b->extras.count && b->extras.items[x].from == i)
+        b->out_edge[pos++] = b->extras.items[x++].to;
+    }
+  }
+  b->out_off[n] = pos;
+  for (int j = 0; j < DS__BUILD_THREADS; j++) {
+    free(b->jobs[j].targets.items);
+    free(b->jobs[j].raw.items);
+    free(b->jobs[j].counts);
+    memset(&b->jobs[j], 0, sizeof b->jobs[j]);
+  }
+  return DS_OK;
+}
+
+ds_status ds__build_references(ds__build *b, ds_error *err) {
+  double t_edges = ds__now_ms();
+  ds_status rc;
+  if (!lookup_build(&b->lookup, b->heap, b->addr.items, b->n))
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for the address directory");
+  if ((rc = run_edge_jobs(b, err)) != DS_OK || (rc = collect_dependent_edges(b, err)) != DS_OK ||
+      (rc = merge_edges(b, err)) != DS_OK)
+    return rc;
+  ds__lookup_free(&b->lookup); /* only the workers need it */
+  b->stats->edges = b->edge_total;
+  b->stats->edges_ms = ds__now_ms() - t_edges;
+  double t_write = ds__now_ms();
+  if ((rc = ds_index_writer_add(b->w, DS_SEC_OUT_OFF, b->out_off, (b->n + 1) * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(b->w, DS_SEC_OUT_EDGE, b->out_edge, b->edge_total * 4, err)) != DS_OK)
+    return rc;
+  b->stats->write_ms += ds__now_ms() - t_write;
+  return DS_OK;
+}
+
+/* ---- incoming references ------------------------------------------------------------------------ */
+
+typedef struct reverse_job {
+  const uint32_t *out_off, *out_edge;
+  uint32_t *in_off, *fill, *in_edge;
+  size_t n;
+  uint64_t edges;
+  uint32_t lo, hi; /* targets this job owns */
+} reverse_job;
+
+/* in_off[t + 1] = number of references to t, for the job's targets. */
+static void *reverse_count(void *p) {
+  reverse_job *j = p;
+  for (uint64_t e = 0; e < j->edges; e++) {
+    uint32_t t = j->out_edge[e];
+    if (t >= j->lo && t < j->hi)
+      j->in_off[t + 1]++;
+  }
+  return NULL;
+}
+
+/* Sources of the job's targets, in source order. */
+static void *reverse_fill(void *p) {
+  reverse_job *j = p;
+  for (size_t i = 0; i < j->n; i++)
+    for (uint32_t e = j->out_off[i]; e < j->out_off[i + 1]; e++) {
+      uint32_t t = j->out_edge[e];
+      if (t >= j->lo && t < j->hi)
+        j->in_edge[j->fill[t]++] = (uint32_t)i;
+    }
+  return NULL;
+}
+
+/* Runs fn over both halves of the targets: one on a second thread (or here, when it cannot be
+ * started), one on this thread. */
+static void run_reverse_pair(void *(*fn)(void *), reverse_job pair[2]) {
+  pthread_t thread;
+  bool started = pthread_create(&thread, NULL, fn, &pair[1]) == 0;
+  fn(&pair[0]);
+  if (started)
+    pthread_join(thread, NULL);
+  else
+    fn(&pair[1]);
+}
+
+ds_status ds__build_reverse(ds__build *b, ds_error *err) {
+  double t_in = ds__now_ms();
+  size_t n = b->n;
+  b->in_off = calloc(n + 1, sizeof *b->in_off);
+  b->in_edge = malloc((b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge);
+  b->fill = malloc((n + 1) * sizeof *b->fill);
+  if (!b->in_off || !b->in_edge || !b->fill)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for incoming references");
+  /* two threads, each owning half of the targets: both read every edge, each writes only its
+   * own counters and slots, so no locking is needed */
+  reverse_job rj[2] = {
+      {b->out_off, b->out_edge, b->in_off, b->fill, b->in_edge, n, b->edge_total, 0, (uint32_t)(n / 2)},
+      {b->out_off, b->out_edge, b->in_off, b->fill, b->in_edge, n, b->edge_total, (uint32_t)(n / 2), (uint32_t)n}};
+  run_reverse_pair(reverse_count, rj);
+  for (size_t i = 0; i < n; i++)
+    b->in_off[i + 1] += b->in_off[i];
+  memcpy(b->fill, b->in_off, (n + 1) * sizeof *b->fill);
+  run_reverse_pair(reverse_fill, rj);
+  b->stats->reverse_ms = ds__now_ms() - t_in;
+  double t_write = ds__now_ms();
+  ds_status rc;
+  if ((rc = ds_index_writer_add(b->w, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(b->w, DS_SEC_IN_EDGE, b->in_edge, b->edge_total * 4, err)) != DS_OK)
+    return rc;
+  b->stats->write_ms += ds__now_ms() - t_write;
+  return DS_OK;
+}

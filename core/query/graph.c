@@ -1,0 +1,479 @@
+/*
+ * graph.c: questions about the reference graph and the roots, answered from the index: who
+ * references an object and through which field, shortest root paths, GC handles by kind, the
+ * finalizer queues, and the objects on a thread's stack.
+ */
+#include "dumpscope/query.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queryint.h"
+
+/* ---- fields ---------------------------------------------------------------------------------- */
+
+/* Which field (or array element) of object `from` holds a reference to `to`. */
+static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, size_t out_len) {
+  const ds_index_type *t = ds__type_of(q, from);
+  uint64_t target = q->addr[to];
+  snprintf(out, out_len, "?");
+  if (!t || !q->dump) {
+    if (!q->dump)
+      snprintf(out, out_len, "(dump not available)");
+    return;
+  }
+  uint64_t base = q->addr[from], size = ds__obj_size(q, from);
+  if (t->flags & DS_TYPE_ARRAY) {
+    uint32_t length = 0;
+    if (!ds_layout_read_length(q->layout, q->dump, base, &length))
+      return;
+    uint32_t esz = t->component_size ? t->component_size : 8;
+    uint64_t data = ds_layout_element(q->layout, base, 0, esz), avail = 0;
+    const uint8_t *mem = ds_dump_span(q->dump, data, &avail);
+    if (mem && avail < (uint64_t)length * esz)
+      mem = NULL;
+    if (mem && esz == 8 && length > 64) {
+      /* arrays filled in allocation order are usually sorted by address: try a binary search
+       * (verified by the hit itself) before any scan */
+      size_t at = ds__lower_bound_u64(mem, length, 8, target);
+      uint64_t v = 0;
+      if (at < length)
+        memcpy(&v, mem + at * 8, 8);
+      if (at < length && v == target) {
+        snprintf(out, out_len, "[%llu]", (unsigned long long)at);
+        return;
+      }
+    }
+    uint64_t from_k = 0;
+    if (esz == 8 && q->out_edge) {
+      /* the builder recorded an array's references in element order, skipping nulls: the
+       * target's position among them is a lower bound of its element index */
+      uint32_t lo, hi;
+      ds__csr(q->out_off, q->e, from, &lo, &hi);
+      for (uint32_t e = lo; e < hi; e++)
+        if (q->out_edge[e] == to) {
+          from_k = e - lo;
+          break;
+        }
+    }
+    for (uint64_t k = from_k; k < length; k++) {
+      /* elements may be structs: look at each pointer-aligned slot of the element */
+      for (uint32_t off = 0; off + 8 <= esz; off += 8) {
+        uint64_t v;
+        if (mem)
+          memcpy(&v, mem + k * esz + off, 8);
+        else if (!ds_dump_read_u64(q->dump, data + k * esz + off, &v))
+          continue;
+        if (v == target) {
+          if (esz == 8)
+            snprintf(out, out_len, "[%llu]", (unsigned long long)k);
+          else
+            snprintf(out, out_len, "[%llu]+0x%x", (unsigned long long)k, off);
+          return;
+        }
+      }
+    }
+    return;
+  }
+  for (uint32_t f = 0; f < t->field_count; f++) {
+    uint64_t fi = (uint64_t)t->field_start + f;
+    if (fi >= q->field_count)
+      break;
+    const ds_index_field *fd = &q->fields[fi];
+    uint64_t v;
+    if (fd->offset + 8 <= size && ds_dump_read_u64(q->dump, base + fd->offset, &v) && v == target) {
+      snprintf(out, out_len, "%s", ds_index_string(q->idx, fd->name));
+      return;
+    }
+  }
+  /* inside an embedded struct, or a dependent handle / loader allocator edge */
+  for (uint64_t off = q->layout->field_base; off + 8 <= size; off += 8) {
+    uint64_t v;
+    if (ds_dump_read_u64(q->dump, base + off, &v) && v == target) {
+      /* name the struct field that contains this offset */
+      const char *owner = NULL;
+      uint32_t owner_off = 0;
+      for (uint32_t f = 0; f < t->field_count; f++) {
+        uint64_t fi = (uint64_t)t->field_start + f;
+        if (fi >= q->field_count)
+          break;
+        const ds_index_field *fd = &q->fields[fi];
+        if (fd->element_type == 0x11 && fd->offset <= off && fd->offset >= owner_off) {
+          owner = ds_index_string(q->idx, fd->name);
+          owner_off = fd->offset;
+        }
+      }
+      if (owner)
+        snprintf(out, out_len, "%s+0x%llx", owner, (unsigned long long)(off - owner_off));
+      else
+        snprintf(out, out_len, "+0x%llx", (unsigned long long)off);
+      return;
+    }
+  }
+  snprintf(out, out_len, "(dependent handle)");
+}
+
+/* ---- references ------------------------------------------------------------------------------ */
+
+static ds_status query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, ds_error *err) {
+  if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_OUT_OFF, err) || !ds__need(q, DS_SEC_OUT_EDGE, err) ||
+      !ds__need(q, DS_SEC_IN_OFF, err) || !ds__need(q, DS_SEC_IN_EDGE, err) || !ds__need(q, DS_SEC_FIELDS, err))
+    return err->code;
+  uint32_t i = ds_query_find(q, addr, false);
+  if (i == UINT32_MAX)
+    return ds_error_set(err, DS_E_NOT_FOUND, "0x%llx is not an object on the GC heap", (unsigned long long)addr);
+  if (!limit || limit > DS_MAX_PAGE_REFERENCES)
+    limit = limit ? DS_MAX_PAGE_REFERENCES : 1000;
+  json_t *doc = ds__object_ref(q, i), *in = json_array(), *outs = json_array();
+  uint32_t lo, hi;
+  ds__csr(q->in_off, q->e, i, &lo, &hi);
+  ds__jset(doc, "referenced_by_count", json_integer(hi - lo));
+  for (uint32_t e = lo; e < hi && e - lo < limit; e++) {
+    uint32_t from = q->in_edge[e];
+    if (from >= q->n)
+      continue;
+    char field[256];
+    field_holding(q, from, i, field, sizeof field);
+    json_t *r = ds__object_ref(q, from);
+    ds__jset(r, "field", ds__jstr(field));
+    ds__jappend(in, r);
+  }
+  ds__csr(q->out_off, q->e, i, &lo, &hi);
+  ds__jset(doc, "references_count", json_integer(hi - lo));
+  for (uint32_t e = lo; e < hi && e - lo < limit; e++) {
+    uint32_t to = q->out_edge[e];
+    if (to >= q->n)
+      continue;
+    char field[256];
+    field_holding(q, i, to, field, sizeof field);
+    json_t *r = ds__object_ref(q, to);
+    ds__jset(r, "field", ds__jstr(field));
+    ds__jappend(outs, r);
+  }
+  ds__jset(doc, "referenced_by", in);
+  ds__jset(doc, "references", outs);
+  *out = doc;
+  return DS_OK;
+}
+
+/* ---- roots ------------------------------------------------------------------------------------ */
+
+static int compare_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* (object << 32 | root index), sorted: which objects are roots and by which records. */
+bool ds__build_rooted(ds_query *q) {
+  pthread_mutex_lock(&q->rooted_lock);
+  if (!q->rooted) {
+    uint64_t *rooted = malloc((q->root_count + 1) * sizeof *rooted);
+    size_t count = 0;
+    for (uint64_t r = 0; rooted && r < q->root_count; r++)
+      if (q->roots[r].is_root && q->roots[r].object < q->n)
+        rooted[count++] = (uint64_t)q->roots[r].object << 32 | r;
+    if (rooted && count)
+      qsort(rooted, count, sizeof *rooted, compare_u64);
+    q->rooted_count = count;
+    q->rooted = rooted;
+  }
+  bool ok = q->rooted != NULL;
+  pthread_mutex_unlock(&q->rooted_lock);
+  return ok;
+}
+
+static json_t *root_json(const ds_query *q, uint32_t r) {
+  const ds_index_root *root = &q->roots[r];
+  json_t *j = json_object();
+  ds__jset(j, "kind", ds__jstr(ds_root_kind_name((ds_root_kind)root->kind)));
+  ds__jset(j, "address", ds__json_hex(root->address));
+  ds__jset(j, "pinned", json_boolean(root->pinned));
+  if (root->interior)
+    ds__jset(j, "interior_pointer", ds__json_hex(root->raw_object));
+  if (root->kind == DS_ROOT_HANDLE_REFCOUNTED)
+    ds__jset(j, "ref_count", json_integer(root->ref_count));
+  if (root->thread < q->thread_count) {
+    const ds_index_thread *t = &q->threads[root->thread];
+    ds__jset(j, "thread", json_pack("{s:i,s:i}", "os_id", (int)t->os_id, "managed_id", (int)t->managed_id));
+  }
+  if (root->frame < q->frame_count) {
+    const ds_index_frame *f = &q->frames[root->frame];
+    ds__jset(j, "frame", json_pack("{s:o,s:o,s:o}", "method", ds__jstr(ds_index_string(q->idx, f->method)), "sp",
+                                   ds__json_hex(f->sp), "ip", ds__json_hex(f->ip)));
+  }
+  return j;
+}
+
+static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err) {
+  if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_IN_OFF, err) || !ds__need(q, DS_SEC_IN_EDGE, err) ||
+      !ds__need(q, DS_SEC_OUT_OFF, err) || !ds__need(q, DS_SEC_OUT_EDGE, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_FIELDS, err) || !ds__need(q, DS_SEC_FRAMES, err) ||
+      !ds__need(q, DS_SEC_THREADS, err))
+    return err->code;
+  uint32_t target = ds_query_find(q, addr, false);
+  if (target == UINT32_MAX)
+    return ds_error_set(err, DS_E_NOT_FOUND, "0x%llx is not an object on the GC heap", (unsigned long long)addr);
+  if (!ds__build_rooted(q))
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  if (!limit || limit > DS_MAX_ROOT_PATHS)
+    limit = limit ? DS_MAX_ROOT_PATHS : 100;
+  json_t *doc = ds__object_ref(q, target);
+  ds__jset(doc, "live", json_boolean(ds__is_live(q, target)));
+  json_t *paths = json_array();
+  ds__jset(doc, "paths", paths);
+  *out = doc;
+  if (!ds__is_live(q, target))
+    return DS_OK; /* unreachable: no path, and no need to search */
+  /* Breadth-first search backwards over incoming references: the first rooted object met gives
+   * the shortest path. parent[x] = the object x references on the way to the target. */
+  uint32_t *parent = malloc(q->n * sizeof *parent);
+  uint64_t *seen = calloc((q->n + 63) / 64, sizeof *seen);
+  uint32_t *queue = malloc(q->n * sizeof *queue);
+  uint8_t *root_seen = calloc(q->root_count + 1, 1);
+  if (!parent || !seen || !queue || !root_seen) {
+    free(parent);
+    free(seen);
+    free(queue);
+    free(root_seen);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory searching root paths");
+  }
+  size_t head = 0, tail = 0, found = 0;
+  queue[tail++] = target;
+  seen[target >> 6] |= 1ull << (target & 63);
+  parent[target] = UINT32_MAX;
+  while (head < tail && found < limit) {
+    uint32_t cur = queue[head++];
+    /* every root record of cur: one path per distinct root */
+    size_t lo = ds__lower_bound_u64(q->rooted, q->rooted_count, sizeof *q->rooted, (uint64_t)cur << 32);
+    for (; lo < q->rooted_count && (q->rooted[lo] >> 32) == cur && found < limit; lo++) {
+      uint32_t r = (uint32_t)q->rooted[lo];
+      if (root_seen[r])
+        continue;
+      root_seen[r] = 1;
+      json_t *path = json_object(), *hops = json_array();
+      ds__jset(path, "root", root_json(q, r));
+      for (uint32_t x = cur; x != UINT32_MAX; x = parent[x]) {
+        json_t *hop = ds__object_ref(q, x);
+        if (parent[x] != UINT32_MAX) {
+          char field[256];
+          field_holding(q, x, parent[x], field, sizeof field);
+          ds__jset(hop, "via_field", ds__jstr(field));
+        }
+        ds__jappend(hops, hop);
+      }
+      ds__jset(path, "objects", hops);
+      ds__jset(path, "length", json_integer((json_int_t)json_array_size(hops)));
+      ds__jappend(paths, path);
+      found++;
+      if (!all)
+        break;
+    }
+    if (found && !all)
+      break;
+    uint32_t elo, ehi;
+    ds__csr(q->in_off, q->e, cur, &elo, &ehi);
+    for (uint32_t e = elo; e < ehi; e++) {
+      uint32_t from = q->in_edge[e];
+      if (from >= q->n || (seen[from >> 6] >> (from & 63) & 1) || !ds__is_live(q, from))
+        continue;
+      seen[from >> 6] |= 1ull << (from & 63);
+      parent[from] = cur;
+      queue[tail++] = from;
+    }
+  }
+  ds__jset(doc, "truncated", json_boolean(found >= limit));
+  free(parent);
+  free(seen);
+  free(queue);
+  free(root_seen);
+  return DS_OK;
+}
+
+static ds_status query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err) {
+  if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err))
+    return err->code;
+  if (!limit)
+    limit = 1000;
+  json_t *doc = json_object(), *kinds = json_object();
+  uint64_t total = 0, pinned = 0;
+  for (uint64_t r = 0; r < q->root_count; r++) {
+    const ds_index_root *root = &q->roots[r];
+    if (root->kind > DS_ROOT_HANDLE_OTHER)
+      continue;
+    const char *kname = ds_root_kind_name((ds_root_kind)root->kind);
+    json_t *k = json_object_get(kinds, kname);
+    if (!k) {
+      k = json_pack("{s:i,s:[],s:{}}", "count", 0, "handles", "by_type");
+      ds__jset(kinds, kname, k);
+    }
+    ds__jset(k, "count", json_integer(json_integer_value(json_object_get(k, "count")) + 1));
+    total++;
+    if (root->pinned)
+      pinned++;
+    const char *tn = root->object < q->n ? ds__type_name(q, q->type[root->object]) : "(null)";
+    json_t *bt = json_object_get(json_object_get(k, "by_type"), tn);
+    ds__jset(json_object_get(k, "by_type"), tn, json_integer(bt ? json_integer_value(bt) + 1 : 1));
+    json_t *list = json_object_get(k, "handles");
+    if (json_array_size(list) < limit) {
+      json_t *h = json_object();
+      ds__jset(h, "handle", ds__json_hex(root->address));
+      ds__jset(h, "object", root->object < q->n ? ds__object_ref(q, root->object) : json_null());
+      ds__jset(h, "pinned", json_boolean(root->pinned));
+      if (root->secondary < q->n)
+        ds__jset(h, "secondary", ds__object_ref(q, root->secondary));
+      if (root->kind == DS_ROOT_HANDLE_REFCOUNTED)
+        ds__jset(h, "ref_count", json_integer(root->ref_count));
+      ds__jappend(list, h);
+    }
+  }
+  ds__jset(doc, "total", json_integer((json_int_t)total));
+  ds__jset(doc, "pinned", json_integer((json_int_t)pinned));
+  ds__jset(doc, "kinds", kinds);
+  *out = doc;
+  return DS_OK;
+}
+
+/* {by_type: [...], objects: [...]} for a list of object indices. */
+static json_t *object_list(ds_query *q, const uint32_t *list, size_t count, bool stat_only, size_t limit) {
+  json_t *doc = json_object();
+  uint64_t *counts = calloc(q->type_count + 1, sizeof *counts), *bytes = calloc(q->type_count + 1, sizeof *bytes);
+  json_t *objs = json_array();
+  uint64_t total = 0;
+  for (size_t k = 0; k < count; k++) {
+    uint32_t i = list[k];
+    if (i >= q->n || q->type[i] >= q->type_count)
+      continue;
+    if (counts) {
+      counts[q->type[i]]++;
+      bytes[q->type[i]] += ds__obj_size(q, i);
+    }
+    total += ds__obj_size(q, i);
+    if (!stat_only && json_array_size(objs) < limit)
+      ds__jappend(objs, ds__object_ref(q, i));
+  }
+  json_t *stats = json_array();
+  for (uint64_t t = 0; counts && bytes && t < q->type_count; t++)
+    if (counts[t])
+      ds__jappend(stats, json_pack("{s:o,s:I,s:I}", "type", ds__jstr(ds__type_name(q, (uint32_t)t)), "count",
+                                   (json_int_t)counts[t], "total_size", (json_int_t)bytes[t]));
+  ds__jset(doc, "count", json_integer((json_int_t)count));
+  ds__jset(doc, "total_size", json_integer((json_int_t)total));
+  ds__jset(doc, "by_type", stats);
+  if (!stat_only)
+    ds__jset(doc, "objects", objs);
+  else
+    json_decref(objs);
+  free(counts);
+  free(bytes);
+  return doc;
+}
+
+static ds_status query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out, ds_error *err) {
+  if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_FINALIZABLE, err))
+    return err->code;
+  if (!limit)
+    limit = 1000;
+  if (!ready) {
+    *out = object_list(q, q->finalizable, q->finalizable_count, stat_only, limit);
+  } else {
+    uint32_t *list = malloc((q->root_count + 1) * sizeof *list);
+    if (!list)
+      return ds_error_set(err, DS_E_NOMEM, "out of memory");
+    size_t count = 0;
+    for (uint64_t r = 0; r < q->root_count; r++)
+      if (q->roots[r].kind == DS_ROOT_FINALIZER_READY && q->roots[r].object < q->n)
+        list[count++] = q->roots[r].object;
+    *out = object_list(q, list, count, stat_only, limit);
+    free(list);
+  }
+  ds__jset(*out, "queue", ds__jstr(ready ? "ready for finalization (f-reachable)" : "finalizable"));
+  bool blocked = false;
+  for (uint64_t t = 0; t < q->thread_count; t++)
+    if (q->threads[t].finalizer) {
+      ds__jset(*out, "finalizer_thread", json_pack("{s:i,s:i}", "os_id", (int)q->threads[t].os_id,
+                                                              "managed_id", (int)q->threads[t].managed_id));
+      blocked = true;
+    }
+  (void)blocked;
+  return DS_OK;
+}
+
+static ds_status query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {
+  if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_THREADS, err) ||
+      !ds__need(q, DS_SEC_FRAMES, err))
+    return err->code;
+  uint32_t ti;
+  const ds_index_thread *t = ds__find_thread(q, thread, &ti);
+  if (!t)
+    return ds_error_set(err, DS_E_NOT_FOUND, "no managed thread with OS id or managed id %u", thread);
+  json_t *doc = json_pack("{s:i,s:i}", "os_id", (int)t->os_id, "managed_id", (int)t->managed_id);
+  json_t *frames = json_array();
+  for (uint32_t f = 0; f < t->frame_count; f++) {
+    uint64_t fi = (uint64_t)t->first_frame + f;
+    if (fi >= q->frame_count)
+      break;
+    json_t *jf = json_pack("{s:o,s:o,s:o,s:[]}", "method", ds__jstr(ds_index_string(q->idx, q->frames[fi].method)), "sp",
+                           ds__json_hex(q->frames[fi].sp), "ip", ds__json_hex(q->frames[fi].ip), "objects");
+    for (uint64_t r = 0; r < q->root_count; r++) {
+      const ds_index_root *root = &q->roots[r];
+      if (root->kind != DS_ROOT_STACK || root->frame != fi || root->object >= q->n)
+        continue;
+      json_t *o = ds__object_ref(q, root->object);
+      ds__jset(o, "slot", ds__json_hex(root->address));
+      ds__jset(o, "pinned", json_boolean(root->pinned));
+      if (root->interior)
+        ds__jset(o, "interior_pointer", ds__json_hex(root->raw_object));
+      ds__jappend(json_object_get(jf, "objects"), o);
+    }
+    ds__jappend(frames, jf);
+  }
+  /* stack roots the walk could not attribute to a frame */
+  json_t *unattributed = json_array();
+  for (uint64_t r = 0; r < q->root_count; r++) {
+    const ds_index_root *root = &q->roots[r];
+    if (root->kind == DS_ROOT_STACK && root->thread == ti && root->frame >= q->frame_count && root->object < q->n)
+      ds__jappend(unattributed, ds__object_ref(q, root->object));
+  }
+  ds__jset(doc, "frames", frames);
+  ds__jset(doc, "unattributed", unattributed);
+  *out = doc;
+  return DS_OK;
+}
+
+/* Is object i pinned: a pinned handle or pinned stack root, or on the POH. */
+bool ds__is_pinned(ds_query *q, uint32_t i) {
+  size_t lo = ds__lower_bound_u64(q->rooted, q->rooted_count, sizeof *q->rooted, (uint64_t)i << 32);
+  for (; lo < q->rooted_count && (q->rooted[lo] >> 32) == i; lo++)
+    if (q->roots[(uint32_t)q->rooted[lo]].pinned)
+      return true;
+  return ds__gen_of(q, i) == DS_GEN_POH;
+}
+
+/* ---- the public queries: each document is complete, or an error ---------------------------------- */
+
+ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_refs(q, addr, limit, out, err), out, err);
+}
+
+ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out,
+                              ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_root_paths(q, addr, all, limit, out, err), out, err);
+}
+
+ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_handles(q, limit, out, err), out, err);
+}
+
+ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out,
+                             ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_finalizer(q, ready, stat_only, limit, out, err), out, err);
+}
+
+ds_status ds_query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_stack_objects(q, thread, out, err), out, err);
+}
