@@ -47,10 +47,10 @@ static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_st
   if (rc == DS_OK && !o->json)
     fprintf(stderr,
             "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "
-            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, liveness %.0f, write %.0f)\n",
+            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, locks %.0f, liveness %.0f, write %.0f)\n",
             (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
             stats->total_ms, stats->collect_ms, stats->walk_ms, stats->types_ms, stats->edges_ms, stats->reverse_ms,
-            stats->live_ms, stats->write_ms);
+            stats->locks_ms, stats->live_ms, stats->write_ms);
   return rc;
 }
 

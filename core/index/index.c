@@ -36,6 +36,13 @@ _Static_assert(sizeof(section_entry) == 32, "index section entry layout");
 _Static_assert(sizeof(ds_index_root) == 48, "ds_index_root layout");
 _Static_assert(sizeof(ds_index_type) == 48, "ds_index_type layout");
 _Static_assert(sizeof(ds_index_segment) == 40, "ds_index_segment layout");
+_Static_assert(sizeof(ds_index_thread) == 64, "ds_index_thread layout");
+_Static_assert(sizeof(ds_index_wait) == 32, "ds_index_wait layout");
+_Static_assert(sizeof(ds_index_lock) == 40, "ds_index_lock layout");
+_Static_assert(sizeof(ds_index_lock_value) == 16, "ds_index_lock_value layout");
+_Static_assert(sizeof(ds_index_waiter) == 16, "ds_index_waiter layout");
+_Static_assert(sizeof(ds_index_deadlock) == 24, "ds_index_deadlock layout");
+_Static_assert(sizeof(ds_index_finding) == 40, "ds_index_finding layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -55,7 +62,12 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_LIVE: return 8;
   case DS_SEC_GEN_HIST: return sizeof(ds_index_hist);
   case DS_SEC_EXTRA_EDGES: return sizeof(ds_index_extra_edge);
-  case DS_SEC_MONITORS: return sizeof(ds_index_monitor);
+  case DS_SEC_WAITS: return sizeof(ds_index_wait);
+  case DS_SEC_LOCKS: return sizeof(ds_index_lock);
+  case DS_SEC_LOCK_VALUES: return sizeof(ds_index_lock_value);
+  case DS_SEC_LOCK_WAITERS: return sizeof(ds_index_waiter);
+  case DS_SEC_DEADLOCKS: return sizeof(ds_index_deadlock);
+  case DS_SEC_FINDINGS: return sizeof(ds_index_finding);
   default: return 0;
   }
 }
@@ -66,7 +78,9 @@ static const char *section_name(uint32_t id) {
                                       "incoming offsets", "incoming references", "types", "fields",
                                       "strings", "segments", "roots", "threads", "frames",
                                       "finalizable", "liveness", "generation histogram", "extra edges",
-                                      "free blocks", "monitors"};
+                                      "free blocks", "waits", "locks", "lock values", "lock waiters",
+                                      "deadlocks", "findings"};
+  _Static_assert(sizeof names / sizeof *names == DS_SEC_COUNT_, "a name for every section");
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
 
@@ -249,6 +263,96 @@ struct ds_index {
   uint64_t strings_size;
 };
 
+/* ---- the lock analysis' sections: every index in them is checked once, at open ------------ */
+
+/* What the references of the lock sections must stay below. */
+typedef struct ref_bounds {
+  uint64_t threads, frames, objects, strings, values, waiters, deadlocks;
+} ref_bounds;
+
+static bool opt_thread(const ref_bounds *b, uint32_t t) { return t == UINT32_MAX || t < b->threads; }
+static bool opt_object(const ref_bounds *b, uint32_t o) { return o == UINT32_MAX || o < b->objects; }
+static bool range_in(uint32_t first, uint32_t count, uint64_t total) { return (uint64_t)first + count <= total; }
+
+static bool wait_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_wait *w = rec;
+  return w->thread < b->threads && (i == 0 || w[-1].thread < w->thread) && w->kind < b->strings &&
+         w->mode < b->strings && (w->frame == UINT32_MAX || w->frame < b->frames) && opt_object(b, w->object) &&
+         opt_thread(b, w->holder);
+}
+
+static bool lock_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_lock *l = rec;
+  (void)i;
+  return opt_object(b, l->object) && l->kind < b->strings && range_in(l->first_value, l->value_count, b->values) &&
+         range_in(l->first_waiter, l->waiter_count, b->waiters);
+}
+
+static bool value_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_lock_value *v = rec;
+  (void)i;
+  if (v->name >= b->strings || v->type == 0 || v->type >= DS_VALUE_TYPE_COUNT_)
+    return false;
+  return v->type != DS_VALUE_THREAD || (v->value >= 0 && v->value <= UINT32_MAX && opt_thread(b, (uint32_t)v->value));
+}
+
+static bool waiter_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_waiter *w = rec;
+  (void)i;
+  return w->thread < b->threads && w->mode < b->strings && opt_object(b, w->object);
+}
+
+static bool deadlock_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_deadlock *d = rec;
+  (void)i;
+  return d->type != 0 && d->type < DS_DEADLOCK_TYPE_COUNT_ && opt_object(b, d->object) && d->kind < b->strings &&
+         opt_thread(b, d->holder) && range_in(d->first_waiter, d->waiter_count, b->waiters);
+}
+
+static bool finding_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_finding *f = rec;
+  (void)i;
+  if (f->severity >= b->strings || f->title >= b->strings || f->description >= b->strings ||
+      f->recommendation >= b->strings || f->details >= DS_FINDING_DETAILS_COUNT_ || !opt_object(b, f->object) ||
+      !opt_thread(b, f->holder) || !range_in(f->first_waiter, f->waiter_count, b->waiters))
+    return false;
+  if (f->details == DS_FINDING_CYCLE)
+    return f->ref < b->deadlocks;
+  if (f->details == DS_FINDING_THREAD)
+    return f->ref < b->threads;
+  return true;
+}
+
+/* Checks every record of the lock analysis' sections; DS_E_CORRUPT naming the first bad one. */
+static ds_status check_lock_sections(const ds_index *idx, const char *path, ds_error *err) {
+  ref_bounds b = {
+      .threads = idx->sections[DS_SEC_THREADS].size / sizeof(ds_index_thread),
+      .frames = idx->sections[DS_SEC_FRAMES].size / sizeof(ds_index_frame),
+      .objects = idx->info->object_count,
+      .strings = idx->strings_size,
+      .values = idx->sections[DS_SEC_LOCK_VALUES].size / sizeof(ds_index_lock_value),
+      .waiters = idx->sections[DS_SEC_LOCK_WAITERS].size / sizeof(ds_index_waiter),
+      .deadlocks = idx->sections[DS_SEC_DEADLOCKS].size / sizeof(ds_index_deadlock),
+  };
+  static const struct {
+    ds_section_id id;
+    bool (*ok)(const ref_bounds *, const void *, uint64_t);
+  } checks[] = {
+      {DS_SEC_WAITS, wait_ok},         {DS_SEC_LOCKS, lock_ok},         {DS_SEC_LOCK_VALUES, value_ok},
+      {DS_SEC_LOCK_WAITERS, waiter_ok}, {DS_SEC_DEADLOCKS, deadlock_ok}, {DS_SEC_FINDINGS, finding_ok},
+  };
+  for (size_t c = 0; c < sizeof checks / sizeof *checks; c++) {
+    uint32_t es = element_size(checks[c].id);
+    const uint8_t *data = idx->sections[checks[c].id].data;
+    uint64_t count = idx->sections[checks[c].id].size / es;
+    for (uint64_t i = 0; i < count; i++)
+      if (!checks[c].ok(&b, data + i * es, i))
+        return ds_error_set(err, DS_E_CORRUPT, "index %s: record %llu of section \"%s\" refers outside the index",
+                            path, (unsigned long long)i, section_name(checks[c].id));
+  }
+  return DS_OK;
+}
+
 ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
   *out = NULL;
   ds_status rc = DS_OK;
@@ -371,6 +475,7 @@ ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
     rc = ds_error_set(err, DS_E_CORRUPT, "index %s: impossible object count", path);
     goto out;
   }
+  rc = check_lock_sections(idx, path, err);
 out:
   if (rc != DS_OK) {
     ds_index_close(idx);
