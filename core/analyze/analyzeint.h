@@ -112,6 +112,8 @@ typedef struct ds__wait {
 #define DS__LK_CONTENTION 0x4u    /* many threads waiting this way on one object is contention */
 #define DS__LK_TASK 0x8u          /* a synchronous wait on a task (sync-over-async) */
 #define DS__LK_READERS 0x10u      /* the lock has readers: the wait reports them */
+#define DS__LK_HAS_PARTS 0x20u    /* lock objects it references (its inner events) are reported as
+                                   * part of it, not listed on their own */
 
 typedef struct ds__build {
   ds_analysis *a;

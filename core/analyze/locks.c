@@ -66,6 +66,14 @@ static bool field_value(ds__build *b, uint32_t object, const char *const *names,
   return false;
 }
 
+/* The object a reference field of object points to (UINT32_MAX: null, unreadable, not in the heap). */
+static uint32_t field_object(ds__build *b, uint32_t object, const char *const *names) {
+  uint64_t address = 0;
+  if (!field_value(b, object, names, 8, &address) || !address)
+    return UINT32_MAX;
+  return ds__find_exact(b->addr.items, b->n, address);
+}
+
 static uint32_t thread_by_managed_id(const ds__build *b, uint64_t id) {
   for (size_t t = 0; id && t < b->roots->thread_count; t++)
     if (b->ithreads[t].managed_id == id)
@@ -203,15 +211,58 @@ static bool semaphore_state(ds__build *b, uint32_t object, size_t waiter_count, 
   return true;
 }
 
+static const char *const EVENT_STATE[] = {"m_combinedState", "_combinedState", NULL};
+
 /* ManualResetEventSlim: set (bit 31 of the combined state) and its waiter count (bits 0-18). */
 static bool event_state(ds__build *b, uint32_t object, size_t waiter_count, lock_values *out) {
-  static const char *const state[] = {"m_combinedState", "_combinedState", NULL};
   uint64_t st = 0;
-  field_value(b, object, state, 4, &st);
+  field_value(b, object, EVENT_STATE, 4, &st);
   if (waiter_count == 0 && (st & 0x7FFFFu) == 0)
     return false;
   value_bool(out, "set", (st >> 31) & 1);
   value_int(out, "waiter_count", (int)(st & 0x7FFFFu));
+  value_waiters(out);
+  return true;
+}
+
+/* Barrier (System.Threading.dll): _currentTotalCount holds the participants (bits 0-14) and how
+ * many arrived in the current phase (bits 16-30); arrived participants wait in SignalAndWait. */
+static bool barrier_state(ds__build *b, uint32_t object, size_t waiter_count, lock_values *out) {
+  static const char *const counts[] = {"_currentTotalCount", "m_currentTotalCount", NULL},
+                           *const phase[] = {"_currentPhase", "m_currentPhase", NULL};
+  uint64_t current_total = 0, v = 0;
+  bool known = field_value(b, object, counts, 4, &current_total);
+  uint32_t participants = current_total & 0x7FFFu, arrived = (current_total >> 16) & 0x7FFFu;
+  if (waiter_count == 0 && arrived == 0)
+    return false;
+  if (known) {
+    value_int(out, "participants", participants);
+    value_int(out, "participants_remaining", (int64_t)participants - arrived);
+  }
+  if (field_value(b, object, phase, 8, &v))
+    value_int(out, "phase", (int64_t)v);
+  value_waiters(out);
+  return true;
+}
+
+/* CountdownEvent (System.Threading.dll): the signals it was created with and those still
+ * missing; its waiters block on its inner ManualResetEventSlim, whose waiter count is the
+ * runtime's. */
+static bool countdown_state(ds__build *b, uint32_t object, size_t waiter_count, lock_values *out) {
+  static const char *const initial[] = {"_initialCount", "m_initialCount", NULL},
+                           *const current[] = {"_currentCount", "m_currentCount", NULL},
+                           *const event[] = {"_event", "m_event", NULL};
+  uint64_t v = 0, st = 0;
+  uint32_t inner = field_object(b, object, event), event_waiters = 0;
+  if (inner != UINT32_MAX && field_value(b, inner, EVENT_STATE, 4, &st))
+    event_waiters = st & 0x7FFFFu;
+  if (waiter_count == 0 && event_waiters == 0)
+    return false;
+  if (field_value(b, object, initial, 4, &v))
+    value_int(out, "initial_count", (int32_t)v);
+  if (field_value(b, object, current, 4, &v))
+    value_int(out, "current_count", (int32_t)v);
+  value_int(out, "waiter_count", event_waiters);
   value_waiters(out);
   return true;
 }
@@ -222,6 +273,8 @@ static bool event_state(ds__build *b, uint32_t object, size_t waiter_count, lock
 typedef enum object_search {
   SEARCH_NONE,               /* no object (sleep) */
   SEARCH_TYPE,               /* an object whose type name starts with the row's type name */
+  SEARCH_TYPE_OR_OWNER,      /* that, or else the object of that type referencing a stack object
+                              * (its inner event: the waiting method no longer needs `this`) */
   SEARCH_MONITOR,            /* preferably an object another thread holds as a monitor */
   SEARCH_FRAME,              /* any object of the blocking frame not held by the thread itself */
 } object_search;
@@ -261,6 +314,10 @@ static const ds__lock_kind lock_kinds[] = {
      SEARCH_TYPE, DS__LK_WAITER | DS__LK_POOL_BLOCKING | DS__LK_CONTENTION, lock_owner, lock_state},
     {"semaphore", "System.Threading.SemaphoreSlim", {{"System.Threading.SemaphoreSlim.Wait", NULL}}, SEARCH_TYPE,
      DS__LK_WAITER | DS__LK_POOL_BLOCKING | DS__LK_CONTENTION, NULL, semaphore_state},
+    {"barrier", "System.Threading.Barrier", {{"System.Threading.Barrier.SignalAndWait", NULL}}, SEARCH_TYPE_OR_OWNER,
+     DS__LK_WAITER | DS__LK_POOL_BLOCKING | DS__LK_HAS_PARTS, NULL, barrier_state},
+    {"countdown event", "System.Threading.CountdownEvent", {{"System.Threading.CountdownEvent.Wait", NULL}},
+     SEARCH_TYPE_OR_OWNER, DS__LK_WAITER | DS__LK_POOL_BLOCKING | DS__LK_HAS_PARTS, NULL, countdown_state},
     {"event", "System.Threading.ManualResetEventSlim", {{"System.Threading.ManualResetEventSlim.Wait", NULL}},
      SEARCH_TYPE, DS__LK_WAITER | DS__LK_POOL_BLOCKING | DS__LK_CONTENTION, NULL, event_state},
     {"monitor", NULL,
@@ -378,9 +435,13 @@ static ds_status group_stack_roots(ds__build *b, ds_error *err) {
 }
 
 /* How well a stack root fits as the object thread t waits on in w (-1: not at all). */
+static bool has_wanted_type(const ds__build *b, const ds__wait *w, uint32_t object) {
+  return strncmp(type_name_of(b, object), w->kind->type_name, strlen(w->kind->type_name)) == 0;
+}
+
 static int root_score(ds__build *b, uint32_t t, const ds__wait *w, const ds_index_root *root) {
-  if (w->kind->search == SEARCH_TYPE) {
-    if (strncmp(type_name_of(b, root->object), w->kind->type_name, strlen(w->kind->type_name)) != 0)
+  if (w->kind->search == SEARCH_TYPE || w->kind->search == SEARCH_TYPE_OR_OWNER) {
+    if (!has_wanted_type(b, w, root->object))
       return -1;
     return root->frame == w->frame ? 2 : 1;
   }
@@ -391,6 +452,25 @@ static int root_score(ds__build *b, uint32_t t, const ds__wait *w, const ds_inde
     return root->frame == w->frame ? 1 : 0;
   /* a monitor: prefer an object locked by another thread, in the blocking frame */
   return (m && m->owner != UINT32_MAX ? 4 : 0) + (root->frame == w->frame ? 2 : root->frame < w->frame ? 1 : 0);
+}
+
+/* Whether a stack root of thread t lies in the frames searched for what it waits on in w. */
+static bool in_wait_frames(const ds__build *b, const ds__wait *w, const ds_index_root *root) {
+  return root->object < b->n && root->frame < b->roots->frame_count && root->frame <= w->frame + 1;
+}
+
+/* The first object of the wanted type that references an object on t's stack within the searched
+ * frames (from the incoming references), or UINT32_MAX. */
+static uint32_t owner_on_stack(ds__build *b, uint32_t t, const ds__wait *w) {
+  for (uint32_t s = b->stack_root_start[t]; s < b->stack_root_start[t + 1]; s++) {
+    const ds_index_root *root = &b->iroots[b->stack_roots[s]];
+    if (!in_wait_frames(b, w, root))
+      continue;
+    for (uint32_t e = b->in_off[root->object]; e < b->in_off[root->object + 1]; e++)
+      if (has_wanted_type(b, w, b->in_edge[e]))
+        return b->in_edge[e];
+  }
+  return UINT32_MAX;
 }
 
 /* What thread t is blocked on: the blocking frame (the highest row among its innermost frames),
@@ -424,7 +504,7 @@ static void analyse_wait(ds__build *b, uint32_t t, ds__wait *w) {
   int best_score = -1;
   for (uint32_t s = b->stack_root_start[t]; s < b->stack_root_start[t + 1]; s++) {
     const ds_index_root *root = &b->iroots[b->stack_roots[s]];
-    if (root->object >= b->n || root->frame >= frame_count || root->frame > w->frame + 1)
+    if (!in_wait_frames(b, w, root))
       continue;
     int score = root_score(b, t, w, root);
     if (score > best_score) {
@@ -432,6 +512,8 @@ static void analyse_wait(ds__build *b, uint32_t t, ds__wait *w) {
       w->object = root->object;
     }
   }
+  if (w->object == UINT32_MAX && w->kind->search == SEARCH_TYPE_OR_OWNER)
+    w->object = owner_on_stack(b, t, w);
   if (w->object != UINT32_MAX && w->kind->owner) {
     w->holder = w->kind->owner(b, w->object, w->mode, &w->readers);
     if (w->holder == t)
@@ -528,6 +610,17 @@ static ds_status list_monitors(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
+/* Whether object is referenced by a lock whose kind reports its parts itself (the inner events
+ * of a Barrier or a CountdownEvent, whose waiters are that lock's). */
+static bool part_of_lock(const ds__build *b, const ds__lock_kind *const *kind_of_type, uint32_t object) {
+  for (uint32_t e = b->in_off[object]; e < b->in_off[object + 1]; e++) {
+    uint32_t t = b->type.items[b->in_edge[e]];
+    if (t < b->type_total && kind_of_type[t] && (kind_of_type[t]->flags & DS__LK_HAS_PARTS))
+      return true;
+  }
+  return false;
+}
+
 /* Objects of the lock types in use, in address order; which types those are is decided once per
  * type, not per object. */
 static ds_status list_lock_objects(ds__build *b, ds_error *err) {
@@ -551,6 +644,7 @@ static ds_status list_lock_objects(ds__build *b, ds_error *err) {
     uint32_t waiter_count = 0;
     lock_values values = {.b = b};
     if ((rc = add_lock_waiters(b, (uint32_t)i, true, &waiter_count, err)) == DS_OK &&
+        !(waiter_count == 0 && part_of_lock(b, kind_of_type, (uint32_t)i)) &&
         kind->state(b, (uint32_t)i, waiter_count, &values))
       rc = add_lock(b, b->addr.items[i], (uint32_t)i, kind->name, 0, &values, err);
   }
