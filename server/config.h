@@ -43,5 +43,7 @@ void ds_config_defaults(ds_config *config);
 ds_status ds_config_load(ds_config *config, int argc, char **argv, int first, ds_error *err);
 /* Prints every setting with its flag, environment variable, default and meaning. */
 void ds_config_help(FILE *out);
+/* Prints a config file with every setting commented out at its default (deploy/'s example). */
+void ds_config_print_example(FILE *out);
 
 #endif

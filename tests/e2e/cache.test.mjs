@@ -1,0 +1,111 @@
+// cache.test.mjs: the index cache under a disk budget (least recently used evicted; a query on an
+// evicted index queues a rebuild and answers 202, or waits with ?wait=N), settings from a config
+// file, the environment and flags, and `dumpscope import` streaming a dump to a running daemon.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, api, fixture, newDataDir, startDaemon, stopDaemon, token, upload } from './daemon.mjs';
+
+let d;
+after(async () => {
+  if (d) await stopDaemon(d);
+});
+
+const indexFiles = (data) => readdirSync(join(data, 'index')).filter((f) => f.endsWith('.dsindex'));
+
+test('the index cache keeps to its budget: LRU eviction, rebuild on demand', async () => {
+  const data = newDataDir();
+  const t = token(data, 'admin');
+  const a = fixture('main-wks-heap');
+  const b = fixture('main-seg-heap');
+  // a budget smaller than two indexes: the second analysis evicts the first
+  const conf = join(data, 'dumpscope.conf');
+  writeFileSync(conf, '# test config\ncache_bytes = 12M\nworker_timeout = 600\n');
+  d = await startDaemon(data, ['--config', conf]);
+
+  const ua = await upload(d, t, a.dump);
+  assert.equal(ua.status, 201, ua.text);
+  let r = await api(d, `/dumps/${ua.json.id}/gen/2?wait=60`, { token: t });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  const sizeA = statSync(join(data, 'index', indexFiles(data)[0])).size;
+  assert.ok(sizeA > 6 * 1024 * 1024 && sizeA < 12 * 1024 * 1024, `index of a is ${sizeA} bytes`);
+
+  const ub = await upload(d, t, b.dump);
+  r = await api(d, `/dumps/${ub.json.id}/gen/2?wait=60`, { token: t });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.equal(indexFiles(data).length, 1, 'the least recently used index was evicted');
+
+  // the evicted dump is still ready; a query queues a rebuild and answers 202 with the job
+  const da = await api(d, `/dumps/${ua.json.id}`, { token: t });
+  assert.equal(da.json.status, 'ready');
+  r = await api(d, `/dumps/${ua.json.id}/deadlocks`, { token: t });
+  assert.equal(r.status, 202, r.text.slice(0, 300));
+  assert.match(r.json.job, /^\/jobs\/\d+$/);
+  assert.equal(r.headers.get('location'), r.json.job);
+  r = await api(d, `/dumps/${ua.json.id}/deadlocks?wait=60`, { token: t });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.equal(r.json.deadlocks.length, a.truth.deadlocks.length);
+  assert.equal(indexFiles(data).length, 1, 'and b was evicted in turn');
+  await stopDaemon(d);
+  d = null;
+});
+
+// Runs `dumpscope serve ARGS` with env until it prints its first line or exits; then stops it.
+function serveOnce(args, env) {
+  return new Promise((resolve) => {
+    const child = spawn(CLI, ['serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+      if (out.includes('\n')) child.kill('SIGTERM');
+    });
+    child.stderr.on('data', (c) => (err += c));
+    child.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+test('settings: flags beat the environment, which beats the config file; bad ones are refused', async () => {
+  const data = newDataDir();
+  const conf = join(data, 'c.conf');
+  writeFileSync(conf, '# listen comes from the file unless overridden\nlisten = not-an-address\nthreads = 2\n');
+  let r = await serveOnce(['--config', conf, '--data', data], {});
+  assert.equal(r.code, 2);
+  assert.match(r.err, /listen must be HOST:PORT/);
+  r = await serveOnce(['--config', conf, '--data', data], { DUMPSCOPE_LISTEN: '127.0.0.1:0' });
+  assert.match(r.out, /^listening http:\/\/127\.0\.0\.1:\d+\n/, r.err);
+  assert.equal(r.code, 0);
+  r = await serveOnce(['--config', conf, '--data', data, '--listen', '127.0.0.1:0'], { DUMPSCOPE_LISTEN: 'bogus' });
+  assert.match(r.out, /^listening http:\/\/127\.0\.0\.1:\d+\n/, r.err);
+  r = await serveOnce(['--config', conf, '--data', data, '--threads', 'many'], { DUMPSCOPE_LISTEN: '127.0.0.1:0' });
+  assert.equal(r.code, 2);
+  assert.match(r.err, /threads must be a number/);
+  const bad = join(data, 'bad.conf');
+  writeFileSync(bad, 'listen = 127.0.0.1:0\nno_such_setting = 1\n');
+  r = await serveOnce(['--config', bad, '--data', data], {});
+  assert.equal(r.code, 2);
+  assert.match(r.err, /bad\.conf:2: unknown setting "no_such_setting"/);
+  const help = execFileSync(CLI, ['serve', '--help'], { encoding: 'utf8' });
+  for (const key of ['--listen', '--data', '--workers', '--worker-timeout', '--worker-memory', '--cache-bytes',
+    '--max-upload-bytes', '--connection-timeout', '--per-ip-limit', '--max-wait'])
+    assert.ok(help.includes(key), `serve --help documents ${key}`);
+});
+
+test('dumpscope import streams a dump to a running daemon', async () => {
+  const data = newDataDir();
+  const t = token(data, 'uploader');
+  d = await startDaemon(data);
+  const a = fixture('main-wks-heap');
+  const out = spawnSync(CLI, ['import', a.dump, '--server', d.url, '--token', t], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  const doc = JSON.parse(out.stdout);
+  assert.match(doc.id, /^[0-9a-f]{16}$/);
+  assert.equal(doc.name, 'main-wks-heap.dmp');
+  const bad = spawnSync(CLI, ['import', a.dump, '--server', d.url, '--token', 'nope'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stdout, /unauthorized/);
+  await stopDaemon(d);
+  d = null;
+});
