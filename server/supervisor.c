@@ -481,7 +481,7 @@ static void sup_spawn(sup_state *s, sup_cmd_run *job) {
   do
     n = read(status[0], &failure, sizeof failure);
   while (n < 0 && errno == EINTR);
-  if (0) {
+  if (n == (ssize_t)sizeof failure) {
     waitpid(pid, NULL, 0);
     int step = failure.step >= 0 && failure.step <= STEP_EXEC ? failure.step : STEP_EXEC;
     snprintf(why, sizeof why, "cannot start the worker %s: %s failed: %s", s->exe, step_names[step],
