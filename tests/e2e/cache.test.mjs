@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, api, fixture, newDataDir, startDaemon, stopDaemon, token, upload } from './daemon.mjs';
 
@@ -87,6 +87,13 @@ test('settings: flags beat the environment, which beats the config file; bad one
   r = await serveOnce(['--config', bad, '--data', data], {});
   assert.equal(r.code, 2);
   assert.match(r.err, /bad\.conf:2: unknown setting "no_such_setting"/);
+  const example = execFileSync(CLI, ['serve', '--print-config'], { encoding: 'utf8' });
+  assert.equal(readFileSync(join(process.env.DS_SOURCE_DIR, 'deploy/dumpscope.conf.example'), 'utf8'), example,
+    'deploy/dumpscope.conf.example is what `dumpscope serve --print-config` prints');
+  const uncommented = join(data, 'all.conf');
+  writeFileSync(uncommented, example.replace(/^# (\w+ = )/gm, '$1').replace(/^listen = .*$/m, 'listen = 127.0.0.1:0'));
+  r = await serveOnce(['--config', uncommented, '--data', data], {});
+  assert.match(r.out, /^listening /, `every setting of the example parses: ${r.err}`);
   const help = execFileSync(CLI, ['serve', '--help'], { encoding: 'utf8' });
   for (const key of ['--listen', '--data', '--workers', '--worker-timeout', '--worker-memory', '--cache-bytes',
     '--max-upload-bytes', '--connection-timeout', '--per-ip-limit', '--max-wait'])
