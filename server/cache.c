@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dumpscope/index.h"
+#include "metrics.h"
 
 static void close_entry(ds_open_index *e) {
   if (e->q)
@@ -178,6 +179,7 @@ void ds_service_evict(ds_service *svc, const char *keep_sha256) {
       continue;
     unlink(path);
     total -= rows[i].size;
+    ds_metrics_eviction(rows[i].size);
     ds_log_event("evicted", json_pack("{s:s,s:I}", "sha256", rows[i].sha256, "bytes", (json_int_t)rows[i].size));
   }
   free(rows);

@@ -42,6 +42,7 @@ static const struct setting {
     NUM(shutdown_grace, SET_U64, "10", "seconds to finish requests on SIGTERM before closing"),
     TEXT(dac, "", "libmscordaccore.so for workers (default: DUMPSCOPE_DAC, local runtimes, symbol servers)"),
     NUM(offline, SET_BOOL, "false", "workers never download a DAC from a symbol server"),
+    NUM(metrics_open, SET_BOOL, "false", "serve /metrics without a token (else it needs the reader role)"),
 #undef TEXT
 #undef NUM
 };

@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "httpint.h"
+#include "metrics.h"
 #include "dumpscope/index.h"
 
 /* ---- responses ------------------------------------------------------------------------------ */
@@ -206,6 +207,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
     json_object_set_new(f, "terminated", json_integer(toe));
   ds_log_event("request", f);
+  ds_metrics_request(r->route[0] ? r->route : "unmatched", r->method, r->status,
+                     (double)(ds_monotonic_ms() - r->started_ms) / 1000.0);
   free(r);
   *con_cls = NULL;
 }

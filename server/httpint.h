@@ -48,6 +48,7 @@ struct ds_request {
   int64_t wait_deadline_ms;  /* ?wait=N: when to stop waiting (0: not waiting) */
   unsigned status;
   char dump_id[24];
+  char route[96];            /* the route template, for metrics ("/dumps/{id}/gen/{gen}") */
   struct {
     char name[32];
     char value[256];

@@ -22,6 +22,7 @@
 
 #include "dumpscope/dump.h"
 #include "dumpscope/index.h"
+#include "metrics.h"
 
 struct ds_upload {
   ds_service *svc;
@@ -150,6 +151,7 @@ ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *stored, bool *e
   ds_log_event("dump_added", json_pack("{s:s,s:I,s:I,s:s}", "dump", stored->id, "bytes", (json_int_t)up->size,
                                        "job", (json_int_t)job, "name", up->name));
 out:
+  ds_metrics_ingest(up->size, rc == DS_OK);
   ds_service_upload_abort(up);
   return rc;
 }

@@ -17,6 +17,7 @@
 
 #include "dumpscope/index.h"
 #include "httpint.h"
+#include "metrics.h"
 
 #ifndef DS_WEB_ROOT
 #define DS_WEB_ROOT "web"
@@ -221,6 +222,7 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
   const ds_api_resource *res = ds_api_route(sub, &args, &err);
   if (!res)
     return ds_http_send_error(r, 404, "route_not_found", err.message);
+  snprintf(r->route, sizeof r->route, "/dumps/{id}/%s", res->route);
   ds_query *q = NULL;
   int64_t job = 0;
   if (ds_service_query(svc, id, &q, &job, &err) != DS_OK) {
@@ -293,6 +295,7 @@ static enum MHD_Result dump_routes(ds_request *r, const char *rest) {
   ds_error err = {0};
   if (*sub && !is_delete)
     return dump_resource(r, id, sub);
+  snprintf(r->route, sizeof r->route, "/dumps/{id}");
   if (*sub)
     return ds_http_send_error(r, 405, "method_not_allowed", "DELETE applies to /dumps/{id} only");
   if (is_delete) {
@@ -355,14 +358,39 @@ static enum MHD_Result static_file(ds_request *r) {
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
+static enum MHD_Result metrics(ds_request *r) {
+  const ds_config *c = ds_service_config(r->http->svc);
+  if (!c->metrics_open && !ds_http_authorize(r, DS_ROLE_READER))
+    return MHD_YES;
+  char *body = ds_metrics_render(ds_service_store(r->http->svc));
+  if (!body)
+    return ds_http_send_error(r, 503, "out_of_memory", "cannot render the metrics");
+  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+  MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  r->status = 200;
+  r->answered = true;
+  enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
 enum MHD_Result ds_http_dispatch(ds_request *r) {
   const char *p = r->path;
   bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-  if (is_upload(r))
+  if (is_upload(r)) {
+    snprintf(r->route, sizeof r->route, "/dumps");
     return r->upload ? finish_upload(r) : ds_http_send_error(r, 500, "internal", "upload state lost");
-  if (strcmp(p, "/health") == 0)
+  }
+  if (strcmp(p, "/health") == 0) {
+    snprintf(r->route, sizeof r->route, "/health");
     return get ? health(r) : ds_http_send_error(r, 405, "method_not_allowed", "/health takes GET");
+  }
+  if (strcmp(p, "/metrics") == 0) {
+    snprintf(r->route, sizeof r->route, "/metrics");
+    return get ? metrics(r) : ds_http_send_error(r, 405, "method_not_allowed", "/metrics takes GET");
+  }
   if (strcmp(p, "/dumps") == 0 || strcmp(p, "/dumps/") == 0) {
+    snprintf(r->route, sizeof r->route, "/dumps");
     if (!get) {
       ds_http_add_header(r, "Allow", "GET, POST");
       return ds_http_send_error(r, 405, "method_not_allowed", "/dumps takes GET (list) and POST (upload)");
@@ -372,11 +400,14 @@ enum MHD_Result ds_http_dispatch(ds_request *r) {
   if (strncmp(p, "/dumps/", 7) == 0)
     return dump_routes(r, p + 7);
   if (strncmp(p, "/jobs/", 6) == 0) {
+    snprintf(r->route, sizeof r->route, "/jobs/{id}");
     if (!get)
       return ds_http_send_error(r, 405, "method_not_allowed", "/jobs/{id} takes GET");
     return ds_http_authorize(r, DS_ROLE_READER) ? get_job(r, p + 6) : MHD_YES;
   }
-  if (get)
+  if (get) {
+    snprintf(r->route, sizeof r->route, "static");
     return static_file(r);
+  }
   return ds_http_send_error(r, 404, "route_not_found", "no such route");
 }
