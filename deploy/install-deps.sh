@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev gdb
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libcunit1-dev
   libssl-dev
-  binutils coreutils procps
+  binutils coreutils procps wrk bc time
 )
 
 missing=()

@@ -38,6 +38,7 @@ static const struct setting {
     NUM(max_attempts, SET_U64, "3", "interrupted analyses of one dump before it is marked failed"),
     NUM(lease_seconds, SET_U64, "300", "a running job not heard from for this long is requeued"),
     NUM(cache_bytes, SET_BYTES, "100G", "disk budget of the index cache (least recently used evicted)"),
+    NUM(response_cache_bytes, SET_BYTES, "64M", "memory for rendered analysis answers (repeated questions are a copy)"),
     NUM(max_wait, SET_U64, "60", "longest ?wait=N a request may ask for, in seconds"),
     NUM(shutdown_grace, SET_U64, "10", "seconds to finish requests on SIGTERM before closing"),
     TEXT(dac, "", "libmscordaccore.so for workers (default: DUMPSCOPE_DAC, local runtimes, symbol servers)"),

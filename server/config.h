@@ -33,6 +33,7 @@ typedef struct ds_config {
   uint64_t shutdown_grace;     /* seconds to drain requests on SIGTERM */
   char dac[4096];              /* explicit libmscordaccore.so for workers ("" = search) */
   bool offline;                /* workers never download a DAC */
+  uint64_t response_cache_bytes; /* rendered answers kept in memory */
   bool metrics_open;           /* /metrics without a token (for a scraper on a private network) */
   char config_file[4096];      /* where settings were read from ("" = none) */
 } ds_config;

@@ -31,7 +31,10 @@ struct ds_upload {
   char name[DS_STORE_TEXT_MAX];
   EVP_MD_CTX *md;
   uint64_t size;
+  uint64_t flushed;          /* bytes whose writeback has been started */
 };
+
+#define WRITEBACK_STEP (32u << 20) /* start writing back every 32 MiB, so the final fsync waits little */
 
 ds_status ds_service_upload_begin(ds_service *svc, const char *name, ds_upload **out, ds_error *err) {
   *out = NULL;
@@ -67,6 +70,11 @@ ds_status ds_service_upload_write(ds_upload *up, const void *data, size_t len, d
   }
   EVP_DigestUpdate(up->md, data, len);
   up->size += len;
+  if (up->size - up->flushed >= WRITEBACK_STEP) {
+    /* the disk works while the next chunks arrive and are hashed */
+    sync_file_range(up->fd, (off64_t)up->flushed, (off64_t)(up->size - up->flushed), SYNC_FILE_RANGE_WRITE);
+    up->flushed = up->size;
+  }
   return DS_OK;
 }
 

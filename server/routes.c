@@ -206,6 +206,24 @@ static enum MHD_Result get_job(ds_request *r, const char *id_text) {
   return ds_http_send_json(r, 200, ds_service_job_json(&job));
 }
 
+static int compare_arg_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The answer cache's key: the index identity, the resource and its parameters sorted by name, so
+ * the same question in another order is the same entry. An over-long key is simply not cached. */
+static void cache_key(const char *etag, const ds_api_resource *res, const ds_api_args *args, char *out, size_t len) {
+  const char *names[DS_API_MAX_PARAMS];
+  for (size_t i = 0; i < args->count; i++)
+    names[i] = args->items[i].name;
+  qsort(names, args->count, sizeof *names, compare_arg_names);
+  size_t used = (size_t)snprintf(out, len, "%s %s", etag, res->name);
+  for (size_t i = 0; i < args->count && used < len; i++)
+    used += (size_t)snprintf(out + used, len - used, "\x1f%s=%s", names[i], ds_api_args_get(args, names[i]));
+  if (used >= len)
+    out[0] = '\0';
+}
+
 static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *sub) {
   ds_service *svc = r->http->svc;
   ds_error err = {0};
@@ -265,6 +283,14 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
     MHD_destroy_response(resp);
     return ret;
   }
+  char key[4096];
+  size_t cached_len = 0;
+  cache_key(etag, res, &args, key, sizeof key);
+  char *cached = key[0] ? ds_respcache_get(r->http->answers, key, &cached_len) : NULL;
+  if (cached) {
+    ds_service_release(svc, q);
+    return ds_http_send_body(r, 200, cached);
+  }
   json_t *doc = NULL;
   ds_status rc = ds_api_call(res, q, &args, &doc, &err);
   ds_service_release(svc, q);
@@ -272,7 +298,11 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
     r->header_count = 0;
     return ds_http_send_status(r, &err);
   }
-  return ds_http_send_json(r, 200, doc);
+  char *body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(doc);
+  if (body && key[0])
+    ds_respcache_put(r->http->answers, key, body, strlen(body));
+  return ds_http_send_body(r, 200, body);
 }
 
 static enum MHD_Result dump_routes(ds_request *r, const char *rest) {

@@ -172,3 +172,22 @@ test('/metrics is Prometheus text and its counters move', async () => {
   await stopDaemon(d);
   d = null;
 });
+
+test('answers are cached by index, resource and parameters, in any order', async () => {
+  const data = newDataDir();
+  const t = token(data, 'admin');
+  d = await startDaemon(data);
+  const a = fixture('main-wks-heap');
+  const u = await upload(d, t, a.dump);
+  const first = await api(d, `/dumps/${u.json.id}/gen/2?limit=3&sort=count&wait=60`, { token: t });
+  assert.equal(first.status, 200);
+  const again = await api(d, `/dumps/${u.json.id}/gen/2?sort=count&limit=3`, { token: t });
+  assert.equal(again.text, first.text);
+  const other = await api(d, `/dumps/${u.json.id}/gen/2?sort=count&limit=4`, { token: t });
+  assert.equal(other.json.types.length, 4);
+  const byName = await api(d, `/dumps/${u.json.id}/gen/2?sort=name&limit=3`, { token: t });
+  assert.notEqual(byName.text, first.text);
+  assert.deepEqual(other.json.types.slice(0, 3), first.json.types);
+  await stopDaemon(d);
+  d = null;
+});
