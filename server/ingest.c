@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 
 #include "dumpscope/dump.h"
 #include "dumpscope/index.h"
+#include "hasher.h"
 #include "metrics.h"
 
 struct ds_upload {
@@ -29,7 +29,7 @@ struct ds_upload {
   int fd;
   char tmp_path[PATH_MAX];
   char name[DS_STORE_TEXT_MAX];
-  EVP_MD_CTX *md;
+  ds_hasher *hasher;         /* sha256 on its own thread, reading behind the writes */
   uint64_t size;
   uint64_t flushed;          /* bytes whose writeback has been started */
 };
@@ -45,10 +45,14 @@ ds_status ds_service_upload_begin(ds_service *svc, const char *name, ds_upload *
   snprintf(up->name, sizeof up->name, "%s", name ? name : "");
   snprintf(up->tmp_path, sizeof up->tmp_path, "%s/tmp/upload-XXXXXX", svc->config.data);
   up->fd = mkostemp(up->tmp_path, O_CLOEXEC);
-  up->md = EVP_MD_CTX_new();
-  if (up->fd < 0 || !up->md || EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1) {
+  if (up->fd < 0) {
     ds_status rc = ds_error_set(err, DS_E_IO, "cannot start the upload in %s/tmp: %s", svc->config.data,
                                 strerror(errno));
+    ds_service_upload_abort(up);
+    return rc;
+  }
+  ds_status rc = ds_hasher_start(up->fd, &up->hasher, err);
+  if (rc != DS_OK) {
     ds_service_upload_abort(up);
     return rc;
   }
@@ -68,7 +72,7 @@ ds_status ds_service_upload_write(ds_upload *up, const void *data, size_t len, d
     p += n;
     left -= (size_t)n;
   }
-  EVP_DigestUpdate(up->md, data, len);
+  ds_hasher_advance(up->hasher, len);
   up->size += len;
   if (up->size - up->flushed >= WRITEBACK_STEP) {
     /* the disk works while the next chunks arrive and are hashed */
@@ -87,7 +91,7 @@ void ds_service_upload_abort(ds_upload *up) {
     close(up->fd);
     unlink(up->tmp_path);
   }
-  EVP_MD_CTX_free(up->md);
+  ds_hasher_abort(up->hasher);
   free(up);
 }
 
@@ -111,19 +115,15 @@ static ds_status validate(const char *path, char *kind, size_t kind_len, ds_erro
 ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *stored, bool *existed, ds_error *err) {
   ds_service *svc = up->svc;
   ds_status rc = DS_OK;
-  unsigned char digest[32];
-  unsigned digest_len = 0;
   char sha[65], kind[16] = "unknown";
   if (up->size == 0) {
     rc = ds_error_set(err, DS_E_ARG, "the upload is empty: send the dump file as the request body");
     goto out;
   }
-  if (EVP_DigestFinal_ex(up->md, digest, &digest_len) != 1 || digest_len != 32) {
-    rc = ds_error_set(err, DS_E_IO, "cannot compute the upload's sha256");
+  rc = ds_hasher_finish(up->hasher, sha, err);
+  up->hasher = NULL;
+  if (rc != DS_OK)
     goto out;
-  }
-  for (unsigned i = 0; i < 32; i++)
-    snprintf(sha + 2 * i, 3, "%02x", digest[i]);
   if (fsync(up->fd) != 0) {
     rc = ds_error_set(err, DS_E_IO, "cannot store the upload: fsync: %s", strerror(errno));
     goto out;

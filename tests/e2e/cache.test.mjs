@@ -4,6 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, api, fixture, newDataDir, startDaemon, stopDaemon, token, upload } from './daemon.mjs';
@@ -179,6 +180,9 @@ test('answers are cached by index, resource and parameters, in any order', async
   d = await startDaemon(data);
   const a = fixture('main-wks-heap');
   const u = await upload(d, t, a.dump);
+  const sha = createHash('sha256').update(readFileSync(a.dump)).digest('hex');
+  assert.equal(u.json.sha256, sha, 'the stored dump is identified by the sha256 of its bytes');
+  assert.equal(u.json.id, sha.slice(0, 16));
   const first = await api(d, `/dumps/${u.json.id}/gen/2?limit=3&sort=count&wait=60`, { token: t });
   assert.equal(first.status, 200);
   const again = await api(d, `/dumps/${u.json.id}/gen/2?sort=count&limit=3`, { token: t });
