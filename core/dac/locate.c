@@ -89,7 +89,7 @@ ds_status ds_runtime_identify(ds_dump *dump, ds_runtime_info *out, ds_error *err
 
 /* Maps a whole file read-only; NULL on failure. */
 static const uint8_t *map_file(const char *path, uint64_t *size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(path);
   if (fd < 0)
     return NULL;
   struct stat st;

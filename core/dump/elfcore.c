@@ -179,7 +179,7 @@ static void open_disk_image(ds_dump *dump, size_t module_index) {
   img->state = -1;
   if (!mod->is_elf || mod->build_id_len == 0)
     return;
-  int fd = open(mod->path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(mod->path);
   if (fd < 0)
     return;
   struct stat st;
@@ -653,9 +653,10 @@ ds_status ds_dump_open(const char *path, ds_dump **out, ds_error *err) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory opening %s", path);
     goto out;
   }
-  dump->fd = open(path, O_RDONLY | O_CLOEXEC);
+  dump->fd = ds_open_regular(path);
   if (dump->fd < 0) {
-    rc = ds_error_set(err, DS_E_IO, "cannot open %s: %s", path, strerror(errno));
+    rc = ds_error_set(err, DS_E_IO, "cannot open %s: %s", path,
+                      errno == ENODEV ? "not a regular file (a pipe or a device is not a dump)" : strerror(errno));
     goto out;
   }
   struct stat st;

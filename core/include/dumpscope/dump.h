@@ -98,6 +98,11 @@ uint64_t ds_dump_search(ds_dump *dump, uint64_t start, uint64_t end, const void 
  * a NUL when stop_at_nul; always terminates out. Returns the bytes written. */
 size_t ds_utf16_to_utf8(const uint16_t *in, size_t in_len, bool stop_at_nul, char *out, size_t out_len);
 
+/* Opens path read-only if it is a regular file, without ever blocking: a FIFO, a device or a
+ * directory given as a dump, an index or a DAC is refused (errno ENODEV, or EISDIR) instead of
+ * hanging the open. Returns the descriptor, or -1 with errno set. */
+int ds_open_regular(const char *path);
+
 /* Formats a build id as lowercase hex into out (2*len+1 bytes). */
 void ds_build_id_hex(const uint8_t *id, size_t len, char *out);
 

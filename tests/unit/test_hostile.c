@@ -1,0 +1,93 @@
+/*
+ * test_hostile.c: the CLI given hostile or unlucky paths (issue: hardening): a FIFO as the dump, as
+ * --index or as DUMPSCOPE_DAC must not hang; --index naming a file that is not an index must not
+ * replace it. Every run is under `timeout`, so a hang fails with exit 124 instead of blocking.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "sha256.h"
+
+/* Runs `timeout 20 dumpscope ARGS` with env (may be ""); returns the exit code, stderr in err. */
+static int run(const char *env, const char *args, char *err, size_t err_len) {
+  char cmd[8192], err_path[4200];
+  snprintf(err_path, sizeof err_path, "%s/stderr.txt", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "%s timeout 20 '%s' %s >/dev/null 2>'%s'", env, getenv("DUMPSCOPE_CLI"), args, err_path);
+  int status = system(cmd);
+  FILE *f = fopen(err_path, "r");
+  size_t n = f ? fread(err, 1, err_len - 1, f) : 0;
+  err[n] = '\0';
+  if (f)
+    fclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void file_sha(const char *path, char out[65]) {
+  FILE *f = fopen(path, "rb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *data = malloc((size_t)len);
+  CU_ASSERT_FATAL(data && fread(data, 1, (size_t)len, f) == (size_t)len);
+  fclose(f);
+  ds_test_sha256_hex(data, (size_t)len, out);
+  free(data);
+}
+
+static void test_fifos_do_not_hang(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char fifo[4200], args[8800], env[4400], err[4096];
+  snprintf(fifo, sizeof fifo, "%s/fifo", ds_test_tmpdir());
+  unlink(fifo);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+
+  snprintf(args, sizeof args, "summary '%s'", fifo);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+
+  snprintf(args, sizeof args, "summary '%s' --index '%s'", fx[0].dump, fifo);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+
+  snprintf(args, sizeof args, "index '%s' --index '%s/x.dsindex'", fx[0].dump, ds_test_tmpdir());
+  snprintf(env, sizeof env, "DUMPSCOPE_DAC='%s'", fifo);
+  CU_ASSERT_EQUAL(run(env, args, err, sizeof err), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "DAC"));
+
+  snprintf(args, sizeof args, "info '%s'", ds_test_tmpdir());
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "Is a directory"));
+}
+
+static void test_index_never_replaces_other_files(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char victim[4200], cmd[8800], args[8800], err[4096], before[65], after[65];
+  snprintf(victim, sizeof victim, "%s/victim.dmp", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", fx[0].dump, victim);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  file_sha(victim, before);
+  snprintf(args, sizeof args, "summary '%s' --index '%s'", fx[0].dump, victim);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a dumpscope index"));
+  snprintf(args, sizeof args, "index '%s' --index '%s'", fx[0].dump, victim);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 2);
+  file_sha(victim, after);
+  CU_ASSERT_STRING_EQUAL(before, after);
+  unlink(victim);
+}
+
+int main(void) {
+  CU_initialize_registry();
+  CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
+  CU_add_test(s, "a FIFO as dump, index or DAC is refused, never waited on", test_fifos_do_not_hang);
+  CU_add_test(s, "--index never replaces a file that is not an index", test_index_never_replaces_other_files);
+  return ds_test_main();
+}
