@@ -190,7 +190,23 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
     return ds_cli_fail(o->json, &err);
   json_t *doc = NULL;
   int code = 0;
-  if (ds_api_call(r, q, &args, &doc, &err) != DS_OK)
+  ds_status rc = ds_api_call(r, q, &args, &doc, &err);
+  if (rc == DS_E_CORRUPT) {
+    /* a section failed its checksum when first touched: the index is damaged; rebuild it once */
+    ds_query_close(q);
+    q = NULL;
+    if (!o->json)
+      fprintf(stderr, "dumpscope: rebuilding the index: %s\n", err.message);
+    char path[4200];
+    index_path(o, path, sizeof path);
+    ds_build_stats stats;
+    rc = build_index(o, path, &stats, &err);
+    if (rc == DS_OK)
+      rc = ds_query_open(path, o->dump, &q, &err);
+    if (rc == DS_OK)
+      rc = ds_api_call(r, q, &args, &doc, &err);
+  }
+  if (rc != DS_OK)
     code = ds_cli_fail(o->json, &err);
   else if (o->json || !r->render_text)
     ds_cli_print_json(json_incref(doc));

@@ -294,6 +294,19 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
   json_t *doc = NULL;
   ds_status rc = ds_api_call(res, q, &args, &doc, &err);
   ds_service_release(svc, q);
+  if (rc == DS_E_CORRUPT) {
+    /* the index failed a checksum when this query first touched a section: never trusted, rebuilt */
+    int64_t rebuild_job = 0;
+    ds_error rebuild_err = {0};
+    if (ds_service_index_damaged(svc, id, &rebuild_job, &rebuild_err) == DS_OK && rebuild_job) {
+      char url[64];
+      snprintf(url, sizeof url, "/jobs/%lld", (long long)rebuild_job);
+      r->header_count = 0;
+      ds_http_add_header(r, "Location", url);
+      ds_http_add_header(r, "Retry-After", "2");
+      return ds_http_send_json(r, 202, json_pack("{s:s,s:s,s:s}", "status", "queued", "job", url, "reason", err.message));
+    }
+  }
   if (rc != DS_OK) {
     r->header_count = 0;
     return ds_http_send_status(r, &err);

@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include "dumpscope/index.h"
 #include "fixture.h"
 #include "sha256.h"
 
@@ -84,10 +87,52 @@ static void test_index_never_replaces_other_files(void) {
   unlink(victim);
 }
 
+/* A flipped byte deep inside the index: opening is cheap and does not notice; the first query that
+ * touches the damaged section does, and the CLI then rebuilds the index once and answers. */
+static void test_damaged_section_is_rebuilt(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char index[4200], args[8800], err[4096];
+  snprintf(index, sizeof index, "%s/damaged.dsindex", ds_test_tmpdir());
+  snprintf(args, sizeof args, "index '%s' --index '%s'", fx[0].dump, index);
+  CU_ASSERT_EQUAL_FATAL(run("", args, err, sizeof err), 0);
+  struct stat st;
+  CU_ASSERT_EQUAL_FATAL(stat(index, &st), 0);
+  int fd = open(index, O_RDWR);
+  CU_ASSERT_FATAL(fd >= 0);
+  uint8_t byte;
+  off_t where = st.st_size / 2;
+  CU_ASSERT_EQUAL_FATAL(pread(fd, &byte, 1, where), 1);
+  byte ^= 0x5a;
+  CU_ASSERT_EQUAL_FATAL(pwrite(fd, &byte, 1, where), 1);
+  close(fd);
+  ds_index *idx = NULL;
+  ds_error e = {0};
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(index, &idx, &e), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_verify_all(idx, &e), DS_E_CORRUPT);
+  ds_index_close(idx);
+  const char *queries[] = {"roots", "refs", "obj"};
+  const char *invoice = NULL;
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(fx[0].truth, "markers"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), "invoice.first") == 0)
+      invoice = json_string_value(json_object_get(m, "address"));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(invoice);
+  for (size_t q = 0; q < 3; q++) {
+    snprintf(args, sizeof args, "%s '%s' %s --index '%s'", queries[q], fx[0].dump, invoice, index);
+    CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  }
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(index, &idx, &e), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_verify_all(idx, &e), DS_OK);
+  ds_index_close(idx);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
   CU_add_test(s, "a FIFO as dump, index or DAC is refused, never waited on", test_fifos_do_not_hang);
   CU_add_test(s, "--index never replaces a file that is not an index", test_index_never_replaces_other_files);
+  CU_add_test(s, "a damaged section found by a query is rebuilt once, then answered", test_damaged_section_is_rebuilt);
   return ds_test_main();
 }
