@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 
+#include "dumpscope/dump.h"
 #include "dumpscope/index.h"
 #include "fixture.h"
 #include "sha256.h"
@@ -128,11 +129,37 @@ static void test_damaged_section_is_rebuilt(void) {
   ds_index_close(idx);
 }
 
+/* The dump shrinks while it is read: reads past the new end see zeros instead of killing the
+ * process with SIGBUS, and the dump says it changed; the CLI says so too. */
+static void test_shrinking_dump(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char copy[4200], cmd[8800];
+  snprintf(copy, sizeof copy, "%s/shrinking.dmp", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", fx[0].dump, copy);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  ds_dump *dump = NULL;
+  ds_error e = {0};
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(copy, &dump, &e), DS_OK);
+  CU_ASSERT_FALSE(ds_dump_changed(dump));
+  struct stat st;
+  CU_ASSERT_EQUAL_FATAL(stat(copy, &st), 0);
+  CU_ASSERT_EQUAL_FATAL(truncate(copy, st.st_size / 8), 0);
+  /* read every segment's span: those past the cut raised SIGBUS before */
+  uint8_t buf[4096];
+  for (size_t i = 0; i < ds_dump_module_count(dump); i++)
+    ds_dump_read(dump, ds_dump_module(dump, i)->base, buf, sizeof buf);
+  CU_ASSERT_TRUE(ds_dump_changed(dump));
+  ds_dump_close(dump);
+  unlink(copy);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
   CU_add_test(s, "a FIFO as dump, index or DAC is refused, never waited on", test_fifos_do_not_hang);
   CU_add_test(s, "--index never replaces a file that is not an index", test_index_never_replaces_other_files);
   CU_add_test(s, "a damaged section found by a query is rebuilt once, then answered", test_damaged_section_is_rebuilt);
+  CU_add_test(s, "a dump truncated while being read is reported, not a SIGBUS", test_shrinking_dump);
   return ds_test_main();
 }
