@@ -5,9 +5,11 @@
 #include "dumpscope/dump.h"
 #include "dumpscope/limits.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +191,35 @@ static ds_status refuse_foreign_target(const char *path, ds_error *err) {
                                      "(choose another --index path)", path);
 }
 
+/* Removes "<path>.tmp.<pid>" files left by builds whose process is gone (killed mid-way). */
+static void remove_stale_builds(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (slash)
+    *slash = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  size_t base_len = strlen(base);
+  DIR *dh = opendir(dir);
+  if (!dh)
+    return;
+  struct dirent *e;
+  while ((e = readdir(dh))) {
+    if (strncmp(e->d_name, base, base_len) != 0 || strncmp(e->d_name + base_len, ".tmp.", 5) != 0)
+      continue;
+    char *end = NULL;
+    long pid = strtol(e->d_name + base_len + 5, &end, 10);
+    if (pid <= 0 || !end || *end || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    char stale[8192];
+    snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+    unlink(stale);
+  }
+  closedir(dh);
+}
+
 ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_error *err) {
   *out = NULL;
   ds_index_writer *w = calloc(1, sizeof *w);
@@ -201,6 +232,7 @@ ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_err
     free(w);
     return refused;
   }
+  remove_stale_builds(path);
   w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (w->fd < 0) {
     ds_status rc = ds_error_set(err, DS_E_IO, "cannot create %s: %s", w->tmp, strerror(errno));

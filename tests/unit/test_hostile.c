@@ -127,6 +127,16 @@ static void test_damaged_section_is_rebuilt(void) {
   CU_ASSERT_EQUAL_FATAL(ds_index_open(index, &idx, &e), DS_OK);
   CU_ASSERT_EQUAL(ds_index_verify_all(idx, &e), DS_OK);
   ds_index_close(idx);
+
+  /* a build killed half-way left "<index>.tmp.<pid>": the next build removes it */
+  char stale[4300];
+  snprintf(stale, sizeof stale, "%s.tmp.999999999", index);
+  FILE *f = fopen(stale, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fclose(f);
+  snprintf(args, sizeof args, "index '%s' --index '%s'", fx[0].dump, index);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  CU_ASSERT_NOT_EQUAL(access(stale, F_OK), 0);
 }
 
 /* The dump shrinks while it is read: reads past the new end see zeros instead of killing the
