@@ -164,6 +164,31 @@ static void test_shrinking_dump(void) {
   unlink(copy);
 }
 
+/* Bad arguments exit 2 with a message that names what is wrong. */
+static void test_bad_arguments(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  const struct {
+    const char *command, *argument, *message;
+  } cases[] = {
+      {"gcgen", "-1", "needs an object address"},
+      {"dumpobj", "zz", "dumpobj needs"},
+      {"mt", "0x1234567890abcdef12", "needs a MethodTable address"},
+      {"heapstat", "--min", "--min needs a value"},
+      {"roots", "0x1234567890abcdef12", "must be an address"},
+      {"gen", "7", "unknown generation"},
+  };
+  char args[8800], err[4096];
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    snprintf(args, sizeof args, "%s '%s' %s", cases[i].command, fx[0].dump, cases[i].argument);
+    int code = run("", args, err, sizeof err);
+    if (code != 2 || !strstr(err, cases[i].message))
+      fprintf(stderr, "%s: exit %d, %s\n", args, code, err);
+    CU_ASSERT_EQUAL(code, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].message));
+  }
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
@@ -171,5 +196,6 @@ int main(void) {
   CU_add_test(s, "--index never replaces a file that is not an index", test_index_never_replaces_other_files);
   CU_add_test(s, "a damaged section found by a query is rebuilt once, then answered", test_damaged_section_is_rebuilt);
   CU_add_test(s, "a dump truncated while being read is reported, not a SIGBUS", test_shrinking_dump);
+  CU_add_test(s, "bad arguments exit 2 and say what is wrong", test_bad_arguments);
   return ds_test_main();
 }
