@@ -189,6 +189,33 @@ static void test_bad_arguments(void) {
   }
 }
 
+/* A dump in a folder the user cannot write: the index goes to the user's cache folder, and the
+ * command says where. Run as nobody (root may write anywhere). */
+static void test_read_only_folder(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("locks", &fx);
+  CU_ASSERT_FATAL(n > 0);
+  char dir[4200], home[4200], cmd[16384], err[4096];
+  snprintf(dir, sizeof dir, "%s/readonly", ds_test_tmpdir());
+  snprintf(home, sizeof home, "%s/nobody-home", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd,
+           "mkdir -p '%s' '%s' && cp '%s' '%s/app.dmp' && chmod 755 '%s' && chmod 644 '%s/app.dmp' && chmod 777 '%s' "
+           "&& chmod o+x '%s'",
+           dir, home, fx[0].dump, dir, dir, dir, home, ds_test_tmpdir());
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  char env[8800], args[8800];
+  snprintf(env, sizeof env, "HOME='%s' XDG_CACHE_HOME= setpriv --reuid=65534 --regid=65534 --clear-groups", home);
+  snprintf(args, sizeof args, "summary '%s/app.dmp'", dir);
+  int code = run(env, args, err, sizeof err);
+  if (code != 0)
+    fprintf(stderr, "read-only folder: exit %d: %s\n", code, err);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "is not writable; the index goes to"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "/.cache/dumpscope/index/app.dmp-"));
+  snprintf(cmd, sizeof cmd, "ls '%s/.cache/dumpscope/index/' | grep -q '^app.dmp-.*\\.dsindex$'", home);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
@@ -197,5 +224,6 @@ int main(void) {
   CU_add_test(s, "a damaged section found by a query is rebuilt once, then answered", test_damaged_section_is_rebuilt);
   CU_add_test(s, "a dump truncated while being read is reported, not a SIGBUS", test_shrinking_dump);
   CU_add_test(s, "bad arguments exit 2 and say what is wrong", test_bad_arguments);
+  CU_add_test(s, "a dump in a read-only folder gets its index in the user's cache", test_read_only_folder);
   return ds_test_main();
 }
