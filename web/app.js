@@ -233,6 +233,8 @@ async function route() {
   if (!session.token()) {
     document.title = 'Sign in \u2013 dumpscope';
     main.replaceChildren(signInView(signInMessage));
+    main.dataset.view = 'signin';
+    main.dataset.url = location.hash;
     return;
   }
 
@@ -290,7 +292,8 @@ async function route() {
   const heading = main.querySelector('h1');
   if (again) again.focus({ preventScroll: true });
   else if (heading && !main.contains(document.activeElement)) heading.focus({ preventScroll: true });
-  main.dataset.view = path; // tests wait for this: the view for this URL is on screen
+  main.dataset.view = path; // the view for this URL is on screen (tests wait for data-url)
+  main.dataset.url = location.hash;
   window.scrollTo(0, 0);
 }
 

@@ -104,7 +104,13 @@ export async function request(path, { method = 'GET', params, signal } = {}) {
   }
 }
 
-export const get = (path, params, signal) => request(path, { params, signal });
+// Requests start before their views await them (in parallel); a view left for another one stops
+// awaiting, so each promise is marked handled here and its awaiter still sees the failure.
+export function get(path, params, signal) {
+  const p = request(path, { params, signal });
+  p.catch(() => {});
+  return p;
+}
 
 // A dump's resource: /dumps/{id}/{sub}.
 export const dumpGet = (id, sub, params, signal) => get(`/dumps/${id}/${sub}`, params, signal);

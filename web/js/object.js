@@ -3,7 +3,7 @@
 
 import { ApiError, dumpGet } from './api.js';
 import {
-  addrLink, badge, facts, genKey, genLabel, h, num, pager, part, section, size, table, threadLink, to, typeLink,
+  addrLink, badge, errorBox, facts, genKey, genLabel, h, num, pager, part, section, size, table, threadLink, to, typeLink,
 } from './ui.js';
 
 const PAGE = 50;
@@ -177,7 +177,26 @@ export async function objectView(ctx) {
   const rootsP = dumpGet(id, `roots/${addr}`, { all: all ? 'true' : undefined }, signal);
   refsP.catch(() => null);
   rootsP.catch(() => null);
-  const o = await objP;
+  let o;
+  try {
+    o = await objP;
+  } catch (e) {
+    // not an object's start: say what the address is (inside an object, free space, outside the heap)
+    if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    const where = await dumpGet(id, `addresses/${addr}`, null, signal).catch(() => null);
+    ctx.title = addr;
+    return h(
+      'div',
+      {},
+      h('h1', { tabindex: '-1' }, h('span', { class: 'addr' }, addr)),
+      errorBox(e),
+      where && where.object && where.object.address !== addr
+        ? h('p', { class: 'notice' }, `${addr} lies inside the object `, addrLink(id, where.object.address), ' ', typeLink(id, where.object.type), ` (${where.generation ? genLabel(where.generation) : ''}, offset +${Number(BigInt(addr) - BigInt(where.object.address))}).`)
+        : where
+          ? h('p', { class: 'notice' }, `${addr} is in ${genLabel(where.generation)}, but not inside an object.`)
+          : null,
+    );
+  }
   ctx.title = `${o.display_name || o.type} ${o.address}`;
   return h(
     'div',
