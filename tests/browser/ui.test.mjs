@@ -65,8 +65,10 @@ test('upload a dump through the page and watch its analysis finish', async () =>
     }).observe(document.body, { subtree: true, childList: true, attributes: true });
   });
   await page.locator('#file').setInputFiles(main.dump);
+  const finished = page.locator('.upload:is([data-state=done], [data-state=failed])').first();
+  await finished.waitFor({ timeout: 120000 });
   const done = page.locator('.upload[data-state=done]');
-  await done.waitFor({ timeout: 120000 });
+  assert.equal(await finished.getAttribute('data-state'), 'done', await finished.innerText());
   assert.match(await done.innerText(), /uploaded: [0-9a-f]{16}/);
   mainId = (await done.locator('a').innerText()).trim();
   const seen = await page.evaluate(() => window.__seen);

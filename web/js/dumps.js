@@ -115,9 +115,9 @@ export async function dumpsView(ctx) {
   const { zone, paint } = dropZone();
 
   const jobs = new Map();
-  let last = null;
+  const count = h('span', { class: 'muted' });
   const draw = (doc) => {
-    last = doc;
+    count.textContent = `${num(doc.total)} in all`;
     listBox.replaceChildren(
       table(
         [
@@ -208,7 +208,7 @@ export async function dumpsView(ctx) {
   return h(
     'div',
     {},
-    h('div', { class: 'row' }, h('h1', { tabindex: '-1' }, 'Dumps'), h('span', { class: 'muted' }, `${num(last.total)} in all`), filter),
+    h('div', { class: 'row' }, h('h1', { tabindex: '-1' }, 'Dumps'), count, filter),
     zone,
     message,
     listBox,

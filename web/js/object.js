@@ -173,7 +173,7 @@ export async function objectView(ctx) {
   if (!Number.isSafeInteger(offset) || offset < 0) throw new ApiError(400, 'bad_offset', 'The element offset must be a whole number.');
   const all = q.get('all') === 'true';
   const objP = dumpGet(id, `objects/${addr}`, { offset: offset || undefined, limit: PAGE }, signal);
-  const refsP = dumpGet(id, `objects/${addr}/refs`, { limit: 500 }, signal);
+  const refsP = dumpGet(id, `objects/${addr}/refs`, { limit: 100 }, signal);
   const rootsP = dumpGet(id, `roots/${addr}`, { all: all ? 'true' : undefined }, signal);
   refsP.catch(() => null);
   rootsP.catch(() => null);
