@@ -52,7 +52,13 @@ let signInMessage = null;
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/dumps';
   const [path, search = ''] = raw.split('?');
-  return { path: decodeURI(path), q: new URLSearchParams(search) };
+  let decoded = path;
+  try {
+    decoded = decodeURI(path);
+  } catch {
+    decoded = path; // a malformed %-escape: the router then says there is no such page
+  }
+  return { path: decoded, q: new URLSearchParams(search) };
 }
 
 // /ui/dumps/ID/... -> /#/dumps/ID/... (the daemon serves this page for every /ui/ path)
@@ -279,7 +285,9 @@ async function route() {
     }
     if (!(e instanceof NotReady)) ctx.title = 'Error';
     const inner = e instanceof NotReady ? waitingView(ctx, e) : h('div', {}, h('h1', { tabindex: '-1' }, 'This page cannot be shown'), errorBox(e));
-    body = ctx.id ? dumpFrame(ctx.id, dumpInfo.get(ctx.id), entry && entry[2], inner) : inner;
+    const dump = ctx.id ? await loadDump(ctx.id, controller.signal).catch(() => null) : null;
+    if (controller.signal.aborted) return;
+    body = ctx.id ? dumpFrame(ctx.id, dump, entry && entry[2], inner) : inner;
   } finally {
     clearTimeout(spinner);
   }

@@ -12,7 +12,7 @@ export const session = {
 
 const STATUS_WORDS = {
   400: 'The request was refused',
-  401: 'Not signed in',
+  401: 'The token was refused',
   403: 'Not allowed',
   404: 'Not found',
   405: 'Not allowed here',

@@ -94,8 +94,7 @@ export function cycleGraph(cycle, link) {
   });
   const svg = h('svg:svg', {
     viewBox: `0 0 ${W} ${H}`,
-    width: W,
-    height: H,
+    width: '100%',
     role: 'img',
     class: 'cycle-graph',
     'aria-label': `wait-for cycle of ${threads.length} threads`,
