@@ -18,6 +18,10 @@ export function waitText(id, w) {
 const exceptionText = (id, e) =>
   e ? h('span', {}, objRef(id, e), e.message ? h('span', {}, ` \u201c${e.message}\u201d`) : null) : '';
 
+// The state words that tell threads apart (every running thread is "legal to join", ...).
+const ROUTINE = new Set(['legal to join', 'fully initialized', 'we own']);
+const stateWords = (t) => (t.state_words || []).filter((w) => !ROUTINE.has(w)).join(', ');
+
 export async function threadsView(ctx) {
   const { id, signal } = ctx;
   const doc = await dumpGet(id, 'threads', { limit: 10000 }, signal);
@@ -30,7 +34,6 @@ export async function threadsView(ctx) {
     table(
       [
         { title: 'Thread', cell: (t) => threadLink(id, t) },
-        { title: 'Managed id', num: true, cell: (t) => num(t.managed_id) },
         {
           title: 'State',
           cell: (t) =>
@@ -39,14 +42,14 @@ export async function threadsView(ctx) {
               {},
               t.alive ? '' : [badge('dead'), ' '],
               t.finalizer ? [badge('finalizer', 'info'), ' '] : '',
-              h('span', { class: 'muted', title: t.state }, (t.state_words || []).join(', ')),
+              h('span', { class: 'muted', title: `${t.state}: ${(t.state_words || []).join(', ')}` }, stateWords(t)),
             ),
         },
         { title: 'GC mode', cell: (t) => t.gc_mode || '' },
         { title: 'Waiting', cell: (t) => waitText(id, t.waiting_on) },
         { title: 'Exception', cell: (t) => exceptionText(id, t.exception) },
         { title: 'Frames', num: true, cell: (t) => num(t.frame_count) },
-        { title: 'Top frame', cell: (t) => h('span', { class: 'mono' }, t.top_frame ? t.top_frame.method : '') },
+        { title: 'Top frame', class: 'frame-cell', cell: (t) => h('span', { class: 'mono' }, t.top_frame ? t.top_frame.method : '') },
       ],
       threads,
       { empty: 'No managed threads.', rowAttrs: (t) => ({ dataset: { osId: t.os_id, managedId: t.managed_id } }) },
