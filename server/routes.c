@@ -368,6 +368,17 @@ static enum MHD_Result static_file(ds_request *r) {
       {"/", "index.html", "text/html; charset=utf-8"},
       {"/app.js", "app.js", "text/javascript; charset=utf-8"},
       {"/app.css", "app.css", "text/css; charset=utf-8"},
+      {"/favicon.svg", "favicon.svg", "image/svg+xml"},
+      {"/js/api.js", "js/api.js", "text/javascript; charset=utf-8"},
+      {"/js/ui.js", "js/ui.js", "text/javascript; charset=utf-8"},
+      {"/js/draw.js", "js/draw.js", "text/javascript; charset=utf-8"},
+      {"/js/dumps.js", "js/dumps.js", "text/javascript; charset=utf-8"},
+      {"/js/overview.js", "js/overview.js", "text/javascript; charset=utf-8"},
+      {"/js/heap.js", "js/heap.js", "text/javascript; charset=utf-8"},
+      {"/js/object.js", "js/object.js", "text/javascript; charset=utf-8"},
+      {"/js/threads.js", "js/threads.js", "text/javascript; charset=utf-8"},
+      {"/js/locks.js", "js/locks.js", "text/javascript; charset=utf-8"},
+      {"/js/queues.js", "js/queues.js", "text/javascript; charset=utf-8"},
   };
   size_t pick = 0;
   bool found = strncmp(r->path, "/ui/", 4) == 0; /* client-side routes get the shell */
