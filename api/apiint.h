@@ -16,5 +16,11 @@ void ds_api_render_stack(json_t *doc, FILE *out);
 void ds_api_render_waits(json_t *doc, FILE *out);
 void ds_api_render_deadlocks(json_t *doc, FILE *out);
 void ds_api_render_findings(json_t *doc, FILE *out);
+void ds_api_render_summary(json_t *doc, FILE *out);
+void ds_api_render_locks(json_t *doc, FILE *out);
+void ds_api_render_handles(json_t *doc, FILE *out);
+void ds_api_render_finalizer(json_t *doc, FILE *out);
+void ds_api_render_fragmentation(json_t *doc, FILE *out);
+void ds_api_render_strings(json_t *doc, FILE *out);
 
 #endif

@@ -206,3 +206,97 @@ void ds_api_render_objects(json_t *doc, FILE *out) {
   if (json_is_string(json_object_get(doc, "next_cursor")))
     fprintf(out, "More: --after %s\n", json_string_value(json_object_get(doc, "next_cursor")));
 }
+
+static long long num(json_t *o, const char *key) { return (long long)json_integer_value(json_object_get(o, key)); }
+
+void ds_api_render_summary(json_t *doc, FILE *out) {
+  fprintf(out, "Runtime          %s (%s GC%s, %lld heap(s))\n", str(doc, "runtime_version"),
+          json_is_true(json_object_get(doc, "server_gc")) ? "server" : "workstation",
+          json_is_true(json_object_get(doc, "regions")) ? ", regions" : ", segments", num(doc, "heap_count"));
+  fprintf(out, "Dump             %s%s\n", str(doc, "dump"),
+          json_is_true(json_object_get(doc, "dump_available")) ? "" : " (not available: values unreadable)");
+  fprintf(out, "Objects          %lld (%lld live), %lld types, %lld references, %lld roots\n", num(doc, "objects"),
+          num(doc, "live_objects"), num(doc, "types"), num(doc, "references"), num(doc, "roots"));
+  fprintf(out, "Heap             %lld bytes, %lld free, %lld live\n", num(doc, "heap_bytes"), num(doc, "free_bytes"),
+          num(doc, "live_bytes"));
+  if (num(doc, "heap_errors"))
+    fprintf(out, "Heap errors      %lld (%s)\n", num(doc, "heap_errors"), str(doc, "warnings"));
+}
+
+void ds_api_render_locks(json_t *doc, FILE *out) {
+  size_t i, k;
+  json_t *m, *w;
+  fprintf(out, "%-18s %-12s %-40s %-28s %s\n", "Object", "Kind", "Type", "Held by", "Waiters");
+  const char *lists[] = {"monitors", "other_locks"};
+  for (size_t l = 0; l < 2; l++)
+    json_array_foreach(json_object_get(doc, lists[l]), i, m) {
+      json_t *obj = json_object_get(m, "object");
+      char holder[64] = "nobody";
+      json_t *h = json_object_get(m, "held_by");
+      if (json_is_object(h))
+        snprintf(holder, sizeof holder, "thread %lld (managed %lld)", num(h, "os_id"), num(h, "managed_id"));
+      fprintf(out, "%-18s %-12s %-40s %-28s", str(obj, "address"), str(m, "kind"), str(obj, "type"), holder);
+      json_array_foreach(json_object_get(m, "waiters"), k, w)
+        fprintf(out, " %lld", num(w, "os_id"));
+      fprintf(out, "\n");
+    }
+}
+
+void ds_api_render_handles(json_t *doc, FILE *out) {
+  const char *kind;
+  json_t *k;
+  fprintf(out, "%lld handles, %lld pinned\n", num(doc, "total"), num(doc, "pinned"));
+  json_object_foreach(json_object_get(doc, "kinds"), kind, k) {
+    fprintf(out, "%s: %lld\n", kind, num(k, "count"));
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(k, "handles"), i, h) {
+      fprintf(out, "  %s -> ", str(h, "handle"));
+      print_object_line(out, "", json_object_get(h, "object"));
+      fprintf(out, "%s\n", json_is_true(json_object_get(h, "pinned")) ? " pinned" : "");
+    }
+  }
+}
+
+void ds_api_render_finalizer(json_t *doc, FILE *out) {
+  size_t i;
+  json_t *x;
+  fprintf(out, "%s queue: %lld objects, %lld bytes\n", str(doc, "queue"), num(doc, "count"), num(doc, "total_size"));
+  fprintf(out, "%10s %12s %s\n", "Count", "TotalSize", "Type");
+  json_array_foreach(json_object_get(doc, "by_type"), i, x)
+    fprintf(out, "%10lld %12lld %s\n", num(x, "count"), num(x, "total_size"), str(x, "type"));
+  json_array_foreach(json_object_get(doc, "objects"), i, x) {
+    print_object_line(out, "", x);
+    fprintf(out, "\n");
+  }
+}
+
+void ds_api_render_fragmentation(json_t *doc, FILE *out) {
+  size_t i;
+  json_t *x;
+  fprintf(out, "%-8s %10s %14s %14s %16s %8s\n", "Gen", "FreeBlocks", "FreeBytes", "LargestFree", "GenerationBytes",
+          "Frag%");
+  json_array_foreach(json_object_get(doc, "generations"), i, x)
+    fprintf(out, "%-8s %10lld %14lld %14lld %16lld %7.1f%%\n", str(x, "generation"), num(x, "free_blocks"),
+            num(x, "free_bytes"), num(x, "largest_free_block"), num(x, "generation_bytes"),
+            100.0 * json_number_value(json_object_get(x, "fragmentation")));
+  fprintf(out, "Pinned objects holding gaps open: %lld\n", num(doc, "pinned_gap_holders_count"));
+  json_array_foreach(json_object_get(doc, "pinned_gap_holders"), i, x) {
+    print_object_line(out, "  ", x);
+    fprintf(out, " %s, gap of %lld bytes before it\n", str(x, "generation"), num(x, "gap_before"));
+  }
+}
+
+void ds_api_render_strings(json_t *doc, FILE *out) {
+  size_t i;
+  json_t *x;
+  if (json_object_get(doc, "duplicates")) {
+    fprintf(out, "%lld duplicate groups, %lld bytes wasted\n", num(doc, "duplicate_groups"), num(doc, "wasted_bytes"));
+    json_array_foreach(json_object_get(doc, "duplicates"), i, x)
+      fprintf(out, "%8lld x %8lld bytes wasted  \"%.120s\"\n", num(x, "count"), num(x, "wasted_bytes"), str(x, "value"));
+    return;
+  }
+  fprintf(out, "%lld strings, %lld bytes\n", num(doc, "matched"), num(doc, "matched_bytes"));
+  json_array_foreach(json_object_get(doc, "strings"), i, x)
+    fprintf(out, "%s %8lld \"%.120s\"\n", str(x, "address"), num(x, "length"), str(x, "value"));
+}

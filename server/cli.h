@@ -40,6 +40,16 @@ int ds_cli_fail(bool json, const ds_error *err);
 /* Parses a hex address with or without 0x. */
 bool ds_cli_parse_address(const char *text, uint64_t *out);
 
+/* A DAC-backed analysis command (cli_dac.c). */
+typedef struct ds_cli_command {
+  const char *name;
+  int (*run)(const ds_cli_args *args);
+  bool needs_address;
+  const char *help;
+} ds_cli_command;
+extern const ds_cli_command ds_cli_dac_commands[];
+extern const size_t ds_cli_dac_command_count;
+
 /* Prints a JSON document on stdout (indented, keys in order) and releases it. */
 void ds_cli_print_json(json_t *doc);
 

@@ -33,6 +33,8 @@ typedef struct ds_config {
   uint64_t shutdown_grace;     /* seconds to drain requests on SIGTERM */
   char dac[4096];              /* explicit libmscordaccore.so for workers ("" = search) */
   bool offline;                /* workers never download a DAC */
+  uint64_t response_cache_bytes; /* rendered answers kept in memory */
+  bool metrics_open;           /* /metrics without a token (for a scraper on a private network) */
   char config_file[4096];      /* where settings were read from ("" = none) */
 } ds_config;
 
@@ -43,5 +45,7 @@ void ds_config_defaults(ds_config *config);
 ds_status ds_config_load(ds_config *config, int argc, char **argv, int first, ds_error *err);
 /* Prints every setting with its flag, environment variable, default and meaning. */
 void ds_config_help(FILE *out);
+/* Prints a config file with every setting commented out at its default (deploy/'s example). */
+void ds_config_print_example(FILE *out);
 
 #endif

@@ -34,6 +34,9 @@ int ds_serve_main(int argc, char **argv) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       ds_config_help(stdout);
       return 0;
+    } else if (strcmp(argv[i], "--print-config") == 0) {
+      ds_config_print_example(stdout);
+      return 0;
     }
   ds_config config;
   ds_config_defaults(&config);

@@ -34,12 +34,18 @@ typedef struct ds_worker_limits {
   uint64_t cpu_seconds;      /* RLIMIT_CPU, 0 = unlimited */
   uint64_t wall_seconds;     /* deadline from start, 0 = none */
   uint64_t grace_seconds;    /* SIGTERM -> SIGKILL */
-  uint64_t log_cap;          /* bytes of stdout+stderr kept in the log file */
+  uint64_t log_cap;          /* bytes of stdout+stderr kept in the log file (0 keeps none) */
 } ds_worker_limits;
 
 #define DS_SUPERVISOR_MAX_ARGS 16
 #define DS_SUPERVISOR_ARG_MAX 1024
 #define DS_SUPERVISOR_TAIL_MAX 2048
+/* The worker executable and log paths are shorter than this. */
+#define DS_SUPERVISOR_PATH_MAX 4096
+/* max_workers is at most this; at most DS_SUPERVISOR_QUEUE_MAX jobs wait in the queue (a job
+ * submitted to a full queue ends at once: an exit event with spawn_failed, tail saying why). */
+#define DS_SUPERVISOR_WORKERS_MAX 256
+#define DS_SUPERVISOR_QUEUE_MAX 256
 
 typedef enum ds_worker_event_kind {
   DS_WORKER_STARTED = 1,     /* forked and exec'd: pid known */
@@ -57,7 +63,8 @@ typedef struct ds_worker_event {
   int signal;                /* 0 when it exited */
   bool timed_out;            /* the wall-clock deadline killed it */
   bool spawn_failed;         /* fork/exec failed: tail says why */
-  char tail[DS_SUPERVISOR_TAIL_MAX]; /* exited: the last lines of the log (NUL-terminated) */
+  char tail[DS_SUPERVISOR_TAIL_MAX]; /* exited: the last lines of the log (NUL-terminated); past
+                                      * log_cap, the last lines written, though not kept */
 } ds_worker_event;
 
 /* Forks the supervisor. exe: absolute path of the worker executable (argv[0] of workers).
@@ -70,10 +77,12 @@ ds_status ds_supervisor_start(const char *exe, const ds_worker_limits *limits, i
 ds_status ds_supervisor_submit(ds_supervisor *sup, int64_t job_id, const char *log_path, int argc,
                                const char *const *args, ds_error *err);
 /* Kills a job's worker (SIGKILL to its process group) or drops it from the queue; an exit event
- * follows for a running one. Thread-safe. */
+ * follows for a running one (signal SIGKILL) and for a queued one (exit_code -1, signal 0, tail
+ * "cancelled before start"). An unknown job_id is not an error. Thread-safe. */
 ds_status ds_supervisor_cancel(ds_supervisor *sup, int64_t job_id, ds_error *err);
-/* Waits up to timeout_ms for the next event; *got false on timeout. One thread calls this. If the
- * supervisor process died, DS_E_IO. */
+/* Waits up to timeout_ms (< 0: no limit) for the next event; *got false on timeout. One thread
+ * calls this, and keeps calling it: a supervisor whose backlog of unread events is full stops
+ * reading commands. If the supervisor process died, DS_E_IO. */
 ds_status ds_supervisor_next_event(ds_supervisor *sup, int timeout_ms, ds_worker_event *ev, bool *got,
                                    ds_error *err);
 /* The supervisor's pid (tests kill it to check the daemon notices). */

@@ -546,6 +546,13 @@ void ds__build_free(ds__build *b) {
   memset(b, 0, sizeof *b);
 }
 
+/* The dump shrank under us (guard.c turned the SIGBUS into zero pages): nothing read since is
+ * trustworthy, so no index is written. */
+static ds_status dump_changed_error(const ds_analysis *a, ds_error *err) {
+  return ds_error_set(err, DS_E_TRUNCATED, "the dump %s changed or was truncated while being read; no index was written",
+                      ds_dump_path(a->dump));
+}
+
 ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const char *path, ds_build_stats *stats,
                          ds_error *err) {
   memset(stats, 0, sizeof *stats);
@@ -564,7 +571,9 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
       (rc = build_types(b, err)) != DS_OK || (rc = ds__build_references(b, err)) != DS_OK ||
       (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
       (rc = ds__build_locks(b, err)) != DS_OK || (rc = build_liveness(b, err)) != DS_OK ||
-      (rc = build_histograms(b, err)) != DS_OK || (rc = build_write(b, err)) != DS_OK)
+      (rc = build_histograms(b, err)) != DS_OK ||
+      (rc = ds_dump_changed(a->dump) ? dump_changed_error(a, err) : DS_OK) != DS_OK ||
+      (rc = build_write(b, err)) != DS_OK)
     goto out;
   stats->total_ms = ds__now_ms() - b->t0;
   stats->live_objects = b->info.live_objects;

@@ -2,11 +2,14 @@
  * index.c: the heap index file format (see index.h): writer and mmap reader with checks.
  */
 #include "dumpscope/index.h"
+#include "dumpscope/dump.h"
 #include "dumpscope/limits.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +184,56 @@ static bool write_all_at(int fd, const void *data, uint64_t size, uint64_t offse
   return true;
 }
 
+/* The writer renames its file over path at the end: never over something that is not an index
+ * (`--index app.dmp` must not replace the dump). An existing path must be a regular file that
+ * starts with the index magic (a damaged or older index is fine: it is being rebuilt). */
+static ds_status refuse_foreign_target(const char *path, ds_error *err) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return errno == ENOENT ? DS_OK : ds_error_set(err, DS_E_IO, "cannot check %s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return ds_error_set(err, DS_E_ARG, "refusing to write the index to %s: it exists and is not a regular file",
+                        path);
+  char magic[sizeof DS_INDEX_MAGIC - 1] = {0};
+  int fd = ds_open_regular(path);
+  ssize_t n = fd >= 0 ? read(fd, magic, sizeof magic) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (st.st_size == 0 || (n == (ssize_t)sizeof magic && memcmp(magic, DS_INDEX_MAGIC, sizeof magic) == 0))
+    return DS_OK;
+  return ds_error_set(err, DS_E_ARG, "refusing to replace %s with an index: it is not a dumpscope index "
+                                     "(choose another --index path)", path);
+}
+
+/* Removes "<path>.tmp.<pid>" files left by builds whose process is gone (killed mid-way). */
+static void remove_stale_builds(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (slash)
+    *slash = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  size_t base_len = strlen(base);
+  DIR *dh = opendir(dir);
+  if (!dh)
+    return;
+  struct dirent *e;
+  while ((e = readdir(dh))) {
+    if (strncmp(e->d_name, base, base_len) != 0 || strncmp(e->d_name + base_len, ".tmp.", 5) != 0)
+      continue;
+    char *end = NULL;
+    long pid = strtol(e->d_name + base_len + 5, &end, 10);
+    if (pid <= 0 || !end || *end || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    char stale[8192];
+    snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+    unlink(stale);
+  }
+  closedir(dh);
+}
+
 ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_error *err) {
   *out = NULL;
   ds_index_writer *w = calloc(1, sizeof *w);
@@ -188,6 +241,12 @@ ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_err
     return ds_error_set(err, DS_E_NOMEM, "out of memory creating the index writer");
   snprintf(w->path, sizeof w->path, "%s", path);
   snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%d", path, (int)getpid());
+  ds_status refused = refuse_foreign_target(path, err);
+  if (refused != DS_OK) {
+    free(w);
+    return refused;
+  }
+  remove_stale_builds(path);
   w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (w->fd < 0) {
     ds_status rc = ds_error_set(err, DS_E_IO, "cannot create %s: %s", w->tmp, strerror(errno));
@@ -356,10 +415,10 @@ static ds_status check_lock_sections(const ds_index *idx, const char *path, ds_e
 ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
   *out = NULL;
   ds_status rc = DS_OK;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(path);
   if (fd < 0)
     return ds_error_set(err, errno == ENOENT ? DS_E_NOT_FOUND : DS_E_IO, "cannot open index %s: %s", path,
-                        strerror(errno));
+                        errno == ENODEV ? "not a regular file" : strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
