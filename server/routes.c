@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dumpscope/dump.h"
 #include "dumpscope/index.h"
 #include "httpint.h"
 #include "metrics.h"
@@ -96,6 +97,28 @@ enum MHD_Result ds_http_body(ds_request *r, const char *data, size_t len) {
   return MHD_YES;
 }
 
+/* Messages from the dump reader name the file they read: inside the data folder that is our own
+ * temporary file, which is not the client's business. Such paths become "the upload". */
+static void scrub_paths(char *message, const char *data) {
+  size_t data_len = strlen(data);
+  char out[DS_ERROR_MESSAGE_MAX];
+  size_t o = 0;
+  for (const char *p = message; *p && o + 1 < sizeof out;) {
+    if (data_len && strncmp(p, data, data_len) == 0) {
+      o += (size_t)snprintf(out + o, sizeof out - o, "the upload");
+      p += data_len;
+      while (*p && *p != ' ' && *p != ':' && *p != ',' && *p != ')')
+        p++;
+      if (o >= sizeof out)
+        o = sizeof out - 1;
+      continue;
+    }
+    out[o++] = *p++;
+  }
+  out[o] = '\0';
+  memcpy(message, out, o + 1);
+}
+
 static enum MHD_Result finish_upload(ds_request *r) {
   ds_upload *up = r->upload;
   r->upload = NULL;
@@ -111,6 +134,7 @@ static enum MHD_Result finish_upload(ds_request *r) {
       status = 415;
     else if (err.code == DS_E_IO || err.code == DS_E_NOMEM)
       status = 507, code = "insufficient_storage";
+    scrub_paths(err.message, ds_service_config(r->http->svc)->data);
     return ds_http_send_error(r, status, code, err.message);
   }
   snprintf(r->dump_id, sizeof r->dump_id, "%s", dump.id);
@@ -391,21 +415,31 @@ static enum MHD_Result static_file(ds_request *r) {
     return ds_http_send_error(r, 404, "route_not_found", "no such route");
   char path[PATH_MAX + 64];
   snprintf(path, sizeof path, "%s/%s", r->http->web_root, files[pick].file);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(path);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
     if (fd >= 0)
       close(fd);
     return ds_http_send_error(r, 404, "route_not_found", "the web UI is not installed");
   }
-  struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+  /* validators, so a reload revalidates instead of downloading every module again */
+  char etag[64];
+  snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+           (unsigned long long)st.st_mtim.tv_nsec, (unsigned long long)st.st_size);
+  const char *match = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+  bool unchanged = match && strcmp(match, etag) == 0;
+  struct MHD_Response *resp = unchanged ? MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT)
+                                        : MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+  if (unchanged)
+    close(fd);
+  MHD_add_response_header(resp, "ETag", etag);
   MHD_add_response_header(resp, "Content-Type", files[pick].type);
   MHD_add_response_header(resp, "Cache-Control", "no-cache");
   MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'self'; img-src 'self' data:");
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-  r->status = 200;
+  r->status = unchanged ? 304 : 200;
   r->answered = true;
-  enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+  enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
   MHD_destroy_response(resp);
   return ret;
 }

@@ -101,6 +101,8 @@ static bool stats_from_histogram(ds_query *q, const ds_object_filter *f, const u
     return false;
   ds__view view = ds__section_view(q->idx, DS_SEC_GEN_HIST, sizeof(ds_index_hist));
   const ds_index_hist *hist = view.data;
+  if (!hist || (view.count == 0 && q->n > 0))
+    return false; /* an index without the histogram (a hand-made or older one): walk */
   for (uint64_t h = 0; h < view.count; h++) {
     const ds_index_hist *row = &hist[h];
     if ((f->gen >= 0 && row->gen != (uint32_t)f->gen) || row->type >= q->type_count || !ok[row->type])

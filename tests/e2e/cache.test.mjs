@@ -195,3 +195,23 @@ test('answers are cached by index, resource and parameters, in any order', async
   await stopDaemon(d);
   d = null;
 });
+
+test('refusals never show server paths; the UI shell revalidates with its ETag', async () => {
+  const data = newDataDir();
+  const t = token(data, 'uploader');
+  d = await startDaemon(data);
+  const r = await api(d, '/dumps', { token: t, method: 'POST', body: Buffer.alloc(8192, 3) });
+  assert.equal(r.status, 415);
+  assert.equal(r.text.includes(data), false, `the data folder leaks in: ${r.text}`);
+  assert.equal(r.text.includes('/tmp/'), false, r.text);
+  assert.match(r.json.error.message, /the upload/);
+  const shell = await api(d, '/');
+  assert.equal(shell.status, 200);
+  assert.match(shell.headers.get('content-type'), /text\/html/);
+  const etag = shell.headers.get('etag');
+  assert.ok(etag);
+  const again = await api(d, '/', { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
+  await stopDaemon(d);
+  d = null;
+});
