@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dumpscope/heap.h"
+#include "dumpscope/index.h"
 
 /* ---- shared parameter groups ----------------------------------------------------------------- */
 
@@ -403,6 +404,19 @@ static void page(const ds_api_resource *r, json_t *doc, size_t offset, size_t li
   json_object_set_new(doc, "next_cursor", more ? json_string(next) : json_null());
 }
 
+/* Every answer from a damaged or partial index says so: a `warnings` array (absent when clean). */
+static void add_warnings(ds_query *q, json_t *doc) {
+  const ds_index *idx = ds_query_index(q);
+  const ds_index_info *info = idx ? ds_index_get_info(idx) : NULL;
+  const char *text = info ? ds_index_string(idx, info->warnings) : NULL;
+  if (!text || !*text || !json_is_object(doc))
+    return;
+  json_t *list = json_array(), *item = json_string(text);
+  if (item)
+    json_array_append_new(list, item);
+  json_object_set_new(doc, "warnings", list);
+}
+
 ds_status ds_api_call(const ds_api_resource *r, ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
   *out = NULL;
   for (size_t i = 0; i < args->count; i++) {
@@ -426,6 +440,7 @@ ds_status ds_api_call(const ds_api_resource *r, ds_query *q, const ds_api_args *
     return ds_error_set(err, DS_E_NOMEM, "out of memory building the %s document", r->name);
   if (r->list_key)
     page(r, doc, offset, limit);
+  add_warnings(q, doc);
   *out = doc;
   return DS_OK;
 }

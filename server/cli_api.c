@@ -118,15 +118,20 @@ static int cmd_index(const ds_cli_args *o) {
   ds_build_stats stats;
   if (build_index(o, path, &stats, &err) != DS_OK)
     return ds_cli_fail(o->json, &err);
+  int code = stats.heap_errors ? 4 : 0; /* built, but from a damaged heap: the corruption code */
+  if (stats.heap_errors && !o->json)
+    fprintf(stderr, "dumpscope: the heap is damaged: %zu error(s); the index covers what could be walked\n",
+            stats.heap_errors);
   if (o->json) {
     json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "index", path, "objects", (json_int_t)stats.objects,
                           "references", (json_int_t)stats.edges, "roots", (json_int_t)stats.roots, "live_objects",
                           (json_int_t)stats.live_objects, "build_ms", stats.total_ms);
+    json_object_set_new(j, "heap_errors", json_integer((json_int_t)stats.heap_errors));
     ds_cli_print_json(j);
   } else {
     printf("%s\n", path);
   }
-  return 0;
+  return code;
 }
 
 /* Sets a parameter from an option the user gave; records the first failure in err. */
@@ -250,6 +255,12 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
     ds_cli_print_json(json_incref(doc));
   else
     r->render_text(doc, stdout);
+  if (rc == DS_OK && !o->json) {
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(doc, "warnings"), i, w)
+      fprintf(stderr, "dumpscope: warning: %s\n", json_string_value(w));
+  }
   json_decref(doc);
   ds_query_close(q);
   return code;

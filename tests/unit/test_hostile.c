@@ -122,7 +122,10 @@ static void test_damaged_section_is_rebuilt(void) {
   CU_ASSERT_PTR_NOT_NULL_FATAL(invoice);
   for (size_t q = 0; q < 3; q++) {
     snprintf(args, sizeof args, "%s '%s' %s --index '%s'", queries[q], fx[0].dump, invoice, index);
-    CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+    int code = run("", args, err, sizeof err);
+    if (code != 0)
+      fprintf(stderr, "%s: exit %d: %s\n", args, code, err);
+    CU_ASSERT_EQUAL(code, 0);
   }
   CU_ASSERT_EQUAL_FATAL(ds_index_open(index, &idx, &e), DS_OK);
   CU_ASSERT_EQUAL(ds_index_verify_all(idx, &e), DS_OK);
@@ -216,6 +219,58 @@ static void test_read_only_folder(void) {
   CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* A heap with a damaged object: `index` exits 4, every answer from that index carries the damage in
+ * `warnings` (JSON) or a warning line (text), and the walk went past the damage. */
+static void test_damaged_heap_is_reported(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  const char *victim_text = NULL;
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(fx[0].truth, "markers"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), "invoice.last") == 0)
+      victim_text = json_string_value(json_object_get(m, "address"));
+  uint64_t victim = 0;
+  CU_ASSERT_FATAL(victim_text && ds_test_hex(victim_text, &victim));
+  ds_dump *dump = NULL;
+  ds_error e = {0};
+  uint64_t offset = 0;
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(fx[0].dump, &dump, &e), DS_OK);
+  CU_ASSERT_FATAL(ds_dump_file_offset(dump, victim, &offset));
+  ds_dump_close(dump);
+  char copy[4200], index[4300], cmd[9000], args[9000], err[4096];
+  snprintf(copy, sizeof copy, "%s/damaged-heap.dmp", ds_test_tmpdir());
+  snprintf(index, sizeof index, "%s.dsindex", copy);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s'", fx[0].dump, copy, index);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  int fd = open(copy, O_WRONLY);
+  uint64_t garbage = 0x00004141414141a0ull;
+  CU_ASSERT_EQUAL_FATAL(pwrite(fd, &garbage, 8, (off_t)offset), 8);
+  close(fd);
+
+  snprintf(args, sizeof args, "index '%s'", copy);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 4);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "the heap is damaged"));
+
+  char out_path[4300];
+  snprintf(out_path, sizeof out_path, "%s/summary.json", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "'%s' heapstat '%s' --live --json > '%s'", getenv("DUMPSCOPE_CLI"), copy, out_path);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+  json_error_t jerr;
+  json_t *doc = json_load_file(out_path, 0, &jerr);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  const char *warning = json_string_value(json_array_get(json_object_get(doc, "warnings"), 0));
+  CU_ASSERT_PTR_NOT_NULL(warning);
+  CU_ASSERT_PTR_NOT_NULL(warning ? strstr(warning, victim_text + 2) : NULL);
+  json_decref(doc);
+
+  snprintf(args, sizeof args, "deadlocks '%s'", copy);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "warning: the heap is damaged"));
+  unlink(copy);
+  unlink(index);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
@@ -225,5 +280,6 @@ int main(void) {
   CU_add_test(s, "a dump truncated while being read is reported, not a SIGBUS", test_shrinking_dump);
   CU_add_test(s, "bad arguments exit 2 and say what is wrong", test_bad_arguments);
   CU_add_test(s, "a dump in a read-only folder gets its index in the user's cache", test_read_only_folder);
+  CU_add_test(s, "a damaged heap: index exits 4 and every answer carries a warning", test_damaged_heap_is_reported);
   return ds_test_main();
 }
