@@ -8,6 +8,7 @@ packages=(
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libcunit1-dev
   libssl-dev
   binutils coreutils procps
+  nodejs
 )
 
 missing=()
@@ -30,4 +31,6 @@ if ! command -v dotnet >/dev/null 2>&1; then
   echo "install-deps: install the .NET SDK (https://learn.microsoft.com/dotnet/core/install/linux-debian)." >&2
   exit 1
 fi
+# the contract tests' npm packages (Redocly CLI, Ajv), pinned by tests/contract/package-lock.json
+"$(dirname "${BASH_SOURCE[0]}")/../tests/contract/ensure-deps.sh"
 echo "install-deps: all dependencies present"

@@ -185,8 +185,37 @@ static bool still_waiting(ds_request *r, ds_error *err, bool *bad) {
   return ds_monotonic_ms() < r->wait_deadline_ms;
 }
 
+/* Sends a 400 naming the first query parameter not in the comma-separated list (true when sent). */
+static bool reject_unknown_params(ds_request *r, const char *route, const char *accepted) {
+  for (size_t i = 0; i < r->args.count; i++) {
+    const char *name = r->args.items[i].name;
+    size_t len = strlen(name);
+    bool found = false;
+    for (const char *p = accepted; *p && !found;) {
+      const char *comma = strchr(p, ',');
+      size_t item = comma ? (size_t)(comma - p) : strlen(p);
+      found = item == len && memcmp(p, name, len) == 0;
+      p += item + (comma ? 1 : 0);
+    }
+    if (!found) {
+      ds_error err = {0};
+      ds_error_set(&err, DS_E_ARG, "%s does not take the parameter \"%.40s\" (%s%s)", route, name,
+                   *accepted ? "it takes: " : "it takes none", accepted);
+      ds_http_send_status(r, &err);
+      return true;
+    }
+  }
+  return false;
+}
+
 static enum MHD_Result get_job(ds_request *r, const char *id_text) {
   ds_error err = {0};
+  if (reject_unknown_params(r, "/jobs/{id}", "wait"))
+    return MHD_YES;
+  /* a bad wait is a 400 even when the job has finished and the wait would not apply */
+  uint64_t wait_checked;
+  if (ds_api_get_u64(&r->args, "wait", 0, 0, UINT32_MAX, &wait_checked, &err) != DS_OK)
+    return ds_http_send_status(r, &err);
   char *end = NULL;
   long long id = strtoll(id_text, &end, 10);
   ds_store_job job;
@@ -219,6 +248,8 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
   if (ds_api_get_u64(&r->args, "wait", 0, 0, UINT32_MAX, &wait_ignored, &err) != DS_OK)
     return ds_http_send_status(r, &err);
   const ds_api_resource *res = ds_api_route(sub, &args, &err);
+  if (!res && err.code != DS_E_NOT_FOUND) /* a route matched but its path parameter did not fit */
+    return ds_http_send_status(r, &err);
   if (!res)
     return ds_http_send_error(r, 404, "route_not_found", err.message);
   ds_query *q = NULL;
@@ -257,6 +288,7 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
     ds_service_release(svc, q);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "Cache-Control", "private, max-age=86400"); /* as the 200 would */
     r->status = 304;
     r->answered = true;
     enum MHD_Result ret = MHD_queue_response(r->conn, 304, resp);
@@ -295,6 +327,8 @@ static enum MHD_Result dump_routes(ds_request *r, const char *rest) {
     return dump_resource(r, id, sub);
   if (*sub)
     return ds_http_send_error(r, 405, "method_not_allowed", "DELETE applies to /dumps/{id} only");
+  if (reject_unknown_params(r, "/dumps/{id}", ""))
+    return MHD_YES;
   if (is_delete) {
     if (ds_service_delete_dump(r->http->svc, id, &err) != DS_OK)
       return err.code == DS_E_NOT_FOUND ? ds_http_send_error(r, 404, "dump_not_found", "no dump with this id")

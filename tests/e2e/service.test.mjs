@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, writeFileSync, openSync, readSync, closeSync
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
-  api, fixture, marker, newDataDir, sleep, startDaemon, stopDaemon, token, upload, waitJob, workerPids,
+  api, fixture, marker, newDataDir, recordRaw, sleep, startDaemon, stopDaemon, token, upload, waitJob, workerPids,
 } from './daemon.mjs';
 
 const main = fixture('main-wks-heap');
@@ -118,6 +118,14 @@ test('analysis answers carry an ETag; If-None-Match gets 304', async () => {
 });
 
 function rawRequest(text) {
+  const [method, path] = text.split(' ');
+  return rawExchange(text).then((out) => {
+    recordRaw(method, path, out);
+    return out;
+  });
+}
+
+function rawExchange(text) {
   return new Promise((resolve, reject) => {
     const u = new URL(d.url);
     const s = connect(Number(u.port), u.hostname, () => s.write(text));
