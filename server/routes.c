@@ -208,6 +208,24 @@ static bool reject_unknown_params(ds_request *r, const char *route, const char *
   return false;
 }
 
+/* Parks a ?wait=N request until the next job change (the waker resumes it and MHD calls the
+ * handler again); false when it cannot wait (the waiting list is full, or the daemon stops), so
+ * the caller answers now. r->suspended cannot tell afterwards: the waker thread may resume the
+ * request between ds_http_suspend's unlock and the check, and the request then answered 202 at
+ * once instead of waiting. Whether there is room is decided here, before suspending. */
+static bool suspend_for_wait(ds_request *r) {
+  ds_http *http = r->http;
+  pthread_mutex_lock(&http->wait_lock);
+  bool room = http->waiting_count < DS_HTTP_MAX_WAITING && !http->stopping;
+  pthread_mutex_unlock(&http->wait_lock);
+  if (!room)
+    return false;
+  /* if another request took the last place meanwhile, the request is neither suspended nor
+   * answered: MHD calls the handler again, which waits or answers then */
+  ds_http_suspend(r);
+  return true;
+}
+
 static enum MHD_Result get_job(ds_request *r, const char *id_text) {
   ds_error err = {0};
   if (reject_unknown_params(r, "/jobs/{id}", "wait"))
@@ -223,11 +241,8 @@ static enum MHD_Result get_job(ds_request *r, const char *id_text) {
     return ds_http_send_error(r, 404, "job_not_found", "no job with this id");
   bool bad = false;
   bool finished = strcmp(job.state, "done") == 0 || strcmp(job.state, "failed") == 0;
-  if (!finished && still_waiting(r, &err, &bad)) {
-    ds_http_suspend(r);
-    if (r->suspended)
-      return MHD_YES;
-  }
+  if (!finished && still_waiting(r, &err, &bad) && suspend_for_wait(r))
+    return MHD_YES;
   if (bad)
     return ds_http_send_status(r, &err);
   snprintf(r->dump_id, sizeof r->dump_id, "%s", job.dump_id);
@@ -261,11 +276,8 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
   }
   if (!q) {
     bool bad = false;
-    if (still_waiting(r, &err, &bad)) {
-      ds_http_suspend(r);
-      if (r->suspended)
-        return MHD_YES;
-    }
+    if (still_waiting(r, &err, &bad) && suspend_for_wait(r))
+      return MHD_YES;
     if (bad)
       return ds_http_send_status(r, &err);
     char url[64];

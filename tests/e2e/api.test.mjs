@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CLI, api, fixture, marker, newDataDir, startDaemon, stopDaemon, token, upload,
@@ -38,6 +39,7 @@ before(async () => {
 
 after(async () => {
   if (d) await stopDaemon(d);
+  if (indexDir) rmSync(indexDir, { recursive: true, force: true });
 });
 
 const get = (path, opts = {}) => api(d, path, { token: reader, ...opts });
