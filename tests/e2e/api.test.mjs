@@ -8,10 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CLI, api, fixture, marker, newDataDir, startDaemon, stopDaemon, token, upload,
+  CLI, api, fixture, marker, newDataDir, removeDataDir, startDaemon, stopDaemon, token, upload,
 } from './daemon.mjs';
 
 const run = promisify(execFile);
@@ -39,7 +38,8 @@ before(async () => {
 
 after(async () => {
   if (d) await stopDaemon(d);
-  if (indexDir) rmSync(indexDir, { recursive: true, force: true });
+  removeDataDir(indexDir);
+  removeDataDir(data);
 });
 
 const get = (path, opts = {}) => api(d, path, { token: reader, ...opts });

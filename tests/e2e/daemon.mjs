@@ -1,7 +1,7 @@
 // daemon.mjs: helpers for the end-to-end tests: start a real `dumpscope serve` on 127.0.0.1 with a
 // fresh data folder, make tokens with `dumpscope token create`, call it over HTTP, read fixtures.
 import { spawn, execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, createReadStream, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, createReadStream, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,6 +28,12 @@ export function marker(truth, name) {
 
 export function newDataDir() {
   return mkdtempSync(join(tmpdir(), 'dumpscope-e2e-'));
+}
+
+// Removes a data folder made by newDataDir (it holds copies of the dumps) unless
+// DS_KEEP_E2E_DATA is set, for looking at after a failure.
+export function removeDataDir(dir) {
+  if (dir && !process.env.DS_KEEP_E2E_DATA) rmSync(dir, { recursive: true, force: true });
 }
 
 export function token(data, role) {

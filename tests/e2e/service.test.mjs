@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, writeFileSync, openSync, readSync, closeSync
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
-  api, fixture, marker, newDataDir, recordRaw, sleep, startDaemon, stopDaemon, token, upload, waitJob, workerPids,
+  api, fixture, marker, newDataDir, recordRaw, removeDataDir, sleep, startDaemon, stopDaemon, token, upload, waitJob, workerPids,
 } from './daemon.mjs';
 
 const main = fixture('main-wks-heap');
@@ -27,6 +27,7 @@ before(async () => {
 
 after(async () => {
   if (d) await stopDaemon(d);
+  removeDataDir(data);
 });
 
 test('health needs no token; everything else does, with the right role', async () => {
