@@ -250,6 +250,13 @@ test('a worker killed with SIGKILL fails its job with the reason; the daemon ser
   const q = await api(d, `/dumps/${up.json.id}/gen/2`, { token: reader });
   assert.equal(q.status, 422);
   assert.equal(q.json.error.code, 'analysis_failed');
+  for (const p of ['summary', 'gen/2/objects', 'heap/stat', 'heap/objects', 'types', 'objects/0x10', 'objects/0x10/refs',
+    'roots/0x10', 'addresses/0x10', 'handles', 'finalizer', 'fragmentation', 'strings', 'threads', 'threads/m1/stack',
+    'threads/m1/objects', 'locks', 'waits', 'deadlocks', 'findings']) {
+    const r = await api(d, `/dumps/${up.json.id}/${p}`, { token: reader });
+    assert.equal(r.status, 422, p);
+    assert.match(r.json.error.message, /signal 9/, p);
+  }
   // remembered: uploading it again does not start a retry storm
   const again = await upload(d, uploader, other.dump);
   assert.equal(again.json.status, 'failed');
