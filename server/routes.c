@@ -95,6 +95,22 @@ enum MHD_Result ds_http_body(ds_request *r, const char *data, size_t len) {
   return MHD_YES;
 }
 
+/* The dump reader's messages start with the file they read: for an upload, a temporary file in
+ * the server's data folder, which means nothing to the client and shows the server's paths. It
+ * becomes "the upload". */
+static void hide_upload_path(ds_request *r, ds_error *err) {
+  const ds_config *c = ds_service_config(r->http->svc);
+  char prefix[sizeof c->data + 8];
+  snprintf(prefix, sizeof prefix, "%s/tmp/", c->data);
+  size_t n = strlen(prefix);
+  if (strncmp(err->message, prefix, n) != 0)
+    return;
+  const char *rest = strchr(err->message + n, ' ');
+  char message[sizeof err->message];
+  snprintf(message, sizeof message, "the upload%s", rest ? rest : "");
+  memcpy(err->message, message, sizeof message);
+}
+
 static enum MHD_Result finish_upload(ds_request *r) {
   ds_upload *up = r->upload;
   r->upload = NULL;
@@ -102,6 +118,7 @@ static enum MHD_Result finish_upload(ds_request *r) {
   bool existed = false;
   ds_error err = {0};
   if (ds_service_upload_finish(up, &dump, &existed, &err) != DS_OK) {
+    hide_upload_path(r, &err);
     unsigned status = 422;
     const char *code = ds_status_name(err.code);
     if (err.code == DS_E_ARG)

@@ -145,6 +145,9 @@ test('bad uploads are refused with the reason, nothing stays, the daemon serves 
   let r = await upload(d, uploader, random);
   assert.equal(r.status, 415, r.text);
   assert.equal(r.json.error.code, 'not_a_dump');
+  // the message speaks of the upload, not of the server's temporary file
+  assert.match(r.json.error.message, /^the upload is not a dump/);
+  assert.equal(r.json.error.message.includes(data), false);
 
   const mini = join(tmp, 'mini.dmp');
   const mdmp = Buffer.alloc(4096);
@@ -155,6 +158,7 @@ test('bad uploads are refused with the reason, nothing stays, the daemon serves 
   assert.equal(r.status, 415, r.text);
   assert.equal(r.json.error.code, 'unsupported');
   assert.match(r.json.error.message, /minidump/i);
+  assert.equal(r.json.error.message.includes(data), false);
 
   const cut = join(tmp, 'cut.dmp');
   const fd = openSync(main.dump, 'r');
