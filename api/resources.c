@@ -64,9 +64,11 @@ static ds_status read_window(const ds_api_args *args, size_t *offset, size_t *li
     return rc;
   const char *cursor = ds_api_args_get(args, "cursor");
   if (cursor) {
+    /* the server issues decimal offsets: digits only (strtoull alone would take " +5") */
+    size_t digits = strspn(cursor, "0123456789");
     char *end = NULL;
-    unsigned long long v = strtoull(cursor, &end, 10);
-    if (!*cursor || *cursor == '-' || !end || *end || v > (1ull << 32))
+    unsigned long long v = digits ? strtoull(cursor, &end, 10) : 0;
+    if (!digits || cursor[digits] || digits > 10 || v > (1ull << 32))
       return ds_error_set(err, DS_E_ARG, "cursor \"%.40s\" is not one this server issued", cursor);
     o = v;
   }
@@ -355,11 +357,19 @@ static bool route_matches(const char *route, const char *path, char *param, size
 }
 
 const ds_api_resource *ds_api_route(const char *subpath, ds_api_args *args, ds_error *err) {
-  char param[DS_API_MAX_PARAM_BYTES];
-  for (size_t i = 0; i < ds_api_resource_count(); i++) {
+  char param[DS_API_MAX_PARAM_BYTES], path[2 * DS_API_MAX_PARAM_BYTES];
+  /* one trailing slash is allowed, as /dumps/ and /dumps/{id}/ allow it */
+  size_t len = strlen(subpath);
+  if (len > 1 && subpath[len - 1] == '/' && subpath[len - 2] != '/')
+    len--;
+  if (len >= sizeof path)
+    len = 0; /* longer than any route with a parameter that fits: matches none */
+  memcpy(path, subpath, len);
+  path[len] = '\0';
+  for (size_t i = 0; len && i < ds_api_resource_count(); i++) {
     const ds_api_resource *r = &resources[i];
     param[0] = '\0';
-    if (!route_matches(r->route, subpath, param, sizeof param))
+    if (!route_matches(r->route, path, param, sizeof param))
       continue;
     if (r->path_param && ds_api_args_set(args, r->path_param, param, err) != DS_OK)
       return NULL;

@@ -9,6 +9,7 @@ packages=(
   libssl-dev
   binutils coreutils procps wrk bc time
   chromium
+  nodejs
 )
 
 missing=()
@@ -44,4 +45,6 @@ if ! command -v dotnet >/dev/null 2>&1; then
   echo "install-deps: install the .NET SDK (https://learn.microsoft.com/dotnet/core/install/linux-debian)." >&2
   exit 1
 fi
+# the contract tests' npm packages (Redocly CLI, Ajv), pinned by tests/contract/package-lock.json
+"$(dirname "${BASH_SOURCE[0]}")/../tests/contract/ensure-deps.sh"
 echo "install-deps: all dependencies present"
