@@ -601,7 +601,6 @@ static ds_status query_summary(ds_query *q, json_t **out, ds_error *err) {
   ds__jset(doc, "live_bytes", json_integer((json_int_t)in->live_bytes));
   ds__jset(doc, "heap_errors", json_integer(in->heap_error_count));
   ds__jset(doc, "build_ms", json_integer((json_int_t)in->build_ms));
-  ds__jset(doc, "warnings", ds__jstr(ds_index_string(q->idx, in->warnings)));
   (void)err;
   *out = doc;
   return DS_OK;
