@@ -47,6 +47,11 @@ test('health needs no token; everything else does, with the right role', async (
   assert.equal(r.json.error.code, 'forbidden');
   r = await api(d, '/dumps/0123456789abcdef', { token: uploader, method: 'DELETE' });
   assert.equal(r.status, 403);
+  r = await api(d, '/metrics');
+  assert.equal(r.status, 401);
+  r = await api(d, '/metrics', { token: reader });
+  assert.equal(r.status, 200);
+  assert.match(r.text, /^# HELP dumpscope_/);
 });
 
 test('upload -> automatic analysis -> gen/2, roots, deadlocks answer with the truth', async () => {
