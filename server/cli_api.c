@@ -186,6 +186,8 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
   if (o->after_given) {
     if (strcmp(r->name, "object") == 0) {
       set_u64(a, "offset", o->after, &rc, err);
+    } else if (r->list_key) {
+      set_u64(a, "cursor", o->after, &rc, err); /* lists paged by position: --after N skips N rows */
     } else {
       char text[32];
       snprintf(text, sizeof text, "0x%llx", (unsigned long long)o->after);

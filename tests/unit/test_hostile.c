@@ -271,6 +271,31 @@ static void test_damaged_heap_is_reported(void) {
   unlink(index);
 }
 
+/* Lists paged by position page from the CLI too: --after N skips the first N rows. */
+static void test_cli_paging(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char path[4300], cmd[9000];
+  json_error_t jerr;
+  snprintf(path, sizeof path, "%s/page.json", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "'%s' gen '%s' 2 --limit 4 --json > '%s'", getenv("DUMPSCOPE_CLI"), fx[0].dump, path);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  json_t *all = json_load_file(path, 0, &jerr);
+  snprintf(cmd, sizeof cmd, "'%s' gen '%s' 2 --limit 2 --after 2 --json > '%s'", getenv("DUMPSCOPE_CLI"), fx[0].dump,
+           path);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  json_t *page = json_load_file(path, 0, &jerr);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(page);
+  json_t *a = json_object_get(all, "types"), *p = json_object_get(page, "types");
+  CU_ASSERT_EQUAL(json_array_size(p), 2);
+  CU_ASSERT(json_equal(json_array_get(a, 2), json_array_get(p, 0)));
+  CU_ASSERT(json_equal(json_array_get(a, 3), json_array_get(p, 1)));
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(page, "next_cursor")), "4");
+  json_decref(all);
+  json_decref(page);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
@@ -281,5 +306,6 @@ int main(void) {
   CU_add_test(s, "bad arguments exit 2 and say what is wrong", test_bad_arguments);
   CU_add_test(s, "a dump in a read-only folder gets its index in the user's cache", test_read_only_folder);
   CU_add_test(s, "a damaged heap: index exits 4 and every answer carries a warning", test_damaged_heap_is_reported);
+  CU_add_test(s, "--after pages position-paged lists from the CLI", test_cli_paging);
   return ds_test_main();
 }
