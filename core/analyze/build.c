@@ -454,6 +454,7 @@ static void fill_info(ds__build *b) {
   info->runtime_version = ds_strpool_add(&b->pool, b->a->runtime.version);
   info->dump_path = ds_strpool_add(&b->pool, ds_dump_path(b->a->dump));
   info->dump_size = ds_dump_file_size(b->a->dump);
+  info->dump_identity = ds_dump_identity(b->a->dump);
   info->heap_error_count = (uint32_t)b->walk.error_count;
   /* what every answer from this index must carry: heap damage first, then partial root phases */
   char warnings[2048] = "";
