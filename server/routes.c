@@ -106,6 +106,8 @@ static enum MHD_Result finish_upload(ds_request *r) {
     const char *code = ds_status_name(err.code);
     if (err.code == DS_E_ARG)
       status = 400;
+    else if (err.code == DS_E_LIMIT)
+      status = 413, code = "payload_too_large";
     else if (err.code == DS_E_FORMAT || err.code == DS_E_UNSUPPORTED)
       status = 415;
     else if (err.code == DS_E_IO || err.code == DS_E_NOMEM)

@@ -44,6 +44,15 @@ uint64_t ds_service_upload_size(const ds_upload *up);
 ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *dump, bool *existed, ds_error *err);
 void ds_service_upload_abort(ds_upload *up);
 
+/* The one way a dump comes in (uploads and imports): the file at path, under the data folder, is
+ * decompressed when compressed (gzip, zstd, zip with one file; told by its first bytes; at most
+ * max_dump_bytes) into a second temporary file while hashed, validated, moved to
+ * dumps/<sha256>.dmp, recorded and its analysis queued. raw_sha256: the file's sha256 when the
+ * caller computed it while writing (NULL: read and hashed here). The file is consumed (moved or
+ * removed) whatever the outcome. */
+ds_status ds_service_ingest_file(ds_service *svc, const char *path, const char *raw_sha256, const char *name,
+                                 ds_store_dump *dump, bool *existed, ds_error *err);
+
 /* Deletes a dump, its jobs, its artifacts and files; a running analysis is cancelled. */
 ds_status ds_service_delete_dump(ds_service *svc, const char *id, ds_error *err);
 
