@@ -53,6 +53,17 @@ void ds_service_upload_abort(ds_upload *up);
 ds_status ds_service_ingest_file(ds_service *svc, const char *path, const char *raw_sha256, const char *name,
                                  ds_store_dump *dump, bool *existed, ds_error *err);
 
+/* ---- imports (downloads of dumps from URLs: import.c) ---------------------------------------- */
+
+/* Checks url (DS_E_ARG: not an acceptable http(s) URL; DS_E_UNSUPPORTED: its host is not allowed by
+ * import_allowed_hosts or resolves to a private address; DS_E_NETWORK: it does not resolve), stores
+ * an import with the redacted URL, keeps the full URL in a 0600 file of the data folder and wakes
+ * the importer, which downloads it in a `dumpscope fetch` process and ingests it like an upload.
+ * name "" or NULL: the URL's last path segment. *out is the new import ("queued"). */
+ds_status ds_service_import_start(ds_service *svc, const char *url, const char *name, ds_store_import *out,
+                                  ds_error *err);
+json_t *ds_service_import_json(const ds_store_import *imp);
+
 /* Deletes a dump, its jobs, its artifacts and files; a running analysis is cancelled. */
 ds_status ds_service_delete_dump(ds_service *svc, const char *id, ds_error *err);
 
