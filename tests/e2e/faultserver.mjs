@@ -125,6 +125,8 @@ export async function startFaultServer(data, options = {}) {
       state.etag = `"0x8DC${Date.now().toString(16).padStart(13, '0')}"`;
       state.requests = [];
       state.served = [];
+      state.ranges = options.ranges ?? true;
+      state.md5 = options.md5 ?? true;
       Object.assign(state.faults, { busy: 0, cut: 0, changeEtagAfter: 0, forbidden: false, stall: 0, bytesPerSecond: 0 });
     },
     close() {
