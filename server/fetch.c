@@ -1,6 +1,7 @@
 /*
- * fetch.c: `dumpscope fetch` (see fetch.h): HEAD, then ranged parallel GETs on one curl multi
- * handle (or one streaming GET), with retries, the chunk state file and the final checks.
+ * fetch.c: `dumpscope fetch` (see fetch.h): the requests' shared setup and error classification,
+ * the state file, HEAD, the streaming GET, the final checks and the command itself. The ranged
+ * parallel GETs are fetch_ranges.c's.
  */
 #include "fetch.h"
 
@@ -20,56 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "url.h"
+#include "fetchint.h"
 
-#define FETCH_MS_VERSION "x-ms-version: 2021-12-02"
-#define FETCH_RANGE_MD5_MAX (4u << 20) /* Azure computes a range's MD5 for ranges up to 4 MiB */
-#define FETCH_BACKOFF_CAP_MS 30000
-#define FETCH_RETRY_AFTER_CAP_S 120
-#define FETCH_CONNECT_TIMEOUT_S 30
-#define FETCH_MAX_CHUNKS 65536        /* a larger file gets larger chunks: the state stays small */
-#define FETCH_STATE_EVERY_MS 500      /* with many chunks, the state is saved at most this often */
-#define FETCH_SLOTS_MAX 16
-#define FETCH_STATE_MAX (FETCH_MAX_CHUNKS + 4096)
-
-/* What one response's headers said. */
-typedef struct reply {
-  long status;
-  bool has_length, has_range, accept_ranges;
-  uint64_t length, range_start, range_end, range_total;
-  long retry_after; /* seconds; -1 when absent */
-  char etag[256], md5[64], blob_md5[64], ms_error[96];
-} reply;
-
-typedef struct fetch {
-  const char *url_file, *out_path, *state_path;
-  char state_default[4096];
-  unsigned connections, stall_seconds, retries;
-  uint64_t chunk_bytes, max_bytes;
-  bool allow_private, refused_address;
-  char refused_text[64];
-  ds_url url;
-  int fd;
-  bool size_known, ranges;
-  uint64_t size, done_bytes;
-  char etag[256], md5[64];
-  struct curl_slist *md5_headers; /* the request headers plus x-ms-range-get-content-md5 */
-  size_t chunk_count;
-  unsigned char *done;     /* 1 per finished chunk */
-  int64_t last_save_ms;
-  int last_percent;
-} fetch;
-
-/* A failure: the @error code and message (already redacted when printed). */
-typedef struct failure {
-  const char *code;
-  char message[DS_ERROR_MESSAGE_MAX];
-  bool retry;
-  long retry_after;
-  bool ranges_ignored;
-} failure;
-
-static int64_t now_ms(void) {
+int64_t ds__fetch_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -81,9 +35,9 @@ static void sleep_ms(int64_t ms) {
   }
 }
 
-static void fail_set(failure *f, const char *code, bool retry, const char *fmt, ...)
+void ds__fetch_fail(failure *f, const char *code, bool retry, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void fail_set(failure *f, const char *code, bool retry, const char *fmt, ...) {
+void ds__fetch_fail(failure *f, const char *code, bool retry, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(f->message, sizeof f->message, fmt, ap);
@@ -170,7 +124,7 @@ static curl_socket_t open_socket(void *ctx, curlsocktype purpose, struct curl_so
 }
 
 /* The options every request of this fetch shares. */
-static void setup_easy(fetch *f, CURL *easy, reply *r, struct curl_slist *headers, char *errbuf) {
+void ds__fetch_setup_easy(fetch *f, CURL *easy, reply *r, struct curl_slist *headers, char *errbuf) {
   curl_easy_reset(easy);
   curl_easy_setopt(easy, CURLOPT_URL, f->url.full);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -214,34 +168,34 @@ static bool retryable_curl(CURLcode rc) {
 }
 
 /* What a finished request means when it did not deliver (transport error or an HTTP status). */
-static void classify(fetch *f, CURLcode rc, const reply *r, const char *errbuf, const char *what, failure *out) {
+void ds__fetch_classify(fetch *f, CURLcode rc, const reply *r, const char *errbuf, const char *what, failure *out) {
   out->retry_after = r->retry_after;
   if (f->refused_address) {
-    fail_set(out, "host_not_allowed", false, "%s: the host resolves to %s, a loopback, link-local, private or "
+    ds__fetch_fail(out, "host_not_allowed", false, "%s: the host resolves to %s, a loopback, link-local, private or "
              "reserved address (list the host in import_allowed_hosts to allow it)", what, f->refused_text);
   } else if (rc != CURLE_OK) {
-    fail_set(out, "network", retryable_curl(rc), "%s: %s%s%s", what, curl_easy_strerror(rc), errbuf[0] ? ": " : "",
+    ds__fetch_fail(out, "network", retryable_curl(rc), "%s: %s%s%s", what, curl_easy_strerror(rc), errbuf[0] ? ": " : "",
              errbuf);
   } else if (r->status == 412) {
-    fail_set(out, "blob_changed", false, "%s: the blob changed during the download (its ETag no longer matches, "
+    ds__fetch_fail(out, "blob_changed", false, "%s: the blob changed during the download (its ETag no longer matches, "
              "HTTP 412): import it again", what);
   } else if (r->status == 401 || r->status == 403) {
-    fail_set(out, "access_denied", false, "%s: access denied (HTTP %ld%s%s): the SAS token may have expired or "
+    ds__fetch_fail(out, "access_denied", false, "%s: access denied (HTTP %ld%s%s): the SAS token may have expired or "
              "lack read permission", what, r->status, r->ms_error[0] ? " " : "", r->ms_error);
   } else if (r->status == 404) {
-    fail_set(out, "not_found", false, "%s: no blob at this URL (HTTP 404%s%s)", what, r->ms_error[0] ? " " : "",
+    ds__fetch_fail(out, "not_found", false, "%s: no blob at this URL (HTTP 404%s%s)", what, r->ms_error[0] ? " " : "",
              r->ms_error);
   } else if (r->status >= 300 && r->status < 400) {
-    fail_set(out, "http_error", false, "%s: the server redirects (HTTP %ld); redirects are not followed", what,
+    ds__fetch_fail(out, "http_error", false, "%s: the server redirects (HTTP %ld); redirects are not followed", what,
              r->status);
   } else {
-    fail_set(out, "http_error", retryable_status(r->status), "%s: HTTP %ld%s%s", what, r->status,
+    ds__fetch_fail(out, "http_error", retryable_status(r->status), "%s: HTTP %ld%s%s", what, r->status,
              r->ms_error[0] ? " " : "", r->ms_error);
   }
 }
 
 /* 1 s doubling to the cap, or what Retry-After asked for. */
-static int64_t backoff_ms(unsigned attempt, long retry_after) {
+int64_t ds__fetch_backoff_ms(unsigned attempt, long retry_after) {
   if (retry_after >= 0)
     return (int64_t)retry_after * 1000;
   int64_t ms = 1000;
@@ -250,10 +204,18 @@ static int64_t backoff_ms(unsigned attempt, long retry_after) {
   return ms < FETCH_BACKOFF_CAP_MS ? ms : FETCH_BACKOFF_CAP_MS;
 }
 
+/* base64 of an MD5 digest. */
+void ds__fetch_md5_base64(EVP_MD_CTX *md, char out[32]) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(md, digest, &len);
+  EVP_EncodeBlock((unsigned char *)out, digest, (int)len);
+}
+
 /* ---- the state file -------------------------------------------------------------------------- */
 
 /* Writes the state (tmp + rename) after syncing the data it describes. */
-static void save_state(fetch *f, bool complete) {
+void ds__fetch_save_state(fetch *f, bool complete) {
   if (f->fd >= 0)
     fdatasync(f->fd);
   char tmp[4200];
@@ -273,7 +235,7 @@ static void save_state(fetch *f, bool complete) {
     rename(tmp, f->state_path);
   else
     unlink(tmp);
-  f->last_save_ms = now_ms();
+  f->last_save_ms = ds__fetch_now_ms();
 }
 
 /* Reads the finished chunks of an earlier run, when it fetched the same blob the same way. */
@@ -315,11 +277,11 @@ static void load_state(fetch *f) {
     printf("@resume chunks=%zu of %zu bytes=%llu\n", finished, f->chunk_count, (unsigned long long)f->done_bytes);
 }
 
-static void report_progress(fetch *f) {
+void ds__fetch_report_progress(fetch *f) {
   int percent = f->size_known && f->size ? (int)(f->done_bytes * 100 / f->size) : 0;
   bool many = f->chunk_count > 4096;
-  if (!many || now_ms() - f->last_save_ms >= FETCH_STATE_EVERY_MS) {
-    save_state(f, false);
+  if (!many || ds__fetch_now_ms() - f->last_save_ms >= FETCH_STATE_EVERY_MS) {
+    ds__fetch_save_state(f, false);
     printf("@progress download %d\n", percent > 100 ? 100 : percent);
     fflush(stdout);
   }
@@ -335,7 +297,7 @@ static bool do_head(fetch *f, struct curl_slist *headers, failure *fail) {
   char errbuf[CURL_ERROR_SIZE];
   bool ok = false;
   for (unsigned attempt = 0; easy; attempt++) {
-    setup_easy(f, easy, &r, headers, errbuf);
+    ds__fetch_setup_easy(f, easy, &r, headers, errbuf);
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     CURLcode rc = curl_easy_perform(easy);
     if (rc == CURLE_OK && r.status >= 200 && r.status < 300) {
@@ -353,231 +315,18 @@ static bool do_head(fetch *f, struct curl_slist *headers, failure *fail) {
       ok = true; /* no HEAD here: one streaming GET will tell */
       break;
     }
-    classify(f, rc, &r, errbuf, "HEAD", fail);
+    ds__fetch_classify(f, rc, &r, errbuf, "HEAD", fail);
     if (!fail->retry || attempt >= f->retries)
       break;
-    int64_t wait = backoff_ms(attempt, fail->retry_after);
+    int64_t wait = ds__fetch_backoff_ms(attempt, fail->retry_after);
     printf("@retry HEAD in %lld ms: %s\n", (long long)wait, fail->code);
     fflush(stdout);
     sleep_ms(wait);
   }
   if (!easy)
-    fail_set(fail, "io", false, "out of memory starting libcurl");
+    ds__fetch_fail(fail, "io", false, "out of memory starting libcurl");
   curl_easy_cleanup(easy);
   return ok;
-}
-
-/* ---- ranged download ------------------------------------------------------------------------- */
-
-typedef struct slot {
-  fetch *f;
-  CURL *easy;
-  bool busy, bad, ranges_ignored;
-  size_t chunk;
-  uint64_t start, len, got;
-  reply r;
-  EVP_MD_CTX *md;
-  char why[200];
-  const char *why_code;
-  char errbuf[CURL_ERROR_SIZE];
-} slot;
-
-static size_t slot_bad(slot *s, const char *code, const char *why) {
-  s->bad = true;
-  s->why_code = code;
-  snprintf(s->why, sizeof s->why, "%s", why);
-  return 0; /* aborts the transfer */
-}
-
-/* Body bytes of one chunk: checked against what was asked, written at their offset. */
-static size_t on_chunk_data(char *data, size_t size, size_t count, void *ctx) {
-  slot *s = ctx;
-  size_t n = size * count;
-  bool whole = s->start == 0 && s->len == s->f->size; /* a 200 answers that as well as a 206 */
-  if (s->r.status == 200 && !whole) {
-    s->ranges_ignored = true;
-    return slot_bad(s, "http_error", "the server ignored the Range header");
-  }
-  if (s->r.status != 206 && s->r.status != 200)
-    return n; /* an error's body: read and dropped, the status decides */
-  if (s->got == 0 && s->r.status == 206 &&
-      (!s->r.has_range || s->r.range_start != s->start || s->r.range_end != s->start + s->len - 1 ||
-       s->r.range_total != s->f->size))
-    return slot_bad(s, "http_error", "the server answered another range than the one asked for (Content-Range)");
-  if (s->got == 0 && s->r.etag[0] && strcmp(s->r.etag, s->f->etag) != 0)
-    return slot_bad(s, "blob_changed", "the blob changed during the download (another ETag): import it again");
-  if (n > s->len - s->got)
-    return slot_bad(s, "http_error", "the server sent more bytes than the range asked for");
-  for (size_t off = 0; off < n;) {
-    ssize_t w = pwrite(s->f->fd, data + off, n - off, (off_t)(s->start + s->got + off));
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return slot_bad(s, "io", w < 0 && errno == ENOSPC ? "the data folder's disk is full" : "cannot write the download");
-    off += (size_t)w;
-  }
-  if (s->md)
-    EVP_DigestUpdate(s->md, data, n);
-  s->got += n;
-  return n;
-}
-
-static void slot_start(fetch *f, slot *s, size_t chunk, struct curl_slist *headers) {
-  s->chunk = chunk;
-  s->start = (uint64_t)chunk * f->chunk_bytes;
-  s->len = f->size - s->start < f->chunk_bytes ? f->size - s->start : f->chunk_bytes;
-  s->got = 0;
-  s->bad = s->ranges_ignored = false;
-  s->busy = true;
-  setup_easy(f, s->easy, &s->r, headers, s->errbuf);
-  char range[64];
-  snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)s->start, (unsigned long long)(s->start + s->len - 1));
-  curl_easy_setopt(s->easy, CURLOPT_RANGE, range);
-  if (s->len <= FETCH_RANGE_MD5_MAX)
-    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, f->md5_headers);
-  curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_chunk_data);
-  curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
-  EVP_DigestInit_ex(s->md, EVP_md5(), NULL);
-}
-
-/* base64 of an MD5 digest. */
-static void md5_base64(EVP_MD_CTX *md, char out[32]) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(md, digest, &len);
-  EVP_EncodeBlock((unsigned char *)out, digest, (int)len);
-}
-
-/* A finished chunk transfer: true when the chunk is now whole; else *fail says why. */
-static bool slot_finished(fetch *f, slot *s, CURLcode rc, failure *fail) {
-  char what[64];
-  snprintf(what, sizeof what, "bytes %llu-%llu", (unsigned long long)s->start,
-           (unsigned long long)(s->start + s->len - 1));
-  memset(fail, 0, sizeof *fail);
-  fail->retry_after = -1;
-  if (s->bad) {
-    fail_set(fail, s->why_code, false, "%s: %s", what, s->why);
-    fail->ranges_ignored = s->ranges_ignored;
-    return false;
-  }
-  bool whole = s->start == 0 && s->len == f->size;
-  if (rc != CURLE_OK || !(s->r.status == 206 || (s->r.status == 200 && whole))) {
-    classify(f, rc, &s->r, s->errbuf, what, fail);
-    return false;
-  }
-  if (s->got != s->len) {
-    fail_set(fail, "network", true, "%s: the body ended after %llu of %llu bytes", what, (unsigned long long)s->got,
-             (unsigned long long)s->len);
-    return false;
-  }
-  if (s->len <= FETCH_RANGE_MD5_MAX && s->r.md5[0] && !whole) { /* asked for: the range's own MD5 */
-    char got[32];
-    md5_base64(s->md, got);
-    if (strcmp(got, s->r.md5) != 0) {
-      fail_set(fail, "network", true, "%s: the range's MD5 does not match its Content-MD5", what);
-      return false;
-    }
-  }
-  return true;
-}
-
-/* The next chunk to fetch: not done, not in flight, its backoff over; SIZE_MAX when none now. */
-static size_t next_chunk(const fetch *f, const unsigned char *in_flight, const int64_t *not_before, int64_t now,
-                         bool *any_left) {
-  *any_left = false;
-  for (size_t i = 0; i < f->chunk_count; i++) {
-    if (f->done[i] || in_flight[i])
-      continue;
-    *any_left = true;
-    if (not_before[i] <= now)
-      return i;
-  }
-  return SIZE_MAX;
-}
-
-/* Runs the chunks on up to `connections` parallel transfers until every chunk is done, or one
- * fails for good (*fail). */
-static bool ranged_download(fetch *f, struct curl_slist *headers, failure *fail) {
-  CURLM *multi = curl_multi_init();
-  slot slots[FETCH_SLOTS_MAX];
-  unsigned char *in_flight = calloc(f->chunk_count, 1), *attempts = calloc(f->chunk_count, 1);
-  int64_t *not_before = calloc(f->chunk_count, sizeof *not_before);
-  unsigned nslots = f->connections < FETCH_SLOTS_MAX ? f->connections : FETCH_SLOTS_MAX;
-  bool ok = multi && in_flight && attempts && not_before, failed = false;
-  memset(slots, 0, sizeof slots);
-  for (unsigned i = 0; ok && i < nslots; i++) {
-    slots[i].f = f;
-    slots[i].easy = curl_easy_init();
-    slots[i].md = EVP_MD_CTX_new();
-    ok = slots[i].easy && slots[i].md;
-  }
-  if (!ok)
-    fail_set(fail, "io", false, "out of memory starting the download");
-  while (ok && !failed) {
-    int64_t now = now_ms();
-    bool any_left = false, busy = false;
-    for (unsigned i = 0; i < nslots; i++) {
-      if (!slots[i].busy) {
-        size_t chunk = next_chunk(f, in_flight, not_before, now, &any_left);
-        if (chunk != SIZE_MAX) {
-          slot_start(f, &slots[i], chunk, headers);
-          in_flight[chunk] = 1;
-          curl_multi_add_handle(multi, slots[i].easy);
-        }
-      }
-      busy = busy || slots[i].busy;
-    }
-    next_chunk(f, in_flight, not_before, now, &any_left);
-    if (!busy && !any_left)
-      break; /* every chunk is done */
-    int running = 0;
-    curl_multi_perform(multi, &running);
-    curl_multi_poll(multi, NULL, 0, 200, NULL);
-    curl_multi_perform(multi, &running);
-    CURLMsg *msg;
-    int left = 0;
-    while (!failed && (msg = curl_multi_info_read(multi, &left))) {
-      if (msg->msg != CURLMSG_DONE)
-        continue;
-      slot *s = NULL;
-      for (unsigned i = 0; i < nslots && !s; i++)
-        if (slots[i].busy && slots[i].easy == msg->easy_handle)
-          s = &slots[i];
-      CURLcode rc = msg->data.result;
-      curl_multi_remove_handle(multi, msg->easy_handle);
-      if (!s)
-        continue;
-      s->busy = false;
-      in_flight[s->chunk] = 0;
-      if (slot_finished(f, s, rc, fail)) {
-        f->done[s->chunk] = 1;
-        f->done_bytes += s->len;
-        report_progress(f);
-      } else if (fail->retry && attempts[s->chunk] < f->retries) {
-        int64_t wait = backoff_ms(attempts[s->chunk]++, fail->retry_after);
-        not_before[s->chunk] = now_ms() + wait;
-        printf("@retry chunk %zu in %lld ms: %s\n", s->chunk, (long long)wait, fail->code);
-        fflush(stdout);
-      } else {
-        if (fail->retry)
-          snprintf(fail->message + strnlen(fail->message, sizeof fail->message - 40),
-                   40, " (gave up after %u retries)", f->retries);
-        failed = true;
-      }
-    }
-  }
-  for (unsigned i = 0; i < nslots; i++) {
-    if (slots[i].busy)
-      curl_multi_remove_handle(multi, slots[i].easy);
-    curl_easy_cleanup(slots[i].easy);
-    EVP_MD_CTX_free(slots[i].md);
-  }
-  curl_multi_cleanup(multi);
-  free(in_flight);
-  free(attempts);
-  free(not_before);
-  save_state(f, false);
-  return ok && !failed;
 }
 
 /* ---- one streaming GET ---------------------------------------------------------------------- */
@@ -622,8 +371,8 @@ static size_t on_stream_data(char *data, size_t size, size_t count, void *ctx) {
   }
   st->got += n;
   f->done_bytes = st->got;
-  if (now_ms() - f->last_save_ms >= FETCH_STATE_EVERY_MS)
-    report_progress(f);
+  if (ds__fetch_now_ms() - f->last_save_ms >= FETCH_STATE_EVERY_MS)
+    ds__fetch_report_progress(f);
   return n;
 }
 
@@ -635,19 +384,19 @@ static bool stream_download(fetch *f, struct curl_slist *headers, failure *fail)
   bool ok = false;
   for (unsigned attempt = 0; easy; attempt++) {
     if (ftruncate(f->fd, 0) != 0 || lseek(f->fd, 0, SEEK_SET) != 0) {
-      fail_set(fail, "io", false, "cannot write the download: %s", strerror(errno));
+      ds__fetch_fail(fail, "io", false, "cannot write the download: %s", strerror(errno));
       break;
     }
     st.got = 0, st.bad = false;
     f->done_bytes = 0;
-    setup_easy(f, easy, &st.r, headers, errbuf);
+    ds__fetch_setup_easy(f, easy, &st.r, headers, errbuf);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_stream_data);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &st);
     CURLcode rc = curl_easy_perform(easy);
     memset(fail, 0, sizeof *fail);
     fail->retry_after = -1;
     if (st.bad) {
-      fail_set(fail, st.why_code, false, "GET: %s", st.why);
+      ds__fetch_fail(fail, st.why_code, false, "GET: %s", st.why);
     } else if (rc == CURLE_OK && st.r.status == 200) {
       if (!f->size_known || st.got == f->size) {
         f->size = st.got;
@@ -657,10 +406,10 @@ static bool stream_download(fetch *f, struct curl_slist *headers, failure *fail)
         ok = true;
         break;
       }
-      fail_set(fail, "network", true, "GET: the body ended after %llu of %llu bytes", (unsigned long long)st.got,
+      ds__fetch_fail(fail, "network", true, "GET: the body ended after %llu of %llu bytes", (unsigned long long)st.got,
                (unsigned long long)f->size);
     } else {
-      classify(f, rc, &st.r, errbuf, "GET", fail);
+      ds__fetch_classify(f, rc, &st.r, errbuf, "GET", fail);
     }
     if (!fail->retry || attempt >= f->retries) {
       if (fail->retry)
@@ -668,13 +417,13 @@ static bool stream_download(fetch *f, struct curl_slist *headers, failure *fail)
                  " (gave up after %u retries)", f->retries);
       break;
     }
-    int64_t wait = backoff_ms(attempt, fail->retry_after);
+    int64_t wait = ds__fetch_backoff_ms(attempt, fail->retry_after);
     printf("@retry GET in %lld ms: %s\n", (long long)wait, fail->code);
     fflush(stdout);
     sleep_ms(wait);
   }
   if (!easy)
-    fail_set(fail, "io", false, "out of memory starting libcurl");
+    ds__fetch_fail(fail, "io", false, "out of memory starting libcurl");
   curl_easy_cleanup(easy);
   return ok;
 }
@@ -697,16 +446,16 @@ static bool verify_md5(fetch *f, failure *fail) {
       EVP_DigestUpdate(md, block, (size_t)n), off += (uint64_t)n;
   }
   if (ok)
-    md5_base64(md, got);
+    ds__fetch_md5_base64(md, got);
   EVP_MD_CTX_free(md);
   free(block);
   if (!ok) {
-    fail_set(fail, "io", false, "cannot read the download back to check its MD5");
+    ds__fetch_fail(fail, "io", false, "cannot read the download back to check its MD5");
     return false;
   }
   if (strcmp(got, f->md5) != 0) {
     memset(f->done, 0, f->chunk_count); /* nothing of it can be trusted for a resume */
-    fail_set(fail, "corrupt", false, "the downloaded file's MD5 does not match the blob's Content-MD5");
+    ds__fetch_fail(fail, "corrupt", false, "the downloaded file's MD5 does not match the blob's Content-MD5");
     return false;
   }
   return true;
@@ -717,7 +466,7 @@ static bool verify_md5(fetch *f, failure *fail) {
 static bool prepare_output(fetch *f, failure *fail) {
   f->fd = open(f->out_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (f->fd < 0) {
-    fail_set(fail, "io", false, "cannot create the download file: %s", strerror(errno));
+    ds__fetch_fail(fail, "io", false, "cannot create the download file: %s", strerror(errno));
     return false;
   }
   if (!f->ranges)
@@ -727,7 +476,7 @@ static bool prepare_output(fetch *f, failure *fail) {
   f->chunk_count = (size_t)((f->size + f->chunk_bytes - 1) / f->chunk_bytes);
   f->done = calloc(f->chunk_count, 1);
   if (!f->done) {
-    fail_set(fail, "io", false, "out of memory for %zu chunks", f->chunk_count);
+    ds__fetch_fail(fail, "io", false, "out of memory for %zu chunks", f->chunk_count);
     return false;
   }
   struct stat st;
@@ -738,11 +487,11 @@ static bool prepare_output(fetch *f, failure *fail) {
     if (rc == EOPNOTSUPP || rc == EINVAL)
       rc = ftruncate(f->fd, (off_t)f->size) == 0 ? 0 : errno;
     if (rc != 0) {
-      fail_set(fail, "io", false, "cannot make room for %llu bytes: %s", (unsigned long long)f->size, strerror(rc));
+      ds__fetch_fail(fail, "io", false, "cannot make room for %llu bytes: %s", (unsigned long long)f->size, strerror(rc));
       return false;
     }
   }
-  save_state(f, false);
+  ds__fetch_save_state(f, false);
   return true;
 }
 
@@ -757,7 +506,7 @@ static bool read_url(fetch *f, failure *fail) {
   text[n] = 0;
   text[strcspn(text, "\r\n")] = 0;
   if (!in || ds_url_parse(text, &f->url, &err) != DS_OK) {
-    fail_set(fail, "invalid_url", false, "the import's URL file is unreadable or invalid: %s",
+    ds__fetch_fail(fail, "invalid_url", false, "the import's URL file is unreadable or invalid: %s",
              in ? err.message : strerror(errno));
     return false;
   }
@@ -773,7 +522,7 @@ static bool read_url(fetch *f, failure *fail) {
   curl_free(port);
   curl_url_cleanup(u);
   if (!same)
-    fail_set(fail, "invalid_url", false, "libcurl reads another host or port from the URL than the daemon checked");
+    ds__fetch_fail(fail, "invalid_url", false, "libcurl reads another host or port from the URL than the daemon checked");
   return same;
 }
 
@@ -847,7 +596,7 @@ int ds_fetch_main(int argc, char **argv) {
   struct curl_slist *headers = curl_slist_append(NULL, FETCH_MS_VERSION);
   bool ok = headers && read_url(&f, &fail) && do_head(&f, headers, &fail);
   if (ok && f.size_known && f.size > f.max_bytes) {
-    fail_set(&fail, "too_large", false, "the blob is %llu bytes; this server accepts at most %llu (max_upload_bytes)",
+    ds__fetch_fail(&fail, "too_large", false, "the blob is %llu bytes; this server accepts at most %llu (max_upload_bytes)",
              (unsigned long long)f.size, (unsigned long long)f.max_bytes);
     ok = false;
   }
@@ -870,7 +619,7 @@ int ds_fetch_main(int argc, char **argv) {
     printf("@mode ranges size=%llu chunks=%zu connections=%u\n", (unsigned long long)f.size, f.chunk_count,
            f.connections);
     fflush(stdout);
-    ok = ranged_download(&f, headers, &fail);
+    ok = ds__fetch_ranges(&f, headers, &fail);
     if (!ok && fail.ranges_ignored) {
       printf("@mode stream (the server ignored ranges)\n");
       f.ranges = false;
@@ -883,12 +632,12 @@ int ds_fetch_main(int argc, char **argv) {
   }
   ok = ok && verify_md5(&f, &fail);
   if (ok && fsync(f.fd) != 0) {
-    fail_set(&fail, "io", false, "cannot sync the download: %s", strerror(errno));
+    ds__fetch_fail(&fail, "io", false, "cannot sync the download: %s", strerror(errno));
     ok = false;
   }
   if (f.fd >= 0) {
     f.done_bytes = ok ? f.size : f.done_bytes;
-    save_state(&f, ok);
+    ds__fetch_save_state(&f, ok);
     close(f.fd);
   }
   curl_slist_free_all(headers);
