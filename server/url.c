@@ -262,9 +262,10 @@ void ds_url_redact_text(const char *text, char *out, size_t out_len) {
     return;
   for (const char *p = text; p && *p && n + 1 < out_len;) {
     const char *piece = NULL;
-    if (*p == '?' && p[1] && !isspace((unsigned char)p[1])) {
+    size_t run = *p == '?' ? strcspn(p + 1, " \t\r\n\"'") : 0;
+    if (run && memchr(p + 1, '=', run)) { /* a query string: name=value... */
       piece = query;
-      p += 1 + strcspn(p + 1, " \t\r\n\"'");
+      p += 1 + run;
     } else if (strncasecmp(p, "sig=", 4) == 0) {
       piece = sig;
       p += 4 + strcspn(p + 4, " \t\r\n\"'&");

@@ -49,8 +49,9 @@ ds_status ds_url_check_host(const ds_url *url, const char *allowed_hosts, bool *
  * shared, unspecified, multicast, reserved or documentation; IPv4-mapped IPv6 judged as IPv4). */
 bool ds_addr_is_public(const struct sockaddr *addr);
 
-/* Copies text into out (bounded), replacing every query string ("?..." up to a space or quote) by
- * "?<redacted>" and every "sig=" value by "REDACTED": for messages that may quote a URL. */
+/* Copies text into out (bounded), replacing every query string ("?" and a run without spaces or
+ * quotes that holds "=") by "?<redacted>" and every "sig=" value by "sig=REDACTED": for messages
+ * that may quote a URL. */
 void ds_url_redact_text(const char *text, char *out, size_t out_len);
 
 #endif
