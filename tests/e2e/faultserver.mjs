@@ -13,7 +13,7 @@ export async function startFaultServer(data, options = {}) {
     etag: '"0x8DC0000000000001"',
     ranges: options.ranges ?? true,
     md5: options.md5 ?? true,
-    requests: [],      // {method, range, ifMatch, status}
+    requests: [],      // {method, range, ifMatch, status, at}
     served: [],        // ranges served in full: {start, end, at}
     faults: {
       busy: 0,         // the next N GETs answer 503 with Retry-After: 1
@@ -50,7 +50,8 @@ export async function startFaultServer(data, options = {}) {
 
   const server = createServer((req, res) => {
     const f = state.faults;
-    const entry = { method: req.method, range: req.headers.range, ifMatch: req.headers['if-match'], status: 0 };
+    const entry = { method: req.method, range: req.headers.range, ifMatch: req.headers['if-match'], status: 0,
+      at: Date.now() };
     state.requests.push(entry);
     const answer = (status, headers = {}, body = '') => {
       entry.status = status;

@@ -179,6 +179,10 @@ test('503 with Retry-After: retried after the time asked, then a whole download'
   assert.equal(imp.dump, `/dumps/${sourceId}`);
   const busy = faults.state.requests.filter((x) => x.status === 503);
   assert.equal(busy.length, 3);
+  for (const b of busy) { // Retry-After: 1 was honoured for the range that got it
+    const next = faults.state.requests.find((x) => x.at > b.at && x.range === b.range && x.status !== 503);
+    assert.ok(next && next.at - b.at >= 900, `range ${b.range} was retried ${next ? next.at - b.at : '-'} ms after its 503`);
+  }
   assert.ok(faults.state.requests.every((x) => x.method === 'HEAD' || x.ifMatch === faults.state.etag),
     'every GET carries If-Match with the ETag');
 });
@@ -186,6 +190,11 @@ test('503 with Retry-After: retried after the time asked, then a whole download'
 test('a body cut short is fetched again; the stored dump is whole', async () => {
   const imp = await faultImport((s) => { s.faults.cut = 3; }, '/cut/main.dmp');
   assert.equal(imp.state, 'done', imp.error);
+  const cut = faults.state.requests.filter((x) => x.method === 'GET').slice(0, 3);
+  for (const c of cut) { // backoff: 1 s before the first retry of a range
+    const next = faults.state.requests.find((x) => x.at > c.at && x.range === c.range);
+    assert.ok(next && next.at - c.at >= 900, `range ${c.range} was retried ${next ? next.at - c.at : '-'} ms after the cut`);
+  }
   assert.ok(faults.state.requests.filter((x) => x.method === 'GET').length >= faults.state.served.length + 3);
 });
 
