@@ -90,8 +90,17 @@ void ds_service_upload_abort(ds_upload *up) {
 static ds_status validate(const char *path, char *kind, size_t kind_len, ds_error *err) {
   ds_dump *dump = NULL;
   ds_status rc = ds_dump_open(path, &dump, err);
-  if (rc != DS_OK)
+  if (rc != DS_OK) {
+    /* the reader names the file it opened: a temporary name in the data folder means nothing to
+     * the user (and is not theirs to know) */
+    size_t path_len = strlen(path);
+    if (strncmp(err->message, path, path_len) == 0) {
+      char rest[DS_ERROR_MESSAGE_MAX];
+      snprintf(rest, sizeof rest, "%s", err->message + path_len);
+      snprintf(err->message, sizeof err->message, "the file%s", rest);
+    }
     return rc;
+  }
   if (!ds_dump_find_module(dump, "libcoreclr.so"))
     rc = ds_error_set(err, DS_E_NOT_DOTNET,
                       "not a .NET process: libcoreclr.so is not among the %zu files mapped in the dump "
