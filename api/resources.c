@@ -306,7 +306,8 @@ static const ds_api_resource resources[] = {
     {"thread_objects", "threads/{thread}/objects", "thread", "", h_thread_objects, NULL, NULL, NULL,
      "objects on a thread's stack by frame (SOSEX !mdso)"},
     {"locks", "locks", NULL, "", h_locks, ds_api_render_locks, NULL, NULL,
-     "monitors, Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim in use (SOSEX !mlocks)"},
+     "monitors, Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent in use "
+     "(SOSEX !mlocks)"},
     {"waits", "waits", NULL, "", h_waits, ds_api_render_waits, NULL, NULL,
      "what each blocked thread waits on and who holds it (SOSEX !mwaits)"},
     {"deadlocks", "deadlocks", NULL, "", h_deadlocks, ds_api_render_deadlocks, NULL, NULL,

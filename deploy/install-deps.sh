@@ -7,9 +7,9 @@ packages=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev gdb
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libcunit1-dev
   libssl-dev libarchive-dev
-  binutils coreutils procps
+  binutils coreutils procps wrk bc time
+  chromium
   zstd zip
-
 )
 
 missing=()
@@ -25,6 +25,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The browser tests' driver, playwright-core, pinned in web/package-lock.json (it never downloads a
+# browser: the tests drive Debian's chromium). Reinstalled only when the lockfile changed; npm's
+# cache serves it when the registry cannot be reached.
+web="$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: npm is not on PATH; the end-to-end and browser tests need Node.js 20 with npm." >&2
+  exit 1
+fi
+if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in web/ (playwright-core for the browser tests)"
+  (cd "$web" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
 fi
 
 if ! command -v dotnet >/dev/null 2>&1; then
@@ -46,7 +59,7 @@ npm_ci_if_stale() {
     return 0
   fi
   echo "install-deps: npm ci in ${dir#"$root/"}"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  (cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)
   echo "$want" > "$stamp"
 }
 

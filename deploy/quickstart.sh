@@ -33,12 +33,12 @@ url=$(sed -n 's/^listening //p' "$out" | head -1)
 [ -n "$url" ] || { echo "the daemon did not say where it listens" >&2; exit 1; }
 
 echo "== uploading $dump"
-id=$(curl -sS -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/octet-stream' \
-       --data-binary @"$dump" "$url/dumps?name=main-wks-heap.dmp" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
+id=$(curl -sS -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+       -T "$dump" "$url/dumps?name=main-wks-heap.dmp" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
 [ -n "$id" ] || { echo "upload failed" >&2; exit 1; }
 echo "== waiting for the automatic analysis of dump $id"
 curl -sS -o /dev/null -H "Authorization: Bearer $admin" "$url/dumps/$id/summary?wait=120"
-marker=$(sed -n 's/.*"name": *"marker.local", *"address": *"\(0x[0-9a-f]*\)".*/\1/p' "$truth" | head -1)
+marker=$(node -e 'const t=require(process.argv[1]);console.log(t.markers.find(m=>m.name==="marker.local").address)' "$PWD/$truth")
 
 cat <<MSG
 
@@ -52,7 +52,7 @@ Try:
   curl -s -H "Authorization: Bearer \$TOKEN" $url/dumps/$id/roots/${marker:-0xADDRESS}
   curl -s -H "Authorization: Bearer \$TOKEN" $url/dumps/$id/deadlocks
   curl -s -H "Authorization: Bearer \$TOKEN" $url/dumps/$id/findings
-  curl -s -X POST -H "Authorization: Bearer \$TOKEN" --data-binary @YOUR.dmp $url/dumps
+  curl -s -X POST -H "Authorization: Bearer \$TOKEN" -T YOUR.dmp $url/dumps
 
 Ctrl-C stops the daemon.
 MSG

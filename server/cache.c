@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dumpscope/index.h"
+#include "metrics.h"
 
 static void close_entry(ds_open_index *e) {
   if (e->q)
@@ -161,6 +162,21 @@ ds_status ds_service_query(ds_service *svc, const char *dump_id, ds_query **q, i
   return rc;
 }
 
+ds_status ds_service_index_damaged(ds_service *svc, const char *dump_id, int64_t *job, ds_error *err) {
+  ds_store_dump dump;
+  ds_status rc = ds_store_dump_get(svc->store, dump_id, &dump, err);
+  if (rc != DS_OK)
+    return rc;
+  ds_log_event("index_unusable", json_pack("{s:s,s:s}", "dump", dump.id, "message", "a section failed its checksum"));
+  ds_service_cache_forget(svc, dump.sha256);
+  ds_error ignored;
+  ds_store_artifact_delete(svc->store, dump.sha256, "index", DS_INDEX_VERSION, &ignored);
+  char path[PATH_MAX];
+  ds_service_index_path(svc, dump.sha256, path, sizeof path);
+  unlink(path);
+  return queue_rebuild(svc, &dump, job, err);
+}
+
 void ds_service_evict(ds_service *svc, const char *keep_sha256) {
   ds_store_artifact *rows = NULL;
   size_t count = 0;
@@ -178,6 +194,7 @@ void ds_service_evict(ds_service *svc, const char *keep_sha256) {
       continue;
     unlink(path);
     total -= rows[i].size;
+    ds_metrics_eviction(rows[i].size);
     ds_log_event("evicted", json_pack("{s:s,s:I}", "sha256", rows[i].sha256, "bytes", (json_int_t)rows[i].size));
   }
   free(rows);

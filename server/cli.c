@@ -5,6 +5,8 @@
  */
 #include "cli.h"
 
+#include "api.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,21 +63,20 @@ static bool parse_u64(const char *text, uint64_t *out) {
   return true;
 }
 
-/* Addresses are hex with or without 0x, the way SOS prints them. */
-bool ds_cli_parse_address(const char *text, uint64_t *out) {
-  if (!text || !*text)
-    return false;
-  const char *p = text;
-  if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-    p += 2;
-  char *end = NULL;
-  unsigned long long v = strtoull(p, &end, 16);
-  if (end == p || *end)
-    return false;
-  *out = v;
-  return true;
-}
+/* Addresses are hex with or without 0x, the way SOS prints them: at most 16 digits, no sign
+ * (the same rule as the API's). */
+bool ds_cli_parse_address(const char *text, uint64_t *out) { return ds_api_parse_address(text, out); }
 /* ---- argument parsing --------------------------------------------------------------------- */
+
+/* Options that take a value: without one, say so rather than "unknown option". */
+static bool option_takes_value(const char *arg) {
+  static const char *const with_value[] = {"--index", "--contains", "--after", "--offset", "--min-length", "--dac",
+                                           "--type", "--gen", "--min", "--max", "--limit", NULL};
+  for (size_t i = 0; with_value[i]; i++)
+    if (strcmp(arg, with_value[i]) == 0)
+      return true;
+  return false;
+}
 
 
 void ds_cli_usage(FILE *out) {
@@ -182,7 +183,10 @@ int ds_cli_run(int argc, char **argv) {
       else o.limit = (size_t)v;
       i++;
     } else if (arg[0] == '-' && arg[1] == '-') {
-      ds_error_set(&err, DS_E_ARG, "unknown option %s for %s (see dumpscope help)", arg, command);
+      if (!next && option_takes_value(arg))
+        ds_error_set(&err, DS_E_ARG, "%s needs a value (see dumpscope help)", arg);
+      else
+        ds_error_set(&err, DS_E_ARG, "unknown option %s for %s (see dumpscope help)", arg, command);
       return ds_cli_fail(o.json, &err);
     } else if (npos < 2) {
       positional[npos++] = arg;

@@ -7,9 +7,12 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "dumpscope/query.h"
@@ -32,11 +35,46 @@ static const struct {
     {"mfrag", "fragmentation", NULL, NULL, NULL},
 };
 
+/* Where a dump's index lives: --index, else next to the dump, else (the dump's folder is not
+ * writable and has no index yet) in the per-user cache, named after the dump's absolute path. */
 static void index_path(const ds_cli_args *o, char *out, size_t out_len) {
-  if (o->index)
+  if (o->index) {
     snprintf(out, out_len, "%s", o->index);
+    return;
+  }
+  snprintf(out, out_len, "%s.dsindex", o->dump);
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", o->dump);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
   else
-    snprintf(out, out_len, "%s.dsindex", o->dump);
+    snprintf(dir, sizeof dir, ".");
+  if (access(out, F_OK) == 0 || access(dir, W_OK) == 0)
+    return;
+  char absolute[PATH_MAX], cache[4096];
+  if (!realpath(o->dump, absolute))
+    return;
+  const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  if (xdg && *xdg)
+    snprintf(cache, sizeof cache, "%s/dumpscope/index", xdg);
+  else if (home && *home)
+    snprintf(cache, sizeof cache, "%s/.cache/dumpscope/index", home);
+  else
+    return;
+  char partial[4096];
+  for (char *p = strchr(cache + 1, '/'); p; p = strchr(p + 1, '/')) {
+    snprintf(partial, sizeof partial, "%.*s", (int)(p - cache), cache);
+    mkdir(partial, 0700);
+  }
+  mkdir(cache, 0700);
+  uint64_t h = 1469598103934665603ull;
+  for (const char *c = absolute; *c; c++)
+    h = (h ^ (uint8_t)*c) * 1099511628211ull;
+  const char *base = strrchr(absolute, '/') ? strrchr(absolute, '/') + 1 : absolute;
+  snprintf(out, out_len, "%s/%.200s-%016llx.dsindex", cache, base, (unsigned long long)h);
+  if (!o->json)
+    fprintf(stderr, "dumpscope: %s is not writable; the index goes to %s\n", dir, out);
 }
 
 static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_stats *stats, ds_error *err) {
@@ -47,10 +85,10 @@ static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_st
   if (rc == DS_OK && !o->json)
     fprintf(stderr,
             "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "
-            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, liveness %.0f, write %.0f)\n",
+            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, locks %.0f, liveness %.0f, write %.0f)\n",
             (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
             stats->total_ms, stats->collect_ms, stats->walk_ms, stats->types_ms, stats->edges_ms, stats->reverse_ms,
-            stats->live_ms, stats->write_ms);
+            stats->locks_ms, stats->live_ms, stats->write_ms);
   return rc;
 }
 
@@ -190,7 +228,23 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
     return ds_cli_fail(o->json, &err);
   json_t *doc = NULL;
   int code = 0;
-  if (ds_api_call(r, q, &args, &doc, &err) != DS_OK)
+  ds_status rc = ds_api_call(r, q, &args, &doc, &err);
+  if (rc == DS_E_CORRUPT) {
+    /* a section failed its checksum when first touched: the index is damaged; rebuild it once */
+    ds_query_close(q);
+    q = NULL;
+    if (!o->json)
+      fprintf(stderr, "dumpscope: rebuilding the index: %s\n", err.message);
+    char path[4200];
+    index_path(o, path, sizeof path);
+    ds_build_stats stats;
+    rc = build_index(o, path, &stats, &err);
+    if (rc == DS_OK)
+      rc = ds_query_open(path, o->dump, &q, &err);
+    if (rc == DS_OK)
+      rc = ds_api_call(r, q, &args, &doc, &err);
+  }
+  if (rc != DS_OK)
     code = ds_cli_fail(o->json, &err);
   else if (o->json || !r->render_text)
     ds_cli_print_json(json_incref(doc));

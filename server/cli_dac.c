@@ -460,7 +460,7 @@ static int cmd_obj(const cli_options *o) {
   ds_error err = {0};
   uint64_t addr;
   if (!ds_cli_parse_address(o->address, &addr)) {
-    ds_error_set(&err, DS_E_ARG, "obj needs an object address in hex, got \"%s\"", o->address ? o->address : "");
+    ds_error_set(&err, DS_E_ARG, "dumpobj needs an object address in hex, got \"%s\"", o->address ? o->address : "");
     return ds_cli_fail(o->json, &err);
   }
   ds_analysis *a = NULL;

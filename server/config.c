@@ -39,6 +39,7 @@ static const struct setting {
     NUM(max_attempts, SET_U64, "3", "interrupted analyses of one dump before it is marked failed"),
     NUM(lease_seconds, SET_U64, "300", "a running job not heard from for this long is requeued"),
     NUM(cache_bytes, SET_BYTES, "100G", "disk budget of the index cache (least recently used evicted)"),
+    NUM(response_cache_bytes, SET_BYTES, "64M", "memory for rendered analysis answers (repeated questions are a copy)"),
     NUM(max_wait, SET_U64, "60", "longest ?wait=N a request may ask for, in seconds"),
     NUM(shutdown_grace, SET_U64, "10", "seconds to finish requests on SIGTERM before closing"),
     TEXT(dac, "", "libmscordaccore.so for workers (default: DUMPSCOPE_DAC, local runtimes, symbol servers)"),
@@ -51,6 +52,7 @@ static const struct setting {
     NUM(import_chunk_bytes, SET_BYTES, "8M", "bytes per ranged GET, the unit a restarted download resumes from"),
     NUM(import_stall_seconds, SET_U64, "30", "a download connection below 1 KiB/s for this long is retried"),
     NUM(import_retries, SET_U64, "8", "retries of one request (408, 429, 5xx, lost connections), 1 s doubling"),
+    NUM(metrics_open, SET_BOOL, "false", "serve /metrics without a token (else it needs the reader role)"),
 #undef TEXT
 #undef NUM
 };

@@ -40,6 +40,8 @@ typedef struct ds_config {
   uint64_t import_chunk_bytes; /* bytes per ranged GET: the unit of resume */
   uint64_t import_stall_seconds; /* a connection below 1 KiB/s for this long is retried */
   uint64_t import_retries;     /* retries of one request (408, 429, 5xx, connection errors) */
+  uint64_t response_cache_bytes; /* rendered answers kept in memory */
+  bool metrics_open;           /* /metrics without a token (for a scraper on a private network) */
   char config_file[4096];      /* where settings were read from ("" = none) */
 } ds_config;
 

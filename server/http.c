@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "httpint.h"
+#include "metrics.h"
 #include "dumpscope/index.h"
 
 /* ---- responses ------------------------------------------------------------------------------ */
@@ -28,6 +29,10 @@
 enum MHD_Result ds_http_send_json(ds_request *r, unsigned status, json_t *doc) {
   char *body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(doc);
+  return ds_http_send_body(r, status, body);
+}
+
+enum MHD_Result ds_http_send_body(ds_request *r, unsigned status, char *body) {
   if (!body) {
     body = strdup("{\"error\":{\"code\":\"out_of_memory\",\"message\":\"cannot render the response\"}}");
     status = 500;
@@ -207,6 +212,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
     json_object_set_new(f, "terminated", json_integer(toe));
   ds_log_event("request", f);
+  ds_metrics_request(r->route[0] ? r->route : "unmatched", r->method, r->status,
+                     (double)(ds_monotonic_ms() - r->started_ms) / 1000.0);
   free(r);
   *con_cls = NULL;
 }
@@ -245,12 +252,14 @@ ds_status ds_http_start(ds_service *svc, ds_http **out, uint16_t *port, ds_error
   pthread_mutex_init(&http->wait_lock, NULL);
   pthread_cond_init(&http->wait_cond, NULL);
   ds_http_web_init(http);
+  http->answers = ds_respcache_new((size_t)c->response_cache_bytes);
   http->daemon = MHD_start_daemon(
       MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, http,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
       (unsigned)c->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->per_ip_limit,
-      MHD_OPTION_NOTIFY_COMPLETED, completed, http, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10), MHD_OPTION_NOTIFY_COMPLETED, completed, http,
+      MHD_OPTION_END);
   if (!http->daemon) {
     pthread_cond_destroy(&http->wait_cond);
     pthread_mutex_destroy(&http->wait_lock);
@@ -285,6 +294,7 @@ void ds_http_stop(ds_http *http, uint64_t grace_seconds) {
   }
   ds_service_on_job_change(http->svc, NULL, NULL);
   MHD_stop_daemon(http->daemon);
+  ds_respcache_free(http->answers);
   pthread_cond_destroy(&http->wait_cond);
   pthread_mutex_destroy(&http->wait_lock);
   free(http);

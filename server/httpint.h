@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "respcache.h"
 
 #define DS_HTTP_MAX_WAITING 1024
 
@@ -28,6 +29,7 @@ struct ds_http {
   ds_request *waiting[DS_HTTP_MAX_WAITING];
   size_t waiting_count;
   char web_root[PATH_MAX];
+  ds_respcache *answers;     /* rendered analysis answers by (index identity, path, parameters) */
 };
 
 struct ds_request {
@@ -50,6 +52,7 @@ struct ds_request {
   int64_t wait_deadline_ms;  /* ?wait=N: when to stop waiting (0: not waiting) */
   unsigned status;
   char dump_id[24];
+  char route[96];            /* the route template, for metrics ("/dumps/{id}/gen/{gen}") */
   struct {
     char name[32];
     char value[256];
@@ -58,6 +61,8 @@ struct ds_request {
 };
 
 enum MHD_Result ds_http_send_json(ds_request *r, unsigned status, json_t *doc);
+/* Sends a malloc'd JSON body (taken over; NULL: out of memory). */
+enum MHD_Result ds_http_send_body(ds_request *r, unsigned status, char *body);
 enum MHD_Result ds_http_send_error(ds_request *r, unsigned status, const char *code, const char *message);
 /* Sends err with the status api/ maps its code to. */
 enum MHD_Result ds_http_send_status(ds_request *r, const ds_error *err);

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "url.h"
 
 #define IMPORT_EVENTS_MAX 256 /* events waiting for the importer; progress is dropped past half */
@@ -74,13 +75,34 @@ static void remove_files(ds_service *svc, int64_t id) {
   }
 }
 
+/* Copies message into out with the daemon's own paths (the data folder and what follows, up to a
+ * space or punctuation) replaced by "the download": they are not the client's business. */
+static void scrub_paths(const char *message, const char *data, char *out, size_t len) {
+  size_t data_len = strlen(data), o = 0;
+  for (const char *p = message; *p && o + 1 < len;) {
+    if (data_len && strncmp(p, data, data_len) == 0) {
+      int n = snprintf(out + o, len - o, "the download");
+      o = n > 0 && (size_t)n < len - o ? o + (size_t)n : len - 1;
+      for (p += data_len; *p && !strchr(" :,)", *p); p++) {
+      }
+      continue;
+    }
+    out[o++] = *p++;
+  }
+  out[o] = 0;
+}
+
 /* Moves an import to a new state and tells waiting requests; a final state removes its files. */
 static void set_state(ds_service *svc, int64_t id, const char *state, const char *error, const char *dump_id) {
   ds_store_import imp;
   ds_error err = {0};
-  char safe[DS_STORE_TEXT_MAX] = "";
-  if (error)
-    ds_url_redact_text(error, safe, sizeof safe);
+  char safe[DS_STORE_TEXT_MAX] = "", scrubbed[DS_STORE_TEXT_MAX];
+  if (error) {
+    scrub_paths(error, svc->config.data, scrubbed, sizeof scrubbed);
+    ds_url_redact_text(scrubbed, safe, sizeof safe);
+  }
+  if (strcmp(state, "failed") == 0)
+    ds_metrics_ingest(0, false);
   if (ds_store_import_set_state(svc->store, id, state, error ? safe : NULL, dump_id, &imp, &err) != DS_OK) {
     ds_log_event("store_error", json_pack("{s:s}", "message", err.message));
     return;
@@ -197,6 +219,7 @@ static void ingest_download(ds_service *svc, const ds_store_import *imp) {
     set_state(svc, imp->id, "failed", err.message, NULL);
     return;
   }
+  ds_metrics_ingest(total, true);
   set_state(svc, imp->id, "done", NULL, dump.id);
 }
 

@@ -131,7 +131,9 @@ static enum MHD_Result get_import(ds_request *r, const char *id_text) {
 
 enum MHD_Result ds_http_import_dispatch(ds_request *r) {
   bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-  if (strcmp(r->path, "/dumps/import") == 0) {
+  bool post = strcmp(r->path, "/dumps/import") == 0;
+  snprintf(r->route, sizeof r->route, "%s", post ? "/dumps/import" : "/imports/{id}"); /* metrics' label */
+  if (post) {
     if (strcmp(r->method, "POST") != 0) {
       ds_http_add_header(r, "Allow", "POST");
       return ds_http_send_error(r, 405, "method_not_allowed", "/dumps/import takes POST");

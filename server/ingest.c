@@ -25,15 +25,20 @@
 #include "decompress.h"
 #include "dumpscope/dump.h"
 #include "dumpscope/index.h"
+#include "hasher.h"
+#include "metrics.h"
 
 struct ds_upload {
   ds_service *svc;
   int fd;
   char tmp_path[PATH_MAX];
   char name[DS_STORE_TEXT_MAX];
-  EVP_MD_CTX *md;
+  ds_hasher *hasher;         /* sha256 on its own thread, reading behind the writes */
   uint64_t size;
+  uint64_t flushed;          /* bytes whose writeback has been started */
 };
+
+#define WRITEBACK_STEP (32u << 20) /* start writing back every 32 MiB, so the final fsync waits little */
 
 ds_status ds_service_upload_begin(ds_service *svc, const char *name, ds_upload **out, ds_error *err) {
   *out = NULL;
@@ -44,10 +49,14 @@ ds_status ds_service_upload_begin(ds_service *svc, const char *name, ds_upload *
   snprintf(up->name, sizeof up->name, "%s", name ? name : "");
   snprintf(up->tmp_path, sizeof up->tmp_path, "%s/tmp/upload-XXXXXX", svc->config.data);
   up->fd = mkostemp(up->tmp_path, O_CLOEXEC);
-  up->md = EVP_MD_CTX_new();
-  if (up->fd < 0 || !up->md || EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1) {
+  if (up->fd < 0) {
     ds_status rc = ds_error_set(err, DS_E_IO, "cannot start the upload in %s/tmp: %s", svc->config.data,
                                 strerror(errno));
+    ds_service_upload_abort(up);
+    return rc;
+  }
+  ds_status rc = ds_hasher_start(up->fd, &up->hasher, err);
+  if (rc != DS_OK) {
     ds_service_upload_abort(up);
     return rc;
   }
@@ -67,8 +76,13 @@ ds_status ds_service_upload_write(ds_upload *up, const void *data, size_t len, d
     p += n;
     left -= (size_t)n;
   }
-  EVP_DigestUpdate(up->md, data, len);
+  ds_hasher_advance(up->hasher, len);
   up->size += len;
+  if (up->size - up->flushed >= WRITEBACK_STEP) {
+    /* the disk works while the next chunks arrive and are hashed */
+    sync_file_range(up->fd, (off64_t)up->flushed, (off64_t)(up->size - up->flushed), SYNC_FILE_RANGE_WRITE);
+    up->flushed = up->size;
+  }
   return DS_OK;
 }
 
@@ -81,7 +95,7 @@ void ds_service_upload_abort(ds_upload *up) {
     close(up->fd);
     unlink(up->tmp_path);
   }
-  EVP_MD_CTX_free(up->md);
+  ds_hasher_abort(up->hasher);
   free(up);
 }
 
@@ -90,17 +104,8 @@ void ds_service_upload_abort(ds_upload *up) {
 static ds_status validate(const char *path, char *kind, size_t kind_len, ds_error *err) {
   ds_dump *dump = NULL;
   ds_status rc = ds_dump_open(path, &dump, err);
-  if (rc != DS_OK) {
-    /* the reader names the file it opened: a temporary name in the data folder means nothing to
-     * the user (and is not theirs to know) */
-    size_t path_len = strlen(path);
-    if (strncmp(err->message, path, path_len) == 0) {
-      char rest[DS_ERROR_MESSAGE_MAX];
-      snprintf(rest, sizeof rest, "%s", err->message + path_len);
-      snprintf(err->message, sizeof err->message, "the file%s", rest);
-    }
+  if (rc != DS_OK)
     return rc;
-  }
   if (!ds_dump_find_module(dump, "libcoreclr.so"))
     rc = ds_error_set(err, DS_E_NOT_DOTNET,
                       "not a .NET process: libcoreclr.so is not among the %zu files mapped in the dump "
@@ -245,20 +250,16 @@ out:
 ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *stored, bool *existed, ds_error *err) {
   ds_service *svc = up->svc;
   ds_status rc = DS_OK;
-  unsigned char digest[32];
-  unsigned digest_len = 0;
   char sha[65];
   *existed = false;
   if (up->size == 0) {
     rc = ds_error_set(err, DS_E_ARG, "the upload is empty: send the dump file as the request body");
     goto out;
   }
-  if (EVP_DigestFinal_ex(up->md, digest, &digest_len) != 1 || digest_len != 32) {
-    rc = ds_error_set(err, DS_E_IO, "cannot compute the upload's sha256");
+  rc = ds_hasher_finish(up->hasher, sha, err);
+  up->hasher = NULL;
+  if (rc != DS_OK)
     goto out;
-  }
-  for (unsigned i = 0; i < 32; i++)
-    snprintf(sha + 2 * i, 3, "%02x", digest[i]);
   if (fsync(up->fd) != 0) {
     rc = ds_error_set(err, DS_E_IO, "cannot store the upload: fsync: %s", strerror(errno));
     goto out;
@@ -267,6 +268,7 @@ ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *stored, bool *e
   up->fd = -1; /* the file is ingest's now: moved into the store or removed */
   rc = ds_service_ingest_file(svc, up->tmp_path, sha, up->name, stored, existed, err);
 out:
+  ds_metrics_ingest(up->size, rc == DS_OK);
   ds_service_upload_abort(up);
   return rc;
 }

@@ -15,8 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dumpscope/dump.h"
 #include "dumpscope/index.h"
 #include "httpint.h"
+#include "metrics.h"
 
 #ifndef DS_WEB_ROOT
 #define DS_WEB_ROOT "web"
@@ -99,6 +101,28 @@ enum MHD_Result ds_http_body(ds_request *r, const char *data, size_t len) {
   return MHD_YES;
 }
 
+/* Messages from the dump reader name the file they read: inside the data folder that is our own
+ * temporary file, which is not the client's business. Such paths become "the upload". */
+static void scrub_paths(char *message, const char *data) {
+  size_t data_len = strlen(data);
+  char out[DS_ERROR_MESSAGE_MAX];
+  size_t o = 0;
+  for (const char *p = message; *p && o + 1 < sizeof out;) {
+    if (data_len && strncmp(p, data, data_len) == 0) {
+      o += (size_t)snprintf(out + o, sizeof out - o, "the upload");
+      p += data_len;
+      while (*p && *p != ' ' && *p != ':' && *p != ',' && *p != ')')
+        p++;
+      if (o >= sizeof out)
+        o = sizeof out - 1;
+      continue;
+    }
+    out[o++] = *p++;
+  }
+  out[o] = '\0';
+  memcpy(message, out, o + 1);
+}
+
 static enum MHD_Result finish_upload(ds_request *r) {
   ds_upload *up = r->upload;
   r->upload = NULL;
@@ -116,6 +140,7 @@ static enum MHD_Result finish_upload(ds_request *r) {
       status = 415;
     else if (err.code == DS_E_IO || err.code == DS_E_NOMEM)
       status = 507, code = "insufficient_storage";
+    scrub_paths(err.message, ds_service_config(r->http->svc)->data);
     return ds_http_send_error(r, status, code, err.message);
   }
   snprintf(r->dump_id, sizeof r->dump_id, "%s", dump.id);
@@ -211,6 +236,24 @@ static enum MHD_Result get_job(ds_request *r, const char *id_text) {
   return ds_http_send_json(r, 200, ds_service_job_json(&job));
 }
 
+static int compare_arg_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The answer cache's key: the index identity, the resource and its parameters sorted by name, so
+ * the same question in another order is the same entry. An over-long key is simply not cached. */
+static void cache_key(const char *etag, const ds_api_resource *res, const ds_api_args *args, char *out, size_t len) {
+  const char *names[DS_API_MAX_PARAMS];
+  for (size_t i = 0; i < args->count; i++)
+    names[i] = args->items[i].name;
+  qsort(names, args->count, sizeof *names, compare_arg_names);
+  size_t used = (size_t)snprintf(out, len, "%s %s", etag, res->name);
+  for (size_t i = 0; i < args->count && used < len; i++)
+    used += (size_t)snprintf(out + used, len - used, "\x1f%s=%s", names[i], ds_api_args_get(args, names[i]));
+  if (used >= len)
+    out[0] = '\0';
+}
+
 static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *sub) {
   ds_service *svc = r->http->svc;
   ds_error err = {0};
@@ -227,6 +270,7 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
   const ds_api_resource *res = ds_api_route(sub, &args, &err);
   if (!res)
     return ds_http_send_error(r, 404, "route_not_found", err.message);
+  snprintf(r->route, sizeof r->route, "/dumps/{id}/%s", res->route);
   ds_query *q = NULL;
   int64_t job = 0;
   if (ds_service_query(svc, id, &q, &job, &err) != DS_OK) {
@@ -269,14 +313,39 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
     MHD_destroy_response(resp);
     return ret;
   }
+  char key[4096];
+  size_t cached_len = 0;
+  cache_key(etag, res, &args, key, sizeof key);
+  char *cached = key[0] ? ds_respcache_get(r->http->answers, key, &cached_len) : NULL;
+  if (cached) {
+    ds_service_release(svc, q);
+    return ds_http_send_body(r, 200, cached);
+  }
   json_t *doc = NULL;
   ds_status rc = ds_api_call(res, q, &args, &doc, &err);
   ds_service_release(svc, q);
+  if (rc == DS_E_CORRUPT) {
+    /* the index failed a checksum when this query first touched a section: never trusted, rebuilt */
+    int64_t rebuild_job = 0;
+    ds_error rebuild_err = {0};
+    if (ds_service_index_damaged(svc, id, &rebuild_job, &rebuild_err) == DS_OK && rebuild_job) {
+      char url[64];
+      snprintf(url, sizeof url, "/jobs/%lld", (long long)rebuild_job);
+      r->header_count = 0;
+      ds_http_add_header(r, "Location", url);
+      ds_http_add_header(r, "Retry-After", "2");
+      return ds_http_send_json(r, 202, json_pack("{s:s,s:s,s:s}", "status", "queued", "job", url, "reason", err.message));
+    }
+  }
   if (rc != DS_OK) {
     r->header_count = 0;
     return ds_http_send_status(r, &err);
   }
-  return ds_http_send_json(r, 200, doc);
+  char *body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(doc);
+  if (body && key[0])
+    ds_respcache_put(r->http->answers, key, body, strlen(body));
+  return ds_http_send_body(r, 200, body);
 }
 
 static enum MHD_Result dump_routes(ds_request *r, const char *rest) {
@@ -299,6 +368,7 @@ static enum MHD_Result dump_routes(ds_request *r, const char *rest) {
   ds_error err = {0};
   if (*sub && !is_delete)
     return dump_resource(r, id, sub);
+  snprintf(r->route, sizeof r->route, "/dumps/{id}");
   if (*sub)
     return ds_http_send_error(r, 405, "method_not_allowed", "DELETE applies to /dumps/{id} only");
   if (is_delete) {
@@ -328,6 +398,17 @@ static enum MHD_Result static_file(ds_request *r) {
       {"/", "index.html", "text/html; charset=utf-8"},
       {"/app.js", "app.js", "text/javascript; charset=utf-8"},
       {"/app.css", "app.css", "text/css; charset=utf-8"},
+      {"/favicon.svg", "favicon.svg", "image/svg+xml"},
+      {"/js/api.js", "js/api.js", "text/javascript; charset=utf-8"},
+      {"/js/ui.js", "js/ui.js", "text/javascript; charset=utf-8"},
+      {"/js/draw.js", "js/draw.js", "text/javascript; charset=utf-8"},
+      {"/js/dumps.js", "js/dumps.js", "text/javascript; charset=utf-8"},
+      {"/js/overview.js", "js/overview.js", "text/javascript; charset=utf-8"},
+      {"/js/heap.js", "js/heap.js", "text/javascript; charset=utf-8"},
+      {"/js/object.js", "js/object.js", "text/javascript; charset=utf-8"},
+      {"/js/threads.js", "js/threads.js", "text/javascript; charset=utf-8"},
+      {"/js/locks.js", "js/locks.js", "text/javascript; charset=utf-8"},
+      {"/js/queues.js", "js/queues.js", "text/javascript; charset=utf-8"},
   };
   size_t pick = 0;
   bool found = strncmp(r->path, "/ui/", 4) == 0; /* client-side routes get the shell */
@@ -340,18 +421,46 @@ static enum MHD_Result static_file(ds_request *r) {
     return ds_http_send_error(r, 404, "route_not_found", "no such route");
   char path[PATH_MAX + 64];
   snprintf(path, sizeof path, "%s/%s", r->http->web_root, files[pick].file);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(path);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
     if (fd >= 0)
       close(fd);
     return ds_http_send_error(r, 404, "route_not_found", "the web UI is not installed");
   }
-  struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+  /* validators, so a reload revalidates instead of downloading every module again */
+  char etag[64];
+  snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+           (unsigned long long)st.st_mtim.tv_nsec, (unsigned long long)st.st_size);
+  const char *match = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
+  bool unchanged = match && strcmp(match, etag) == 0;
+  struct MHD_Response *resp = unchanged ? MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT)
+                                        : MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+  if (unchanged)
+    close(fd);
+  MHD_add_response_header(resp, "ETag", etag);
   MHD_add_response_header(resp, "Content-Type", files[pick].type);
   MHD_add_response_header(resp, "Cache-Control", "no-cache");
   MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'self'; img-src 'self' data:");
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  r->status = unchanged ? 304 : 200;
+  r->answered = true;
+  enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+/* ---- dispatch -------------------------------------------------------------------------------- */
+
+static enum MHD_Result metrics(ds_request *r) {
+  const ds_config *c = ds_service_config(r->http->svc);
+  if (!c->metrics_open && !ds_http_authorize(r, DS_ROLE_READER))
+    return MHD_YES;
+  char *body = ds_metrics_render(ds_service_store(r->http->svc));
+  if (!body)
+    return ds_http_send_error(r, 503, "out_of_memory", "cannot render the metrics");
+  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+  MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
   r->status = 200;
   r->answered = true;
   enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
@@ -359,16 +468,23 @@ static enum MHD_Result static_file(ds_request *r) {
   return ret;
 }
 
-/* ---- dispatch -------------------------------------------------------------------------------- */
-
 enum MHD_Result ds_http_dispatch(ds_request *r) {
   const char *p = r->path;
   bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-  if (is_upload(r))
+  if (is_upload(r)) {
+    snprintf(r->route, sizeof r->route, "/dumps");
     return r->upload ? finish_upload(r) : ds_http_send_error(r, 500, "internal", "upload state lost");
-  if (strcmp(p, "/health") == 0)
+  }
+  if (strcmp(p, "/health") == 0) {
+    snprintf(r->route, sizeof r->route, "/health");
     return get ? health(r) : ds_http_send_error(r, 405, "method_not_allowed", "/health takes GET");
+  }
+  if (strcmp(p, "/metrics") == 0) {
+    snprintf(r->route, sizeof r->route, "/metrics");
+    return get ? metrics(r) : ds_http_send_error(r, 405, "method_not_allowed", "/metrics takes GET");
+  }
   if (strcmp(p, "/dumps") == 0 || strcmp(p, "/dumps/") == 0) {
+    snprintf(r->route, sizeof r->route, "/dumps");
     if (!get) {
       ds_http_add_header(r, "Allow", "GET, POST");
       return ds_http_send_error(r, 405, "method_not_allowed", "/dumps takes GET (list) and POST (upload)");
@@ -380,11 +496,14 @@ enum MHD_Result ds_http_dispatch(ds_request *r) {
   if (strncmp(p, "/dumps/", 7) == 0)
     return dump_routes(r, p + 7);
   if (strncmp(p, "/jobs/", 6) == 0) {
+    snprintf(r->route, sizeof r->route, "/jobs/{id}");
     if (!get)
       return ds_http_send_error(r, 405, "method_not_allowed", "/jobs/{id} takes GET");
     return ds_http_authorize(r, DS_ROLE_READER) ? get_job(r, p + 6) : MHD_YES;
   }
-  if (get)
+  if (get) {
+    snprintf(r->route, sizeof r->route, "static");
     return static_file(r);
+  }
   return ds_http_send_error(r, 404, "route_not_found", "no such route");
 }

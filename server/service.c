@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dumpscope/index.h"
+#include "metrics.h"
 
 int64_t ds_monotonic_ms(void) {
   struct timespec ts;
@@ -261,6 +262,7 @@ static void job_exited(ds_service *svc, const ds_worker_event *ev) {
                                  info->server_gc ? "server" : "workstation", NULL, ms, &err) != DS_OK)
       ds_log_event("store_error", json_pack("{s:s}", "message", err.message));
     log_job(&record, "done", NULL);
+    ds_metrics_analysis(true, ms / 1000.0);
   } else {
     if (!reason[0])
       failure_reason(ev, reason, sizeof reason);
@@ -268,6 +270,7 @@ static void job_exited(ds_service *svc, const ds_worker_event *ev) {
     ds_store_dump_set_status(svc->store, job.dump_id, "failed", reason, NULL, NULL, NULL, 0, &err);
     unlink(index_path);
     log_job(&record, "failed", reason);
+    ds_metrics_analysis(false, 0);
   }
   if (idx)
     ds_index_close(idx);

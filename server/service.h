@@ -74,6 +74,8 @@ ds_status ds_service_delete_dump(ds_service *svc, const char *id, ds_error *err)
  * for; a failed dump is DS_E_* with the failure. */
 ds_status ds_service_query(ds_service *svc, const char *dump_id, ds_query **q, int64_t *job, ds_error *err);
 void ds_service_release(ds_service *svc, ds_query *q);
+/* A query found the index damaged: forget it, delete it and queue a rebuild; *job is its job. */
+ds_status ds_service_index_damaged(ds_service *svc, const char *dump_id, int64_t *job, ds_error *err);
 
 /* Blocks until the job is done or failed, or until deadline_ms (CLOCK_MONOTONIC ms). */
 void ds_service_wait_job(ds_service *svc, int64_t job_id, int64_t deadline_ms);

@@ -1,6 +1,7 @@
 /*
  * analyzeint.h: internals of the index build shared by the files of core/analyze (build.c runs
- * the phases, graph.c holds the reference phases). Nobody outside core/analyze includes this.
+ * the phases, graph.c holds the reference phases, locks.c and waitgraph.c the lock analysis).
+ * Nobody outside core/analyze includes this.
  *
  * The build is a sequence of phase functions over one ds__build state (Redis's rdbSave* style):
  * each phase reads what the earlier ones left in the state, adds its own results, and may hand
@@ -19,6 +20,7 @@
 #include "dumpscope/layout.h"
 
 #define DS__BUILD_THREADS 2
+#define DS__INTERNED_MAX 64      /* distinct names ds__intern remembers (more are added again) */
 
 double ds__now_ms(void);
 
@@ -70,6 +72,49 @@ typedef struct ds__edge_job {
   ds_status status;          /* DS_OK, or why the job stopped */
 } ds__edge_job;
 
+/* A name added to the string pool once (ds__intern); text is a string constant. */
+typedef struct ds__interned {
+  const char *text;
+  uint32_t offset;
+} ds__interned;
+
+/* A monitor: a sync block (from the DAC) or a thin lock (from the object header). */
+typedef struct ds__monitor {
+  uint64_t address;          /* the locked object */
+  uint32_t object;           /* its index, UINT32_MAX if not in the heap */
+  uint32_t owner;            /* holding thread's index, UINT32_MAX if free */
+  uint32_t recursion;        /* extra acquisitions as recorded */
+  uint32_t kind;             /* DS__MONITOR_SYNC_BLOCK or DS__MONITOR_THIN_LOCK */
+  uint32_t sync_block;       /* sync block number, 0 for thin locks */
+  uint32_t pad;
+} ds__monitor;
+
+#define DS__MONITOR_SYNC_BLOCK 1u
+#define DS__MONITOR_THIN_LOCK 2u
+
+struct ds__lock_kind;
+
+/* What one thread waits on, while the lock phase runs (the index keeps ds_index_wait). */
+typedef struct ds__wait {
+  const struct ds__lock_kind *kind; /* the row of the lock-kind table (locks.c), NULL when not blocked */
+  const char *name;          /* the row's name: "monitor", "lock", ... */
+  uint32_t flags;            /* the row's DS__LK_* flags */
+  const char *mode;          /* "read", "upgrade", "write" or NULL */
+  uint32_t frame;            /* the blocking frame */
+  uint32_t object;           /* the object waited on, UINT32_MAX when unknown */
+  uint32_t holder;           /* the thread holding it, UINT32_MAX when none or unknown */
+  uint32_t readers;          /* reader-writer locks: threads holding it for reading */
+} ds__wait;
+
+/* Row flags of the lock-kind table (locks.c) that the wait graph and findings read. */
+#define DS__LK_WAITER 0x1u        /* a thread waiting this way is listed among the object's waiters */
+#define DS__LK_POOL_BLOCKING 0x2u /* a thread pool thread waiting this way is blocked (starvation) */
+#define DS__LK_CONTENTION 0x4u    /* many threads waiting this way on one object is contention */
+#define DS__LK_TASK 0x8u          /* a synchronous wait on a task (sync-over-async) */
+#define DS__LK_READERS 0x10u      /* the lock has readers: the wait reports them */
+#define DS__LK_HAS_PARTS 0x20u    /* lock objects it references (its inner events) are reported as
+                                   * part of it, not listed on their own */
+
 typedef struct ds__build {
   ds_analysis *a;
   ds_heap *heap;
@@ -80,6 +125,8 @@ typedef struct ds__build {
   const ds_root_set *roots;
   ds_index_writer *w;
   ds_strpool pool;
+  ds__interned interned[DS__INTERNED_MAX]; /* ds__intern's */
+  size_t interned_count;
   ds_walk_stats walk;
 
   /* objects (phase 1), in address order */
@@ -106,19 +153,31 @@ typedef struct ds__build {
   uint64_t edge_total;
   uint32_t *out_off, *out_edge, *in_off, *in_edge, *fill;
 
-  /* roots, threads, frames, finalizer queue, monitors (phase 5) */
+  /* roots, threads, frames, finalizer queue (phase 5) */
   ds_index_root *iroots;
   ds_index_thread *ithreads;
   ds_index_frame *iframes;
   uint32_t *finalizable;
   size_t finalizable_count;
-  DS__VEC(ds_index_monitor) monitors;
 
-  /* liveness (phase 6) */
+  /* monitors, waits, lock instances, deadlocks, findings (phase 6: locks.c, waitgraph.c) */
+  DS__VEC(ds__monitor) monitors;      /* by address */
+  ds__wait *waits;                    /* per thread */
+  uint32_t *stack_roots;              /* stack roots grouped by thread, in root order */
+  uint32_t *stack_root_start;         /* per thread + 1: its run of stack_roots */
+  uint8_t *in_cycle;                  /* per thread */
+  DS__VEC(ds_index_wait) iwaits;
+  DS__VEC(ds_index_lock) ilocks;
+  DS__VEC(ds_index_lock_value) lock_values;
+  DS__VEC(ds_index_waiter) waiters;
+  DS__VEC(ds_index_deadlock) deadlocks;
+  DS__VEC(ds_index_finding) findings;
+
+  /* liveness (phase 7) */
   uint64_t *live;
   uint32_t *stack;
 
-  /* segments, histograms, free blocks (phase 7) */
+  /* segments, histograms, free blocks (phase 8) */
   ds_index_segment *segs;
   size_t seg_count;
   uint64_t *hist_acc;
@@ -143,6 +202,18 @@ void ds__lookup_free(ds__addr_lookup *l);
 ds_status ds__build_references(ds__build *b, ds_error *err);
 /* Phase 4 (graph.c): the incoming references (the inverted graph); writes its CSR sections. */
 ds_status ds__build_reverse(ds__build *b, ds_error *err);
+
+/* Phase 6 (locks.c): monitors from sync blocks and object headers, what every thread waits on,
+ * the lock instances in use with their state and waiters, then (waitgraph.c) wait-for cycles,
+ * contention and findings; writes their sections. */
+ds_status ds__build_locks(ds__build *b, ds_error *err);
+/* The wait graph (waitgraph.c): cycles, contention and findings from b->waits. */
+ds_status ds__build_wait_graph(ds__build *b, ds_error *err);
+/* Appends to b->waiters the threads listed as waiters of object (their wait has DS__LK_WAITER),
+ * in thread order with their modes: *first and *count of them. */
+ds_status ds__lock_waiters(ds__build *b, uint32_t object, uint32_t *first, uint32_t *count, ds_error *err);
+/* A string pool offset for text added once per build (kind names, modes): interned. */
+uint32_t ds__intern(ds__build *b, const char *text);
 
 void ds__build_free(ds__build *b);
 

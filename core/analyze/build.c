@@ -1,7 +1,8 @@
 /*
  * build.c: build the heap index in an analysis process, as a sequence of phases over one
  * ds__build state (analyzeint.h): objects, roots, types, outgoing and incoming references
- * (graph.c), roots and threads and monitors, liveness, segments and histograms, then the file.
+ * (graph.c), roots and threads, locks and waits (locks.c, waitgraph.c), liveness, segments and
+ * histograms, then the file.
  *
  * Each phase hands the sections it finishes to the index writer at once, so the disk works while
  * the next phase runs. Everything that needs the DAC (roots, field layouts, collectible handles,
@@ -221,16 +222,11 @@ static ds_status build_types(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
-/* ---- phase 5: roots, threads, frames, finalizer queue, monitors ------------------------------- */
+/* ---- phase 5: roots, threads, frames, finalizer queue ---------------------------------------- */
 
 static int compare_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return x < y ? -1 : x > y;
-}
-
-static int compare_monitor(const void *a, const void *b) {
-  const ds_index_monitor *x = a, *y = b;
-  return x->address < y->address ? -1 : x->address > y->address;
 }
 
 /* Each root with the index of its object (interior stack pointers: the containing object). */
@@ -301,70 +297,6 @@ static ds_status index_finalizable(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
-/* Thin locks live in the object header (layout.h): the owner is a managed thread id. A hot loop
- * over every object's header, read through a window of the mapped dump. */
-static ds_status collect_thin_locks(ds__build *b, ds_error *err) {
-  const ds_layout *l = b->layout;
-  const ds_root_set *roots = b->roots;
-  ds_dump *dump = b->a->dump;
-  const uint8_t *win = NULL;
-  uint64_t win_start = 0, win_end = 0;
-  for (size_t i = 0; i < b->addr.count; i++) {
-    uint64_t at = b->addr.items[i] - l->header_before;
-    uint32_t header;
-    if (at >= win_start && at + 4 <= win_end) {
-      memcpy(&header, win + (at - win_start), 4);
-    } else {
-      uint64_t avail;
-      const uint8_t *p = ds_dump_span(dump, at, &avail);
-      if (p && avail >= 4) {
-        win = p;
-        win_start = at;
-        win_end = at + avail;
-        memcpy(&header, p, 4);
-      } else if (!ds_layout_read_header(l, dump, b->addr.items[i], &header)) {
-        continue;
-      }
-    }
-    uint32_t id, recursion;
-    if (!ds_layout_thin_lock(l, header, &id, &recursion))
-      continue;
-    uint32_t owner = UINT32_MAX;
-    for (size_t t = 0; t < roots->thread_count; t++)
-      if (roots->threads[t].managed_id == id)
-        owner = (uint32_t)t;
-    ds_index_monitor m = {b->addr.items[i], (uint32_t)i, owner, recursion, 2, 0, 0};
-    ds_status rc = DS_OK;
-    DS__VEC_PUSH(b->monitors, m, DS_MAX_OBJECTS, rc);
-    if (rc != DS_OK)
-      return ds__vec_error(err, rc, "thin locks", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
-  }
-  return DS_OK;
-}
-
-/* Monitors: sync blocks from the DAC, thin locks from object headers, sorted by address (queries
- * look them up by address). */
-static ds_status index_monitors(ds__build *b, ds_error *err) {
-  const ds_root_set *roots = b->roots;
-  for (size_t sb = 0; sb < roots->sync_block_count; sb++) {
-    const ds_sync_block *src = &roots->sync_blocks[sb];
-    uint32_t owner = UINT32_MAX;
-    for (size_t t = 0; src->owner && t < roots->thread_count; t++)
-      if (roots->threads[t].address == src->owner)
-        owner = (uint32_t)t;
-    ds_index_monitor m = {src->object, ds__find_exact(b->addr.items, b->n, src->object), owner, src->recursion, 1,
-                          src->index, src->waiters};
-    ds_status rc = DS_OK;
-    DS__VEC_PUSH(b->monitors, m, DS_MAX_OBJECTS, rc);
-    if (rc != DS_OK)
-      return ds__vec_error(err, rc, "monitors", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
-  }
-  ds_status rc = collect_thin_locks(b, err);
-  if (rc == DS_OK && b->monitors.count)
-    qsort(b->monitors.items, b->monitors.count, sizeof *b->monitors.items, compare_monitor);
-  return rc;
-}
-
 static ds_status build_roots(ds__build *b, ds_error *err) {
   double t_roots = ds__now_ms();
   const ds_root_set *roots = b->roots;
@@ -376,14 +308,14 @@ static ds_status build_roots(ds__build *b, ds_error *err) {
   index_roots(b);
   index_threads(b);
   ds_status rc;
-  if ((rc = index_finalizable(b, err)) != DS_OK || (rc = index_monitors(b, err)) != DS_OK)
+  if ((rc = index_finalizable(b, err)) != DS_OK)
     return rc;
   b->stats->roots = roots->root_count;
   b->stats->roots_ms = ds__now_ms() - t_roots;
   return DS_OK;
 }
 
-/* ---- phase 6: liveness ---------------------------------------------------------------------- */
+/* ---- phase 7: liveness ---------------------------------------------------------------------- */
 
 /* Marks everything reachable from a root: a depth-first search over the outgoing references. */
 static ds_status build_liveness(ds__build *b, ds_error *err) {
@@ -417,7 +349,7 @@ static ds_status build_liveness(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
-/* ---- phase 7: segments, histograms, free blocks -------------------------------------------- */
+/* ---- phase 8: segments, histograms, free blocks -------------------------------------------- */
 
 /* The first of the n ascending addresses that is >= key. */
 static size_t first_at_or_after(const uint64_t *addrs, size_t n, uint64_t key) {
@@ -495,7 +427,7 @@ static ds_status build_histograms(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
-/* ---- phase 8: info and the file -------------------------------------------------------------- */
+/* ---- phase 9: info and the file -------------------------------------------------------------- */
 
 static void fill_info(ds__build *b) {
   ds_index_info *info = &b->info;
@@ -547,7 +479,6 @@ static ds_status build_write(ds__build *b, ds_error *err) {
       {DS_SEC_GEN_HIST, b->hist, b->hist_count * sizeof *b->hist},
       {DS_SEC_EXTRA_EDGES, b->extra_out, b->extras.count * sizeof *b->extra_out},
       {DS_SEC_FREE, b->free_blocks.items, b->free_blocks.count * 4},
-      {DS_SEC_MONITORS, b->monitors.items, b->monitors.count * sizeof *b->monitors.items},
   };
   ds_status rc;
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
@@ -594,6 +525,16 @@ void ds__build_free(ds__build *b) {
   free(b->iframes);
   free(b->finalizable);
   free(b->monitors.items);
+  free(b->waits);
+  free(b->stack_roots);
+  free(b->stack_root_start);
+  free(b->in_cycle);
+  free(b->iwaits.items);
+  free(b->ilocks.items);
+  free(b->lock_values.items);
+  free(b->waiters.items);
+  free(b->deadlocks.items);
+  free(b->findings.items);
   free(b->live);
   free(b->stack);
   free(b->segs);
@@ -603,6 +544,13 @@ void ds__build_free(ds__build *b) {
   free(b->extra_out);
   ds_strpool_free(&b->pool);
   memset(b, 0, sizeof *b);
+}
+
+/* The dump shrank under us (guard.c turned the SIGBUS into zero pages): nothing read since is
+ * trustworthy, so no index is written. */
+static ds_status dump_changed_error(const ds_analysis *a, ds_error *err) {
+  return ds_error_set(err, DS_E_TRUNCATED, "the dump %s changed or was truncated while being read; no index was written",
+                      ds_dump_path(a->dump));
 }
 
 ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const char *path, ds_build_stats *stats,
@@ -622,7 +570,9 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   if ((rc = build_objects(b, path, err)) != DS_OK || (rc = build_collect_roots(b, err)) != DS_OK ||
       (rc = build_types(b, err)) != DS_OK || (rc = ds__build_references(b, err)) != DS_OK ||
       (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
-      (rc = build_liveness(b, err)) != DS_OK || (rc = build_histograms(b, err)) != DS_OK ||
+      (rc = ds__build_locks(b, err)) != DS_OK || (rc = build_liveness(b, err)) != DS_OK ||
+      (rc = build_histograms(b, err)) != DS_OK ||
+      (rc = ds_dump_changed(a->dump) ? dump_changed_error(a, err) : DS_OK) != DS_OK ||
       (rc = build_write(b, err)) != DS_OK)
     goto out;
   stats->total_ms = ds__now_ms() - b->t0;

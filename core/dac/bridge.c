@@ -247,7 +247,7 @@ static HRESULT metadata_get(com_object *self, const uint16_t *image_path, uint32
                             uint32_t buf_size, uint8_t *buf, uint32_t *data_size) {
   char path[4096];
   ds_utf16_to_utf8(image_path, SIZE_MAX, true, path, sizeof path);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(path);
   if (fd < 0)
     return E_FAIL;
   struct stat st;

@@ -15,6 +15,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,7 @@ ds_status ds_runtime_identify(ds_dump *dump, ds_runtime_info *out, ds_error *err
 
 /* Maps a whole file read-only; NULL on failure. */
 static const uint8_t *map_file(const char *path, uint64_t *size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(path);
   if (fd < 0)
     return NULL;
   struct stat st;
@@ -311,6 +312,38 @@ static void default_cache_dir(char *out, size_t out_len) {
     snprintf(out, out_len, "/tmp/dumpscope-cache");
 }
 
+/* Removes "libmscordaccore.so.<pid>.tmp" files of downloads whose process is gone (killed mid-way). */
+static void remove_stale_downloads(const char *dir) {
+  DIR *dh = opendir(dir);
+  if (!dh)
+    return;
+  struct dirent *e;
+  while ((e = readdir(dh))) {
+    const char *prefix = "libmscordaccore.so.";
+    if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+      continue;
+    char *end = NULL;
+    long pid = strtol(e->d_name + strlen(prefix), &end, 10);
+    if (pid <= 0 || !end || strcmp(end, ".tmp") != 0 || pid == (long)getpid())
+      continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    unlink(path);
+  }
+  closedir(dh);
+}
+
+/* Seconds a whole DAC download may take (DUMPSCOPE_SYMBOL_TIMEOUT, default 300): a server that
+ * trickles just above the low-speed limit must not keep an analysis waiting forever. */
+static long download_timeout(void) {
+  const char *v = getenv("DUMPSCOPE_SYMBOL_TIMEOUT");
+  char *end = NULL;
+  long seconds = v && *v ? strtol(v, &end, 10) : 300;
+  return seconds > 0 && (!end || !*end) ? seconds : 300;
+}
+
 /* Downloads the DAC from one server into the cache; true with out set when it checks out. */
 static bool try_symbol_server(const char *server, const char *cache, const ds_runtime_info *rt,
                               char *out, size_t out_len, char *why, size_t why_len) {
@@ -324,6 +357,7 @@ static bool try_symbol_server(const char *server, const char *cache, const ds_ru
     snprintf(why, why_len, "cannot create cache folder %s: %s", dir, strerror(errno));
     return false;
   }
+  remove_stale_downloads(dir);
   snprintf(tmp_path, sizeof tmp_path, "%s.%d.tmp", final_path, (int)getpid());
   download d = {fopen(tmp_path, "wb"), 0};
   if (!d.file) {
@@ -347,6 +381,7 @@ static bool try_symbol_server(const char *server, const char *cache, const ds_ru
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 15L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 30L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, download_timeout());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_download);

@@ -65,6 +65,7 @@ struct ds_dump {
 
   bool createdump;
   pthread_mutex_t image_lock;
+  int guard;                 /* guard.c slot of the mapping, -1 if none */
 };
 
 static int compare_segments(const void *a, const void *b) {
@@ -179,7 +180,7 @@ static void open_disk_image(ds_dump *dump, size_t module_index) {
   img->state = -1;
   if (!mod->is_elf || mod->build_id_len == 0)
     return;
-  int fd = open(mod->path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(mod->path);
   if (fd < 0)
     return;
   struct stat st;
@@ -648,14 +649,16 @@ ds_status ds_dump_open(const char *path, ds_dump **out, ds_error *err) {
     return ds_error_set(err, DS_E_NOMEM, "out of memory opening %s", path);
   dump->fd = -1;
   pthread_mutex_init(&dump->image_lock, NULL);
+  dump->guard = -1;
   dump->path = strdup(path);
   if (!dump->path) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory opening %s", path);
     goto out;
   }
-  dump->fd = open(path, O_RDONLY | O_CLOEXEC);
+  dump->fd = ds_open_regular(path);
   if (dump->fd < 0) {
-    rc = ds_error_set(err, DS_E_IO, "cannot open %s: %s", path, strerror(errno));
+    rc = ds_error_set(err, DS_E_IO, "cannot open %s: %s", path,
+                      errno == ENODEV ? "not a regular file (a pipe or a device is not a dump)" : strerror(errno));
     goto out;
   }
   struct stat st;
@@ -675,6 +678,7 @@ ds_status ds_dump_open(const char *path, ds_dump **out, ds_error *err) {
       goto out;
     }
     dump->map = map;
+    dump->guard = ds_map_guard_add(map, dump->file_size);
   }
   rc = parse(dump, err);
 out:
@@ -692,6 +696,7 @@ void ds_dump_close(ds_dump *dump) {
   for (size_t m = 0; dump->images && m < dump->module_count; m++)
     if (dump->images[m].state == 1)
       munmap((void *)dump->images[m].data, dump->images[m].size);
+  ds_map_guard_remove(dump->guard);
   if (dump->map)
     munmap((void *)dump->map, dump->file_size);
   if (dump->fd >= 0)
@@ -746,3 +751,5 @@ uint64_t ds_dump_file_size(const ds_dump *dump) { return dump->file_size; }
 size_t ds_dump_segment_count(const ds_dump *dump) { return dump->segment_count; }
 uint64_t ds_dump_memory_bytes(const ds_dump *dump) { return dump->memory_bytes; }
 bool ds_dump_is_createdump(const ds_dump *dump) { return dump->createdump; }
+
+bool ds_dump_changed(const ds_dump *dump) { return ds_map_guard_tripped(dump->guard); }

@@ -479,6 +479,9 @@ ds_status ds_heap_walk(ds_heap *heap, int gen, ds_object_fn fn, void *ctx, ds_wa
       break;
     }
   }
+  if (ds_dump_changed(heap->dump))
+    return ds_error_set(err, DS_E_TRUNCATED, "the dump %s changed or was truncated while being read",
+                        ds_dump_path(heap->dump));
   if (complete)
     heap->types_complete = true;
   return DS_OK;

@@ -2,11 +2,14 @@
  * index.c: the heap index file format (see index.h): writer and mmap reader with checks.
  */
 #include "dumpscope/index.h"
+#include "dumpscope/dump.h"
 #include "dumpscope/limits.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,13 @@ _Static_assert(sizeof(section_entry) == 32, "index section entry layout");
 _Static_assert(sizeof(ds_index_root) == 48, "ds_index_root layout");
 _Static_assert(sizeof(ds_index_type) == 48, "ds_index_type layout");
 _Static_assert(sizeof(ds_index_segment) == 40, "ds_index_segment layout");
+_Static_assert(sizeof(ds_index_thread) == 64, "ds_index_thread layout");
+_Static_assert(sizeof(ds_index_wait) == 32, "ds_index_wait layout");
+_Static_assert(sizeof(ds_index_lock) == 40, "ds_index_lock layout");
+_Static_assert(sizeof(ds_index_lock_value) == 16, "ds_index_lock_value layout");
+_Static_assert(sizeof(ds_index_waiter) == 16, "ds_index_waiter layout");
+_Static_assert(sizeof(ds_index_deadlock) == 24, "ds_index_deadlock layout");
+_Static_assert(sizeof(ds_index_finding) == 40, "ds_index_finding layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -55,7 +65,12 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_LIVE: return 8;
   case DS_SEC_GEN_HIST: return sizeof(ds_index_hist);
   case DS_SEC_EXTRA_EDGES: return sizeof(ds_index_extra_edge);
-  case DS_SEC_MONITORS: return sizeof(ds_index_monitor);
+  case DS_SEC_WAITS: return sizeof(ds_index_wait);
+  case DS_SEC_LOCKS: return sizeof(ds_index_lock);
+  case DS_SEC_LOCK_VALUES: return sizeof(ds_index_lock_value);
+  case DS_SEC_LOCK_WAITERS: return sizeof(ds_index_waiter);
+  case DS_SEC_DEADLOCKS: return sizeof(ds_index_deadlock);
+  case DS_SEC_FINDINGS: return sizeof(ds_index_finding);
   default: return 0;
   }
 }
@@ -66,7 +81,9 @@ static const char *section_name(uint32_t id) {
                                       "incoming offsets", "incoming references", "types", "fields",
                                       "strings", "segments", "roots", "threads", "frames",
                                       "finalizable", "liveness", "generation histogram", "extra edges",
-                                      "free blocks", "monitors"};
+                                      "free blocks", "waits", "locks", "lock values", "lock waiters",
+                                      "deadlocks", "findings"};
+  _Static_assert(sizeof names / sizeof *names == DS_SEC_COUNT_, "a name for every section");
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
 
@@ -167,6 +184,56 @@ static bool write_all_at(int fd, const void *data, uint64_t size, uint64_t offse
   return true;
 }
 
+/* The writer renames its file over path at the end: never over something that is not an index
+ * (`--index app.dmp` must not replace the dump). An existing path must be a regular file that
+ * starts with the index magic (a damaged or older index is fine: it is being rebuilt). */
+static ds_status refuse_foreign_target(const char *path, ds_error *err) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return errno == ENOENT ? DS_OK : ds_error_set(err, DS_E_IO, "cannot check %s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return ds_error_set(err, DS_E_ARG, "refusing to write the index to %s: it exists and is not a regular file",
+                        path);
+  char magic[sizeof DS_INDEX_MAGIC - 1] = {0};
+  int fd = ds_open_regular(path);
+  ssize_t n = fd >= 0 ? read(fd, magic, sizeof magic) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (st.st_size == 0 || (n == (ssize_t)sizeof magic && memcmp(magic, DS_INDEX_MAGIC, sizeof magic) == 0))
+    return DS_OK;
+  return ds_error_set(err, DS_E_ARG, "refusing to replace %s with an index: it is not a dumpscope index "
+                                     "(choose another --index path)", path);
+}
+
+/* Removes "<path>.tmp.<pid>" files left by builds whose process is gone (killed mid-way). */
+static void remove_stale_builds(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (slash)
+    *slash = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  size_t base_len = strlen(base);
+  DIR *dh = opendir(dir);
+  if (!dh)
+    return;
+  struct dirent *e;
+  while ((e = readdir(dh))) {
+    if (strncmp(e->d_name, base, base_len) != 0 || strncmp(e->d_name + base_len, ".tmp.", 5) != 0)
+      continue;
+    char *end = NULL;
+    long pid = strtol(e->d_name + base_len + 5, &end, 10);
+    if (pid <= 0 || !end || *end || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    char stale[8192];
+    snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+    unlink(stale);
+  }
+  closedir(dh);
+}
+
 ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_error *err) {
   *out = NULL;
   ds_index_writer *w = calloc(1, sizeof *w);
@@ -174,6 +241,12 @@ ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_err
     return ds_error_set(err, DS_E_NOMEM, "out of memory creating the index writer");
   snprintf(w->path, sizeof w->path, "%s", path);
   snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%d", path, (int)getpid());
+  ds_status refused = refuse_foreign_target(path, err);
+  if (refused != DS_OK) {
+    free(w);
+    return refused;
+  }
+  remove_stale_builds(path);
   w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (w->fd < 0) {
     ds_status rc = ds_error_set(err, DS_E_IO, "cannot create %s: %s", w->tmp, strerror(errno));
@@ -249,13 +322,103 @@ struct ds_index {
   uint64_t strings_size;
 };
 
+/* ---- the lock analysis' sections: every index in them is checked once, at open ------------ */
+
+/* What the references of the lock sections must stay below. */
+typedef struct ref_bounds {
+  uint64_t threads, frames, objects, strings, values, waiters, deadlocks;
+} ref_bounds;
+
+static bool opt_thread(const ref_bounds *b, uint32_t t) { return t == UINT32_MAX || t < b->threads; }
+static bool opt_object(const ref_bounds *b, uint32_t o) { return o == UINT32_MAX || o < b->objects; }
+static bool range_in(uint32_t first, uint32_t count, uint64_t total) { return (uint64_t)first + count <= total; }
+
+static bool wait_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_wait *w = rec;
+  return w->thread < b->threads && (i == 0 || w[-1].thread < w->thread) && w->kind < b->strings &&
+         w->mode < b->strings && (w->frame == UINT32_MAX || w->frame < b->frames) && opt_object(b, w->object) &&
+         opt_thread(b, w->holder);
+}
+
+static bool lock_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_lock *l = rec;
+  (void)i;
+  return opt_object(b, l->object) && l->kind < b->strings && range_in(l->first_value, l->value_count, b->values) &&
+         range_in(l->first_waiter, l->waiter_count, b->waiters);
+}
+
+static bool value_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_lock_value *v = rec;
+  (void)i;
+  if (v->name >= b->strings || v->type == 0 || v->type >= DS_VALUE_TYPE_COUNT_)
+    return false;
+  return v->type != DS_VALUE_THREAD || (v->value >= 0 && v->value <= UINT32_MAX && opt_thread(b, (uint32_t)v->value));
+}
+
+static bool waiter_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_waiter *w = rec;
+  (void)i;
+  return w->thread < b->threads && w->mode < b->strings && opt_object(b, w->object);
+}
+
+static bool deadlock_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_deadlock *d = rec;
+  (void)i;
+  return d->type != 0 && d->type < DS_DEADLOCK_TYPE_COUNT_ && opt_object(b, d->object) && d->kind < b->strings &&
+         opt_thread(b, d->holder) && range_in(d->first_waiter, d->waiter_count, b->waiters);
+}
+
+static bool finding_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_finding *f = rec;
+  (void)i;
+  if (f->severity >= b->strings || f->title >= b->strings || f->description >= b->strings ||
+      f->recommendation >= b->strings || f->details >= DS_FINDING_DETAILS_COUNT_ || !opt_object(b, f->object) ||
+      !opt_thread(b, f->holder) || !range_in(f->first_waiter, f->waiter_count, b->waiters))
+    return false;
+  if (f->details == DS_FINDING_CYCLE)
+    return f->ref < b->deadlocks;
+  if (f->details == DS_FINDING_THREAD)
+    return f->ref < b->threads;
+  return true;
+}
+
+/* Checks every record of the lock analysis' sections; DS_E_CORRUPT naming the first bad one. */
+static ds_status check_lock_sections(const ds_index *idx, const char *path, ds_error *err) {
+  ref_bounds b = {
+      .threads = idx->sections[DS_SEC_THREADS].size / sizeof(ds_index_thread),
+      .frames = idx->sections[DS_SEC_FRAMES].size / sizeof(ds_index_frame),
+      .objects = idx->info->object_count,
+      .strings = idx->strings_size,
+      .values = idx->sections[DS_SEC_LOCK_VALUES].size / sizeof(ds_index_lock_value),
+      .waiters = idx->sections[DS_SEC_LOCK_WAITERS].size / sizeof(ds_index_waiter),
+      .deadlocks = idx->sections[DS_SEC_DEADLOCKS].size / sizeof(ds_index_deadlock),
+  };
+  static const struct {
+    ds_section_id id;
+    bool (*ok)(const ref_bounds *, const void *, uint64_t);
+  } checks[] = {
+      {DS_SEC_WAITS, wait_ok},         {DS_SEC_LOCKS, lock_ok},         {DS_SEC_LOCK_VALUES, value_ok},
+      {DS_SEC_LOCK_WAITERS, waiter_ok}, {DS_SEC_DEADLOCKS, deadlock_ok}, {DS_SEC_FINDINGS, finding_ok},
+  };
+  for (size_t c = 0; c < sizeof checks / sizeof *checks; c++) {
+    uint32_t es = element_size(checks[c].id);
+    const uint8_t *data = idx->sections[checks[c].id].data;
+    uint64_t count = idx->sections[checks[c].id].size / es;
+    for (uint64_t i = 0; i < count; i++)
+      if (!checks[c].ok(&b, data + i * es, i))
+        return ds_error_set(err, DS_E_CORRUPT, "index %s: record %llu of section \"%s\" refers outside the index",
+                            path, (unsigned long long)i, section_name(checks[c].id));
+  }
+  return DS_OK;
+}
+
 ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
   *out = NULL;
   ds_status rc = DS_OK;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = ds_open_regular(path);
   if (fd < 0)
     return ds_error_set(err, errno == ENOENT ? DS_E_NOT_FOUND : DS_E_IO, "cannot open index %s: %s", path,
-                        strerror(errno));
+                        errno == ENODEV ? "not a regular file" : strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
@@ -371,6 +534,7 @@ ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
     rc = ds_error_set(err, DS_E_CORRUPT, "index %s: impossible object count", path);
     goto out;
   }
+  rc = check_lock_sections(idx, path, err);
 out:
   if (rc != DS_OK) {
     ds_index_close(idx);

@@ -58,9 +58,9 @@ int main(int argc, char **argv) {
          (unsigned long long)st.edges, (unsigned long long)st.roots, (unsigned long long)st.live_objects);
   printf("open -> DAC:     %.1f ms\n", t1 - t0);
   printf("index build:     %.0f ms end to end = %.2f million objects/s (roots %.0f, walk %.0f, types %.0f, "
-         "references %.0f, reverse %.0f, liveness %.0f, write %.0f)\n",
-         build, st.objects / build / 1e3, st.collect_ms, st.walk_ms, st.types_ms, st.edges_ms, st.reverse_ms, st.live_ms,
-         st.write_ms);
+         "references %.0f, reverse %.0f, locks %.0f, liveness %.0f, write %.0f)\n",
+         build, st.objects / build / 1e3, st.collect_ms, st.walk_ms, st.types_ms, st.edges_ms, st.reverse_ms, st.locks_ms,
+         st.live_ms, st.write_ms);
   struct stat sb;
   stat(path, &sb);
   double budget = 32.0 * (double)st.objects + 8.0 * (double)st.edges;

@@ -4,6 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, api, fixture, newDataDir, startDaemon, stopDaemon, token, upload } from './daemon.mjs';
@@ -113,6 +114,104 @@ test('dumpscope import streams a dump to a running daemon', async () => {
   const bad = spawnSync(CLI, ['import', a.dump, '--server', d.url, '--token', 'nope'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.match(bad.stdout, /unauthorized/);
+  await stopDaemon(d);
+  d = null;
+});
+
+// Parses Prometheus text format 0.0.4 strictly enough to catch malformed output: every sample line
+// is `name{labels} value`, every metric has HELP and TYPE before its samples.
+function parseMetrics(body) {
+  const samples = new Map();
+  const typed = new Set();
+  for (const line of body.split('\n')) {
+    if (!line) continue;
+    let m = line.match(/^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/);
+    if (m) {
+      if (m[1] === 'TYPE') {
+        assert.match(m[3], /^(counter|gauge|histogram|summary|untyped)$/);
+        typed.add(m[2]);
+      }
+      continue;
+    }
+    m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.eE+-]+|\+Inf|NaN)$/);
+    assert.ok(m, `not a Prometheus sample line: ${line}`);
+    const base = m[1].replace(/_(bucket|sum|count)$/, '');
+    assert.ok(typed.has(m[1]) || typed.has(base), `sample before its TYPE: ${line}`);
+    samples.set(m[1] + (m[2] || ''), Number(m[3]));
+  }
+  return samples;
+}
+
+test('/metrics is Prometheus text and its counters move', async () => {
+  const data = newDataDir();
+  const t = token(data, 'reader');
+  const up = token(data, 'uploader');
+  d = await startDaemon(data);
+  assert.equal((await api(d, '/metrics')).status, 401);
+  const before = await api(d, '/metrics', { token: t });
+  assert.equal(before.status, 200);
+  assert.match(before.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+  const m0 = parseMetrics(before.text);
+  assert.equal(m0.get('dumpscope_jobs{state="done"}'), 0);
+  const a = fixture('main-wks-heap');
+  const u = await upload(d, up, a.dump);
+  assert.equal(u.status, 201);
+  assert.equal((await api(d, `/dumps/${u.json.id}/gen/2?wait=60`, { token: t })).status, 200);
+  assert.equal((await api(d, `/dumps/${u.json.id}/gen/2`, { token: t })).status, 200);
+  assert.equal((await api(d, `/dumps/${u.json.id}/gen/9`, { token: t })).status, 400);
+  const m1 = parseMetrics((await api(d, '/metrics', { token: t })).text);
+  assert.equal(m1.get('dumpscope_jobs{state="done"}'), 1);
+  assert.equal(m1.get('dumpscope_ingest_total{result="stored"}'), 1);
+  assert.equal(m1.get('dumpscope_ingest_bytes_total'), statSync(a.dump).size);
+  assert.equal(m1.get('dumpscope_analysis_seconds_count'), 1);
+  assert.equal(m1.get('dumpscope_cache_artifacts'), 1);
+  assert.ok(m1.get('dumpscope_cache_bytes') > 0);
+  assert.ok(m1.get('dumpscope_http_requests_total{route="/dumps/{id}/gen/{gen}",method="GET",status="200"}') >= 2);
+  assert.equal(m1.get('dumpscope_http_requests_total{route="/dumps/{id}/gen/{gen}",method="GET",status="400"}'), 1);
+  assert.equal(m1.get('dumpscope_http_requests_total{route="/metrics",method="GET",status="401"}'), 1);
+  assert.ok(m1.get('dumpscope_http_request_seconds_count{route="/dumps/{id}/gen/{gen}"}') >= 3);
+  await stopDaemon(d);
+  d = null;
+});
+
+test('answers are cached by index, resource and parameters, in any order', async () => {
+  const data = newDataDir();
+  const t = token(data, 'admin');
+  d = await startDaemon(data);
+  const a = fixture('main-wks-heap');
+  const u = await upload(d, t, a.dump);
+  const sha = createHash('sha256').update(readFileSync(a.dump)).digest('hex');
+  assert.equal(u.json.sha256, sha, 'the stored dump is identified by the sha256 of its bytes');
+  assert.equal(u.json.id, sha.slice(0, 16));
+  const first = await api(d, `/dumps/${u.json.id}/gen/2?limit=3&sort=count&wait=60`, { token: t });
+  assert.equal(first.status, 200);
+  const again = await api(d, `/dumps/${u.json.id}/gen/2?sort=count&limit=3`, { token: t });
+  assert.equal(again.text, first.text);
+  const other = await api(d, `/dumps/${u.json.id}/gen/2?sort=count&limit=4`, { token: t });
+  assert.equal(other.json.types.length, 4);
+  const byName = await api(d, `/dumps/${u.json.id}/gen/2?sort=name&limit=3`, { token: t });
+  assert.notEqual(byName.text, first.text);
+  assert.deepEqual(other.json.types.slice(0, 3), first.json.types);
+  await stopDaemon(d);
+  d = null;
+});
+
+test('refusals never show server paths; the UI shell revalidates with its ETag', async () => {
+  const data = newDataDir();
+  const t = token(data, 'uploader');
+  d = await startDaemon(data);
+  const r = await api(d, '/dumps', { token: t, method: 'POST', body: Buffer.alloc(8192, 3) });
+  assert.equal(r.status, 415);
+  assert.equal(r.text.includes(data), false, `the data folder leaks in: ${r.text}`);
+  assert.equal(r.text.includes('/tmp/'), false, r.text);
+  assert.match(r.json.error.message, /the upload/);
+  const shell = await api(d, '/');
+  assert.equal(shell.status, 200);
+  assert.match(shell.headers.get('content-type'), /text\/html/);
+  const etag = shell.headers.get('etag');
+  assert.ok(etag);
+  const again = await api(d, '/', { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
   await stopDaemon(d);
   d = null;
 });

@@ -1,6 +1,7 @@
 /*
  * replay_index.c: replays the index fuzz corpus as a test; --make-seed DIR writes a small valid
- * index (three objects, two references, one root) for the corpus.
+ * index (three objects, two references, one root, two threads in a monitor deadlock with their
+ * waits, locks, cycle and finding) for the corpus.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,34 @@ static int make_seed(const char *dir) {
   ds_index_segment segs[1] = {{.start = 0x1000, .end = 0x1058, .gen = 2, .first_object = 0, .object_count = 3}};
   ds_index_root roots[1] = {{.address = 0x9000, .raw_object = 0x1000, .object = 0, .secondary = UINT32_MAX,
                              .kind = DS_ROOT_HANDLE_STRONG, .thread = UINT32_MAX, .frame = UINT32_MAX, .is_root = 1}};
+  /* two threads, each holding one Node's monitor and waiting for the other's */
+  ds_index_thread threads[2] = {{.address = 0xa000, .os_id = 100, .managed_id = 1, .alive = 1, .first_frame = 0,
+                                 .frame_count = 1, .lock_count = UINT32_MAX},
+                                {.address = 0xb000, .os_id = 101, .managed_id = 2, .alive = 1, .first_frame = 1,
+                                 .frame_count = 1, .lock_count = UINT32_MAX}};
+  uint32_t enter = ds_strpool_add(&pool, "System.Threading.Monitor.Enter(System.Object)");
+  ds_index_frame frames[2] = {{.sp = 0x7000, .ip = 0x8000, .thread = 0, .method = enter},
+                              {.sp = 0x7100, .ip = 0x8000, .thread = 1, .method = enter}};
+  uint32_t monitor = ds_strpool_add(&pool, "monitor"), thin = ds_strpool_add(&pool, "thin lock");
+  ds_index_wait waits[2] = {{.thread = 0, .kind = monitor, .frame = 0, .object = 1, .holder = 1},
+                            {.thread = 1, .kind = monitor, .frame = 1, .object = 0, .holder = 0}};
+  uint32_t held_by = ds_strpool_add(&pool, "held_by"), recursion = ds_strpool_add(&pool, "recursion"),
+           waiters_name = ds_strpool_add(&pool, "waiters");
+  ds_index_lock_value values[6] = {{held_by, DS_VALUE_THREAD, 0}, {recursion, DS_VALUE_INT, 1},
+                                   {waiters_name, DS_VALUE_WAITERS, 0}, {held_by, DS_VALUE_THREAD, 1},
+                                   {recursion, DS_VALUE_INT, 1}, {waiters_name, DS_VALUE_WAITERS, 0}};
+  ds_index_lock locks[2] = {{.address = 0x1000, .object = 0, .kind = thin, .flags = DS_LOCK_MONITOR, .first_value = 0,
+                             .value_count = 3, .first_waiter = 0, .waiter_count = 1},
+                            {.address = 0x1020, .object = 1, .kind = thin, .flags = DS_LOCK_MONITOR, .first_value = 3,
+                             .value_count = 3, .first_waiter = 1, .waiter_count = 1}};
+  ds_index_waiter waiters[4] = {{.thread = 1, .object = UINT32_MAX}, {.thread = 0, .object = UINT32_MAX},
+                                {.thread = 0, .object = 0}, {.thread = 1, .object = 1}};
+  ds_index_deadlock deadlocks[1] = {{.type = DS_DEADLOCK_CYCLE, .object = UINT32_MAX, .holder = UINT32_MAX,
+                                     .first_waiter = 2, .waiter_count = 2}};
+  ds_index_finding findings[1] = {{.severity = ds_strpool_add(&pool, "error"), .title = ds_strpool_add(&pool, "Deadlock"),
+                                   .description = ds_strpool_add(&pool, "2 threads wait for each other."),
+                                   .recommendation = ds_strpool_add(&pool, "Take locks in one order."),
+                                   .details = DS_FINDING_CYCLE, .ref = 0, .object = UINT32_MAX, .holder = UINT32_MAX}};
   ds_index_info info = {.object_count = 3, .edge_count = 2, .type_count = 2, .root_count = 1, .free_type = UINT32_MAX,
                         .string_type = UINT32_MAX};
   ds_index_writer *w = NULL;
@@ -51,6 +80,14 @@ static int make_seed(const char *dir) {
   ds_index_writer_add(w, DS_SEC_SEGMENTS, segs, sizeof segs, &err);
   ds_index_writer_add(w, DS_SEC_ROOTS, roots, sizeof roots, &err);
   ds_index_writer_add(w, DS_SEC_LIVE, live, sizeof live, &err);
+  ds_index_writer_add(w, DS_SEC_THREADS, threads, sizeof threads, &err);
+  ds_index_writer_add(w, DS_SEC_FRAMES, frames, sizeof frames, &err);
+  ds_index_writer_add(w, DS_SEC_WAITS, waits, sizeof waits, &err);
+  ds_index_writer_add(w, DS_SEC_LOCKS, locks, sizeof locks, &err);
+  ds_index_writer_add(w, DS_SEC_LOCK_VALUES, values, sizeof values, &err);
+  ds_index_writer_add(w, DS_SEC_LOCK_WAITERS, waiters, sizeof waiters, &err);
+  ds_index_writer_add(w, DS_SEC_DEADLOCKS, deadlocks, sizeof deadlocks, &err);
+  ds_index_writer_add(w, DS_SEC_FINDINGS, findings, sizeof findings, &err);
   ds_index_writer_add(w, DS_SEC_STRINGS, pool.data, pool.len, &err);
   ds_status rc = ds_index_writer_finish(w, &err);
   ds_index_writer_free(w);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dumpscope/analysis.h"
@@ -16,6 +17,17 @@
 
 static char served_dac[4096];
 static int requests;
+
+/* /slow/...: 1 KiB every half second, forever (above curl's low-speed limit, so only an overall
+ * deadline stops it). */
+static ssize_t trickle(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void)cls;
+  (void)pos;
+  usleep(500000);
+  size_t n = max < 1024 ? max : 1024;
+  memset(buf, 'x', n);
+  return (ssize_t)n;
+}
 
 /* /good/<key> -> the installed DAC; /bad/<key> -> /etc/hostname-like junk; else 404. */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -26,7 +38,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
   bool good = strncmp(url, "/good/libmscordaccore.so/elf-buildid-coreclr-", 45) == 0 &&
               strstr(url, "/libmscordaccore.so") != NULL;
   bool bad = strncmp(url, "/bad/", 5) == 0;
-  if (good) {
+  if (strncmp(url, "/slow/", 6) == 0) {
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, trickle, NULL, NULL);
+    ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+  } else if (good) {
     FILE *f = fopen(served_dac, "rb");
     struct stat st;
     if (!f || fstat(fileno(f), &st) != 0)
@@ -121,6 +136,36 @@ static void test_locate(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(err.message, rt.version));
   CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "404"));
   CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "elf-buildid-coreclr-"));
+
+  /* a server trickling forever: the overall deadline ends it, and nothing is left in the cache; a
+     download left behind by a killed process is cleaned up */
+  char slow_url[128], cache3[512], stale_dir[700], stale[800];
+  snprintf(slow_url, sizeof slow_url, "http://127.0.0.1:%u/slow", port);
+  snprintf(cache3, sizeof cache3, "%s/daccache3", ds_test_tmpdir());
+  snprintf(stale_dir, sizeof stale_dir, "%s/dac/%s", cache3, rt.build_id_hex);
+  char mk[1024];
+  snprintf(mk, sizeof mk, "mkdir -p '%s'", stale_dir);
+  CU_ASSERT_EQUAL_FATAL(system(mk), 0);
+  snprintf(stale, sizeof stale, "%s/libmscordaccore.so.999999999.tmp", stale_dir);
+  FILE *sf = fopen(stale, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(sf);
+  fclose(sf);
+  const char *only_slow[] = {slow_url};
+  ds_dac_search slow = {.runtime_dirs = roots, .runtime_dir_count = 0, .symbol_servers = only_slow,
+                        .symbol_server_count = 1, .cache_dir = cache3};
+  setenv("DUMPSCOPE_SYMBOL_TIMEOUT", "2", 1);
+  time_t t0 = time(NULL);
+  CU_ASSERT_EQUAL(ds_dac_locate(&rt, &slow, path, sizeof path, &err), DS_E_NO_DAC);
+  unsetenv("DUMPSCOPE_SYMBOL_TIMEOUT");
+  CU_ASSERT(time(NULL) - t0 < 10);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "timed out"));
+  CU_ASSERT_NOT_EQUAL(access(stale, F_OK), 0);
+  snprintf(mk, sizeof mk, "ls '%s' | grep -c tmp", stale_dir);
+  FILE *ls = popen(mk, "r");
+  char count[16] = "";
+  CU_ASSERT_PTR_NOT_NULL_FATAL(fgets(count, sizeof count, ls));
+  pclose(ls);
+  CU_ASSERT_STRING_EQUAL(count, "0\n");
 
   MHD_stop_daemon(d);
   ds_dump_close(dump);

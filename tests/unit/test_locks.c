@@ -2,8 +2,8 @@
  * test_locks.c: threads, locks, waits and deadlocks against the scenario truth, on every fixture
  * (the main process: a monitor 2-cycle and contention; the locks process: monitor 2- and 3-cycles,
  * a System.Threading.Lock cycle, a ReaderWriterLockSlim writer vs a monitor, contention, a
- * semaphore, an event and a starved thread pool). Every cycle is found with exactly its members,
- * and nothing else is called a deadlock.
+ * semaphore, an event, a barrier, a countdown event and a starved thread pool). Every cycle is
+ * found with exactly its members, and nothing else is called a deadlock.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +48,30 @@ static size_t ids_of(json_t *arr, json_t *truth, json_int_t *out, size_t cap) {
   }
   qsort(out, n, sizeof *out, compare_int);
   return n;
+}
+
+/* A barrier or countdown event against scenario_data.barrier / .countdown: its kind, its counts,
+ * no holder, and exactly its waiters. */
+static void check_counted_lock(json_t *truth, json_t *lock, json_t *entry) {
+  bool barrier = strcmp(json_string_value(json_object_get(lock, "kind")), "barrier") == 0;
+  json_t *data = json_object_get(json_object_get(truth, "scenario_data"), barrier ? "barrier" : "countdown");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+  static const char *const barrier_counts[] = {"participants", "participants_remaining", "phase", NULL};
+  static const char *const countdown_counts[] = {"initial_count", "current_count", NULL};
+  for (const char *const *c = barrier ? barrier_counts : countdown_counts; *c; c++) {
+    json_t *got = json_object_get(entry, *c);
+    CU_ASSERT(json_is_integer(got));
+    CU_ASSERT_EQUAL(json_integer_value(got), json_integer_value(json_object_get(data, *c)));
+  }
+  if (!barrier)
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(entry, "waiter_count")),
+                    (json_int_t)json_array_size(json_object_get(lock, "waiters")));
+  json_int_t w_ids[64], f_ids[64];
+  size_t wn = ids_of(json_object_get(lock, "waiters"), truth, w_ids, 64);
+  size_t fn = ids_of(json_object_get(entry, "waiters"), truth, f_ids, 64);
+  CU_ASSERT(wn == fn && memcmp(w_ids, f_ids, wn * sizeof *w_ids) == 0);
+  CU_ASSERT_PTR_NULL(json_object_get(entry, "held_by")); /* nothing owns either */
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(entry, "kind")), barrier ? "barrier" : "countdown event");
 }
 
 static void check_fixture(ds_fixture *fx) {
@@ -152,6 +176,13 @@ static void check_fixture(ds_fixture *fx) {
         const char *holder = json_string_value(json_object_get(lock, "held_by"));
         if (ok && holder)
           ok = json_integer_value(json_object_get(json_object_get(on, "held_by"), "os_id")) == os_id_of(truth, holder);
+        /* the kinds added as table rows are named for what the thread called */
+        const char *lock_kind = json_string_value(json_object_get(lock, "kind"));
+        const char *wait_kind = strcmp(lock_kind, "barrier") == 0     ? "barrier"
+                                : strcmp(lock_kind, "countdown") == 0 ? "countdown event"
+                                                                      : NULL;
+        if (ok && wait_kind)
+          ok = strcmp(json_string_value(json_object_get(on, "kind")), wait_kind) == 0;
       }
       if (!ok)
         fprintf(stderr, "%s: %s's wait on %s not found\n", fx->name, json_string_value(waiter),
@@ -162,7 +193,8 @@ static void check_fixture(ds_fixture *fx) {
   json_decref(doc);
 
   /* lock objects read from their fields: Lock owners, the RWLS writer and its waiting reader, the
-     semaphore's count and waiter, the event's state and waiter */
+     semaphore's count and waiter, the event's state and waiter, the barrier's participants and
+     phase, the countdown event's counts */
   CU_ASSERT_EQUAL_FATAL(ds_query_locks(q, &doc, &err), DS_OK);
   json_array_foreach(json_object_get(truth, "locks"), i, lock) {
     const char *kind = json_string_value(json_object_get(lock, "kind"));
@@ -189,6 +221,8 @@ static void check_fixture(ds_fixture *fx) {
       CU_ASSERT_EQUAL(json_integer_value(json_object_get(entry, "waiter_count")),
                       (json_int_t)json_array_size(json_object_get(lock, "waiters")));
     }
+    if (strcmp(kind, "barrier") == 0 || strcmp(kind, "countdown") == 0)
+      check_counted_lock(truth, lock, entry);
   }
   json_decref(doc);
 

@@ -2,7 +2,8 @@
  * build.h: turn an analysed dump into its heap index file (analysis processes only).
  *
  * ds_index_build walks the heap, reads every object's references from its type's GC descriptor,
- * adds dependent-handle and loader-allocator edges, inverts the graph, resolves the roots, marks
+ * adds dependent-handle and loader-allocator edges, inverts the graph, resolves the roots, finds
+ * the monitors, what every thread waits on, the locks in use, wait-for cycles and findings, marks
  * live objects, and writes the index (index.h) atomically to path.
  */
 #ifndef DUMPSCOPE_BUILD_H
@@ -14,7 +15,7 @@
 typedef struct ds_build_stats {
   uint64_t objects, edges, roots, live_objects;
   size_t heap_errors;
-  double walk_ms, collect_ms, types_ms, edges_ms, reverse_ms, roots_ms, live_ms, write_ms, total_ms;
+  double walk_ms, collect_ms, types_ms, edges_ms, reverse_ms, roots_ms, locks_ms, live_ms, write_ms, total_ms;
 } ds_build_stats;
 
 /* roots NULL: collect them here (after the walk, which the thread-static search profits from). */

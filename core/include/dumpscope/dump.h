@@ -98,6 +98,21 @@ uint64_t ds_dump_search(ds_dump *dump, uint64_t start, uint64_t end, const void 
  * a NUL when stop_at_nul; always terminates out. Returns the bytes written. */
 size_t ds_utf16_to_utf8(const uint16_t *in, size_t in_len, bool stop_at_nul, char *out, size_t out_len);
 
+/* True when the dump file shrank while it was being read: the pages past its new end read as
+ * zeros, so every answer computed since is suspect (see guard.c). */
+bool ds_dump_changed(const ds_dump *dump);
+
+/* Guarded file mappings (guard.c): a SIGBUS inside one (its file was truncated) maps a zero page
+ * there and marks the guard instead of killing the process. add returns a slot (-1: unguarded). */
+int ds_map_guard_add(const void *base, size_t size);
+void ds_map_guard_remove(int slot);
+bool ds_map_guard_tripped(int slot);
+
+/* Opens path read-only if it is a regular file, without ever blocking: a FIFO, a device or a
+ * directory given as a dump, an index or a DAC is refused (errno ENODEV, or EISDIR) instead of
+ * hanging the open. Returns the descriptor, or -1 with errno set. */
+int ds_open_regular(const char *path);
+
 /* Formats a build id as lowercase hex into out (2*len+1 bytes). */
 void ds_build_id_hex(const uint8_t *id, size_t len, char *out);
 

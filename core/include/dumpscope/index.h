@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 1u
+#define DS_INDEX_VERSION 2u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -46,7 +46,12 @@ typedef enum ds_section_id {
   DS_SEC_GEN_HIST,        /* ds_index_hist[] per (generation, type), sorted */
   DS_SEC_EXTRA_EDGES,     /* ds_index_extra_edge[]: dependent-handle and loader-allocator edges */
   DS_SEC_FREE,            /* u32[] free blocks (objects of the free type), ascending */
-  DS_SEC_MONITORS,        /* ds_index_monitor[]: sync blocks and thin locks, by address */
+  DS_SEC_WAITS,           /* ds_index_wait[]: what each blocked thread waits on, by thread */
+  DS_SEC_LOCKS,           /* ds_index_lock[]: lock instances in use (monitors first, by address) */
+  DS_SEC_LOCK_VALUES,     /* ds_index_lock_value[]: the named state of each lock instance */
+  DS_SEC_LOCK_WAITERS,    /* ds_index_waiter[]: thread lists of locks, deadlocks and findings */
+  DS_SEC_DEADLOCKS,       /* ds_index_deadlock[]: wait-for cycles, then contention */
+  DS_SEC_FINDINGS,        /* ds_index_finding[]: what a reader should look at first */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -117,22 +122,100 @@ typedef struct ds_index_thread {
   uint64_t alloc_ptr, alloc_limit;
 } ds_index_thread;
 
-/* A monitor: a sync block (from the DAC) or a thin lock (from the object header). */
-typedef struct ds_index_monitor {
-  uint64_t address;          /* the locked object */
-  uint32_t object;           /* its index, UINT32_MAX if not in the heap */
-  uint32_t owner;            /* holding thread's index in the thread table, UINT32_MAX if free */
-  uint32_t recursion;        /* extra acquisitions as recorded */
-  uint32_t kind;             /* 1 sync block, 2 thin lock */
-  uint32_t sync_block;       /* sync block number, 0 for thin locks */
-  uint32_t waiters;          /* the runtime's waiter count (unreliable for sync blocks, see notes) */
-} ds_index_monitor;
-
 typedef struct ds_index_frame {
   uint64_t sp, ip, frame_address;
   uint32_t thread, depth, method; /* method: string pool offset */
   uint32_t pad;
 } ds_index_frame;
+
+/* ---- threads and locks: built by the analysis (core/analyze/locks.c), only read by queries ----
+ * Thread fields index the thread table, object fields the object table (UINT32_MAX: none), name
+ * fields are string pool offsets (0: none). The reader checks every one of them at open. */
+
+/* What a blocked thread waits on: one record per blocked thread, ascending by thread. */
+typedef struct ds_index_wait {
+  uint32_t thread;
+  uint32_t kind;             /* string pool: "monitor", "lock", "reader-writer lock", "sleep", ... */
+  uint32_t mode;             /* string pool: "read", "upgrade", "write"; 0 when the wait has none */
+  uint32_t frame;            /* the blocking frame (index into frames) */
+  uint32_t object;           /* the object waited on, UINT32_MAX when unknown */
+  uint32_t holder;           /* the thread holding it, UINT32_MAX when none or unknown */
+  uint32_t readers;          /* threads holding it for reading (with DS_WAIT_READERS) */
+  uint32_t flags;            /* DS_WAIT_* */
+} ds_index_wait;
+
+#define DS_WAIT_READERS 1u   /* the kind records readers: report them */
+
+/* A lock instance in use: a monitor (sync block or thin lock) or an object of a lock type. */
+typedef struct ds_index_lock {
+  uint64_t address;          /* the lock object */
+  uint32_t object;           /* its index, UINT32_MAX when it is not in the heap */
+  uint32_t kind;             /* string pool: "sync block", "thin lock", "lock", "semaphore", ... */
+  uint32_t flags;            /* DS_LOCK_* */
+  uint32_t pad;
+  uint32_t first_value, value_count;   /* its state, in DS_SEC_LOCK_VALUES */
+  uint32_t first_waiter, waiter_count; /* the threads waiting on it, in DS_SEC_LOCK_WAITERS */
+} ds_index_lock;
+
+#define DS_LOCK_MONITOR 1u   /* a monitor (listed apart from the other lock types) */
+
+/* One named value of a lock's state, in the order it is reported. */
+typedef struct ds_index_lock_value {
+  uint32_t name;             /* string pool: "held_by", "recursion", "current_count", ... */
+  uint32_t type;             /* ds_lock_value_type */
+  int64_t value;             /* the number, the boolean, or the thread index (UINT32_MAX: none) */
+} ds_index_lock_value;
+
+typedef enum ds_lock_value_type {
+  DS_VALUE_INT = 1,          /* a number */
+  DS_VALUE_BOOL,             /* 0 or 1 */
+  DS_VALUE_THREAD,           /* a thread (or none) */
+  DS_VALUE_WAITERS,          /* the lock's waiters go here (value unused) */
+  DS_VALUE_TYPE_COUNT_
+} ds_lock_value_type;
+
+/* A thread in a list: a lock's waiters, a cycle's members in order, a contention's waiters, a
+ * finding's threads. */
+typedef struct ds_index_waiter {
+  uint32_t thread;
+  uint32_t mode;             /* string pool: the mode it waits in; 0 none */
+  uint32_t object;           /* cycle members: the object it holds that the previous member waits for */
+  uint32_t pad;
+} ds_index_waiter;
+
+/* A wait-for cycle (a deadlock), or contention: a held object others wait for, outside every
+ * cycle. */
+typedef struct ds_index_deadlock {
+  uint32_t type;             /* ds_deadlock_type */
+  uint32_t object;           /* contention: the object waited for */
+  uint32_t kind;             /* contention: string pool, the first waiter's kind of wait */
+  uint32_t holder;           /* contention: the thread holding it */
+  uint32_t first_waiter, waiter_count; /* cycle: its members; contention: its waiters */
+} ds_index_deadlock;
+
+typedef enum ds_deadlock_type {
+  DS_DEADLOCK_CYCLE = 1,
+  DS_DEADLOCK_CONTENTION,
+  DS_DEADLOCK_TYPE_COUNT_
+} ds_deadlock_type;
+
+/* A finding: severity, title, description and recommendation as text, and its details. */
+typedef struct ds_index_finding {
+  uint32_t severity, title, description, recommendation; /* string pool */
+  uint32_t details;          /* ds_finding_details */
+  uint32_t ref;              /* CYCLE: index into DS_SEC_DEADLOCKS; THREAD: a thread */
+  uint32_t object, holder;   /* LOCK: the object and the thread holding it */
+  uint32_t first_waiter, waiter_count; /* THREADS, LOCK: the threads, in DS_SEC_LOCK_WAITERS */
+} ds_index_finding;
+
+typedef enum ds_finding_details {
+  DS_FINDING_NONE = 0,       /* no details */
+  DS_FINDING_CYCLE,          /* a deadlock: the cycle */
+  DS_FINDING_THREAD,         /* one thread and its wait */
+  DS_FINDING_THREADS,        /* threads and their waits */
+  DS_FINDING_LOCK,           /* an object, its holder and its waiters */
+  DS_FINDING_DETAILS_COUNT_
+} ds_finding_details;
 
 typedef struct ds_index_hist {
   uint32_t gen, type;

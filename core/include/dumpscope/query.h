@@ -71,8 +71,9 @@ ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length,
 ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err);
 /* One thread's managed stack (runtime frames marked) and its wait (SOSEX !mk, SOS !clrstack). */
 ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
-/* Monitors (sync blocks, thin locks) held or waited on, and Lock, ReaderWriterLockSlim,
- * SemaphoreSlim and ManualResetEventSlim instances in use (SOSEX !mlocks, !rwlock). */
+/* Monitors (sync blocks, thin locks) held or waited on, and the instances of the other lock kinds
+ * in use (Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent:
+ * the analysis' lock-kind table decides which) with their state (SOSEX !mlocks, !rwlock). */
 ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err);
 /* What each blocked thread waits on and who holds it (SOSEX !mwaits). */
 ds_status ds_query_waits(ds_query *q, json_t **out, ds_error *err);

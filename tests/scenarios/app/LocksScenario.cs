@@ -5,7 +5,8 @@
 //  4. ReaderWriterLockSlim + Monitor cycle: W holds RW's write lock and wants monitor M;
 //     R holds M and wants RW's read lock.
 //  5. No cycle: H holds K and sleeps forever, K1..K3 wait for K; S1 waits on a SemaphoreSlim(0);
-//     E1 waits on an unset ManualResetEventSlim.
+//     E1 waits on an unset ManualResetEventSlim; B1 waits in Barrier.SignalAndWait for a second
+//     participant that never arrives; CD1 waits on a CountdownEvent(2) signalled once.
 //  6. Thread-pool starvation by sync-over-async: the pool is limited to N workers, N + 2 work
 //     items are queued, each blocks forever (Task.Wait / GetAwaiter().GetResult()) on a task of a
 //     TaskCompletionSource that is never completed; 2 items stay queued.
@@ -37,6 +38,8 @@ namespace Scenarios
         private static readonly ReaderWriterLockSlim RW = new(LockRecursionPolicy.NoRecursion);
         private static readonly SemaphoreSlim Sem = new(0);
         private static readonly ManualResetEventSlim Evt = new(false);
+        private static readonly Barrier Bar = new(2);            // only B1 ever arrives
+        private static readonly CountdownEvent Cde = new(2);     // signalled once, never again
         // Thread pool.
         private static readonly TaskCompletionSource<int> s_never = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private static readonly object s_poolGate = new();
@@ -77,6 +80,11 @@ namespace Scenarios
                 Start("K" + i, "holds nothing, blocked in Monitor.Enter(K)", "Scenarios.LocksScenario.WaitForK", WaitForK);
             Start("S1", "holds nothing, blocked in SemaphoreSlim.Wait() (count 0, never released)", "Scenarios.LocksScenario.WaitSemaphore", WaitSemaphore);
             Start("E1", "holds nothing, blocked in ManualResetEventSlim.Wait() (never set)", "Scenarios.LocksScenario.WaitEvent", WaitEvent);
+            Start("B1", "holds nothing, blocked in Barrier.SignalAndWait() (2 participants, the other never arrives)",
+                  "Scenarios.LocksScenario.WaitBarrier", WaitBarrier);
+            Cde.Signal();
+            Start("CD1", "holds nothing, blocked in CountdownEvent.Wait() (initial count 2, signalled once)",
+                  "Scenarios.LocksScenario.WaitCountdown", WaitCountdown);
             Start("X1", "caught an InvalidOperationException and sleeps inside the catch block (exception in flight)",
                   "Scenarios.LocksScenario.ThrowCatchAndSleep", ThrowCatchAndSleep);
 
@@ -109,6 +117,8 @@ namespace Scenarios
             AddLock(truth, "K", "monitor", () => K, "H", "K1", "K2", "K3");
             AddLock(truth, "SEM", "semaphore", () => Sem, null, "S1");
             AddLock(truth, "EVT", "event", () => Evt, null, "E1");
+            AddLock(truth, "BAR", "barrier", () => Bar, null, "B1");
+            AddLock(truth, "CDE", "countdown", () => Cde, null, "CD1");
 
             truth.Deadlocks.Add(new[] { "M1", "M2" });
             truth.Deadlocks.Add(new[] { "C1", "C2", "C3" });
@@ -174,6 +184,27 @@ namespace Scenarios
                 w.WriteString("address", Heap.Hex(Heap.AddressOf(Evt)));
                 w.WriteBoolean("is_set", Evt.IsSet);
                 w.WriteStartArray("waiters"); w.WriteStringValue("E1"); w.WriteEndArray();
+                w.WriteEndObject();
+            }));
+            truth.ScenarioData.Add(("barrier", w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("lock", "BAR");
+                w.WriteString("address", Heap.Hex(Heap.AddressOf(Bar)));
+                w.WriteNumber("participants", Bar.ParticipantCount);
+                w.WriteNumber("participants_remaining", Bar.ParticipantsRemaining);
+                w.WriteNumber("phase", Bar.CurrentPhaseNumber);
+                w.WriteStartArray("waiters"); w.WriteStringValue("B1"); w.WriteEndArray();
+                w.WriteEndObject();
+            }));
+            truth.ScenarioData.Add(("countdown", w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("lock", "CDE");
+                w.WriteString("address", Heap.Hex(Heap.AddressOf(Cde)));
+                w.WriteNumber("initial_count", Cde.InitialCount);
+                w.WriteNumber("current_count", Cde.CurrentCount);
+                w.WriteStartArray("waiters"); w.WriteStringValue("CD1"); w.WriteEndArray();
                 w.WriteEndObject();
             }));
         }
@@ -299,6 +330,12 @@ namespace Scenarios
 
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void WaitEvent(ThreadFact f) => Evt.Wait();
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void WaitBarrier(ThreadFact f) => Bar.SignalAndWait();
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void WaitCountdown(ThreadFact f) => Cde.Wait();
 
         // ---- 6 ---------------------------------------------------------------------------------
         private static (int min, int max, bool setMaxOk, int queued) StarveThreadPool()

@@ -24,9 +24,9 @@ namespace Scenarios
     internal sealed class LockFact
     {
         public string Name = "";
-        public string Kind = "monitor";    // monitor | lock | rwlock | semaphore | event
+        public string Kind = "monitor";    // monitor | lock | rwlock | semaphore | event | barrier | countdown
         public Func<object> Get = null!;
-        public string? HeldBy = "";        // null: nothing owns it (semaphore, event)
+        public string? HeldBy = "";        // null: nothing owns it (semaphore, event, barrier, countdown)
         public string? Writer;             // rwlock: the thread holding its write lock
         public string[] Waiters = Array.Empty<string>();
         public string? WaitMode;           // rwlock: how its waiters wait ("read" | "write")

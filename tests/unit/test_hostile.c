@@ -1,0 +1,229 @@
+/*
+ * test_hostile.c: the CLI given hostile or unlucky paths (issue: hardening): a FIFO as the dump, as
+ * --index or as DUMPSCOPE_DAC must not hang; --index naming a file that is not an index must not
+ * replace it. Every run is under `timeout`, so a hang fails with exit 124 instead of blocking.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include "dumpscope/dump.h"
+#include "dumpscope/index.h"
+#include "fixture.h"
+#include "sha256.h"
+
+/* Runs `timeout 20 dumpscope ARGS` with env (may be ""); returns the exit code, stderr in err. */
+static int run(const char *env, const char *args, char *err, size_t err_len) {
+  char cmd[8192], err_path[4200];
+  snprintf(err_path, sizeof err_path, "%s/stderr.txt", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "%s timeout 20 '%s' %s >/dev/null 2>'%s'", env, getenv("DUMPSCOPE_CLI"), args, err_path);
+  int status = system(cmd);
+  FILE *f = fopen(err_path, "r");
+  size_t n = f ? fread(err, 1, err_len - 1, f) : 0;
+  err[n] = '\0';
+  if (f)
+    fclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void file_sha(const char *path, char out[65]) {
+  FILE *f = fopen(path, "rb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *data = malloc((size_t)len);
+  CU_ASSERT_FATAL(data && fread(data, 1, (size_t)len, f) == (size_t)len);
+  fclose(f);
+  ds_test_sha256_hex(data, (size_t)len, out);
+  free(data);
+}
+
+static void test_fifos_do_not_hang(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char fifo[4200], args[8800], env[4400], err[4096];
+  snprintf(fifo, sizeof fifo, "%s/fifo", ds_test_tmpdir());
+  unlink(fifo);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+
+  snprintf(args, sizeof args, "summary '%s'", fifo);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+
+  snprintf(args, sizeof args, "summary '%s' --index '%s'", fx[0].dump, fifo);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+
+  snprintf(args, sizeof args, "index '%s' --index '%s/x.dsindex'", fx[0].dump, ds_test_tmpdir());
+  snprintf(env, sizeof env, "DUMPSCOPE_DAC='%s'", fifo);
+  CU_ASSERT_EQUAL(run(env, args, err, sizeof err), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "DAC"));
+
+  snprintf(args, sizeof args, "info '%s'", ds_test_tmpdir());
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "Is a directory"));
+}
+
+static void test_index_never_replaces_other_files(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char victim[4200], cmd[8800], args[8800], err[4096], before[65], after[65];
+  snprintf(victim, sizeof victim, "%s/victim.dmp", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", fx[0].dump, victim);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  file_sha(victim, before);
+  snprintf(args, sizeof args, "summary '%s' --index '%s'", fx[0].dump, victim);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a dumpscope index"));
+  snprintf(args, sizeof args, "index '%s' --index '%s'", fx[0].dump, victim);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 2);
+  file_sha(victim, after);
+  CU_ASSERT_STRING_EQUAL(before, after);
+  unlink(victim);
+}
+
+/* A flipped byte deep inside the index: opening is cheap and does not notice; the first query that
+ * touches the damaged section does, and the CLI then rebuilds the index once and answers. */
+static void test_damaged_section_is_rebuilt(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char index[4200], args[8800], err[4096];
+  snprintf(index, sizeof index, "%s/damaged.dsindex", ds_test_tmpdir());
+  snprintf(args, sizeof args, "index '%s' --index '%s'", fx[0].dump, index);
+  CU_ASSERT_EQUAL_FATAL(run("", args, err, sizeof err), 0);
+  struct stat st;
+  CU_ASSERT_EQUAL_FATAL(stat(index, &st), 0);
+  int fd = open(index, O_RDWR);
+  CU_ASSERT_FATAL(fd >= 0);
+  uint8_t byte;
+  off_t where = st.st_size / 2;
+  CU_ASSERT_EQUAL_FATAL(pread(fd, &byte, 1, where), 1);
+  byte ^= 0x5a;
+  CU_ASSERT_EQUAL_FATAL(pwrite(fd, &byte, 1, where), 1);
+  close(fd);
+  ds_index *idx = NULL;
+  ds_error e = {0};
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(index, &idx, &e), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_verify_all(idx, &e), DS_E_CORRUPT);
+  ds_index_close(idx);
+  const char *queries[] = {"roots", "refs", "obj"};
+  const char *invoice = NULL;
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(fx[0].truth, "markers"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), "invoice.first") == 0)
+      invoice = json_string_value(json_object_get(m, "address"));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(invoice);
+  for (size_t q = 0; q < 3; q++) {
+    snprintf(args, sizeof args, "%s '%s' %s --index '%s'", queries[q], fx[0].dump, invoice, index);
+    CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  }
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(index, &idx, &e), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_verify_all(idx, &e), DS_OK);
+  ds_index_close(idx);
+
+  /* a build killed half-way left "<index>.tmp.<pid>": the next build removes it */
+  char stale[4300];
+  snprintf(stale, sizeof stale, "%s.tmp.999999999", index);
+  FILE *f = fopen(stale, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fclose(f);
+  snprintf(args, sizeof args, "index '%s' --index '%s'", fx[0].dump, index);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  CU_ASSERT_NOT_EQUAL(access(stale, F_OK), 0);
+}
+
+/* The dump shrinks while it is read: reads past the new end see zeros instead of killing the
+ * process with SIGBUS, and the dump says it changed; the CLI says so too. */
+static void test_shrinking_dump(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char copy[4200], cmd[8800];
+  snprintf(copy, sizeof copy, "%s/shrinking.dmp", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", fx[0].dump, copy);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  ds_dump *dump = NULL;
+  ds_error e = {0};
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(copy, &dump, &e), DS_OK);
+  CU_ASSERT_FALSE(ds_dump_changed(dump));
+  struct stat st;
+  CU_ASSERT_EQUAL_FATAL(stat(copy, &st), 0);
+  CU_ASSERT_EQUAL_FATAL(truncate(copy, st.st_size / 8), 0);
+  /* read every segment's span: those past the cut raised SIGBUS before */
+  uint8_t buf[4096];
+  for (size_t i = 0; i < ds_dump_module_count(dump); i++)
+    ds_dump_read(dump, ds_dump_module(dump, i)->base, buf, sizeof buf);
+  CU_ASSERT_TRUE(ds_dump_changed(dump));
+  ds_dump_close(dump);
+  unlink(copy);
+}
+
+/* Bad arguments exit 2 with a message that names what is wrong. */
+static void test_bad_arguments(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  const struct {
+    const char *command, *argument, *message;
+  } cases[] = {
+      {"gcgen", "-1", "needs an object address"},
+      {"dumpobj", "zz", "dumpobj needs"},
+      {"mt", "0x1234567890abcdef12", "needs a MethodTable address"},
+      {"heapstat", "--min", "--min needs a value"},
+      {"roots", "0x1234567890abcdef12", "must be an address"},
+      {"gen", "7", "unknown generation"},
+  };
+  char args[8800], err[4096];
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    snprintf(args, sizeof args, "%s '%s' %s", cases[i].command, fx[0].dump, cases[i].argument);
+    int code = run("", args, err, sizeof err);
+    if (code != 2 || !strstr(err, cases[i].message))
+      fprintf(stderr, "%s: exit %d, %s\n", args, code, err);
+    CU_ASSERT_EQUAL(code, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].message));
+  }
+}
+
+/* A dump in a folder the user cannot write: the index goes to the user's cache folder, and the
+ * command says where. Run as nobody (root may write anywhere). */
+static void test_read_only_folder(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("locks", &fx);
+  CU_ASSERT_FATAL(n > 0);
+  char dir[4200], home[4200], cmd[16384], err[4096];
+  snprintf(dir, sizeof dir, "%s/readonly", ds_test_tmpdir());
+  snprintf(home, sizeof home, "%s/nobody-home", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd,
+           "mkdir -p '%s' '%s' && cp '%s' '%s/app.dmp' && chmod 755 '%s' && chmod 644 '%s/app.dmp' && chmod 777 '%s' "
+           "&& chmod o+x '%s'",
+           dir, home, fx[0].dump, dir, dir, dir, home, ds_test_tmpdir());
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  char env[8800], args[8800];
+  snprintf(env, sizeof env, "HOME='%s' XDG_CACHE_HOME= setpriv --reuid=65534 --regid=65534 --clear-groups", home);
+  snprintf(args, sizeof args, "summary '%s/app.dmp'", dir);
+  int code = run(env, args, err, sizeof err);
+  if (code != 0)
+    fprintf(stderr, "read-only folder: exit %d: %s\n", code, err);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "is not writable; the index goes to"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "/.cache/dumpscope/index/app.dmp-"));
+  snprintf(cmd, sizeof cmd, "ls '%s/.cache/dumpscope/index/' | grep -q '^app.dmp-.*\\.dsindex$'", home);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
+int main(void) {
+  CU_initialize_registry();
+  CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
+  CU_add_test(s, "a FIFO as dump, index or DAC is refused, never waited on", test_fifos_do_not_hang);
+  CU_add_test(s, "--index never replaces a file that is not an index", test_index_never_replaces_other_files);
+  CU_add_test(s, "a damaged section found by a query is rebuilt once, then answered", test_damaged_section_is_rebuilt);
+  CU_add_test(s, "a dump truncated while being read is reported, not a SIGBUS", test_shrinking_dump);
+  CU_add_test(s, "bad arguments exit 2 and say what is wrong", test_bad_arguments);
+  CU_add_test(s, "a dump in a read-only folder gets its index in the user's cache", test_read_only_folder);
+  return ds_test_main();
+}

@@ -1,0 +1,140 @@
+/*
+ * test_index_refs.c: the index reader checks every reference in the lock analysis' sections
+ * (waits, locks, lock values, thread lists, deadlocks, findings) at open: a thread, frame, object,
+ * string, value or list index that points outside the index is refused as corrupt, with checksums
+ * that are all correct, so only the check itself can catch it.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dumpscope/index.h"
+#include "fixture.h"
+
+/* A tiny consistent index: one object, two threads deadlocked on monitors. */
+typedef struct tiny {
+  ds_index_info info;
+  uint64_t addr[1];
+  uint32_t type[1], size[1], off[2];
+  uint64_t live[1];
+  ds_index_type types[1];
+  ds_index_thread threads[2];
+  ds_index_frame frames[2];
+  ds_index_wait waits[2];
+  ds_index_lock locks[1];
+  ds_index_lock_value values[2];
+  ds_index_waiter waiters[3];
+  ds_index_deadlock deadlocks[1];
+  ds_index_finding findings[1];
+  char strings[64];
+  size_t strings_len;
+} tiny;
+
+static void tiny_init(tiny *t) {
+  memset(t, 0, sizeof *t);
+  static const char pool[] = "\0Node\0monitor\0held_by\0waiters\0error";
+  memcpy(t->strings, pool, sizeof pool);
+  t->strings_len = sizeof pool;
+  uint32_t node = 1, monitor = 6, held_by = 14, waiters = 22, error = 30;
+  t->info = (ds_index_info){.object_count = 1, .type_count = 1, .free_type = UINT32_MAX, .string_type = UINT32_MAX};
+  t->addr[0] = 0x1000;
+  t->size[0] = 24;
+  t->types[0] = (ds_index_type){.mt = 0x5000, .name = node, .base_size = 24, .element_type_index = UINT32_MAX};
+  for (uint32_t i = 0; i < 2; i++) {
+    t->threads[i] = (ds_index_thread){.os_id = 100 + i, .managed_id = 1 + i, .alive = 1, .first_frame = i, .frame_count = 1};
+    t->frames[i] = (ds_index_frame){.thread = i, .method = monitor};
+    t->waits[i] = (ds_index_wait){.thread = i, .kind = monitor, .frame = i, .object = 0, .holder = 1 - i};
+  }
+  t->locks[0] = (ds_index_lock){.address = 0x1000, .object = 0, .kind = monitor, .flags = DS_LOCK_MONITOR,
+                                .first_value = 0, .value_count = 2, .first_waiter = 0, .waiter_count = 1};
+  t->values[0] = (ds_index_lock_value){held_by, DS_VALUE_THREAD, 0};
+  t->values[1] = (ds_index_lock_value){waiters, DS_VALUE_WAITERS, 0};
+  t->waiters[0] = (ds_index_waiter){.thread = 1, .object = UINT32_MAX};
+  t->waiters[1] = (ds_index_waiter){.thread = 0, .object = 0};
+  t->waiters[2] = (ds_index_waiter){.thread = 1, .object = UINT32_MAX};
+  t->deadlocks[0] = (ds_index_deadlock){.type = DS_DEADLOCK_CYCLE, .object = UINT32_MAX, .holder = UINT32_MAX,
+                                        .first_waiter = 1, .waiter_count = 2};
+  t->findings[0] = (ds_index_finding){.severity = error, .title = error, .description = error, .recommendation = error,
+                                      .details = DS_FINDING_CYCLE, .ref = 0, .object = UINT32_MAX, .holder = UINT32_MAX};
+}
+
+/* Writes t and opens it: the status of ds_index_open, its message in err. */
+static ds_status tiny_open(const tiny *t, ds_error *err) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/refs.dsindex", ds_test_tmpdir());
+  ds_index_writer *w = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_index_writer_create(path, &w, err), DS_OK);
+  struct { ds_section_id id; const void *data; size_t size; } secs[] = {
+      {DS_SEC_INFO, &t->info, sizeof t->info},          {DS_SEC_OBJ_ADDR, t->addr, sizeof t->addr},
+      {DS_SEC_OBJ_TYPE, t->type, sizeof t->type},       {DS_SEC_OBJ_SIZE, t->size, sizeof t->size},
+      {DS_SEC_OUT_OFF, t->off, sizeof t->off},          {DS_SEC_IN_OFF, t->off, sizeof t->off},
+      {DS_SEC_LIVE, t->live, sizeof t->live},           {DS_SEC_TYPES, t->types, sizeof t->types},
+      {DS_SEC_STRINGS, t->strings, t->strings_len},     {DS_SEC_THREADS, t->threads, sizeof t->threads},
+      {DS_SEC_FRAMES, t->frames, sizeof t->frames},     {DS_SEC_WAITS, t->waits, sizeof t->waits},
+      {DS_SEC_LOCKS, t->locks, sizeof t->locks},        {DS_SEC_LOCK_VALUES, t->values, sizeof t->values},
+      {DS_SEC_LOCK_WAITERS, t->waiters, sizeof t->waiters}, {DS_SEC_DEADLOCKS, t->deadlocks, sizeof t->deadlocks},
+      {DS_SEC_FINDINGS, t->findings, sizeof t->findings},
+  };
+  for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
+    CU_ASSERT_EQUAL_FATAL(ds_index_writer_add(w, secs[s].id, secs[s].data, secs[s].size, err), DS_OK);
+  CU_ASSERT_EQUAL_FATAL(ds_index_writer_finish(w, err), DS_OK);
+  ds_index_writer_free(w);
+  ds_index *idx = NULL;
+  ds_status rc = ds_index_open(path, &idx, err);
+  ds_index_close(idx);
+  unlink(path);
+  return rc;
+}
+
+static void expect_refused(const tiny *t, const char *section) {
+  ds_error err = {0};
+  CU_ASSERT_EQUAL(tiny_open(t, &err), DS_E_CORRUPT);
+  if (!strstr(err.message, section) || !strstr(err.message, "refers outside"))
+    fprintf(stderr, "expected a bad reference in \"%s\", got: %s\n", section, err.message);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, section));
+}
+
+static void test_lock_sections_checked(void) {
+  tiny t;
+  ds_error err = {0};
+  tiny_init(&t);
+  CU_ASSERT_EQUAL(tiny_open(&t, &err), DS_OK);
+
+  tiny_init(&t), t.waits[1].thread = 2; /* no such thread */
+  expect_refused(&t, "\"waits\"");
+  tiny_init(&t), t.waits[1].thread = 0; /* not ascending */
+  expect_refused(&t, "\"waits\"");
+  tiny_init(&t), t.waits[0].frame = 2;
+  expect_refused(&t, "\"waits\"");
+  tiny_init(&t), t.waits[0].holder = 7;
+  expect_refused(&t, "\"waits\"");
+  tiny_init(&t), t.waits[0].kind = 64; /* past the string pool */
+  expect_refused(&t, "\"waits\"");
+  tiny_init(&t), t.locks[0].object = 1;
+  expect_refused(&t, "\"locks\"");
+  tiny_init(&t), t.locks[0].value_count = 3;
+  expect_refused(&t, "\"locks\"");
+  tiny_init(&t), t.locks[0].first_waiter = UINT32_MAX; /* no wrap-around of first + count */
+  expect_refused(&t, "\"locks\"");
+  tiny_init(&t), t.values[0].value = 2;
+  expect_refused(&t, "\"lock values\"");
+  tiny_init(&t), t.values[1].type = DS_VALUE_TYPE_COUNT_;
+  expect_refused(&t, "\"lock values\"");
+  tiny_init(&t), t.waiters[1].object = 5;
+  expect_refused(&t, "\"lock waiters\"");
+  tiny_init(&t), t.deadlocks[0].type = 0;
+  expect_refused(&t, "\"deadlocks\"");
+  tiny_init(&t), t.deadlocks[0].waiter_count = 3;
+  expect_refused(&t, "\"deadlocks\"");
+  tiny_init(&t), t.findings[0].ref = 1; /* one deadlock only */
+  expect_refused(&t, "\"findings\"");
+  tiny_init(&t), t.findings[0].details = DS_FINDING_THREAD, t.findings[0].ref = 2;
+  expect_refused(&t, "\"findings\"");
+}
+
+int main(void) {
+  CU_initialize_registry();
+  CU_pSuite s = CU_add_suite("index_refs", NULL, NULL);
+  CU_add_test(s, "references in the lock sections are checked at open", test_lock_sections_checked);
+  return ds_test_main();
+}
