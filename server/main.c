@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fetch.h"
 #include "serve.h"
 #include "worker.h"
 
@@ -16,7 +17,8 @@ static void usage(FILE *out) {
                "  serve [--listen HOST:PORT] [--data DIR] ...   run the daemon (dumpscope serve --help)\n"
                "  token create --role reader|uploader|admin [--data DIR]   print a new API token\n"
                "  import DUMP --server URL --token T             upload a dump to a running daemon\n"
-               "  worker --dump PATH --index PATH                 one analysis (run by the daemon)\n\n");
+               "  worker --dump PATH --index PATH                 one analysis (run by the daemon)\n"
+               "  fetch --url-file PATH --out PATH --state PATH   one import's download (run by the daemon)\n\n");
   ds_cli_usage(out);
 }
 
@@ -32,6 +34,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "worker") == 0)
     return ds_worker_main(argc, argv);
+  if (strcmp(argv[1], "fetch") == 0)
+    return ds_fetch_main(argc, argv);
   if (strcmp(argv[1], "serve") == 0)
     return ds_serve_main(argc, argv);
   if (strcmp(argv[1], "token") == 0)

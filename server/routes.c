@@ -46,6 +46,8 @@ enum MHD_Result ds_http_first_call(ds_request *r) {
     return ds_http_send_error(r, 414, "uri_too_long", "the request path is too long");
   if (r->args_rc != DS_OK)
     return ds_http_send_status(r, &r->args_err);
+  if (ds_http_is_import_post(r))
+    return ds_http_import_first_call(r);
   if (!is_upload(r))
     return MHD_YES;
   if (!ds_http_authorize(r, DS_ROLE_UPLOADER))
@@ -77,6 +79,8 @@ enum MHD_Result ds_http_first_call(ds_request *r) {
 }
 
 enum MHD_Result ds_http_body(ds_request *r, const char *data, size_t len) {
+  if (r->body)
+    return ds_http_collect_body(r, data, len);
   if (!r->upload) {
     r->status += 0;
     if (len > MAX_IGNORED_BODY)
@@ -130,6 +134,8 @@ static enum MHD_Result finish_upload(ds_request *r) {
     const char *code = ds_status_name(err.code);
     if (err.code == DS_E_ARG)
       status = 400;
+    else if (err.code == DS_E_LIMIT)
+      status = 413, code = "payload_too_large";
     else if (err.code == DS_E_FORMAT || err.code == DS_E_UNSUPPORTED)
       status = 415;
     else if (err.code == DS_E_IO || err.code == DS_E_NOMEM)
@@ -531,6 +537,8 @@ enum MHD_Result ds_http_dispatch(ds_request *r) {
     }
     return ds_http_authorize(r, DS_ROLE_READER) ? list_dumps(r) : MHD_YES;
   }
+  if (ds_http_is_import_route(r))
+    return ds_http_import_dispatch(r);
   if (strncmp(p, "/dumps/", 7) == 0)
     return dump_routes(r, p + 7);
   if (strncmp(p, "/jobs/", 6) == 0) {

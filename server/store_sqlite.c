@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -842,6 +843,159 @@ ds_status ds_store_artifact_lru(ds_store *store, ds_store_artifact **rows, size_
   *rows = list;
   *count = filled;
   *total_bytes = (uint64_t)summary[1];
+  return DS_OK;
+}
+
+/* ---- imports ---------------------------------------------------------------------------------- */
+
+#define IMPORT_CAP(member) FIELD_CAP(ds_store_import, member)
+
+static void read_import(sqlite3_stmt *st, void *row) {
+  ds_store_import *out = row;
+  memset(out, 0, sizeof *out);
+  out->id = sqlite3_column_int64(st, 0);
+  column_text(st, 1, out->url, sizeof out->url);
+  column_text(st, 2, out->name, sizeof out->name);
+  column_text(st, 3, out->state, sizeof out->state);
+  out->bytes_total = (uint64_t)sqlite3_column_int64(st, 4);
+  out->bytes_done = (uint64_t)sqlite3_column_int64(st, 5);
+  column_text(st, 6, out->dump_id, sizeof out->dump_id);
+  column_text(st, 7, out->error, sizeof out->error);
+  out->attempts = sqlite3_column_int(st, 8);
+  out->allow_private = sqlite3_column_int(st, 9) != 0;
+  out->created_ms = sqlite3_column_int64(st, 10);
+  out->started_ms = sqlite3_column_int64(st, 11);
+  out->finished_ms = sqlite3_column_int64(st, 12);
+}
+
+static bool valid_import_state(const char *state) {
+  static const char *const names[] = {"queued", "downloading", "ingesting", "done", "failed"};
+  for (size_t i = 0; state && i < sizeof names / sizeof *names; i++)
+    if (strcmp(state, names[i]) == 0)
+      return true;
+  return false;
+}
+
+/* Belt and braces for the callers' redaction: a URL that still carries a signature is never
+ * written (design.md: SAS signatures never appear in the database). */
+static bool holds_signature(const char *url) {
+  for (const char *p = url; p && *p; p++)
+    if (strncasecmp(p, "sig=", 4) == 0)
+      return true;
+  return false;
+}
+
+ds_status ds_store_import_add(ds_store *store, const char *url, const char *name, bool allow_private,
+                              ds_store_import *out, ds_error *err) {
+  if (!store || !url || !url[0] || !out || strnlen(url, DS_STORE_URL_MAX) >= DS_STORE_URL_MAX)
+    return ds_error_set(err, DS_E_ARG, "store: an import needs a URL shorter than %d bytes", DS_STORE_URL_MAX);
+  if (holds_signature(url))
+    return ds_error_set(err, DS_E_ARG, "store: refusing to store an import URL that holds a signature");
+  bool found = false;
+  sqlite3_stmt *st;
+  ds_status status = tx_begin(store, true, S_IMPORT_INSERT, &st, err);
+  if (status == DS_OK) {
+    bind_text(st, 1, url, IMPORT_CAP(url));
+    bind_text(st, 2, name ? name : "", IMPORT_CAP(name));
+    sqlite3_bind_int(st, 3, allow_private);
+    sqlite3_bind_int64(st, 4, now_ms());
+    status = one_row(store, S_IMPORT_INSERT, st, read_import, out, &found, err);
+  }
+  if (status == DS_OK && !found)
+    status = ds_error_set(err, DS_E_IO, "store: inserting an import returned no row");
+  return tx_end(store, status, err);
+}
+
+ds_status ds_store_import_get(ds_store *store, int64_t id, ds_store_import *out, ds_error *err) {
+  if (!store || !out)
+    return ds_error_set(err, DS_E_ARG, "store: import_get needs a store and an output");
+  bool found = false;
+  sqlite3_stmt *st;
+  ds_status status = tx_begin(store, false, S_IMPORT_GET, &st, err);
+  if (status == DS_OK) {
+    sqlite3_bind_int64(st, 1, id);
+    status = one_row(store, S_IMPORT_GET, st, read_import, out, &found, err);
+  }
+  if (status == DS_OK && !found)
+    status = ds_error_set(err, DS_E_NOT_FOUND, "no import with id %lld", (long long)id);
+  return tx_end(store, status, err);
+}
+
+ds_status ds_store_import_set_state(ds_store *store, int64_t id, const char *state, const char *error,
+                                    const char *dump_id, ds_store_import *out, ds_error *err) {
+  if (!store || !valid_import_state(state) || (dump_id && dump_id[0] && !valid_id(dump_id)))
+    return ds_error_set(err, DS_E_ARG,
+                        "store: import_set_state needs a state (queued, downloading, ingesting, done, failed) "
+                        "and a valid dump id");
+  if (holds_signature(error))
+    return ds_error_set(err, DS_E_ARG, "store: refusing to store an import error that holds a signature");
+  ds_store_import row;
+  bool found = false;
+  sqlite3_stmt *st;
+  ds_status status = tx_begin(store, true, S_IMPORT_STATE, &st, err);
+  if (status == DS_OK) {
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, state, IMPORT_CAP(state));
+    bind_text(st, 3, error, IMPORT_CAP(error));
+    bind_text(st, 4, dump_id, IMPORT_CAP(dump_id));
+    sqlite3_bind_int64(st, 5, now_ms());
+    status = one_row(store, S_IMPORT_STATE, st, read_import, &row, &found, err);
+  }
+  if (status == DS_OK && !found && (status = prep(store, S_IMPORT_GET, &st, err)) == DS_OK) {
+    sqlite3_bind_int64(st, 1, id);
+    status = one_row(store, S_IMPORT_GET, st, read_import, &row, &found, err);
+    if (status == DS_OK)
+      status = found ? ds_error_set(err, DS_E_ARG, "store: import %lld is already %s", (long long)id, row.state)
+                     : ds_error_set(err, DS_E_NOT_FOUND, "no import with id %lld", (long long)id);
+  }
+  status = tx_end(store, status, err);
+  if (status == DS_OK && out)
+    *out = row;
+  return status;
+}
+
+ds_status ds_store_import_progress(ds_store *store, int64_t id, uint64_t bytes_done, uint64_t bytes_total,
+                                   ds_error *err) {
+  if (!store || bytes_done > INT64_MAX || bytes_total > INT64_MAX)
+    return ds_error_set(err, DS_E_ARG, "store: import_progress needs a store and sizes below 2^63");
+  sqlite3_stmt *st;
+  ds_status status = tx_begin(store, true, S_IMPORT_PROGRESS, &st, err);
+  if (status == DS_OK) {
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)bytes_done);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)bytes_total);
+    status = run(store, S_IMPORT_PROGRESS, st, NULL, err);
+  }
+  return tx_end(store, status, err);
+}
+
+ds_status ds_store_import_list(ds_store *store, const char *state, size_t limit, ds_store_import **rows,
+                               size_t *count, ds_error *err) {
+  if (!store || !rows || !count || limit > DS_STORE_IMPORTS_MAX || (state && !valid_import_state(state)))
+    return ds_error_set(err, DS_E_ARG, "store: import_list needs a store, outputs, a known state and a limit of at "
+                        "most %d", DS_STORE_IMPORTS_MAX);
+  *rows = NULL;
+  *count = 0;
+  if (limit == 0)
+    return DS_OK;
+  ds_store_import *list = calloc(limit, sizeof *list);
+  if (!list)
+    return ds_error_set(err, DS_E_NOMEM, "store: out of memory listing imports");
+  size_t filled = 0;
+  sqlite3_stmt *st;
+  ds_status status = tx_begin(store, false, S_IMPORT_UNFINISHED, &st, err);
+  if (status == DS_OK) {
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+    bind_text(st, 2, state, IMPORT_CAP(state));
+    status = many_rows(store, S_IMPORT_UNFINISHED, st, read_import, list, sizeof *list, limit, &filled, err);
+  }
+  status = tx_end(store, status, err);
+  if (status != DS_OK || filled == 0) {
+    free(list);
+    return status;
+  }
+  *rows = list;
+  *count = filled;
   return DS_OK;
 }
 
