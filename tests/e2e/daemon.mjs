@@ -26,8 +26,18 @@ export function marker(truth, name) {
   return m;
 }
 
+// Every data folder a test process makes holds copies of dumps (hundreds of MB): all are removed
+// when the process exits, whatever happened, unless DS_KEEP_E2E_DATA is set.
+const madeDirs = new Set();
+process.on('exit', () => {
+  if (process.env.DS_KEEP_E2E_DATA) return;
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export function newDataDir() {
-  return mkdtempSync(join(tmpdir(), 'dumpscope-e2e-'));
+  const dir = mkdtempSync(join(tmpdir(), 'dumpscope-e2e-'));
+  madeDirs.add(dir);
+  return dir;
 }
 
 // Removes a data folder made by newDataDir (it holds copies of the dumps) unless

@@ -296,6 +296,41 @@ static void test_cli_paging(void) {
   json_decref(page);
 }
 
+/* Another dump copied over app.dmp while app.dmp.dsindex stays: the index is bound to its dump and
+ * is rebuilt, never answered from (the old index would describe the other process). */
+static void test_foreign_index_is_rebuilt(void) {
+  ds_fixture *fx, *lx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  CU_ASSERT_FATAL(ds_fixtures("locks", &lx) > 0);
+  char app[4200], cmd[9000], args[9000], err[4096];
+  snprintf(app, sizeof app, "%s/app.dmp", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s.dsindex'", fx[0].dump, app, app);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  snprintf(args, sizeof args, "deadlocks '%s'", app);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", lx[0].dump, app);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  char out_path[4300];
+  snprintf(out_path, sizeof out_path, "%s/threads.json", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "'%s' threads '%s' --json > '%s' 2>/dev/null", getenv("DUMPSCOPE_CLI"), app, out_path);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+  json_error_t jerr;
+  json_t *doc = json_load_file(out_path, 0, &jerr);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  /* the answer is the locks process's: its truth's thread ids, not the main process's */
+  json_int_t want = json_integer_value(json_object_get(json_array_get(json_object_get(lx[0].truth, "threads"), 0), "os_id"));
+  bool found = false;
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(doc, "threads"), i, t)
+    found = found || json_integer_value(json_object_get(t, "os_id")) == want;
+  CU_ASSERT_TRUE(found);
+  json_decref(doc);
+  snprintf(args, sizeof args, "summary '%s'", app);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  unlink(app);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
@@ -307,5 +342,6 @@ int main(void) {
   CU_add_test(s, "a dump in a read-only folder gets its index in the user's cache", test_read_only_folder);
   CU_add_test(s, "a damaged heap: index exits 4 and every answer carries a warning", test_damaged_heap_is_reported);
   CU_add_test(s, "--after pages position-paged lists from the CLI", test_cli_paging);
+  CU_add_test(s, "an index left from another dump at the same path is rebuilt", test_foreign_index_is_rebuilt);
   return ds_test_main();
 }
