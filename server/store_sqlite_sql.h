@@ -1,7 +1,8 @@
 /*
- * store_sqlite_sql.h: the SQL of store_sqlite.c and nothing else: the numbered schema migrations
- * and every statement the store runs, each with the purpose its error messages name. Included by
- * store_sqlite.c alone. Every statement is constant text; values are bound as ?N parameters.
+ * store_sqlite_sql.h: the SQL of the store (store_sqlite*.c) and nothing else: the numbered schema
+ * migrations and every statement the store runs, each with the purpose its error messages name.
+ * Included by store_sqliteint.h alone. Every statement is constant text; values are bound as ?N
+ * parameters.
  */
 #ifndef DUMPSCOPE_SERVER_STORE_SQLITE_SQL_H
 #define DUMPSCOPE_SERVER_STORE_SQLITE_SQL_H
