@@ -122,6 +122,11 @@ static ds_status h_gen(ds_query *q, const ds_api_args *args, json_t **out, ds_er
   return rc != DS_OK ? rc : stats(q, args, &f, out, err);
 }
 
+static ds_status h_heap(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  (void)args;
+  return ds_query_heap(q, out, err);
+}
+
 static ds_status h_heap_stat(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
   ds_object_filter f;
   ds_status rc = read_filter(args, "gen", false, &f, err);
@@ -281,6 +286,8 @@ static const ds_api_resource resources[] = {
      "type_count", "per-type count and size of generation 0|1|2|loh|poh|frozen (SOSEX !dumpgen)"},
     {"gen_objects", "gen/{gen}/objects", "gen", FILTER_PARAMS "," PAGE_PARAMS, h_gen_objects,
      ds_api_render_objects, NULL, NULL, "instances in a generation, in address order (cursor: last address)"},
+    {"heap", "heap", NULL, PAGE_PARAMS, h_heap, NULL, "segments", "segment_count",
+     "the GC heap: generations with their segments or regions, bytes spanned, object, free and live bytes (SOS !eeheap -gc)"},
     {"heap_stat", "heap/stat", NULL, "gen,free,sort,order," FILTER_PARAMS "," PAGE_PARAMS, h_heap_stat,
      ds_api_render_stats, "types", "type_count", "per-type histogram of the whole heap, live/dead (SOS !dumpheap -stat)"},
     {"heap_objects", "heap/objects", NULL, "gen,free," FILTER_PARAMS "," PAGE_PARAMS, h_heap_objects,

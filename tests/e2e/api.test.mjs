@@ -455,6 +455,7 @@ const SAME = () => {
   const holder = thread('marker-holder');
   return [
     ['summary', ['summary'], 'summary'],
+    ['heap', ['heap', '--limit', '3'], 'heap?limit=3'],
     ['gen', ['gen', '2', '--by-count', '--limit', '7'], 'gen/2?sort=count&limit=7'],
     ['gen_objects', ['gen_objects', '2', '--limit', '4', '--after', inv], `gen/2/objects?limit=4&cursor=${inv}`],
     ['heap_stat', ['heap_stat', '--dead', '--nostrings', '--limit', '6'], 'heap/stat?liveness=dead&strings=false&limit=6'],

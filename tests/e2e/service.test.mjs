@@ -228,7 +228,7 @@ test('unknown ids, malformed addresses and parameters get 4xx JSON errors', asyn
 
 test('the daemon never maps the DAC, after serving every kind of query', async () => {
   const m = marker(truth, 'marker.local');
-  for (const p of ['summary', 'gen/0', 'gen/2/objects?limit=5', 'heap/stat?liveness=dead', 'types?q=Invoice',
+  for (const p of ['summary', 'heap', 'gen/0', 'gen/2/objects?limit=5', 'heap/stat?liveness=dead', 'types?q=Invoice',
     `objects/${m.address}`, `objects/${m.address}/refs`, `roots/${m.address}?all=true`, `addresses/${m.address}`,
     'handles', 'finalizer?queue=ready', 'fragmentation', 'strings?duplicates=true', 'threads',
     `threads/${threadOs('main')}/stack`, `threads/m1/objects`, 'locks', 'waits', 'deadlocks', 'findings']) {

@@ -59,6 +59,7 @@ static void test_routes(void) {
       {"waits", "waits", NULL, NULL},
       {"deadlocks", "deadlocks", NULL, NULL},
       {"findings", "findings", NULL, NULL},
+      {"heap", "heap", NULL, NULL},
       /* one trailing slash, as /dumps/ and /dumps/{id}/ */
       {"summary/", "summary", NULL, NULL},
       {"gen/2/", "gen", "gen", "2"},
@@ -86,7 +87,7 @@ static void test_routes(void) {
         routed[k] = true;
   }
   /* every row of the table has a route case above */
-  CU_ASSERT_EQUAL(ds_api_resource_count(), 21);
+  CU_ASSERT_EQUAL(ds_api_resource_count(), 22);
   for (size_t k = 0; k < ds_api_resource_count(); k++) {
     CU_ASSERT(routed[k]);
     CU_ASSERT_PTR_EQUAL(ds_api_find(ds_api_resource_at(k)->name), ds_api_resource_at(k));
@@ -99,7 +100,7 @@ static void test_unknown_routes(void) {
   static const char *const paths[] = {
       "", "/", "//", "nonsense", "gen", "gen/", "gen//objects", "gen/2//", "gen/2/objects/x", "objects",
       "objects/", "objects//refs", "roots/0x10/refs", "threads/m4", "threads//stack", "summary//",
-      "summary/x", "/summary", "heap", "heap/stat/objects", "Gen/2", "locks?x=1", "summaryx",
+      "summary/x", "/summary", "heap/x", "heap/stat/objects", "Gen/2", "locks?x=1", "summaryx",
   };
   for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
     ds_api_args a = {0};

@@ -83,6 +83,9 @@ ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err);
 /* Findings with severity, description and recommendation: deadlocks, a blocked finalizer thread,
  * thread pool threads blocked on tasks (starvation), many threads waiting on one lock. */
 ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err);
+/* The GC heap: per generation its segments/regions, reserved bytes, objects, object, free and live
+ * bytes; and every segment (heap, generation, range, objects) (SOS !eeheap -gc). */
+ds_status ds_query_heap(ds_query *q, json_t **out, ds_error *err);
 /* Summary of the index: counts, GC mode, heap sizes per generation. */
 ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
 
