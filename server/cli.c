@@ -115,7 +115,69 @@ bool ds_cli_has_command(const char *name) {
   return ds_cli_is_resource_command(name);
 }
 
+/* SOS and SOSEX options are spelled with one dash ("-stat", "-type X", "-mt:0x7f..."): each
+ * becomes our spelling ("--stat", "--type X", "--mt 0x7f...") before parsing. A few have their
+ * own long names. Arguments that are not of that shape pass through unchanged. */
+#define CLI_MAX_ARGS 256
+#define CLI_OPTION_BYTES 64
+
+typedef struct cli_argv {
+  char *items[CLI_MAX_ARGS];
+  char storage[CLI_MAX_ARGS][CLI_OPTION_BYTES];
+  int count;
+} cli_argv;
+
+static const char *long_spelling(const char *word) {
+  static const struct { const char *sos, *ours; } renamed[] = {
+      {"d", "details"}, {"r", "depth"}, {"short", "list"}, {NULL, NULL}};
+  for (size_t i = 0; renamed[i].sos; i++)
+    if (strcmp(word, renamed[i].sos) == 0)
+      return renamed[i].ours;
+  return word;
+}
+
+static bool normalize_argv(int argc, char **argv, cli_argv *out, ds_error *err) {
+  out->count = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *arg = argv[i];
+    bool sos = i >= 2 && arg[0] == '-' && ((arg[1] >= 'a' && arg[1] <= 'z') || (arg[1] >= 'A' && arg[1] <= 'Z'));
+    if (out->count + 2 > CLI_MAX_ARGS) {
+      ds_error_set(err, DS_E_ARG, "too many arguments (at most %d)", CLI_MAX_ARGS - 2);
+      return false;
+    }
+    if (!sos) {
+      out->items[out->count++] = argv[i];
+      continue;
+    }
+    const char *colon = strchr(arg, ':');
+    char word[CLI_OPTION_BYTES];
+    size_t len = colon ? (size_t)(colon - arg - 1) : strlen(arg + 1);
+    if (len >= sizeof word - 3) {
+      ds_error_set(err, DS_E_ARG, "unknown option %.60s", arg);
+      return false;
+    }
+    memcpy(word, arg + 1, len);
+    word[len] = '\0';
+    char *slot = out->storage[out->count];
+    snprintf(slot, CLI_OPTION_BYTES, "--%s", long_spelling(word));
+    out->items[out->count++] = slot;
+    if (colon)
+      out->items[out->count++] = (char *)(colon + 1); /* "-mt:VALUE": the value is the next argument */
+  }
+  return true;
+}
+
 int ds_cli_run(int argc, char **argv) {
+  static cli_argv normalized; /* one command line per process */
+  ds_error nerr = {0};
+  if (!normalize_argv(argc, argv, &normalized, &nerr)) {
+    bool json = false;
+    for (int i = 2; i < argc; i++)
+      json = json || strcmp(argv[i], "--json") == 0;
+    return ds_cli_fail(json, &nerr);
+  }
+  argc = normalized.count;
+  argv = normalized.items;
   cli_options o = {.gen = -1, .max_size = UINT64_MAX};
   const char *command = argv[1];
   size_t ci;

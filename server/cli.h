@@ -54,7 +54,9 @@ extern const size_t ds_cli_dac_command_count;
 void ds_cli_print_json(json_t *doc);
 
 /* Index commands (cli_api.c): `index` and every row of api/'s resource table, by name or by its
- * SOSEX spelling (gch, finq, frq, mdso, mfrag, obj, gen --list, heapstat --live). */
+ * SOSEX spelling (gch, finq, frq, mdso, mfrag, obj, gen --list, heapstat --live) or SOS spelling
+ * (dumpheap, gcroot, clrthreads, clrstack, syncblk, gcwhere, gchandles, finalizequeue,
+ * dumpstackobjects). */
 bool ds_cli_is_resource_command(const char *command);
 int ds_cli_run_resource(const char *command, const ds_cli_args *args);
 void ds_cli_resource_usage(FILE *out);

@@ -18,21 +18,35 @@
 #include "dumpscope/query.h"
 #include "worker.h"
 
-/* CLI spellings of resources: SOSEX names, with the parameters they imply. */
+/* CLI spellings of resources: SOSEX and SOS names (support engineers type them from habit), with
+ * the parameters they imply. */
 static const struct {
   const char *command;
   const char *resource;
   const char *list_resource;  /* with --list */
+  const char *stat_resource;  /* with --stat (the option is consumed: the resource does not take it) */
   const char *fixed_name, *fixed_value;
 } cli_aliases[] = {
-    {"gen", "gen", "gen_objects", NULL, NULL},
-    {"heapstat", "heap_stat", "heap_objects", NULL, NULL},
-    {"obj", "object", NULL, NULL, NULL},
-    {"gch", "handles", NULL, NULL, NULL},
-    {"finq", "finalizer", NULL, "queue", "finalizable"},
-    {"frq", "finalizer", NULL, "queue", "ready"},
-    {"mdso", "thread_objects", NULL, NULL, NULL},
-    {"mfrag", "fragmentation", NULL, NULL, NULL},
+    /* SOSEX */
+    {"gen", "gen", "gen_objects", NULL, NULL, NULL},
+    {"heapstat", "heap_stat", "heap_objects", NULL, NULL, NULL},
+    {"obj", "object", NULL, NULL, NULL, NULL},
+    {"gch", "handles", NULL, NULL, NULL, NULL},
+    {"finq", "finalizer", NULL, NULL, "queue", "finalizable"},
+    {"frq", "finalizer", NULL, NULL, "queue", "ready"},
+    {"mdso", "thread_objects", NULL, NULL, NULL, NULL},
+    {"mfrag", "fragmentation", NULL, NULL, NULL, NULL},
+    /* SOS */
+    {"dumpheap", "heap_objects", NULL, "heap_stat", NULL, NULL},
+    {"gcroot", "roots", NULL, NULL, NULL, NULL},
+    {"clrthreads", "threads", NULL, NULL, NULL, NULL},
+    {"clrstack", "stack", NULL, NULL, NULL, NULL},
+    {"syncblk", "locks", NULL, NULL, NULL, NULL},
+    {"gcwhere", "address", NULL, NULL, NULL, NULL},
+    {"gchandles", "handles", NULL, NULL, NULL, NULL},
+    {"finalizequeue", "finalizer", NULL, NULL, "queue", "finalizable"},
+    {"dumpstackobjects", "thread_objects", NULL, NULL, NULL, NULL},
+    {"dso", "thread_objects", NULL, NULL, NULL, NULL},
 };
 
 /* Where a dump's index lives: --index, else next to the dump, else (the dump's folder is not
@@ -205,9 +219,19 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
   ds_error err = {0};
   const ds_api_resource *r = ds_api_find(command);
   const char *fixed_name = NULL, *fixed_value = NULL;
+  ds_cli_args alias_options;
   for (size_t i = 0; !r && i < sizeof cli_aliases / sizeof *cli_aliases; i++)
     if (strcmp(cli_aliases[i].command, command) == 0) {
-      r = ds_api_find(o->list && cli_aliases[i].list_resource ? cli_aliases[i].list_resource : cli_aliases[i].resource);
+      const char *name = cli_aliases[i].resource;
+      if (o->list && cli_aliases[i].list_resource)
+        name = cli_aliases[i].list_resource;
+      if (o->stat && cli_aliases[i].stat_resource) {
+        name = cli_aliases[i].stat_resource;
+        alias_options = *o;
+        alias_options.stat = false; /* the choice of resource says it */
+        o = &alias_options;
+      }
+      r = ds_api_find(name);
       fixed_name = cli_aliases[i].fixed_name;
       fixed_value = cli_aliases[i].fixed_value;
     }
@@ -263,4 +287,6 @@ void ds_cli_resource_usage(FILE *out) {
     fprintf(out, "  %-14s %s\n      /%s%s%s\n", r->name, r->help, r->route, r->params[0] ? "  ?" : "", r->params);
   }
   fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq, frq, mdso, mfrag\n");
+  fprintf(out, "  SOS spellings:   dumpheap [--stat], gcroot, clrthreads, clrstack, syncblk, gcwhere, gchandles,\n"
+               "                   finalizequeue, dumpstackobjects (dso); DAC: dumpobj, dumpmt, verifyheap, eeheap\n");
 }

@@ -625,6 +625,9 @@ const ds_cli_command ds_cli_dac_commands[] = {
     {"gcgen", cmd_gcgen, true, "generation of an address (SOSEX !gcgen)"},
     {"dumpobj", cmd_obj, true, "an object read through the DAC, without the index"},
     {"mt", cmd_mt, true, "a MethodTable: sizes, flags, fields (SOS !dumpmt)"},
+    /* SOS spellings of the commands above */
+    {"dumpmt", cmd_mt, true, "SOS spelling of mt"},
+    {"verifyheap", cmd_verify, false, "SOS spelling of verify"},
 };
 
 const size_t ds_cli_dac_command_count = sizeof ds_cli_dac_commands / sizeof *ds_cli_dac_commands;
