@@ -23,4 +23,9 @@ void ds_api_render_finalizer(json_t *doc, FILE *out);
 void ds_api_render_fragmentation(json_t *doc, FILE *out);
 void ds_api_render_strings(json_t *doc, FILE *out);
 
+/* sosex.c: the rest of the SOSEX reference */
+#include "api.h"
+ds_status ds_api_h_memory(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+void ds_api_render_memory(json_t *doc, FILE *out);
+
 #endif

@@ -292,6 +292,9 @@ static const ds_api_resource resources[] = {
      "shortest root path to an object; all=true: one per distinct root (SOSEX !mroot)"},
     {"address", "addresses/{addr}", "addr", "", h_address, NULL, NULL, NULL,
      "generation, heap and segment of an address, and the object containing it (SOSEX !gcgen)"},
+    {"mln", "memory/{addr}", "addr", "", ds_api_h_memory, ds_api_render_memory, NULL, NULL,
+     "what lives at an address: object (interior too), free block, stack (thread, frame), handle, "
+     "module (section), JIT code, loader heap (SOSEX !mln)"},
     {"handles", "handles", NULL, "limit", h_handles, ds_api_render_handles, NULL, NULL, "GC handles by kind, pinned flagged (SOSEX !gch)"},
     {"finalizer", "finalizer", NULL, "queue,stat," PAGE_PARAMS, h_finalizer, ds_api_render_finalizer, "objects", "count",
      "finalizer queue: queue=finalizable|ready, stat=true for per-type counts (SOSEX !finq, !frq)"},

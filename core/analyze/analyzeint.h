@@ -144,6 +144,10 @@ ds_status ds__build_references(ds__build *b, ds_error *err);
 /* Phase 4 (graph.c): the incoming references (the inverted graph); writes its CSR sections. */
 ds_status ds__build_reverse(ds__build *b, ds_error *err);
 
+/* Phase "memory map" (memmap.c): code heaps, loader heaps, the handle table and the code of the
+ * methods on the stacks; writes its section. Needs the roots (their frames). */
+ds_status ds__build_memory_map(ds__build *b, ds_error *err);
+
 void ds__build_free(ds__build *b);
 
 #endif

@@ -39,6 +39,7 @@ _Static_assert(sizeof(section_entry) == 32, "index section entry layout");
 _Static_assert(sizeof(ds_index_root) == 48, "ds_index_root layout");
 _Static_assert(sizeof(ds_index_type) == 48, "ds_index_type layout");
 _Static_assert(sizeof(ds_index_segment) == 40, "ds_index_segment layout");
+_Static_assert(sizeof(ds_index_memory_range) == 32, "ds_index_memory_range layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -59,6 +60,7 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_GEN_HIST: return sizeof(ds_index_hist);
   case DS_SEC_EXTRA_EDGES: return sizeof(ds_index_extra_edge);
   case DS_SEC_MONITORS: return sizeof(ds_index_monitor);
+  case DS_SEC_MEMORY_RANGES: return sizeof(ds_index_memory_range);
   default: return 0;
   }
 }
@@ -69,7 +71,7 @@ static const char *section_name(uint32_t id) {
                                       "incoming offsets", "incoming references", "types", "fields",
                                       "strings", "segments", "roots", "threads", "frames",
                                       "finalizable", "liveness", "generation histogram", "extra edges",
-                                      "free blocks", "monitors"};
+                                      "free blocks", "monitors", "memory ranges"};
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
 

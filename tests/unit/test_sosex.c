@@ -196,9 +196,272 @@ static void test_sos_aliases(void) {
   json_decref(j);
 }
 
+/* ---- mln ------------------------------------------------------------------------------------- */
+
+/* mln ADDR --json on the main-wks-full index. */
+static json_t *mln(ds_fixture *f, const char *index, uint64_t addr) {
+  char args[8192];
+  int code;
+  snprintf(args, sizeof args, "mln '%s' 0x%llx --index '%s'", f->dump, (unsigned long long)addr, index);
+  json_t *j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+  return j;
+}
+
+static const char *sget(json_t *o, const char *path) {
+  char key[128];
+  snprintf(key, sizeof key, "%s", path);
+  json_t *cur = o;
+  for (char *part = key, *dot; cur && part; part = dot ? dot + 1 : NULL) {
+    dot = strchr(part, '.');
+    if (dot)
+      *dot = '\0';
+    cur = json_object_get(cur, part);
+  }
+  const char *v = json_string_value(cur);
+  return v ? v : "";
+}
+
+static uint64_t hex_of(const char *text) {
+  uint64_t v = 0;
+  ds_test_hex(text, &v);
+  return v;
+}
+
+/* The virtual address range of section `name` in an ELF file on disk (an oracle independent of the
+ * dump: the loader never maps section headers). */
+static bool elf_section_range(const char *path, const char *name, uint64_t *start, uint64_t *size) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp)
+    return false;
+  unsigned char eh[64];
+  bool found = false;
+  if (fread(eh, 1, sizeof eh, fp) == sizeof eh) {
+    uint64_t shoff;
+    uint16_t shentsize, shnum, shstrndx;
+    memcpy(&shoff, eh + 0x28, 8);
+    memcpy(&shentsize, eh + 0x3a, 2);
+    memcpy(&shnum, eh + 0x3c, 2);
+    memcpy(&shstrndx, eh + 0x3e, 2);
+    unsigned char sh[64], names_sh[64];
+    char names[65536];
+    if (shentsize == 64 && shstrndx < shnum && fseek(fp, (long)(shoff + 64ull * shstrndx), SEEK_SET) == 0 &&
+        fread(names_sh, 1, 64, fp) == 64) {
+      uint64_t names_off, names_size;
+      memcpy(&names_off, names_sh + 0x18, 8);
+      memcpy(&names_size, names_sh + 0x20, 8);
+      if (names_size > sizeof names - 1)
+        names_size = sizeof names - 1;
+      if (fseek(fp, (long)names_off, SEEK_SET) == 0 && fread(names, 1, names_size, fp) == names_size) {
+        names[names_size] = '\0';
+        for (uint16_t i = 0; i < shnum && !found; i++) {
+          if (fseek(fp, (long)(shoff + 64ull * i), SEEK_SET) != 0 || fread(sh, 1, 64, fp) != 64)
+            break;
+          uint32_t name_off;
+          memcpy(&name_off, sh, 4);
+          if (name_off < names_size && strcmp(names + name_off, name) == 0) {
+            memcpy(start, sh + 0x10, 8);
+            memcpy(size, sh + 0x20, 8);
+            found = true;
+          }
+        }
+      }
+    }
+  }
+  fclose(fp);
+  return found;
+}
+
+/* The frame of a thread's stack (stack --json) whose method contains text; NULL when none. */
+static json_t *frame_with(json_t *stack, const char *text) {
+  size_t i;
+  json_t *fr;
+  json_array_foreach(json_object_get(stack, "frames"), i, fr)
+    if (strstr(sget(fr, "method"), text) && !json_is_true(json_object_get(fr, "runtime_frame")))
+      return fr;
+  return NULL;
+}
+
+static void test_mln(void) {
+  const char *index;
+  ds_fixture *f = main_fixture(&index);
+  char args[8192];
+  int code;
+
+  /* a heap object, an interior address (the field obj reports at that offset), its header */
+  const char *invoice_text = marker_address(f->truth, "invoice.first");
+  uint64_t invoice = hex_of(invoice_text);
+  json_t *j = mln(f, index, invoice);
+  CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "object");
+  CU_ASSERT_STRING_EQUAL(sget(j, "object.address"), invoice_text);
+  CU_ASSERT_STRING_EQUAL(sget(j, "object.type"), "Scenarios.Invoice");
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "offset")), 0);
+  json_decref(j);
+  snprintf(args, sizeof args, "obj '%s' %s --index '%s'", f->dump, invoice_text, index);
+  json_t *obj = run_cli(args, &code);
+  size_t i;
+  json_t *fld;
+  int checked_fields = 0;
+  json_array_foreach(json_object_get(obj, "fields"), i, fld) {
+    json_int_t off = json_integer_value(json_object_get(fld, "offset"));
+    j = mln(f, index, invoice + (uint64_t)off + 1);
+    CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "object");
+    CU_ASSERT_STRING_EQUAL(sget(j, "object.address"), invoice_text);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "offset")), off + 1);
+    CU_ASSERT_STRING_EQUAL(sget(j, "field"), sget(fld, "name"));
+    checked_fields++;
+    json_decref(j);
+  }
+  CU_ASSERT(checked_fields >= 2);
+  json_decref(obj);
+  j = mln(f, index, invoice - 8);
+  CU_ASSERT_STRING_EQUAL(sget(j, "object.address"), invoice_text);
+  CU_ASSERT_STRING_EQUAL(sget(j, "part"), "object header");
+  json_decref(j);
+
+  /* a free block: a gap between pinned arrays that the program walked and found one free object */
+  size_t g;
+  json_t *gap;
+  int free_checked = 0;
+  json_array_foreach(json_object_get(json_object_get(json_object_get(f->truth, "scenario_data"), "fragmentation"), "gaps"),
+                     g, gap) {
+    if (strcmp(sget(gap, "walk"), "complete") != 0 || json_integer_value(json_object_get(gap, "free_objects")) != 1 ||
+        json_integer_value(json_object_get(gap, "other_objects")) != 0 || free_checked >= 2)
+      continue;
+    uint64_t from = hex_of(sget(gap, "from"));
+    j = mln(f, index, from + 100);
+    CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "free");
+    CU_ASSERT_EQUAL(hex_of(sget(j, "free_block.address")), from);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(j, "free_block"), "size")),
+                    json_integer_value(json_object_get(gap, "free_bytes")));
+    free_checked++;
+    json_decref(j);
+  }
+  CU_ASSERT(free_checked > 0);
+
+  /* a stack slot: the local of LeakScenario.HoldMarker on marker-holder that holds the Marker */
+  long long holder = thread_os_id(f->truth, "marker-holder");
+  const char *marker = marker_address(f->truth, "marker.local");
+  const char *marker_method = sget(f->truth, "scenario_data.leak.marker_method");
+  CU_ASSERT_FATAL(holder > 0 && marker && marker_method[0]);
+  snprintf(args, sizeof args, "mdso '%s' %lld --index '%s'", f->dump, holder, index);
+  json_t *dso = run_cli(args, &code);
+  uint64_t slot = 0;
+  json_array_foreach(json_object_get(dso, "frames"), i, fld) {
+    size_t k;
+    json_t *o;
+    json_array_foreach(json_object_get(fld, "objects"), k, o)
+      if (strcmp(sget(o, "address"), marker) == 0)
+        slot = hex_of(sget(o, "slot"));
+  }
+  json_decref(dso);
+  CU_ASSERT_FATAL(slot != 0);
+  j = mln(f, index, slot);
+  CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "stack");
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(j, "thread"), "os_id")), holder);
+  CU_ASSERT(json_is_true(json_object_get(j, "in_use")));
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "frame.method"), marker_method));
+  CU_ASSERT_STRING_EQUAL(sget(j, "reference.address"), marker);
+  json_decref(j);
+
+  /* JIT-compiled code: the return address in HoldMarker (compiled at run time, unoptimized) */
+  snprintf(args, sizeof args, "stack '%s' %lld --index '%s'", f->dump, holder, index);
+  json_t *stack = run_cli(args, &code);
+  json_t *hold = frame_with(stack, marker_method);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(hold);
+  uint64_t ip = hex_of(sget(hold, "ip"));
+  j = mln(f, index, ip);
+  CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "jit_code");
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "method.name"), marker_method));
+  CU_ASSERT(json_is_true(json_object_get(json_object_get(j, "method"), "jitted")));
+  uint64_t code_start = hex_of(sget(j, "method.code_start"));
+  CU_ASSERT(code_start <= ip && ip - code_start == (uint64_t)json_integer_value(
+                                                        json_object_get(json_object_get(j, "method"), "offset")));
+  json_decref(j);
+  /* precompiled code: Thread.Sleep's frame, in CoreLib's image */
+  json_t *sleep = frame_with(stack, "System.Threading.Thread.Sleep");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(sleep);
+  j = mln(f, index, hex_of(sget(sleep, "ip")));
+  CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "module");
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "module.path"), "/System.Private.CoreLib.dll"));
+  CU_ASSERT_STRING_EQUAL(sget(j, "module.format"), "PE");
+  CU_ASSERT_STRING_EQUAL(sget(j, "section"), ".text");
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "method.name"), "System.Threading.Thread.Sleep"));
+  json_decref(j);
+  json_decref(stack);
+
+  /* a GC handle: the only root of pinned.array is a pinned handle */
+  const char *pinned = marker_address(f->truth, "pinned.array");
+  snprintf(args, sizeof args, "gch '%s' --index '%s'", f->dump, index);
+  json_t *gch = run_cli(args, &code);
+  uint64_t handle = 0;
+  json_array_foreach(json_object_get(json_object_get(json_object_get(gch, "kinds"), "pinned handle"), "handles"), i, fld)
+    if (strcmp(sget(fld, "object.address"), pinned) == 0)
+      handle = hex_of(sget(fld, "handle"));
+  json_decref(gch);
+  CU_ASSERT_FATAL(handle != 0);
+  j = mln(f, index, handle);
+  CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "handle");
+  CU_ASSERT_STRING_EQUAL(sget(j, "handle.kind"), "pinned handle");
+  CU_ASSERT_STRING_EQUAL(sget(j, "handle.object.address"), pinned);
+  json_decref(j);
+
+  /* a loader heap: Invoice's MethodTable lives in one */
+  snprintf(args, sizeof args, "obj '%s' %s --index '%s'", f->dump, invoice_text, index);
+  obj = run_cli(args, &code);
+  j = mln(f, index, hex_of(sget(obj, "mt")));
+  CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "loader_heap");
+  CU_ASSERT(strlen(sget(j, "loader_heap")) > 0);
+  json_decref(j);
+  json_decref(obj);
+
+  /* a module image: libcoreclr's .text, located by the section headers of the file on disk */
+  const char *coreclr = sget(f->truth, "coreclr_path");
+  snprintf(args, sizeof args, "info '%s'", f->dump);
+  json_t *info = run_cli(args, &code);
+  uint64_t base = 0;
+  json_array_foreach(json_object_get(info, "modules"), i, fld)
+    if (strcmp(sget(fld, "path"), coreclr) == 0)
+      base = hex_of(sget(fld, "base"));
+  json_decref(info);
+  uint64_t text_start = 0, text_size = 0;
+  CU_ASSERT_FATAL(base != 0 && elf_section_range(coreclr, ".text", &text_start, &text_size) && text_size > 64);
+  uint64_t inside = text_start + text_size / 2;
+  j = mln(f, index, base + inside);
+  CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "module");
+  CU_ASSERT_STRING_EQUAL(sget(j, "module.path"), coreclr);
+  CU_ASSERT_STRING_EQUAL(sget(j, "section"), ".text");
+  CU_ASSERT_STRING_EQUAL(sget(j, "segment.flags"), "r-x");
+  CU_ASSERT_EQUAL((uint64_t)json_integer_value(json_object_get(j, "offset")), inside);
+  json_decref(j);
+
+  /* nothing: the first page of the address space */
+  j = mln(f, index, 0x10);
+  CU_ASSERT_STRING_EQUAL(sget(j, "kind"), "unknown");
+  CU_ASSERT(json_is_false(json_object_get(j, "in_dump")));
+  json_decref(j);
+
+  /* the text form says the same */
+  snprintf(args, sizeof args, "mln '%s' 0x%llx --index '%s'", f->dump, (unsigned long long)slot, index);
+  char *text = run_cli_text(args, &code);
+  char expect[64];
+  snprintf(expect, sizeof expect, "stack of thread %lld", holder);
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, expect));
+  free(text);
+  /* a bad address is refused by parameter name */
+  snprintf(args, sizeof args, "mln '%s' 0xZZ --index '%s'", f->dump, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "addr"));
+  json_decref(j);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("sosex", NULL, NULL);
   CU_add_test(s, "SOS spellings answer as the commands they stand for", test_sos_aliases);
+  CU_add_test(s, "mln: object, interior, header, free block, stack, JIT and precompiled code, handle, loader heap, "
+                 "module section, unknown", test_mln);
   return ds_test_main();
 }

@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 1u
+#define DS_INDEX_VERSION 2u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -47,6 +47,7 @@ typedef enum ds_section_id {
   DS_SEC_EXTRA_EDGES,     /* ds_index_extra_edge[]: dependent-handle and loader-allocator edges */
   DS_SEC_FREE,            /* u32[] free blocks (objects of the free type), ascending */
   DS_SEC_MONITORS,        /* ds_index_monitor[]: sync blocks and thin locks, by address */
+  DS_SEC_MEMORY_RANGES,   /* ds_index_memory_range[]: runtime memory outside the GC heap, by start */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -144,6 +145,24 @@ typedef struct ds_index_extra_edge {
   uint32_t kind;             /* 1 dependent handle, 2 loader allocator */
   uint32_t pad;
 } ds_index_extra_edge;
+
+/* Memory the runtime owns outside the GC heap, and the native code of the methods on the
+ * threads' stacks, as the analysis found them (SOSEX !mln answers from these). Ranges of
+ * different kinds may overlap (a method inside a code heap block); sorted by start. */
+typedef struct ds_index_memory_range {
+  uint64_t start, size;
+  uint32_t kind;             /* DS_MEMORY_* */
+  uint32_t name;             /* string pool: the heap's name, or the method's */
+  uint64_t method_desc;      /* methods: the MethodDesc, else 0 */
+} ds_index_memory_range;
+
+enum {
+  DS_MEMORY_CODE_HEAP = 1,     /* a block of a JIT code heap */
+  DS_MEMORY_LOADER_HEAP = 2,   /* a block of a loader heap (name: which one) */
+  DS_MEMORY_HANDLE_TABLE = 3,  /* the GC handle table's memory */
+  DS_MEMORY_JIT_METHOD = 4,    /* a method's code, compiled by the JIT at run time */
+  DS_MEMORY_PRECOMPILED_METHOD = 5, /* a method's code, precompiled (ReadyToRun) in its module */
+};
 
 /* ---- writing ------------------------------------------------------------------------------ */
 

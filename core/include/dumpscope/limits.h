@@ -54,6 +54,7 @@
 #define DS_MAX_OBJECTS             4294967293u /* objects indexed: indices are u32, UINT32_MAX = none */
 #define DS_MAX_REFERENCES          4294967294u /* references indexed (CSR offsets are u32) */
 #define DS_MAX_INDEX_FIELDS        (1u << 26)  /* instance fields over all types of one index */
+#define DS_MAX_MEMORY_RANGES       (1u << 20)  /* code heap, loader heap and handle table blocks recorded */
 
 /* ---- the index file (core/index) ---------------------------------------------------------------- */
 #define DS_MAX_INDEX_SECTIONS      64u         /* sections in one index file */

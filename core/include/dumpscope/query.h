@@ -55,6 +55,11 @@ ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, 
 ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err);
 /* Generation, heap and segment of an address. */
 ds_status ds_query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error *err);
+/* What lives at an address (SOSEX !mln): {kind, description, ...} with kind object (interior
+ * addresses resolve to the object and its field or element), free, allocation_context, gc_heap,
+ * handle, finalizer_queue, stack (thread, frame), jit_code (method), loader_heap, module (path,
+ * segment, section) or unknown. */
+ds_status ds_query_memory(ds_query *q, uint64_t addr, json_t **out, ds_error *err);
 /* GC handles by kind, with their objects; pinned ones flagged. */
 ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err);
 /* Finalizer queue: ready = false: registered objects; true: ready for finalization (f-reachable). */
