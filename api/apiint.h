@@ -27,5 +27,9 @@ void ds_api_render_strings(json_t *doc, FILE *out);
 #include "api.h"
 ds_status ds_api_h_memory(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
 void ds_api_render_memory(json_t *doc, FILE *out);
+ds_status ds_api_h_mdt(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+void ds_api_render_mdt(json_t *doc, FILE *out);
+ds_status ds_api_h_search(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+void ds_api_render_search(json_t *doc, FILE *out);
 
 #endif

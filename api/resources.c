@@ -284,6 +284,12 @@ static const ds_api_resource resources[] = {
      ds_api_render_objects, NULL, NULL, "instances across the heap, in address order (SOS !dumpheap)"},
     {"types", "types", NULL, "q,sort,order," PAGE_PARAMS, h_types, ds_api_render_stats, "types", "type_count",
      "types whose name contains q, with counts and sizes (SOSEX !mx)"},
+    {"mdt", "types/{type}", "type", "depth,elements", ds_api_h_mdt, ds_api_render_mdt, NULL, NULL,
+     "a type (MT, name, or an object's) with its field layout, statics and methods; an object's fields "
+     "with value types inline and references followed depth levels (SOSEX !mdt -r)"},
+    {"mx", "search", NULL, "q,kind,limit", ds_api_h_search, ds_api_render_search, NULL, NULL,
+     "types, fields and methods whose names match q (wildcards * and ?), kind=all|types|fields|methods "
+     "(SOSEX !mx)"},
     {"object", "objects/{addr}", "addr", "offset,limit", h_object, NULL, NULL, NULL,
      "an object: type, size, generation, live, fields or array elements (SOS !dumpobj)"},
     {"refs", "objects/{addr}/refs", "addr", "direction,limit", h_refs, ds_api_render_refs, NULL, NULL,

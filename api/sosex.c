@@ -39,3 +39,148 @@ void ds_api_render_memory(json_t *doc, FILE *out) {
   if (json_is_object(ref))
     fprintf(out, "  the slot holds %s %s\n", str(ref, "address"), str(ref, "type"));
 }
+
+/* ---- mdt: a type's layout, or an object expanded ---------------------------------------------- */
+
+ds_status ds_api_h_mdt(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  uint64_t depth, elements;
+  ds_status rc;
+  const char *target = ds_api_args_get(args, "type");
+  if (!target || !*target)
+    return ds_error_set(err, DS_E_ARG, "type is required: an object address, a MethodTable or a type name");
+  if ((rc = ds_api_get_u64(args, "depth", 0, 0, DS_MAX_MDT_DEPTH, &depth, err)) != DS_OK ||
+      (rc = ds_api_get_u64(args, "elements", 10, 0, DS_MAX_MDT_ELEMENTS, &elements, err)) != DS_OK)
+    return rc;
+  return ds_query_mdt(q, target, (unsigned)depth, (size_t)elements, out, err);
+}
+
+static void render_value(json_t *v, FILE *out);
+
+/* One line per field (offset, type, name, value), value types and followed references indented
+ * below it. */
+static void render_fields(json_t *fields, int indent, FILE *out) {
+  size_t i;
+  json_t *f;
+  json_array_foreach(fields, i, f) {
+    fprintf(out, "%*s+0x%-4llx %-12s %-40s %s", indent, "", (unsigned long long)json_integer_value(json_object_get(f, "offset")),
+            str(f, "element_type"), str(f, "type"), str(f, "name"));
+    json_t *v = json_object_get(f, "value");
+    if (v) {
+      fprintf(out, " = ");
+      render_value(v, out);
+    } else if (json_is_string(json_object_get(f, "address"))) {
+      fprintf(out, " @ %s", str(f, "address"));
+    }
+    if (json_is_string(json_object_get(f, "declared_by")))
+      fprintf(out, "  (%s)", str(f, "declared_by"));
+    fprintf(out, "\n");
+    json_t *inner = json_object_get(f, "fields");
+    if (!json_is_array(inner) && json_is_object(v))
+      inner = json_object_get(v, "fields");
+    if (json_is_array(inner))
+      render_fields(inner, indent + 4, out);
+    json_t *elements = json_is_object(v) ? json_object_get(v, "elements") : NULL;
+    size_t k;
+    json_t *e;
+    json_array_foreach(elements, k, e) {
+      fprintf(out, "%*s[%zu] ", indent + 4, "", k);
+      render_value(e, out);
+      fprintf(out, "\n");
+      if (json_is_array(json_object_get(e, "fields")))
+        render_fields(json_object_get(e, "fields"), indent + 8, out);
+    }
+  }
+}
+
+static void render_value(json_t *v, FILE *out) {
+  if (json_is_null(v))
+    fprintf(out, "null");
+  else if (json_is_integer(v))
+    fprintf(out, "%lld", (long long)json_integer_value(v));
+  else if (json_is_real(v))
+    fprintf(out, "%g", json_real_value(v));
+  else if (json_is_boolean(v))
+    fprintf(out, "%s", json_is_true(v) ? "true" : "false");
+  else if (json_is_object(v)) {
+    fprintf(out, "%s %s", str(v, "address"), str(v, "type"));
+    if (json_is_string(json_object_get(v, "string")))
+      fprintf(out, " \"%s\"", str(v, "string"));
+    if (json_is_integer(json_object_get(v, "length")))
+      fprintf(out, " length %lld", (long long)json_integer_value(json_object_get(v, "length")));
+  }
+}
+
+void ds_api_render_mdt(json_t *doc, FILE *out) {
+  fprintf(out, "%s (MT %s, base size %lld)\n", str(doc, "type"), str(doc, "mt"),
+          (long long)json_integer_value(json_object_get(doc, "base_size")));
+  json_t *o = json_object_get(doc, "object");
+  if (json_is_object(o)) {
+    fprintf(out, "Object %s (%lld bytes, %s%s)\n", str(o, "address"), (long long)json_integer_value(json_object_get(o, "size")),
+            str(o, "generation"), json_is_true(json_object_get(o, "live")) ? ", live" : ", dead");
+    render_fields(json_object_get(o, "fields"), 2, out);
+    size_t k;
+    json_t *e;
+    json_array_foreach(json_object_get(o, "elements"), k, e) {
+      fprintf(out, "  [%zu] ", k);
+      render_value(e, out);
+      fprintf(out, "\n");
+      if (json_is_array(json_object_get(e, "fields")))
+        render_fields(json_object_get(e, "fields"), 6, out);
+    }
+  } else {
+    fprintf(out, "Instance fields:\n");
+    render_fields(json_object_get(doc, "fields"), 2, out);
+  }
+  json_t *statics = json_object_get(doc, "statics");
+  if (json_array_size(statics))
+    fprintf(out, "Static fields:\n");
+  size_t i;
+  json_t *s;
+  json_array_foreach(statics, i, s) {
+    fprintf(out, "  %-12s %-40s %s = ", str(s, "element_type"), str(s, "type"), str(s, "name"));
+    if (json_is_true(json_object_get(s, "thread_static")))
+      fprintf(out, "(per thread)");
+    else
+      render_value(json_object_get(s, "value"), out);
+    fprintf(out, "\n");
+  }
+  fprintf(out, "Methods: %lld\n", (long long)json_integer_value(json_object_get(doc, "method_count")));
+  if (json_is_true(json_object_get(doc, "truncated")))
+    fprintf(out, "(cut at the value limit; ask for less depth or fewer elements)\n");
+}
+
+/* ---- mx: names matching a pattern --------------------------------------------------------------- */
+
+ds_status ds_api_h_search(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  static const char *const kinds[] = {"all", "types", "fields", "methods", NULL};
+  static const unsigned masks[] = {DS_SEARCH_ALL, DS_SEARCH_TYPES, DS_SEARCH_FIELDS, DS_SEARCH_METHODS};
+  uint64_t limit;
+  int kind;
+  ds_status rc;
+  if ((rc = ds_api_get_enum(args, "kind", kinds, 0, &kind, err)) != DS_OK ||
+      (rc = ds_api_get_u64(args, "limit", DS_API_DEFAULT_LIMIT, 1, DS_API_MAX_LIMIT, &limit, err)) != DS_OK)
+    return rc;
+  const char *pattern = ds_api_args_get(args, "q");
+  if (pattern && !*pattern)
+    return ds_error_set(err, DS_E_ARG, "q is empty: give a name pattern such as Scenarios.* or *Invoice*");
+  return ds_query_search(q, pattern ? pattern : "*", masks[kind], (size_t)limit, out, err);
+}
+
+void ds_api_render_search(json_t *doc, FILE *out) {
+  size_t i;
+  json_t *x;
+  fprintf(out, "Types (%lld):\n", (long long)json_integer_value(json_object_get(doc, "type_count")));
+  json_array_foreach(json_object_get(doc, "types"), i, x)
+    fprintf(out, "  %-18s %8lld  %s\n", str(x, "mt"), (long long)json_integer_value(json_object_get(x, "instances")),
+            str(x, "type"));
+  fprintf(out, "Fields (%lld):\n", (long long)json_integer_value(json_object_get(doc, "field_count")));
+  json_array_foreach(json_object_get(doc, "fields"), i, x)
+    fprintf(out, "  %s.%s  %s%s\n", str(x, "type"), str(x, "name"), str(x, "field_type"),
+            json_is_true(json_object_get(x, "static")) ? "  (static)" : "");
+  fprintf(out, "Methods (%lld):\n", (long long)json_integer_value(json_object_get(doc, "method_count")));
+  json_array_foreach(json_object_get(doc, "methods"), i, x)
+    fprintf(out, "  %-18s %s\n", json_is_string(json_object_get(x, "code")) ? str(x, "code") : "(not compiled)",
+            str(x, "name"));
+  if (json_is_true(json_object_get(doc, "truncated")))
+    fprintf(out, "(more matches: raise --limit or narrow the pattern)\n");
+}

@@ -71,7 +71,8 @@ bool ds_cli_parse_address(const char *text, uint64_t *out) { return ds_api_parse
 /* Options that take a value: without one, say so rather than "unknown option". */
 static bool option_takes_value(const char *arg) {
   static const char *const with_value[] = {"--index", "--contains", "--after", "--offset", "--min-length", "--dac",
-                                           "--type", "--gen", "--min", "--max", "--limit", NULL};
+                                           "--type", "--gen", "--min", "--max", "--limit", "--depth",
+                                           "--elements", "--kind", "--mt", "--module", NULL};
   for (size_t i = 0; with_value[i]; i++)
     if (strcmp(arg, with_value[i]) == 0)
       return true;
@@ -101,6 +102,11 @@ void ds_cli_usage(FILE *out) {
           "roots options: --all (one shortest path per distinct root), --limit N\n"
           "finq/frq options: --stat\n"
           "strings options: --contains TEXT, --min-length N, --duplicates, --limit N\n"
+          "mdt options: --depth N (-r N) reference levels to follow, --elements N per array\n"
+          "mx options: --kind types|fields|methods, --limit N\n"
+          "mfrag options: --mt MT (-mt:MT) gap holders of one type; finq/frq: --gen N\n"
+          "dlk/mlocks/mwaits (deadlocks/locks/waits) options: --details (-d) stacks of every thread involved\n"
+          "strings options: --module NAME (strings of one module's types' statics and objects)\n"
           "obj options:\n"
           "  --limit N --offset N   array elements to show (default 20)\n"
           "Environment: DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS (a:b), DUMPSCOPE_SYMBOL_SERVERS (u1;u2),\n"
@@ -203,6 +209,12 @@ int ds_cli_run(int argc, char **argv) {
     else if (strcmp(arg, "--all") == 0) o.all = true;
     else if (strcmp(arg, "--stat") == 0) o.stat = true;
     else if (strcmp(arg, "--duplicates") == 0) o.duplicates = true;
+    else if (strcmp(arg, "--details") == 0) o.details = true;
+    else if (strcmp(arg, "--depth") == 0 && next) { o.depth = next; i++; }
+    else if (strcmp(arg, "--elements") == 0 && next) { o.elements = next; i++; }
+    else if (strcmp(arg, "--kind") == 0 && next) { o.kind = next; i++; }
+    else if (strcmp(arg, "--mt") == 0 && next) { o.mt = next; i++; }
+    else if (strcmp(arg, "--module") == 0 && next) { o.module = next; i++; }
     else if (strcmp(arg, "--index") == 0 && next) { o.index = next; i++; }
     else if (strcmp(arg, "--contains") == 0 && next) { o.contains = next; i++; }
     else if ((strcmp(arg, "--after") == 0 || strcmp(arg, "--offset") == 0) && next) {

@@ -32,6 +32,14 @@ typedef struct ds_cli_args {
   bool after_given;
   const char *contains;
   size_t min_length;
+  /* mdt, mx, and the SOSEX options of mfrag, dlk/mlocks/mwaits and strings: passed on as the
+   * resource's parameters, checked there */
+  const char *depth;         /* --depth N (-r N) */
+  const char *elements;      /* --elements N */
+  const char *kind;          /* --kind types|fields|methods */
+  const char *mt;            /* --mt MT (-mt:MT) */
+  bool details;              /* --details (-d) */
+  const char *module;        /* --module NAME */
 } ds_cli_args;
 
 /* Prints err as text (stderr) or as {"error": {"code", "message"}} (stdout); returns the exit

@@ -160,6 +160,20 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
   ds_status rc = DS_OK;
   if (r->path_param && o->address)
     set(a, r->path_param, o->address, &rc, err);
+  else if (!r->path_param && o->address && strstr(r->params, "q,") == r->params)
+    set(a, "q", o->address, &rc, err); /* mx PATTERN, strings TEXT: the pattern is the positional */
+  if (o->depth)
+    set(a, "depth", o->depth, &rc, err);
+  if (o->elements)
+    set(a, "elements", o->elements, &rc, err);
+  if (o->kind)
+    set(a, "kind", o->kind, &rc, err);
+  if (o->mt)
+    set(a, "mt", o->mt, &rc, err);
+  if (o->details)
+    set(a, "details", "true", &rc, err);
+  if (o->module)
+    set(a, "module", o->module, &rc, err);
   if (o->gen >= 0 && (!r->path_param || strcmp(r->path_param, "gen") != 0))
     set(a, "gen", ds_gen_name((ds_gen)o->gen), &rc, err);
   if (o->type_filter)

@@ -57,8 +57,9 @@ _Static_assert(sizeof(code_header) == 56, "DacpCodeHeaderData layout");
 
 typedef struct memory_region {
   ds_addr start, size, extra;
+  int32_t heap;
 } memory_region;
-_Static_assert(sizeof(memory_region) == 24, "SOSMemoryRegion layout");
+_Static_assert(sizeof(memory_region) == 32, "SOSMemoryRegion layout");
 
 static void release(void *obj) {
   if (obj)

@@ -40,6 +40,8 @@ _Static_assert(sizeof(ds_index_root) == 48, "ds_index_root layout");
 _Static_assert(sizeof(ds_index_type) == 48, "ds_index_type layout");
 _Static_assert(sizeof(ds_index_segment) == 40, "ds_index_segment layout");
 _Static_assert(sizeof(ds_index_memory_range) == 32, "ds_index_memory_range layout");
+_Static_assert(sizeof(ds_index_static) == 32, "ds_index_static layout");
+_Static_assert(sizeof(ds_index_method) == 32, "ds_index_method layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -61,6 +63,9 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_EXTRA_EDGES: return sizeof(ds_index_extra_edge);
   case DS_SEC_MONITORS: return sizeof(ds_index_monitor);
   case DS_SEC_MEMORY_RANGES: return sizeof(ds_index_memory_range);
+  case DS_SEC_FIELD_INFO: return sizeof(ds_index_field_info);
+  case DS_SEC_STATICS: return sizeof(ds_index_static);
+  case DS_SEC_METHODS: return sizeof(ds_index_method);
   default: return 0;
   }
 }
@@ -71,7 +76,8 @@ static const char *section_name(uint32_t id) {
                                       "incoming offsets", "incoming references", "types", "fields",
                                       "strings", "segments", "roots", "threads", "frames",
                                       "finalizable", "liveness", "generation histogram", "extra edges",
-                                      "free blocks", "monitors", "memory ranges"};
+                                      "free blocks", "monitors", "memory ranges", "field info",
+                                      "statics", "methods"};
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
 

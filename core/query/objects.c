@@ -220,7 +220,7 @@ static ds_status query_objects(ds_query *q, const ds_object_filter *f, uint64_t 
   return DS_OK;
 }
 
-static json_t *value_at(ds_query *q, uint64_t where, uint32_t element_type) {
+json_t *ds__value_at(ds_query *q, uint64_t where, uint32_t element_type) {
   if (!q->dump)
     return json_null();
   uint8_t raw[8] = {0};
@@ -310,7 +310,7 @@ static ds_status query_object(ds_query *q, uint64_t addr, size_t element_offset,
       if (et == 0x11)
         ds__jappend(elems, json_pack("{s:s,s:o}", "kind", "struct", "address", ds__json_hex(where)));
       else
-        ds__jappend(elems, value_at(q, where, et ? et : 0x12));
+        ds__jappend(elems, ds__value_at(q, where, et ? et : 0x12));
     }
     ds__jset(doc, "element_offset", json_integer((json_int_t)element_offset));
     ds__jset(doc, "elements", elems);
@@ -325,7 +325,7 @@ static ds_status query_object(ds_query *q, uint64_t addr, size_t element_offset,
       ds__jset(jf, "name", ds__jstr(ds_index_string(q->idx, fd->name)));
       ds__jset(jf, "type", ds__jstr(ds_index_string(q->idx, fd->type_name)));
       ds__jset(jf, "offset", json_integer(fd->offset));
-      ds__jset(jf, "value", fd->offset < ds__obj_size(q, i) ? value_at(q, q->addr[i] + fd->offset, fd->element_type)
+      ds__jset(jf, "value", fd->offset < ds__obj_size(q, i) ? ds__value_at(q, q->addr[i] + fd->offset, fd->element_type)
                                                                   : json_null());
       ds__jappend(fields, jf);
     }

@@ -48,6 +48,9 @@ typedef enum ds_section_id {
   DS_SEC_FREE,            /* u32[] free blocks (objects of the free type), ascending */
   DS_SEC_MONITORS,        /* ds_index_monitor[]: sync blocks and thin locks, by address */
   DS_SEC_MEMORY_RANGES,   /* ds_index_memory_range[]: runtime memory outside the GC heap, by start */
+  DS_SEC_FIELD_INFO,      /* ds_index_field_info[]: one per DS_SEC_FIELDS record, same order */
+  DS_SEC_STATICS,         /* ds_index_static[]: static fields, by type */
+  DS_SEC_METHODS,         /* ds_index_method[]: methods the types define, by type */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -163,6 +166,34 @@ enum {
   DS_MEMORY_JIT_METHOD = 4,    /* a method's code, compiled by the JIT at run time */
   DS_MEMORY_PRECOMPILED_METHOD = 5, /* a method's code, precompiled (ReadyToRun) in its module */
 };
+
+/* What a field's record in DS_SEC_FIELDS does not say (type indices; UINT32_MAX: unknown). */
+typedef struct ds_index_field_info {
+  uint32_t field_type;       /* a value-type field: the type whose fields lie inline at its offset */
+  uint32_t declaring_type;   /* the type that declares the field (a type lists its parents' too) */
+} ds_index_field_info;
+
+/* A static field of a type (its own, not its parents'). */
+typedef struct ds_index_static {
+  uint32_t type;             /* declaring type's index */
+  uint32_t name, type_name;  /* string pool */
+  uint32_t element_type;     /* CorElementType */
+  uint32_t flags;            /* DS_STATIC_* */
+  uint32_t field_type;       /* value types: the type's index, else UINT32_MAX */
+  uint64_t address;          /* where the value (primitives) or the reference (others; value types
+                                are boxed) lives; 0 when the type is not initialized or unknown */
+} ds_index_static;
+
+#define DS_STATIC_THREAD 1u  /* [ThreadStatic]: one per thread, no single address */
+
+/* A method a type defines, as the runtime's slot enumeration lists it. */
+typedef struct ds_index_method {
+  uint32_t type;             /* defining type's index */
+  uint32_t name;             /* string pool: "Ns.Type.Method(Args)" */
+  uint64_t method_desc;
+  uint64_t code;             /* native code, 0 when never compiled */
+  uint32_t token, pad;
+} ds_index_method;
 
 /* ---- writing ------------------------------------------------------------------------------ */
 

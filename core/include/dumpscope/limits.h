@@ -55,6 +55,8 @@
 #define DS_MAX_REFERENCES          4294967294u /* references indexed (CSR offsets are u32) */
 #define DS_MAX_INDEX_FIELDS        (1u << 26)  /* instance fields over all types of one index */
 #define DS_MAX_MEMORY_RANGES       (1u << 20)  /* code heap, loader heap and handle table blocks recorded */
+#define DS_MAX_INDEX_METHODS       (1u << 22)  /* methods recorded over all types of one index */
+#define DS_MAX_METHODS_PER_TYPE    65536u      /* methods asked of the DAC for one type */
 
 /* ---- the index file (core/index) ---------------------------------------------------------------- */
 #define DS_MAX_INDEX_SECTIONS      64u         /* sections in one index file */
@@ -64,6 +66,12 @@
 #define DS_MAX_PAGE_REFERENCES     100000u     /* references listed each way for one object */
 #define DS_MAX_ROOT_PATHS          1000u       /* root paths for one object */
 #define DS_MAX_ARRAY_ELEMENTS      1000u       /* elements shown of one array */
+#define DS_MAX_MDT_DEPTH           8u          /* reference levels mdt follows from an object */
+#define DS_MAX_MDT_ELEMENTS        100u        /* elements mdt shows of one array */
+#define DS_MAX_MDT_NESTING         8u          /* value types inside value types mdt expands */
+#define DS_MAX_MDT_VALUES          5000u       /* fields and elements in one mdt answer */
+#define DS_MAX_MDT_METHODS         1000u       /* methods listed with one type */
+#define DS_MAX_MDT_FIELDS          1024u       /* instance fields mdt lists of one type */
 #define DS_MAX_OBJECT_STRING_CHARS (1u << 16)  /* characters of a string shown as one object */
 
 #endif

@@ -60,6 +60,19 @@ ds_status ds_query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error *err
  * handle, finalizer_queue, stack (thread, frame), jit_code (method), loader_heap, module (path,
  * segment, section) or unknown. */
 ds_status ds_query_memory(ds_query *q, uint64_t addr, json_t **out, ds_error *err);
+/* SOSEX !mdt: target is an object address, a MethodTable or a type name (SOS or ClrMD
+ * spelling). The type's instance fields (offsets, field types; value types expanded inline),
+ * statics with their values, and the methods it defines; for an object also {object: fields with
+ * values, references followed depth levels (at most DS_MAX_MDT_DEPTH), arrays' first `elements`
+ * elements}. DS_E_NOT_FOUND when the target is none of these. */
+ds_status ds_query_mdt(ds_query *q, const char *target, unsigned depth, size_t elements, json_t **out, ds_error *err);
+
+enum { DS_SEARCH_TYPES = 1, DS_SEARCH_FIELDS = 2, DS_SEARCH_METHODS = 4, DS_SEARCH_ALL = 7 };
+/* SOSEX !mx: types, fields ("Type.field" or the bare name) and methods ("Ns.Type.Method",
+ * with or without its parameter list) whose names match pattern (case-insensitive, '*' any run,
+ * '?' one character), at most limit of each, with their totals. */
+ds_status ds_query_search(ds_query *q, const char *pattern, unsigned kinds, size_t limit, json_t **out,
+                          ds_error *err);
 /* GC handles by kind, with their objects; pinned ones flagged. */
 ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err);
 /* Finalizer queue: ready = false: registered objects; true: ready for finalization (f-reachable). */
