@@ -184,3 +184,103 @@ void ds_api_render_search(json_t *doc, FILE *out) {
   if (json_is_true(json_object_get(doc, "truncated")))
     fprintf(out, "(more matches: raise --limit or narrow the pattern)\n");
 }
+
+/* ---- -d: the stacks of every thread a lock document names ------------------------------------- */
+
+#define MAX_DETAIL_THREADS 4096u
+
+/* Collects the distinct OS thread ids of every object in doc with an integer "os_id". */
+static void collect_threads(json_t *doc, json_int_t *ids, size_t *count) {
+  if (json_is_object(doc)) {
+    json_t *id = json_object_get(doc, "os_id");
+    if (json_is_integer(id)) {
+      json_int_t v = json_integer_value(id);
+      bool seen = false;
+      for (size_t i = 0; i < *count && !seen; i++)
+        seen = ids[i] == v;
+      if (!seen && *count < MAX_DETAIL_THREADS)
+        ids[(*count)++] = v;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(doc, key, value) collect_threads(value, ids, count);
+  } else if (json_is_array(doc)) {
+    size_t i;
+    json_t *value;
+    json_array_foreach(doc, i, value) collect_threads(value, ids, count);
+  }
+}
+
+ds_status ds_api_with_stacks(ds_query *q, const ds_api_args *args,
+                             ds_status (*query)(ds_query *, json_t **, ds_error *), json_t **out, ds_error *err) {
+  bool details;
+  ds_status rc = ds_api_get_bool(args, "details", false, &details, err);
+  if (rc != DS_OK || (rc = query(q, out, err)) != DS_OK || !details)
+    return rc;
+  json_int_t *ids = malloc(MAX_DETAIL_THREADS * sizeof *ids);
+  json_t *stacks = json_array();
+  if (!ids || !stacks) {
+    free(ids);
+    json_decref(stacks);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory collecting stacks");
+  }
+  size_t count = 0;
+  collect_threads(*out, ids, &count);
+  for (size_t i = 0; i < count; i++) {
+    json_t *stack = NULL;
+    ds_error ignore = {0};
+    if (ids[i] < 0 || ids[i] > UINT32_MAX || ds_query_stack(q, (uint32_t)ids[i], &stack, &ignore) != DS_OK)
+      continue; /* not a managed thread: nothing the index knows of its stack */
+    json_object_del(stack, "waiting_on");
+    json_array_append_new(stacks, stack);
+  }
+  free(ids);
+  json_object_set_new(*out, "stacks", stacks);
+  return DS_OK;
+}
+
+static void render_stacks(json_t *doc, FILE *out) {
+  json_t *stacks = json_object_get(doc, "stacks");
+  size_t i, k;
+  json_t *s, *f;
+  json_array_foreach(stacks, i, s) {
+    fprintf(out, "\nThread %lld (managed %lld):\n", (long long)json_integer_value(json_object_get(s, "os_id")),
+            (long long)json_integer_value(json_object_get(s, "managed_id")));
+    json_array_foreach(json_object_get(s, "frames"), k, f)
+      fprintf(out, "  %-18s %-18s %s\n", str(f, "sp"), str(f, "ip"), str(f, "method"));
+  }
+}
+
+void ds_api_render_locks_details(json_t *doc, FILE *out) {
+  ds_api_render_locks(doc, out);
+  render_stacks(doc, out);
+}
+
+void ds_api_render_waits_details(json_t *doc, FILE *out) {
+  ds_api_render_waits(doc, out);
+  render_stacks(doc, out);
+}
+
+void ds_api_render_deadlocks_details(json_t *doc, FILE *out) {
+  ds_api_render_deadlocks(doc, out);
+  render_stacks(doc, out);
+}
+
+/* ---- strings of one module ------------------------------------------------------------------------- */
+
+void ds_api_render_module_strings(json_t *doc, FILE *out) {
+  json_t *literals = json_object_get(doc, "literals");
+  if (!json_is_array(literals)) {
+    ds_api_render_strings(doc, out);
+    return;
+  }
+  fprintf(out, "%s: %lld string literal(s)\n", str(doc, "module"),
+          (long long)json_integer_value(json_object_get(doc, "matched")));
+  size_t i;
+  json_t *x;
+  json_array_foreach(literals, i, x) {
+    json_t *o = json_object_get(x, "object");
+    fprintf(out, "%-18s %8lld \"%.120s\"\n", json_is_object(o) ? str(o, "address") : "(not on the heap)",
+            (long long)json_integer_value(json_object_get(x, "length")), str(x, "value"));
+  }
+}

@@ -36,6 +36,9 @@ static const struct {
     {"frq", "finalizer", NULL, NULL, "queue", "ready"},
     {"mdso", "thread_objects", NULL, NULL, NULL, NULL},
     {"mfrag", "fragmentation", NULL, NULL, NULL, NULL},
+    {"dlk", "deadlocks", NULL, NULL, NULL, NULL},
+    {"mlocks", "locks", NULL, NULL, NULL, NULL},
+    {"mwaits", "waits", NULL, NULL, NULL, NULL},
     /* SOS */
     {"dumpheap", "heap_objects", NULL, "heap_stat", NULL, NULL},
     {"gcroot", "roots", NULL, NULL, NULL, NULL},
@@ -155,6 +158,19 @@ static void set_u64(ds_api_args *a, const char *name, uint64_t value, ds_status 
   set(a, name, text, rc, err);
 }
 
+/* Whether the resource accepts the parameter name. */
+static bool takes(const ds_api_resource *r, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = r->params; p && *p;) {
+    const char *comma = strchr(p, ',');
+    size_t item = comma ? (size_t)(comma - p) : strlen(p);
+    if (item == len && memcmp(p, name, len) == 0)
+      return true;
+    p = comma ? comma + 1 : NULL;
+  }
+  return false;
+}
+
 /* Translates the command line into the resource's parameters: only options the user gave. */
 static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_api_args *a, ds_error *err) {
   ds_status rc = DS_OK;
@@ -162,6 +178,8 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
     set(a, r->path_param, o->address, &rc, err);
   else if (!r->path_param && o->address && strstr(r->params, "q,") == r->params)
     set(a, "q", o->address, &rc, err); /* mx PATTERN, strings TEXT: the pattern is the positional */
+  else if (!r->path_param && o->address && takes(r, "gen"))
+    set(a, "gen", o->address, &rc, err); /* finq GEN */
   if (o->depth)
     set(a, "depth", o->depth, &rc, err);
   if (o->elements)
@@ -300,7 +318,8 @@ void ds_cli_resource_usage(FILE *out) {
     const ds_api_resource *r = ds_api_resource_at(i);
     fprintf(out, "  %-14s %s\n      /%s%s%s\n", r->name, r->help, r->route, r->params[0] ? "  ?" : "", r->params);
   }
-  fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq, frq, mdso, mfrag\n");
+  fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq [GEN], frq, mdso, mfrag [-mt:MT],\n"
+               "                   dlk|mlocks|mwaits [-d]\n");
   fprintf(out, "  SOS spellings:   dumpheap [--stat], gcroot, clrthreads, clrstack, syncblk, gcwhere, gchandles,\n"
                "                   finalizequeue, dumpstackobjects (dso); DAC: dumpobj, dumpmt, verifyheap, eeheap\n");
 }

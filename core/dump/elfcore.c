@@ -742,6 +742,17 @@ bool ds_dump_mapping_at(const ds_dump *dump, uint64_t addr, ds_dump_mapping *out
   return true;
 }
 
+bool ds_dump_module_file_address(const ds_dump *dump, const ds_module *mod, uint64_t offset, uint64_t *addr) {
+  for (size_t i = 0; i < dump->mapping_count; i++) {
+    const file_mapping *m = &dump->mappings[i];
+    if (&dump->modules[m->module_index] == mod && offset >= m->file_offset && offset - m->file_offset < m->end - m->start) {
+      *addr = m->start + (offset - m->file_offset);
+      return true;
+    }
+  }
+  return false;
+}
+
 bool ds_dump_region_at(const ds_dump *dump, uint64_t addr, uint64_t *start, uint64_t *end) {
   ptrdiff_t i = find_segment(dump, addr);
   if (i < 0)

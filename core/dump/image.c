@@ -13,6 +13,7 @@
 
 #include <elf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PE_MAX_SECTIONS 96u
@@ -180,5 +181,115 @@ bool ds_dump_image_part(ds_dump *dump, uint64_t addr, ds_image_part *part) {
     elf_part(dump, mod, addr, part);
   else
     pe_part(dump, mod, part);
+  return true;
+}
+
+/* ---- a managed assembly's user strings (ECMA-335 II.24) ------------------------------------------ */
+
+#define PE_MAX_US_BYTES (64u << 20)
+
+/* The target address of an RVA of a PE module: through the section table to a file offset, then
+ * through the module's mappings (flat or section by section alike). */
+static bool pe_rva_address(ds_dump *dump, const ds_module *mod, uint64_t table, uint16_t sections, uint32_t rva,
+                           uint64_t *addr) {
+  for (uint16_t i = 0; i < sections && i < PE_MAX_SECTIONS; i++) {
+    uint8_t sh[40];
+    if (!ds_dump_read_exact(dump, table + (uint64_t)i * sizeof sh, sh, sizeof sh))
+      return false;
+    uint32_t va, raw_size, raw_ptr;
+    memcpy(&va, sh + 12, 4);
+    memcpy(&raw_size, sh + 16, 4);
+    memcpy(&raw_ptr, sh + 20, 4);
+    if (rva >= va && rva - va < raw_size)
+      return ds_dump_module_file_address(dump, mod, (uint64_t)raw_ptr + (rva - va), addr);
+  }
+  return false;
+}
+
+/* The #US stream of a PE module: its address and size. */
+static bool pe_user_string_heap(ds_dump *dump, const ds_module *mod, uint64_t *heap, uint32_t *size) {
+  uint8_t dos[64];
+  uint32_t pe_offset, signature, cli_rva = 0, metadata_rva = 0;
+  uint16_t sections, optional_size, magic;
+  if (!ds_dump_read_exact(dump, mod->base, dos, sizeof dos) || dos[0] != 'M' || dos[1] != 'Z')
+    return false;
+  memcpy(&pe_offset, dos + 0x3c, 4);
+  uint64_t pe = mod->base + pe_offset, optional = pe + 24;
+  if (pe_offset > 4096 || !ds_dump_read_u32(dump, pe, &signature) || signature != 0x4550 ||
+      !ds_dump_read_exact(dump, pe + 6, &sections, 2) || !ds_dump_read_exact(dump, pe + 20, &optional_size, 2) ||
+      !ds_dump_read_exact(dump, optional, &magic, 2))
+    return false;
+  /* data directory 14 (the CLI header): after 96 (PE32) or 112 (PE32+) bytes, 8 bytes each */
+  uint32_t directories = magic == 0x20b ? 112 : 96;
+  if (directories + 15 * 8 > optional_size || !ds_dump_read_u32(dump, optional + directories + 14 * 8, &cli_rva) ||
+      !cli_rva)
+    return false;
+  uint64_t table = optional + optional_size, cli, root;
+  if (!pe_rva_address(dump, mod, table, sections, cli_rva, &cli) || !ds_dump_read_u32(dump, cli + 8, &metadata_rva) ||
+      !pe_rva_address(dump, mod, table, sections, metadata_rva, &root))
+    return false;
+  uint32_t root_signature, version_length;
+  uint16_t streams;
+  if (!ds_dump_read_u32(dump, root, &root_signature) || root_signature != 0x424A5342 ||
+      !ds_dump_read_u32(dump, root + 12, &version_length) || version_length > 256 ||
+      !ds_dump_read_exact(dump, root + 16 + version_length + 2, &streams, 2))
+    return false;
+  uint64_t header = root + 16 + version_length + 4;
+  for (uint16_t s = 0; s < streams && s < 16; s++) {
+    uint8_t h[8 + 32];
+    if (!ds_dump_read_exact(dump, header, h, sizeof h))
+      return false;
+    uint32_t offset, stream_size;
+    memcpy(&offset, h, 4);
+    memcpy(&stream_size, h + 4, 4);
+    size_t name_len = strnlen((const char *)h + 8, 32);
+    if (name_len == 32)
+      return false;
+    if (strcmp((const char *)h + 8, "#US") == 0) {
+      *heap = root + offset;
+      *size = stream_size;
+      return stream_size <= PE_MAX_US_BYTES;
+    }
+    header += 8 + ((name_len + 4) & ~(size_t)3); /* the name and its NUL, padded to 4 */
+  }
+  return false;
+}
+
+bool ds_dump_pe_user_strings(ds_dump *dump, const ds_module *mod, size_t max,
+                             void (*fn)(void *ctx, const uint16_t *chars, size_t count), void *ctx) {
+  uint64_t heap = 0;
+  uint32_t size = 0;
+  if (mod->is_elf || !pe_user_string_heap(dump, mod, &heap, &size))
+    return false;
+  uint8_t *bytes = malloc(size ? size : 1);
+  if (!bytes || !ds_dump_read_exact(dump, heap, bytes, size)) {
+    free(bytes);
+    return false;
+  }
+  uint16_t *units = malloc(size / 2 + 1);
+  size_t delivered = 0;
+  for (uint32_t at = 1; units && at < size && delivered < max;) { /* entry 0 is the empty blob */
+    uint32_t b0 = bytes[at], len, head;
+    if (!(b0 & 0x80)) {
+      len = b0, head = 1;
+    } else if ((b0 & 0xC0) == 0x80 && at + 1 < size) {
+      len = (b0 & 0x3f) << 8 | bytes[at + 1], head = 2;
+    } else if ((b0 & 0xE0) == 0xC0 && at + 3 < size) {
+      len = (b0 & 0x1f) << 24 | (uint32_t)bytes[at + 1] << 16 | (uint32_t)bytes[at + 2] << 8 | bytes[at + 3], head = 4;
+    } else {
+      break;
+    }
+    if (len > size - at - head)
+      break;
+    if (len >= 1) { /* UTF-16 units, then one flag byte */
+      size_t count = (len - 1) / 2;
+      memcpy(units, bytes + at + head, count * 2);
+      fn(ctx, units, count);
+      delivered++;
+    }
+    at += head + len;
+  }
+  free(units);
+  free(bytes);
   return true;
 }

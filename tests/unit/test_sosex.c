@@ -6,87 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
-#include "fixture.h"
-
-/* Runs the CLI with args (--json added); returns its parsed stdout and sets *exit_code. */
-static json_t *run_cli(const char *args, int *exit_code) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "'%s' %s --json 2>/dev/null", getenv("DUMPSCOPE_CLI"), args);
-  FILE *p = popen(cmd, "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  json_error_t jerr;
-  json_t *j = json_loadf(p, JSON_DISABLE_EOF_CHECK, &jerr);
-  int status = pclose(p);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return j;
-}
-
-/* Runs the CLI without --json; returns its stdout (malloc'd) and sets *exit_code. */
-static char *run_cli_text(const char *args, int *exit_code) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", getenv("DUMPSCOPE_CLI"), args);
-  FILE *p = popen(cmd, "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  size_t cap = 1 << 16, len = 0;
-  char *text = malloc(cap);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-  size_t got;
-  while ((got = fread(text + len, 1, cap - len - 1, p)) > 0) {
-    len += got;
-    if (len + 1 == cap) {
-      cap *= 2;
-      text = realloc(text, cap);
-      CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-    }
-  }
-  text[len] = '\0';
-  int status = pclose(p);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return text;
-}
-
-static const char *marker_address(json_t *truth, const char *name) {
-  size_t i;
-  json_t *m;
-  json_array_foreach(json_object_get(truth, "markers"), i, m)
-    if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
-      return json_string_value(json_object_get(m, "address"));
-  return NULL;
-}
-
-static long long thread_os_id(json_t *truth, const char *name) {
-  size_t i;
-  json_t *t;
-  json_array_foreach(json_object_get(truth, "threads"), i, t)
-    if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
-      return json_integer_value(json_object_get(t, "os_id"));
-  return -1;
-}
-
-/* The main-wks-full fixture and an index of it in this test's scratch folder (built once). */
-static ds_fixture *main_fixture(const char **index) {
-  static char path[512];
-  ds_fixture *fx;
-  size_t n = ds_fixtures("main", &fx);
-  CU_ASSERT_FATAL(n > 0);
-  ds_fixture *f = NULL;
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(fx[i].name, "main-wks-full") == 0)
-      f = &fx[i];
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  if (!path[0]) {
-    snprintf(path, sizeof path, "%s/main-wks-full.dsindex", ds_test_tmpdir());
-    char args[8192];
-    int code;
-    snprintf(args, sizeof args, "index '%s' --index '%s'", f->dump, path);
-    json_decref(run_cli(args, &code));
-    CU_ASSERT_EQUAL_FATAL(code, 0);
-  }
-  *index = path;
-  return f;
-}
+#include "clirun.h"
 
 /* `alias` and `command` (each "NAME [ARG] [options]", the dump and index inserted) print the same
  * JSON document, with exit status 0. */
@@ -197,37 +118,6 @@ static void test_sos_aliases(void) {
 }
 
 /* ---- mln ------------------------------------------------------------------------------------- */
-
-/* mln ADDR --json on the main-wks-full index. */
-static json_t *mln(ds_fixture *f, const char *index, uint64_t addr) {
-  char args[8192];
-  int code;
-  snprintf(args, sizeof args, "mln '%s' 0x%llx --index '%s'", f->dump, (unsigned long long)addr, index);
-  json_t *j = run_cli(args, &code);
-  CU_ASSERT_EQUAL(code, 0);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-  return j;
-}
-
-static const char *sget(json_t *o, const char *path) {
-  char key[128];
-  snprintf(key, sizeof key, "%s", path);
-  json_t *cur = o;
-  for (char *part = key, *dot; cur && part; part = dot ? dot + 1 : NULL) {
-    dot = strchr(part, '.');
-    if (dot)
-      *dot = '\0';
-    cur = json_object_get(cur, part);
-  }
-  const char *v = json_string_value(cur);
-  return v ? v : "";
-}
-
-static uint64_t hex_of(const char *text) {
-  uint64_t v = 0;
-  ds_test_hex(text, &v);
-  return v;
-}
 
 /* The virtual address range of section `name` in an ELF file on disk (an oracle independent of the
  * dump: the loader never maps section headers). */
@@ -457,224 +347,182 @@ static void test_mln(void) {
   json_decref(j);
 }
 
-/* ---- mdt and mx -------------------------------------------------------------------------------- */
+/* ---- SOSEX options: mfrag -mt, finq GEN, dlk/mlocks/mwaits -d, strings of a module ---------------- */
 
-/* The element of a JSON array of objects whose "name" is name. */
-static json_t *named(json_t *list, const char *name) {
+/* The stack (with -d) of the thread with this OS id, NULL when the document has none. */
+static json_t *stack_of(json_t *doc, long long os_id) {
   size_t i;
-  json_t *x;
-  json_array_foreach(list, i, x)
-    if (strcmp(sget(x, "name"), name) == 0)
-      return x;
+  json_t *st;
+  json_array_foreach(json_object_get(doc, "stacks"), i, st)
+    if (ival(st, "os_id") == os_id)
+      return st;
   return NULL;
 }
 
-static json_t *cli_json(ds_fixture *f, const char *index, const char *command, const char *rest) {
-  char args[8192];
-  int code;
-  snprintf(args, sizeof args, "%s '%s' %s --index '%s'", command, f->dump, rest, index);
-  json_t *j = run_cli(args, &code);
-  CU_ASSERT_EQUAL(code, 0);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-  return j;
+static bool has_frame(json_t *stack, const char *method) {
+  size_t i;
+  json_t *fr;
+  json_array_foreach(json_object_get(stack, "frames"), i, fr)
+    if (strstr(sget(fr, "method"), method))
+      return true;
+  return false;
 }
 
-static long long ival(json_t *o, const char *key) { return (long long)json_integer_value(json_object_get(o, key)); }
-
-/* The layout of Scenarios.Invoice (LeakScenario.cs: string Number, Customer Customer, decimal
- * Amount, int Index), by name and by its MethodTable: the fields fit the truth's instance size
- * without overlapping, and the decimal is expanded inline. */
-static void test_mdt_type(void) {
+/* mfrag -mt:MT lists only holders of that type: the fragmentation scenario's pinned arrays, each
+ * holding open the gap the program walked before it. */
+static void test_mfrag_mt(void) {
   const char *index;
   ds_fixture *f = main_fixture(&index);
-  json_t *by_name = cli_json(f, index, "mdt", "Scenarios.Invoice");
-  CU_ASSERT_STRING_EQUAL(sget(by_name, "type"), "Scenarios.Invoice");
-  json_t *by_mt = cli_json(f, index, "mdt", sget(by_name, "mt"));
-  CU_ASSERT(json_equal(by_name, by_mt));
-  json_decref(by_mt);
-  long long instance_size = (long long)json_integer_value(
-      json_object_get(json_object_get(json_object_get(f->truth, "types"), "Scenarios.Invoice"), "instance_size"));
-  CU_ASSERT_EQUAL(ival(by_name, "base_size"), instance_size);
-  static const struct { const char *name, *type; long long size; } expect[] = {
-      {"Number", "System.String", 8}, {"Customer", "Scenarios.Customer", 8},
-      {"Amount", "System.Decimal", 16}, {"Index", "System.Int32", 4}};
-  json_t *fields = json_object_get(by_name, "fields");
-  CU_ASSERT_EQUAL(json_array_size(fields), 4);
-  long long last_end = 8;
-  size_t i;
-  json_t *fld;
-  json_array_foreach(fields, i, fld) { /* in offset order, none overlapping, all inside the object */
-    CU_ASSERT(ival(fld, "offset") >= last_end);
-    for (size_t k = 0; k < 4; k++)
-      if (strcmp(sget(fld, "name"), expect[k].name) == 0) {
-        CU_ASSERT_STRING_EQUAL(sget(fld, "type"), expect[k].type);
-        last_end = ival(fld, "offset") + expect[k].size;
-      }
+  json_t *obj = cli_json(f, index, "obj", marker_address(f->truth, "fragmentation.pinned.first"));
+  char rest[256];
+  snprintf(rest, sizeof rest, "-mt:%s", sget(obj, "mt"));
+  json_decref(obj);
+  json_t *j = cli_json(f, index, "mfrag", rest);
+  json_t *holders = json_object_get(j, "pinned_gap_holders");
+  size_t i, g;
+  json_t *h, *gap;
+  json_array_foreach(holders, i, h) CU_ASSERT_STRING_EQUAL(sget(h, "type"), "Scenarios.FragCell[]");
+  CU_ASSERT(ival(j, "pinned_gap_holders_count") <= 64);
+  int gaps_checked = 0;
+  json_array_foreach(json_object_get(json_object_get(json_object_get(f->truth, "scenario_data"), "fragmentation"), "gaps"),
+                     g, gap) {
+    if (strcmp(sget(gap, "walk"), "complete") != 0 || ival(gap, "free_objects") != 1 || ival(gap, "other_objects") != 0)
+      continue;
+    bool found = false;
+    json_array_foreach(holders, i, h)
+      found = found || (strcmp(sget(h, "address"), sget(gap, "to")) == 0 && strcmp(sget(h, "gap_start"), sget(gap, "from")) == 0 &&
+                        ival(h, "gap_before") == ival(gap, "free_bytes"));
+    CU_ASSERT(found);
+    gaps_checked++;
   }
-  CU_ASSERT(last_end <= instance_size - 8); /* the header before the object is part of its size */
-  for (size_t k = 0; k < 4; k++)
-    CU_ASSERT_PTR_NOT_NULL(named(fields, expect[k].name));
-  json_t *amount = named(fields, "Amount");
-  CU_ASSERT_STRING_EQUAL(sget(amount, "element_type"), "ValueType");
-  CU_ASSERT(json_array_size(json_object_get(amount, "fields")) >= 2); /* System.Decimal's own fields, inline */
-  CU_ASSERT(ival(by_name, "method_count") >= 1);                      /* its constructor */
-  CU_ASSERT(json_is_null(json_object_get(by_name, "object")));
-  json_decref(by_name);
-
-  /* statics with values: DeadlockScenario.A..D hold the truth's lock objects */
-  json_t *dl = cli_json(f, index, "mdt", "Scenarios.DeadlockScenario");
-  size_t l;
-  json_t *lock;
-  int statics_checked = 0;
-  json_array_foreach(json_object_get(f->truth, "locks"), l, lock) {
-    json_t *st = named(json_object_get(dl, "statics"), sget(lock, "name"));
-    CU_ASSERT_PTR_NOT_NULL(st);
-    if (st) {
-      CU_ASSERT_STRING_EQUAL(sget(st, "value.address"), sget(lock, "address"));
-      CU_ASSERT_STRING_EQUAL(sget(st, "value.type"), "Scenarios.MonitorLock");
-      statics_checked++;
-    }
-  }
-  CU_ASSERT(statics_checked == 4);
-  json_decref(dl);
-  /* a thread static has no single value */
-  json_t *marker_type = cli_json(f, index, "mdt", "Scenarios.Marker");
-  json_t *t_marker = named(json_object_get(marker_type, "statics"), "t_marker");
-  CU_ASSERT_PTR_NOT_NULL(t_marker);
-  CU_ASSERT(t_marker && json_is_true(json_object_get(t_marker, "thread_static")));
-  json_decref(marker_type);
-
-  /* an unknown type is a 404 that points at mx */
+  CU_ASSERT(gaps_checked > 0);
+  json_decref(j);
+  /* a type that pins nothing holds no gap */
+  json_t *inv = cli_json(f, index, "obj", marker_address(f->truth, "invoice.first"));
+  snprintf(rest, sizeof rest, "--mt %s", sget(inv, "mt"));
+  json_decref(inv);
+  j = cli_json(f, index, "mfrag", rest);
+  CU_ASSERT_EQUAL(ival(j, "pinned_gap_holders_count"), 0);
+  json_decref(j);
   char args[8192];
   int code;
-  snprintf(args, sizeof args, "mdt '%s' Scenarios.NoSuchType --index '%s'", f->dump, index);
-  json_t *j = run_cli(args, &code);
-  CU_ASSERT_EQUAL(code, 3);
-  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "mx"));
-  json_decref(j);
-  snprintf(args, sizeof args, "mdt '%s' Scenarios.Invoice -r 99 --index '%s'", f->dump, index);
+  snprintf(args, sizeof args, "mfrag '%s' -mt:zz --index '%s'", f->dump, index);
   j = run_cli(args, &code);
   CU_ASSERT_EQUAL(code, 2);
-  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "depth"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "mt"));
   json_decref(j);
 }
 
-/* invoice.last expanded: its values are the ones LeakScenario.Setup gave it (index 100002). */
-static void test_mdt_object(void) {
+/* finq GEN: the finalizable objects of one generation; the generations add up to the whole queue,
+ * and the scenario's 500 undisposed Finalizables are in their marker's generation. */
+static void test_finq_gen(void) {
   const char *index;
   ds_fixture *f = main_fixture(&index);
-  const char *last = marker_address(f->truth, "invoice.last");
-  char rest[256];
-  snprintf(rest, sizeof rest, "%s -r 1", last);
-  json_t *j = cli_json(f, index, "mdt", rest);
-  json_t *o = json_object_get(j, "object");
-  CU_ASSERT_STRING_EQUAL(sget(o, "address"), last);
-  json_t *fields = json_object_get(o, "fields");
-  const long long idx = 100002;
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(named(fields, "Index"), "value")), idx);
-  CU_ASSERT_STRING_EQUAL(sget(named(fields, "Number"), "value.string"), "INV-100002");
-  /* Amount = 10.25m * (index % 1000) = 20.50: scale 2, 2050 */
-  json_t *amount = json_object_get(named(fields, "Amount"), "fields");
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(named(amount, "_lo64"), "value")), 2050);
-  CU_ASSERT_EQUAL((json_integer_value(json_object_get(named(amount, "_flags"), "value")) >> 16) & 0xff, 2);
-  /* depth 1: the Customer is expanded, and its LastInvoice points back (the truth's cycle) */
-  json_t *customer = json_object_get(named(fields, "Customer"), "value");
-  CU_ASSERT_STRING_EQUAL(sget(customer, "type"), "Scenarios.Customer");
-  json_t *cfields = json_object_get(customer, "fields");
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(named(cfields, "Id"), "value")), idx);
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(named(cfields, "AccountNo"), "value")), 1000000 + idx);
-  CU_ASSERT_STRING_EQUAL(sget(named(cfields, "LastInvoice"), "value.address"), last);
-  /* depth 1 stops there: LastInvoice is not expanded again */
-  CU_ASSERT_PTR_NULL(json_object_get(json_object_get(named(cfields, "LastInvoice"), "value"), "fields"));
-  json_decref(j);
-
-  /* an array: the list's backing array, first elements are Invoices, invoice.first at [0] */
-  const char *items = marker_address(f->truth, "invoice.list.items");
-  snprintf(rest, sizeof rest, "%s --elements 3", items);
-  j = cli_json(f, index, "mdt", rest);
-  o = json_object_get(j, "object");
-  CU_ASSERT_EQUAL(ival(o, "length"), 100003);
-  CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "elements")), 3);
-  CU_ASSERT_STRING_EQUAL(sget(json_array_get(json_object_get(o, "elements"), 0), "address"),
-                         marker_address(f->truth, "invoice.first"));
-  json_decref(j);
-
-  /* the marker's long constant (LeakScenario.cs: Magic = 0x5343454E4152494F) */
-  j = cli_json(f, index, "mdt", marker_address(f->truth, "marker.local"));
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(named(json_object_get(json_object_get(j, "object"), "fields"),
-                                                           "Magic"), "value")),
-                  0x5343454E4152494FLL);
-  json_decref(j);
-
-  /* text form: one line per field with its value */
+  json_t *all = cli_json(f, index, "finq", "--stat");
+  long long total = ival(all, "count"), sum = 0;
+  json_decref(all);
+  static const char *const gens[] = {"0", "1", "2", "loh", "poh"};
+  long long marker_gen = -1;
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(f->truth, "markers"), i, m)
+    if (strcmp(sget(m, "name"), "finalizable.first") == 0)
+      marker_gen = ival(m, "generation");
+  for (size_t g = 0; g < 5; g++) {
+    char rest[64];
+    snprintf(rest, sizeof rest, "%s --stat", gens[g]);
+    json_t *j = cli_json(f, index, "finq", rest);
+    sum += ival(j, "count");
+    json_t *row;
+    json_array_foreach(json_object_get(j, "by_type"), i, row)
+      if (strcmp(sget(row, "type"), sget(f->truth, "finalizer.type")) == 0)
+        CU_ASSERT_EQUAL((long long)g, marker_gen); /* all 500 sit in one generation */
+    if ((long long)g == marker_gen) {
+      bool found = false;
+      json_array_foreach(json_object_get(j, "by_type"), i, row)
+        if (strcmp(sget(row, "type"), sget(f->truth, "finalizer.type")) == 0) {
+          CU_ASSERT_EQUAL(ival(row, "count"), json_integer_value(json_object_get(json_object_get(f->truth, "finalizer"), "undisposed")));
+          found = true;
+        }
+      CU_ASSERT(found);
+    }
+    json_decref(j);
+  }
+  CU_ASSERT_EQUAL(sum, total);
   char args[8192];
   int code;
-  snprintf(args, sizeof args, "mdt '%s' %s --index '%s'", f->dump, last, index);
-  char *text = run_cli_text(args, &code);
-  CU_ASSERT_EQUAL(code, 0);
-  CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"INV-100002\""));
-  CU_ASSERT_PTR_NOT_NULL(strstr(text, "Index = 100002"));
-  free(text);
+  snprintf(args, sizeof args, "finq '%s' 7 --index '%s'", f->dump, index);
+  json_t *j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "gen"));
+  json_decref(j);
 }
 
-static void test_mx(void) {
+/* -d: the stacks of every thread the lock documents name, each in the frame the truth says it is
+ * blocked in. */
+static void test_lock_details(void) {
   const char *index;
   ds_fixture *f = main_fixture(&index);
-  /* a type by its exact name: that type only, with the truth's instance count */
-  json_t *j = cli_json(f, index, "mx", "Scenarios.Invoice");
-  CU_ASSERT_EQUAL(ival(j, "type_count"), 1);
-  CU_ASSERT_EQUAL(ival(j, "field_count"), 0);
-  CU_ASSERT_EQUAL(ival(j, "method_count"), 0);
-  CU_ASSERT_STRING_EQUAL(sget(json_array_get(json_object_get(j, "types"), 0), "type"), "Scenarios.Invoice");
-  CU_ASSERT_EQUAL(ival(json_array_get(json_object_get(j, "types"), 0), "instances"), 100003);
-  json_decref(j);
-  /* the members of a type: Invoice's four fields and its constructor, nothing else */
-  j = cli_json(f, index, "mx", "Scenarios.Invoice.*");
-  CU_ASSERT_EQUAL(ival(j, "type_count"), 0);
-  CU_ASSERT_EQUAL(ival(j, "field_count"), 4);
-  size_t i;
-  json_t *x;
-  json_array_foreach(json_object_get(j, "fields"), i, x) CU_ASSERT_STRING_EQUAL(sget(x, "type"), "Scenarios.Invoice");
-  CU_ASSERT_PTR_NOT_NULL(named(json_object_get(j, "fields"), "Amount"));
-  CU_ASSERT_EQUAL(ival(j, "method_count"), 1);
-  CU_ASSERT_PTR_NOT_NULL(strstr(sget(json_array_get(json_object_get(j, "methods"), 0), "name"), "Scenarios.Invoice..ctor"));
-  json_decref(j);
-  /* a static class's statics and methods (LeakScenario.cs), by wildcard */
-  const char *marker_method = sget(f->truth, "scenario_data.leak.marker_method");
-  j = cli_json(f, index, "mx", "Scenarios.LeakScenario.*");
-  CU_ASSERT_EQUAL(ival(j, "type_count"), 0);
-  CU_ASSERT_PTR_NOT_NULL(named(json_object_get(j, "fields"), "s_invoices"));
-  bool hold = false;
-  json_array_foreach(json_object_get(j, "methods"), i, x) {
-    CU_ASSERT(strncmp(sget(x, "name"), "Scenarios.LeakScenario.", 23) == 0);
-    hold = hold || strstr(sget(x, "name"), marker_method) != NULL;
+  static const char *const commands[] = {"dlk", "mlocks", "mwaits"};
+  static const char *const threads[] = {"T1", "T2", "T3", "T4"};
+  for (size_t c = 0; c < 3; c++) {
+    json_t *plain = cli_json(f, index, commands[c], "");
+    CU_ASSERT_PTR_NULL(json_object_get(plain, "stacks"));
+    json_decref(plain);
+    json_t *j = cli_json(f, index, commands[c], "-d");
+    for (size_t t = 0; t < 4; t++) {
+      long long os_id = thread_os_id(f->truth, threads[t]);
+      json_t *st = stack_of(j, os_id);
+      CU_ASSERT_PTR_NOT_NULL(st);
+      size_t i;
+      json_t *tt;
+      json_array_foreach(json_object_get(f->truth, "threads"), i, tt)
+        if (st && strcmp(sget(tt, "name"), threads[t]) == 0)
+          CU_ASSERT(has_frame(st, sget(tt, "blocked_in")));
+    }
+    json_decref(j);
   }
-  CU_ASSERT(hold);
+  char args[8192];
+  int code;
+  snprintf(args, sizeof args, "dlk '%s' --index '%s'", f->dump, index);
+  char *text = run_cli_text(args, &code);
+  snprintf(args, sizeof args, "dlk '%s' -d --index '%s'", f->dump, index);
+  char *details = run_cli_text(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  char expect[64];
+  snprintf(expect, sizeof expect, "Thread %lld (managed", thread_os_id(f->truth, "T4"));
+  CU_ASSERT_PTR_NULL(strstr(text, expect));
+  CU_ASSERT_PTR_NOT_NULL(strstr(details, expect));
+  free(text);
+  free(details);
+}
+
+/* strings of one module: Scenarios.dll's literal that the JIT interned on the frozen heap */
+static void test_module_strings(void) {
+  const char *index;
+  ds_fixture *f = main_fixture(&index);
+  const char *literal = marker_address(f->truth, "string.literal");
+  json_t *j = cli_json(f, index, "strings", "dumpscope-frozen --module Scenarios.dll");
+  CU_ASSERT_EQUAL(ival(j, "matched"), 1);
+  json_t *l = json_array_get(json_object_get(j, "literals"), 0);
+  CU_ASSERT_STRING_EQUAL(sget(l, "value"), "dumpscope-frozen-literal-marker");
+  CU_ASSERT_STRING_EQUAL(sget(l, "object.address"), literal);
+  CU_ASSERT(strstr(sget(j, "module"), "/Scenarios.dll") != NULL);
   json_decref(j);
-  /* a method by its bare name, case-insensitively; its code is HoldMarker's JIT code */
-  j = cli_json(f, index, "mx", "holdmarker --kind methods");
-  CU_ASSERT_EQUAL(ival(j, "method_count"), 1);
-  x = json_array_get(json_object_get(j, "methods"), 0);
-  CU_ASSERT_PTR_NOT_NULL(strstr(sget(x, "name"), marker_method));
-  uint64_t code = hex_of(sget(x, "code"));
-  json_decref(j);
-  json_t *m = mln(f, index, code);
-  CU_ASSERT_STRING_EQUAL(sget(m, "kind"), "jit_code");
-  CU_ASSERT_PTR_NOT_NULL(strstr(sget(m, "method.name"), marker_method));
-  json_decref(m);
-  /* ? matches one character; a pattern that names nothing finds nothing */
-  j = cli_json(f, index, "mx", "Scenarios.Invoic? --kind types");
-  CU_ASSERT_EQUAL(ival(j, "type_count"), 1);
-  json_decref(j);
-  j = cli_json(f, index, "mx", "Scenarios.NoSuch*");
-  CU_ASSERT_EQUAL(ival(j, "type_count") + ival(j, "field_count") + ival(j, "method_count"), 0);
+  /* by name without extension, every literal */
+  j = cli_json(f, index, "strings", "--module scenarios");
+  CU_ASSERT(ival(j, "matched") > 10);
   json_decref(j);
   char args[8192];
-  int rc;
-  snprintf(args, sizeof args, "mx '%s' x --kind bogus --index '%s'", f->dump, index);
-  j = run_cli(args, &rc);
-  CU_ASSERT_EQUAL(rc, 2);
-  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "kind"));
+  int code;
+  snprintf(args, sizeof args, "strings '%s' --module NoSuchModule.dll --index '%s'", f->dump, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 3);
+  json_decref(j);
+  snprintf(args, sizeof args, "strings '%s' --module Scenarios.dll --duplicates --index '%s'", f->dump, index);
+  j = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "module"));
   json_decref(j);
 }
 
@@ -684,8 +532,9 @@ int main(void) {
   CU_add_test(s, "SOS spellings answer as the commands they stand for", test_sos_aliases);
   CU_add_test(s, "mln: object, interior, header, free block, stack, JIT and precompiled code, handle, loader heap, "
                  "module section, unknown", test_mln);
-  CU_add_test(s, "mdt of a type: Invoice's layout, statics with values, thread statics", test_mdt_type);
-  CU_add_test(s, "mdt of an object: values, a value type inline, references followed, arrays", test_mdt_object);
-  CU_add_test(s, "mx: types, fields and methods by pattern, and nothing else", test_mx);
+  CU_add_test(s, "mfrag -mt:MT: only that type's pinned gap holders, the truth's gaps among them", test_mfrag_mt);
+  CU_add_test(s, "finq GEN: one generation's finalizable objects", test_finq_gen);
+  CU_add_test(s, "dlk/mlocks/mwaits -d: every involved thread's stack", test_lock_details);
+  CU_add_test(s, "strings --module: an assembly's literals and their heap objects", test_module_strings);
   return ds_test_main();
 }

@@ -85,6 +85,9 @@ typedef struct ds_dump_mapping {
 } ds_dump_mapping;
 /* The NT_FILE mapping containing addr; false when no file is mapped there. */
 bool ds_dump_mapping_at(const ds_dump *dump, uint64_t addr, ds_dump_mapping *out);
+/* The target address at which byte `offset` of a module's file is mapped; false when no mapping
+ * of the module covers it. */
+bool ds_dump_module_file_address(const ds_dump *dump, const ds_module *mod, uint64_t offset, uint64_t *addr);
 /* The PT_LOAD segment with data holding addr: one mapping of the process (createdump joins
  * adjacent mappings of equal protection), so a thread's stack is one such region. false when
  * addr is not in the core. */
@@ -111,6 +114,12 @@ typedef struct ds_image_part {
 /* Fills part for an address inside a mapped module (or its ELF segments' anonymous tails, such as
  * .bss); false when addr lies in no module. */
 bool ds_dump_image_part(ds_dump *dump, uint64_t addr, ds_image_part *part);
+
+/* Calls fn with each entry of a managed assembly's user-string heap (#US: the string literals of its
+ * code), as UTF-16 units, in heap order, at most max entries. false when the module is not a PE
+ * image with CLI metadata whose heap the dump holds. */
+bool ds_dump_pe_user_strings(ds_dump *dump, const ds_module *mod, size_t max,
+                             void (*fn)(void *ctx, const uint16_t *chars, size_t count), void *ctx);
 
 size_t ds_dump_thread_count(const ds_dump *dump);
 const ds_dump_thread *ds_dump_thread_at(const ds_dump *dump, size_t index);

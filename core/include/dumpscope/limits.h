@@ -72,6 +72,7 @@
 #define DS_MAX_MDT_VALUES          5000u       /* fields and elements in one mdt answer */
 #define DS_MAX_MDT_METHODS         1000u       /* methods listed with one type */
 #define DS_MAX_MDT_FIELDS          1024u       /* instance fields mdt lists of one type */
+#define DS_MAX_MODULE_STRINGS      (1u << 22)  /* literals read from one module's #US heap */
 #define DS_MAX_OBJECT_STRING_CHARS (1u << 16)  /* characters of a string shown as one object */
 
 #endif

@@ -77,13 +77,24 @@ ds_status ds_query_search(ds_query *q, const char *pattern, unsigned kinds, size
 ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err);
 /* Finalizer queue: ready = false: registered objects; true: ready for finalization (f-reachable). */
 ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out, ds_error *err);
+/* The same, only the objects of generation gen (-1: all) (SOSEX !finq GEN). */
+ds_status ds_query_finalizer_gen(ds_query *q, bool ready, bool stat_only, int gen, size_t limit, json_t **out,
+                                 ds_error *err);
 /* Objects on a thread's stack, by frame (thread = OS id, managed id, or index). */
 ds_status ds_query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
 /* Free space per generation and the pinned objects that hold gaps open. */
 ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_error *err);
+/* The same, the pinned gap holders limited to objects of MethodTable holder_mt (0: all) (SOSEX
+ * !mfrag -mt:MT); pinned_gap_bytes sums the gaps they hold open. */
+ds_status ds_query_fragmentation_of(ds_query *q, size_t limit, uint64_t holder_mt, json_t **out, ds_error *err);
 /* Strings: substring search and minimum length; duplicates = grouped by value with waste. */
 ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length, bool duplicates, size_t limit,
                            json_t **out, ds_error *err);
+/* The string literals of one module (SOSEX !strings ModuleAddr): module is its file name (with or
+ * without extension) or path; the literals of its #US metadata heap containing `contains`, at
+ * least min_length chars, at most limit, each with the heap string object of that value (or null). */
+ds_status ds_query_module_strings(ds_query *q, const char *module, const char *contains, size_t min_length,
+                                  size_t limit, json_t **out, ds_error *err);
 /* Managed threads: ids, state words, GC mode, lock count, exception in flight, allocation
  * context, top frame and what each waits on (SOS !clrthreads). */
 ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err);
