@@ -322,6 +322,9 @@ static const ds_api_resource resources[] = {
      "managed threads: ids, state, GC mode, exception, top frame, wait (SOS !clrthreads)"},
     {"stack", "threads/{thread}/stack", "thread", "", h_stack, ds_api_render_stack, NULL, NULL,
      "a thread's managed stack, runtime frames marked, and its wait (SOSEX !mk)"},
+    {"frames", "threads/{thread}/frames", "thread", "frame", ds_api_h_frames, ds_api_render_frames, NULL, NULL,
+     "a thread's managed frames with IL offsets, arguments and locals and their values; frame=N only that "
+     "one (SOSEX !mdv, !mframe; SOS !clrstack -a)"},
     {"thread_objects", "threads/{thread}/objects", "thread", "", h_thread_objects, NULL, NULL, NULL,
      "objects on a thread's stack by frame (SOSEX !mdso)"},
     {"locks", "locks", NULL, "details", h_locks, ds_api_render_locks_details, NULL, NULL,

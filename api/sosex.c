@@ -101,6 +101,8 @@ static void render_value(json_t *v, FILE *out) {
     fprintf(out, "%g", json_real_value(v));
   else if (json_is_boolean(v))
     fprintf(out, "%s", json_is_true(v) ? "true" : "false");
+  else if (json_is_string(v))
+    fprintf(out, "%s", json_string_value(v));
   else if (json_is_object(v)) {
     fprintf(out, "%s %s", str(v, "address"), str(v, "type"));
     if (json_is_string(json_object_get(v, "string")))
@@ -282,5 +284,55 @@ void ds_api_render_module_strings(json_t *doc, FILE *out) {
     json_t *o = json_object_get(x, "object");
     fprintf(out, "%-18s %8lld \"%.120s\"\n", json_is_object(o) ? str(o, "address") : "(not on the heap)",
             (long long)json_integer_value(json_object_get(x, "length")), str(x, "value"));
+  }
+}
+
+/* ---- frames: arguments and locals (!mdv) ---------------------------------------------------------- */
+
+ds_status ds_api_h_frames(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  uint32_t thread;
+  uint64_t frame;
+  ds_status rc;
+  if ((rc = ds_api_get_thread(q, args, "thread", &thread, err)) != DS_OK ||
+      (rc = ds_api_get_u64(args, "frame", UINT64_MAX, 0, DS_MAX_STACK_FRAMES, &frame, err)) != DS_OK)
+    return rc;
+  return ds_query_frames(q, thread, frame == UINT64_MAX ? -1 : (int64_t)frame, out, err);
+}
+
+static void render_vars(json_t *vars, FILE *out) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(vars, i, v) {
+    fprintf(out, "      %-24s %-18s ", str(v, "name"),
+            json_is_string(json_object_get(v, "location")) ? str(v, "location") : "(register)");
+    if (!json_is_true(json_object_get(v, "available")))
+      fprintf(out, "<no data>");
+    else
+      render_value(json_object_get(v, "value"), out);
+    fprintf(out, "\n");
+  }
+}
+
+void ds_api_render_frames(json_t *doc, FILE *out) {
+  fprintf(out, "Thread %lld (managed %lld)\n", (long long)json_integer_value(json_object_get(doc, "os_id")),
+          (long long)json_integer_value(json_object_get(doc, "managed_id")));
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(doc, "frames"), i, f) {
+    fprintf(out, "#%-3lld %-18s %-18s %s", (long long)json_integer_value(json_object_get(f, "depth")), str(f, "sp"),
+            str(f, "ip"), str(f, "method"));
+    if (json_is_integer(json_object_get(f, "il_offset")))
+      fprintf(out, " [IL_%04llx]", (unsigned long long)json_integer_value(json_object_get(f, "il_offset")));
+    fprintf(out, "\n");
+    if (json_is_true(json_object_get(f, "runtime_frame")))
+      continue;
+    if (json_array_size(json_object_get(f, "arguments"))) {
+      fprintf(out, "    PARAMETERS:\n");
+      render_vars(json_object_get(f, "arguments"), out);
+    }
+    if (json_array_size(json_object_get(f, "locals"))) {
+      fprintf(out, "    LOCALS:\n");
+      render_vars(json_object_get(f, "locals"), out);
+    }
   }
 }

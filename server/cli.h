@@ -40,6 +40,7 @@ typedef struct ds_cli_args {
   const char *mt;            /* --mt MT (-mt:MT) */
   bool details;              /* --details (-d) */
   const char *module;        /* --module NAME */
+  const char *frame;         /* --frame N (mdv, mframe) */
 } ds_cli_args;
 
 /* Prints err as text (stderr) or as {"error": {"code", "message"}} (stdout); returns the exit

@@ -50,6 +50,8 @@ static const struct {
     {"finalizequeue", "finalizer", NULL, NULL, "queue", "finalizable"},
     {"dumpstackobjects", "thread_objects", NULL, NULL, NULL, NULL},
     {"dso", "thread_objects", NULL, NULL, NULL, NULL},
+    {"mdv", "frames", NULL, NULL, NULL, NULL},
+    {"mframe", "frames", NULL, NULL, NULL, NULL},
 };
 
 /* Where a dump's index lives: --index, else next to the dump, else (the dump's folder is not
@@ -192,6 +194,8 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
     set(a, "details", "true", &rc, err);
   if (o->module)
     set(a, "module", o->module, &rc, err);
+  if (o->frame)
+    set(a, "frame", o->frame, &rc, err);
   if (o->gen >= 0 && (!r->path_param || strcmp(r->path_param, "gen") != 0))
     set(a, "gen", ds_gen_name((ds_gen)o->gen), &rc, err);
   if (o->type_filter)

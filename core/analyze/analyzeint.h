@@ -155,6 +155,10 @@ ds_status ds__describe_fields(ds__build *b, uint32_t t, const ds_type *ht, ds_in
 ds_status ds__build_type_details(ds__build *b, ds_error *err);
 void ds__typeinfo_free(ds__build *b);
 
+/* Phase "frame variables" (framevars.c): IL offsets, arguments and locals of the frames the root
+ * collection walked; writes the frame info and frame variables sections. */
+ds_status ds__build_frame_vars(ds__build *b, ds_error *err);
+
 /* Phase "memory map" (memmap.c): code heaps, loader heaps, the handle table and the code of the
  * methods on the stacks; writes its section. Needs the roots (their frames). */
 ds_status ds__build_memory_map(ds__build *b, ds_error *err);

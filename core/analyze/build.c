@@ -597,7 +597,7 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
       (rc = build_types(b, err)) != DS_OK || (rc = ds__build_type_details(b, err)) != DS_OK ||
       (rc = ds__build_references(b, err)) != DS_OK ||
       (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
-      (rc = ds__build_memory_map(b, err)) != DS_OK ||
+      (rc = ds__build_memory_map(b, err)) != DS_OK || (rc = ds__build_frame_vars(b, err)) != DS_OK ||
       (rc = build_liveness(b, err)) != DS_OK || (rc = build_histograms(b, err)) != DS_OK ||
       (rc = ds_dump_changed(a->dump) ? dump_changed_error(a, err) : DS_OK) != DS_OK ||
       (rc = build_write(b, err)) != DS_OK)

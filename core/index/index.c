@@ -42,6 +42,7 @@ _Static_assert(sizeof(ds_index_segment) == 40, "ds_index_segment layout");
 _Static_assert(sizeof(ds_index_memory_range) == 32, "ds_index_memory_range layout");
 _Static_assert(sizeof(ds_index_static) == 32, "ds_index_static layout");
 _Static_assert(sizeof(ds_index_method) == 32, "ds_index_method layout");
+_Static_assert(sizeof(ds_index_frame_var) == 48, "ds_index_frame_var layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -66,6 +67,8 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_FIELD_INFO: return sizeof(ds_index_field_info);
   case DS_SEC_STATICS: return sizeof(ds_index_static);
   case DS_SEC_METHODS: return sizeof(ds_index_method);
+  case DS_SEC_FRAME_INFO: return sizeof(ds_index_frame_info);
+  case DS_SEC_FRAME_VARS: return sizeof(ds_index_frame_var);
   default: return 0;
   }
 }
@@ -77,7 +80,7 @@ static const char *section_name(uint32_t id) {
                                       "strings", "segments", "roots", "threads", "frames",
                                       "finalizable", "liveness", "generation histogram", "extra edges",
                                       "free blocks", "monitors", "memory ranges", "field info",
-                                      "statics", "methods"};
+                                      "statics", "methods", "frame info", "frame variables"};
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
 

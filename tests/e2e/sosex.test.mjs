@@ -1,7 +1,8 @@
 // sosex.test.mjs: the rest of the SOSEX reference as API resources, over HTTP against the real
 // daemon with a real fixture dump, checked against the truth its scenario program reported:
-// memory/{addr} (!mln), types/{type} (!mdt), search (!mx), and the SOSEX options as parameters
-// (fragmentation?mt, finalizer?gen, deadlocks|locks|waits?details, strings?module).
+// memory/{addr} (!mln), types/{type} (!mdt), search (!mx), threads/{thread}/frames (!mdv), and the
+// SOSEX options as parameters (fragmentation?mt, finalizer?gen, deadlocks|locks|waits?details,
+// strings?module).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -111,6 +112,17 @@ test('search: types, fields and methods by pattern', async () => {
   r = await get('search?q=Scenarios.Invoice&kind=types');
   assert.equal(r.json.types[0].instances, truth.types['Scenarios.Invoice'].count);
   assert.equal((await get('search?kind=everything')).status, 400);
+});
+
+test('threads/{thread}/frames: the locals of T1LockAThenB are the truth\'s locks A and B', async () => {
+  const r = await get(`threads/${threadOs('T1')}/frames`);
+  assert.equal(r.status, 200, r.text);
+  const frame = r.json.frames.find((f) => f.method.startsWith('Scenarios.DeadlockScenario.T1LockAThenB'));
+  const refs = frame.locals.filter((l) => l.kind === 'reference').map((l) => l.value.address);
+  assert.deepEqual(refs, ['A', 'B'].map((n) => truth.locks.find((l) => l.name === n).address));
+  const one = await get(`threads/${threadOs('T1')}/frames?frame=${frame.depth}`);
+  assert.equal(one.json.frames.length, 1);
+  assert.equal((await get(`threads/${threadOs('T1')}/frames?frame=x`)).status, 400);
 });
 
 test('SOSEX options as parameters: mt, gen, details, module', async () => {

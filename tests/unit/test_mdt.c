@@ -1,7 +1,7 @@
 /*
- * test_mdt.c: SOSEX !mdt and !mx through the dumpscope binary on a real dump, checked against the
- * scenario's truth and its source (LeakScenario.cs, DeadlockScenario.cs declare the types, fields
- * and values the checks expect).
+ * test_mdt.c: SOSEX !mdt, !mx and !mdv through the dumpscope binary on a real dump, checked against
+ * the scenario's truth and its source (LeakScenario.cs, DeadlockScenario.cs declare the types,
+ * fields, locals and values the checks expect).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,11 +206,94 @@ static void test_mx(void) {
   json_decref(j);
 }
 
+/* mdv: DeadlockScenario.T1LockAThenB holds A and waits for B inside two C# lock statements, so its
+ * frame's locals are the two lock objects (the truth's A and B) and their lockTaken flags (true for
+ * A, still false for B); Monitor.Enter's lockTaken argument is a byref to that second flag. */
+static void test_mdv(void) {
+  const char *index;
+  ds_fixture *f = main_fixture(&index);
+  long long t1 = thread_os_id(f->truth, "T1");
+  const char *a = NULL, *b = NULL;
+  size_t i;
+  json_t *lock;
+  json_array_foreach(json_object_get(f->truth, "locks"), i, lock) {
+    if (strcmp(sget(lock, "name"), "A") == 0)
+      a = sget(lock, "address");
+    if (strcmp(sget(lock, "name"), "B") == 0)
+      b = sget(lock, "address");
+  }
+  CU_ASSERT_FATAL(t1 > 0 && a && b);
+  char rest[64];
+  snprintf(rest, sizeof rest, "%lld", t1);
+  json_t *j = cli_json(f, index, "mdv", rest);
+  CU_ASSERT_EQUAL(ival(j, "os_id"), t1);
+  json_t *frames = json_object_get(j, "frames"), *frame, *mine = NULL, *enter = NULL;
+  json_array_foreach(frames, i, frame) {
+    if (strstr(sget(frame, "method"), "Scenarios.DeadlockScenario.T1LockAThenB"))
+      mine = frame;
+    if (strstr(sget(frame, "method"), "System.Threading.Monitor.Enter(") && !json_is_true(json_object_get(frame, "runtime_frame")))
+      enter = frame;
+  }
+  CU_ASSERT_PTR_NOT_NULL_FATAL(mine);
+  json_t *locals = json_object_get(mine, "locals"), *v;
+  int refs = 0, flags_true = 0, flags_false = 0;
+  const char *second_flag = NULL;
+  json_array_foreach(locals, i, v) {
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(v, "name"), "local_"));
+    if (strcmp(sget(v, "kind"), "reference") == 0) {
+      CU_ASSERT(strcmp(sget(v, "value.address"), refs == 0 ? a : b) == 0);
+      CU_ASSERT_STRING_EQUAL(sget(v, "value.type"), "Scenarios.MonitorLock");
+      refs++;
+    } else if (strcmp(sget(v, "kind"), "primitive") == 0) {
+      json_int_t flag = json_integer_value(json_object_get(v, "value"));
+      flags_true += flag == 1;
+      flags_false += flag == 0;
+      if (flag == 0)
+        second_flag = sget(v, "location");
+    }
+  }
+  CU_ASSERT_EQUAL(refs, 2);
+  CU_ASSERT_EQUAL(flags_true, 1);
+  CU_ASSERT_EQUAL(flags_false, 1);
+  /* Monitor.Enter(object obj, ref bool lockTaken): names from metadata, the byref points at the flag */
+  CU_ASSERT_PTR_NOT_NULL_FATAL(enter);
+  json_t *args = json_object_get(enter, "arguments");
+  CU_ASSERT_EQUAL(json_array_size(args), 2);
+  CU_ASSERT_STRING_EQUAL(sget(json_array_get(args, 0), "name"), "obj");
+  json_t *taken = json_array_get(args, 1);
+  CU_ASSERT_STRING_EQUAL(sget(taken, "name"), "lockTaken");
+  if (json_is_true(json_object_get(taken, "available")) && second_flag)
+    CU_ASSERT_EQUAL(hex_of(sget(taken, "value")), hex_of(second_flag));
+  char method[512];
+  snprintf(method, sizeof method, "%s", sget(mine, "method"));
+  snprintf(rest, sizeof rest, "%lld --frame %lld", t1, ival(mine, "depth"));
+  json_decref(j);
+
+  /* one frame by depth: the same frame */
+  j = cli_json(f, index, "mframe", rest);
+  CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "frames")), 1);
+  CU_ASSERT_STRING_EQUAL(sget(json_array_get(json_object_get(j, "frames"), 0), "method"), method);
+  json_decref(j);
+  /* text: SOS !clrstack -a's layout */
+  char args_text[8192];
+  int code;
+  snprintf(args_text, sizeof args_text, "mdv '%s' %lld --index '%s'", f->dump, t1, index);
+  char *text = run_cli_text(args_text, &code);
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "LOCALS:"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, a));
+  free(text);
+  snprintf(args_text, sizeof args_text, "mdv '%s' %lld --frame 999 --index '%s'", f->dump, t1, index);
+  j = run_cli(args_text, &code);
+  CU_ASSERT_EQUAL(code, 3);
+  json_decref(j);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("mdt", NULL, NULL);
   CU_add_test(s, "mdt of a type: Invoice's layout, statics with values, thread statics", test_mdt_type);
   CU_add_test(s, "mdt of an object: values, a value type inline, references followed, arrays", test_mdt_object);
   CU_add_test(s, "mx: types, fields and methods by pattern, and nothing else", test_mx);
+  CU_add_test(s, "mdv: a frame's locals (the truth's locks), arguments by name, one frame", test_mdv);
   return ds_test_main();
 }

@@ -51,6 +51,8 @@ typedef enum ds_section_id {
   DS_SEC_FIELD_INFO,      /* ds_index_field_info[]: one per DS_SEC_FIELDS record, same order */
   DS_SEC_STATICS,         /* ds_index_static[]: static fields, by type */
   DS_SEC_METHODS,         /* ds_index_method[]: methods the types define, by type */
+  DS_SEC_FRAME_INFO,      /* ds_index_frame_info[]: one per DS_SEC_FRAMES record, same order */
+  DS_SEC_FRAME_VARS,      /* ds_index_frame_var[]: arguments and locals, by frame */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -194,6 +196,32 @@ typedef struct ds_index_method {
   uint64_t code;             /* native code, 0 when never compiled */
   uint32_t token, pad;
 } ds_index_method;
+
+/* What a frame's record in DS_SEC_FRAMES does not say. */
+typedef struct ds_index_frame_info {
+  uint32_t il_offset;        /* of the frame's IP, UINT32_MAX when unknown */
+  uint32_t first_var, var_count; /* its arguments then locals, in DS_SEC_FRAME_VARS */
+  uint32_t pad;
+} ds_index_frame_info;
+
+/* An argument or local of a managed frame, as the runtime reported it. */
+typedef struct ds_index_frame_var {
+  uint32_t frame;            /* index into frames */
+  uint32_t name;             /* string pool: an argument's name; 0 for locals (names live in PDBs) */
+  uint32_t index;            /* its position among the frame's arguments or locals */
+  uint32_t flags;            /* DS_VAR_* */
+  uint64_t address;          /* its stack slot, 0 when in a register or unknown */
+  uint32_t size, pad;        /* the value's size */
+  uint8_t bytes[16];         /* its first bytes, when DS_VAR_HAS_VALUE */
+} ds_index_frame_var;
+
+enum {
+  DS_VAR_ARGUMENT = 1u << 0,
+  DS_VAR_HAS_VALUE = 1u << 1,
+  DS_VAR_PRIMITIVE = 1u << 2,
+  DS_VAR_VALUE_TYPE = 1u << 3,
+  DS_VAR_REFERENCE = 1u << 4,  /* an object reference (strings and arrays too) */
+};
 
 /* ---- writing ------------------------------------------------------------------------------ */
 

@@ -49,6 +49,7 @@
 /* ---- roots and the index build (core/analyze) ------------------------------------------------ */
 #define DS_MAX_ROOTS               (1u << 25)  /* roots of all kinds in one dump */
 #define DS_MAX_TOTAL_FRAMES        (1u << 22)  /* stack frames over all threads */
+#define DS_MAX_FRAME_VARS          (1u << 22)  /* arguments and locals over all frames */
 #define DS_MAX_THREAD_STATIC_TYPES (1u << 20)  /* MethodTables examined for thread statics */
 #define DS_MAX_THREAD_STATIC_FIELDS 256u       /* reference thread-static fields read per type */
 #define DS_MAX_OBJECTS             4294967293u /* objects indexed: indices are u32, UINT32_MAX = none */

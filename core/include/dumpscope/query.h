@@ -100,6 +100,10 @@ ds_status ds_query_module_strings(ds_query *q, const char *module, const char *c
 ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err);
 /* One thread's managed stack (runtime frames marked) and its wait (SOSEX !mk, SOS !clrstack). */
 ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
+/* A thread's managed frames with their IL offsets, arguments and locals (names of arguments,
+ * local_N for locals; references shown as the object), all frames or only the one at depth
+ * (>= 0) (SOSEX !mdv, !mframe; SOS !clrstack -a). */
+ds_status ds_query_frames(ds_query *q, uint32_t thread, int64_t depth, json_t **out, ds_error *err);
 /* Monitors (sync blocks, thin locks) held or waited on, and Lock, ReaderWriterLockSlim,
  * SemaphoreSlim and ManualResetEventSlim instances in use (SOSEX !mlocks, !rwlock). */
 ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err);
