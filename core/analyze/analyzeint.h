@@ -154,6 +154,8 @@ ds_status ds__describe_fields(ds__build *b, uint32_t t, const ds_type *ht, ds_in
  * types with methods on the stacks; writes the field info, statics and methods sections. */
 ds_status ds__build_type_details(ds__build *b, ds_error *err);
 void ds__typeinfo_free(ds__build *b);
+/* The native code ranges of the methods "type details" recorded (for the memory map). */
+size_t ds__typeinfo_code(const ds__build *b, const ds_index_memory_range **ranges);
 
 /* Phase "frame variables" (framevars.c): IL offsets, arguments and locals of the frames the root
  * collection walked; writes the frame info and frame variables sections. */

@@ -1,7 +1,8 @@
 /*
  * memmap.c: phase "memory map" of the index build: the runtime's memory outside the GC heap (JIT
  * code heaps, loader heaps, the handle table) and the native code of every method on a thread's
- * stack, so that a query can say what lives at an address (SOSEX !mln) without the DAC.
+ * stack and of every compiled method the indexed types define, so that a query can say what lives
+ * at an address (SOSEX !mln) without the DAC.
  *
  * What the DAC cannot describe is left out (the address then reads as unknown); only running out
  * of memory or failing to write stops the build.
@@ -63,19 +64,36 @@ static void method_ranges(memmap *m) {
   }
 }
 
+/* Sorted by start (then kind); one range per start and kind. */
+static void sort_unique(memmap *m) {
+  if (!m->ranges.count)
+    return;
+  qsort(m->ranges.items, m->ranges.count, sizeof *m->ranges.items, compare_range);
+  size_t kept = 1;
+  for (size_t r = 1; r < m->ranges.count; r++) {
+    const ds_index_memory_range *prev = &m->ranges.items[kept - 1], *x = &m->ranges.items[r];
+    if (x->start != prev->start || x->kind != prev->kind)
+      m->ranges.items[kept++] = *x;
+  }
+  m->ranges.count = kept;
+}
+
 ds_status ds__build_memory_map(ds__build *b, ds_error *err) {
   memmap m = {.b = b};
   bool truncated = false;
   ds_error ignore = {0};
-  ds_dac_memory_regions(b->a->dac, DS_MAX_MEMORY_RANGES / 2, on_region, &m, &truncated, &ignore);
+  ds_dac_memory_regions(b->a->dac, DS_MAX_MEMORY_RANGES / 4, on_region, &m, &truncated, &ignore);
   method_ranges(&m);
+  const ds_index_memory_range *code = NULL;
+  size_t code_count = ds__typeinfo_code(b, &code);
+  for (size_t c = 0; c < code_count && m.status == DS_OK; c++)
+    DS__VEC_PUSH(m.ranges, code[c], DS_MAX_MEMORY_RANGES, m.status);
   ds_status rc = m.status;
   if (rc != DS_OK) {
     free(m.ranges.items);
     return ds__vec_error(err, rc, "memory ranges", DS_MAX_MEMORY_RANGES, "DS_MAX_MEMORY_RANGES");
   }
-  if (m.ranges.count)
-    qsort(m.ranges.items, m.ranges.count, sizeof *m.ranges.items, compare_range);
+  sort_unique(&m);
   rc = ds_index_writer_add(b->w, DS_SEC_MEMORY_RANGES, m.ranges.items ? (void *)m.ranges.items : "",
                            m.ranges.count * sizeof *m.ranges.items, err);
   free(m.ranges.items);

@@ -36,6 +36,7 @@ typedef struct static_raw {
 struct ds__typeinfo {
   DS__VEC(field_raw) fields;  /* parallel to b->fields */
   DS__VEC(static_raw) statics;
+  DS__VEC(ds_index_memory_range) code; /* the native code of every compiled method */
   uint8_t *described;         /* per type index: fields described (or not describable) */
   size_t described_cap;
 };
@@ -45,6 +46,7 @@ void ds__typeinfo_free(ds__build *b) {
     return;
   free(b->typeinfo->fields.items);
   free(b->typeinfo->statics.items);
+  free(b->typeinfo->code.items);
   free(b->typeinfo->described);
   free(b->typeinfo);
   b->typeinfo = NULL;
@@ -292,6 +294,23 @@ static void on_method(void *ctx, const ds_dac_method *m) {
   ds_dac_method_desc(b->a->dac, m->method_desc, &mt, &token, &code, &ignore);
   ds_index_method rec = {s->type, ds_strpool_add(&b->pool, name), m->method_desc, code, token, 0};
   DS__VEC_PUSH(s->methods, rec, DS_MAX_INDEX_METHODS, s->status);
+  /* its code, so that an address inside it names the method (mln) */
+  uint64_t start, size, md;
+  bool jitted;
+  struct ds__typeinfo *ti = b->typeinfo;
+  if (code && ti && ti->code.count < DS_MAX_MEMORY_RANGES / 2 &&
+      ds_dac_method_code(b->a->dac, code, &start, &size, &md, &jitted, &ignore) == DS_OK) {
+    ds_index_memory_range r = {start, size, jitted ? DS_MEMORY_JIT_METHOD : DS_MEMORY_PRECOMPILED_METHOD, rec.name, md};
+    ds_status rc = DS_OK;
+    DS__VEC_PUSH(ti->code, r, DS_MAX_MEMORY_RANGES, rc);
+    if (rc != DS_OK)
+      s->status = rc;
+  }
+}
+
+size_t ds__typeinfo_code(const ds__build *b, const ds_index_memory_range **ranges) {
+  *ranges = b->typeinfo ? b->typeinfo->code.items : NULL;
+  return b->typeinfo ? b->typeinfo->code.count : 0;
 }
 
 /* The methods every type defines (ISOSDacInterface15; without it the section stays empty). */

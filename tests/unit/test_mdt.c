@@ -190,6 +190,17 @@ static void test_mx(void) {
   CU_ASSERT_STRING_EQUAL(sget(m, "kind"), "jit_code");
   CU_ASSERT_PTR_NOT_NULL(strstr(sget(m, "method.name"), marker_method));
   json_decref(m);
+  /* a compiled method that is on no stack: an address inside its code still names it (mln) */
+  j = cli_json(f, index, "mx", "Scenarios.LeakScenario.Setup --kind methods");
+  CU_ASSERT_EQUAL(ival(j, "method_count"), 1);
+  uint64_t setup = hex_of(sget(json_array_get(json_object_get(j, "methods"), 0), "code"));
+  json_decref(j);
+  CU_ASSERT_FATAL(setup != 0);
+  m = mln(f, index, setup + 3);
+  CU_ASSERT_STRING_EQUAL(sget(m, "kind"), "jit_code");
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(m, "method.name"), "Scenarios.LeakScenario.Setup("));
+  CU_ASSERT_EQUAL(ival(json_object_get(m, "method"), "offset"), 3);
+  json_decref(m);
   /* ? matches one character; a pattern that names nothing finds nothing */
   j = cli_json(f, index, "mx", "Scenarios.Invoic? --kind types");
   CU_ASSERT_EQUAL(ival(j, "type_count"), 1);
