@@ -291,7 +291,7 @@ static const ds_api_resource resources[] = {
     {"heap_objects", "heap/objects", NULL, "gen,free," FILTER_PARAMS "," PAGE_PARAMS, h_heap_objects,
      ds_api_render_objects, NULL, NULL, "instances across the heap, in address order (SOS !dumpheap)"},
     {"types", "types", NULL, "q,sort,order," PAGE_PARAMS, h_types, ds_api_render_stats, "types", "type_count",
-     "types whose name contains q, with counts and sizes (SOSEX !mx)"},
+     "types whose name contains q, with counts and sizes (mx matches patterns)"},
     {"mdt", "types/{type}", "type", "depth,elements", ds_api_h_mdt, ds_api_render_mdt, NULL, NULL,
      "a type (MT, name, or an object's) with its field layout, statics and methods; an object's fields "
      "with value types inline and references followed depth levels (SOSEX !mdt -r)"},

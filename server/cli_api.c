@@ -323,7 +323,7 @@ void ds_cli_resource_usage(FILE *out) {
     fprintf(out, "  %-14s %s\n      /%s%s%s\n", r->name, r->help, r->route, r->params[0] ? "  ?" : "", r->params);
   }
   fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq [GEN], frq, mdso, mfrag [-mt:MT],\n"
-               "                   dlk|mlocks|mwaits [-d]\n");
+               "                   dlk|mlocks|mwaits [-d], mdv|mframe THREAD [--frame N]\n");
   fprintf(out, "  SOS spellings:   dumpheap [--stat], gcroot, clrthreads, clrstack, syncblk, gcwhere, gchandles,\n"
                "                   finalizequeue, dumpstackobjects (dso); DAC: dumpobj, dumpmt, verifyheap, eeheap\n");
 }
