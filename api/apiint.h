@@ -23,4 +23,24 @@ void ds_api_render_finalizer(json_t *doc, FILE *out);
 void ds_api_render_fragmentation(json_t *doc, FILE *out);
 void ds_api_render_strings(json_t *doc, FILE *out);
 
+/* sosex.c: the rest of the SOSEX reference */
+#include "api.h"
+ds_status ds_api_h_memory(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+void ds_api_render_memory(json_t *doc, FILE *out);
+ds_status ds_api_h_mdt(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+void ds_api_render_mdt(json_t *doc, FILE *out);
+ds_status ds_api_h_search(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+/* SOSEX -d: runs query; with details=true adds {stacks: [{os_id, managed_id, frames}]} for every
+ * thread the document names (any object member "os_id"). */
+ds_status ds_api_with_stacks(ds_query *q, const ds_api_args *args,
+                             ds_status (*query)(ds_query *, json_t **, ds_error *), json_t **out, ds_error *err);
+void ds_api_render_locks_details(json_t *doc, FILE *out);
+void ds_api_render_waits_details(json_t *doc, FILE *out);
+void ds_api_render_deadlocks_details(json_t *doc, FILE *out);
+/* strings: a module's literals (module=NAME), else the heap's strings (ds_api_render_strings). */
+void ds_api_render_module_strings(json_t *doc, FILE *out);
+ds_status ds_api_h_frames(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+void ds_api_render_frames(json_t *doc, FILE *out);
+void ds_api_render_search(json_t *doc, FILE *out);
+
 #endif

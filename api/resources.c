@@ -210,13 +210,16 @@ static ds_status h_handles(ds_query *q, const ds_api_args *args, json_t **out, d
 
 static ds_status h_finalizer(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
   static const char *const queues[] = {"finalizable", "ready", NULL};
-  int queue;
+  int queue, gen = -1;
   bool stat;
   ds_status rc;
   if ((rc = ds_api_get_enum(args, "queue", queues, 0, &queue, err)) != DS_OK ||
       (rc = ds_api_get_bool(args, "stat", false, &stat, err)) != DS_OK)
     return rc;
-  rc = ds_query_finalizer(q, queue == 1, stat, window_need(args), out, err);
+  const char *gen_text = ds_api_args_get(args, "gen");
+  if (gen_text && (gen = ds_gen_parse(gen_text)) < 0)
+    return ds_error_set(err, DS_E_ARG, "gen: unknown generation \"%.32s\" (use 0, 1, 2, loh, poh or frozen)", gen_text);
+  rc = ds_query_finalizer_gen(q, queue == 1, stat, gen, window_need(args), out, err);
   if (rc == DS_OK)
     json_object_set_new(*out, "queue", json_string(queues[queue]));
   return rc;
@@ -235,9 +238,12 @@ static ds_status h_stack(ds_query *q, const ds_api_args *args, json_t **out, ds_
 }
 
 static ds_status h_fragmentation(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
-  uint64_t limit;
-  ds_status rc = ds_api_get_u64(args, "limit", 100, 1, 100000, &limit, err);
-  return rc != DS_OK ? rc : ds_query_fragmentation(q, (size_t)limit, out, err);
+  uint64_t limit, mt;
+  ds_status rc;
+  if ((rc = ds_api_get_u64(args, "limit", 100, 1, 100000, &limit, err)) != DS_OK ||
+      (rc = ds_api_get_address(args, "mt", false, &mt, err)) != DS_OK)
+    return rc;
+  return ds_query_fragmentation_of(q, (size_t)limit, mt, out, err);
 }
 
 static ds_status h_strings(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
@@ -248,6 +254,11 @@ static ds_status h_strings(ds_query *q, const ds_api_args *args, json_t **out, d
       (rc = ds_api_get_bool(args, "duplicates", false, &duplicates, err)) != DS_OK ||
       (rc = ds_api_get_u64(args, "limit", 100, 1, DS_API_MAX_LIMIT, &limit, err)) != DS_OK)
     return rc;
+  const char *module = ds_api_args_get(args, "module");
+  if (module && (!*module || duplicates))
+    return ds_error_set(err, DS_E_ARG, "module: %s", *module ? "cannot be combined with duplicates" : "is empty");
+  if (module)
+    return ds_query_module_strings(q, module, ds_api_args_get(args, "q"), (size_t)min_length, (size_t)limit, out, err);
   return ds_query_strings(q, ds_api_args_get(args, "q"), (size_t)min_length, duplicates, (size_t)limit, out, err);
 }
 
@@ -257,18 +268,15 @@ static ds_status h_threads(ds_query *q, const ds_api_args *args, json_t **out, d
 }
 
 static ds_status h_locks(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
-  (void)args;
-  return ds_query_locks(q, out, err);
+  return ds_api_with_stacks(q, args, ds_query_locks, out, err);
 }
 
 static ds_status h_waits(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
-  (void)args;
-  return ds_query_waits(q, out, err);
+  return ds_api_with_stacks(q, args, ds_query_waits, out, err);
 }
 
 static ds_status h_deadlocks(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
-  (void)args;
-  return ds_query_deadlocks(q, out, err);
+  return ds_api_with_stacks(q, args, ds_query_deadlocks, out, err);
 }
 
 static ds_status h_findings(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
@@ -293,7 +301,13 @@ static const ds_api_resource resources[] = {
     {"heap_objects", "heap/objects", NULL, "gen,free," FILTER_PARAMS "," PAGE_PARAMS, h_heap_objects,
      ds_api_render_objects, NULL, NULL, "instances across the heap, in address order (SOS !dumpheap)"},
     {"types", "types", NULL, "q,sort,order," PAGE_PARAMS, h_types, ds_api_render_stats, "types", "type_count",
-     "types whose name contains q, with counts and sizes (SOSEX !mx)"},
+     "types whose name contains q, with counts and sizes (mx matches patterns)"},
+    {"mdt", "types/{type}", "type", "depth,elements", ds_api_h_mdt, ds_api_render_mdt, NULL, NULL,
+     "a type (MT, name, or an object's) with its field layout, statics and methods; an object's fields "
+     "with value types inline and references followed depth levels (SOSEX !mdt -r)"},
+    {"mx", "search", NULL, "q,kind,limit", ds_api_h_search, ds_api_render_search, NULL, NULL,
+     "types, fields and methods whose names match q (wildcards * and ?), kind=all|types|fields|methods "
+     "(SOSEX !mx)"},
     {"object", "objects/{addr}", "addr", "offset,limit", h_object, NULL, NULL, NULL,
      "an object: type, size, generation, live, fields or array elements (SOS !dumpobj)"},
     {"refs", "objects/{addr}/refs", "addr", "direction,limit", h_refs, ds_api_render_refs, NULL, NULL,
@@ -302,26 +316,36 @@ static const ds_api_resource resources[] = {
      "shortest root path to an object; all=true: one per distinct root (SOSEX !mroot)"},
     {"address", "addresses/{addr}", "addr", "", h_address, NULL, NULL, NULL,
      "generation, heap and segment of an address, and the object containing it (SOSEX !gcgen)"},
+    {"mln", "memory/{addr}", "addr", "", ds_api_h_memory, ds_api_render_memory, NULL, NULL,
+     "what lives at an address: object (interior too), free block, stack (thread, frame), handle, "
+     "module (section), JIT code, loader heap (SOSEX !mln)"},
     {"handles", "handles", NULL, "limit", h_handles, ds_api_render_handles, NULL, NULL, "GC handles by kind, pinned flagged (SOSEX !gch)"},
-    {"finalizer", "finalizer", NULL, "queue,stat," PAGE_PARAMS, h_finalizer, ds_api_render_finalizer, "objects", "count",
-     "finalizer queue: queue=finalizable|ready, stat=true for per-type counts (SOSEX !finq, !frq)"},
-    {"fragmentation", "fragmentation", NULL, "limit", h_fragmentation, ds_api_render_fragmentation, NULL, NULL,
-     "free space per generation and the pinned objects holding gaps (SOSEX !mfrag)"},
-    {"strings", "strings", NULL, "q,min_length,duplicates,limit", h_strings, ds_api_render_strings, NULL, NULL,
-     "strings containing q, at least min_length chars; duplicates=true groups by value (SOSEX !strings)"},
+    {"finalizer", "finalizer", NULL, "queue,stat,gen," PAGE_PARAMS, h_finalizer, ds_api_render_finalizer, "objects", "count",
+     "finalizer queue: queue=finalizable|ready, stat=true for per-type counts, gen=N one generation (SOSEX !finq, !frq)"},
+    {"fragmentation", "fragmentation", NULL, "limit,mt", h_fragmentation, ds_api_render_fragmentation, NULL, NULL,
+     "free space per generation and the pinned objects holding gaps; mt=MT only holders of that type (SOSEX !mfrag)"},
+    {"strings", "strings", NULL, "q,min_length,duplicates,limit,module", h_strings, ds_api_render_module_strings,
+     NULL, NULL,
+     "strings containing q, at least min_length chars; duplicates=true groups by value; module=NAME the string "
+     "literals of one assembly, each with its heap object (SOSEX !strings)"},
     {"threads", "threads", NULL, PAGE_PARAMS, h_threads, ds_api_render_threads, "threads", NULL,
      "managed threads: ids, state, GC mode, exception, top frame, wait (SOS !clrthreads)"},
     {"stack", "threads/{thread}/stack", "thread", "", h_stack, ds_api_render_stack, NULL, NULL,
      "a thread's managed stack, runtime frames marked, and its wait (SOSEX !mk)"},
+    {"frames", "threads/{thread}/frames", "thread", "frame", ds_api_h_frames, ds_api_render_frames, NULL, NULL,
+     "a thread's managed frames with IL offsets, arguments and locals and their values; frame=N only that "
+     "one (SOSEX !mdv, !mframe; SOS !clrstack -a)"},
     {"thread_objects", "threads/{thread}/objects", "thread", "", h_thread_objects, NULL, NULL, NULL,
      "objects on a thread's stack by frame (SOSEX !mdso)"},
-    {"locks", "locks", NULL, "", h_locks, ds_api_render_locks, NULL, NULL,
-     "monitors, Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent in use "
-     "(SOSEX !mlocks)"},
-    {"waits", "waits", NULL, "", h_waits, ds_api_render_waits, NULL, NULL,
-     "what each blocked thread waits on and who holds it (SOSEX !mwaits)"},
-    {"deadlocks", "deadlocks", NULL, "", h_deadlocks, ds_api_render_deadlocks, NULL, NULL,
-     "wait-for cycles with locks and stacks; contention that is not a deadlock (SOSEX !dlk)"},
+    {"locks", "locks", NULL, "details", h_locks, ds_api_render_locks_details, NULL, NULL,
+     "monitors, Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent in use; "
+     "details=true adds "
+     "the stacks of the threads involved (SOSEX !mlocks -d)"},
+    {"waits", "waits", NULL, "details", h_waits, ds_api_render_waits_details, NULL, NULL,
+     "what each blocked thread waits on and who holds it; details=true adds stacks (SOSEX !mwaits -d)"},
+    {"deadlocks", "deadlocks", NULL, "details", h_deadlocks, ds_api_render_deadlocks_details, NULL, NULL,
+     "wait-for cycles with locks and stacks; contention that is not a deadlock; details=true adds every "
+     "involved thread's stack (SOSEX !dlk -d)"},
     {"findings", "findings", NULL, "", h_findings, ds_api_render_findings, NULL, NULL,
      "findings: deadlocks, blocked finalizer, thread-pool starvation, contention"},
 };

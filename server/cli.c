@@ -71,7 +71,8 @@ bool ds_cli_parse_address(const char *text, uint64_t *out) { return ds_api_parse
 /* Options that take a value: without one, say so rather than "unknown option". */
 static bool option_takes_value(const char *arg) {
   static const char *const with_value[] = {"--index", "--contains", "--after", "--offset", "--min-length", "--dac",
-                                           "--type", "--gen", "--min", "--max", "--limit", NULL};
+                                           "--type", "--gen", "--min", "--max", "--limit", "--depth",
+                                           "--elements", "--kind", "--mt", "--module", "--frame", NULL};
   for (size_t i = 0; with_value[i]; i++)
     if (strcmp(arg, with_value[i]) == 0)
       return true;
@@ -101,6 +102,12 @@ void ds_cli_usage(FILE *out) {
           "roots options: --all (one shortest path per distinct root), --limit N\n"
           "finq/frq options: --stat\n"
           "strings options: --contains TEXT, --min-length N, --duplicates, --limit N\n"
+          "mdt options: --depth N (-r N) reference levels to follow, --elements N per array\n"
+          "mx options: --kind types|fields|methods, --limit N\n"
+          "frames (mdv, mframe) options: --frame N (one frame, by depth)\n"
+          "mfrag options: --mt MT (-mt:MT) gap holders of one type; finq/frq: --gen N\n"
+          "dlk/mlocks/mwaits (deadlocks/locks/waits) options: --details (-d) stacks of every thread involved\n"
+          "strings options: --module NAME (strings of one module's types' statics and objects)\n"
           "obj options:\n"
           "  --limit N --offset N   array elements to show (default 20)\n"
           "Environment: DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS (a:b), DUMPSCOPE_SYMBOL_SERVERS (u1;u2),\n"
@@ -115,7 +122,69 @@ bool ds_cli_has_command(const char *name) {
   return ds_cli_is_resource_command(name);
 }
 
+/* SOS and SOSEX options are spelled with one dash ("-stat", "-type X", "-mt:0x7f..."): each
+ * becomes our spelling ("--stat", "--type X", "--mt 0x7f...") before parsing. A few have their
+ * own long names. Arguments that are not of that shape pass through unchanged. */
+#define CLI_MAX_ARGS 256
+#define CLI_OPTION_BYTES 64
+
+typedef struct cli_argv {
+  char *items[CLI_MAX_ARGS];
+  char storage[CLI_MAX_ARGS][CLI_OPTION_BYTES];
+  int count;
+} cli_argv;
+
+static const char *long_spelling(const char *word) {
+  static const struct { const char *sos, *ours; } renamed[] = {
+      {"d", "details"}, {"r", "depth"}, {"short", "list"}, {NULL, NULL}};
+  for (size_t i = 0; renamed[i].sos; i++)
+    if (strcmp(word, renamed[i].sos) == 0)
+      return renamed[i].ours;
+  return word;
+}
+
+static bool normalize_argv(int argc, char **argv, cli_argv *out, ds_error *err) {
+  out->count = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *arg = argv[i];
+    bool sos = i >= 2 && arg[0] == '-' && ((arg[1] >= 'a' && arg[1] <= 'z') || (arg[1] >= 'A' && arg[1] <= 'Z'));
+    if (out->count + 2 > CLI_MAX_ARGS) {
+      ds_error_set(err, DS_E_ARG, "too many arguments (at most %d)", CLI_MAX_ARGS - 2);
+      return false;
+    }
+    if (!sos) {
+      out->items[out->count++] = argv[i];
+      continue;
+    }
+    const char *colon = strchr(arg, ':');
+    char word[CLI_OPTION_BYTES];
+    size_t len = colon ? (size_t)(colon - arg - 1) : strlen(arg + 1);
+    if (len >= sizeof word - 3) {
+      ds_error_set(err, DS_E_ARG, "unknown option %.60s", arg);
+      return false;
+    }
+    memcpy(word, arg + 1, len);
+    word[len] = '\0';
+    char *slot = out->storage[out->count];
+    snprintf(slot, CLI_OPTION_BYTES, "--%s", long_spelling(word));
+    out->items[out->count++] = slot;
+    if (colon)
+      out->items[out->count++] = (char *)(colon + 1); /* "-mt:VALUE": the value is the next argument */
+  }
+  return true;
+}
+
 int ds_cli_run(int argc, char **argv) {
+  static cli_argv normalized; /* one command line per process */
+  ds_error nerr = {0};
+  if (!normalize_argv(argc, argv, &normalized, &nerr)) {
+    bool json = false;
+    for (int i = 2; i < argc; i++)
+      json = json || strcmp(argv[i], "--json") == 0;
+    return ds_cli_fail(json, &nerr);
+  }
+  argc = normalized.count;
+  argv = normalized.items;
   cli_options o = {.gen = -1, .max_size = UINT64_MAX};
   const char *command = argv[1];
   size_t ci;
@@ -141,6 +210,13 @@ int ds_cli_run(int argc, char **argv) {
     else if (strcmp(arg, "--all") == 0) o.all = true;
     else if (strcmp(arg, "--stat") == 0) o.stat = true;
     else if (strcmp(arg, "--duplicates") == 0) o.duplicates = true;
+    else if (strcmp(arg, "--details") == 0) o.details = true;
+    else if (strcmp(arg, "--depth") == 0 && next) { o.depth = next; i++; }
+    else if (strcmp(arg, "--elements") == 0 && next) { o.elements = next; i++; }
+    else if (strcmp(arg, "--kind") == 0 && next) { o.kind = next; i++; }
+    else if (strcmp(arg, "--mt") == 0 && next) { o.mt = next; i++; }
+    else if (strcmp(arg, "--module") == 0 && next) { o.module = next; i++; }
+    else if (strcmp(arg, "--frame") == 0 && next) { o.frame = next; i++; }
     else if (strcmp(arg, "--index") == 0 && next) { o.index = next; i++; }
     else if (strcmp(arg, "--contains") == 0 && next) { o.contains = next; i++; }
     else if ((strcmp(arg, "--after") == 0 || strcmp(arg, "--offset") == 0) && next) {

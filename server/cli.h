@@ -32,6 +32,15 @@ typedef struct ds_cli_args {
   bool after_given;
   const char *contains;
   size_t min_length;
+  /* mdt, mx, and the SOSEX options of mfrag, dlk/mlocks/mwaits and strings: passed on as the
+   * resource's parameters, checked there */
+  const char *depth;         /* --depth N (-r N) */
+  const char *elements;      /* --elements N */
+  const char *kind;          /* --kind types|fields|methods */
+  const char *mt;            /* --mt MT (-mt:MT) */
+  bool details;              /* --details (-d) */
+  const char *module;        /* --module NAME */
+  const char *frame;         /* --frame N (mdv, mframe) */
 } ds_cli_args;
 
 /* Prints err as text (stderr) or as {"error": {"code", "message"}} (stdout); returns the exit
@@ -54,7 +63,9 @@ extern const size_t ds_cli_dac_command_count;
 void ds_cli_print_json(json_t *doc);
 
 /* Index commands (cli_api.c): `index` and every row of api/'s resource table, by name or by its
- * SOSEX spelling (gch, finq, frq, mdso, mfrag, obj, gen --list, heapstat --live). */
+ * SOSEX spelling (gch, finq, frq, mdso, mfrag, obj, gen --list, heapstat --live) or SOS spelling
+ * (dumpheap, gcroot, clrthreads, clrstack, syncblk, gcwhere, gchandles, finalizequeue,
+ * dumpstackobjects). */
 bool ds_cli_is_resource_command(const char *command);
 int ds_cli_run_resource(const char *command, const ds_cli_args *args);
 void ds_cli_resource_usage(FILE *out);

@@ -18,21 +18,40 @@
 #include "dumpscope/query.h"
 #include "worker.h"
 
-/* CLI spellings of resources: SOSEX names, with the parameters they imply. */
+/* CLI spellings of resources: SOSEX and SOS names (support engineers type them from habit), with
+ * the parameters they imply. */
 static const struct {
   const char *command;
   const char *resource;
   const char *list_resource;  /* with --list */
+  const char *stat_resource;  /* with --stat (the option is consumed: the resource does not take it) */
   const char *fixed_name, *fixed_value;
 } cli_aliases[] = {
-    {"gen", "gen", "gen_objects", NULL, NULL},
-    {"heapstat", "heap_stat", "heap_objects", NULL, NULL},
-    {"obj", "object", NULL, NULL, NULL},
-    {"gch", "handles", NULL, NULL, NULL},
-    {"finq", "finalizer", NULL, "queue", "finalizable"},
-    {"frq", "finalizer", NULL, "queue", "ready"},
-    {"mdso", "thread_objects", NULL, NULL, NULL},
-    {"mfrag", "fragmentation", NULL, NULL, NULL},
+    /* SOSEX */
+    {"gen", "gen", "gen_objects", NULL, NULL, NULL},
+    {"heapstat", "heap_stat", "heap_objects", NULL, NULL, NULL},
+    {"obj", "object", NULL, NULL, NULL, NULL},
+    {"gch", "handles", NULL, NULL, NULL, NULL},
+    {"finq", "finalizer", NULL, NULL, "queue", "finalizable"},
+    {"frq", "finalizer", NULL, NULL, "queue", "ready"},
+    {"mdso", "thread_objects", NULL, NULL, NULL, NULL},
+    {"mfrag", "fragmentation", NULL, NULL, NULL, NULL},
+    {"dlk", "deadlocks", NULL, NULL, NULL, NULL},
+    {"mlocks", "locks", NULL, NULL, NULL, NULL},
+    {"mwaits", "waits", NULL, NULL, NULL, NULL},
+    /* SOS */
+    {"dumpheap", "heap_objects", NULL, "heap_stat", NULL, NULL},
+    {"gcroot", "roots", NULL, NULL, NULL, NULL},
+    {"clrthreads", "threads", NULL, NULL, NULL, NULL},
+    {"clrstack", "stack", NULL, NULL, NULL, NULL},
+    {"syncblk", "locks", NULL, NULL, NULL, NULL},
+    {"gcwhere", "address", NULL, NULL, NULL, NULL},
+    {"gchandles", "handles", NULL, NULL, NULL, NULL},
+    {"finalizequeue", "finalizer", NULL, NULL, "queue", "finalizable"},
+    {"dumpstackobjects", "thread_objects", NULL, NULL, NULL, NULL},
+    {"dso", "thread_objects", NULL, NULL, NULL, NULL},
+    {"mdv", "frames", NULL, NULL, NULL, NULL},
+    {"mframe", "frames", NULL, NULL, NULL, NULL},
 };
 
 /* Where a dump's index lives: --index, else next to the dump, else (the dump's folder is not
@@ -146,11 +165,42 @@ static void set_u64(ds_api_args *a, const char *name, uint64_t value, ds_status 
   set(a, name, text, rc, err);
 }
 
+/* Whether the resource accepts the parameter name. */
+static bool takes(const ds_api_resource *r, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = r->params; p && *p;) {
+    const char *comma = strchr(p, ',');
+    size_t item = comma ? (size_t)(comma - p) : strlen(p);
+    if (item == len && memcmp(p, name, len) == 0)
+      return true;
+    p = comma ? comma + 1 : NULL;
+  }
+  return false;
+}
+
 /* Translates the command line into the resource's parameters: only options the user gave. */
 static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_api_args *a, ds_error *err) {
   ds_status rc = DS_OK;
   if (r->path_param && o->address)
     set(a, r->path_param, o->address, &rc, err);
+  else if (!r->path_param && o->address && strstr(r->params, "q,") == r->params)
+    set(a, "q", o->address, &rc, err); /* mx PATTERN, strings TEXT: the pattern is the positional */
+  else if (!r->path_param && o->address && takes(r, "gen"))
+    set(a, "gen", o->address, &rc, err); /* finq GEN */
+  if (o->depth)
+    set(a, "depth", o->depth, &rc, err);
+  if (o->elements)
+    set(a, "elements", o->elements, &rc, err);
+  if (o->kind)
+    set(a, "kind", o->kind, &rc, err);
+  if (o->mt)
+    set(a, "mt", o->mt, &rc, err);
+  if (o->details)
+    set(a, "details", "true", &rc, err);
+  if (o->module)
+    set(a, "module", o->module, &rc, err);
+  if (o->frame)
+    set(a, "frame", o->frame, &rc, err);
   if (o->gen >= 0 && (!r->path_param || strcmp(r->path_param, "gen") != 0))
     set(a, "gen", ds_gen_name((ds_gen)o->gen), &rc, err);
   if (o->type_filter)
@@ -212,9 +262,19 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
   ds_error err = {0};
   const ds_api_resource *r = ds_api_find(command);
   const char *fixed_name = NULL, *fixed_value = NULL;
+  ds_cli_args alias_options;
   for (size_t i = 0; !r && i < sizeof cli_aliases / sizeof *cli_aliases; i++)
     if (strcmp(cli_aliases[i].command, command) == 0) {
-      r = ds_api_find(o->list && cli_aliases[i].list_resource ? cli_aliases[i].list_resource : cli_aliases[i].resource);
+      const char *name = cli_aliases[i].resource;
+      if (o->list && cli_aliases[i].list_resource)
+        name = cli_aliases[i].list_resource;
+      if (o->stat && cli_aliases[i].stat_resource) {
+        name = cli_aliases[i].stat_resource;
+        alias_options = *o;
+        alias_options.stat = false; /* the choice of resource says it */
+        o = &alias_options;
+      }
+      r = ds_api_find(name);
       fixed_name = cli_aliases[i].fixed_name;
       fixed_value = cli_aliases[i].fixed_value;
     }
@@ -275,5 +335,8 @@ void ds_cli_resource_usage(FILE *out) {
     const ds_api_resource *r = ds_api_resource_at(i);
     fprintf(out, "  %-14s %s\n      /%s%s%s\n", r->name, r->help, r->route, r->params[0] ? "  ?" : "", r->params);
   }
-  fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq, frq, mdso, mfrag\n");
+  fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq [GEN], frq, mdso, mfrag [-mt:MT],\n"
+               "                   dlk|mlocks|mwaits [-d], mdv|mframe THREAD [--frame N]\n");
+  fprintf(out, "  SOS spellings:   dumpheap [--stat], gcroot, clrthreads, clrstack, syncblk, gcwhere, gchandles,\n"
+               "                   finalizequeue, dumpstackobjects (dso); DAC: dumpobj, dumpmt, verifyheap, eeheap\n");
 }

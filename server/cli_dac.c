@@ -71,6 +71,15 @@ static int cmd_info(const cli_options *o) {
     json_object_set_new(j, "heap_count", json_integer(gc->heap_count));
     json_object_set_new(j, "regions", json_boolean(gc->regions));
     json_object_set_new(j, "gc_structures_valid", json_boolean(gc->structures_valid));
+    json_t *modules = json_array();
+    for (size_t m = 0; m < ds_dump_module_count(a->dump); m++) {
+      const ds_module *mod = ds_dump_module(a->dump, m);
+      char id[2 * DS_MAX_BUILD_ID_BYTES + 1] = "";
+      ds_build_id_hex(mod->build_id, mod->build_id_len, id);
+      json_array_append_new(modules, json_pack("{s:s,s:o,s:o,s:s}", "path", mod->path, "base", hex(mod->base), "end",
+                                               hex(mod->end), "build_id", id));
+    }
+    json_object_set_new(j, "modules", modules);
     json_t *t = json_object();
     json_object_set_new(t, "open_ms", json_real(a->open_ms));
     json_object_set_new(t, "dac_ready_ms", json_real(a->dac_ms));
@@ -625,6 +634,9 @@ const ds_cli_command ds_cli_dac_commands[] = {
     {"gcgen", cmd_gcgen, true, "generation of an address (SOSEX !gcgen)"},
     {"dumpobj", cmd_obj, true, "an object read through the DAC, without the index"},
     {"mt", cmd_mt, true, "a MethodTable: sizes, flags, fields (SOS !dumpmt)"},
+    /* SOS spellings of the commands above */
+    {"dumpmt", cmd_mt, true, "SOS spelling of mt"},
+    {"verifyheap", cmd_verify, false, "SOS spelling of verify"},
 };
 
 const size_t ds_cli_dac_command_count = sizeof ds_cli_dac_commands / sizeof *ds_cli_dac_commands;

@@ -138,7 +138,9 @@ typedef struct ds__build {
   uint32_t *obj_size;
   DS__VEC(ds_index_big_size) big;
 
-  /* types (phase 2): per type of the heap's table */
+  /* types (phase 2): per type of the heap's table; typeinfo.c's details (raw field types,
+   * statics) in typeinfo */
+  struct ds__typeinfo *typeinfo;
   size_t heap_types, type_total;
   uint32_t *first_instance;  /* an object index, for array element types */
   ds_gc_desc *descs;         /* copied out of the dump once per type */
@@ -214,6 +216,25 @@ ds_status ds__build_wait_graph(ds__build *b, ds_error *err);
 ds_status ds__lock_waiters(ds__build *b, uint32_t object, uint32_t *first, uint32_t *count, ds_error *err);
 /* A string pool offset for text added once per build (kind names, modes): interned. */
 uint32_t ds__intern(ds__build *b, const char *text);
+
+/* Type records (typeinfo.c): a heap type's record without the DAC's details; a class's instance
+ * fields appended to the field table (and its statics kept for the statics section). */
+void ds__type_record(ds__build *b, const ds_type *ht, ds_index_type *it);
+ds_status ds__describe_fields(ds__build *b, uint32_t t, const ds_type *ht, ds_index_type *it, ds_error *err);
+/* Phase "type details" (typeinfo.c), after build_types: value types of fields, declaring types,
+ * types with methods on the stacks; writes the field info, statics and methods sections. */
+ds_status ds__build_type_details(ds__build *b, ds_error *err);
+void ds__typeinfo_free(ds__build *b);
+/* The native code ranges of the methods "type details" recorded (for the memory map). */
+size_t ds__typeinfo_code(const ds__build *b, const ds_index_memory_range **ranges);
+
+/* Phase "frame variables" (framevars.c): IL offsets, arguments and locals of the frames the root
+ * collection walked; writes the frame info and frame variables sections. */
+ds_status ds__build_frame_vars(ds__build *b, ds_error *err);
+
+/* Phase "memory map" (memmap.c): code heaps, loader heaps, the handle table and the code of the
+ * methods on the stacks; writes its section. Needs the roots (their frames). */
+ds_status ds__build_memory_map(ds__build *b, ds_error *err);
 
 void ds__build_free(ds__build *b);
 

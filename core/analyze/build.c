@@ -115,17 +115,6 @@ static ds_status build_collect_roots(ds__build *b, ds_error *err) {
 
 /* ---- phase 2: types ------------------------------------------------------------------------- */
 
-/* The index record of a heap type, without the details the DAC gives. */
-static void type_record(ds__build *b, const ds_type *ht, ds_index_type *it) {
-  memset(it, 0, sizeof *it);
-  it->mt = ht->mt;
-  it->name = ds_strpool_add(&b->pool, ht->name ? ht->name : "");
-  it->base_size = ht->base_size;
-  it->component_size = ht->component_size;
-  it->flags = ht->flags;
-  it->element_type_index = UINT32_MAX;
-}
-
 /* An array type's element type, asked of the DAC about its first instance. */
 static void describe_array(ds__build *b, size_t t, const ds_type *ht, ds_index_type *it) {
   uint64_t emt = 0;
@@ -141,36 +130,13 @@ static void describe_array(ds__build *b, size_t t, const ds_type *ht, ds_index_t
   }
 }
 
-/* A class's instance fields, appended to the field table. */
-static ds_status describe_fields(ds__build *b, const ds_type *ht, ds_index_type *it, ds_error *err) {
-  ds_field *fl = NULL;
-  size_t fc = 0;
-  ds_error ignore = {0};
-  if (ds_analysis_type_fields(b->a, ht->mt, false, &fl, &fc, &ignore) != DS_OK)
-    return DS_OK; /* no layout: the type is listed without fields */
-  it->field_start = (uint32_t)b->fields.count;
-  for (size_t f = 0; f < fc; f++) {
-    ds_index_field xf = {ds_strpool_add(&b->pool, fl[f].name), ds_strpool_add(&b->pool, fl[f].type_name),
-                         fl[f].offset, fl[f].element_type};
-    ds_status rc = DS_OK;
-    DS__VEC_PUSH(b->fields, xf, DS_MAX_INDEX_FIELDS, rc);
-    if (rc != DS_OK) {
-      free(fl);
-      return ds__vec_error(err, rc, "instance fields", DS_MAX_INDEX_FIELDS, "DS_MAX_INDEX_FIELDS");
-    }
-  }
-  it->field_count = (uint32_t)fc;
-  free(fl);
-  return DS_OK;
-}
-
 /* One heap type: its record, GC descriptor, loader allocator, array element type, fields. */
 static ds_status describe_type(ds__build *b, size_t t, ds_error *err) {
   /* a copy: resolving array element types may grow (move) the heap's type table */
   const ds_type type_copy = *ds_heap_type(b->heap, (uint32_t)t);
   const ds_type *ht = &type_copy;
   ds_index_type *it = &b->types[t];
-  type_record(b, ht, it);
+  ds__type_record(b, ht, it);
   if (ht->flags & DS_TYPE_INVALID)
     return DS_OK;
   if (ht->flags & DS_TYPE_POINTERS)
@@ -184,7 +150,7 @@ static ds_status describe_type(ds__build *b, size_t t, ds_error *err) {
   if ((ht->flags & DS_TYPE_ARRAY) && b->first_instance[t] != UINT32_MAX)
     describe_array(b, t, ht, it);
   if (!(ht->flags & (DS_TYPE_ARRAY | DS_TYPE_STRING | DS_TYPE_FREE)))
-    return describe_fields(b, ht, it, err);
+    return ds__describe_fields(b, (uint32_t)t, ht, it, err);
   return DS_OK;
 }
 
@@ -216,7 +182,7 @@ static ds_status build_types(ds__build *b, ds_error *err) {
       return ds_error_set(err, DS_E_NOMEM, "out of memory for types");
     b->types = grown;
     for (size_t t = heap_types; t < b->type_total; t++)
-      type_record(b, ds_heap_type(b->heap, (uint32_t)t), &b->types[t]);
+      ds__type_record(b, ds_heap_type(b->heap, (uint32_t)t), &b->types[t]);
   }
   b->stats->types_ms = ds__now_ms() - t_types;
   return DS_OK;
@@ -503,6 +469,7 @@ static ds_status build_write(ds__build *b, ds_error *err) {
 
 void ds__build_free(ds__build *b) {
   ds_root_set_free(&b->collected);
+  ds__typeinfo_free(b);
   ds_index_writer_free(b->w);
   ds_walk_stats_free(&b->walk);
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
@@ -577,9 +544,11 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   ds_strpool_add(&b->pool, ""); /* offset 0 = "" */
   ds_status rc;
   if ((rc = build_objects(b, path, err)) != DS_OK || (rc = build_collect_roots(b, err)) != DS_OK ||
-      (rc = build_types(b, err)) != DS_OK || (rc = ds__build_references(b, err)) != DS_OK ||
+      (rc = build_types(b, err)) != DS_OK || (rc = ds__build_type_details(b, err)) != DS_OK ||
+      (rc = ds__build_references(b, err)) != DS_OK ||
       (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
-      (rc = ds__build_locks(b, err)) != DS_OK || (rc = build_liveness(b, err)) != DS_OK ||
+      (rc = ds__build_locks(b, err)) != DS_OK || (rc = ds__build_memory_map(b, err)) != DS_OK ||
+      (rc = ds__build_frame_vars(b, err)) != DS_OK || (rc = build_liveness(b, err)) != DS_OK ||
       (rc = build_histograms(b, err)) != DS_OK ||
       (rc = ds_dump_changed(a->dump) ? dump_changed_error(a, err) : DS_OK) != DS_OK ||
       (rc = build_write(b, err)) != DS_OK)

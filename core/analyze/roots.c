@@ -24,6 +24,9 @@ void ds_root_set_free(ds_root_set *set) {
   for (size_t i = 0; i < set->frame_count; i++)
     free(set->frames[i].method);
   free(set->frames);
+  for (size_t i = 0; i < set->var_count; i++)
+    free(set->vars[i].name);
+  free(set->vars);
   free(set->roots);
   free(set->threads);
   free(set->finalizable);
@@ -36,7 +39,7 @@ void ds_root_set_free(ds_root_set *set) {
 typedef struct collector {
   ds_analysis *analysis;
   ds_root_set *set;
-  size_t root_cap, frame_cap, finalizable_cap;
+  size_t root_cap, frame_cap, finalizable_cap, var_cap;
   ds_status failed;           /* first failure inside a callback */
   ds_error *err;
 } collector;
@@ -93,7 +96,26 @@ typedef struct walk_ctx {
   uint32_t depth;
 } walk_ctx;
 
-/* Keeps one frame of a thread's walk. */
+/* Keeps one variable of the frame just added. */
+static ds_status on_var(void *ctx, const ds_dac_var *var) {
+  walk_ctx *w = ctx;
+  ds_root_set *set = w->c->set;
+  ds_status rc = grow((void **)&set->vars, &w->c->var_cap, set->var_count, sizeof *set->vars, DS_MAX_FRAME_VARS,
+                      "frame variables (DS_MAX_FRAME_VARS)", w->c->err);
+  if (rc != DS_OK)
+    return rc;
+  char *name = strdup(var->name);
+  if (!name)
+    return ds_error_set(w->c->err, DS_E_NOMEM, "out of memory for a variable name");
+  ds_frame_var *v = &set->vars[set->var_count++];
+  *v = (ds_frame_var){.frame = (uint32_t)(set->frame_count - 1), .index = var->index, .is_argument = var->is_argument,
+                      .name = name, .flags = var->flags, .has_address = var->has_address,
+                      .has_value = var->has_value, .address = var->address, .size = var->size};
+  memcpy(v->bytes, var->bytes, sizeof v->bytes);
+  return DS_OK;
+}
+
+/* Keeps one frame of a thread's walk, with its arguments and locals. */
 static ds_status on_frame(void *ctx, const ds_dac_frame *frame) {
   walk_ctx *w = ctx;
   ds_root_set *set = w->c->set;
@@ -111,8 +133,15 @@ static ds_status on_frame(void *ctx, const ds_dac_frame *frame) {
       .ip = frame->ip,
       .frame_address = frame->frame_address,
       .method = method,
+      .il_offset = UINT32_MAX,
   };
-  return DS_OK;
+  if (frame->frame_address)
+    return DS_OK;
+  ds_error ignore = {0};
+  uint32_t il_offset = UINT32_MAX;
+  rc = ds_dac_frame_variables(w->c->analysis->dac, frame, &il_offset, on_var, w, &ignore);
+  set->frames[set->frame_count - 1].il_offset = il_offset;
+  return rc == DS_E_NOMEM ? rc : DS_OK; /* what the DAC cannot tell, or past the cap, is left out */
 }
 
 /* The frame of [first, end) a stack reference belongs to: the one whose IP and SP it names (or

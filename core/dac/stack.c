@@ -318,6 +318,7 @@ ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn 
       frame.frame_address = frame_address;
     frame_name(dac, walk, &frame, name, name_len);
     frame.name = name;
+    frame.walk = walk;
     if ((rc = fn(ctx, &frame)) != DS_OK)
       goto out;
     hr = DS_VCALL(walk, DS__STACK_WALK_NEXT, walk_next_fn)(walk);

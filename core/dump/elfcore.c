@@ -747,6 +747,50 @@ const ds_module *ds_dump_module_at(const ds_dump *dump, uint64_t addr) {
   return i < 0 ? NULL : &dump->modules[dump->mappings[i].module_index];
 }
 
+bool ds_dump_mapping_at(const ds_dump *dump, uint64_t addr, ds_dump_mapping *out) {
+  ptrdiff_t i = find_mapping(dump, addr);
+  if (i < 0)
+    return false;
+  const file_mapping *m = &dump->mappings[i];
+  *out = (ds_dump_mapping){m->start, m->end, m->file_offset, &dump->modules[m->module_index]};
+  return true;
+}
+
+bool ds_dump_module_file_address(const ds_dump *dump, const ds_module *mod, uint64_t offset, uint64_t *addr) {
+  for (size_t i = 0; i < dump->mapping_count; i++) {
+    const file_mapping *m = &dump->mappings[i];
+    if (&dump->modules[m->module_index] == mod && offset >= m->file_offset && offset - m->file_offset < m->end - m->start) {
+      *addr = m->start + (offset - m->file_offset);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ds_dump_region_at(const ds_dump *dump, uint64_t addr, uint64_t *start, uint64_t *end) {
+  ptrdiff_t i = find_segment(dump, addr);
+  if (i < 0)
+    return false;
+  *start = dump->segments[i].vaddr;
+  *end = dump->segments[i].vaddr + dump->segments[i].size;
+  return true;
+}
+
+bool ds_dump_module_file(ds_dump *dump, const ds_module *mod, const uint8_t **data, uint64_t *size) {
+  if (mod < dump->modules || mod >= dump->modules + dump->module_count)
+    return false;
+  size_t index = (size_t)(mod - dump->modules);
+  pthread_mutex_lock(&dump->image_lock);
+  if (dump->images[index].state == 0)
+    open_disk_image(dump, index);
+  pthread_mutex_unlock(&dump->image_lock);
+  if (dump->images[index].state != 1)
+    return false;
+  *data = dump->images[index].data;
+  *size = dump->images[index].size;
+  return true;
+}
+
 size_t ds_dump_thread_count(const ds_dump *dump) { return dump->thread_count; }
 
 const ds_dump_thread *ds_dump_thread_at(const ds_dump *dump, size_t index) {

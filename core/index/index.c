@@ -46,6 +46,10 @@ _Static_assert(sizeof(ds_index_lock_value) == 16, "ds_index_lock_value layout");
 _Static_assert(sizeof(ds_index_waiter) == 16, "ds_index_waiter layout");
 _Static_assert(sizeof(ds_index_deadlock) == 24, "ds_index_deadlock layout");
 _Static_assert(sizeof(ds_index_finding) == 40, "ds_index_finding layout");
+_Static_assert(sizeof(ds_index_memory_range) == 32, "ds_index_memory_range layout");
+_Static_assert(sizeof(ds_index_static) == 32, "ds_index_static layout");
+_Static_assert(sizeof(ds_index_method) == 32, "ds_index_method layout");
+_Static_assert(sizeof(ds_index_frame_var) == 48, "ds_index_frame_var layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -71,6 +75,12 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_LOCK_WAITERS: return sizeof(ds_index_waiter);
   case DS_SEC_DEADLOCKS: return sizeof(ds_index_deadlock);
   case DS_SEC_FINDINGS: return sizeof(ds_index_finding);
+  case DS_SEC_MEMORY_RANGES: return sizeof(ds_index_memory_range);
+  case DS_SEC_FIELD_INFO: return sizeof(ds_index_field_info);
+  case DS_SEC_STATICS: return sizeof(ds_index_static);
+  case DS_SEC_METHODS: return sizeof(ds_index_method);
+  case DS_SEC_FRAME_INFO: return sizeof(ds_index_frame_info);
+  case DS_SEC_FRAME_VARS: return sizeof(ds_index_frame_var);
   default: return 0;
   }
 }
@@ -82,7 +92,8 @@ static const char *section_name(uint32_t id) {
                                       "strings", "segments", "roots", "threads", "frames",
                                       "finalizable", "liveness", "generation histogram", "extra edges",
                                       "free blocks", "waits", "locks", "lock values", "lock waiters",
-                                      "deadlocks", "findings"};
+                                      "deadlocks", "findings", "memory ranges", "field info", "statics",
+                                      "methods", "frame info", "frame variables"};
   _Static_assert(sizeof names / sizeof *names == DS_SEC_COUNT_, "a name for every section");
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }

@@ -368,24 +368,36 @@ static json_t *object_list(ds_query *q, const uint32_t *list, size_t count, bool
   return doc;
 }
 
-static ds_status query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out, ds_error *err) {
+static ds_status query_finalizer(ds_query *q, bool ready, bool stat_only, int gen, size_t limit, json_t **out,
+                                 ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_FINALIZABLE, err))
     return err->code;
   if (!limit)
     limit = 1000;
+  size_t cap = ready ? q->root_count : q->finalizable_count;
+  uint32_t *list = malloc((cap + 1) * sizeof *list);
+  if (!list)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  size_t count = 0;
   if (!ready) {
-    *out = object_list(q, q->finalizable, q->finalizable_count, stat_only, limit);
+    for (uint64_t k = 0; k < q->finalizable_count; k++)
+      list[count++] = q->finalizable[k];
   } else {
-    uint32_t *list = malloc((q->root_count + 1) * sizeof *list);
-    if (!list)
-      return ds_error_set(err, DS_E_NOMEM, "out of memory");
-    size_t count = 0;
     for (uint64_t r = 0; r < q->root_count; r++)
       if (q->roots[r].kind == DS_ROOT_FINALIZER_READY && q->roots[r].object < q->n)
         list[count++] = q->roots[r].object;
-    *out = object_list(q, list, count, stat_only, limit);
-    free(list);
   }
+  if (gen >= 0) { /* SOSEX !finq GEN: the objects of one generation */
+    size_t kept = 0;
+    for (size_t k = 0; k < count; k++)
+      if (list[k] < q->n && ds__gen_of(q, list[k]) == gen)
+        list[kept++] = list[k];
+    count = kept;
+  }
+  *out = object_list(q, list, count, stat_only, limit);
+  free(list);
+  if (gen >= 0)
+    ds__jset(*out, "generation", ds__jstr(ds_gen_name((ds_gen)gen)));
   ds__jset(*out, "queue", ds__jstr(ready ? "ready for finalization (f-reachable)" : "finalizable"));
   bool blocked = false;
   for (uint64_t t = 0; t < q->thread_count; t++)
@@ -469,8 +481,13 @@ ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *er
 
 ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out,
                              ds_error *err) {
+  return ds_query_finalizer_gen(q, ready, stat_only, -1, limit, out, err);
+}
+
+ds_status ds_query_finalizer_gen(ds_query *q, bool ready, bool stat_only, int gen, size_t limit, json_t **out,
+                                 ds_error *err) {
   ds__json_begin();
-  return ds__json_end(query_finalizer(q, ready, stat_only, limit, out, err), out, err);
+  return ds__json_end(query_finalizer(q, ready, stat_only, gen, limit, out, err), out, err);
 }
 
 ds_status ds_query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err) {

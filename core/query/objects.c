@@ -220,7 +220,7 @@ static ds_status query_objects(ds_query *q, const ds_object_filter *f, uint64_t 
   return DS_OK;
 }
 
-static json_t *value_at(ds_query *q, uint64_t where, uint32_t element_type) {
+json_t *ds__value_at(ds_query *q, uint64_t where, uint32_t element_type) {
   if (!q->dump)
     return json_null();
   uint8_t raw[8] = {0};
@@ -310,7 +310,7 @@ static ds_status query_object(ds_query *q, uint64_t addr, size_t element_offset,
       if (et == 0x11)
         ds__jappend(elems, json_pack("{s:s,s:o}", "kind", "struct", "address", ds__json_hex(where)));
       else
-        ds__jappend(elems, value_at(q, where, et ? et : 0x12));
+        ds__jappend(elems, ds__value_at(q, where, et ? et : 0x12));
     }
     ds__jset(doc, "element_offset", json_integer((json_int_t)element_offset));
     ds__jset(doc, "elements", elems);
@@ -325,7 +325,7 @@ static ds_status query_object(ds_query *q, uint64_t addr, size_t element_offset,
       ds__jset(jf, "name", ds__jstr(ds_index_string(q->idx, fd->name)));
       ds__jset(jf, "type", ds__jstr(ds_index_string(q->idx, fd->type_name)));
       ds__jset(jf, "offset", json_integer(fd->offset));
-      ds__jset(jf, "value", fd->offset < ds__obj_size(q, i) ? value_at(q, q->addr[i] + fd->offset, fd->element_type)
+      ds__jset(jf, "value", fd->offset < ds__obj_size(q, i) ? ds__value_at(q, q->addr[i] + fd->offset, fd->element_type)
                                                                   : json_null());
       ds__jappend(fields, jf);
     }
@@ -355,7 +355,7 @@ static ds_status query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error 
   return DS_OK;
 }
 
-static ds_status query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_error *err) {
+static ds_status query_fragmentation(ds_query *q, size_t limit, uint64_t holder_mt, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_ROOTS, err))
     return err->code;
   if (!ds__build_rooted(q))
@@ -375,7 +375,7 @@ static ds_status query_fragmentation(ds_query *q, size_t limit, json_t **out, ds
     if (hist[h].gen < DS_GEN_COUNT)
       total[hist[h].gen] += hist[h].bytes;
   json_t *holders = json_array();
-  uint64_t holder_count = 0;
+  uint64_t holder_count = 0, holder_gap_bytes = 0;
   for (uint64_t k = 0; k < free_size; k++) {
     uint32_t i = free_list[k];
     if (i >= q->n)
@@ -391,8 +391,9 @@ static ds_status query_fragmentation(ds_query *q, size_t limit, json_t **out, ds
     /* the object right after a gap: if pinned, it is what keeps the gap from being compacted */
     uint64_t seg_end = (uint64_t)seg->first_object + seg->object_count;
     if ((uint64_t)i + 1 < seg_end && (uint64_t)i + 1 < q->n && !(ds__type_of(q, i + 1) && (ds__type_of(q, i + 1)->flags & DS_TYPE_FREE)) &&
-        ds__is_pinned(q, i + 1)) {
+        ds__is_pinned(q, i + 1) && (!holder_mt || (ds__type_of(q, i + 1) && ds__type_of(q, i + 1)->mt == holder_mt))) {
       holder_count++;
+      holder_gap_bytes += size;
       if (json_array_size(holders) < limit) {
         json_t *h = ds__object_ref(q, i + 1);
         ds__jset(h, "gap_before", json_integer((json_int_t)size));
@@ -413,6 +414,9 @@ static ds_status query_fragmentation(ds_query *q, size_t limit, json_t **out, ds
   }
   ds__jset(doc, "generations", gens);
   ds__jset(doc, "pinned_gap_holders_count", json_integer((json_int_t)holder_count));
+  ds__jset(doc, "pinned_gap_bytes", json_integer((json_int_t)holder_gap_bytes));
+  if (holder_mt)
+    ds__jset(doc, "holder_mt", ds__json_hex(holder_mt));
   ds__jset(doc, "pinned_gap_holders", holders);
   *out = doc;
   return DS_OK;
@@ -695,8 +699,12 @@ ds_status ds_query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error *err
 }
 
 ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_error *err) {
+  return ds_query_fragmentation_of(q, limit, 0, out, err);
+}
+
+ds_status ds_query_fragmentation_of(ds_query *q, size_t limit, uint64_t holder_mt, json_t **out, ds_error *err) {
   ds__json_begin();
-  return ds__json_end(query_fragmentation(q, limit, out, err), out, err);
+  return ds__json_end(query_fragmentation(q, limit, holder_mt, out, err), out, err);
 }
 
 ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length, bool duplicates,

@@ -143,6 +143,13 @@ json_t *ds__jstr(const char *text);
 void ds__json_begin(void);
 ds_status ds__json_end(ds_status rc, json_t **out, ds_error *err);
 
+/* ---- values (objects.c) -------------------------------------------------------------------- */
+
+/* The value at target address where of a field or element of CorElementType element_type, read
+ * from the dump: a number or boolean, {kind: struct, address} for a value type, null for a null
+ * reference, else {address, type, string?}; null when the dump is unavailable. */
+json_t *ds__value_at(ds_query *q, uint64_t where, uint32_t element_type);
+
 /* ---- roots (graph.c) ---------------------------------------------------------------------- */
 
 /* Builds q->rooted once (thread-safe); false when out of memory. */

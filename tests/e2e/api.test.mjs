@@ -456,6 +456,10 @@ const SAME = () => {
   return [
     ['summary', ['summary'], 'summary'],
     ['heap', ['heap', '--limit', '3'], 'heap?limit=3'],
+    ['mdt', ['mdt', 'Scenarios.Invoice'], 'types/Scenarios.Invoice'],
+    ['mx', ['mx', 'Scenarios.Inv*'], 'search?q=Scenarios.Inv*'],
+    ['mln', ['mln', inv], `memory/${inv}`],
+    ['frames', ['frames', `m${holder.managed_id}`], `threads/m${holder.managed_id}/frames`],
     ['gen', ['gen', '2', '--by-count', '--limit', '7'], 'gen/2?sort=count&limit=7'],
     ['gen_objects', ['gen_objects', '2', '--limit', '4', '--after', inv], `gen/2/objects?limit=4&cursor=${inv}`],
     ['heap_stat', ['heap_stat', '--dead', '--nostrings', '--limit', '6'], 'heap/stat?liveness=dead&strings=false&limit=6'],

@@ -74,7 +74,18 @@ static void run_queries(const uint8_t *data, size_t size) {
         json_decref(doc);
       if (ds_query_root_paths(q, probe[i], true, 10, &doc, &err) == DS_OK)
         json_decref(doc);
+      if (ds_query_memory(q, probe[i], &doc, &err) == DS_OK)
+        json_decref(doc);
     }
+    /* the SOSEX queries over types, names and frames (sosex.c's resources) */
+    const char *targets[] = {"System.String", "0x1000", "*"};
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++)
+      if (ds_query_mdt(q, targets[i], 2, 5, &doc, &err) == DS_OK)
+        json_decref(doc);
+    if (ds_query_search(q, "*e*", DS_SEARCH_ALL, 10, &doc, &err) == DS_OK)
+      json_decref(doc);
+    if (ds_query_frames(q, 1, -1, &doc, &err) == DS_OK)
+      json_decref(doc);
     if (ds_query_handles(q, 10, &doc, &err) == DS_OK)
       json_decref(doc);
     if (ds_query_fragmentation(q, 10, &doc, &err) == DS_OK)

@@ -60,6 +60,10 @@ static void test_routes(void) {
       {"deadlocks", "deadlocks", NULL, NULL},
       {"findings", "findings", NULL, NULL},
       {"heap", "heap", NULL, NULL},
+      {"types/Scenarios.Invoice", "mdt", "type", "Scenarios.Invoice"},
+      {"search", "mx", NULL, NULL},
+      {"memory/0x10", "mln", "addr", "0x10"},
+      {"threads/m1/frames", "frames", "thread", "m1"},
       /* one trailing slash, as /dumps/ and /dumps/{id}/ */
       {"summary/", "summary", NULL, NULL},
       {"gen/2/", "gen", "gen", "2"},
@@ -87,7 +91,7 @@ static void test_routes(void) {
         routed[k] = true;
   }
   /* every row of the table has a route case above */
-  CU_ASSERT_EQUAL(ds_api_resource_count(), 22);
+  CU_ASSERT_EQUAL(ds_api_resource_count(), 26);
   for (size_t k = 0; k < ds_api_resource_count(); k++) {
     CU_ASSERT(routed[k]);
     CU_ASSERT_PTR_EQUAL(ds_api_find(ds_api_resource_at(k)->name), ds_api_resource_at(k));

@@ -48,6 +48,8 @@ typedef struct ds_dac_frame {
   uint64_t method_desc;       /* 0 when the DAC knows none */
   const char *name;           /* "Ns.Type.Method(Args)" or "[FrameName: addr] Ns.Type.Method(Args)";
                                  never NULL; valid only during the callback */
+  void *walk;                 /* the walk positioned on this frame (ds_dac_frame_variables); valid
+                                 only during the callback */
 } ds_dac_frame;
 
 /* Receives frames innermost first; a status other than DS_OK stops the walk and is returned. */
@@ -59,6 +61,33 @@ typedef ds_status (*ds_dac_frame_fn)(void *ctx, const ds_dac_frame *frame);
  * DS_MAX_STACK_FRAMES frames. */
 ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn fn, void *ctx,
                             ds_error *err);
+
+/* One argument or local of a managed frame, as IXCLRDataFrame reports it. */
+typedef struct ds_dac_var {
+  bool is_argument;
+  uint32_t index;
+  const char *name;           /* an argument's name from metadata; "" for locals (names live in
+                                 PDBs); valid only during the callback */
+  uint32_t flags;             /* CLRDATA_VALUE_*: DS_DAC_VALUE_PRIMITIVE, _VALUE_TYPE, _STRING,
+                                 _ARRAY, _REFERENCE (0 with a size of 8: a byref or pointer) */
+  bool has_address;           /* false: in a register, or no location known */
+  uint64_t address;
+  bool has_value;             /* false: the JIT left no location (optimized code) */
+  uint32_t size;              /* the value's size; at most sizeof bytes are kept */
+  uint8_t bytes[16];
+} ds_dac_var;
+
+enum { DS_DAC_VALUE_PRIMITIVE = 0x1, DS_DAC_VALUE_VALUE_TYPE = 0x2, DS_DAC_VALUE_STRING = 0x4,
+       DS_DAC_VALUE_ARRAY = 0x8, DS_DAC_VALUE_REFERENCE = 0x10 };
+
+/* Receives one variable; a status other than DS_OK stops and is returned. */
+typedef ds_status (*ds_dac_var_fn)(void *ctx, const ds_dac_var *var);
+
+/* The arguments, then the locals, of the managed frame the walk is on (SOS !clrstack -a), and the
+ * IL offset of its IP (*il_offset = UINT32_MAX when unknown). Variables the JIT left no location
+ * for come with has_value = false. DS_E_NOT_FOUND for a frame that is not a managed method. */
+ds_status ds_dac_frame_variables(ds_dac *dac, const ds_dac_frame *frame, uint32_t *il_offset, ds_dac_var_fn fn,
+                                 void *ctx, ds_error *err);
 
 /* SOSStackRefData (x64 layout). */
 typedef struct ds_dacp_stack_ref {

@@ -78,6 +78,49 @@ const ds_module *ds_dump_find_module(const ds_dump *dump, const char *name);
 /* Finds the module whose mappings contain addr. */
 const ds_module *ds_dump_module_at(const ds_dump *dump, uint64_t addr);
 
+/* One NT_FILE entry: [start, end) maps the module's file from file_offset. */
+typedef struct ds_dump_mapping {
+  uint64_t start, end, file_offset;
+  const ds_module *module;
+} ds_dump_mapping;
+/* The NT_FILE mapping containing addr; false when no file is mapped there. */
+bool ds_dump_mapping_at(const ds_dump *dump, uint64_t addr, ds_dump_mapping *out);
+/* The target address at which byte `offset` of a module's file is mapped; false when no mapping
+ * of the module covers it. */
+bool ds_dump_module_file_address(const ds_dump *dump, const ds_module *mod, uint64_t offset, uint64_t *addr);
+/* The PT_LOAD segment with data holding addr: one mapping of the process (createdump joins
+ * adjacent mappings of equal protection), so a thread's stack is one such region. false when
+ * addr is not in the core. */
+bool ds_dump_region_at(const ds_dump *dump, uint64_t addr, uint64_t *start, uint64_t *end);
+/* The on-disk file of an ELF module, mapped read-only, when it is a regular file whose build id
+ * equals the one the dump records (section headers live there, not in the process's memory). */
+bool ds_dump_module_file(ds_dump *dump, const ds_module *mod, const uint8_t **data, uint64_t *size);
+
+/* Which part of a mapped image holds an address: the module, the offset from its base, and the
+ * ELF segment (PT_LOAD, read from the image's headers in the dump) and section (from the
+ * verified on-disk file) or the PE section (from the headers in the dump). */
+typedef struct ds_image_part {
+  const ds_module *module;
+  uint64_t module_offset;    /* ELF: the virtual address in the image (addr - load bias); PE: the
+                                RVA when the section is known; else the file offset */
+  bool has_file_offset;      /* addr is file-backed (NT_FILE) */
+  uint64_t file_offset;
+  const char *format;        /* "ELF", "PE" or "" */
+  int segment;               /* ELF: index of the PT_LOAD program header, -1 when unknown */
+  char segment_flags[4];     /* "r-x" */
+  uint64_t segment_start, segment_end; /* target addresses of that segment */
+  char section[32];          /* ".text", "" when unknown */
+} ds_image_part;
+/* Fills part for an address inside a mapped module (or its ELF segments' anonymous tails, such as
+ * .bss); false when addr lies in no module. */
+bool ds_dump_image_part(ds_dump *dump, uint64_t addr, ds_image_part *part);
+
+/* Calls fn with each entry of a managed assembly's user-string heap (#US: the string literals of its
+ * code), as UTF-16 units, in heap order, at most max entries. false when the module is not a PE
+ * image with CLI metadata whose heap the dump holds. */
+bool ds_dump_pe_user_strings(ds_dump *dump, const ds_module *mod, size_t max,
+                             void (*fn)(void *ctx, const uint16_t *chars, size_t count), void *ctx);
+
 size_t ds_dump_thread_count(const ds_dump *dump);
 const ds_dump_thread *ds_dump_thread_at(const ds_dump *dump, size_t index);
 const ds_dump_thread *ds_dump_find_thread(const ds_dump *dump, uint32_t tid);

@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 3u
+#define DS_INDEX_VERSION 4u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -52,6 +52,12 @@ typedef enum ds_section_id {
   DS_SEC_LOCK_WAITERS,    /* ds_index_waiter[]: thread lists of locks, deadlocks and findings */
   DS_SEC_DEADLOCKS,       /* ds_index_deadlock[]: wait-for cycles, then contention */
   DS_SEC_FINDINGS,        /* ds_index_finding[]: what a reader should look at first */
+  DS_SEC_MEMORY_RANGES,   /* ds_index_memory_range[]: runtime memory outside the GC heap, by start */
+  DS_SEC_FIELD_INFO,      /* ds_index_field_info[]: one per DS_SEC_FIELDS record, same order */
+  DS_SEC_STATICS,         /* ds_index_static[]: static fields, by type */
+  DS_SEC_METHODS,         /* ds_index_method[]: methods the types define, by type */
+  DS_SEC_FRAME_INFO,      /* ds_index_frame_info[]: one per DS_SEC_FRAMES record, same order */
+  DS_SEC_FRAME_VARS,      /* ds_index_frame_var[]: arguments and locals, by frame */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -228,6 +234,78 @@ typedef struct ds_index_extra_edge {
   uint32_t kind;             /* 1 dependent handle, 2 loader allocator */
   uint32_t pad;
 } ds_index_extra_edge;
+
+/* Memory the runtime owns outside the GC heap, and the native code of the methods on the
+ * threads' stacks, as the analysis found them (SOSEX !mln answers from these). Ranges of
+ * different kinds may overlap (a method inside a code heap block); sorted by start. */
+typedef struct ds_index_memory_range {
+  uint64_t start, size;
+  uint32_t kind;             /* DS_MEMORY_* */
+  uint32_t name;             /* string pool: the heap's name, or the method's */
+  uint64_t method_desc;      /* methods: the MethodDesc, else 0 */
+} ds_index_memory_range;
+
+enum {
+  DS_MEMORY_CODE_HEAP = 1,     /* a block of a JIT code heap */
+  DS_MEMORY_LOADER_HEAP = 2,   /* a block of a loader heap (name: which one) */
+  DS_MEMORY_HANDLE_TABLE = 3,  /* the GC handle table's memory */
+  DS_MEMORY_JIT_METHOD = 4,    /* a method's code, compiled by the JIT at run time */
+  DS_MEMORY_PRECOMPILED_METHOD = 5, /* a method's code, precompiled (ReadyToRun) in its module */
+};
+
+/* What a field's record in DS_SEC_FIELDS does not say (type indices; UINT32_MAX: unknown). */
+typedef struct ds_index_field_info {
+  uint32_t field_type;       /* a value-type field: the type whose fields lie inline at its offset */
+  uint32_t declaring_type;   /* the type that declares the field (a type lists its parents' too) */
+} ds_index_field_info;
+
+/* A static field of a type (its own, not its parents'). */
+typedef struct ds_index_static {
+  uint32_t type;             /* declaring type's index */
+  uint32_t name, type_name;  /* string pool */
+  uint32_t element_type;     /* CorElementType */
+  uint32_t flags;            /* DS_STATIC_* */
+  uint32_t field_type;       /* value types: the type's index, else UINT32_MAX */
+  uint64_t address;          /* where the value (primitives) or the reference (others; value types
+                                are boxed) lives; 0 when the type is not initialized or unknown */
+} ds_index_static;
+
+#define DS_STATIC_THREAD 1u  /* [ThreadStatic]: one per thread, no single address */
+
+/* A method a type defines, as the runtime's slot enumeration lists it. */
+typedef struct ds_index_method {
+  uint32_t type;             /* defining type's index */
+  uint32_t name;             /* string pool: "Ns.Type.Method(Args)" */
+  uint64_t method_desc;
+  uint64_t code;             /* native code, 0 when never compiled */
+  uint32_t token, pad;
+} ds_index_method;
+
+/* What a frame's record in DS_SEC_FRAMES does not say. */
+typedef struct ds_index_frame_info {
+  uint32_t il_offset;        /* of the frame's IP, UINT32_MAX when unknown */
+  uint32_t first_var, var_count; /* its arguments then locals, in DS_SEC_FRAME_VARS */
+  uint32_t pad;
+} ds_index_frame_info;
+
+/* An argument or local of a managed frame, as the runtime reported it. */
+typedef struct ds_index_frame_var {
+  uint32_t frame;            /* index into frames */
+  uint32_t name;             /* string pool: an argument's name; 0 for locals (names live in PDBs) */
+  uint32_t index;            /* its position among the frame's arguments or locals */
+  uint32_t flags;            /* DS_VAR_* */
+  uint64_t address;          /* its stack slot, 0 when in a register or unknown */
+  uint32_t size, pad;        /* the value's size */
+  uint8_t bytes[16];         /* its first bytes, when DS_VAR_HAS_VALUE */
+} ds_index_frame_var;
+
+enum {
+  DS_VAR_ARGUMENT = 1u << 0,
+  DS_VAR_HAS_VALUE = 1u << 1,
+  DS_VAR_PRIMITIVE = 1u << 2,
+  DS_VAR_VALUE_TYPE = 1u << 3,
+  DS_VAR_REFERENCE = 1u << 4,  /* an object reference (strings and arrays too) */
+};
 
 /* ---- writing ------------------------------------------------------------------------------ */
 

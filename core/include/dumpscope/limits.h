@@ -49,11 +49,15 @@
 /* ---- roots and the index build (core/analyze) ------------------------------------------------ */
 #define DS_MAX_ROOTS               (1u << 25)  /* roots of all kinds in one dump */
 #define DS_MAX_TOTAL_FRAMES        (1u << 22)  /* stack frames over all threads */
+#define DS_MAX_FRAME_VARS          (1u << 22)  /* arguments and locals over all frames */
 #define DS_MAX_THREAD_STATIC_TYPES (1u << 20)  /* MethodTables examined for thread statics */
 #define DS_MAX_THREAD_STATIC_FIELDS 256u       /* reference thread-static fields read per type */
 #define DS_MAX_OBJECTS             4294967293u /* objects indexed: indices are u32, UINT32_MAX = none */
 #define DS_MAX_REFERENCES          4294967294u /* references indexed (CSR offsets are u32) */
 #define DS_MAX_INDEX_FIELDS        (1u << 26)  /* instance fields over all types of one index */
+#define DS_MAX_MEMORY_RANGES       (1u << 20)  /* code heap, loader heap and handle table blocks recorded */
+#define DS_MAX_INDEX_METHODS       (1u << 22)  /* methods recorded over all types of one index */
+#define DS_MAX_METHODS_PER_TYPE    65536u      /* methods asked of the DAC for one type */
 
 /* ---- the index file (core/index) ---------------------------------------------------------------- */
 #define DS_MAX_INDEX_SECTIONS      64u         /* sections in one index file */
@@ -63,6 +67,13 @@
 #define DS_MAX_PAGE_REFERENCES     100000u     /* references listed each way for one object */
 #define DS_MAX_ROOT_PATHS          1000u       /* root paths for one object */
 #define DS_MAX_ARRAY_ELEMENTS      1000u       /* elements shown of one array */
+#define DS_MAX_MDT_DEPTH           8u          /* reference levels mdt follows from an object */
+#define DS_MAX_MDT_ELEMENTS        100u        /* elements mdt shows of one array */
+#define DS_MAX_MDT_NESTING         8u          /* value types inside value types mdt expands */
+#define DS_MAX_MDT_VALUES          5000u       /* fields and elements in one mdt answer */
+#define DS_MAX_MDT_METHODS         1000u       /* methods listed with one type */
+#define DS_MAX_MDT_FIELDS          1024u       /* instance fields mdt lists of one type */
+#define DS_MAX_MODULE_STRINGS      (1u << 22)  /* literals read from one module's #US heap */
 #define DS_MAX_OBJECT_STRING_CHARS (1u << 16)  /* characters of a string shown as one object */
 
 #endif

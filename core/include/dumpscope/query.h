@@ -55,22 +55,55 @@ ds_status ds_query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, 
 ds_status ds_query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err);
 /* Generation, heap and segment of an address. */
 ds_status ds_query_gcgen(ds_query *q, uint64_t addr, json_t **out, ds_error *err);
+/* What lives at an address (SOSEX !mln): {kind, description, ...} with kind object (interior
+ * addresses resolve to the object and its field or element), free, allocation_context, gc_heap,
+ * handle, finalizer_queue, stack (thread, frame), jit_code (method), loader_heap, module (path,
+ * segment, section) or unknown. */
+ds_status ds_query_memory(ds_query *q, uint64_t addr, json_t **out, ds_error *err);
+/* SOSEX !mdt: target is an object address, a MethodTable or a type name (SOS or ClrMD
+ * spelling). The type's instance fields (offsets, field types; value types expanded inline),
+ * statics with their values, and the methods it defines; for an object also {object: fields with
+ * values, references followed depth levels (at most DS_MAX_MDT_DEPTH), arrays' first `elements`
+ * elements}. DS_E_NOT_FOUND when the target is none of these. */
+ds_status ds_query_mdt(ds_query *q, const char *target, unsigned depth, size_t elements, json_t **out, ds_error *err);
+
+enum { DS_SEARCH_TYPES = 1, DS_SEARCH_FIELDS = 2, DS_SEARCH_METHODS = 4, DS_SEARCH_ALL = 7 };
+/* SOSEX !mx: types, fields ("Type.field" or the bare name) and methods ("Ns.Type.Method",
+ * with or without its parameter list) whose names match pattern (case-insensitive, '*' any run,
+ * '?' one character), at most limit of each, with their totals. */
+ds_status ds_query_search(ds_query *q, const char *pattern, unsigned kinds, size_t limit, json_t **out,
+                          ds_error *err);
 /* GC handles by kind, with their objects; pinned ones flagged. */
 ds_status ds_query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err);
 /* Finalizer queue: ready = false: registered objects; true: ready for finalization (f-reachable). */
 ds_status ds_query_finalizer(ds_query *q, bool ready, bool stat_only, size_t limit, json_t **out, ds_error *err);
+/* The same, only the objects of generation gen (-1: all) (SOSEX !finq GEN). */
+ds_status ds_query_finalizer_gen(ds_query *q, bool ready, bool stat_only, int gen, size_t limit, json_t **out,
+                                 ds_error *err);
 /* Objects on a thread's stack, by frame (thread = OS id, managed id, or index). */
 ds_status ds_query_stack_objects(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
 /* Free space per generation and the pinned objects that hold gaps open. */
 ds_status ds_query_fragmentation(ds_query *q, size_t limit, json_t **out, ds_error *err);
+/* The same, the pinned gap holders limited to objects of MethodTable holder_mt (0: all) (SOSEX
+ * !mfrag -mt:MT); pinned_gap_bytes sums the gaps they hold open. */
+ds_status ds_query_fragmentation_of(ds_query *q, size_t limit, uint64_t holder_mt, json_t **out, ds_error *err);
 /* Strings: substring search and minimum length; duplicates = grouped by value with waste. */
 ds_status ds_query_strings(ds_query *q, const char *contains, size_t min_length, bool duplicates, size_t limit,
                            json_t **out, ds_error *err);
+/* The string literals of one module (SOSEX !strings ModuleAddr): module is its file name (with or
+ * without extension) or path; the literals of its #US metadata heap containing `contains`, at
+ * least min_length chars, at most limit, each with the heap string object of that value (or null). */
+ds_status ds_query_module_strings(ds_query *q, const char *module, const char *contains, size_t min_length,
+                                  size_t limit, json_t **out, ds_error *err);
 /* Managed threads: ids, state words, GC mode, lock count, exception in flight, allocation
  * context, top frame and what each waits on (SOS !clrthreads). */
 ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err);
 /* One thread's managed stack (runtime frames marked) and its wait (SOSEX !mk, SOS !clrstack). */
 ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
+/* A thread's managed frames with their IL offsets, arguments and locals (names of arguments,
+ * local_N for locals; references shown as the object), all frames or only the one at depth
+ * (>= 0) (SOSEX !mdv, !mframe; SOS !clrstack -a). */
+ds_status ds_query_frames(ds_query *q, uint32_t thread, int64_t depth, json_t **out, ds_error *err);
 /* Monitors (sync blocks, thin locks) held or waited on, and the instances of the other lock kinds
  * in use (Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent:
  * the analysis' lock-kind table decides which) with their state (SOSEX !mlocks, !rwlock). */

@@ -77,7 +77,21 @@ typedef struct ds_frame_info {
   uint64_t sp, ip;
   uint64_t frame_address; /* explicit runtime Frame, 0 for a managed method frame */
   char *method;          /* "Namespace.Type.Method(ArgTypes)" or "[InlinedCallFrame]"; owned */
+  uint32_t il_offset;    /* IL offset of ip, UINT32_MAX when unknown */
 } ds_frame_info;
+
+/* An argument or local of a managed frame (SOS !clrstack -a, SOSEX !mdv). */
+typedef struct ds_frame_var {
+  uint32_t frame;        /* index into frames */
+  uint32_t index;        /* its position among the frame's arguments or locals */
+  bool is_argument;
+  char *name;            /* arguments: from metadata; locals: "" (names live in PDBs); owned */
+  uint32_t flags;        /* DS_DAC_VALUE_* (dacstack.h) */
+  bool has_address, has_value;
+  uint64_t address;      /* its stack slot, when it has one */
+  uint32_t size;
+  uint8_t bytes[16];     /* the first bytes of its value */
+} ds_frame_var;
 
 typedef struct ds_root_set {
   ds_root *roots;
@@ -90,6 +104,8 @@ typedef struct ds_root_set {
   size_t finalizable_count;
   ds_sync_block *sync_blocks; /* every sync block in use (object != 0) */
   size_t sync_block_count;
+  ds_frame_var *vars;    /* arguments and locals of the managed frames, by frame */
+  size_t var_count;
   char warnings[1024];   /* phases that failed partially ("stack walk of thread 123: ...") */
 } ds_root_set;
 

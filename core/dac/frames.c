@@ -1,0 +1,99 @@
+/*
+ * frames.c: the arguments and locals of a managed frame through IXCLRDataFrame (dacstack.h), as
+ * SOS !clrstack -a reads them.
+ *
+ * Slots: IXCLRDataStackWalk 8 GetFrame; IXCLRDataFrame 6 GetNumArguments, 7 GetArgumentByIndex,
+ * 8 GetNumLocalVariables, 9 GetLocalVariableByIndex, 11 GetMethodInstance; IXCLRDataValue 3
+ * GetFlags, 4 GetAddress, 5 GetSize, 6 GetBytes; IXCLRDataMethodInstance 12 GetILOffsetsByAddress
+ * (xclrdata.idl). A value whose location the JIT did not record fails GetSize/GetBytes: it is
+ * delivered without a value rather than dropped.
+ */
+#include "dumpscope/dacstack.h"
+
+#include <string.h>
+
+#include "dacint.h"
+
+enum { FRAME_GET_NUM_ARGUMENTS = 6, FRAME_GET_ARGUMENT = 7, FRAME_GET_NUM_LOCALS = 8, FRAME_GET_LOCAL = 9 };
+enum { VALUE_GET_FLAGS = 3, VALUE_GET_ADDRESS = 4, VALUE_GET_SIZE = 5, VALUE_GET_BYTES = 6 };
+enum { METHOD_INSTANCE_GET_IL_OFFSETS_BY_ADDRESS = 12 };
+
+#define MAX_FRAME_VARIABLES 1024u
+#define VAR_NAME_CHARS 512u
+
+typedef HRESULT (*get_frame_fn)(void *walk, void **frame);
+typedef HRESULT (*count_fn)(void *frame, uint32_t *count);
+typedef HRESULT (*var_fn)(void *frame, uint32_t index, void **value, uint32_t name_len, uint32_t *needed,
+                          uint16_t *name);
+typedef HRESULT (*flags_fn)(void *value, uint32_t *flags);
+typedef HRESULT (*address_fn)(void *value, uint64_t *address);
+typedef HRESULT (*size_fn)(void *value, uint64_t *size);
+typedef HRESULT (*bytes_fn)(void *value, uint32_t len, uint32_t *got, uint8_t *bytes);
+typedef HRESULT (*method_fn)(void *frame, void **method);
+typedef HRESULT (*il_offsets_fn)(void *method, uint64_t address, uint32_t len, uint32_t *needed, uint32_t *offsets);
+
+static void release(void *obj) {
+  if (obj)
+    DS_VCALL(obj, DS__IUNKNOWN_RELEASE, ds__release_fn)(obj);
+}
+
+/* Reads what the DAC knows of one value into var. */
+static void read_value(void *value, ds_dac_var *var) {
+  uint64_t size = 0;
+  uint32_t got = 0;
+  if (DS_VCALL(value, VALUE_GET_FLAGS, flags_fn)(value, &var->flags) < 0)
+    var->flags = 0;
+  var->has_address = DS_VCALL(value, VALUE_GET_ADDRESS, address_fn)(value, &var->address) >= 0;
+  if (DS_VCALL(value, VALUE_GET_SIZE, size_fn)(value, &size) < 0 || size == 0 || size > UINT32_MAX)
+    return;
+  var->size = (uint32_t)size;
+  uint32_t want = size < sizeof var->bytes ? (uint32_t)size : (uint32_t)sizeof var->bytes;
+  /* GetBytes wants the whole value: a larger value type is read through its address instead */
+  if (size <= sizeof var->bytes)
+    var->has_value = DS_VCALL(value, VALUE_GET_BYTES, bytes_fn)(value, want, &got, var->bytes) >= 0 && got == want;
+}
+
+static ds_status variables(void *frame, bool arguments, ds_dac_var_fn fn, void *ctx) {
+  uint32_t count = 0;
+  if (DS_VCALL(frame, arguments ? FRAME_GET_NUM_ARGUMENTS : FRAME_GET_NUM_LOCALS, count_fn)(frame, &count) < 0)
+    return DS_OK; /* no variable information for this frame */
+  ds_status rc = DS_OK;
+  for (uint32_t i = 0; i < count && i < MAX_FRAME_VARIABLES && rc == DS_OK; i++) {
+    void *value = NULL;
+    uint16_t wide[VAR_NAME_CHARS] = {0};
+    uint32_t needed = 0;
+    char name[3 * VAR_NAME_CHARS];
+    HRESULT hr = DS_VCALL(frame, arguments ? FRAME_GET_ARGUMENT : FRAME_GET_LOCAL, var_fn)(frame, i, &value,
+                                                                                         VAR_NAME_CHARS, &needed, wide);
+    wide[VAR_NAME_CHARS - 1] = 0;
+    ds_utf16_to_utf8(wide, VAR_NAME_CHARS, true, name, sizeof name);
+    ds_dac_var var = {.is_argument = arguments, .index = i, .name = hr >= 0 ? name : ""};
+    if (hr >= 0 && value)
+      read_value(value, &var);
+    release(value);
+    rc = fn(ctx, &var);
+  }
+  return rc;
+}
+
+ds_status ds_dac_frame_variables(ds_dac *dac, const ds_dac_frame *frame, uint32_t *il_offset, ds_dac_var_fn fn,
+                                 void *ctx, ds_error *err) {
+  (void)dac;
+  *il_offset = UINT32_MAX;
+  void *f = NULL, *method = NULL;
+  if (frame->frame_address || !frame->walk || DS_VCALL(frame->walk, DS__STACK_WALK_GET_FRAME, get_frame_fn)(frame->walk, &f) < 0 ||
+      !f)
+    return ds_error_set(err, DS_E_NOT_FOUND, "not a managed method frame");
+  if (DS_VCALL(f, DS__FRAME_GET_METHOD_INSTANCE, method_fn)(f, &method) >= 0 && method) {
+    uint32_t needed = 0, offset = 0;
+    if (DS_VCALL(method, METHOD_INSTANCE_GET_IL_OFFSETS_BY_ADDRESS, il_offsets_fn)(method, frame->ip, 1, &needed,
+                                                                                   &offset) >= 0 && needed >= 1)
+      *il_offset = offset;
+  }
+  ds_status rc = variables(f, true, fn, ctx);
+  if (rc == DS_OK)
+    rc = variables(f, false, fn, ctx);
+  release(method);
+  release(f);
+  return rc;
+}

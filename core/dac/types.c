@@ -1,0 +1,129 @@
+/*
+ * types.c: methods, MethodDescs and static bases through the DAC (dactypes.h).
+ *
+ * Slots: ISOSDacInterface 20 GetMethodDescData, 22 GetMethodDescName; ISOSDacInterface14 3
+ * GetStaticBaseAddress, 5 GetMethodTableInitializationFlags; ISOSDacInterface15 3
+ * GetMethodTableSlotEnumerator, whose ISOSMethodEnum::Next is slot 6 (sospriv.idl; SOSMethodData
+ * and DacpMethodDescData layouts checked with static asserts).
+ */
+#include "dumpscope/dactypes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dacint.h"
+
+#define SOS(dac) ((dac)->sos[1])
+
+enum { SOS_GET_METHOD_DESC_DATA = 20 };
+enum { SOS14_GET_STATIC_BASE_ADDRESS = 3 };
+enum { SOS15_GET_METHOD_TABLE_SLOT_ENUMERATOR = 3 };
+
+#define METHOD_TABLE_INITIALIZED 1u
+#define METHOD_BATCH 64u
+
+typedef struct method_data {
+  ds_addr method_desc, entry_point, defining_mt, defining_module;
+  uint32_t token, slot;
+} method_data;
+_Static_assert(sizeof(method_data) == 40, "SOSMethodData layout");
+
+typedef struct method_desc_data {
+  int32_t has_native_code, is_dynamic;
+  uint16_t slot_number;
+  ds_addr native_code, native_code_slot, method_desc, method_table, module;
+  uint32_t token;
+  ds_addr gc_info, gc_stress_code_copy, dynamic_method_object, requested_ip;
+  uint8_t rejit_current[24], rejit_requested[24];
+  uint32_t jitted_rejit_versions;
+} method_desc_data;
+_Static_assert(sizeof(method_desc_data) == 0x98, "DacpMethodDescData layout");
+_Static_assert(offsetof(method_desc_data, method_table) == 40, "DacpMethodDescData.MethodTablePtr");
+_Static_assert(offsetof(method_desc_data, token) == 56, "DacpMethodDescData.MDToken");
+
+static void release(void *obj) {
+  if (obj)
+    DS_VCALL(obj, DS__IUNKNOWN_RELEASE, ds__release_fn)(obj);
+}
+
+ds_status ds_dac_type_methods(ds_dac *dac, uint64_t mt, size_t max, void (*fn)(void *ctx, const ds_dac_method *m),
+                              void *ctx, bool *truncated, ds_error *err) {
+  typedef HRESULT (*enum_fn)(void *, ds_addr, void **);
+  typedef HRESULT (*next_fn)(void *, uint32_t, method_data *, uint32_t *);
+  *truncated = false;
+  void *sos15 = dac->sos[15], *methods = NULL;
+  if (!sos15)
+    return ds_error_set(err, DS_E_UNSUPPORTED, "this runtime's DAC cannot list a type's methods (no ISOSDacInterface15)");
+  HRESULT hr = DS_VCALL(sos15, SOS15_GET_METHOD_TABLE_SLOT_ENUMERATOR, enum_fn)(sos15, mt, &methods);
+  if (hr < 0 || !methods)
+    return ds__hr_error(err, hr, "GetMethodTableSlotEnumerator");
+  method_data batch[METHOD_BATCH];
+  size_t delivered = 0;
+  for (;;) {
+    uint32_t fetched = 0;
+    hr = DS_VCALL(methods, DS__ENUM_NEXT, next_fn)(methods, METHOD_BATCH, batch, &fetched);
+    if (hr < 0 || fetched == 0)
+      break;
+    for (uint32_t i = 0; i < fetched && i < METHOD_BATCH; i++) {
+      if (delivered == max) {
+        *truncated = true;
+        break;
+      }
+      ds_dac_method m = {batch[i].method_desc, batch[i].entry_point, batch[i].defining_mt, batch[i].token,
+                         batch[i].slot};
+      fn(ctx, &m);
+      delivered++;
+    }
+    if (*truncated || hr == DS_S_OK)
+      break; /* S_OK: the enumeration is complete (S_FALSE: more may follow) */
+  }
+  release(methods);
+  return DS_OK;
+}
+
+ds_status ds_dac_method_desc(ds_dac *dac, uint64_t method_desc, uint64_t *mt, uint32_t *token, uint64_t *native_code,
+                             ds_error *err) {
+  typedef HRESULT (*fn)(void *, ds_addr, ds_addr, method_desc_data *, uint32_t, void *, uint32_t *);
+  method_desc_data d;
+  memset(&d, 0, sizeof d);
+  HRESULT hr = DS_VCALL(SOS(dac), SOS_GET_METHOD_DESC_DATA, fn)(SOS(dac), method_desc, 0, &d, 0, NULL, NULL);
+  if (hr < 0)
+    return ds__hr_error(err, hr, "GetMethodDescData");
+  *mt = d.method_table;
+  *token = d.token;
+  *native_code = d.has_native_code ? d.native_code : 0;
+  return DS_OK;
+}
+
+ds_status ds_dac_method_desc_name(ds_dac *dac, uint64_t method_desc, char *out, size_t out_len, ds_error *err) {
+  typedef HRESULT (*fn)(void *, ds_addr, uint32_t, uint16_t *, uint32_t *);
+  uint16_t wide[DS_MAX_FRAME_NAME_CHARS];
+  uint32_t needed = 0;
+  out[0] = '\0';
+  HRESULT hr = DS_VCALL(SOS(dac), DS__SOS_GET_METHOD_DESC_NAME, fn)(SOS(dac), method_desc, DS_MAX_FRAME_NAME_CHARS,
+                                                                    wide, &needed);
+  if (hr < 0)
+    return ds__hr_error(err, hr, "GetMethodDescName");
+  wide[DS_MAX_FRAME_NAME_CHARS - 1] = 0;
+  ds_utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, true, out, out_len);
+  return DS_OK;
+}
+
+ds_status ds_dac_static_bases(ds_dac *dac, uint64_t mt, uint64_t *non_gc, uint64_t *gc, ds_error *err) {
+  typedef HRESULT (*bases_fn)(void *, ds_addr, ds_addr *, ds_addr *);
+  typedef HRESULT (*flags_fn)(void *, ds_addr, uint32_t *);
+  (void)err;
+  *non_gc = *gc = 0;
+  void *sos14 = dac->sos[14];
+  uint32_t flags = 0;
+  if (!sos14 ||
+      DS_VCALL(sos14, DS__SOS14_GET_METHOD_TABLE_INITIALIZATION_FLAGS, flags_fn)(sos14, mt, &flags) < 0 ||
+      flags != METHOD_TABLE_INITIALIZED)
+    return DS_OK;
+  ds_addr a = 0, b = 0;
+  if (DS_VCALL(sos14, SOS14_GET_STATIC_BASE_ADDRESS, bases_fn)(sos14, mt, &a, &b) >= 0) {
+    *non_gc = a;
+    *gc = b;
+  }
+  return DS_OK;
+}
