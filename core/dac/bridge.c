@@ -393,11 +393,6 @@ void ds_dac_close(ds_dac *dac) {
   free(dac);
 }
 
-void ds_dac_flush(ds_dac *dac) {
-  typedef HRESULT (*flush_fn)(void *);
-  VCALL(dac->process, DS__PROCESS_FLUSH, flush_fn)(dac->process);
-}
-
 uint32_t ds_dac_revision(ds_dac *dac) { return dac->revision; }
 
 const ds_runtime_info *ds_dac_runtime(const ds_dac *dac) { return dac->rt; }

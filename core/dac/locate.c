@@ -104,23 +104,6 @@ static const uint8_t *map_file(const char *path, uint64_t *size) {
   return data;
 }
 
-bool ds_elf_file_version(const char *path, char *version, size_t version_len) {
-  uint64_t size;
-  const uint8_t *data = map_file(path, &size);
-  if (!data)
-    return false;
-  bool ok = false;
-  const uint8_t *hit = memmem(data, size, VERSION_TAG, strlen(VERSION_TAG));
-  if (hit) {
-    size_t off = (size_t)(hit - data) + strlen(VERSION_TAG);
-    size_t len = size - off < 200 ? size - off : 200;
-    parse_version_text((const char *)data + off, len, version, version_len, NULL, 0);
-    ok = version[0] != 0;
-  }
-  munmap((void *)data, size);
-  return ok;
-}
-
 bool ds_elf_file_build_id(const char *path, char *hex, size_t hex_len) {
   uint64_t size;
   const uint8_t *data = map_file(path, &size);

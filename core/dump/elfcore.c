@@ -742,11 +742,6 @@ const ds_module *ds_dump_find_module(const ds_dump *dump, const char *name) {
   return NULL;
 }
 
-const ds_module *ds_dump_module_at(const ds_dump *dump, uint64_t addr) {
-  ptrdiff_t i = find_mapping(dump, addr);
-  return i < 0 ? NULL : &dump->modules[dump->mappings[i].module_index];
-}
-
 bool ds_dump_mapping_at(const ds_dump *dump, uint64_t addr, ds_dump_mapping *out) {
   ptrdiff_t i = find_mapping(dump, addr);
   if (i < 0)

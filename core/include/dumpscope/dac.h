@@ -80,8 +80,6 @@ ds_status ds_dac_locate(const ds_runtime_info *rt, const ds_dac_search *search, 
 /* The symbol-server key of the DAC for a libcoreclr build id. */
 void ds_dac_symbol_key(const char *build_id_hex, char *out, size_t out_len);
 
-/* Reads the "@(#)Version " string of an ELF file on disk; false if absent. */
-bool ds_elf_file_version(const char *path, char *version, size_t version_len);
 /* Reads the GNU build id of an ELF file on disk as hex; false if absent. */
 bool ds_elf_file_build_id(const char *path, char *hex, size_t hex_len);
 
@@ -188,8 +186,6 @@ void ds_dac_close(ds_dac *dac);
 /* The runtime the DAC was opened for (as given to ds_dac_open). */
 const ds_runtime_info *ds_dac_runtime(const ds_dac *dac);
 
-/* Drops the DAC's cache of target memory (between large phases). */
-void ds_dac_flush(ds_dac *dac);
 /* The DAC revision (CLRDATA_REQUEST_REVISION), 0 if unknown. */
 uint32_t ds_dac_revision(ds_dac *dac);
 /* Which ISOSDacInterfaceN (2..17) the DAC offers. */

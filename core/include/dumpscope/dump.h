@@ -75,8 +75,6 @@ size_t ds_dump_module_count(const ds_dump *dump);
 const ds_module *ds_dump_module(const ds_dump *dump, size_t index);
 /* Finds a module whose file name (the part after the last '/') equals name exactly. */
 const ds_module *ds_dump_find_module(const ds_dump *dump, const char *name);
-/* Finds the module whose mappings contain addr. */
-const ds_module *ds_dump_module_at(const ds_dump *dump, uint64_t addr);
 
 /* One NT_FILE entry: [start, end) maps the module's file from file_offset. */
 typedef struct ds_dump_mapping {
