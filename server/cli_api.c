@@ -77,18 +77,54 @@ static void index_path(const ds_cli_args *o, char *out, size_t out_len) {
     fprintf(stderr, "dumpscope: %s is not writable; the index goes to %s\n", dir, out);
 }
 
+/* The findings' thresholds the command line asks for (the defaults, then each --set in order). */
+static ds_status cli_settings(const ds_cli_args *o, ds_finding_settings *settings, ds_error *err) {
+  ds_finding_settings_init(settings);
+  for (size_t i = 0; i < o->set_count; i++)
+    if (ds_finding_settings_apply(settings, o->set[i], err) != DS_OK)
+      return err->code;
+  return DS_OK;
+}
+
+/* Whether an index was built with the thresholds the command line asks for (always, without
+ * --set: an existing index is used as it is). */
+static bool same_settings(const ds_cli_args *o, ds_query *q) {
+  ds_finding_settings want;
+  ds_error ignore;
+  if (!o->set_count || cli_settings(o, &want, &ignore) != DS_OK)
+    return true;
+  uint64_t size = 0;
+  const ds_index_setting *have = ds_index_section(ds_query_index(q), DS_SEC_SETTINGS, &size);
+  if (!have || ds_index_require(ds_query_index(q), DS_SEC_SETTINGS, &ignore) != DS_OK)
+    return false;
+  for (size_t i = 0; i < ds_setting_count(); i++) {
+    bool found = false;
+    for (uint64_t k = 0; k < size / sizeof *have; k++)
+      if (strcmp(ds_index_string(ds_query_index(q), have[k].name), ds_setting_at(i)->name) == 0)
+        found = have[k].value == want.value[i];
+    if (!found)
+      return false;
+  }
+  return true;
+}
+
 static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_stats *stats, ds_error *err) {
   ds_dac_search search;
   ds_dac_search_env env;
   ds_dac_search_init_env(&search, &env, o->dac, o->offline);
-  ds_status rc = ds_worker_build_index(o->dump, path, &search, NULL, stats, err);
+  ds_finding_settings settings;
+  ds_status rc = cli_settings(o, &settings, err);
+  if (rc != DS_OK)
+    return rc;
+  rc = ds_worker_build_index(o->dump, path, &search, &settings, NULL, stats, err);
   if (rc == DS_OK && !o->json)
     fprintf(stderr,
             "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "
-            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, locks %.0f, liveness %.0f, write %.0f)\n",
+            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, locks %.0f, liveness %.0f, "
+            "findings %.0f, write %.0f)\n",
             (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
             stats->total_ms, stats->collect_ms, stats->walk_ms, stats->types_ms, stats->edges_ms, stats->reverse_ms,
-            stats->locks_ms, stats->live_ms, stats->write_ms);
+            stats->locks_ms, stats->live_ms, stats->findings_ms, stats->write_ms);
   return rc;
 }
 
@@ -97,8 +133,18 @@ static ds_status open_index(const ds_cli_args *o, ds_query **q, ds_error *err) {
   char path[4200];
   index_path(o, path, sizeof path);
   ds_status rc = ds_query_open(path, o->dump, q, err);
-  if (rc == DS_OK)
+  if (rc == DS_OK && same_settings(o, *q))
     return DS_OK;
+  if (rc == DS_OK) {
+    ds_query_close(*q);
+    *q = NULL;
+    if (!o->json)
+      fprintf(stderr, "dumpscope: rebuilding the index with the thresholds given by --set\n");
+    ds_build_stats stats;
+    if ((rc = build_index(o, path, &stats, err)) != DS_OK)
+      return rc;
+    return ds_query_open(path, o->dump, q, err);
+  }
   if (rc != DS_E_NOT_FOUND && rc != DS_E_CORRUPT && rc != DS_E_TRUNCATED && rc != DS_E_UNSUPPORTED &&
       rc != DS_E_FORMAT)
     return rc;

@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include "dumpscope/findings.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -44,6 +46,8 @@ static const struct setting {
     TEXT(dac, "", "libmscordaccore.so for workers (default: DUMPSCOPE_DAC, local runtimes, symbol servers)"),
     NUM(offline, SET_BOOL, "false", "workers never download a DAC from a symbol server"),
     NUM(metrics_open, SET_BOOL, "false", "serve /metrics without a token (else it needs the reader role)"),
+    TEXT(finding_settings, "", "thresholds of the automatic findings for new analyses, name=value,... "
+                               "(`dumpscope settings` lists them)"),
 #undef TEXT
 #undef NUM
 };
@@ -226,6 +230,11 @@ ds_status ds_config_load(ds_config *config, int argc, char **argv, int first, ds
   }
   if (config->threads == 0 || config->threads > 256)
     return ds_error_set(err, DS_E_ARG, "threads must be between 1 and 256");
+  /* a bad threshold is refused now, not by every worker later */
+  ds_finding_settings check;
+  ds_finding_settings_init(&check);
+  if (ds_finding_settings_apply(&check, config->finding_settings, err) != DS_OK)
+    return ds_error_wrap(err, "finding_settings");
   return DS_OK;
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "dumpscope/build.h"
+#include "dumpscope/findings.h"
 #include "dumpscope/index.h"
 #include "dumpscope/layout.h"
 
@@ -173,6 +174,11 @@ typedef struct ds__build {
   DS__VEC(ds_index_deadlock) deadlocks;
   DS__VEC(ds_index_finding) findings;
 
+  /* findings and the report's facts (phase 10: findings.c, findings_heap.c, findings_strings.c) */
+  ds_finding_settings settings;
+  DS__VEC(ds_index_evidence) evidence;
+  ds_index_report report;
+
   /* liveness (phase 7) */
   uint64_t *live;
   uint32_t *stack;
@@ -214,6 +220,44 @@ ds_status ds__build_wait_graph(ds__build *b, ds_error *err);
 ds_status ds__lock_waiters(ds__build *b, uint32_t object, uint32_t *first, uint32_t *count, ds_error *err);
 /* A string pool offset for text added once per build (kind names, modes): interned. */
 uint32_t ds__intern(ds__build *b, const char *text);
+
+/* ---- findings (findings.c) ------------------------------------------------------------------- */
+
+/* The text of a finding. Constant strings are interned; title and description may be built. */
+typedef struct ds__finding_text {
+  const char *severity;      /* DS_SEVERITY_* */
+  const char *code;          /* stable name: "deadlock", "undisposed-objects", ... */
+  const char *title;         /* one line */
+  const char *description;   /* with the numbers */
+  const char *recommendation;
+  int setting;               /* the ds_setting_id it compared against, -1 none */
+} ds__finding_text;
+
+/* Details that name nothing (the evidence list names what a heap finding is about). */
+ds_index_finding ds__no_details(void);
+/* Appends a finding whose evidence is what was pushed since evidence_mark (b->evidence.count then). */
+ds_status ds__add_finding(ds__build *b, const ds__finding_text *text, ds_index_finding details, size_t evidence_mark,
+                          ds_error *err);
+/* Appends one evidence record (label: a string pool offset, 0 none). */
+ds_status ds__push_evidence(ds__build *b, ds_evidence_kind kind, uint32_t ref, uint32_t label, uint64_t count,
+                            uint64_t bytes, ds_error *err);
+/* The value of a setting this build uses. */
+double ds__setting(const ds__build *b, ds_setting_id id);
+/* Whether a type name is the application's (not System.*, Microsoft.*, the runtime's own). */
+bool ds__is_app_type(const char *name);
+/* "1.5 MB"-style size into out. */
+const char *ds__human_bytes(uint64_t bytes, char *out, size_t out_len);
+
+/* Phase 10 (findings.c): the heap findings and the report's facts, then the findings, evidence,
+ * settings and report sections. The checks live in findings_heap.c and findings_strings.c. */
+ds_status ds__build_findings(ds__build *b, ds_error *err);
+ds_status ds__check_finalization(ds__build *b, ds_error *err);
+ds_status ds__check_http_clients(ds__build *b, ds_error *err);
+ds_status ds__check_app_share(ds__build *b, ds_error *err);
+ds_status ds__check_fragmentation(ds__build *b, ds_error *err);
+ds_status ds__check_pinned_handles(ds__build *b, ds_error *err);
+ds_status ds__check_exceptions(ds__build *b, ds_error *err);
+ds_status ds__check_strings(ds__build *b, ds_error *err);
 
 void ds__build_free(ds__build *b);
 

@@ -143,6 +143,15 @@ json_t *ds__jstr(const char *text);
 void ds__json_begin(void);
 ds_status ds__json_end(ds_status rc, json_t **out, ds_error *err);
 
+/* ---- findings and the report (report.c) ------------------------------------------------------ */
+
+/* The evidence records [first, first + count) of DS_SEC_EVIDENCE as a list of {kind, type | object
+ * | thread, count, bytes, label}. Needs ds__need(DS_SEC_EVIDENCE). */
+json_t *ds__evidence_json(ds_query *q, uint32_t first, uint32_t count);
+/* {name, value} of the setting whose name is at string pool offset name (value null when the
+ * index does not record it). Needs ds__need(DS_SEC_SETTINGS). */
+json_t *ds__setting_json(ds_query *q, uint32_t name);
+
 /* ---- roots (graph.c) ---------------------------------------------------------------------- */
 
 /* Builds q->rooted once (thread-safe); false when out of memory. */

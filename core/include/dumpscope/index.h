@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 2u
+#define DS_INDEX_VERSION 3u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -52,6 +52,9 @@ typedef enum ds_section_id {
   DS_SEC_LOCK_WAITERS,    /* ds_index_waiter[]: thread lists of locks, deadlocks and findings */
   DS_SEC_DEADLOCKS,       /* ds_index_deadlock[]: wait-for cycles, then contention */
   DS_SEC_FINDINGS,        /* ds_index_finding[]: what a reader should look at first */
+  DS_SEC_SETTINGS,        /* ds_index_setting[]: the finding thresholds the analysis used */
+  DS_SEC_EVIDENCE,        /* ds_index_evidence[]: the types, objects and threads findings name */
+  DS_SEC_REPORT,          /* ds_index_report: heap facts of the report (strings, exceptions, ...) */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -199,13 +202,17 @@ typedef enum ds_deadlock_type {
   DS_DEADLOCK_TYPE_COUNT_
 } ds_deadlock_type;
 
-/* A finding: severity, title, description and recommendation as text, and its details. */
+/* A finding: severity, title, description and recommendation as text, its details, and the
+ * evidence it names. */
 typedef struct ds_index_finding {
   uint32_t severity, title, description, recommendation; /* string pool */
   uint32_t details;          /* ds_finding_details */
   uint32_t ref;              /* CYCLE: index into DS_SEC_DEADLOCKS; THREAD: a thread */
   uint32_t object, holder;   /* LOCK: the object and the thread holding it */
   uint32_t first_waiter, waiter_count; /* THREADS, LOCK: the threads, in DS_SEC_LOCK_WAITERS */
+  uint32_t code;             /* string pool: its stable name ("deadlock", "undisposed-objects") */
+  uint32_t setting;          /* string pool: the threshold it compared against (0: none) */
+  uint32_t first_evidence, evidence_count; /* in DS_SEC_EVIDENCE */
 } ds_index_finding;
 
 typedef enum ds_finding_details {
@@ -216,6 +223,59 @@ typedef enum ds_finding_details {
   DS_FINDING_LOCK,           /* an object, its holder and its waiters */
   DS_FINDING_DETAILS_COUNT_
 } ds_finding_details;
+
+/* A finding's severity, as DebugDiag grades them (the string pool holds the word). */
+#define DS_SEVERITY_ERROR "error"
+#define DS_SEVERITY_WARNING "warning"
+#define DS_SEVERITY_INFORMATION "information"
+#define DS_SEVERITY_NOTIFICATION "notification"
+
+/* One thing a finding (or a report list) points at, with what it stands for. */
+typedef struct ds_index_evidence {
+  uint32_t kind;             /* ds_evidence_kind */
+  uint32_t ref;              /* TYPE: type index; OBJECT: object index; THREAD: thread index */
+  uint32_t label;            /* string pool: what it is here (an exception message, a string value); 0 none */
+  uint32_t pad;
+  uint64_t count, bytes;     /* the instances and bytes it stands for (0: not counted) */
+} ds_index_evidence;
+
+typedef enum ds_evidence_kind {
+  DS_EVIDENCE_TYPE = 1,
+  DS_EVIDENCE_OBJECT,
+  DS_EVIDENCE_THREAD,
+  DS_EVIDENCE_KIND_COUNT_
+} ds_evidence_kind;
+
+/* A threshold of the findings (findings.h) as the analysis used it. */
+typedef struct ds_index_setting {
+  uint32_t name;             /* string pool */
+  uint32_t pad;
+  double value;
+} ds_index_setting;
+
+/* Facts of the heap the report shows that the other sections do not hold. Evidence runs index
+ * DS_SEC_EVIDENCE. */
+typedef struct ds_index_report {
+  uint64_t string_count, string_bytes;
+  uint64_t large_string_count, large_string_bytes;   /* at least the large_string_bytes setting */
+  uint64_t duplicate_groups, duplicate_strings, duplicate_wasted; /* values held by 2+ strings */
+  uint64_t exception_count;          /* exception objects on the heap, preallocated ones excluded */
+  uint64_t pinned_handles, finalizable, ready_for_finalization, undisposed;
+  uint64_t committed_bytes, used_bytes; /* of the GC's segments or regions */
+  uint32_t first_duplicate, duplicate_count; /* OBJECT: an instance; label: the value; count; bytes wasted */
+  uint32_t first_large, large_count;         /* OBJECT: the largest strings */
+  uint32_t first_exception, exception_count_groups; /* TYPE with label: message; count */
+  uint32_t dump_kind;                /* ds_dump_kind */
+  uint32_t gc_in_progress;           /* the GC's structures were not valid */
+  double findings_ms;
+} ds_index_report;
+
+typedef enum ds_dump_kind {
+  DS_DUMP_KIND_UNKNOWN = 0,
+  DS_DUMP_KIND_FULL,                 /* module images included (createdump -u) */
+  DS_DUMP_KIND_HEAP,                 /* heap and stacks, no images (createdump -h) */
+  DS_DUMP_KIND_COUNT_
+} ds_dump_kind;
 
 typedef struct ds_index_hist {
   uint32_t gen, type;
