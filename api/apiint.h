@@ -18,6 +18,8 @@ void ds_api_render_deadlocks(json_t *doc, FILE *out);
 void ds_api_render_findings(json_t *doc, FILE *out);
 /* One finding as text (render_report.c): severity, title, description, recommendation, evidence. */
 void ds_api_render_finding(json_t *finding, FILE *out);
+/* The report as text, laid out like MAT's batch report (render_report.c). */
+void ds_api_render_report(json_t *doc, FILE *out);
 void ds_api_render_summary(json_t *doc, FILE *out);
 void ds_api_render_locks(json_t *doc, FILE *out);
 void ds_api_render_handles(json_t *doc, FILE *out);

@@ -69,3 +69,163 @@ void ds_api_render_findings(json_t *doc, FILE *out) {
   if (json_array_size(json_object_get(doc, "findings")) == 0)
     fprintf(out, "No findings.\n");
 }
+
+/* ---- the report ------------------------------------------------------------------------------- */
+
+/* "1,234,567" */
+static const char *grouped(long long v, char *out, size_t len) {
+  char digits[32];
+  snprintf(digits, sizeof digits, "%lld", v < 0 ? -v : v);
+  size_t n = strlen(digits), o = 0;
+  if (v < 0 && o + 1 < len)
+    out[o++] = '-';
+  for (size_t i = 0; i < n && o + 2 < len; i++) {
+    if (i && (n - i) % 3 == 0)
+      out[o++] = ',';
+    out[o++] = digits[i];
+  }
+  out[o] = '\0';
+  return out;
+}
+
+static const char *human(long long bytes, char *out, size_t len) {
+  static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = (double)bytes;
+  size_t u = 0;
+  while (v >= 1024.0 && u + 1 < sizeof units / sizeof *units) {
+    v /= 1024.0;
+    u++;
+  }
+  snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return out;
+}
+
+static void section(FILE *out, const char *title) {
+  fprintf(out, "\n%s\n", title);
+  for (size_t i = 0; i < strlen(title); i++)
+    fputc('-', out);
+  fputc('\n', out);
+}
+
+static void render_summary(json_t *s, FILE *out) {
+  char a[32], b[32], c[32], d[32], e[32];
+  json_t *gc = json_object_get(s, "gc"), *heap = json_object_get(s, "heap"), *th = json_object_get(s, "threads");
+  fprintf(out, "Dump            %s (%s dump, %s)\n", str(s, "dump"), str(s, "dump_kind"), human(num(s, "dump_size"), a, sizeof a));
+  fprintf(out, "Runtime         .NET %s, %s GC%s, %lld heap%s\n", str(s, "runtime_version"), str(gc, "mode"),
+          json_is_true(json_object_get(gc, "regions")) ? " (regions)" : " (segments)", num(gc, "heap_count"),
+          num(gc, "heap_count") == 1 ? "" : "s");
+  if (json_is_true(json_object_get(s, "gc_in_progress")))
+    fprintf(out, "                TAKEN DURING A GARBAGE COLLECTION: results may be incomplete\n");
+  fprintf(out, "Heap            %s in %s objects of %s types; %s live (%s objects)\n", human(num(heap, "bytes"), a, sizeof a),
+          grouped(num(s, "objects"), b, sizeof b), grouped(num(s, "types"), c, sizeof c),
+          human(num(heap, "live_bytes"), d, sizeof d), grouped(num(s, "live_objects"), e, sizeof e));
+  if (json_is_integer(json_object_get(heap, "committed_bytes")))
+    fprintf(out, "Memory          %s committed, %s used by the GC's segments\n", human(num(heap, "committed_bytes"), a, sizeof a),
+            human(num(heap, "used_bytes"), b, sizeof b));
+  size_t i;
+  json_t *g;
+  json_array_foreach(json_object_get(heap, "generations"), i, g) {
+    long long bytes = num(g, "bytes");
+    fprintf(out, "  %-7s %10s  %12s objects  %5.1f%% free  %10s live\n", str(g, "generation"), human(bytes, a, sizeof a),
+            grouped(num(g, "objects"), b, sizeof b), bytes ? 100.0 * (double)num(g, "free_bytes") / (double)bytes : 0.0,
+            human(num(g, "live_bytes"), c, sizeof c));
+  }
+  json_t *fin = json_object_get(s, "finalization");
+  fprintf(out, "Finalization    %lld registered (%lld never disposed), %lld ready for finalization\n",
+          num(fin, "registered"), num(fin, "undisposed"), num(fin, "ready"));
+  fprintf(out, "Threads         %lld managed: %lld alive, %lld blocked, %lld thread pool, %lld with an exception\n",
+          num(th, "managed"), num(th, "alive"), num(th, "blocked"), num(th, "thread_pool"), num(th, "with_exception"));
+  fprintf(out, "Roots           %s, %lld pinned handles; %s references\n", grouped(num(s, "roots"), a, sizeof a),
+          num(s, "pinned_handles"), grouped(num(s, "references"), b, sizeof b));
+  fprintf(out, "Analysis        %lld ms%s%s\n", num(s, "analysis_ms"), str(s, "warnings")[0] ? "; " : "", str(s, "warnings"));
+}
+
+static void render_types(FILE *out, json_t *list, const char *indent) {
+  char a[32], b[32];
+  size_t i;
+  json_t *t;
+  json_array_foreach(list, i, t)
+    fprintf(out, "%s%14s %12s  %s\n", indent, grouped(num(t, "count"), a, sizeof a), grouped(num(t, "bytes"), b, sizeof b),
+            str(t, "display_name"));
+}
+
+static void render_strings(FILE *out, json_t *s) {
+  char a[32], b[32], c[32], d[32], v[32], f[32], g[32];
+  fprintf(out, "%s strings, %s; %s large (%s); %s values held by %s strings waste %s\n",
+          grouped(num(s, "count"), a, sizeof a), human(num(s, "bytes"), b, sizeof b), grouped(num(s, "large_count"), c, sizeof c),
+          human(num(s, "large_bytes"), d, sizeof d), grouped(num(s, "duplicate_values"), v, sizeof v),
+          grouped(num(s, "duplicate_strings"), f, sizeof f), human(num(s, "wasted_bytes"), g, sizeof g));
+  size_t i;
+  json_t *e;
+  if (json_array_size(json_object_get(s, "top_duplicates")))
+    fprintf(out, "  Most wasteful duplicates (copies, bytes wasted, value):\n");
+  json_array_foreach(json_object_get(s, "top_duplicates"), i, e)
+    fprintf(out, "  %10s %12s  \"%.80s\"\n", grouped(num(e, "count"), a, sizeof a), grouped(num(e, "bytes"), b, sizeof b),
+            str(e, "label"));
+  if (json_array_size(json_object_get(s, "largest")))
+    fprintf(out, "  Largest (address, bytes, value):\n");
+  json_array_foreach(json_object_get(s, "largest"), i, e)
+    fprintf(out, "  %s %12s  \"%.60s\"\n", str(json_object_get(e, "object"), "address"), grouped(num(e, "bytes"), a, sizeof a),
+            str(e, "label"));
+}
+
+void ds_api_render_report(json_t *doc, FILE *out) {
+  char a[32], b[32];
+  fprintf(out, "dumpscope analysis report\n=========================\n");
+  section(out, "Summary");
+  render_summary(json_object_get(doc, "summary"), out);
+  json_t *counts = json_object_get(doc, "finding_counts");
+  char title[128];
+  snprintf(title, sizeof title, "Findings (%lld errors, %lld warnings, %lld information)", num(counts, "error"),
+           num(counts, "warning"), num(counts, "information"));
+  section(out, title);
+  ds_api_render_findings(doc, out);
+  json_t *suspects = json_object_get(doc, "leak_suspects");
+  if (json_is_array(suspects)) {
+    section(out, "Leak suspects");
+    size_t i;
+    json_t *s;
+    json_array_foreach(suspects, i, s)
+      fprintf(out, "%zu. %s\n", i + 1, str(s, "description"));
+    if (!json_array_size(suspects))
+      fprintf(out, "None: no object or type retains a large share of the heap.\n");
+  }
+  json_t *top = json_object_get(doc, "top_types");
+  section(out, "Top types by size (whole heap)");
+  fprintf(out, "%14s %12s  %s\n", "Count", "Bytes", "Type");
+  render_types(out, json_object_get(top, "by_size"), "");
+  section(out, "Top types by count (whole heap)");
+  fprintf(out, "%14s %12s  %s\n", "Count", "Bytes", "Type");
+  render_types(out, json_object_get(top, "by_count"), "");
+  section(out, "Top types per generation (by size)");
+  size_t i;
+  json_t *g;
+  json_array_foreach(json_object_get(top, "generations"), i, g) {
+    fprintf(out, "%s:\n", str(g, "generation"));
+    render_types(out, json_object_get(g, "by_size"), "  ");
+  }
+  json_t *loh = json_object_get(doc, "loh");
+  section(out, "Large object heap");
+  fprintf(out, "%s objects, %s\n", grouped(num(loh, "objects"), a, sizeof a), human(num(loh, "bytes"), b, sizeof b));
+  json_t *o;
+  json_array_foreach(json_object_get(loh, "largest"), i, o)
+    fprintf(out, "  %s %12s  %s%s\n", str(o, "address"), grouped(num(o, "size"), a, sizeof a), str(o, "type"),
+            json_is_true(json_object_get(o, "live")) ? "" : " (dead)");
+  section(out, "Strings");
+  render_strings(out, json_object_get(doc, "strings"));
+  json_t *exc = json_object_get(doc, "exceptions");
+  section(out, "Exceptions on the heap");
+  fprintf(out, "%lld exception objects (the runtime's preallocated ones not counted)\n", num(exc, "count"));
+  json_t *e;
+  json_array_foreach(json_object_get(exc, "groups"), i, e)
+    fprintf(out, "  %8lld  %s: %s\n", num(e, "count"), str(e, "type"), str(e, "label"));
+  section(out, "Thresholds used");
+  json_t *s;
+  json_array_foreach(json_object_get(doc, "settings"), i, s) {
+    json_t *v = json_object_get(s, "value");
+    if (json_is_integer(v))
+      fprintf(out, "  %-26s %lld\n", str(s, "name"), (long long)json_integer_value(v));
+    else
+      fprintf(out, "  %-26s %g\n", str(s, "name"), json_number_value(v));
+  }
+}

@@ -268,6 +268,11 @@ static ds_status h_findings(ds_query *q, const ds_api_args *args, json_t **out, 
   return ds_query_findings(q, out, err);
 }
 
+static ds_status h_report(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  (void)args;
+  return ds_query_report(q, out, err);
+}
+
 /* ---- the table ------------------------------------------------------------------------------- */
 
 
@@ -313,7 +318,10 @@ static const ds_api_resource resources[] = {
     {"deadlocks", "deadlocks", NULL, "", h_deadlocks, ds_api_render_deadlocks, NULL, NULL,
      "wait-for cycles with locks and stacks; contention that is not a deadlock (SOSEX !dlk)"},
     {"findings", "findings", NULL, "", h_findings, ds_api_render_findings, NULL, NULL,
-     "findings: deadlocks, blocked finalizer, thread-pool starvation, contention"},
+     "findings, most severe first, with evidence and the threshold each compared against"},
+    {"report", "report", NULL, "", h_report, ds_api_render_report, NULL, NULL,
+     "the automatic analysis report: summary, findings, top types per generation, LOH, strings, exceptions "
+     "(dumpscope analyze)"},
 };
 
 size_t ds_api_resource_count(void) { return sizeof resources / sizeof *resources; }

@@ -33,6 +33,7 @@ static const struct {
     {"frq", "finalizer", NULL, "queue", "ready"},
     {"mdso", "thread_objects", NULL, NULL, NULL},
     {"mfrag", "fragmentation", NULL, NULL, NULL},
+    {"analyze", "report", NULL, NULL, NULL},
 };
 
 /* Where a dump's index lives: --index, else next to the dump, else (the dump's folder is not
@@ -308,5 +309,6 @@ void ds_cli_resource_usage(FILE *out) {
     const ds_api_resource *r = ds_api_resource_at(i);
     fprintf(out, "  %-14s %s\n      /%s%s%s\n", r->name, r->help, r->route, r->params[0] ? "  ?" : "", r->params);
   }
-  fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq, frq, mdso, mfrag\n");
+  fprintf(out, "  SOSEX spellings: gen GEN --list, heapstat --live|--dead, obj, gch, finq, frq, mdso, mfrag\n"
+               "  analyze DUMP [--json] [--set NAME=VALUE]: the report (MAT's batch mode), the same as `report`\n");
 }

@@ -83,13 +83,19 @@ const char *ds__human_bytes(uint64_t bytes, char *out, size_t out_len) {
 /* ---- facts of the dump ------------------------------------------------------------------------ */
 
 /* A full dump (createdump -u) carries the module images; a heap dump (-h) only the memory the
- * process wrote. libcoreclr.so's first page tells them apart. */
+ * process wrote, plus a module's headers and written data pages. Pages sampled across
+ * libcoreclr.so's mappings tell them apart: a full dump holds them all. */
 static ds_dump_kind dump_kind(const ds__build *b) {
+  enum { SAMPLES = 32 };
   const ds_module *coreclr = ds_dump_find_module(b->a->dump, "libcoreclr.so");
-  uint64_t offset;
-  if (!coreclr)
+  if (!coreclr || coreclr->end <= coreclr->base)
     return DS_DUMP_KIND_UNKNOWN;
-  return ds_dump_file_offset(b->a->dump, coreclr->base, &offset) ? DS_DUMP_KIND_FULL : DS_DUMP_KIND_HEAP;
+  unsigned present = 0;
+  for (unsigned k = 0; k < SAMPLES; k++) {
+    uint64_t at = (coreclr->base + (coreclr->end - coreclr->base) / SAMPLES * k) & ~(uint64_t)4095, offset;
+    present += ds_dump_file_offset(b->a->dump, at < coreclr->base ? coreclr->base : at, &offset);
+  }
+  return present == SAMPLES ? DS_DUMP_KIND_FULL : DS_DUMP_KIND_HEAP;
 }
 
 /* Committed and used bytes of the GC's memory: each segment or region once (the parts of a split

@@ -143,7 +143,10 @@ json_t *ds__jstr(const char *text);
 void ds__json_begin(void);
 ds_status ds__json_end(ds_status rc, json_t **out, ds_error *err);
 
-/* ---- findings and the report (report.c) ------------------------------------------------------ */
+/* ---- findings and the report (report.c, threads.c) ------------------------------------------- */
+
+/* The findings, most severe first (threads.c); NULL with err set when a section is damaged. */
+json_t *ds__findings_json(ds_query *q, ds_error *err);
 
 /* The evidence records [first, first + count) of DS_SEC_EVIDENCE as a list of {kind, type | object
  * | thread, count, bytes, label}. Needs ds__need(DS_SEC_EVIDENCE). */

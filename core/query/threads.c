@@ -356,16 +356,23 @@ static json_t *finding_json(ds_query *q, const lock_sections *s, const ds_index_
   return j;
 }
 
-static ds_status query_findings(ds_query *q, json_t **out, ds_error *err) {
+json_t *ds__findings_json(ds_query *q, ds_error *err) {
   lock_sections s;
   if (!require_threads(q, &s, err) || !ds__need(q, DS_SEC_EVIDENCE, err) || !ds__need(q, DS_SEC_SETTINGS, err))
-    return err->code;
+    return NULL;
   json_t *list = json_array();
   /* most severe first; in the order the analysis made them within a severity */
   for (int rank = 0; rank <= 4; rank++)
     for (uint64_t k = 0; k < s.finding_count; k++)
       if (severity_rank(ds_index_string(q->idx, s.findings[k].severity)) == rank)
         ds__jappend(list, finding_json(q, &s, &s.findings[k]));
+  return list;
+}
+
+static ds_status query_findings(ds_query *q, json_t **out, ds_error *err) {
+  json_t *list = ds__findings_json(q, err);
+  if (!list)
+    return err->code;
   *out = json_pack("{s:o}", "findings", list);
   return DS_OK;
 }

@@ -83,6 +83,11 @@ ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err);
 /* Findings with severity, description and recommendation: deadlocks, a blocked finalizer thread,
  * thread pool threads blocked on tasks (starvation), many threads waiting on one lock. */
 ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err);
+/* The automatic analysis report (dumpscope analyze): a summary of the dump, its heap by generation
+ * and its threads; the findings, most severe first; top types by size and by count for the heap and
+ * each generation; the LOH's largest objects; strings; exceptions; the thresholds used. Built
+ * from sections the analysis stored: O(types + LOH objects + findings). */
+ds_status ds_query_report(ds_query *q, json_t **out, ds_error *err);
 /* Summary of the index: counts, GC mode, heap sizes per generation. */
 ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
 
