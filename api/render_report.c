@@ -169,6 +169,8 @@ static void render_strings(FILE *out, json_t *s) {
             str(e, "label"));
 }
 
+void ds_api_render_dominators(json_t *doc, FILE *out);
+
 void ds_api_render_report(json_t *doc, FILE *out) {
   char a[32], b[32];
   fprintf(out, "dumpscope analysis report\n=========================\n");
@@ -189,6 +191,19 @@ void ds_api_render_report(json_t *doc, FILE *out) {
       fprintf(out, "%zu. %s\n", i + 1, str(s, "description"));
     if (!json_array_size(suspects))
       fprintf(out, "None: no object or type retains a large share of the heap.\n");
+  }
+  json_t *retained = json_object_get(doc, "retained");
+  if (json_is_object(retained)) {
+    section(out, "Retained sizes (dominator tree)");
+    fprintf(out, "The roots retain %s. Largest objects dominated only by the roots:\n",
+            human(num(retained, "reachable_bytes"), a, sizeof a));
+    json_t *r = json_pack("{s:O}", "objects", json_object_get(retained, "top_objects"));
+    ds_api_render_dominators(r, out);
+    json_decref(r);
+    fprintf(out, "Types by retained size:\n");
+    r = json_pack("{s:O}", "types", json_object_get(retained, "top_types"));
+    ds_api_render_dominators(r, out);
+    json_decref(r);
   }
   json_t *top = json_object_get(doc, "top_types");
   section(out, "Top types by size (whole heap)");
@@ -228,4 +243,30 @@ void ds_api_render_report(json_t *doc, FILE *out) {
     else
       fprintf(out, "  %-26s %g\n", str(s, "name"), json_number_value(v));
   }
+}
+
+/* ---- the dominator tree ----------------------------------------------------------------------- */
+
+void ds_api_render_dominators(json_t *doc, FILE *out) {
+  char a[32], b[32];
+  size_t i;
+  json_t *x;
+  json_t *parent = json_object_get(doc, "parent");
+  if (json_is_object(parent))
+    fprintf(out, "Dominated by %s %s (retained %s bytes): %lld objects\n", str(parent, "address"), str(parent, "type"),
+            grouped(num(parent, "retained_size"), a, sizeof a), num(doc, "count"));
+  else if (json_object_get(doc, "objects") && json_object_get(doc, "count"))
+    fprintf(out, "Top of the dominator tree: %lld objects dominated only by the roots\n", num(doc, "count"));
+  if (json_object_get(doc, "types")) {
+    fprintf(out, "%14s %14s %7s %12s  %s\n", "Retained", "Shallow", "%", "Count", "Type");
+    json_array_foreach(json_object_get(doc, "types"), i, x)
+      fprintf(out, "%14s %14lld %6.1f%% %12lld  %s\n", grouped(num(x, "retained_size"), a, sizeof a), num(x, "size"),
+              json_number_value(json_object_get(x, "retained_percent")), num(x, "count"), str(x, "display_name"));
+    return;
+  }
+  fprintf(out, "%14s %7s %-18s %10s  %s\n", "Retained", "%", "Address", "Size", "Type");
+  json_array_foreach(json_object_get(doc, "objects"), i, x)
+    fprintf(out, "%14s %6.1f%% %-18s %10s  %s\n", grouped(num(x, "retained_size"), a, sizeof a),
+            json_number_value(json_object_get(x, "retained_percent")), str(x, "address"),
+            grouped(num(x, "size"), b, sizeof b), str(x, "type"));
 }

@@ -268,6 +268,18 @@ static ds_status h_findings(ds_query *q, const ds_api_args *args, json_t **out, 
   return ds_query_findings(q, out, err);
 }
 
+static ds_status h_dominators(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  static const char *const kinds[] = {"object", "type", NULL};
+  uint64_t parent, limit;
+  int by;
+  ds_status rc;
+  if ((rc = ds_api_get_address(args, "parent", false, &parent, err)) != DS_OK ||
+      (rc = ds_api_get_enum(args, "by", kinds, 0, &by, err)) != DS_OK ||
+      (rc = ds_api_get_u64(args, "limit", 100, 1, DS_API_MAX_LIMIT, &limit, err)) != DS_OK)
+    return rc;
+  return ds_query_dominators(q, parent, by == 1, (size_t)limit, out, err);
+}
+
 static ds_status h_report(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
   (void)args;
   return ds_query_report(q, out, err);
@@ -319,6 +331,9 @@ static const ds_api_resource resources[] = {
      "wait-for cycles with locks and stacks; contention that is not a deadlock (SOSEX !dlk)"},
     {"findings", "findings", NULL, "", h_findings, ds_api_render_findings, NULL, NULL,
      "findings, most severe first, with evidence and the threshold each compared against"},
+    {"dominators", "dominators", NULL, "parent,by,limit", h_dominators, ds_api_render_dominators, NULL, NULL,
+     "the dominator tree: the objects parent dominates (default: the top), largest retained size first; "
+     "by=type: types by the bytes their instances retain (MAT's dominator tree)"},
     {"report", "report", NULL, "", h_report, ds_api_render_report, NULL, NULL,
      "the automatic analysis report: summary, findings, top types per generation, LOH, strings, exceptions "
      "(dumpscope analyze)"},

@@ -104,6 +104,8 @@ void ds_cli_usage(FILE *out) {
           "roots options: --all (one shortest path per distinct root), --limit N\n"
           "finq/frq options: --stat\n"
           "strings options: --contains TEXT, --min-length N, --duplicates, --limit N\n"
+          "dominators options: [ADDR] the objects ADDR dominates (default: the top of the tree), --types\n"
+          "                  (types by retained size), --limit N\n"
           "obj options:\n"
           "  --limit N --offset N   array elements to show (default 20)\n"
           "Environment: DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS (a:b), DUMPSCOPE_SYMBOL_SERVERS (u1;u2),\n"
@@ -167,6 +169,7 @@ int ds_cli_run(int argc, char **argv) {
     else if (strcmp(arg, "--all") == 0) o.all = true;
     else if (strcmp(arg, "--stat") == 0) o.stat = true;
     else if (strcmp(arg, "--duplicates") == 0) o.duplicates = true;
+    else if (strcmp(arg, "--types") == 0) o.by_type = true;
     else if (strcmp(arg, "--index") == 0 && next) { o.index = next; i++; }
     else if (strcmp(arg, "--contains") == 0 && next) { o.contains = next; i++; }
     else if ((strcmp(arg, "--after") == 0 || strcmp(arg, "--offset") == 0) && next) {

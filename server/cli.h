@@ -29,7 +29,7 @@ typedef struct ds_cli_args {
   uint64_t min_size, max_size;
   bool no_strings, free_only, clrmd_names, offline;
   size_t limit;
-  bool live, dead, list, sort_count, all, stat, duplicates;
+  bool live, dead, list, sort_count, all, stat, duplicates, by_type;
   uint64_t after;            /* --after ADDR (paging), --offset N for array elements */
   bool after_given;
   const char *contains;

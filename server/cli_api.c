@@ -122,10 +122,10 @@ static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_st
     fprintf(stderr,
             "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "
             "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, locks %.0f, liveness %.0f, "
-            "findings %.0f, write %.0f)\n",
+            "dominators %.0f, findings %.0f, write %.0f)\n",
             (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
             stats->total_ms, stats->collect_ms, stats->walk_ms, stats->types_ms, stats->edges_ms, stats->reverse_ms,
-            stats->locks_ms, stats->live_ms, stats->findings_ms, stats->write_ms);
+            stats->locks_ms, stats->live_ms, stats->dominators_ms, stats->findings_ms, stats->write_ms);
   return rc;
 }
 
@@ -193,6 +193,10 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
   ds_status rc = DS_OK;
   if (r->path_param && o->address)
     set(a, r->path_param, o->address, &rc, err);
+  if (strcmp(r->name, "dominators") == 0 && o->address)
+    set(a, "parent", o->address, &rc, err);
+  if (o->by_type)
+    set(a, "by", "type", &rc, err);
   if (o->gen >= 0 && (!r->path_param || strcmp(r->path_param, "gen") != 0))
     set(a, "gen", ds_gen_name((ds_gen)o->gen), &rc, err);
   if (o->type_filter)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "dumpscope/build.h"
+#include "dumpscope/dominators.h"
 #include "dumpscope/findings.h"
 #include "dumpscope/index.h"
 #include "dumpscope/layout.h"
@@ -174,6 +175,9 @@ typedef struct ds__build {
   DS__VEC(ds_index_deadlock) deadlocks;
   DS__VEC(ds_index_finding) findings;
 
+  /* dominator tree and retained sizes (phase 9: retained.c) */
+  ds_dom_result dom;
+
   /* findings and the report's facts (phase 10: findings.c, findings_heap.c, findings_strings.c) */
   ds_finding_settings settings;
   DS__VEC(ds_index_evidence) evidence;
@@ -220,6 +224,10 @@ ds_status ds__build_wait_graph(ds__build *b, ds_error *err);
 ds_status ds__lock_waiters(ds__build *b, uint32_t object, uint32_t *first, uint32_t *count, ds_error *err);
 /* A string pool offset for text added once per build (kind names, modes): interned. */
 uint32_t ds__intern(ds__build *b, const char *text);
+
+/* Phase 9 (retained.c): the dominator tree of the live objects, each object's retained size and
+ * each type's; writes their sections. */
+ds_status ds__build_dominators(ds__build *b, ds_error *err);
 
 /* ---- findings (findings.c) ------------------------------------------------------------------- */
 

@@ -2,7 +2,8 @@
  * build.c: build the heap index in an analysis process, as a sequence of phases over one
  * ds__build state (analyzeint.h): objects, roots, types, outgoing and incoming references
  * (graph.c), roots and threads, locks and waits (locks.c, waitgraph.c), liveness, segments and
- * histograms, findings and the report's facts (findings.c), then the file.
+ * histograms, the dominator tree and retained sizes (retained.c), findings and the report's facts
+ * (findings.c), then the file.
  *
  * Each phase hands the sections it finishes to the index writer at once, so the disk works while
  * the next phase runs. Everything that needs the DAC (roots, field layouts, collectible handles,
@@ -536,6 +537,7 @@ void ds__build_free(ds__build *b) {
   free(b->deadlocks.items);
   free(b->findings.items);
   free(b->evidence.items);
+  ds_dom_result_free(&b->dom);
   free(b->live);
   free(b->stack);
   free(b->segs);
@@ -581,7 +583,8 @@ ds_status ds_index_build_with(ds_analysis *a, const ds_root_set *given_roots, co
       (rc = build_types(b, err)) != DS_OK || (rc = ds__build_references(b, err)) != DS_OK ||
       (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
       (rc = ds__build_locks(b, err)) != DS_OK || (rc = build_liveness(b, err)) != DS_OK ||
-      (rc = build_histograms(b, err)) != DS_OK || (rc = ds__build_findings(b, err)) != DS_OK ||
+      (rc = build_histograms(b, err)) != DS_OK || (rc = ds__build_dominators(b, err)) != DS_OK ||
+      (rc = ds__build_findings(b, err)) != DS_OK ||
       (rc = ds_dump_changed(a->dump) ? dump_changed_error(a, err) : DS_OK) != DS_OK ||
       (rc = build_write(b, err)) != DS_OK)
     goto out;

@@ -48,7 +48,7 @@ _Static_assert(sizeof(ds_index_deadlock) == 24, "ds_index_deadlock layout");
 _Static_assert(sizeof(ds_index_finding) == 56, "ds_index_finding layout");
 _Static_assert(sizeof(ds_index_evidence) == 32, "ds_index_evidence layout");
 _Static_assert(sizeof(ds_index_setting) == 16, "ds_index_setting layout");
-_Static_assert(sizeof(ds_index_report) == 152, "ds_index_report layout");
+_Static_assert(sizeof(ds_index_report) == 184, "ds_index_report layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -77,6 +77,8 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_SETTINGS: return sizeof(ds_index_setting);
   case DS_SEC_EVIDENCE: return sizeof(ds_index_evidence);
   case DS_SEC_REPORT: return sizeof(ds_index_report);
+  case DS_SEC_IDOM: return 4;
+  case DS_SEC_RETAINED: case DS_SEC_TYPE_RETAINED: return 8;
   default: return 0;
   }
 }
@@ -88,7 +90,8 @@ static const char *section_name(uint32_t id) {
                                       "strings", "segments", "roots", "threads", "frames",
                                       "finalizable", "liveness", "generation histogram", "extra edges",
                                       "free blocks", "waits", "locks", "lock values", "lock waiters",
-                                      "deadlocks", "findings", "settings", "evidence", "report"};
+                                      "deadlocks", "findings", "settings", "evidence", "report",
+                                      "immediate dominators", "retained sizes", "retained sizes per type"};
   _Static_assert(sizeof names / sizeof *names == DS_SEC_COUNT_, "a name for every section");
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
@@ -558,9 +561,13 @@ ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
       {DS_SEC_IN_EDGE, e * 4},        {DS_SEC_LIVE, (n + 63) / 64 * 8},
       {DS_SEC_TYPES, idx->info->type_count * sizeof(ds_index_type)},
       {DS_SEC_ROOTS, idx->info->root_count * sizeof(ds_index_root)},
+      /* optional (a hand-made index may lack them), but whole when present */
+      {DS_SEC_IDOM, n * 4},           {DS_SEC_RETAINED, n * 8},
+      {DS_SEC_TYPE_RETAINED, idx->info->type_count * 8},
   };
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-    if (idx->sections[sizes[i].id].size != sizes[i].expect) {
+    if ((idx->sections[sizes[i].id].data || sizes[i].id < DS_SEC_IDOM) &&
+        idx->sections[sizes[i].id].size != sizes[i].expect) {
       rc = ds_error_set(err, DS_E_CORRUPT, "index %s: section \"%s\" is %llu bytes, expected %llu", path,
                         section_name(sizes[i].id), (unsigned long long)idx->sections[sizes[i].id].size,
                         (unsigned long long)sizes[i].expect);

@@ -155,6 +155,14 @@ json_t *ds__evidence_json(ds_query *q, uint32_t first, uint32_t count);
  * index does not record it). Needs ds__need(DS_SEC_SETTINGS). */
 json_t *ds__setting_json(ds_query *q, uint32_t name);
 
+/* ---- retained sizes (retained.c) ----------------------------------------------------------- */
+
+/* Adds retained_size (null for an unreachable object, or an index without the dominator tree)
+ * and immediate_dominator (an object, or null when only the roots dominate it) to doc. */
+void ds__retained_fields(ds_query *q, uint32_t i, json_t *doc);
+/* The retained size of object i, UINT64_MAX when the index has none for it. */
+uint64_t ds__retained(ds_query *q, uint32_t i);
+
 /* ---- roots (graph.c) ---------------------------------------------------------------------- */
 
 /* Builds q->rooted once (thread-safe); false when out of memory. */

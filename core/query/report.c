@@ -348,6 +348,18 @@ static ds_status query_report(ds_query *q, json_t **out, ds_error *err) {
   ds__jset(doc, "strings", strings_json(q, &r));
   ds__jset(doc, "exceptions", json_pack("{s:I,s:o}", "count", (json_int_t)r.exception_count, "groups",
                                         ds__evidence_json(q, r.first_exception, r.exception_count_groups)));
+  json_t *top = NULL, *types = NULL;
+  ds_error ignore;
+  /* an index without the dominator tree still has a report, without retained sizes */
+  if (ds_query_dominators(q, 0, false, REPORT_TOP_GEN_TYPES, &top, &ignore) == DS_OK &&
+      ds_query_dominators(q, 0, true, REPORT_TOP_TYPES, &types, &ignore) == DS_OK)
+    ds__jset(doc, "retained", json_pack("{s:O,s:O,s:O}", "reachable_bytes", json_object_get(top, "reachable_bytes"),
+                                        "top_objects", json_object_get(top, "objects"), "top_types",
+                                        json_object_get(types, "types")));
+  else
+    ds__jset(doc, "retained", json_null());
+  json_decref(top);
+  json_decref(types);
   ds__jset(doc, "settings", settings_json(q));
   *out = doc;
   return DS_OK;

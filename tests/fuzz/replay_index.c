@@ -1,8 +1,8 @@
 /*
  * replay_index.c: replays the index fuzz corpus as a test; --make-seed DIR writes a small valid
  * index (three objects, two references, one root, two threads in a monitor deadlock with their
- * waits, locks, cycle and finding with its evidence, a setting and the report's facts) for the
- * corpus.
+ * waits, locks, cycle and finding with its evidence, a setting, the report's facts and the
+ * dominator tree) for the corpus.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +100,11 @@ static int make_seed(const char *dir) {
   ds_index_writer_add(w, DS_SEC_EVIDENCE, evidence, sizeof evidence, &err);
   ds_index_writer_add(w, DS_SEC_SETTINGS, settings, sizeof settings, &err);
   ds_index_writer_add(w, DS_SEC_REPORT, &report, sizeof report, &err);
+  uint32_t idom[3] = {UINT32_MAX, 0, 1};
+  uint64_t retained[3] = {88, 56, 24}, type_retained[2] = {88, 24};
+  ds_index_writer_add(w, DS_SEC_IDOM, idom, sizeof idom, &err);
+  ds_index_writer_add(w, DS_SEC_RETAINED, retained, sizeof retained, &err);
+  ds_index_writer_add(w, DS_SEC_TYPE_RETAINED, type_retained, sizeof type_retained, &err);
   ds_index_writer_add(w, DS_SEC_STRINGS, pool.data, pool.len, &err);
   ds_status rc = ds_index_writer_finish(w, &err);
   ds_index_writer_free(w);

@@ -17,8 +17,9 @@
 typedef struct ds_build_stats {
   uint64_t objects, edges, roots, live_objects;
   size_t heap_errors;
-  double walk_ms, collect_ms, types_ms, edges_ms, reverse_ms, roots_ms, locks_ms, live_ms, findings_ms, write_ms,
-      total_ms;
+  double walk_ms, collect_ms, types_ms, edges_ms, reverse_ms, roots_ms, locks_ms, live_ms, dominators_ms, findings_ms,
+      write_ms, total_ms;
+  size_t dominators_bytes;   /* the dominator computation's working memory, results included */
 } ds_build_stats;
 
 /* roots NULL: collect them here (after the walk, which the thread-static search profits from).

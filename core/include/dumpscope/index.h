@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 3u
+#define DS_INDEX_VERSION 4u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -55,6 +55,9 @@ typedef enum ds_section_id {
   DS_SEC_SETTINGS,        /* ds_index_setting[]: the finding thresholds the analysis used */
   DS_SEC_EVIDENCE,        /* ds_index_evidence[]: the types, objects and threads findings name */
   DS_SEC_REPORT,          /* ds_index_report: heap facts of the report (strings, exceptions, ...) */
+  DS_SEC_IDOM,            /* u32[N] immediate dominator (UINT32_MAX: only the roots; or unreachable) */
+  DS_SEC_RETAINED,        /* u64[N] retained size (0: unreachable) */
+  DS_SEC_TYPE_RETAINED,   /* u64[T] bytes dominated by the type's instances */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -268,6 +271,9 @@ typedef struct ds_index_report {
   uint32_t dump_kind;                /* ds_dump_kind */
   uint32_t gc_in_progress;           /* the GC's structures were not valid */
   double findings_ms;
+  uint64_t reachable_objects, reachable_bytes; /* what the roots retain (the dominator tree's size) */
+  double dominators_ms;
+  uint64_t dominators_work_bytes;    /* working memory of the dominator computation */
 } ds_index_report;
 
 typedef enum ds_dump_kind {

@@ -88,6 +88,10 @@ ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err);
  * each generation; the LOH's largest objects; strings; exceptions; the thresholds used. Built
  * from sections the analysis stored: O(types + LOH objects + findings). */
 ds_status ds_query_report(ds_query *q, json_t **out, ds_error *err);
+/* The dominator tree: by_type false: the objects parent (an address; 0: the roots) immediately
+ * dominates, largest retained size first; by_type true: types by the bytes their instances
+ * dominate. At most limit of them, with how many there are. */
+ds_status ds_query_dominators(ds_query *q, uint64_t parent, bool by_type, size_t limit, json_t **out, ds_error *err);
 /* Summary of the index: counts, GC mode, heap sizes per generation. */
 ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
 
