@@ -187,8 +187,25 @@ void ds_api_render_report(json_t *doc, FILE *out) {
     section(out, "Leak suspects");
     size_t i;
     json_t *s;
-    json_array_foreach(suspects, i, s)
+    json_array_foreach(suspects, i, s) {
       fprintf(out, "%zu. %s\n", i + 1, str(s, "description"));
+      json_t *path = json_object_get(s, "root_path");
+      if (json_is_object(path)) {
+        fprintf(out, "   Root path: %s", str(json_object_get(path, "root"), "kind"));
+        size_t k;
+        json_t *o;
+        json_array_foreach(json_object_get(path, "objects"), k, o)
+          fprintf(out, " -> %s %s%s%s", str(o, "type"), str(o, "address"), json_object_get(o, "via_field") ? " via " : "",
+                  str(o, "via_field"));
+        fputc('\n', out);
+      }
+      size_t k;
+      json_t *g;
+      char c1[32], c2[32];
+      json_array_foreach(json_object_get(s, "accumulates"), k, g)
+        fprintf(out, "   %14s objects of %s retaining %s bytes\n", grouped(num(g, "count"), c1, sizeof c1),
+                str(g, "display_name"), grouped(num(g, "bytes"), c2, sizeof c2));
+    }
     if (!json_array_size(suspects))
       fprintf(out, "None: no object or type retains a large share of the heap.\n");
   }

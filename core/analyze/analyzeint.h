@@ -177,6 +177,7 @@ typedef struct ds__build {
 
   /* dominator tree and retained sizes (phase 9: retained.c) */
   ds_dom_result dom;
+  DS__VEC(ds_index_suspect) suspects; /* (suspects.c, in the findings phase) */
 
   /* findings and the report's facts (phase 10: findings.c, findings_heap.c, findings_strings.c) */
   ds_finding_settings settings;
@@ -253,6 +254,8 @@ ds_status ds__push_evidence(ds__build *b, ds_evidence_kind kind, uint32_t ref, u
 double ds__setting(const ds__build *b, ds_setting_id id);
 /* Whether a type name is the application's (not System.*, Microsoft.*, the runtime's own). */
 bool ds__is_app_type(const char *name);
+/* "1,234,567" into out. */
+const char *ds__grouped(uint64_t v, char *out, size_t out_len);
 /* "1.5 MB"-style size into out. */
 const char *ds__human_bytes(uint64_t bytes, char *out, size_t out_len);
 
@@ -266,6 +269,8 @@ ds_status ds__check_fragmentation(ds__build *b, ds_error *err);
 ds_status ds__check_pinned_handles(ds__build *b, ds_error *err);
 ds_status ds__check_exceptions(ds__build *b, ds_error *err);
 ds_status ds__check_strings(ds__build *b, ds_error *err);
+/* Leak suspects from the dominator tree (suspects.c): their records in b->suspects, a finding each. */
+ds_status ds__check_leak_suspects(ds__build *b, ds_error *err);
 
 void ds__build_free(ds__build *b);
 

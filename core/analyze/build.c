@@ -538,6 +538,7 @@ void ds__build_free(ds__build *b) {
   free(b->findings.items);
   free(b->evidence.items);
   ds_dom_result_free(&b->dom);
+  free(b->suspects.items);
   free(b->live);
   free(b->stack);
   free(b->segs);

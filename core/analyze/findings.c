@@ -6,7 +6,8 @@
  * numbers, a recommendation, the threshold it compared against, and evidence: the types, objects
  * and threads it is about. The lock findings are made by the wait graph (waitgraph.c); this phase
  * adds the heap's (findings_heap.c: finalization, HttpClient, application types, fragmentation,
- * pinned handles, exceptions; findings_strings.c: large and duplicate strings), gathers the
+ * pinned handles, exceptions; findings_strings.c: large and duplicate strings; suspects.c: leak
+ * suspects from the dominator tree), gathers the
  * report's facts, and writes the findings, evidence, settings and report sections.
  *
  * Every threshold comes from the settings table (findings.h) through ds__setting; none is
@@ -80,6 +81,19 @@ const char *ds__human_bytes(uint64_t bytes, char *out, size_t out_len) {
   return out;
 }
 
+const char *ds__grouped(uint64_t v, char *out, size_t out_len) {
+  char digits[24];
+  int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+  size_t o = 0;
+  for (int i = 0; i < n && o + 2 < out_len; i++) {
+    if (i && (n - i) % 3 == 0)
+      out[o++] = ',';
+    out[o++] = digits[i];
+  }
+  out[o] = '\0';
+  return out;
+}
+
 /* ---- facts of the dump ------------------------------------------------------------------------ */
 
 /* A full dump (createdump -u) carries the module images; a heap dump (-h) only the memory the
@@ -141,7 +155,8 @@ ds_status ds__build_findings(ds__build *b, ds_error *err) {
   if ((rc = check_gc_in_progress(b, err)) != DS_OK || (rc = ds__check_finalization(b, err)) != DS_OK ||
       (rc = ds__check_http_clients(b, err)) != DS_OK || (rc = ds__check_app_share(b, err)) != DS_OK ||
       (rc = ds__check_fragmentation(b, err)) != DS_OK || (rc = ds__check_pinned_handles(b, err)) != DS_OK ||
-      (rc = ds__check_exceptions(b, err)) != DS_OK || (rc = ds__check_strings(b, err)) != DS_OK)
+      (rc = ds__check_exceptions(b, err)) != DS_OK || (rc = ds__check_strings(b, err)) != DS_OK ||
+      (rc = ds__check_leak_suspects(b, err)) != DS_OK)
     return rc;
   ds_index_setting used[DS_SET_COUNT_];
   for (size_t i = 0; i < DS_SET_COUNT_; i++)
@@ -153,6 +168,7 @@ ds_status ds__build_findings(ds__build *b, ds_error *err) {
       {DS_SEC_EVIDENCE, b->evidence.items, b->evidence.count * sizeof *b->evidence.items},
       {DS_SEC_SETTINGS, used, sizeof used},
       {DS_SEC_REPORT, &b->report, sizeof b->report},
+      {DS_SEC_SUSPECTS, b->suspects.items, b->suspects.count * sizeof *b->suspects.items},
   };
   double t_write = ds__now_ms();
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)

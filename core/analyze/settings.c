@@ -48,6 +48,8 @@ static const ds_setting_info settings[DS_SET_COUNT_] = {
                                 "a finding"},
     [DS_SET_LEAK_SUSPECT_PERCENT] = {"leak_suspect_percent", 10, 1, 100, "percent",
                                      "share of the live heap one object or type must retain to be a leak suspect"},
+    [DS_SET_LEAK_SUSPECT_MIN_BYTES] = {"leak_suspect_min_bytes", 1 * MIB, 0, 1e15, "bytes",
+                                       "bytes a leak suspect must retain at least (small heaps have no leak)"},
 };
 
 size_t ds_setting_count(void) { return DS_SET_COUNT_; }

@@ -49,6 +49,7 @@ _Static_assert(sizeof(ds_index_finding) == 56, "ds_index_finding layout");
 _Static_assert(sizeof(ds_index_evidence) == 32, "ds_index_evidence layout");
 _Static_assert(sizeof(ds_index_setting) == 16, "ds_index_setting layout");
 _Static_assert(sizeof(ds_index_report) == 184, "ds_index_report layout");
+_Static_assert(sizeof(ds_index_suspect) == 40, "ds_index_suspect layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -79,6 +80,7 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_REPORT: return sizeof(ds_index_report);
   case DS_SEC_IDOM: return 4;
   case DS_SEC_RETAINED: case DS_SEC_TYPE_RETAINED: return 8;
+  case DS_SEC_SUSPECTS: return sizeof(ds_index_suspect);
   default: return 0;
   }
 }
@@ -91,7 +93,8 @@ static const char *section_name(uint32_t id) {
                                       "finalizable", "liveness", "generation histogram", "extra edges",
                                       "free blocks", "waits", "locks", "lock values", "lock waiters",
                                       "deadlocks", "findings", "settings", "evidence", "report",
-                                      "immediate dominators", "retained sizes", "retained sizes per type"};
+                                      "immediate dominators", "retained sizes", "retained sizes per type",
+                                      "leak suspects"};
   _Static_assert(sizeof names / sizeof *names == DS_SEC_COUNT_, "a name for every section");
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
@@ -417,6 +420,16 @@ static bool report_ok(const ref_bounds *b, const void *rec, uint64_t i) {
          range_in(r->first_exception, r->exception_count_groups, b->evidence) && r->dump_kind < DS_DUMP_KIND_COUNT_;
 }
 
+static bool suspect_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_suspect *s = rec;
+  (void)i;
+  if (s->description >= b->strings || !range_in(s->first_group, s->group_count, b->evidence))
+    return false;
+  if (s->kind == DS_SUSPECT_OBJECT)
+    return s->ref < b->objects && opt_object(b, s->accumulation);
+  return s->kind == DS_SUSPECT_TYPE && s->ref < b->types && s->accumulation == UINT32_MAX;
+}
+
 /* Checks every record of the analysis' sections (locks, findings, evidence, report); DS_E_CORRUPT
  * naming the first bad one. */
 static ds_status check_lock_sections(const ds_index *idx, const char *path, ds_error *err) {
@@ -438,6 +451,7 @@ static ds_status check_lock_sections(const ds_index *idx, const char *path, ds_e
       {DS_SEC_WAITS, wait_ok},         {DS_SEC_LOCKS, lock_ok},         {DS_SEC_LOCK_VALUES, value_ok},
       {DS_SEC_LOCK_WAITERS, waiter_ok}, {DS_SEC_DEADLOCKS, deadlock_ok}, {DS_SEC_FINDINGS, finding_ok},
       {DS_SEC_EVIDENCE, evidence_ok},   {DS_SEC_SETTINGS, setting_ok},   {DS_SEC_REPORT, report_ok},
+      {DS_SEC_SUSPECTS, suspect_ok},
   };
   for (size_t c = 0; c < sizeof checks / sizeof *checks; c++) {
     uint32_t es = element_size(checks[c].id);

@@ -317,50 +317,101 @@ static json_t *settings_json(ds_query *q) {
   return list;
 }
 
+/* The leak suspects, each with the shortest path from a root (paths[k], looked up beforehand). */
+static json_t *suspects_json(ds_query *q, const ds_index_suspect *suspects, uint64_t count, json_t *const *paths) {
+  uint64_t whole = q->info->live_bytes;
+  ds__view rv = ds__section_view(q->idx, DS_SEC_REPORT, sizeof(ds_index_report));
+  if (rv.count == 1 && ((const ds_index_report *)rv.data)->reachable_bytes)
+    whole = ((const ds_index_report *)rv.data)->reachable_bytes;
+  json_t *list = json_array();
+  for (uint64_t k = 0; k < count; k++) {
+    const ds_index_suspect *s = &suspects[k];
+    json_t *j = json_object();
+    ds__jset(j, "kind", ds__jstr(s->kind == DS_SUSPECT_OBJECT ? "object" : "type"));
+    if (s->kind == DS_SUSPECT_OBJECT) {
+      ds__jset(j, "object", ds__object_ref(q, s->ref));
+      ds__jset(j, "accumulation_point", s->accumulation < q->n ? ds__object_ref(q, s->accumulation) : json_null());
+    } else {
+      char clr[DS_MAX_TYPE_NAME_CHARS];
+      ds_type_name_clrmd(ds__type_name(q, s->ref), clr, sizeof clr);
+      ds__jset(j, "type", ds__jstr(ds__type_name(q, s->ref)));
+      ds__jset(j, "display_name", ds__jstr(clr));
+      ds__jset(j, "count", json_integer((json_int_t)s->instances));
+    }
+    ds__jset(j, "retained_size", json_integer((json_int_t)s->retained));
+    ds__jset(j, "retained_percent", json_real(whole ? 100.0 * (double)s->retained / (double)whole : 0));
+    ds__jset(j, "description", ds__jstr(ds_index_string(q->idx, s->description)));
+    ds__jset(j, "accumulates", ds__evidence_json(q, s->first_group, s->group_count));
+    json_t *path = paths[k] ? json_array_get(json_object_get(paths[k], "paths"), 0) : NULL;
+    ds__jset(j, "root_path", path ? json_incref(path) : json_null());
+    ds__jappend(list, j);
+  }
+  return list;
+}
+
+#define REPORT_SUSPECTS 10
+
 static ds_status query_report(ds_query *q, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_GEN_HIST, err) || !ds__need(q, DS_SEC_EVIDENCE, err) ||
-      !ds__need(q, DS_SEC_SETTINGS, err))
+      !ds__need(q, DS_SEC_SETTINGS, err) || !ds__need(q, DS_SEC_SUSPECTS, err))
     return err->code;
+  /* the documents of other queries first: each starts its own failure tracking */
+  ds__view sv = ds__section_view(q->idx, DS_SEC_SUSPECTS, sizeof(ds_index_suspect));
+  const ds_index_suspect *suspects = sv.data;
+  uint64_t suspect_count = sv.count < REPORT_SUSPECTS ? sv.count : REPORT_SUSPECTS;
+  json_t *paths[REPORT_SUSPECTS] = {NULL}, *top = NULL, *types = NULL;
+  ds_error ignore;
+  for (uint64_t k = 0; k < suspect_count; k++)
+    if (suspects[k].kind == DS_SUSPECT_OBJECT && suspects[k].ref < q->n &&
+        ds_query_root_paths(q, q->addr[suspects[k].ref], false, 1, &paths[k], &ignore) != DS_OK)
+      paths[k] = NULL;
+  /* an index without the dominator tree still has a report, without retained sizes */
+  if (ds_query_dominators(q, 0, false, REPORT_TOP_GEN_TYPES, &top, &ignore) != DS_OK ||
+      ds_query_dominators(q, 0, true, REPORT_TOP_TYPES, &types, &ignore) != DS_OK) {
+    json_decref(top);
+    top = NULL;
+  }
+  ds__json_begin();
   ds__view hv = ds__section_view(q->idx, DS_SEC_GEN_HIST, sizeof(ds_index_hist));
   ds_index_report r = report_facts(q);
   json_t *findings = ds__findings_json(q, err);
-  if (!findings)
-    return err->code;
-  size_t types_used = 0;
-  free(gen_totals(q, hv.data, hv.count, -1, &types_used));
-  json_t *doc = json_object();
-  ds__jset(doc, "summary", summary_json(q, &r, hv.data, hv.count, types_used));
-  json_t *counts = json_object();
-  size_t i;
-  json_t *f;
-  json_array_foreach(findings, i, f) {
-    const char *severity = json_string_value(json_object_get(f, "severity"));
-    json_t *c = json_object_get(counts, severity ? severity : "");
-    ds__jset(counts, severity ? severity : "", json_integer(c ? json_integer_value(c) + 1 : 1));
+  json_t *doc = findings ? json_object() : NULL;
+  ds_status rc = findings ? DS_OK : err->code;
+  if (doc) {
+    size_t types_used = 0;
+    free(gen_totals(q, hv.data, hv.count, -1, &types_used));
+    ds__jset(doc, "summary", summary_json(q, &r, hv.data, hv.count, types_used));
+    json_t *counts = json_object();
+    size_t i;
+    json_t *f;
+    json_array_foreach(findings, i, f) {
+      const char *severity = json_string_value(json_object_get(f, "severity"));
+      json_t *c = json_object_get(counts, severity ? severity : "");
+      ds__jset(counts, severity ? severity : "", json_integer(c ? json_integer_value(c) + 1 : 1));
+    }
+    ds__jset(doc, "finding_counts", counts);
+    ds__jset(doc, "findings", findings);
+    ds__jset(doc, "leak_suspects", suspects_json(q, suspects, suspect_count, paths));
+    ds__jset(doc, "retained", top ? json_pack("{s:O,s:O,s:O}", "reachable_bytes", json_object_get(top, "reachable_bytes"),
+                                             "top_objects", json_object_get(top, "objects"), "top_types",
+                                             json_object_get(types, "types"))
+                                  : json_null());
+    if (!top_types(q, hv.data, hv.count, doc))
+      rc = ds_error_set(err, DS_E_NOMEM, "out of memory ranking types");
+    ds__jset(doc, "loh", loh_json(q));
+    ds__jset(doc, "strings", strings_json(q, &r));
+    ds__jset(doc, "exceptions", json_pack("{s:I,s:o}", "count", (json_int_t)r.exception_count, "groups",
+                                          ds__evidence_json(q, r.first_exception, r.exception_count_groups)));
+    ds__jset(doc, "settings", settings_json(q));
   }
-  ds__jset(doc, "finding_counts", counts);
-  ds__jset(doc, "findings", findings);
-  if (!top_types(q, hv.data, hv.count, doc)) {
-    json_decref(doc);
-    return ds_error_set(err, DS_E_NOMEM, "out of memory ranking types");
-  }
-  ds__jset(doc, "loh", loh_json(q));
-  ds__jset(doc, "strings", strings_json(q, &r));
-  ds__jset(doc, "exceptions", json_pack("{s:I,s:o}", "count", (json_int_t)r.exception_count, "groups",
-                                        ds__evidence_json(q, r.first_exception, r.exception_count_groups)));
-  json_t *top = NULL, *types = NULL;
-  ds_error ignore;
-  /* an index without the dominator tree still has a report, without retained sizes */
-  if (ds_query_dominators(q, 0, false, REPORT_TOP_GEN_TYPES, &top, &ignore) == DS_OK &&
-      ds_query_dominators(q, 0, true, REPORT_TOP_TYPES, &types, &ignore) == DS_OK)
-    ds__jset(doc, "retained", json_pack("{s:O,s:O,s:O}", "reachable_bytes", json_object_get(top, "reachable_bytes"),
-                                        "top_objects", json_object_get(top, "objects"), "top_types",
-                                        json_object_get(types, "types")));
-  else
-    ds__jset(doc, "retained", json_null());
+  for (uint64_t k = 0; k < suspect_count; k++)
+    json_decref(paths[k]);
   json_decref(top);
   json_decref(types);
-  ds__jset(doc, "settings", settings_json(q));
+  if (rc != DS_OK) {
+    json_decref(doc);
+    return rc;
+  }
   *out = doc;
   return DS_OK;
 }

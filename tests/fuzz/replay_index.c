@@ -105,6 +105,10 @@ static int make_seed(const char *dir) {
   ds_index_writer_add(w, DS_SEC_IDOM, idom, sizeof idom, &err);
   ds_index_writer_add(w, DS_SEC_RETAINED, retained, sizeof retained, &err);
   ds_index_writer_add(w, DS_SEC_TYPE_RETAINED, type_retained, sizeof type_retained, &err);
+  ds_index_suspect suspects[1] = {{.kind = DS_SUSPECT_OBJECT, .ref = 0, .accumulation = 1,
+                                   .description = ds_strpool_add(&pool, "One Node retains everything."),
+                                   .first_group = 3, .group_count = 1, .retained = 88, .instances = 1}};
+  ds_index_writer_add(w, DS_SEC_SUSPECTS, suspects, sizeof suspects, &err);
   ds_index_writer_add(w, DS_SEC_STRINGS, pool.data, pool.len, &err);
   ds_status rc = ds_index_writer_finish(w, &err);
   ds_index_writer_free(w);

@@ -30,6 +30,7 @@ typedef struct tiny {
   ds_index_evidence evidence[3];
   ds_index_setting settings[1];
   ds_index_report report;
+  ds_index_suspect suspects[1];
   uint32_t idom[2];          /* one more than the objects: only with with_idom */
   bool with_idom;
   char strings[64];
@@ -69,6 +70,8 @@ static void tiny_init(tiny *t) {
   t->settings[0] = (ds_index_setting){.name = held_by, .value = 3};
   t->report = (ds_index_report){.first_large = 1, .large_count = 1, .first_exception = 2, .exception_count_groups = 1,
                                 .dump_kind = DS_DUMP_KIND_FULL};
+  t->suspects[0] = (ds_index_suspect){.kind = DS_SUSPECT_OBJECT, .ref = 0, .accumulation = UINT32_MAX,
+                                      .description = node, .first_group = 2, .group_count = 1, .retained = 24};
 }
 
 /* Writes t and opens it: the status of ds_index_open, its message in err. */
@@ -88,7 +91,7 @@ static ds_status tiny_open(const tiny *t, ds_error *err) {
       {DS_SEC_LOCK_WAITERS, t->waiters, sizeof t->waiters}, {DS_SEC_DEADLOCKS, t->deadlocks, sizeof t->deadlocks},
       {DS_SEC_FINDINGS, t->findings, sizeof t->findings}, {DS_SEC_EVIDENCE, t->evidence, sizeof t->evidence},
       {DS_SEC_SETTINGS, t->settings, sizeof t->settings}, {DS_SEC_REPORT, &t->report, sizeof t->report},
-      {DS_SEC_IDOM, t->idom, t->with_idom ? sizeof t->idom : 0},
+      {DS_SEC_IDOM, t->idom, t->with_idom ? sizeof t->idom : 0}, {DS_SEC_SUSPECTS, t->suspects, sizeof t->suspects},
   };
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
     if (secs[s].id != DS_SEC_IDOM || t->with_idom) /* an index may lack the dominator tree */
@@ -168,6 +171,14 @@ static void test_lock_sections_checked(void) {
   expect_refused(&t, "\"report\"");
   tiny_init(&t), t.report.dump_kind = DS_DUMP_KIND_COUNT_;
   expect_refused(&t, "\"report\"");
+  tiny_init(&t), t.suspects[0].ref = 1; /* one object */
+  expect_refused(&t, "\"leak suspects\"");
+  tiny_init(&t), t.suspects[0].kind = DS_SUSPECT_TYPE, t.suspects[0].ref = 1; /* one type */
+  expect_refused(&t, "\"leak suspects\"");
+  tiny_init(&t), t.suspects[0].accumulation = 1;
+  expect_refused(&t, "\"leak suspects\"");
+  tiny_init(&t), t.suspects[0].group_count = 2; /* three evidence records from 2 */
+  expect_refused(&t, "\"leak suspects\"");
   /* the dominator tree's sections are whole when present: two entries for one object */
   tiny_init(&t), t.with_idom = true;
   CU_ASSERT_EQUAL(tiny_open(&t, &err), DS_E_CORRUPT);

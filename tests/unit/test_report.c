@@ -169,6 +169,30 @@ static void check_against_resources(ds_query *q, json_t *report) {
   json_decref(stats);
 }
 
+/* The leak suspect of the leak scenario, with its root path ending at the static list. */
+static void check_suspects(ds_fixture *fx, json_t *report) {
+  json_t *suspects = json_object_get(report, "leak_suspects");
+  CU_ASSERT_FATAL(json_is_array(suspects));
+  json_t *leak = json_object_get(json_object_get(fx->truth, "scenario_data"), "leak");
+  if (!leak && !json_object_get(json_object_get(fx->truth, "scenario_data"), "growth")) {
+    CU_ASSERT_EQUAL(json_array_size(suspects), 0);
+    return;
+  }
+  CU_ASSERT_EQUAL_FATAL(json_array_size(suspects), 1);
+  json_t *s = json_array_get(suspects, 0), *m;
+  size_t i;
+  const char *holder = NULL;
+  json_array_foreach(json_object_get(fx->truth, "markers"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), leak ? "invoice.list" : "growth.records") == 0)
+      holder = json_string_value(json_object_get(m, "address"));
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(s, "object"), "address")), holder);
+  json_t *objects = json_object_get(json_object_get(s, "root_path"), "objects");
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(objects, json_array_size(objects) - 1), "address")),
+                         holder);
+  CU_ASSERT(json_number_value(json_object_get(s, "retained_percent")) > 50);
+  CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(s, "description")), leak ? "100,003" : "0,000"));
+}
+
 static void test_report_matches_truth(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures(NULL, &fx), checked = 0;
@@ -183,6 +207,7 @@ static void test_report_matches_truth(void) {
     check_summary(&fx[i], q, report);
     check_types(&fx[i], report);
     check_against_resources(q, report);
+    check_suspects(&fx[i], report);
     json_decref(report);
     ds_query_close(q);
     unlink(path);

@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 4u
+#define DS_INDEX_VERSION 5u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -58,6 +58,7 @@ typedef enum ds_section_id {
   DS_SEC_IDOM,            /* u32[N] immediate dominator (UINT32_MAX: only the roots; or unreachable) */
   DS_SEC_RETAINED,        /* u64[N] retained size (0: unreachable) */
   DS_SEC_TYPE_RETAINED,   /* u64[T] bytes dominated by the type's instances */
+  DS_SEC_SUSPECTS,        /* ds_index_suspect[]: leak suspects, largest first */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -275,6 +276,24 @@ typedef struct ds_index_report {
   double dominators_ms;
   uint64_t dominators_work_bytes;    /* working memory of the dominator computation */
 } ds_index_report;
+
+/* A leak suspect (MAT): one object, or the instances of one type, retaining a large share of the
+ * live heap, with what it accumulates. */
+typedef struct ds_index_suspect {
+  uint32_t kind;             /* ds_suspect_kind */
+  uint32_t ref;              /* OBJECT: the object; TYPE: the type */
+  uint32_t accumulation;     /* OBJECT: where the retained size spreads out (an object), else UINT32_MAX */
+  uint32_t description;      /* string pool: one sentence with the numbers */
+  uint32_t first_group, group_count; /* DS_SEC_EVIDENCE: TYPE rows of what it accumulates */
+  uint64_t retained;         /* bytes */
+  uint64_t instances;        /* TYPE: instances; OBJECT: objects in its dominator subtree */
+} ds_index_suspect;
+
+typedef enum ds_suspect_kind {
+  DS_SUSPECT_OBJECT = 1,
+  DS_SUSPECT_TYPE,
+  DS_SUSPECT_KIND_COUNT_
+} ds_suspect_kind;
 
 typedef enum ds_dump_kind {
   DS_DUMP_KIND_UNKNOWN = 0,
