@@ -22,6 +22,8 @@ void ds_api_render_finding(json_t *finding, FILE *out);
 void ds_api_render_report(json_t *doc, FILE *out);
 /* The dominator tree listing as text (render_report.c). */
 void ds_api_render_dominators(json_t *doc, FILE *out);
+/* A dump comparison as text (render_report.c). */
+void ds_api_render_diff(json_t *doc, FILE *out);
 void ds_api_render_summary(json_t *doc, FILE *out);
 void ds_api_render_locks(json_t *doc, FILE *out);
 void ds_api_render_handles(json_t *doc, FILE *out);

@@ -287,3 +287,33 @@ void ds_api_render_dominators(json_t *doc, FILE *out) {
             json_number_value(json_object_get(x, "retained_percent")), str(x, "address"),
             grouped(num(x, "size"), b, sizeof b), str(x, "type"));
 }
+
+/* ---- a comparison of two dumps ---------------------------------------------------------------- */
+
+/* "+1,234" / "-56" */
+static const char *signed_grouped(long long v, char *out, size_t len) {
+  char digits[32];
+  grouped(v < 0 ? -v : v, digits, sizeof digits);
+  snprintf(out, len, "%s%s", v < 0 ? "-" : v > 0 ? "+" : "", digits);
+  return out;
+}
+
+void ds_api_render_diff(json_t *doc, FILE *out) {
+  char a[32], b[32], c[32], d[32];
+  json_t *before = json_object_get(doc, "before"), *after = json_object_get(doc, "after");
+  fprintf(out, "Before  %s: %s objects, %s bytes\n", str(before, "dump"), grouped(num(before, "objects"), a, sizeof a),
+          grouped(num(before, "bytes"), b, sizeof b));
+  fprintf(out, "After   %s: %s objects, %s bytes\n", str(after, "dump"), grouped(num(after, "objects"), a, sizeof a),
+          grouped(num(after, "bytes"), b, sizeof b));
+  fprintf(out, "Growth  %s objects, %s bytes; largest growth (by %s) first:\n",
+          signed_grouped(num(doc, "objects_growth"), a, sizeof a), signed_grouped(num(doc, "bytes_growth"), b, sizeof b),
+          str(doc, "sort"));
+  fprintf(out, "%14s %16s %16s %14s  %s\n", "Count", "Bytes", "Retained", "Count after", "Type");
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(doc, "types"), i, t)
+    fprintf(out, "%14s %16s %16s %14s  %s\n", signed_grouped(num(t, "count_growth"), a, sizeof a),
+            signed_grouped(num(t, "bytes_growth"), b, sizeof b),
+            json_object_get(t, "retained_growth") ? signed_grouped(num(t, "retained_growth"), c, sizeof c) : "",
+            grouped(num(t, "count_after"), d, sizeof d), str(t, "display_name"));
+}

@@ -241,6 +241,19 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
   return rc;
 }
 
+/* The comparison's other dump, opened (built when needed) from its path like the main one. */
+static ds_status open_other(void *ctx, const char *path, ds_query **q, ds_error *err) {
+  ds_cli_args other = *(const ds_cli_args *)ctx;
+  other.dump = path;
+  other.index = NULL; /* each dump's own index, next to it */
+  return open_index(&other, q, err);
+}
+
+static void release_other(void *ctx, ds_query *q) {
+  (void)ctx;
+  ds_query_close(q);
+}
+
 bool ds_cli_is_resource_command(const char *command) {
   if (strcmp(command, "index") == 0 || ds_api_find(command))
     return true;
@@ -270,10 +283,24 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
     ds_error_set(&err, DS_E_ARG, "usage: dumpscope %s DUMP %s [options]", command, r->path_param);
     return ds_cli_fail(o->json, &err);
   }
+  /* diff BEFORE AFTER: the resource runs on AFTER's index and opens BEFORE's as its base */
+  bool diff = strcmp(r->name, "diff") == 0;
+  ds_cli_args after = *o;
+  if (diff) {
+    if (!o->address || o->index) {
+      ds_error_set(&err, DS_E_ARG, "usage: dumpscope diff BEFORE AFTER [--by-count] [--limit N] (each dump's own index)");
+      return ds_cli_fail(o->json, &err);
+    }
+    after.dump = o->address;
+    after.address = NULL;
+    ds_api_set_other(&(ds_api_other){open_other, release_other, (void *)o});
+  }
   ds_api_args args = {0};
-  if (cli_to_args(o, r, &args, &err) != DS_OK ||
-      (fixed_name && ds_api_args_set(&args, fixed_name, fixed_value, &err) != DS_OK))
+  if (cli_to_args(&after, r, &args, &err) != DS_OK ||
+      (fixed_name && ds_api_args_set(&args, fixed_name, fixed_value, &err) != DS_OK) ||
+      (diff && ds_api_args_set(&args, "base", o->dump, &err) != DS_OK))
     return ds_cli_fail(o->json, &err);
+  o = &after;
   ds_query *q = NULL;
   if (open_index(o, &q, &err) != DS_OK)
     return ds_cli_fail(o->json, &err);

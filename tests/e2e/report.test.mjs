@@ -59,6 +59,30 @@ test('the daemon passes finding_settings to its workers', async () => {
   assert.equal(rep.json.settings.find((s) => s.name === 'undisposed_objects').value, 100);
 });
 
+test('two dumps of one program compare over HTTP: growth per type, the truth\'s difference', async () => {
+  const g1 = fixture('growth1-wks-heap'), g2 = fixture('growth2-wks-heap');
+  const ids = [];
+  for (const g of [g1, g2]) {
+    const up = await upload(d, uploader, g.dump);
+    assert.equal(up.status, 201, up.text);
+    const job = await waitJob(d, reader, up.json.job, ['done', 'failed']);
+    assert.equal(job.state, 'done', JSON.stringify(job));
+    ids.push(up.json.id);
+  }
+  const r = await api(d, `/dumps/${ids[1]}/diff?base=${ids[0]}&limit=50`, { token: reader });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  const records = r.json.types.find((t) => t.type === 'Scenarios.GrowthRecord');
+  const want = g2.truth.types['Scenarios.GrowthRecord'], was = g1.truth.types['Scenarios.GrowthRecord'];
+  assert.equal(records.count_growth, want.count - was.count);
+  assert.equal(records.bytes_growth, want.total_size - was.total_size);
+  assert.ok(records.retained_growth > records.bytes_growth, 'each record retains its key and payload');
+  let e = await api(d, `/dumps/${ids[1]}/diff`, { token: reader });
+  assert.equal(e.status, 400);
+  e = await api(d, `/dumps/${ids[1]}/diff?base=0123456789abcdef`, { token: reader });
+  assert.equal(e.status, 404);
+  assert.match(e.json.error.message, /to compare with/);
+});
+
 test('a bad finding setting keeps the daemon from starting, naming it', () => {
   const empty = newDataDir();
   const r = spawnSync(CLI, ['serve', '--listen', '127.0.0.1:0', '--data', empty, '--finding-settings', 'pinned_handles=lots'],

@@ -92,6 +92,11 @@ ds_status ds_query_report(ds_query *q, json_t **out, ds_error *err);
  * dominates, largest retained size first; by_type true: types by the bytes their instances
  * dominate. At most limit of them, with how many there are. */
 ds_status ds_query_dominators(ds_query *q, uint64_t parent, bool by_type, size_t limit, json_t **out, ds_error *err);
+/* Two dumps of one application compared (before, after): per type (matched by name) instances,
+ * bytes and retained bytes in each and their growth, largest growth first by sort; limit rows. */
+typedef enum ds_diff_sort { DS_DIFF_BYTES = 0, DS_DIFF_COUNT, DS_DIFF_RETAINED } ds_diff_sort;
+ds_status ds_query_diff(ds_query *before, ds_query *after, ds_diff_sort sort, size_t limit, json_t **out,
+                        ds_error *err);
 /* Summary of the index: counts, GC mode, heap sizes per generation. */
 ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
 
