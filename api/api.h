@@ -36,7 +36,7 @@ typedef struct ds_api_args {
   size_t count;
 } ds_api_args;
 
-/* Adds or replaces name=value; DS_E_LIMIT past DS_API_MAX_PARAMS, DS_E_ARG for an overlong one. */
+/* Adds or replaces name=value; DS_E_ARG past DS_API_MAX_PARAMS or for an empty or overlong one. */
 ds_status ds_api_args_set(ds_api_args *args, const char *name, const char *value, ds_error *err);
 /* The value of name, or NULL. */
 const char *ds_api_args_get(const ds_api_args *args, const char *name);
@@ -72,8 +72,9 @@ size_t ds_api_resource_count(void);
 const ds_api_resource *ds_api_resource_at(size_t index);
 const ds_api_resource *ds_api_find(const char *name);
 
-/* Matches a path below /dumps/{id}/ ("gen/2", "objects/0x1f/refs") to a resource and adds its
- * path parameter to args. NULL (DS_E_NOT_FOUND in err) when no route matches. */
+/* Matches a path below /dumps/{id}/ ("gen/2", "objects/0x1f/refs", one trailing slash allowed) to
+ * a resource and adds its path parameter to args. NULL with DS_E_NOT_FOUND in err when no route
+ * matches, with DS_E_ARG when one matches but its parameter does not fit in args. */
 const ds_api_resource *ds_api_route(const char *subpath, ds_api_args *args, ds_error *err);
 
 /* Checks that every parameter is one the resource accepts, runs its handler and pages its list.

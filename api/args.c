@@ -24,8 +24,8 @@ ds_status ds_api_args_set(ds_api_args *args, const char *name, const char *value
     if (strcmp(args->items[i].name, name) == 0)
       slot = i;
   if (slot == args->count) {
-    if (args->count == DS_API_MAX_PARAMS)
-      return ds_error_set(err, DS_E_LIMIT, "too many parameters (at most %u)", DS_API_MAX_PARAMS);
+    if (args->count == DS_API_MAX_PARAMS) /* bad input, not a server limit: a 400 */
+      return ds_error_set(err, DS_E_ARG, "too many parameters (at most %u)", DS_API_MAX_PARAMS);
     args->count++;
   }
   memcpy(args->items[slot].name, name, name_len + 1);

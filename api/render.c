@@ -210,7 +210,7 @@ void ds_api_render_summary(json_t *doc, FILE *out) {
   fprintf(out, "Heap             %lld bytes, %lld free, %lld live\n", num(doc, "heap_bytes"), num(doc, "free_bytes"),
           num(doc, "live_bytes"));
   if (num(doc, "heap_errors"))
-    fprintf(out, "Heap errors      %lld (%s)\n", num(doc, "heap_errors"), str(doc, "warnings"));
+    fprintf(out, "Heap errors      %lld\n", num(doc, "heap_errors"));
 }
 
 void ds_api_render_locks(json_t *doc, FILE *out) {

@@ -137,7 +137,7 @@ static void render_summary(json_t *s, FILE *out) {
           num(th, "managed"), num(th, "alive"), num(th, "blocked"), num(th, "thread_pool"), num(th, "with_exception"));
   fprintf(out, "Roots           %s, %lld pinned handles; %s references\n", grouped(num(s, "roots"), a, sizeof a),
           num(s, "pinned_handles"), grouped(num(s, "references"), b, sizeof b));
-  fprintf(out, "Analysis        %lld ms%s%s\n", num(s, "analysis_ms"), str(s, "warnings")[0] ? "; " : "", str(s, "warnings"));
+  fprintf(out, "Analysis        %lld ms\n", num(s, "analysis_ms"));
 }
 
 static void render_types(FILE *out, json_t *list, const char *indent) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dumpscope/heap.h"
+#include "dumpscope/index.h"
 
 /* ---- shared parameter groups ----------------------------------------------------------------- */
 
@@ -63,9 +64,11 @@ static ds_status read_window(const ds_api_args *args, size_t *offset, size_t *li
     return rc;
   const char *cursor = ds_api_args_get(args, "cursor");
   if (cursor) {
+    /* the server issues decimal offsets: digits only (strtoull alone would take " +5") */
+    size_t digits = strspn(cursor, "0123456789");
     char *end = NULL;
-    unsigned long long v = strtoull(cursor, &end, 10);
-    if (!*cursor || *cursor == '-' || !end || *end || v > (1ull << 32))
+    unsigned long long v = digits ? strtoull(cursor, &end, 10) : 0;
+    if (!digits || cursor[digits] || digits > 10 || v > (1ull << 32))
       return ds_error_set(err, DS_E_ARG, "cursor \"%.40s\" is not one this server issued", cursor);
     o = v;
   }
@@ -117,6 +120,11 @@ static ds_status h_gen(ds_query *q, const ds_api_args *args, json_t **out, ds_er
   ds_object_filter f;
   ds_status rc = read_filter(args, "gen", true, &f, err);
   return rc != DS_OK ? rc : stats(q, args, &f, out, err);
+}
+
+static ds_status h_heap(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  (void)args;
+  return ds_query_heap(q, out, err);
 }
 
 static ds_status h_heap_stat(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
@@ -322,6 +330,8 @@ static const ds_api_resource resources[] = {
      "type_count", "per-type count and size of generation 0|1|2|loh|poh|frozen (SOSEX !dumpgen)"},
     {"gen_objects", "gen/{gen}/objects", "gen", FILTER_PARAMS "," PAGE_PARAMS, h_gen_objects,
      ds_api_render_objects, NULL, NULL, "instances in a generation, in address order (cursor: last address)"},
+    {"heap", "heap", NULL, PAGE_PARAMS, h_heap, NULL, "segments", "segment_count",
+     "the GC heap: generations with their segments or regions, bytes spanned, object, free and live bytes (SOS !eeheap -gc)"},
     {"heap_stat", "heap/stat", NULL, "gen,free,sort,order," FILTER_PARAMS "," PAGE_PARAMS, h_heap_stat,
      ds_api_render_stats, "types", "type_count", "per-type histogram of the whole heap, live/dead (SOS !dumpheap -stat)"},
     {"heap_objects", "heap/objects", NULL, "gen,free," FILTER_PARAMS "," PAGE_PARAMS, h_heap_objects,
@@ -407,11 +417,19 @@ static bool route_matches(const char *route, const char *path, char *param, size
 }
 
 const ds_api_resource *ds_api_route(const char *subpath, ds_api_args *args, ds_error *err) {
-  char param[DS_API_MAX_PARAM_BYTES];
-  for (size_t i = 0; i < ds_api_resource_count(); i++) {
+  char param[DS_API_MAX_PARAM_BYTES], path[2 * DS_API_MAX_PARAM_BYTES];
+  /* one trailing slash is allowed, as /dumps/ and /dumps/{id}/ allow it */
+  size_t len = strlen(subpath);
+  if (len > 1 && subpath[len - 1] == '/' && subpath[len - 2] != '/')
+    len--;
+  if (len >= sizeof path)
+    len = 0; /* longer than any route with a parameter that fits: matches none */
+  memcpy(path, subpath, len);
+  path[len] = '\0';
+  for (size_t i = 0; len && i < ds_api_resource_count(); i++) {
     const ds_api_resource *r = &resources[i];
     param[0] = '\0';
-    if (!route_matches(r->route, subpath, param, sizeof param))
+    if (!route_matches(r->route, path, param, sizeof param))
       continue;
     if (r->path_param && ds_api_args_set(args, r->path_param, param, err) != DS_OK)
       return NULL;
@@ -456,6 +474,19 @@ static void page(const ds_api_resource *r, json_t *doc, size_t offset, size_t li
   json_object_set_new(doc, "next_cursor", more ? json_string(next) : json_null());
 }
 
+/* Every answer from a damaged or partial index says so: a `warnings` array (absent when clean). */
+static void add_warnings(ds_query *q, json_t *doc) {
+  const ds_index *idx = ds_query_index(q);
+  const ds_index_info *info = idx ? ds_index_get_info(idx) : NULL;
+  const char *text = info ? ds_index_string(idx, info->warnings) : NULL;
+  if (!text || !*text || !json_is_object(doc))
+    return;
+  json_t *list = json_array(), *item = json_string(text);
+  if (item)
+    json_array_append_new(list, item);
+  json_object_set_new(doc, "warnings", list);
+}
+
 ds_status ds_api_call(const ds_api_resource *r, ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
   *out = NULL;
   for (size_t i = 0; i < args->count; i++) {
@@ -479,6 +510,7 @@ ds_status ds_api_call(const ds_api_resource *r, ds_query *q, const ds_api_args *
     return ds_error_set(err, DS_E_NOMEM, "out of memory building the %s document", r->name);
   if (r->list_key)
     page(r, doc, offset, limit);
+  add_warnings(q, doc);
   *out = doc;
   return DS_OK;
 }

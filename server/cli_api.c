@@ -165,15 +165,20 @@ static int cmd_index(const ds_cli_args *o) {
   ds_build_stats stats;
   if (build_index(o, path, &stats, &err) != DS_OK)
     return ds_cli_fail(o->json, &err);
+  int code = stats.heap_errors ? 4 : 0; /* built, but from a damaged heap: the corruption code */
+  if (stats.heap_errors && !o->json)
+    fprintf(stderr, "dumpscope: the heap is damaged: %zu error(s); the index covers what could be walked\n",
+            stats.heap_errors);
   if (o->json) {
     json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "index", path, "objects", (json_int_t)stats.objects,
                           "references", (json_int_t)stats.edges, "roots", (json_int_t)stats.roots, "live_objects",
                           (json_int_t)stats.live_objects, "build_ms", stats.total_ms);
+    json_object_set_new(j, "heap_errors", json_integer((json_int_t)stats.heap_errors));
     ds_cli_print_json(j);
   } else {
     printf("%s\n", path);
   }
-  return 0;
+  return code;
 }
 
 /* Sets a parameter from an option the user gave; records the first failure in err. */
@@ -232,6 +237,8 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
   if (o->after_given) {
     if (strcmp(r->name, "object") == 0) {
       set_u64(a, "offset", o->after, &rc, err);
+    } else if (r->list_key) {
+      set_u64(a, "cursor", o->after, &rc, err); /* lists paged by position: --after N skips N rows */
     } else {
       char text[32];
       snprintf(text, sizeof text, "0x%llx", (unsigned long long)o->after);
@@ -243,9 +250,11 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
 
 /* The comparison's other dump, opened (built when needed) from its path like the main one. */
 static ds_status open_other(void *ctx, const char *path, ds_query **q, ds_error *err) {
-  ds_cli_args other = *(const ds_cli_args *)ctx;
+  const ds_cli_args *given = ctx;
+  ds_cli_args other = *given;
   other.dump = path;
-  other.index = NULL; /* each dump's own index, next to it */
+  /* its own index, next to it; --index names AFTER's (so also BEFORE's when it is the same dump) */
+  other.index = given->index && given->address && strcmp(path, given->address) == 0 ? given->index : NULL;
   return open_index(&other, q, err);
 }
 
@@ -287,8 +296,8 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
   bool diff = strcmp(r->name, "diff") == 0;
   ds_cli_args after = *o;
   if (diff) {
-    if (!o->address || o->index) {
-      ds_error_set(&err, DS_E_ARG, "usage: dumpscope diff BEFORE AFTER [--by-count] [--limit N] (each dump's own index)");
+    if (!o->address) {
+      ds_error_set(&err, DS_E_ARG, "usage: dumpscope diff BEFORE AFTER [--by-count] [--limit N] [--index AFTER-INDEX]");
       return ds_cli_fail(o->json, &err);
     }
     after.dump = o->address;
@@ -328,6 +337,12 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
     ds_cli_print_json(json_incref(doc));
   else
     r->render_text(doc, stdout);
+  if (rc == DS_OK && !o->json) {
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(doc, "warnings"), i, w)
+      fprintf(stderr, "dumpscope: warning: %s\n", json_string_value(w));
+  }
   json_decref(doc);
   ds_query_close(q);
   return code;

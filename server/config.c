@@ -31,7 +31,8 @@ static const struct setting {
     NUM(connection_timeout, SET_U64, "60", "seconds an idle connection stays open"),
     NUM(connection_limit, SET_U64, "256", "open connections in all"),
     NUM(per_ip_limit, SET_U64, "64", "open connections per client address"),
-    NUM(max_upload_bytes, SET_BYTES, "64G", "largest dump accepted by upload (413 beyond)"),
+    NUM(max_upload_bytes, SET_BYTES, "64G", "largest dump accepted by upload or import, as sent (413 beyond)"),
+    NUM(max_dump_bytes, SET_BYTES, "64G", "largest dump once decompressed (.gz, .zst, .zip beyond it are refused)"),
     NUM(workers, SET_U64, "0", "analyses at once (0: number of cores)"),
     NUM(worker_timeout, SET_U64, "3600", "seconds of wall clock one analysis may take"),
     NUM(worker_memory, SET_BYTES, "0", "private memory per analysis worker (RLIMIT_DATA; 0: no limit)"),
@@ -45,6 +46,14 @@ static const struct setting {
     NUM(shutdown_grace, SET_U64, "10", "seconds to finish requests on SIGTERM before closing"),
     TEXT(dac, "", "libmscordaccore.so for workers (default: DUMPSCOPE_DAC, local runtimes, symbol servers)"),
     NUM(offline, SET_BOOL, "false", "workers never download a DAC from a symbol server"),
+    TEXT(import_allowed_hosts, "",
+         "hosts imports may download from, host[:port] comma-separated (empty: any public host; loopback, "
+         "link-local and private addresses only when listed)"),
+    NUM(import_concurrency, SET_U64, "2", "downloads at once (each in its own `dumpscope fetch` process)"),
+    NUM(import_connections, SET_U64, "4", "parallel ranged GETs per download (1 to 16)"),
+    NUM(import_chunk_bytes, SET_BYTES, "8M", "bytes per ranged GET, the unit a restarted download resumes from"),
+    NUM(import_stall_seconds, SET_U64, "30", "a download connection below 1 KiB/s for this long is retried"),
+    NUM(import_retries, SET_U64, "8", "retries of one request (408, 429, 5xx, lost connections), 1 s doubling"),
     NUM(metrics_open, SET_BOOL, "false", "serve /metrics without a token (else it needs the reader role)"),
     TEXT(finding_settings, "", "thresholds of the automatic findings for new analyses, name=value,... "
                                "(`dumpscope settings` lists them)"),
@@ -230,6 +239,16 @@ ds_status ds_config_load(ds_config *config, int argc, char **argv, int first, ds
   }
   if (config->threads == 0 || config->threads > 256)
     return ds_error_set(err, DS_E_ARG, "threads must be between 1 and 256");
+  if (config->import_concurrency == 0 || config->import_concurrency > 64)
+    return ds_error_set(err, DS_E_ARG, "import_concurrency must be between 1 and 64");
+  if (config->import_connections == 0 || config->import_connections > 16)
+    return ds_error_set(err, DS_E_ARG, "import_connections must be between 1 and 16");
+  if (config->import_chunk_bytes < 65536 || config->import_chunk_bytes > ((uint64_t)1 << 30))
+    return ds_error_set(err, DS_E_ARG, "import_chunk_bytes must be between 64K and 1G");
+  if (config->import_stall_seconds == 0 || config->import_stall_seconds > 3600)
+    return ds_error_set(err, DS_E_ARG, "import_stall_seconds must be between 1 and 3600");
+  if (config->import_retries > 100)
+    return ds_error_set(err, DS_E_ARG, "import_retries must be at most 100");
   /* a bad threshold is refused now, not by every worker later */
   ds_finding_settings check;
   ds_finding_settings_init(&check);

@@ -21,6 +21,7 @@ typedef struct ds_config {
   uint64_t connection_limit;   /* open connections in all */
   uint64_t per_ip_limit;       /* open connections per client address */
   uint64_t max_upload_bytes;   /* larger uploads are refused with 413 */
+  uint64_t max_dump_bytes;     /* a compressed dump larger than this once decompressed is refused */
   uint64_t workers;            /* analysis workers at once (0 = number of cores) */
   uint64_t worker_timeout;     /* seconds of wall clock per analysis */
   uint64_t worker_memory;      /* bytes of private memory per worker (RLIMIT_DATA), 0 = no limit */
@@ -33,6 +34,12 @@ typedef struct ds_config {
   uint64_t shutdown_grace;     /* seconds to drain requests on SIGTERM */
   char dac[4096];              /* explicit libmscordaccore.so for workers ("" = search) */
   bool offline;                /* workers never download a DAC */
+  char import_allowed_hosts[1024]; /* host[:port],... imports may fetch from ("" = any public host) */
+  uint64_t import_concurrency; /* downloads at once (each a `dumpscope fetch` process) */
+  uint64_t import_connections; /* parallel ranged GETs per download */
+  uint64_t import_chunk_bytes; /* bytes per ranged GET: the unit of resume */
+  uint64_t import_stall_seconds; /* a connection below 1 KiB/s for this long is retried */
+  uint64_t import_retries;     /* retries of one request (408, 429, 5xx, connection errors) */
   uint64_t response_cache_bytes; /* rendered answers kept in memory */
   bool metrics_open;           /* /metrics without a token (for a scraper on a private network) */
   char finding_settings[1024]; /* thresholds of the findings for workers, "name=value,..." ("" = defaults) */

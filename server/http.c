@@ -204,6 +204,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
     return;
   if (r->upload)
     ds_service_upload_abort(r->upload);
+  free(r->body);
   json_t *f = json_pack("{s:s,s:s,s:i,s:f}", "method", r->method, "path", r->path, "status", (int)r->status, "ms",
                         (double)(ds_monotonic_ms() - r->started_ms));
   if (r->dump_id[0])

@@ -44,6 +44,8 @@ struct ds_request {
   ds_error args_err;
   ds_role role;
   ds_upload *upload;         /* POST /dumps in progress */
+  char *body;                /* POST /dumps/import: the JSON body collected (import_routes.c) */
+  size_t body_len;
   ds_error upload_err;
   bool upload_failed;
   bool answered, suspended;
@@ -74,5 +76,12 @@ enum MHD_Result ds_http_first_call(ds_request *r);
 enum MHD_Result ds_http_body(ds_request *r, const char *data, size_t len);
 enum MHD_Result ds_http_dispatch(ds_request *r);
 void ds_http_web_init(ds_http *http);
+
+/* import_routes.c: POST /dumps/import, GET /imports/{id} */
+bool ds_http_is_import_post(const ds_request *r);
+bool ds_http_is_import_route(const ds_request *r);
+enum MHD_Result ds_http_import_first_call(ds_request *r);
+enum MHD_Result ds_http_collect_body(ds_request *r, const char *data, size_t len);
+enum MHD_Result ds_http_import_dispatch(ds_request *r);
 
 #endif

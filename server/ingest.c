@@ -5,20 +5,24 @@
  * dumps/<sha256>.dmp, and only then becomes a row in the store with its analysis queued. The same
  * bytes uploaded twice are one dump. Every failure removes the temporary file.
  *
- * This is the one entry of dumps into the service: the Azure Blob import and compressed uploads
- * (next issue) feed the same ds_upload.
+ * This is the one entry of dumps into the service: uploads and imports (downloads from a URL) both
+ * end in ds_service_ingest_file, which also decompresses .gz, .zst and .zip dumps (told by their
+ * first bytes) into a second temporary file while hashing the decompressed bytes: a dump's identity
+ * is its content, however it was shipped.
  */
 #include "serviceint.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "decompress.h"
 #include "dumpscope/dump.h"
 #include "dumpscope/index.h"
 #include "hasher.h"
@@ -112,10 +116,142 @@ static ds_status validate(const char *path, char *kind, size_t kind_len, ds_erro
   return rc;
 }
 
+/* sha256 of a whole file, read in blocks (a download, written out of order, is hashed here). */
+static ds_status hash_file(const char *path, char sha[65], uint64_t *size, ds_error *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  char *block = malloc(1u << 20);
+  ds_status rc = DS_OK;
+  *size = 0;
+  if (fd < 0 || !md || !block || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    rc = ds_error_set(err, DS_E_IO, "cannot hash the dump: %s", fd < 0 ? strerror(errno) : "out of memory");
+    goto out;
+  }
+  for (;;) {
+    ssize_t n = read(fd, block, 1u << 20);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = ds_error_set(err, DS_E_IO, "cannot hash the dump: %s", strerror(errno));
+      goto out;
+    }
+    if (n == 0)
+      break;
+    EVP_DigestUpdate(md, block, (size_t)n);
+    *size += (uint64_t)n;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned digest_len = 0;
+  if (EVP_DigestFinal_ex(md, digest, &digest_len) != 1 || digest_len != 32) {
+    rc = ds_error_set(err, DS_E_IO, "cannot compute the dump's sha256");
+    goto out;
+  }
+  for (unsigned i = 0; i < 32; i++)
+    snprintf(sha + 2 * i, 3, "%02x", digest[i]);
+out:
+  if (fd >= 0)
+    close(fd);
+  EVP_MD_CTX_free(md);
+  free(block);
+  return rc;
+}
+
+/* When the file at *path is compressed (by its first bytes): decompresses it into a new file in
+ * tmp/ while hashing, removes the compressed one and points *path at the new one. *sha and *size
+ * are then the decompressed dump's. */
+static ds_status unpack(ds_service *svc, char *path, size_t path_len, char sha[65], uint64_t *size, bool *packed,
+                        ds_error *err) {
+  unsigned char head[8] = {0};
+  *packed = false;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ds_error_set(err, DS_E_IO, "cannot read the dump: %s", strerror(errno));
+  ssize_t got = pread(fd, head, sizeof head, 0);
+  close(fd);
+  ds_pack_kind kind = ds_pack_detect(head, got > 0 ? (size_t)got : 0);
+  if (kind == DS_PACK_NONE)
+    return DS_OK;
+  char out_path[PATH_MAX];
+  snprintf(out_path, sizeof out_path, "%s/tmp/unpacked-XXXXXX", svc->config.data);
+  int out_fd = mkostemp(out_path, O_CLOEXEC);
+  if (out_fd < 0)
+    return ds_error_set(err, DS_E_IO, "cannot decompress into %s/tmp: %s", svc->config.data, strerror(errno));
+  uint64_t packed_size = *size;
+  ds_status rc = ds_pack_extract(path, kind, out_fd, svc->config.max_dump_bytes, sha, size, err);
+  if (rc == DS_OK && fsync(out_fd) != 0)
+    rc = ds_error_set(err, DS_E_IO, "cannot store the decompressed dump: fsync: %s", strerror(errno));
+  close(out_fd);
+  if (rc != DS_OK) {
+    unlink(out_path);
+    return rc;
+  }
+  unlink(path);
+  snprintf(path, path_len, "%s", out_path);
+  *packed = true;
+  ds_log_event("dump_decompressed", json_pack("{s:s,s:I,s:I}", "format", ds_pack_name(kind), "bytes_in",
+                                              (json_int_t)packed_size, "bytes_out", (json_int_t)*size));
+  return DS_OK;
+}
+
+ds_status ds_service_ingest_file(ds_service *svc, const char *path, const char *raw_sha256, const char *name,
+                                 ds_store_dump *stored, bool *existed, ds_error *err) {
+  char work[PATH_MAX], sha[65] = "", kind[16] = "unknown";
+  snprintf(work, sizeof work, "%s", path);
+  struct stat st;
+  uint64_t size = 0;
+  bool packed = false;
+  ds_status rc = DS_OK;
+  *existed = false;
+  if (stat(work, &st) != 0) {
+    rc = ds_error_set(err, DS_E_IO, "cannot read the dump: %s", strerror(errno));
+    goto out;
+  }
+  if ((size = (uint64_t)st.st_size) == 0) {
+    rc = ds_error_set(err, DS_E_ARG, "the dump is empty (0 bytes)");
+    goto out;
+  }
+  if ((rc = unpack(svc, work, sizeof work, sha, &size, &packed, err)) != DS_OK)
+    goto out;
+  if (!packed && raw_sha256 && strlen(raw_sha256) == 64)
+    memcpy(sha, raw_sha256, 65);
+  else if (!packed && (rc = hash_file(work, sha, &size, err)) != DS_OK)
+    goto out;
+  if ((rc = validate(work, kind, sizeof kind, err)) != DS_OK)
+    goto out;
+  ds_store_dump row = {.size = size};
+  snprintf(row.id, sizeof row.id, "%.16s", sha);
+  memcpy(row.sha256, sha, sizeof sha);
+  snprintf(row.path, sizeof row.path, "dumps/%s.dmp", sha);
+  snprintf(row.name, sizeof row.name, "%s", name ? name : "");
+  snprintf(row.dump_kind, sizeof row.dump_kind, "%s", kind);
+  char final_path[PATH_MAX];
+  snprintf(final_path, sizeof final_path, "%s/%s", svc->config.data, row.path);
+  /* The file goes into place before the row exists: a crash between the two leaves an orphan file
+   * that the next upload of the same bytes replaces, never a row without its file. */
+  if (rename(work, final_path) != 0) {
+    rc = ds_error_set(err, DS_E_IO, "cannot store the dump: %s", strerror(errno));
+    goto out;
+  }
+  work[0] = 0;
+  if ((rc = ds_store_dump_add(svc->store, &row, existed, stored, err)) != DS_OK || *existed)
+    goto out; /* a failed or evicted dump is not re-run by an upload: its failure is remembered */
+  int64_t job = 0;
+  if ((rc = ds_store_job_enqueue(svc->store, stored->id, "index", &job, err)) != DS_OK)
+    goto out;
+  rc = ds_store_dump_get(svc->store, stored->id, stored, err);
+  ds_log_event("dump_added", json_pack("{s:s,s:I,s:I,s:s,s:b}", "dump", stored->id, "bytes", (json_int_t)size, "job",
+                                       (json_int_t)job, "name", row.name, "decompressed", packed));
+out:
+  if (work[0])
+    unlink(work);
+  return rc;
+}
+
 ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *stored, bool *existed, ds_error *err) {
   ds_service *svc = up->svc;
   ds_status rc = DS_OK;
-  char sha[65], kind[16] = "unknown";
+  char sha[65];
+  *existed = false;
   if (up->size == 0) {
     rc = ds_error_set(err, DS_E_ARG, "the upload is empty: send the dump file as the request body");
     goto out;
@@ -128,36 +264,9 @@ ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *stored, bool *e
     rc = ds_error_set(err, DS_E_IO, "cannot store the upload: fsync: %s", strerror(errno));
     goto out;
   }
-  if ((rc = validate(up->tmp_path, kind, sizeof kind, err)) != DS_OK)
-    goto out;
-  ds_store_dump row = {.size = up->size};
-  snprintf(row.id, sizeof row.id, "%.16s", sha);
-  memcpy(row.sha256, sha, sizeof sha);
-  snprintf(row.path, sizeof row.path, "dumps/%s.dmp", sha);
-  snprintf(row.name, sizeof row.name, "%s", up->name);
-  snprintf(row.dump_kind, sizeof row.dump_kind, "%s", kind);
-  char final_path[PATH_MAX];
-  snprintf(final_path, sizeof final_path, "%s/%s", svc->config.data, row.path);
-  /* The file goes into place before the row exists: a crash between the two leaves an orphan file
-   * that the next upload of the same bytes replaces, never a row without its file. */
-  if (rename(up->tmp_path, final_path) != 0) {
-    rc = ds_error_set(err, DS_E_IO, "cannot store the upload: %s", strerror(errno));
-    goto out;
-  }
   close(up->fd);
-  up->fd = -1;
-  if ((rc = ds_store_dump_add(svc->store, &row, existed, stored, err)) != DS_OK)
-    goto out;
-  if (*existed) {
-    /* A failed or evicted dump is not re-run by an upload: its failure is remembered. */
-    goto out;
-  }
-  int64_t job = 0;
-  if ((rc = ds_store_job_enqueue(svc->store, stored->id, "index", &job, err)) != DS_OK)
-    goto out;
-  rc = ds_store_dump_get(svc->store, stored->id, stored, err);
-  ds_log_event("dump_added", json_pack("{s:s,s:I,s:I,s:s}", "dump", stored->id, "bytes", (json_int_t)up->size,
-                                       "job", (json_int_t)job, "name", up->name));
+  up->fd = -1; /* the file is ingest's now: moved into the store or removed */
+  rc = ds_service_ingest_file(svc, up->tmp_path, sha, up->name, stored, existed, err);
 out:
   ds_metrics_ingest(up->size, rc == DS_OK);
   ds_service_upload_abort(up);

@@ -46,6 +46,8 @@ enum MHD_Result ds_http_first_call(ds_request *r) {
     return ds_http_send_error(r, 414, "uri_too_long", "the request path is too long");
   if (r->args_rc != DS_OK)
     return ds_http_send_status(r, &r->args_err);
+  if (ds_http_is_import_post(r))
+    return ds_http_import_first_call(r);
   if (!is_upload(r))
     return MHD_YES;
   if (!ds_http_authorize(r, DS_ROLE_UPLOADER))
@@ -77,6 +79,8 @@ enum MHD_Result ds_http_first_call(ds_request *r) {
 }
 
 enum MHD_Result ds_http_body(ds_request *r, const char *data, size_t len) {
+  if (r->body)
+    return ds_http_collect_body(r, data, len);
   if (!r->upload) {
     r->status += 0;
     if (len > MAX_IGNORED_BODY)
@@ -130,6 +134,8 @@ static enum MHD_Result finish_upload(ds_request *r) {
     const char *code = ds_status_name(err.code);
     if (err.code == DS_E_ARG)
       status = 400;
+    else if (err.code == DS_E_LIMIT)
+      status = 413, code = "payload_too_large";
     else if (err.code == DS_E_FORMAT || err.code == DS_E_UNSUPPORTED)
       status = 415;
     else if (err.code == DS_E_IO || err.code == DS_E_NOMEM)
@@ -210,8 +216,55 @@ static bool still_waiting(ds_request *r, ds_error *err, bool *bad) {
   return ds_monotonic_ms() < r->wait_deadline_ms;
 }
 
+/* Sends a 400 naming the first query parameter not in the comma-separated list (true when sent). */
+static bool reject_unknown_params(ds_request *r, const char *route, const char *accepted) {
+  for (size_t i = 0; i < r->args.count; i++) {
+    const char *name = r->args.items[i].name;
+    size_t len = strlen(name);
+    bool found = false;
+    for (const char *p = accepted; *p && !found;) {
+      const char *comma = strchr(p, ',');
+      size_t item = comma ? (size_t)(comma - p) : strlen(p);
+      found = item == len && memcmp(p, name, len) == 0;
+      p += item + (comma ? 1 : 0);
+    }
+    if (!found) {
+      ds_error err = {0};
+      ds_error_set(&err, DS_E_ARG, "%s does not take the parameter \"%.40s\" (%s%s)", route, name,
+                   *accepted ? "it takes: " : "it takes none", accepted);
+      ds_http_send_status(r, &err);
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Parks a ?wait=N request until the next job change (the waker resumes it and MHD calls the
+ * handler again); false when it cannot wait (the waiting list is full, or the daemon stops), so
+ * the caller answers now. r->suspended cannot tell afterwards: the waker thread may resume the
+ * request between ds_http_suspend's unlock and the check, and the request then answered 202 at
+ * once instead of waiting. Whether there is room is decided here, before suspending. */
+static bool suspend_for_wait(ds_request *r) {
+  ds_http *http = r->http;
+  pthread_mutex_lock(&http->wait_lock);
+  bool room = http->waiting_count < DS_HTTP_MAX_WAITING && !http->stopping;
+  pthread_mutex_unlock(&http->wait_lock);
+  if (!room)
+    return false;
+  /* if another request took the last place meanwhile, the request is neither suspended nor
+   * answered: MHD calls the handler again, which waits or answers then */
+  ds_http_suspend(r);
+  return true;
+}
+
 static enum MHD_Result get_job(ds_request *r, const char *id_text) {
   ds_error err = {0};
+  if (reject_unknown_params(r, "/jobs/{id}", "wait"))
+    return MHD_YES;
+  /* a bad wait is a 400 even when the job has finished and the wait would not apply */
+  uint64_t wait_checked;
+  if (ds_api_get_u64(&r->args, "wait", 0, 0, UINT32_MAX, &wait_checked, &err) != DS_OK)
+    return ds_http_send_status(r, &err);
   char *end = NULL;
   long long id = strtoll(id_text, &end, 10);
   ds_store_job job;
@@ -219,11 +272,8 @@ static enum MHD_Result get_job(ds_request *r, const char *id_text) {
     return ds_http_send_error(r, 404, "job_not_found", "no job with this id");
   bool bad = false;
   bool finished = strcmp(job.state, "done") == 0 || strcmp(job.state, "failed") == 0;
-  if (!finished && still_waiting(r, &err, &bad)) {
-    ds_http_suspend(r);
-    if (r->suspended)
-      return MHD_YES;
-  }
+  if (!finished && still_waiting(r, &err, &bad) && suspend_for_wait(r))
+    return MHD_YES;
   if (bad)
     return ds_http_send_status(r, &err);
   snprintf(r->dump_id, sizeof r->dump_id, "%s", job.dump_id);
@@ -262,6 +312,8 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
   if (ds_api_get_u64(&r->args, "wait", 0, 0, UINT32_MAX, &wait_ignored, &err) != DS_OK)
     return ds_http_send_status(r, &err);
   const ds_api_resource *res = ds_api_route(sub, &args, &err);
+  if (!res && err.code != DS_E_NOT_FOUND) /* a route matched but its path parameter did not fit */
+    return ds_http_send_status(r, &err);
   if (!res)
     return ds_http_send_error(r, 404, "route_not_found", err.message);
   snprintf(r->route, sizeof r->route, "/dumps/{id}/%s", res->route);
@@ -274,11 +326,8 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
   }
   if (!q) {
     bool bad = false;
-    if (still_waiting(r, &err, &bad)) {
-      ds_http_suspend(r);
-      if (r->suspended)
-        return MHD_YES;
-    }
+    if (still_waiting(r, &err, &bad) && suspend_for_wait(r))
+      return MHD_YES;
     if (bad)
       return ds_http_send_status(r, &err);
     char url[64];
@@ -301,6 +350,7 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
     ds_service_release(svc, q);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "Cache-Control", "private, max-age=86400"); /* as the 200 would */
     r->status = 304;
     r->answered = true;
     enum MHD_Result ret = MHD_queue_response(r->conn, 304, resp);
@@ -365,6 +415,8 @@ static enum MHD_Result dump_routes(ds_request *r, const char *rest) {
   snprintf(r->route, sizeof r->route, "/dumps/{id}");
   if (*sub)
     return ds_http_send_error(r, 405, "method_not_allowed", "DELETE applies to /dumps/{id} only");
+  if (reject_unknown_params(r, "/dumps/{id}", ""))
+    return MHD_YES;
   if (is_delete) {
     if (ds_service_delete_dump(r->http->svc, id, &err) != DS_OK)
       return err.code == DS_E_NOT_FOUND ? ds_http_send_error(r, 404, "dump_not_found", "no dump with this id")
@@ -485,6 +537,8 @@ enum MHD_Result ds_http_dispatch(ds_request *r) {
     }
     return ds_http_authorize(r, DS_ROLE_READER) ? list_dumps(r) : MHD_YES;
   }
+  if (ds_http_is_import_route(r))
+    return ds_http_import_dispatch(r);
   if (strncmp(p, "/dumps/", 7) == 0)
     return dump_routes(r, p + 7);
   if (strncmp(p, "/jobs/", 6) == 0) {

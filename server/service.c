@@ -7,7 +7,8 @@
  *   dumpscope.db           the store
  *   dumps/<sha256>.dmp     stored dumps
  *   index/<sha256>.v<N>.dsindex   heap indexes (written by workers: tmp + rename)
- *   logs/job-<id>.log      captured worker output
+ *   logs/job-<id>.log      captured worker output (logs/import-<id>.log: a download's)
+ *   imports/<id>.*         downloads in progress (import.c: kept across restarts, to resume)
  *   tmp/                   uploads in progress (emptied at start-up)
  */
 #include "serviceint.h"
@@ -96,6 +97,8 @@ static void notify(ds_service *svc) {
   if (fn)
     fn(ctx);
 }
+
+void ds__service_notify(ds_service *svc) { notify(svc); }
 
 void ds_service_on_job_change(ds_service *svc, void (*fn)(void *ctx), void *ctx) {
   pthread_mutex_lock(&svc->lock);
@@ -282,6 +285,10 @@ static void job_exited(ds_service *svc, const ds_worker_event *ev) {
 
 static void handle_event(ds_service *svc, const ds_worker_event *ev) {
   ds_error err = {0};
+  if (ev->job_id < 0) { /* a fetch of import.c */
+    ds__importer_event(svc, ev);
+    return;
+  }
   ds_running_job *slot = running_slot(svc, ev->job_id, NULL);
   switch (ev->kind) {
   case DS_WORKER_STARTED:
@@ -372,9 +379,14 @@ ds_status ds_service_start(const ds_config *config, const char *exe, ds_service 
   ds_worker_limits limits = {.data_bytes = config->worker_memory, .cpu_seconds = config->worker_cpu,
                              .wall_seconds = config->worker_timeout, .grace_seconds = 5,
                              .log_cap = config->worker_log_bytes};
-  /* The supervisor is forked first, while this process has one thread and no database open. */
+  /* The supervisor is forked first, while this process has one thread and no database open. Its
+   * slots: the analyses (the dispatcher keeps to `workers`) and the downloads (the importer keeps
+   * to `import_concurrency`), so neither waits behind the other. */
+  uint64_t slots = config->workers + config->import_concurrency;
+  if (slots > DS_SUPERVISOR_WORKERS_MAX)
+    slots = DS_SUPERVISOR_WORKERS_MAX;
   if (rc == DS_OK)
-    rc = ds_supervisor_start(exe, &limits, (int)config->workers, &svc->supervisor, err);
+    rc = ds_supervisor_start(exe, &limits, (int)slots, &svc->supervisor, err);
   snprintf(path, sizeof path, "%s/dumpscope.db", config->data);
   if (rc == DS_OK)
     rc = ds_store_open(path, &svc->store, err);
@@ -388,6 +400,10 @@ ds_status ds_service_start(const ds_config *config, const char *exe, ds_service 
   if (requeued || failed)
     ds_log_event("recovered", json_pack("{s:I,s:I}", "requeued", (json_int_t)requeued, "failed", (json_int_t)failed));
   remove_leftovers(svc);
+  if (ds__importer_start(svc, err) != DS_OK) {
+    ds_service_stop(svc);
+    return err->code;
+  }
   if (pthread_create(&svc->dispatcher, NULL, dispatcher_main, svc) != 0) {
     ds_service_stop(svc);
     return ds_error_set(err, DS_E_IO, "cannot start the dispatcher thread");
@@ -406,6 +422,7 @@ void ds_service_stop(ds_service *svc) {
   pthread_mutex_unlock(&svc->lock);
   if (svc->dispatcher_started)
     pthread_join(svc->dispatcher, NULL);
+  ds__importer_stop(svc);
   /* Jobs still running go back to the queue: the next start runs them again. */
   ds_error err;
   for (size_t i = 0; i < svc->running_count; i++)

@@ -44,6 +44,26 @@ uint64_t ds_service_upload_size(const ds_upload *up);
 ds_status ds_service_upload_finish(ds_upload *up, ds_store_dump *dump, bool *existed, ds_error *err);
 void ds_service_upload_abort(ds_upload *up);
 
+/* The one way a dump comes in (uploads and imports): the file at path, under the data folder, is
+ * decompressed when compressed (gzip, zstd, zip with one file; told by its first bytes; at most
+ * max_dump_bytes) into a second temporary file while hashed, validated, moved to
+ * dumps/<sha256>.dmp, recorded and its analysis queued. raw_sha256: the file's sha256 when the
+ * caller computed it while writing (NULL: read and hashed here). The file is consumed (moved or
+ * removed) whatever the outcome. */
+ds_status ds_service_ingest_file(ds_service *svc, const char *path, const char *raw_sha256, const char *name,
+                                 ds_store_dump *dump, bool *existed, ds_error *err);
+
+/* ---- imports (downloads of dumps from URLs: import.c) ---------------------------------------- */
+
+/* Checks url (DS_E_ARG: not an acceptable http(s) URL; DS_E_UNSUPPORTED: its host is not allowed by
+ * import_allowed_hosts or resolves to a private address; DS_E_NETWORK: it does not resolve), stores
+ * an import with the redacted URL, keeps the full URL in a 0600 file of the data folder and wakes
+ * the importer, which downloads it in a `dumpscope fetch` process and ingests it like an upload.
+ * name "" or NULL: the URL's last path segment. *out is the new import ("queued"). */
+ds_status ds_service_import_start(ds_service *svc, const char *url, const char *name, ds_store_import *out,
+                                  ds_error *err);
+json_t *ds_service_import_json(const ds_store_import *imp);
+
 /* Deletes a dump, its jobs, its artifacts and files; a running analysis is cancelled. */
 ds_status ds_service_delete_dump(ds_service *svc, const char *id, ds_error *err);
 

@@ -1,6 +1,7 @@
 /*
  * serviceint.h: the service's private state, shared by service.c (dispatch), ingest.c (uploads,
- * deletes) and cache.c (opened indexes, eviction). Nobody outside these files includes it.
+ * deletes), import.c (downloads) and cache.c (opened indexes, eviction). Nobody outside these
+ * files includes it.
  */
 #ifndef DUMPSCOPE_SERVER_SERVICE_INT_H
 #define DUMPSCOPE_SERVER_SERVICE_INT_H
@@ -21,6 +22,8 @@ typedef struct ds_running_job {
   int64_t started_ms, lease_renewed_ms;
 } ds_running_job;
 
+typedef struct ds_importer ds_importer;
+
 typedef struct ds_open_index {
   char sha256[65];
   ds_query *q;
@@ -37,6 +40,7 @@ struct ds_service {
   bool dispatcher_started;
   volatile bool stopping;
   bool supervisor_lost;
+  ds_importer *importer;     /* import.c */
   /* owned by the dispatcher thread */
   ds_running_job running[DS_SERVICE_MAX_RUNNING];
   size_t running_count;
@@ -60,5 +64,13 @@ void ds_service_evict(ds_service *svc, const char *keep_sha256);
 /* Closes the opened index of a dump (now, or when its last user releases it). */
 void ds_service_cache_forget(ds_service *svc, const char *sha256);
 void ds_service_cache_clear(ds_service *svc);
+
+/* Wakes requests waiting on a job or an import (the HTTP layer's long-polls). */
+void ds__service_notify(ds_service *svc);
+/* import.c: started after the store (requeues the imports a stopped daemon left), stopped after the
+ * dispatcher; events of fetch processes (supervisor job ids below 0) come from the dispatcher. */
+ds_status ds__importer_start(ds_service *svc, ds_error *err);
+void ds__importer_stop(ds_service *svc);
+void ds__importer_event(ds_service *svc, const ds_worker_event *ev);
 
 #endif

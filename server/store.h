@@ -138,6 +138,44 @@ ds_status ds_store_artifact_delete(ds_store *store, const char *sha256, const ch
 ds_status ds_store_artifact_lru(ds_store *store, ds_store_artifact **rows, size_t *count, uint64_t *total_bytes,
                                 ds_error *err);
 
+/* ---- imports -------------------------------------------------------------------------------- */
+
+#define DS_STORE_URL_MAX 2048   /* a redacted import URL */
+#define DS_STORE_IMPORTS_MAX 4096 /* unfinished imports listed at once */
+
+/* A download of a dump from a URL (POST /dumps/import). state is one of "queued", "downloading",
+ * "ingesting", "done", "failed". url is redacted by the caller (no query string, no signature); the
+ * store refuses one that still holds "sig=". */
+typedef struct ds_store_import {
+  int64_t id;
+  char url[DS_STORE_URL_MAX];
+  char name[DS_STORE_TEXT_MAX];
+  char state[16];
+  uint64_t bytes_total, bytes_done;  /* bytes_total 0 until the size is known */
+  char dump_id[DS_STORE_ID_MAX];     /* the stored dump once "done" ("" before) */
+  char error[DS_STORE_TEXT_MAX];     /* why it failed ("" otherwise) */
+  int attempts;                      /* download processes started for it */
+  bool allow_private;                /* its host was listed explicitly: private addresses allowed */
+  int64_t created_ms, started_ms, finished_ms;
+} ds_store_import;
+
+/* Inserts an import in state "queued"; *out is the new row. */
+ds_status ds_store_import_add(ds_store *store, const char *url, const char *name, bool allow_private,
+                              ds_store_import *out, ds_error *err);
+ds_status ds_store_import_get(ds_store *store, int64_t id, ds_store_import *out, ds_error *err);
+/* Moves an unfinished import to state; error and dump_id are set when not NULL. "downloading"
+ * counts an attempt (and sets started_ms the first time); "done" and "failed" set finished_ms and
+ * are final: a finished import is DS_E_ARG. *out (when given) is the updated row. */
+ds_status ds_store_import_set_state(ds_store *store, int64_t id, const char *state, const char *error,
+                                    const char *dump_id, ds_store_import *out, ds_error *err);
+/* Records download progress of an unfinished import (a finished one is left alone). */
+ds_status ds_store_import_progress(ds_store *store, int64_t id, uint64_t bytes_done, uint64_t bytes_total,
+                                   ds_error *err);
+/* Imports in state (NULL: every one not yet done or failed), oldest first, at most limit (at most
+ * DS_STORE_IMPORTS_MAX); *rows malloc'd (NULL when there are none). */
+ds_status ds_store_import_list(ds_store *store, const char *state, size_t limit, ds_store_import **rows,
+                               size_t *count, ds_error *err);
+
 /* ---- tokens ----------------------------------------------------------------------------------- */
 
 /* Roles, ordered: a role includes the ones below it. */

@@ -1,7 +1,8 @@
 /*
- * store_sqlite_sql.h: the SQL of store_sqlite.c and nothing else: the numbered schema migrations
- * and every statement the store runs, each with the purpose its error messages name. Included by
- * store_sqlite.c alone. Every statement is constant text; values are bound as ?N parameters.
+ * store_sqlite_sql.h: the SQL of the store (store_sqlite*.c) and nothing else: the numbered schema
+ * migrations and every statement the store runs, each with the purpose its error messages name.
+ * Included by store_sqliteint.h alone. Every statement is constant text; values are bound as ?N
+ * parameters.
  */
 #ifndef DUMPSCOPE_SERVER_STORE_SQLITE_SQL_H
 #define DUMPSCOPE_SERVER_STORE_SQLITE_SQL_H
@@ -63,6 +64,22 @@ static const char *const ds__migrations[] = {
     "  role       INTEGER NOT NULL CHECK (role BETWEEN 1 AND 3),"
     "  name       TEXT NOT NULL DEFAULT '',"
     "  created_ms INTEGER NOT NULL);",
+    /* 2: imports (downloads of dumps from URLs); url is redacted: never a signature or query */
+    "CREATE TABLE imports ("
+    "  id            INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  url           TEXT NOT NULL,"
+    "  name          TEXT NOT NULL DEFAULT '',"
+    "  state         TEXT NOT NULL CHECK (state IN ('queued', 'downloading', 'ingesting', 'done', 'failed')),"
+    "  bytes_total   INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_done    INTEGER NOT NULL DEFAULT 0,"
+    "  dump_id       TEXT NOT NULL DEFAULT '',"       /* the stored dump once done (no cascade: */
+    "  error         TEXT NOT NULL DEFAULT '',"       /* an import's record outlives its dump) */
+    "  attempts      INTEGER NOT NULL DEFAULT 0,"     /* download processes started */
+    "  allow_private INTEGER NOT NULL DEFAULT 0,"     /* host listed explicitly: private addresses allowed */
+    "  created_ms    INTEGER NOT NULL,"
+    "  started_ms    INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms   INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX imports_by_state ON imports (state, id);",
 };
 #define DS__SCHEMA_VERSION ((int64_t)(sizeof ds__migrations / sizeof ds__migrations[0]))
 
@@ -81,6 +98,8 @@ static const char *const ds__migrations[] = {
 #define JOB_COLS "id, dump_id, kind, state, attempts, lease_expires_ms, worker_pid, phase, percent, " \
                  "error, created_ms, started_ms, finished_ms"
 #define ART_COLS "sha256, kind, format_version, path, size, created_ms, last_access_ms"
+#define IMPORT_COLS "id, url, name, state, bytes_total, bytes_done, dump_id, error, attempts, allow_private, " \
+                    "created_ms, started_ms, finished_ms"
 #define ART_KEY "sha256 = ?1 AND kind = ?2 AND format_version = ?3"
 /* running jobs that recovery takes back (?1 now, ?2 all_running, j the job) */
 #define RECOVERABLE "j.state = 'running' AND (?2 OR j.lease_expires_ms <= ?1)"
@@ -92,6 +111,7 @@ enum ds__stmt_id {
   S_RECOVER_DUMPS_FAIL, S_RECOVER_DUMPS_QUEUE, S_RECOVER_JOBS_FAIL, S_RECOVER_JOBS_QUEUE, S_JOB_COUNTS,
   S_ART_PUT, S_ART_GET, S_ART_TOUCH, S_ART_DELETE, S_ART_SUMMARY, S_ART_LRU,
   S_TOKEN_INSERT, S_TOKEN_ALL,
+  S_IMPORT_INSERT, S_IMPORT_GET, S_IMPORT_STATE, S_IMPORT_PROGRESS, S_IMPORT_UNFINISHED,
   S__COUNT
 };
 
@@ -190,6 +210,25 @@ static const struct {
         "INSERT INTO tokens (hash, role, name, created_ms) VALUES (?1, ?2, ?3, ?4)"},
     [S_TOKEN_ALL] = {"reading tokens",
         "SELECT hash, role FROM tokens"},
+
+    [S_IMPORT_INSERT] = {"inserting an import",
+        "INSERT INTO imports (url, name, state, allow_private, created_ms) VALUES (?1, ?2, 'queued', ?3, ?4) "
+        "RETURNING " IMPORT_COLS},
+    [S_IMPORT_GET] = {"reading an import",
+        "SELECT " IMPORT_COLS " FROM imports WHERE id = ?1"},
+    /* ?2 state, ?3 error (NULL keeps), ?4 dump id (NULL keeps), ?5 now */
+    [S_IMPORT_STATE] = {"setting an import's state",
+        "UPDATE imports SET state = ?2, error = coalesce(?3, error), dump_id = coalesce(?4, dump_id), "
+        "  attempts = attempts + (?2 = 'downloading'), "
+        "  started_ms = CASE WHEN ?2 = 'downloading' AND started_ms = 0 THEN ?5 ELSE started_ms END, "
+        "  finished_ms = CASE WHEN ?2 IN ('done', 'failed') THEN ?5 ELSE 0 END "
+        "WHERE id = ?1 AND state NOT IN ('done', 'failed') RETURNING " IMPORT_COLS},
+    [S_IMPORT_PROGRESS] = {"recording an import's progress",
+        "UPDATE imports SET bytes_done = ?2, bytes_total = ?3 WHERE id = ?1 AND state NOT IN ('done', 'failed')"},
+    /* ?2 a state, or NULL for every unfinished one */
+    [S_IMPORT_UNFINISHED] = {"listing unfinished imports",
+        "SELECT " IMPORT_COLS " FROM imports "
+        "WHERE (?2 IS NULL AND state NOT IN ('done', 'failed')) OR state = ?2 ORDER BY id LIMIT ?1"},
 };
 
 /* clang-format on */

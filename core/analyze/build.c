@@ -455,8 +455,17 @@ static void fill_info(ds__build *b) {
   info->runtime_version = ds_strpool_add(&b->pool, b->a->runtime.version);
   info->dump_path = ds_strpool_add(&b->pool, ds_dump_path(b->a->dump));
   info->dump_size = ds_dump_file_size(b->a->dump);
+  info->dump_identity = ds_dump_identity(b->a->dump);
   info->heap_error_count = (uint32_t)b->walk.error_count;
-  info->warnings = ds_strpool_add(&b->pool, b->roots->warnings);
+  /* what every answer from this index must carry: heap damage first, then partial root phases */
+  char warnings[2048] = "";
+  if (b->walk.error_count && b->walk.errors)
+    snprintf(warnings, sizeof warnings, "the heap is damaged: %zu error(s) while indexing, so counts and paths may be "
+             "incomplete (first: %s)%s%s", b->walk.error_count, b->walk.errors[0].message,
+             b->roots->warnings[0] ? "; " : "", b->roots->warnings);
+  else
+    snprintf(warnings, sizeof warnings, "%s", b->roots->warnings);
+  info->warnings = ds_strpool_add(&b->pool, warnings);
   info->build_ms = (uint64_t)(ds__now_ms() - b->t0);
 }
 

@@ -66,7 +66,17 @@ struct ds_dump {
   bool createdump;
   pthread_mutex_t image_lock;
   int guard;                 /* guard.c slot of the mapping, -1 if none */
+  uint64_t identity;         /* hash of the size, ELF and program headers and notes */
 };
+
+/* FNV-1a over bytes, continuing from h: the dump's identity (cheap, not cryptographic: it tells a
+ * dump from another process's, not an attacker's forgery). */
+static uint64_t identity_mix(uint64_t h, const void *data, size_t len) {
+  const uint8_t *p = data;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
 
 static int compare_segments(const void *a, const void *b) {
   const load_segment *x = a, *y = b;
@@ -582,6 +592,9 @@ static ds_status parse(ds_dump *dump, ds_error *err) {
     return ds_error_set(err, DS_E_NOMEM, "out of memory for %zu segments", load_total);
 
   size_t load_index = 0, note_bytes = 0;
+  dump->identity = identity_mix(1469598103934665603ull, &dump->file_size, sizeof dump->file_size);
+  dump->identity = identity_mix(dump->identity, dump->map, sizeof(Elf64_Ehdr));
+  dump->identity = identity_mix(dump->identity, ph_base, (size_t)phnum * sizeof(Elf64_Phdr));
   for (uint64_t i = 0; i < phnum; i++) {
     Elf64_Phdr ph;
     memcpy(&ph, ph_base + i * sizeof ph, sizeof ph);
@@ -606,6 +619,7 @@ static ds_status parse(ds_dump *dump, ds_error *err) {
                           (unsigned long long)dump->file_size);
     }
     if (ph.p_type == PT_NOTE) {
+      dump->identity = identity_mix(dump->identity, dump->map + ph.p_offset, ph.p_filesz);
       note_bytes += ph.p_filesz;
       if (note_bytes > DS_MAX_NOTE_BYTES)
         return ds_error_set(err, DS_E_LIMIT, "core notes exceed %u bytes", DS_MAX_NOTE_BYTES);
@@ -753,3 +767,5 @@ uint64_t ds_dump_memory_bytes(const ds_dump *dump) { return dump->memory_bytes; 
 bool ds_dump_is_createdump(const ds_dump *dump) { return dump->createdump; }
 
 bool ds_dump_changed(const ds_dump *dump) { return ds_map_guard_tripped(dump->guard); }
+
+uint64_t ds_dump_identity(const ds_dump *dump) { return dump->identity; }

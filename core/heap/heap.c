@@ -340,6 +340,81 @@ static void record_error(ds_walk_stats *stats, uint64_t object, uint64_t last_go
   va_end(ap);
 }
 
+/* A type already in the table (no DAC call): UINT32_MAX when unknown or invalid. */
+static uint32_t known_type(const ds_heap *heap, uint64_t mt) {
+  if (!mt)
+    return UINT32_MAX;
+  size_t h = mt_hash(mt, heap->slot_cap);
+  for (;;) {
+    uint32_t idx = heap->slot_index[h];
+    if (!idx)
+      return UINT32_MAX;
+    if (heap->slot_mt[h] == mt)
+      return (heap->types[idx - 1].flags & DS_TYPE_INVALID) ? UINT32_MAX : idx - 1;
+    h = (h + 1) & (heap->slot_cap - 1);
+  }
+}
+
+/* The size of a plausible object at addr (a known type whose size fits before end), else 0. */
+static uint64_t plausible_object(ds_heap *heap, uint64_t addr, uint64_t end) {
+  const ds_layout *layout = heap->layout;
+  uint8_t prefix[OBJECT_PREFIX_BYTES];
+  if (end - addr < layout->min_object_size || !ds_dump_read_exact(heap->dump, addr, prefix, sizeof prefix))
+    return 0;
+  uint64_t word;
+  uint32_t count;
+  memcpy(&word, prefix, 8);
+  memcpy(&count, prefix + layout->array_length, 4);
+  uint64_t mt = word & layout->mt_mask, probe;
+  uint32_t idx = known_type(heap, mt);
+  if (idx == UINT32_MAX && mt && ds_dump_read_u64(heap->dump, mt, &probe)) {
+    /* a type not met yet: ask the resolver, but only for words that point at memory the dump holds
+       (random bytes rarely do), so a damaged page costs a few lookups, not one per word */
+    ds_error why = {0};
+    idx = lookup_type(heap, mt, &why);
+    if (idx != UINT32_MAX && (heap->types[idx].flags & DS_TYPE_INVALID))
+      idx = UINT32_MAX;
+  }
+  if (idx == UINT32_MAX)
+    return 0;
+  uint64_t align_mask = (uint64_t)layout->object_alignment - 1;
+  uint64_t step = (size_of(&heap->types[idx], count, layout->min_object_size) + align_mask) & ~align_mask;
+  return step && step <= end - addr ? step : 0;
+}
+
+#define RESYNC_SCAN_MAX (4u << 20) /* bytes searched for the next object after damage */
+
+/* After a damaged object, the next address in [from, end) where two objects of known types follow
+ * each other (or one ends the range), as SOS's verifyheap resynchronises: one bad page then hides
+ * only itself, not the rest of its segment. 0 when none is found within RESYNC_SCAN_MAX. */
+static uint64_t resync(ds_heap *heap, uint64_t from, uint64_t end) {
+  uint64_t align = heap->layout->object_alignment;
+  from = (from + align - 1) & ~(align - 1);
+  for (uint64_t a = from; a < end && a - from < RESYNC_SCAN_MAX; a += align) {
+    uint64_t step = plausible_object(heap, a, end);
+    if (!step)
+      continue;
+    if (a + step == end || plausible_object(heap, a + step, end))
+      return a;
+  }
+  return 0;
+}
+
+/* Resynchronises after a damaged object at addr: the address to go on from (recording what was
+ * skipped), or 0 to give up on the rest of the range. */
+static uint64_t skip_damage(ds_heap *heap, ds_walk_stats *stats, uint64_t addr, uint64_t end, size_t seg_index) {
+  (void)seg_index;
+  uint64_t next = resync(heap, addr + heap->layout->object_alignment, end);
+  if (next && stats->error_count && stats->error_count <= DS_MAX_HEAP_ERRORS) {
+    /* the error just recorded says how the walk went on */
+    ds_heap_error *e = &stats->errors[stats->error_count - 1];
+    size_t used = strnlen(e->message, sizeof e->message);
+    snprintf(e->message + used, sizeof e->message - used, "; skipped %llu bytes to the next plausible object %llx",
+             (unsigned long long)(next - addr), (unsigned long long)next);
+  }
+  return next;
+}
+
 /* Walks one range. The fast path reads headers straight from the mapping; when the range is not
  * one contiguous piece of the core, headers are copied out. */
 static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *ctx,
@@ -415,7 +490,11 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
       cached_idx = lookup_type(heap, mt, &why);
       if (cached_idx == UINT32_MAX) {
         record_error(stats, addr, last_good, mt, seg_index, "%s", why.message);
-        return true;
+        cached_type = NULL;
+        cached_mt = 0;
+        if (!(addr = skip_damage(heap, stats, addr, end, seg_index)))
+          return true;
+        continue;
       }
       cached_mt = mt;
       cached_type = &heap->types[cached_idx];
@@ -425,7 +504,9 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
                      (unsigned long long)addr, (unsigned long long)mt, (unsigned long long)last_good);
         cached_type = NULL;
         cached_mt = 0;
-        return true;
+        if (!(addr = skip_damage(heap, stats, addr, end, seg_index)))
+          return true;
+        continue;
       }
     }
     uint64_t size = size_of(cached_type, count, min_size);
@@ -436,7 +517,11 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
                    "(0x%llx); last good object %llx",
                    (unsigned long long)addr, (unsigned long long)mt, (unsigned long long)size,
                    (unsigned long long)end, (unsigned long long)last_good);
-      return true;
+      cached_type = NULL; /* the resync may resolve types and move the table */
+      cached_mt = 0;
+      if (!(addr = skip_damage(heap, stats, addr, end, seg_index)))
+        return true;
+      continue;
     }
     stats->objects++;
     stats->bytes += size;

@@ -602,13 +602,75 @@ static ds_status query_summary(ds_query *q, json_t **out, ds_error *err) {
   ds__jset(doc, "live_bytes", json_integer((json_int_t)in->live_bytes));
   ds__jset(doc, "heap_errors", json_integer(in->heap_error_count));
   ds__jset(doc, "build_ms", json_integer((json_int_t)in->build_ms));
-  ds__jset(doc, "warnings", ds__jstr(ds_index_string(q->idx, in->warnings)));
   (void)err;
   *out = doc;
   return DS_OK;
 }
 
+/* The GC heap's shape: per generation its segments (or regions), reserved range, objects, bytes,
+ * free and live bytes (from the histogram), and every segment (SOS !eeheap -gc). */
+static ds_status query_heap(ds_query *q, json_t **out, ds_error *err) {
+  if (!ds__need(q, DS_SEC_GEN_HIST, err))
+    return err->code;
+  uint64_t segs[DS_GEN_COUNT] = {0}, range[DS_GEN_COUNT] = {0}, objects[DS_GEN_COUNT] = {0},
+           bytes[DS_GEN_COUNT] = {0}, live[DS_GEN_COUNT] = {0}, free_bytes[DS_GEN_COUNT] = {0};
+  json_t *list = json_array();
+  for (uint64_t s = 0; s < q->seg_count; s++) {
+    const ds_index_segment *seg = &q->segs[s];
+    if (seg->gen < DS_GEN_COUNT) {
+      segs[seg->gen]++;
+      range[seg->gen] += seg->end - seg->start;
+    }
+    json_t *j = json_object();
+    ds__jset(j, "heap", json_integer(seg->heap));
+    ds__jset(j, "generation", ds__jstr(seg->gen < DS_GEN_COUNT ? ds_gen_name((ds_gen)seg->gen) : "unknown"));
+    ds__jset(j, "start", ds__json_hex(seg->start));
+    ds__jset(j, "end", ds__json_hex(seg->end));
+    ds__jset(j, "descriptor", ds__json_hex(seg->descriptor));
+    ds__jset(j, "ephemeral", json_boolean(seg->ephemeral));
+    ds__jset(j, "objects", json_integer(seg->object_count));
+    ds__jappend(list, j);
+  }
+  ds__view view = ds__section_view(q->idx, DS_SEC_GEN_HIST, sizeof(ds_index_hist));
+  const ds_index_hist *hist = view.data;
+  for (uint64_t h = 0; hist && h < view.count; h++) {
+    if (hist[h].gen >= DS_GEN_COUNT)
+      continue;
+    objects[hist[h].gen] += hist[h].count;
+    bytes[hist[h].gen] += hist[h].bytes;
+    live[hist[h].gen] += hist[h].live_bytes;
+    if (hist[h].type == q->info->free_type)
+      free_bytes[hist[h].gen] += hist[h].bytes;
+  }
+  json_t *gens = json_array();
+  for (int g = 0; g < DS_GEN_COUNT; g++) {
+    json_t *j = json_object();
+    ds__jset(j, "generation", ds__jstr(ds_gen_name((ds_gen)g)));
+    ds__jset(j, "segments", json_integer((json_int_t)segs[g]));
+    ds__jset(j, "segment_bytes", json_integer((json_int_t)range[g]));
+    ds__jset(j, "objects", json_integer((json_int_t)objects[g]));
+    ds__jset(j, "object_bytes", json_integer((json_int_t)bytes[g]));
+    ds__jset(j, "free_bytes", json_integer((json_int_t)free_bytes[g]));
+    ds__jset(j, "live_bytes", json_integer((json_int_t)live[g]));
+    ds__jappend(gens, j);
+  }
+  json_t *doc = json_object();
+  ds__jset(doc, "server_gc", json_boolean(q->info->server_gc));
+  ds__jset(doc, "regions", json_boolean(q->info->regions));
+  ds__jset(doc, "heap_count", json_integer(q->info->heap_count));
+  ds__jset(doc, "generations", gens);
+  ds__jset(doc, "segment_count", json_integer((json_int_t)q->seg_count));
+  ds__jset(doc, "segments", list);
+  *out = doc;
+  return DS_OK;
+}
+
 /* ---- the public queries: each document is complete, or an error ---------------------------------- */
+
+ds_status ds_query_heap(ds_query *q, json_t **out, ds_error *err) {
+  ds__json_begin();
+  return ds__json_end(query_heap(q, out, err), out, err);
+}
 
 ds_status ds_query_stats(ds_query *q, const ds_object_filter *f, ds_sort sort, size_t limit, json_t **out,
                          ds_error *err) {

@@ -111,6 +111,12 @@ ds_status ds_query_open(const char *index_path, const char *dump_path, ds_query 
     ds_query_close(q);
     return ds_error_set(err, ignore.code ? ignore.code : DS_E_IO, "%s", ignore.message);
   }
+  if (q->dump && ds_dump_identity(q->dump) != q->info->dump_identity) {
+    /* another dump now sits at this path (or this index was built for another): never trusted */
+    ds_query_close(q);
+    return ds_error_set(err, DS_E_CORRUPT, "index %s was built from another dump than %s; rebuild it", index_path,
+                        path);
+  }
   *out = q;
   return DS_OK;
 }

@@ -254,8 +254,7 @@ static json_t *summary_json(ds_query *q, const ds_index_report *r, const ds_inde
   ds__jset(j, "threads", threads_json(q));
   ds__jset(j, "analysis_ms", json_integer((json_int_t)in->build_ms));
   ds__jset(j, "heap_errors", json_integer(in->heap_error_count));
-  ds__jset(j, "warnings", ds__jstr(ds_index_string(q->idx, in->warnings)));
-  return j;
+  return j; /* the index's warnings: the `warnings` array every answer from it carries */
 }
 
 /* The LOH's objects, count and bytes, and its largest ones. */

@@ -1,7 +1,7 @@
 // daemon.mjs: helpers for the end-to-end tests: start a real `dumpscope serve` on 127.0.0.1 with a
 // fresh data folder, make tokens with `dumpscope token create`, call it over HTTP, read fixtures.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, createReadStream, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, createReadStream, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -26,8 +26,24 @@ export function marker(truth, name) {
   return m;
 }
 
+// Every data folder a test process makes holds copies of dumps (hundreds of MB): all are removed
+// when the process exits, whatever happened, unless DS_KEEP_E2E_DATA is set.
+const madeDirs = new Set();
+process.on('exit', () => {
+  if (process.env.DS_KEEP_E2E_DATA) return;
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export function newDataDir() {
-  return mkdtempSync(join(tmpdir(), 'dumpscope-e2e-'));
+  const dir = mkdtempSync(join(tmpdir(), 'dumpscope-e2e-'));
+  madeDirs.add(dir);
+  return dir;
+}
+
+// Removes a data folder made by newDataDir (it holds copies of the dumps) unless
+// DS_KEEP_E2E_DATA is set, for looking at after a failure.
+export function removeDataDir(dir) {
+  if (dir && !process.env.DS_KEEP_E2E_DATA) rmSync(dir, { recursive: true, force: true });
 }
 
 export function token(data, role) {
@@ -66,6 +82,34 @@ export async function stopDaemon(d, signal = 'SIGTERM') {
   return done;
 }
 
+// The contract test (tests/contract/check.mjs) validates every response against openapi.yaml:
+// with DS_CONTRACT_LOG set, each response is appended to that file as one JSON line.
+const CONTRACT_LOG = process.env.DS_CONTRACT_LOG;
+const RECORDED_HEADERS = ['etag', 'cache-control', 'location', 'retry-after', 'www-authenticate', 'allow'];
+
+export function record(method, path, status, headers, body) {
+  if (!CONTRACT_LOG) return;
+  const h = {};
+  for (const name of RECORDED_HEADERS) {
+    const v = typeof headers.get === 'function' ? headers.get(name) : headers[name];
+    if (v !== undefined && v !== null) h[name] = v;
+  }
+  const contentType = typeof headers.get === 'function' ? headers.get('content-type') : headers['content-type'];
+  appendFileSync(CONTRACT_LOG, JSON.stringify({ method, path, status, content_type: contentType || '', headers: h, body }) + '\n');
+}
+
+// Parses a raw HTTP/1.1 response (status line, headers, body) and records it.
+export function recordRaw(method, path, raw) {
+  const m = raw.match(/^HTTP\/1\.[01] (\d{3})[^\r\n]*\r\n([\s\S]*?)\r\n\r\n([\s\S]*)$/);
+  if (!m) return;
+  const headers = {};
+  for (const line of m[2].split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  record(method, path, Number(m[1]), headers, m[3]);
+}
+
 export async function api(d, path, { token: t, method = 'GET', body, headers = {} } = {}) {
   const h = { ...headers };
   if (t) h.Authorization = `Bearer ${t}`;
@@ -79,6 +123,7 @@ export async function api(d, path, { token: t, method = 'GET', body, headers = {
   }
   const res = await fetch(d.url + path, init);
   const text = await res.text();
+  record(method, path, res.status, res.headers, text);
   let json = null;
   try {
     json = text ? JSON.parse(text) : null;

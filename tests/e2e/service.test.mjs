@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, writeFileSync, openSync, readSync, closeSync
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
-  api, fixture, marker, newDataDir, sleep, startDaemon, stopDaemon, token, upload, waitJob, workerPids,
+  api, fixture, marker, newDataDir, recordRaw, removeDataDir, sleep, startDaemon, stopDaemon, token, upload, waitJob, workerPids,
 } from './daemon.mjs';
 
 const main = fixture('main-wks-heap');
@@ -27,6 +27,7 @@ before(async () => {
 
 after(async () => {
   if (d) await stopDaemon(d);
+  removeDataDir(data);
 });
 
 test('health needs no token; everything else does, with the right role', async () => {
@@ -46,6 +47,11 @@ test('health needs no token; everything else does, with the right role', async (
   assert.equal(r.json.error.code, 'forbidden');
   r = await api(d, '/dumps/0123456789abcdef', { token: uploader, method: 'DELETE' });
   assert.equal(r.status, 403);
+  r = await api(d, '/metrics');
+  assert.equal(r.status, 401);
+  r = await api(d, '/metrics', { token: reader });
+  assert.equal(r.status, 200);
+  assert.match(r.text, /^# HELP dumpscope_/);
 });
 
 test('upload -> automatic analysis -> gen/2, roots, deadlocks answer with the truth', async () => {
@@ -118,6 +124,14 @@ test('analysis answers carry an ETag; If-None-Match gets 304', async () => {
 });
 
 function rawRequest(text) {
+  const [method, path] = text.split(' ');
+  return rawExchange(text).then((out) => {
+    recordRaw(method, path, out);
+    return out;
+  });
+}
+
+function rawExchange(text) {
   return new Promise((resolve, reject) => {
     const u = new URL(d.url);
     const s = connect(Number(u.port), u.hostname, () => s.write(text));
@@ -136,6 +150,9 @@ test('bad uploads are refused with the reason, nothing stays, the daemon serves 
   let r = await upload(d, uploader, random);
   assert.equal(r.status, 415, r.text);
   assert.equal(r.json.error.code, 'not_a_dump');
+  // the message speaks of the upload, not of the server's temporary file
+  assert.match(r.json.error.message, /^the upload is not a dump/);
+  assert.equal(r.json.error.message.includes(data), false);
 
   const mini = join(tmp, 'mini.dmp');
   const mdmp = Buffer.alloc(4096);
@@ -146,6 +163,7 @@ test('bad uploads are refused with the reason, nothing stays, the daemon serves 
   assert.equal(r.status, 415, r.text);
   assert.equal(r.json.error.code, 'unsupported');
   assert.match(r.json.error.message, /minidump/i);
+  assert.equal(r.json.error.message.includes(data), false);
 
   const cut = join(tmp, 'cut.dmp');
   const fd = openSync(main.dump, 'r');
@@ -210,7 +228,7 @@ test('unknown ids, malformed addresses and parameters get 4xx JSON errors', asyn
 
 test('the daemon never maps the DAC, after serving every kind of query', async () => {
   const m = marker(truth, 'marker.local');
-  for (const p of ['summary', 'gen/0', 'gen/2/objects?limit=5', 'heap/stat?liveness=dead', 'types?q=Invoice',
+  for (const p of ['summary', 'heap', 'gen/0', 'gen/2/objects?limit=5', 'heap/stat?liveness=dead', 'types?q=Invoice',
     `objects/${m.address}`, `objects/${m.address}/refs`, `roots/${m.address}?all=true`, `addresses/${m.address}`,
     'handles', 'finalizer?queue=ready', 'fragmentation', 'strings?duplicates=true', 'threads',
     `threads/${threadOs('main')}/stack`, `threads/m1/objects`, 'locks', 'waits', 'deadlocks', 'findings']) {
@@ -241,6 +259,13 @@ test('a worker killed with SIGKILL fails its job with the reason; the daemon ser
   const q = await api(d, `/dumps/${up.json.id}/gen/2`, { token: reader });
   assert.equal(q.status, 422);
   assert.equal(q.json.error.code, 'analysis_failed');
+  for (const p of ['summary', 'gen/2/objects', 'heap/stat', 'heap/objects', 'types', 'objects/0x10', 'objects/0x10/refs',
+    'roots/0x10', 'addresses/0x10', 'handles', 'finalizer', 'fragmentation', 'strings', 'threads', 'threads/m1/stack',
+    'threads/m1/objects', 'locks', 'waits', 'deadlocks', 'findings']) {
+    const r = await api(d, `/dumps/${up.json.id}/${p}`, { token: reader });
+    assert.equal(r.status, 422, p);
+    assert.match(r.json.error.message, /signal 9/, p);
+  }
   // remembered: uploading it again does not start a retry storm
   const again = await upload(d, uploader, other.dump);
   assert.equal(again.json.status, 'failed');

@@ -86,12 +86,22 @@ units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks
        "growth1:wks:heap" "growth2:wks:heap")
 [ "$big" = 1 ] && units+=("big:wks:heap")
 
+# unit_complete P V KINDS: the unit's marker, truth and every dump it makes are there (a marker
+# alone is not enough: a deleted dump must be made again, not silently dropped).
+unit_complete() {
+    local p="$1" v="$2" kinds="$3" k
+    [ -f "$set_dir/$p-$v.done" ] && [ -s "$set_dir/$p-$v.truth.json" ] || return 1
+    for k in $kinds; do
+        [ -s "$set_dir/$p-$v-$k.dmp" ] || return 1
+    done
+}
+
 set_complete() {
     [ -f "$set_dir/fixtures.json" ] || return 1
-    local u p v
+    local u p v rest
     for u in "${units[@]}"; do
-        p="${u%%:*}"; v="${u#*:}"; v="${v%%:*}"
-        [ -f "$set_dir/$p-$v.done" ] || return 1
+        p="${u%%:*}"; rest="${u#*:}"; v="${rest%%:*}"
+        unit_complete "$p" "$v" "${rest#*:}" || return 1
         grep -q "\"truth\": \"$p-$v.truth.json\"" "$set_dir/fixtures.json" || return 1
     done
 }
@@ -215,10 +225,11 @@ run_unit() {
 
 for u in "${units[@]}"; do
     p="${u%%:*}"; rest="${u#*:}"; v="${rest%%:*}"; kinds="${rest#*:}"
-    if [ -f "$set_dir/$p-$v.done" ]; then
+    if unit_complete "$p" "$v" "$kinds"; then
         echo "make-fixtures: $p-$v: already made"
         continue
     fi
+    rm -f "$set_dir/$p-$v.done"
     run_unit "$p" "$v" "$kinds"
 done
 

@@ -18,6 +18,8 @@ const char *ds_fixtures_dir(void) {
   return d ? d : "";
 }
 
+static size_t missing_count; /* listed fixtures whose dump file is gone */
+
 static void load_all(void) {
   loaded = true;
   const char *d = getenv("DS_FIXTURES");
@@ -46,8 +48,14 @@ static void load_all(void) {
     snprintf(x->kind, sizeof x->kind, "%s", json_string_value(json_object_get(f, "kind")));
     snprintf(x->dump, sizeof x->dump, "%s/%s", dir, json_string_value(json_object_get(f, "dump")));
     snprintf(x->truth_path, sizeof x->truth_path, "%s/%s", dir, json_string_value(json_object_get(f, "truth")));
-    if (access(x->dump, R_OK) != 0) /* e.g. big dumps listed but not generated */
+    if (access(x->dump, R_OK) != 0) {
+      /* make-fixtures.sh lists only what it made: a listed dump that is gone is a broken fixture
+         set, and every test that asks for fixtures fails naming it */
+      fprintf(stderr, "fixture %s: its dump %s is missing (regenerate: tests/scenarios/make-fixtures.sh)\n", x->name,
+              x->dump);
+      missing_count++;
       continue;
+    }
     x->truth = json_load_file(x->truth_path, 0, &jerr);
     cache_count++;
   }
@@ -68,6 +76,7 @@ size_t ds_fixtures(const char *process, ds_fixture **out) {
     if (!process || strcmp(cache[i].process, process) == 0)
       selected[n++] = cache[i];
   CU_ASSERT_FATAL(n > 0); /* no fixtures = a failure, never a skip */
+  CU_ASSERT_FATAL(missing_count == 0); /* a listed dump that is missing fails too (named on stderr) */
   *out = selected;
   return n;
 }

@@ -188,6 +188,11 @@ static void test_overwritten_method_table(void) {
   CU_ASSERT_EQUAL_FATAL(ds_analysis_open(f->dump, &search, &b, &err), DS_OK);
   CU_ASSERT_EQUAL_FATAL(ds_heap_walk(b->heap, -1, NULL, NULL, &clean, &err), DS_OK);
   CU_ASSERT(stats.objects < clean.objects);
+  /* and past the damaged object: the walk resynchronised on the next one, so only the victim is
+     missing (one bad object no longer hides the rest of its segment) */
+  if (stats.objects != clean.objects - 1)
+    fprintf(stderr, "walked %llu of %llu objects: %s\n", (unsigned long long)stats.objects, (unsigned long long)clean.objects, stats.error_count ? stats.errors[0].message : "");
+  CU_ASSERT_EQUAL(stats.objects, clean.objects - 1);
   CU_ASSERT(stats.objects > clean.objects / 2);
   ds_walk_stats_free(&clean);
   ds_walk_stats_free(&stats);

@@ -122,7 +122,10 @@ static void test_damaged_section_is_rebuilt(void) {
   CU_ASSERT_PTR_NOT_NULL_FATAL(invoice);
   for (size_t q = 0; q < 3; q++) {
     snprintf(args, sizeof args, "%s '%s' %s --index '%s'", queries[q], fx[0].dump, invoice, index);
-    CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+    int code = run("", args, err, sizeof err);
+    if (code != 0)
+      fprintf(stderr, "%s: exit %d: %s\n", args, code, err);
+    CU_ASSERT_EQUAL(code, 0);
   }
   CU_ASSERT_EQUAL_FATAL(ds_index_open(index, &idx, &e), DS_OK);
   CU_ASSERT_EQUAL(ds_index_verify_all(idx, &e), DS_OK);
@@ -216,6 +219,118 @@ static void test_read_only_folder(void) {
   CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* A heap with a damaged object: `index` exits 4, every answer from that index carries the damage in
+ * `warnings` (JSON) or a warning line (text), and the walk went past the damage. */
+static void test_damaged_heap_is_reported(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  const char *victim_text = NULL;
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(fx[0].truth, "markers"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), "invoice.last") == 0)
+      victim_text = json_string_value(json_object_get(m, "address"));
+  uint64_t victim = 0;
+  CU_ASSERT_FATAL(victim_text && ds_test_hex(victim_text, &victim));
+  ds_dump *dump = NULL;
+  ds_error e = {0};
+  uint64_t offset = 0;
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(fx[0].dump, &dump, &e), DS_OK);
+  CU_ASSERT_FATAL(ds_dump_file_offset(dump, victim, &offset));
+  ds_dump_close(dump);
+  char copy[4200], index[4300], cmd[9000], args[9000], err[4096];
+  snprintf(copy, sizeof copy, "%s/damaged-heap.dmp", ds_test_tmpdir());
+  snprintf(index, sizeof index, "%s.dsindex", copy);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s'", fx[0].dump, copy, index);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  int fd = open(copy, O_WRONLY);
+  uint64_t garbage = 0x00004141414141a0ull;
+  CU_ASSERT_EQUAL_FATAL(pwrite(fd, &garbage, 8, (off_t)offset), 8);
+  close(fd);
+
+  snprintf(args, sizeof args, "index '%s'", copy);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 4);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "the heap is damaged"));
+
+  char out_path[4300];
+  snprintf(out_path, sizeof out_path, "%s/summary.json", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "'%s' heapstat '%s' --live --json > '%s'", getenv("DUMPSCOPE_CLI"), copy, out_path);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+  json_error_t jerr;
+  json_t *doc = json_load_file(out_path, 0, &jerr);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  const char *warning = json_string_value(json_array_get(json_object_get(doc, "warnings"), 0));
+  CU_ASSERT_PTR_NOT_NULL(warning);
+  CU_ASSERT_PTR_NOT_NULL(warning ? strstr(warning, victim_text + 2) : NULL);
+  json_decref(doc);
+
+  snprintf(args, sizeof args, "deadlocks '%s'", copy);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "warning: the heap is damaged"));
+  unlink(copy);
+  unlink(index);
+}
+
+/* Lists paged by position page from the CLI too: --after N skips the first N rows. */
+static void test_cli_paging(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char path[4300], cmd[9000];
+  json_error_t jerr;
+  snprintf(path, sizeof path, "%s/page.json", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "'%s' gen '%s' 2 --limit 4 --json > '%s'", getenv("DUMPSCOPE_CLI"), fx[0].dump, path);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  json_t *all = json_load_file(path, 0, &jerr);
+  snprintf(cmd, sizeof cmd, "'%s' gen '%s' 2 --limit 2 --after 2 --json > '%s'", getenv("DUMPSCOPE_CLI"), fx[0].dump,
+           path);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  json_t *page = json_load_file(path, 0, &jerr);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(page);
+  json_t *a = json_object_get(all, "types"), *p = json_object_get(page, "types");
+  CU_ASSERT_EQUAL(json_array_size(p), 2);
+  CU_ASSERT(json_equal(json_array_get(a, 2), json_array_get(p, 0)));
+  CU_ASSERT(json_equal(json_array_get(a, 3), json_array_get(p, 1)));
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(page, "next_cursor")), "4");
+  json_decref(all);
+  json_decref(page);
+}
+
+/* Another dump copied over app.dmp while app.dmp.dsindex stays: the index is bound to its dump and
+ * is rebuilt, never answered from (the old index would describe the other process). */
+static void test_foreign_index_is_rebuilt(void) {
+  ds_fixture *fx, *lx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  CU_ASSERT_FATAL(ds_fixtures("locks", &lx) > 0);
+  char app[4200], cmd[9000], args[9000], err[4096];
+  snprintf(app, sizeof app, "%s/app.dmp", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s.dsindex'", fx[0].dump, app, app);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  snprintf(args, sizeof args, "deadlocks '%s'", app);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", lx[0].dump, app);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  char out_path[4300];
+  snprintf(out_path, sizeof out_path, "%s/threads.json", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "'%s' threads '%s' --json > '%s' 2>/dev/null", getenv("DUMPSCOPE_CLI"), app, out_path);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+  json_error_t jerr;
+  json_t *doc = json_load_file(out_path, 0, &jerr);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  /* the answer is the locks process's: its truth's thread ids, not the main process's */
+  json_int_t want = json_integer_value(json_object_get(json_array_get(json_object_get(lx[0].truth, "threads"), 0), "os_id"));
+  bool found = false;
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(doc, "threads"), i, t)
+    found = found || json_integer_value(json_object_get(t, "os_id")) == want;
+  CU_ASSERT_TRUE(found);
+  json_decref(doc);
+  snprintf(args, sizeof args, "summary '%s'", app);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 0);
+  unlink(app);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("hostile paths", NULL, NULL);
@@ -225,5 +340,8 @@ int main(void) {
   CU_add_test(s, "a dump truncated while being read is reported, not a SIGBUS", test_shrinking_dump);
   CU_add_test(s, "bad arguments exit 2 and say what is wrong", test_bad_arguments);
   CU_add_test(s, "a dump in a read-only folder gets its index in the user's cache", test_read_only_folder);
+  CU_add_test(s, "a damaged heap: index exits 4 and every answer carries a warning", test_damaged_heap_is_reported);
+  CU_add_test(s, "--after pages position-paged lists from the CLI", test_cli_paging);
+  CU_add_test(s, "an index left from another dump at the same path is rebuilt", test_foreign_index_is_rebuilt);
   return ds_test_main();
 }

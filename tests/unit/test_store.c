@@ -2,7 +2,7 @@
  * test_store.c: the SQLite store (server/store.h) on real database files in a scratch folder:
  * migrations and refusing a newer schema, dumps (dedupe, paging, status), the job queue (FIFO
  * claims, progress, finish, lease recovery, two threads claiming at once), the artifact cache
- * and API tokens (only hashes on disk). Needs no dumps.
+ * API tokens (only hashes on disk) and imports (never a signature). Needs no dumps.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -674,6 +674,63 @@ static void test_truncation(void) {
   ds_store_close(store);
 }
 
+/* Imports: the row's life (queued -> downloading -> ingesting -> done, attempts counted), final
+ * states are final, listing by state, and a URL or an error holding a signature is never stored. */
+static void test_imports(void) {
+  ds_store *store = open_fresh(NULL, 0);
+  ds_error err = {0};
+  ds_store_import a, b, got;
+  CU_ASSERT_EQUAL_FATAL(ds_store_import_add(store, "https://acct.blob.core.windows.net/c/a.dmp?<redacted>", "a.dmp",
+                                            false, &a, &err), DS_OK);
+  CU_ASSERT_EQUAL_FATAL(ds_store_import_add(store, "http://127.0.0.1:9/b.dmp", "", true, &b, &err), DS_OK);
+  CU_ASSERT(b.id > a.id);
+  CU_ASSERT_STRING_EQUAL(a.state, "queued");
+  CU_ASSERT(b.allow_private && !a.allow_private);
+  CU_ASSERT_EQUAL(ds_store_import_add(store, "https://x/c/a.dmp?sv=1&sig=abc", "", false, &got, &err), DS_E_ARG);
+  CU_ASSERT_EQUAL(ds_store_import_add(store, "https://x/c/a.dmp?SIG=abc", "", false, &got, &err), DS_E_ARG);
+
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, a.id, "downloading", NULL, NULL, &got, &err), DS_OK);
+  CU_ASSERT_EQUAL(got.attempts, 1);
+  CU_ASSERT(got.started_ms > 0);
+  CU_ASSERT_EQUAL(ds_store_import_progress(store, a.id, 10, 100, &err), DS_OK);
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, a.id, "queued", NULL, NULL, NULL, &err), DS_OK);
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, a.id, "downloading", NULL, NULL, &got, &err), DS_OK);
+  CU_ASSERT_EQUAL(got.attempts, 2);
+  CU_ASSERT_EQUAL(got.bytes_done, 10);
+  CU_ASSERT_EQUAL(got.bytes_total, 100);
+
+  ds_store_import *rows = NULL;
+  size_t count = 0;
+  CU_ASSERT_EQUAL(ds_store_import_list(store, "queued", 10, &rows, &count, &err), DS_OK);
+  CU_ASSERT_EQUAL(count, 1);
+  CU_ASSERT(count == 1 && rows[0].id == b.id);
+  free(rows);
+  CU_ASSERT_EQUAL(ds_store_import_list(store, NULL, 10, &rows, &count, &err), DS_OK);
+  CU_ASSERT_EQUAL(count, 2);
+  free(rows);
+  CU_ASSERT_EQUAL(ds_store_import_list(store, "bogus", 10, &rows, &count, &err), DS_E_ARG);
+
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, a.id, "ingesting", NULL, NULL, NULL, &err), DS_OK);
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, a.id, "done", NULL, "0123456789abcdef", &got, &err), DS_OK);
+  CU_ASSERT_STRING_EQUAL(got.dump_id, "0123456789abcdef");
+  CU_ASSERT(got.finished_ms > 0);
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, a.id, "failed", "late", NULL, NULL, &err), DS_E_ARG);
+  CU_ASSERT_EQUAL(ds_store_import_progress(store, a.id, 1, 1, &err), DS_OK); /* a finished one is left alone */
+  CU_ASSERT_EQUAL(ds_store_import_get(store, a.id, &got, &err), DS_OK);
+  CU_ASSERT_STRING_EQUAL(got.state, "done");
+  CU_ASSERT_EQUAL(got.bytes_done, 10);
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, b.id, "failed", "HTTP 403 for ?sv=1&sig=x", NULL, NULL, &err),
+                  DS_E_ARG);
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, b.id, "failed", "HTTP 403", NULL, &got, &err), DS_OK);
+  CU_ASSERT_STRING_EQUAL(got.error, "HTTP 403");
+  CU_ASSERT_EQUAL(ds_store_import_get(store, 999999, &got, &err), DS_E_NOT_FOUND);
+  CU_ASSERT_EQUAL(ds_store_import_set_state(store, 999999, "queued", NULL, NULL, NULL, &err), DS_E_NOT_FOUND);
+  CU_ASSERT_EQUAL(ds_store_import_list(store, NULL, 10, &rows, &count, &err), DS_OK);
+  CU_ASSERT_EQUAL(count, 0);
+  CU_ASSERT_PTR_NULL(rows);
+  ds_store_close(store);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("store", NULL, NULL);
@@ -688,5 +745,6 @@ int main(void) {
   CU_add_test(s, "artifacts put, get, touch, LRU, delete", test_artifacts);
   CU_add_test(s, "tokens: roles, wrong tokens, only hashes on disk", test_tokens);
   CU_add_test(s, "over-long text is truncated, never overflowed", test_truncation);
+  CU_add_test(s, "imports: states, attempts, listing, no signature stored", test_imports);
   return ds_test_main();
 }

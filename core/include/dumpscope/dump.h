@@ -98,6 +98,10 @@ uint64_t ds_dump_search(ds_dump *dump, uint64_t start, uint64_t end, const void 
  * a NUL when stop_at_nul; always terminates out. Returns the bytes written. */
 size_t ds_utf16_to_utf8(const uint16_t *in, size_t in_len, bool stop_at_nul, char *out, size_t out_len);
 
+/* The dump's identity: a hash of its size, ELF and program headers and notes (threads' registers,
+ * mapped files). An index records it and is not used for a dump whose identity differs. */
+uint64_t ds_dump_identity(const ds_dump *dump);
+
 /* True when the dump file shrank while it was being read: the pages past its new end read as
  * zeros, so every answer computed since is suspect (see guard.c). */
 bool ds_dump_changed(const ds_dump *dump);

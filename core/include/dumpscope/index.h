@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 5u
+#define DS_INDEX_VERSION 6u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -74,6 +74,7 @@ typedef struct ds_index_info {
   uint64_t dump_size;
   uint64_t build_ms;
   uint32_t heap_error_count, warnings; /* warnings: string pool offset */
+  uint64_t dump_identity;              /* ds_dump_identity of the dump it was built from */
 } ds_index_info;
 
 typedef struct ds_index_big_size {

@@ -97,6 +97,9 @@ ds_status ds_query_dominators(ds_query *q, uint64_t parent, bool by_type, size_t
 typedef enum ds_diff_sort { DS_DIFF_BYTES = 0, DS_DIFF_COUNT, DS_DIFF_RETAINED } ds_diff_sort;
 ds_status ds_query_diff(ds_query *before, ds_query *after, ds_diff_sort sort, size_t limit, json_t **out,
                         ds_error *err);
+/* The GC heap: per generation its segments/regions, reserved bytes, objects, object, free and live
+ * bytes; and every segment (heap, generation, range, objects) (SOS !eeheap -gc). */
+ds_status ds_query_heap(ds_query *q, json_t **out, ds_error *err);
 /* Summary of the index: counts, GC mode, heap sizes per generation. */
 ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
 
