@@ -58,6 +58,16 @@ typedef struct ds_api_resource {
   const char *help;
 } ds_api_resource;
 
+/* Another dump's index, for the resources that compare two dumps (diff, its `base` parameter): the
+ * daemon opens it from its index cache by dump id, the CLI by dump path. Set once at start-up,
+ * before any request; unset, a comparison answers that it is not available. */
+typedef struct ds_api_other {
+  ds_status (*open)(void *ctx, const char *ref, ds_query **q, ds_error *err);
+  void (*release)(void *ctx, ds_query *q);
+  void *ctx;
+} ds_api_other;
+void ds_api_set_other(const ds_api_other *other);
+
 size_t ds_api_resource_count(void);
 const ds_api_resource *ds_api_resource_at(size_t index);
 const ds_api_resource *ds_api_find(const char *name);

@@ -16,6 +16,14 @@ void ds_api_render_stack(json_t *doc, FILE *out);
 void ds_api_render_waits(json_t *doc, FILE *out);
 void ds_api_render_deadlocks(json_t *doc, FILE *out);
 void ds_api_render_findings(json_t *doc, FILE *out);
+/* One finding as text (render_report.c): severity, title, description, recommendation, evidence. */
+void ds_api_render_finding(json_t *finding, FILE *out);
+/* The report as text, laid out like MAT's batch report (render_report.c). */
+void ds_api_render_report(json_t *doc, FILE *out);
+/* The dominator tree listing as text (render_report.c). */
+void ds_api_render_dominators(json_t *doc, FILE *out);
+/* A dump comparison as text (render_report.c). */
+void ds_api_render_diff(json_t *doc, FILE *out);
 void ds_api_render_summary(json_t *doc, FILE *out);
 void ds_api_render_locks(json_t *doc, FILE *out);
 void ds_api_render_handles(json_t *doc, FILE *out);

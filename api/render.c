@@ -186,16 +186,6 @@ void ds_api_render_deadlocks(json_t *doc, FILE *out) {
   }
 }
 
-void ds_api_render_findings(json_t *doc, FILE *out) {
-  size_t i, k;
-  json_t *x, *y;
-  (void)k;
-  (void)y;
-  json_array_foreach(json_object_get(doc, "findings"), i, x)
-    fprintf(out, "[%s] %s: %s\n    Recommendation: %s\n", str(x, "severity"), str(x, "title"), str(x, "description"),
-           str(x, "recommendation"));
-}
-
 void ds_api_render_objects(json_t *doc, FILE *out) {
   size_t i;
   json_t *r;

@@ -284,6 +284,50 @@ static ds_status h_findings(ds_query *q, const ds_api_args *args, json_t **out, 
   return ds_query_findings(q, out, err);
 }
 
+static ds_status h_dominators(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  static const char *const kinds[] = {"object", "type", NULL};
+  uint64_t parent, limit;
+  int by;
+  ds_status rc;
+  if ((rc = ds_api_get_address(args, "parent", false, &parent, err)) != DS_OK ||
+      (rc = ds_api_get_enum(args, "by", kinds, 0, &by, err)) != DS_OK ||
+      (rc = ds_api_get_u64(args, "limit", 100, 1, DS_API_MAX_LIMIT, &limit, err)) != DS_OK)
+    return rc;
+  return ds_query_dominators(q, parent, by == 1, (size_t)limit, out, err);
+}
+
+static ds_api_other other_index;
+
+void ds_api_set_other(const ds_api_other *other) { other_index = other ? *other : (ds_api_other){0}; }
+
+/* This dump (after) against the one named by base (before). */
+static ds_status h_diff(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  static const char *const sorts[] = {"bytes", "count", "retained", NULL};
+  const char *base = ds_api_args_get(args, "base");
+  uint64_t limit;
+  int sort;
+  ds_status rc;
+  if (!base || !*base)
+    return ds_error_set(err, DS_E_ARG, "diff needs base: the dump to compare with (the earlier one)");
+  if ((rc = ds_api_get_enum(args, "sort", sorts, 0, &sort, err)) != DS_OK ||
+      (rc = ds_api_get_u64(args, "limit", 100, 1, DS_API_MAX_LIMIT, &limit, err)) != DS_OK)
+    return rc;
+  if (!other_index.open)
+    return ds_error_set(err, DS_E_ARG, "comparing dumps is not available here");
+  ds_query *before = NULL;
+  if ((rc = other_index.open(other_index.ctx, base, &before, err)) != DS_OK)
+    return rc;
+  rc = ds_query_diff(before, q, (ds_diff_sort)sort, (size_t)limit, out, err);
+  if (other_index.release)
+    other_index.release(other_index.ctx, before);
+  return rc;
+}
+
+static ds_status h_report(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  (void)args;
+  return ds_query_report(q, out, err);
+}
+
 /* ---- the table ------------------------------------------------------------------------------- */
 
 
@@ -347,7 +391,16 @@ static const ds_api_resource resources[] = {
      "wait-for cycles with locks and stacks; contention that is not a deadlock; details=true adds every "
      "involved thread's stack (SOSEX !dlk -d)"},
     {"findings", "findings", NULL, "", h_findings, ds_api_render_findings, NULL, NULL,
-     "findings: deadlocks, blocked finalizer, thread-pool starvation, contention"},
+     "findings, most severe first, with evidence and the threshold each compared against"},
+    {"dominators", "dominators", NULL, "parent,by,limit", h_dominators, ds_api_render_dominators, NULL, NULL,
+     "the dominator tree: the objects parent dominates (default: the top), largest retained size first; "
+     "by=type: types by the bytes their instances retain (MAT's dominator tree)"},
+    {"diff", "diff", NULL, "base,sort,limit", h_diff, ds_api_render_diff, NULL, NULL,
+     "growth against an earlier dump (base: its id) per type: instances, bytes, retained bytes "
+     "(dumpscope diff BEFORE AFTER)"},
+    {"report", "report", NULL, "", h_report, ds_api_render_report, NULL, NULL,
+     "the automatic analysis report: summary, findings, top types per generation, LOH, strings, exceptions "
+     "(dumpscope analyze)"},
 };
 
 size_t ds_api_resource_count(void) { return sizeof resources / sizeof *resources; }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpscope/findings.h"
 #include "dumpscope/heap.h"
 typedef ds_cli_args cli_options;
 
@@ -72,7 +73,7 @@ bool ds_cli_parse_address(const char *text, uint64_t *out) { return ds_api_parse
 static bool option_takes_value(const char *arg) {
   static const char *const with_value[] = {"--index", "--contains", "--after", "--offset", "--min-length", "--dac",
                                            "--type", "--gen", "--min", "--max", "--limit", "--depth",
-                                           "--elements", "--kind", "--mt", "--module", "--frame", NULL};
+                                           "--elements", "--kind", "--mt", "--module", "--frame", "--set", NULL};
   for (size_t i = 0; with_value[i]; i++)
     if (strcmp(arg, with_value[i]) == 0)
       return true;
@@ -91,6 +92,8 @@ void ds_cli_usage(FILE *out) {
           "  --offline         never download a DAC from a symbol server\n"
           "  --clrmd-names     spell types like ClrMD/dotnet-dump (List<System.String>) instead of SOS\n"
           "  --index PATH      the heap index to use or build (default DUMP.dsindex)\n"
+          "  --set NAME=VALUE  a threshold of the findings for this analysis (repeatable; dumpscope settings\n"
+          "                    lists them); an index built with other thresholds is rebuilt\n"
           "heapstat options:\n"
           "  --gen N           0, 1, 2, loh, poh, frozen\n"
           "  --type TEXT       types whose name contains TEXT (--exact: equals TEXT)\n"
@@ -108,11 +111,36 @@ void ds_cli_usage(FILE *out) {
           "mfrag options: --mt MT (-mt:MT) gap holders of one type; finq/frq: --gen N\n"
           "dlk/mlocks/mwaits (deadlocks/locks/waits) options: --details (-d) stacks of every thread involved\n"
           "strings options: --module NAME (strings of one module's types' statics and objects)\n"
+          "dominators options: [ADDR] the objects ADDR dominates (default: the top of the tree), --types\n"
+          "                  (types by retained size), --limit N\n"
           "obj options:\n"
           "  --limit N --offset N   array elements to show (default 20)\n"
           "Environment: DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS (a:b), DUMPSCOPE_SYMBOL_SERVERS (u1;u2),\n"
           "             DUMPSCOPE_CACHE (downloaded DACs)\n");
   ds_cli_resource_usage(out);
+}
+
+int ds_cli_settings_main(int argc, char **argv) {
+  bool json = argc > 2 && strcmp(argv[2], "--json") == 0;
+  if (argc > 2 && !json) {
+    ds_error err;
+    ds_error_set(&err, DS_E_ARG, "usage: dumpscope settings [--json]");
+    return ds_cli_fail(false, &err);
+  }
+  json_t *list = json_array();
+  for (size_t i = 0; i < ds_setting_count(); i++) {
+    const ds_setting_info *s = ds_setting_at(i);
+    if (json)
+      json_array_append_new(list, json_pack("{s:s,s:f,s:f,s:f,s:s,s:s}", "name", s->name, "default", s->def, "min",
+                                            s->min, "max", s->max, "unit", s->unit, "meaning", s->meaning));
+    else
+      printf("%-26s %12.0f %-8s %s\n", s->name, s->def, s->unit, s->meaning);
+  }
+  if (json)
+    ds_cli_print_json(json_pack("{s:o}", "settings", list));
+  else
+    json_decref(list);
+  return 0;
 }
 
 bool ds_cli_has_command(const char *name) {
@@ -240,6 +268,16 @@ int ds_cli_run(int argc, char **argv) {
       i++;
     }
     else if (strcmp(arg, "--dac") == 0 && next) { o.dac = next; i++; }
+    else if (strcmp(arg, "--set") == 0 && next) {
+      ds_finding_settings check;
+      ds_finding_settings_init(&check);
+      if (o.set_count == DS_CLI_MAX_SET)
+        ds_error_set(&err, DS_E_ARG, "at most %d --set options", DS_CLI_MAX_SET);
+      if (o.set_count == DS_CLI_MAX_SET || ds_finding_settings_apply(&check, next, &err) != DS_OK)
+        return ds_cli_fail(o.json, &err);
+      o.set[o.set_count++] = next;
+      i++;
+    }
     else if (strcmp(arg, "--type") == 0 && next) { o.type_filter = next; i++; }
     else if (strcmp(arg, "--gen") == 0 && next) {
       o.gen = ds_gen_parse(next);

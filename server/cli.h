@@ -14,6 +14,8 @@
 #include "dumpscope/error.h"
 #include <stddef.h>
 
+#define DS_CLI_MAX_SET 32     /* --set options on one command line */
+
 /* Everything a command line can say. */
 typedef struct ds_cli_args {
   const char *dump;
@@ -27,7 +29,7 @@ typedef struct ds_cli_args {
   uint64_t min_size, max_size;
   bool no_strings, free_only, clrmd_names, offline;
   size_t limit;
-  bool live, dead, list, sort_count, all, stat, duplicates;
+  bool live, dead, list, sort_count, all, stat, duplicates, by_type;
   uint64_t after;            /* --after ADDR (paging), --offset N for array elements */
   bool after_given;
   const char *contains;
@@ -41,6 +43,8 @@ typedef struct ds_cli_args {
   bool details;              /* --details (-d) */
   const char *module;        /* --module NAME */
   const char *frame;         /* --frame N (mdv, mframe) */
+  const char *set[DS_CLI_MAX_SET]; /* --set NAME=VALUE[,...]: thresholds of the findings */
+  size_t set_count;
 } ds_cli_args;
 
 /* Prints err as text (stderr) or as {"error": {"code", "message"}} (stdout); returns the exit
@@ -69,6 +73,9 @@ void ds_cli_print_json(json_t *doc);
 bool ds_cli_is_resource_command(const char *command);
 int ds_cli_run_resource(const char *command, const ds_cli_args *args);
 void ds_cli_resource_usage(FILE *out);
+
+/* `dumpscope settings [--json]`: the thresholds of the findings, their defaults and meanings. */
+int ds_cli_settings_main(int argc, char **argv);
 
 /* Runs argv[1] as an analysis command; returns the process exit code. */
 int ds_cli_run(int argc, char **argv);

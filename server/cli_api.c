@@ -35,6 +35,7 @@ static const struct {
     {"finq", "finalizer", NULL, NULL, "queue", "finalizable"},
     {"frq", "finalizer", NULL, NULL, "queue", "ready"},
     {"mdso", "thread_objects", NULL, NULL, NULL, NULL},
+    {"analyze", "report", NULL, NULL, NULL, NULL},
     {"mfrag", "fragmentation", NULL, NULL, NULL, NULL},
     {"dlk", "deadlocks", NULL, NULL, NULL, NULL},
     {"mlocks", "locks", NULL, NULL, NULL, NULL},
@@ -96,18 +97,54 @@ static void index_path(const ds_cli_args *o, char *out, size_t out_len) {
     fprintf(stderr, "dumpscope: %s is not writable; the index goes to %s\n", dir, out);
 }
 
+/* The findings' thresholds the command line asks for (the defaults, then each --set in order). */
+static ds_status cli_settings(const ds_cli_args *o, ds_finding_settings *settings, ds_error *err) {
+  ds_finding_settings_init(settings);
+  for (size_t i = 0; i < o->set_count; i++)
+    if (ds_finding_settings_apply(settings, o->set[i], err) != DS_OK)
+      return err->code;
+  return DS_OK;
+}
+
+/* Whether an index was built with the thresholds the command line asks for (always, without
+ * --set: an existing index is used as it is). */
+static bool same_settings(const ds_cli_args *o, ds_query *q) {
+  ds_finding_settings want;
+  ds_error ignore;
+  if (!o->set_count || cli_settings(o, &want, &ignore) != DS_OK)
+    return true;
+  uint64_t size = 0;
+  const ds_index_setting *have = ds_index_section(ds_query_index(q), DS_SEC_SETTINGS, &size);
+  if (!have || ds_index_require(ds_query_index(q), DS_SEC_SETTINGS, &ignore) != DS_OK)
+    return false;
+  for (size_t i = 0; i < ds_setting_count(); i++) {
+    bool found = false;
+    for (uint64_t k = 0; k < size / sizeof *have; k++)
+      if (strcmp(ds_index_string(ds_query_index(q), have[k].name), ds_setting_at(i)->name) == 0)
+        found = have[k].value == want.value[i];
+    if (!found)
+      return false;
+  }
+  return true;
+}
+
 static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_stats *stats, ds_error *err) {
   ds_dac_search search;
   ds_dac_search_env env;
   ds_dac_search_init_env(&search, &env, o->dac, o->offline);
-  ds_status rc = ds_worker_build_index(o->dump, path, &search, NULL, stats, err);
+  ds_finding_settings settings;
+  ds_status rc = cli_settings(o, &settings, err);
+  if (rc != DS_OK)
+    return rc;
+  rc = ds_worker_build_index(o->dump, path, &search, &settings, NULL, stats, err);
   if (rc == DS_OK && !o->json)
     fprintf(stderr,
             "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "
-            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, locks %.0f, liveness %.0f, write %.0f)\n",
+            "(roots %.0f ms, walk %.0f, types %.0f, references %.0f, reverse %.0f, locks %.0f, liveness %.0f, "
+            "dominators %.0f, findings %.0f, write %.0f)\n",
             (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
             stats->total_ms, stats->collect_ms, stats->walk_ms, stats->types_ms, stats->edges_ms, stats->reverse_ms,
-            stats->locks_ms, stats->live_ms, stats->write_ms);
+            stats->locks_ms, stats->live_ms, stats->dominators_ms, stats->findings_ms, stats->write_ms);
   return rc;
 }
 
@@ -116,8 +153,18 @@ static ds_status open_index(const ds_cli_args *o, ds_query **q, ds_error *err) {
   char path[4200];
   index_path(o, path, sizeof path);
   ds_status rc = ds_query_open(path, o->dump, q, err);
-  if (rc == DS_OK)
+  if (rc == DS_OK && same_settings(o, *q))
     return DS_OK;
+  if (rc == DS_OK) {
+    ds_query_close(*q);
+    *q = NULL;
+    if (!o->json)
+      fprintf(stderr, "dumpscope: rebuilding the index with the thresholds given by --set\n");
+    ds_build_stats stats;
+    if ((rc = build_index(o, path, &stats, err)) != DS_OK)
+      return rc;
+    return ds_query_open(path, o->dump, q, err);
+  }
   if (rc != DS_E_NOT_FOUND && rc != DS_E_CORRUPT && rc != DS_E_TRUNCATED && rc != DS_E_UNSUPPORTED &&
       rc != DS_E_FORMAT)
     return rc;
@@ -201,6 +248,10 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
     set(a, "module", o->module, &rc, err);
   if (o->frame)
     set(a, "frame", o->frame, &rc, err);
+  if (strcmp(r->name, "dominators") == 0 && o->address)
+    set(a, "parent", o->address, &rc, err);
+  if (o->by_type)
+    set(a, "by", "type", &rc, err);
   if (o->gen >= 0 && (!r->path_param || strcmp(r->path_param, "gen") != 0))
     set(a, "gen", ds_gen_name((ds_gen)o->gen), &rc, err);
   if (o->type_filter)
@@ -247,6 +298,21 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
   return rc;
 }
 
+/* The comparison's other dump, opened (built when needed) from its path like the main one. */
+static ds_status open_other(void *ctx, const char *path, ds_query **q, ds_error *err) {
+  const ds_cli_args *given = ctx;
+  ds_cli_args other = *given;
+  other.dump = path;
+  /* its own index, next to it; --index names AFTER's (so also BEFORE's when it is the same dump) */
+  other.index = given->index && given->address && strcmp(path, given->address) == 0 ? given->index : NULL;
+  return open_index(&other, q, err);
+}
+
+static void release_other(void *ctx, ds_query *q) {
+  (void)ctx;
+  ds_query_close(q);
+}
+
 bool ds_cli_is_resource_command(const char *command) {
   if (strcmp(command, "index") == 0 || ds_api_find(command))
     return true;
@@ -286,10 +352,24 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
     ds_error_set(&err, DS_E_ARG, "usage: dumpscope %s DUMP %s [options]", command, r->path_param);
     return ds_cli_fail(o->json, &err);
   }
+  /* diff BEFORE AFTER: the resource runs on AFTER's index and opens BEFORE's as its base */
+  bool diff = strcmp(r->name, "diff") == 0;
+  ds_cli_args after = *o;
+  if (diff) {
+    if (!o->address) {
+      ds_error_set(&err, DS_E_ARG, "usage: dumpscope diff BEFORE AFTER [--by-count] [--limit N] [--index AFTER-INDEX]");
+      return ds_cli_fail(o->json, &err);
+    }
+    after.dump = o->address;
+    after.address = NULL;
+    ds_api_set_other(&(ds_api_other){open_other, release_other, (void *)o});
+  }
   ds_api_args args = {0};
-  if (cli_to_args(o, r, &args, &err) != DS_OK ||
-      (fixed_name && ds_api_args_set(&args, fixed_name, fixed_value, &err) != DS_OK))
+  if (cli_to_args(&after, r, &args, &err) != DS_OK ||
+      (fixed_name && ds_api_args_set(&args, fixed_name, fixed_value, &err) != DS_OK) ||
+      (diff && ds_api_args_set(&args, "base", o->dump, &err) != DS_OK))
     return ds_cli_fail(o->json, &err);
+  o = &after;
   ds_query *q = NULL;
   if (open_index(o, &q, &err) != DS_OK)
     return ds_cli_fail(o->json, &err);
@@ -339,4 +419,5 @@ void ds_cli_resource_usage(FILE *out) {
                "                   dlk|mlocks|mwaits [-d], mdv|mframe THREAD [--frame N]\n");
   fprintf(out, "  SOS spellings:   dumpheap [--stat], gcroot, clrthreads, clrstack, syncblk, gcwhere, gchandles,\n"
                "                   finalizequeue, dumpstackobjects (dso); DAC: dumpobj, dumpmt, verifyheap, eeheap\n");
+  fprintf(out, "  analyze DUMP [--json] [--set NAME=VALUE]: the report (MAT's batch mode), the same as `report`\n");
 }

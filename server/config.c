@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include "dumpscope/findings.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -53,6 +55,8 @@ static const struct setting {
     NUM(import_stall_seconds, SET_U64, "30", "a download connection below 1 KiB/s for this long is retried"),
     NUM(import_retries, SET_U64, "8", "retries of one request (408, 429, 5xx, lost connections), 1 s doubling"),
     NUM(metrics_open, SET_BOOL, "false", "serve /metrics without a token (else it needs the reader role)"),
+    TEXT(finding_settings, "", "thresholds of the automatic findings for new analyses, name=value,... "
+                               "(`dumpscope settings` lists them)"),
 #undef TEXT
 #undef NUM
 };
@@ -245,6 +249,11 @@ ds_status ds_config_load(ds_config *config, int argc, char **argv, int first, ds
     return ds_error_set(err, DS_E_ARG, "import_stall_seconds must be between 1 and 3600");
   if (config->import_retries > 100)
     return ds_error_set(err, DS_E_ARG, "import_retries must be at most 100");
+  /* a bad threshold is refused now, not by every worker later */
+  ds_finding_settings check;
+  ds_finding_settings_init(&check);
+  if (ds_finding_settings_apply(&check, config->finding_settings, err) != DS_OK)
+    return ds_error_wrap(err, "finding_settings");
   return DS_OK;
 }
 

@@ -42,6 +42,7 @@ typedef struct ds_config {
   uint64_t import_retries;     /* retries of one request (408, 429, 5xx, connection errors) */
   uint64_t response_cache_bytes; /* rendered answers kept in memory */
   bool metrics_open;           /* /metrics without a token (for a scraper on a private network) */
+  char finding_settings[1024]; /* thresholds of the findings for workers, "name=value,..." ("" = defaults) */
   char config_file[4096];      /* where settings were read from ("" = none) */
 } ds_config;
 

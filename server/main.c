@@ -18,7 +18,8 @@ static void usage(FILE *out) {
                "  token create --role reader|uploader|admin [--data DIR]   print a new API token\n"
                "  import DUMP --server URL --token T             upload a dump to a running daemon\n"
                "  worker --dump PATH --index PATH                 one analysis (run by the daemon)\n"
-               "  fetch --url-file PATH --out PATH --state PATH   one import's download (run by the daemon)\n\n");
+               "  fetch --url-file PATH --out PATH --state PATH   one import's download (run by the daemon)\n"
+               "  settings [--json]                              the thresholds of the findings (--set NAME=VALUE)\n\n");
   ds_cli_usage(out);
 }
 
@@ -36,6 +37,8 @@ int main(int argc, char **argv) {
     return ds_worker_main(argc, argv);
   if (strcmp(argv[1], "fetch") == 0)
     return ds_fetch_main(argc, argv);
+  if (strcmp(argv[1], "settings") == 0)
+    return ds_cli_settings_main(argc, argv);
   if (strcmp(argv[1], "serve") == 0)
     return ds_serve_main(argc, argv);
   if (strcmp(argv[1], "token") == 0)

@@ -19,10 +19,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "config.h"
 #include "http.h"
 #include "service.h"
 #include "store.h"
+
+/* The base of a dump comparison (/dumps/{id}/diff?base=OTHER): another dump's index from the
+ * cache, which must be analysed already. */
+static ds_status open_other(void *ctx, const char *dump_id, ds_query **q, ds_error *err) {
+  int64_t job = 0;
+  ds_status rc = ds_service_query(ctx, dump_id, q, &job, err);
+  if (rc == DS_E_NOT_FOUND)
+    return ds_error_set(err, DS_E_NOT_FOUND, "no dump with id %.64s to compare with", dump_id);
+  if (rc == DS_OK && !*q)
+    return ds_error_set(err, DS_E_ARG, "dump %.64s is not analysed yet (job %lld); compare once it is ready", dump_id,
+                        (long long)job);
+  return rc;
+}
+
+static void release_other(void *ctx, ds_query *q) { ds_service_release(ctx, q); }
 
 static int fail(const ds_error *err) {
   fprintf(stderr, "dumpscope: %s\n", err->message);
@@ -58,6 +74,7 @@ int ds_serve_main(int argc, char **argv) {
   ds_service *svc = NULL;
   if (ds_service_start(&config, exe, &svc, &err) != DS_OK)
     return fail(&err);
+  ds_api_set_other(&(ds_api_other){open_other, release_other, svc});
   ds_http *http = NULL;
   uint16_t port = 0;
   if (ds_http_start(svc, &http, &port, &err) != DS_OK) {

@@ -169,7 +169,7 @@ static bool dispatch_one(ds_service *svc) {
   snprintf(dump_path, sizeof dump_path, "%s/%s", svc->config.data, dump.path);
   ds_service_index_path(svc, dump.sha256, index_path, sizeof index_path);
   snprintf(log_path, sizeof log_path, "%s/logs/job-%lld.log", svc->config.data, (long long)job.id);
-  const char *args[8];
+  const char *args[10];
   int argc = 0;
   args[argc++] = "worker";
   args[argc++] = "--dump";
@@ -182,6 +182,10 @@ static bool dispatch_one(ds_service *svc) {
   }
   if (svc->config.offline)
     args[argc++] = "--offline";
+  if (svc->config.finding_settings[0]) { /* checked when the config was loaded */
+    args[argc++] = "--set";
+    args[argc++] = svc->config.finding_settings;
+  }
   if (ds_supervisor_submit(svc->supervisor, job.id, log_path, argc, args, &err) != DS_OK) {
     ds_store_job_requeue(svc->store, job.id, &err);
     return false;

@@ -24,7 +24,8 @@ static void progress(FILE *out, const char *phase, int percent) {
 }
 
 ds_status ds_worker_build_index(const char *dump, const char *index_path, const ds_dac_search *search,
-                                FILE *progress_out, ds_build_stats *stats, ds_error *err) {
+                                const ds_finding_settings *settings, FILE *progress_out, ds_build_stats *stats,
+                                ds_error *err) {
   ds_analysis *analysis = NULL;
   progress(progress_out, "open", 5);
   ds_status rc = ds_analysis_open(dump, search, &analysis, err);
@@ -32,7 +33,7 @@ ds_status ds_worker_build_index(const char *dump, const char *index_path, const 
     return rc;
   progress(progress_out, "index", 20);
   memset(stats, 0, sizeof *stats);
-  rc = ds_index_build(analysis, NULL, index_path, stats, err);
+  rc = ds_index_build_with(analysis, NULL, settings, index_path, stats, err);
   if (rc == DS_OK)
     progress(progress_out, "done", 100);
   ds_analysis_close(analysis);
@@ -40,14 +41,18 @@ ds_status ds_worker_build_index(const char *dump, const char *index_path, const 
 }
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: dumpscope worker --dump PATH --index PATH [--dac PATH] [--offline]\n"
+  fprintf(out, "usage: dumpscope worker --dump PATH --index PATH [--dac PATH] [--offline] [--set NAME=VALUE[,...]]\n"
                "  Builds the heap index of one dump (run by the daemon's supervisor, one process per job).\n"
+               "  --set overrides thresholds of the findings (`dumpscope settings` lists them); repeatable.\n"
                "  Exit codes: 0 built, 1 the dump cannot be analysed (an @error line says why), 2 bad arguments.\n");
 }
 
 int ds_worker_main(int argc, char **argv) {
   const char *dump = NULL, *index = NULL, *dac = NULL;
   bool offline = false;
+  ds_finding_settings settings;
+  ds_finding_settings_init(&settings);
+  ds_error err = {0};
   for (int i = 2; i < argc; i++) {
     const char *next = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(argv[i], "--dump") == 0 && next) {
@@ -61,6 +66,12 @@ int ds_worker_main(int argc, char **argv) {
       i++;
     } else if (strcmp(argv[i], "--offline") == 0) {
       offline = true;
+    } else if (strcmp(argv[i], "--set") == 0 && next) {
+      if (ds_finding_settings_apply(&settings, next, &err) != DS_OK) {
+        fprintf(stderr, "@error %s %s\n", ds_status_name(err.code), err.message);
+        return 2;
+      }
+      i++;
     } else {
       usage(stderr);
       return 2;
@@ -74,8 +85,7 @@ int ds_worker_main(int argc, char **argv) {
   ds_dac_search_env env;
   ds_dac_search_init_env(&search, &env, dac, offline);
   ds_build_stats stats;
-  ds_error err = {0};
-  ds_status rc = ds_worker_build_index(dump, index, &search, stdout, &stats, &err);
+  ds_status rc = ds_worker_build_index(dump, index, &search, &settings, stdout, &stats, &err);
   if (rc != DS_OK) {
     fprintf(stderr, "@error %s %s\n", ds_status_name(err.code), err.message);
     return 1;

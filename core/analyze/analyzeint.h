@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "dumpscope/build.h"
+#include "dumpscope/dominators.h"
+#include "dumpscope/findings.h"
 #include "dumpscope/index.h"
 #include "dumpscope/layout.h"
 
@@ -175,6 +177,15 @@ typedef struct ds__build {
   DS__VEC(ds_index_deadlock) deadlocks;
   DS__VEC(ds_index_finding) findings;
 
+  /* dominator tree and retained sizes (phase 9: retained.c) */
+  ds_dom_result dom;
+  DS__VEC(ds_index_suspect) suspects; /* (suspects.c, in the findings phase) */
+
+  /* findings and the report's facts (phase 10: findings.c, findings_heap.c, findings_strings.c) */
+  ds_finding_settings settings;
+  DS__VEC(ds_index_evidence) evidence;
+  ds_index_report report;
+
   /* liveness (phase 7) */
   uint64_t *live;
   uint32_t *stack;
@@ -235,6 +246,52 @@ ds_status ds__build_frame_vars(ds__build *b, ds_error *err);
 /* Phase "memory map" (memmap.c): code heaps, loader heaps, the handle table and the code of the
  * methods on the stacks; writes its section. Needs the roots (their frames). */
 ds_status ds__build_memory_map(ds__build *b, ds_error *err);
+
+/* Phase 9 (retained.c): the dominator tree of the live objects, each object's retained size and
+ * each type's; writes their sections. */
+ds_status ds__build_dominators(ds__build *b, ds_error *err);
+
+/* ---- findings (findings.c) ------------------------------------------------------------------- */
+
+/* The text of a finding. Constant strings are interned; title and description may be built. */
+typedef struct ds__finding_text {
+  const char *severity;      /* DS_SEVERITY_* */
+  const char *code;          /* stable name: "deadlock", "undisposed-objects", ... */
+  const char *title;         /* one line */
+  const char *description;   /* with the numbers */
+  const char *recommendation;
+  int setting;               /* the ds_setting_id it compared against, -1 none */
+} ds__finding_text;
+
+/* Details that name nothing (the evidence list names what a heap finding is about). */
+ds_index_finding ds__no_details(void);
+/* Appends a finding whose evidence is what was pushed since evidence_mark (b->evidence.count then). */
+ds_status ds__add_finding(ds__build *b, const ds__finding_text *text, ds_index_finding details, size_t evidence_mark,
+                          ds_error *err);
+/* Appends one evidence record (label: a string pool offset, 0 none). */
+ds_status ds__push_evidence(ds__build *b, ds_evidence_kind kind, uint32_t ref, uint32_t label, uint64_t count,
+                            uint64_t bytes, ds_error *err);
+/* The value of a setting this build uses. */
+double ds__setting(const ds__build *b, ds_setting_id id);
+/* Whether a type name is the application's (not System.*, Microsoft.*, the runtime's own). */
+bool ds__is_app_type(const char *name);
+/* "1,234,567" into out. */
+const char *ds__grouped(uint64_t v, char *out, size_t out_len);
+/* "1.5 MB"-style size into out. */
+const char *ds__human_bytes(uint64_t bytes, char *out, size_t out_len);
+
+/* Phase 10 (findings.c): the heap findings and the report's facts, then the findings, evidence,
+ * settings and report sections. The checks live in findings_heap.c and findings_strings.c. */
+ds_status ds__build_findings(ds__build *b, ds_error *err);
+ds_status ds__check_finalization(ds__build *b, ds_error *err);
+ds_status ds__check_http_clients(ds__build *b, ds_error *err);
+ds_status ds__check_app_share(ds__build *b, ds_error *err);
+ds_status ds__check_fragmentation(ds__build *b, ds_error *err);
+ds_status ds__check_pinned_handles(ds__build *b, ds_error *err);
+ds_status ds__check_exceptions(ds__build *b, ds_error *err);
+ds_status ds__check_strings(ds__build *b, ds_error *err);
+/* Leak suspects from the dominator tree (suspects.c): their records in b->suspects, a finding each. */
+ds_status ds__check_leak_suspects(ds__build *b, ds_error *err);
 
 void ds__build_free(ds__build *b);
 

@@ -2,7 +2,8 @@
  * build.c: build the heap index in an analysis process, as a sequence of phases over one
  * ds__build state (analyzeint.h): objects, roots, types, outgoing and incoming references
  * (graph.c), roots and threads, locks and waits (locks.c, waitgraph.c), liveness, segments and
- * histograms, then the file.
+ * histograms, the dominator tree and retained sizes (retained.c), findings and the report's facts
+ * (findings.c), then the file.
  *
  * Each phase hands the sections it finishes to the index writer at once, so the disk works while
  * the next phase runs. Everything that needs the DAC (roots, field layouts, collectible handles,
@@ -511,6 +512,9 @@ void ds__build_free(ds__build *b) {
   free(b->waiters.items);
   free(b->deadlocks.items);
   free(b->findings.items);
+  free(b->evidence.items);
+  ds_dom_result_free(&b->dom);
+  free(b->suspects.items);
   free(b->live);
   free(b->stack);
   free(b->segs);
@@ -531,6 +535,11 @@ static ds_status dump_changed_error(const ds_analysis *a, ds_error *err) {
 
 ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const char *path, ds_build_stats *stats,
                          ds_error *err) {
+  return ds_index_build_with(a, given_roots, NULL, path, stats, err);
+}
+
+ds_status ds_index_build_with(ds_analysis *a, const ds_root_set *given_roots, const ds_finding_settings *settings,
+                              const char *path, ds_build_stats *stats, ds_error *err) {
   memset(stats, 0, sizeof *stats);
   ds__build *b = calloc(1, sizeof *b);
   if (!b)
@@ -541,6 +550,10 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
   b->stats = stats;
   b->roots = given_roots;
   b->t0 = ds__now_ms();
+  if (settings)
+    b->settings = *settings;
+  else
+    ds_finding_settings_init(&b->settings);
   ds_strpool_add(&b->pool, ""); /* offset 0 = "" */
   ds_status rc;
   if ((rc = build_objects(b, path, err)) != DS_OK || (rc = build_collect_roots(b, err)) != DS_OK ||
@@ -549,7 +562,8 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
       (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
       (rc = ds__build_locks(b, err)) != DS_OK || (rc = ds__build_memory_map(b, err)) != DS_OK ||
       (rc = ds__build_frame_vars(b, err)) != DS_OK || (rc = build_liveness(b, err)) != DS_OK ||
-      (rc = build_histograms(b, err)) != DS_OK ||
+      (rc = build_histograms(b, err)) != DS_OK || (rc = ds__build_dominators(b, err)) != DS_OK ||
+      (rc = ds__build_findings(b, err)) != DS_OK ||
       (rc = ds_dump_changed(a->dump) ? dump_changed_error(a, err) : DS_OK) != DS_OK ||
       (rc = build_write(b, err)) != DS_OK)
     goto out;

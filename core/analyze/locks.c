@@ -667,8 +667,7 @@ ds_status ds__build_locks(ds__build *b, ds_error *err) {
       {DS_SEC_LOCK_VALUES, b->lock_values.items, b->lock_values.count * sizeof *b->lock_values.items},
       {DS_SEC_LOCK_WAITERS, b->waiters.items, b->waiters.count * sizeof *b->waiters.items},
       {DS_SEC_DEADLOCKS, b->deadlocks.items, b->deadlocks.count * sizeof *b->deadlocks.items},
-      {DS_SEC_FINDINGS, b->findings.items, b->findings.count * sizeof *b->findings.items},
-  };
+  }; /* the findings go out with the heap's, in the findings phase */
   double t_write = ds__now_ms();
   b->stats->locks_ms = t_write - t_locks;
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)

@@ -16,11 +16,6 @@
 
 #include "analyzeint.h"
 
-/* Thresholds of the findings. */
-static const struct {
-  uint32_t contention_waiters;  /* threads waiting on one object that make "Lock contention" */
-} thresholds = {3};
-
 #define THREAD_POOL_WORKER 0x1000000u /* Thread::ThreadState TS_TPWorkerThread */
 
 static ds_status push_waiter(ds__build *b, uint32_t thread, uint32_t object, ds_error *err) {
@@ -117,22 +112,14 @@ static ds_status find_contention(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
-/* ---- findings --------------------------------------------------------------------------------- */
+/* ---- findings (their thresholds: the settings table, findings.h) ------------------------------ */
 
-static ds_status add_finding(ds__build *b, const char *severity, const char *title, const char *description,
-                             const char *recommendation, ds_index_finding details, ds_error *err) {
-  details.severity = ds__intern(b, severity);
-  details.title = ds__intern(b, title);
-  details.description = ds_strpool_add(&b->pool, description);
-  details.recommendation = ds__intern(b, recommendation);
+/* Pushes the threads of a run of b->waiters as the evidence of a finding. */
+static ds_status push_thread_evidence(ds__build *b, uint32_t first, uint32_t count, ds_error *err) {
   ds_status rc = DS_OK;
-  DS__VEC_PUSH(b->findings, details, DS_MAX_THREADS, rc);
-  return rc == DS_OK ? DS_OK : ds__vec_error(err, rc, "findings", DS_MAX_THREADS, "DS_MAX_THREADS");
-}
-
-/* Details that name nothing yet. */
-static ds_index_finding no_details(void) {
-  return (ds_index_finding){.details = DS_FINDING_NONE, .ref = UINT32_MAX, .object = UINT32_MAX, .holder = UINT32_MAX};
+  for (uint32_t k = first; k < first + count && k < b->waiters.count && rc == DS_OK; k++)
+    rc = ds__push_evidence(b, DS_EVIDENCE_THREAD, b->waiters.items[k].thread, 0, 0, 0, err);
+  return rc;
 }
 
 static ds_status deadlock_findings(ds__build *b, ds_error *err) {
@@ -142,13 +129,17 @@ static ds_status deadlock_findings(ds__build *b, ds_error *err) {
       continue;
     snprintf(text, sizeof text, "%zu threads wait for each other in a cycle and can never proceed.",
              (size_t)b->deadlocks.items[d].waiter_count);
-    ds_index_finding f = no_details();
+    ds_index_finding f = ds__no_details();
     f.details = DS_FINDING_CYCLE;
     f.ref = (uint32_t)d;
-    ds_status rc = add_finding(b, "error", "Deadlock", text,
-                               "Acquire these locks in one global order everywhere, or use timeouts (Monitor.TryEnter, "
-                               "Lock.TryEnter) and back off.",
-                               f, err);
+    size_t mark = b->evidence.count;
+    ds__finding_text t = {DS_SEVERITY_ERROR, "deadlock", "Deadlock", text,
+                          "Acquire these locks in one global order everywhere, or use timeouts (Monitor.TryEnter, "
+                          "Lock.TryEnter) and back off.",
+                          -1};
+    ds_status rc = push_thread_evidence(b, b->deadlocks.items[d].first_waiter, b->deadlocks.items[d].waiter_count, err);
+    if (rc == DS_OK)
+      rc = ds__add_finding(b, &t, f, mark, err);
     if (rc != DS_OK)
       return rc;
   }
@@ -167,13 +158,19 @@ static ds_status finalizer_findings(ds__build *b, ds_error *err) {
              "The finalizer thread is blocked (%s) while %llu objects are ready for finalization; they and "
              "everything they reference stay in memory until it runs again.",
              b->waits[t].name, (unsigned long long)ready);
-    ds_index_finding f = no_details();
+    ds_index_finding f = ds__no_details();
     f.details = DS_FINDING_THREAD;
     f.ref = (uint32_t)t;
-    ds_status rc = add_finding(b, "error", "Blocked finalizer thread", text,
-                               "Finalizers must not block or wait: dispose objects explicitly (using/Dispose) and keep "
-                               "finalizers short; fix the finalizer shown in the stack.",
-                               f, err);
+    size_t mark = b->evidence.count;
+    ds__finding_text ft = {DS_SEVERITY_ERROR, "blocked-finalizer", "Blocked finalizer thread", text,
+                           "Finalizers must not block or wait: dispose objects explicitly (using/Dispose) and keep "
+                           "finalizers short; fix the finalizer shown in the stack.",
+                           -1};
+    ds_status rc = ds__push_evidence(b, DS_EVIDENCE_THREAD, (uint32_t)t, 0, 0, 0, err);
+    if (rc == DS_OK && b->waits[t].object < b->n)
+      rc = ds__push_evidence(b, DS_EVIDENCE_OBJECT, b->waits[t].object, 0, 1, b->size.items[b->waits[t].object], err);
+    if (rc == DS_OK)
+      rc = ds__add_finding(b, &ft, f, mark, err);
     if (rc != DS_OK)
       return rc;
   }
@@ -182,7 +179,7 @@ static ds_status finalizer_findings(ds__build *b, ds_error *err) {
 
 static ds_status thread_pool_findings(ds__build *b, ds_error *err) {
   uint64_t pool = 0, blocked = 0, on_tasks = 0;
-  ds_index_finding f = no_details();
+  ds_index_finding f = ds__no_details();
   f.details = DS_FINDING_THREADS;
   f.first_waiter = (uint32_t)b->waiters.count;
   for (size_t t = 0; t < b->roots->thread_count; t++) {
@@ -206,11 +203,15 @@ static ds_status thread_pool_findings(ds__build *b, ds_error *err) {
            "%llu of %llu thread pool threads are blocked (%llu waiting synchronously on tasks: "
            "sync-over-async). New work waits for the pool to inject threads, which it does slowly.",
            (unsigned long long)blocked, (unsigned long long)pool, (unsigned long long)on_tasks);
-  return add_finding(b, blocked == pool ? "error" : "warning",
-                     blocked == pool ? "Thread pool starvation" : "Blocked thread pool threads", text,
-                     "Use await instead of .Result, .Wait() and GetAwaiter().GetResult() on thread pool threads; "
-                     "as a stopgap, raise ThreadPool.SetMinThreads.",
-                     f, err);
+  size_t mark = b->evidence.count;
+  ds__finding_text t = {blocked == pool ? DS_SEVERITY_ERROR : DS_SEVERITY_WARNING,
+                        blocked == pool ? "thread-pool-starvation" : "blocked-thread-pool",
+                        blocked == pool ? "Thread pool starvation" : "Blocked thread pool threads", text,
+                        "Use await instead of .Result, .Wait() and GetAwaiter().GetResult() on thread pool threads; "
+                        "as a stopgap, raise ThreadPool.SetMinThreads.",
+                        -1};
+  ds_status rc = push_thread_evidence(b, f.first_waiter, f.waiter_count, err);
+  return rc != DS_OK ? rc : ds__add_finding(b, &t, f, mark, err);
 }
 
 /* Many threads waiting on one lock (once per object, at its first waiter). */
@@ -229,19 +230,27 @@ static ds_status contention_findings(ds__build *b, ds_error *err) {
         if (u < t)
           first = false;
       }
-    if (!first || count < thresholds.contention_waiters)
+    if (!first || (double)count < ds__setting(b, DS_SET_CONTENTION_WAITERS))
       continue;
     snprintf(text, sizeof text, "%llu threads wait on the same %s.", (unsigned long long)count, w[t].name);
-    ds_index_finding f = no_details();
+    ds_index_finding f = ds__no_details();
     f.details = DS_FINDING_LOCK;
     f.object = w[t].object;
     f.holder = w[t].holder;
+    size_t mark = b->evidence.count;
+    ds__finding_text ft = {DS_SEVERITY_WARNING, "lock-contention", "Lock contention", text,
+                           "Shorten the work done under this lock, split it, or use a concurrent collection or "
+                           "a reader-writer lock where most access is reading.",
+                           DS_SET_CONTENTION_WAITERS};
     ds_status rc = ds__lock_waiters(b, w[t].object, &f.first_waiter, &f.waiter_count, err);
     if (rc == DS_OK)
-      rc = add_finding(b, "warning", "Lock contention", text,
-                       "Shorten the work done under this lock, split it, or use a concurrent collection or "
-                       "a reader-writer lock where most access is reading.",
-                       f, err);
+      rc = ds__push_evidence(b, DS_EVIDENCE_OBJECT, w[t].object, 0, 1, b->size.items[w[t].object], err);
+    if (rc == DS_OK && w[t].holder != UINT32_MAX)
+      rc = ds__push_evidence(b, DS_EVIDENCE_THREAD, w[t].holder, ds__intern(b, "holder"), 0, 0, err);
+    if (rc == DS_OK)
+      rc = push_thread_evidence(b, f.first_waiter, f.waiter_count, err);
+    if (rc == DS_OK)
+      rc = ds__add_finding(b, &ft, f, mark, err);
     if (rc != DS_OK)
       return rc;
   }

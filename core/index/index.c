@@ -45,11 +45,15 @@ _Static_assert(sizeof(ds_index_lock) == 40, "ds_index_lock layout");
 _Static_assert(sizeof(ds_index_lock_value) == 16, "ds_index_lock_value layout");
 _Static_assert(sizeof(ds_index_waiter) == 16, "ds_index_waiter layout");
 _Static_assert(sizeof(ds_index_deadlock) == 24, "ds_index_deadlock layout");
-_Static_assert(sizeof(ds_index_finding) == 40, "ds_index_finding layout");
 _Static_assert(sizeof(ds_index_memory_range) == 32, "ds_index_memory_range layout");
 _Static_assert(sizeof(ds_index_static) == 32, "ds_index_static layout");
 _Static_assert(sizeof(ds_index_method) == 32, "ds_index_method layout");
 _Static_assert(sizeof(ds_index_frame_var) == 48, "ds_index_frame_var layout");
+_Static_assert(sizeof(ds_index_finding) == 56, "ds_index_finding layout");
+_Static_assert(sizeof(ds_index_evidence) == 32, "ds_index_evidence layout");
+_Static_assert(sizeof(ds_index_setting) == 16, "ds_index_setting layout");
+_Static_assert(sizeof(ds_index_report) == 184, "ds_index_report layout");
+_Static_assert(sizeof(ds_index_suspect) == 40, "ds_index_suspect layout");
 
 /* Element size of each section (1 = bytes), to check sizes are whole records. */
 static uint32_t element_size(uint32_t id) {
@@ -81,6 +85,12 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_METHODS: return sizeof(ds_index_method);
   case DS_SEC_FRAME_INFO: return sizeof(ds_index_frame_info);
   case DS_SEC_FRAME_VARS: return sizeof(ds_index_frame_var);
+  case DS_SEC_SETTINGS: return sizeof(ds_index_setting);
+  case DS_SEC_EVIDENCE: return sizeof(ds_index_evidence);
+  case DS_SEC_REPORT: return sizeof(ds_index_report);
+  case DS_SEC_IDOM: return 4;
+  case DS_SEC_RETAINED: case DS_SEC_TYPE_RETAINED: return 8;
+  case DS_SEC_SUSPECTS: return sizeof(ds_index_suspect);
   default: return 0;
   }
 }
@@ -93,7 +103,9 @@ static const char *section_name(uint32_t id) {
                                       "finalizable", "liveness", "generation histogram", "extra edges",
                                       "free blocks", "waits", "locks", "lock values", "lock waiters",
                                       "deadlocks", "findings", "memory ranges", "field info", "statics",
-                                      "methods", "frame info", "frame variables"};
+                                      "methods", "frame info", "frame variables", "settings", "evidence", "report",
+                                      "immediate dominators", "retained sizes", "retained sizes per type",
+                                      "leak suspects"};
   _Static_assert(sizeof names / sizeof *names == DS_SEC_COUNT_, "a name for every section");
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
@@ -337,7 +349,7 @@ struct ds_index {
 
 /* What the references of the lock sections must stay below. */
 typedef struct ref_bounds {
-  uint64_t threads, frames, objects, strings, values, waiters, deadlocks;
+  uint64_t threads, frames, objects, strings, values, waiters, deadlocks, types, evidence;
 } ref_bounds;
 
 static bool opt_thread(const ref_bounds *b, uint32_t t) { return t == UINT32_MAX || t < b->threads; }
@@ -384,7 +396,8 @@ static bool finding_ok(const ref_bounds *b, const void *rec, uint64_t i) {
   (void)i;
   if (f->severity >= b->strings || f->title >= b->strings || f->description >= b->strings ||
       f->recommendation >= b->strings || f->details >= DS_FINDING_DETAILS_COUNT_ || !opt_object(b, f->object) ||
-      !opt_thread(b, f->holder) || !range_in(f->first_waiter, f->waiter_count, b->waiters))
+      !opt_thread(b, f->holder) || !range_in(f->first_waiter, f->waiter_count, b->waiters) ||
+      f->code >= b->strings || f->setting >= b->strings || !range_in(f->first_evidence, f->evidence_count, b->evidence))
     return false;
   if (f->details == DS_FINDING_CYCLE)
     return f->ref < b->deadlocks;
@@ -393,7 +406,43 @@ static bool finding_ok(const ref_bounds *b, const void *rec, uint64_t i) {
   return true;
 }
 
-/* Checks every record of the lock analysis' sections; DS_E_CORRUPT naming the first bad one. */
+static bool evidence_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_evidence *e = rec;
+  (void)i;
+  if (e->label >= b->strings)
+    return false;
+  switch (e->kind) {
+  case DS_EVIDENCE_TYPE: return e->ref < b->types;
+  case DS_EVIDENCE_OBJECT: return e->ref < b->objects;
+  case DS_EVIDENCE_THREAD: return e->ref < b->threads;
+  default: return false;
+  }
+}
+
+static bool setting_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  (void)i;
+  return ((const ds_index_setting *)rec)->name < b->strings;
+}
+
+static bool report_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_report *r = rec;
+  return i == 0 && range_in(r->first_duplicate, r->duplicate_count, b->evidence) &&
+         range_in(r->first_large, r->large_count, b->evidence) &&
+         range_in(r->first_exception, r->exception_count_groups, b->evidence) && r->dump_kind < DS_DUMP_KIND_COUNT_;
+}
+
+static bool suspect_ok(const ref_bounds *b, const void *rec, uint64_t i) {
+  const ds_index_suspect *s = rec;
+  (void)i;
+  if (s->description >= b->strings || !range_in(s->first_group, s->group_count, b->evidence))
+    return false;
+  if (s->kind == DS_SUSPECT_OBJECT)
+    return s->ref < b->objects && opt_object(b, s->accumulation);
+  return s->kind == DS_SUSPECT_TYPE && s->ref < b->types && s->accumulation == UINT32_MAX;
+}
+
+/* Checks every record of the analysis' sections (locks, findings, evidence, report); DS_E_CORRUPT
+ * naming the first bad one. */
 static ds_status check_lock_sections(const ds_index *idx, const char *path, ds_error *err) {
   ref_bounds b = {
       .threads = idx->sections[DS_SEC_THREADS].size / sizeof(ds_index_thread),
@@ -403,6 +452,8 @@ static ds_status check_lock_sections(const ds_index *idx, const char *path, ds_e
       .values = idx->sections[DS_SEC_LOCK_VALUES].size / sizeof(ds_index_lock_value),
       .waiters = idx->sections[DS_SEC_LOCK_WAITERS].size / sizeof(ds_index_waiter),
       .deadlocks = idx->sections[DS_SEC_DEADLOCKS].size / sizeof(ds_index_deadlock),
+      .types = idx->info->type_count,
+      .evidence = idx->sections[DS_SEC_EVIDENCE].size / sizeof(ds_index_evidence),
   };
   static const struct {
     ds_section_id id;
@@ -410,6 +461,8 @@ static ds_status check_lock_sections(const ds_index *idx, const char *path, ds_e
   } checks[] = {
       {DS_SEC_WAITS, wait_ok},         {DS_SEC_LOCKS, lock_ok},         {DS_SEC_LOCK_VALUES, value_ok},
       {DS_SEC_LOCK_WAITERS, waiter_ok}, {DS_SEC_DEADLOCKS, deadlock_ok}, {DS_SEC_FINDINGS, finding_ok},
+      {DS_SEC_EVIDENCE, evidence_ok},   {DS_SEC_SETTINGS, setting_ok},   {DS_SEC_REPORT, report_ok},
+      {DS_SEC_SUSPECTS, suspect_ok},
   };
   for (size_t c = 0; c < sizeof checks / sizeof *checks; c++) {
     uint32_t es = element_size(checks[c].id);
@@ -533,9 +586,13 @@ ds_status ds_index_open(const char *path, ds_index **out, ds_error *err) {
       {DS_SEC_IN_EDGE, e * 4},        {DS_SEC_LIVE, (n + 63) / 64 * 8},
       {DS_SEC_TYPES, idx->info->type_count * sizeof(ds_index_type)},
       {DS_SEC_ROOTS, idx->info->root_count * sizeof(ds_index_root)},
+      /* optional (a hand-made index may lack them), but whole when present */
+      {DS_SEC_IDOM, n * 4},           {DS_SEC_RETAINED, n * 8},
+      {DS_SEC_TYPE_RETAINED, idx->info->type_count * 8},
   };
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-    if (idx->sections[sizes[i].id].size != sizes[i].expect) {
+    if ((idx->sections[sizes[i].id].data || sizes[i].id < DS_SEC_IDOM) &&
+        idx->sections[sizes[i].id].size != sizes[i].expect) {
       rc = ds_error_set(err, DS_E_CORRUPT, "index %s: section \"%s\" is %llu bytes, expected %llu", path,
                         section_name(sizes[i].id), (unsigned long long)idx->sections[sizes[i].id].size,
                         (unsigned long long)sizes[i].expect);

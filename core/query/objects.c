@@ -283,6 +283,7 @@ static ds_status query_object(ds_query *q, uint64_t addr, size_t element_offset,
   int g = ds__gen_of(q, i);
   ds__jset(doc, "generation", ds__jstr(g >= 0 ? ds_gen_name((ds_gen)g) : "unknown"));
   ds__jset(doc, "live", json_boolean(ds__is_live(q, i)));
+  ds__retained_fields(q, i, doc);
   if (!q->dump)
     ds__jset(doc, "values", ds__jstr("unavailable: the dump file is not accessible"));
   if (t && (t->flags & DS_TYPE_STRING)) {

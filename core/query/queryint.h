@@ -150,6 +150,26 @@ ds_status ds__json_end(ds_status rc, json_t **out, ds_error *err);
  * reference, else {address, type, string?}; null when the dump is unavailable. */
 json_t *ds__value_at(ds_query *q, uint64_t where, uint32_t element_type);
 
+/* ---- findings and the report (report.c, threads.c) ------------------------------------------- */
+
+/* The findings, most severe first (threads.c); NULL with err set when a section is damaged. */
+json_t *ds__findings_json(ds_query *q, ds_error *err);
+
+/* The evidence records [first, first + count) of DS_SEC_EVIDENCE as a list of {kind, type | object
+ * | thread, count, bytes, label}. Needs ds__need(DS_SEC_EVIDENCE). */
+json_t *ds__evidence_json(ds_query *q, uint32_t first, uint32_t count);
+/* {name, value} of the setting whose name is at string pool offset name (value null when the
+ * index does not record it). Needs ds__need(DS_SEC_SETTINGS). */
+json_t *ds__setting_json(ds_query *q, uint32_t name);
+
+/* ---- retained sizes (retained.c) ----------------------------------------------------------- */
+
+/* Adds retained_size (null for an unreachable object, or an index without the dominator tree)
+ * and immediate_dominator (an object, or null when only the roots dominate it) to doc. */
+void ds__retained_fields(ds_query *q, uint32_t i, json_t *doc);
+/* The retained size of object i, UINT64_MAX when the index has none for it. */
+uint64_t ds__retained(ds_query *q, uint32_t i);
+
 /* ---- roots (graph.c) ---------------------------------------------------------------------- */
 
 /* Builds q->rooted once (thread-safe); false when out of memory. */

@@ -332,19 +332,47 @@ static json_t *finding_details(ds_query *q, const lock_sections *s, const ds_ind
   }
 }
 
-static ds_status query_findings(ds_query *q, json_t **out, ds_error *err) {
+/* Rank of a severity word: error first, then warning, information, notification, anything else. */
+static int severity_rank(const char *severity) {
+  static const char *const order[] = {DS_SEVERITY_ERROR, DS_SEVERITY_WARNING, DS_SEVERITY_INFORMATION,
+                                      DS_SEVERITY_NOTIFICATION};
+  for (int r = 0; r < 4; r++)
+    if (strcmp(severity, order[r]) == 0)
+      return r;
+  return 4;
+}
+
+/* One finding: its text, the threshold it compared against, its evidence, and its details. */
+static json_t *finding_json(ds_query *q, const lock_sections *s, const ds_index_finding *f) {
+  json_t *j = json_object();
+  ds__jset(j, "severity", ds__jstr(ds_index_string(q->idx, f->severity)));
+  ds__jset(j, "code", ds__jstr(ds_index_string(q->idx, f->code)));
+  ds__jset(j, "title", ds__jstr(ds_index_string(q->idx, f->title)));
+  ds__jset(j, "description", ds__jstr(ds_index_string(q->idx, f->description)));
+  ds__jset(j, "recommendation", ds__jstr(ds_index_string(q->idx, f->recommendation)));
+  ds__jset(j, "setting", f->setting ? ds__setting_json(q, f->setting) : json_null());
+  ds__jset(j, "evidence", ds__evidence_json(q, f->first_evidence, f->evidence_count));
+  ds__jset(j, "details", finding_details(q, s, f));
+  return j;
+}
+
+json_t *ds__findings_json(ds_query *q, ds_error *err) {
   lock_sections s;
-  if (!require_threads(q, &s, err))
-    return err->code;
+  if (!require_threads(q, &s, err) || !ds__need(q, DS_SEC_EVIDENCE, err) || !ds__need(q, DS_SEC_SETTINGS, err))
+    return NULL;
   json_t *list = json_array();
-  for (uint64_t k = 0; k < s.finding_count; k++) {
-    const ds_index_finding *f = &s.findings[k];
-    ds__jappend(list, json_pack("{s:o,s:o,s:o,s:o,s:o}", "severity", ds__jstr(ds_index_string(q->idx, f->severity)),
-                                "title", ds__jstr(ds_index_string(q->idx, f->title)), "description",
-                                ds__jstr(ds_index_string(q->idx, f->description)), "recommendation",
-                                ds__jstr(ds_index_string(q->idx, f->recommendation)), "details",
-                                finding_details(q, &s, f)));
-  }
+  /* most severe first; in the order the analysis made them within a severity */
+  for (int rank = 0; rank <= 4; rank++)
+    for (uint64_t k = 0; k < s.finding_count; k++)
+      if (severity_rank(ds_index_string(q->idx, s.findings[k].severity)) == rank)
+        ds__jappend(list, finding_json(q, &s, &s.findings[k]));
+  return list;
+}
+
+static ds_status query_findings(ds_query *q, json_t **out, ds_error *err) {
+  json_t *list = ds__findings_json(q, err);
+  if (!list)
+    return err->code;
   *out = json_pack("{s:o}", "findings", list);
   return DS_OK;
 }

@@ -26,7 +26,7 @@ let data, d, admin, reader, uploader, dumpId, base;
 const everyResource = (addr, thread) => ['summary', 'gen/2', 'gen/2/objects', 'heap/stat', 'heap/objects', 'types',
   `objects/${addr}`, `objects/${addr}/refs`, `roots/${addr}`, `addresses/${addr}`, 'handles', 'finalizer',
   'fragmentation', 'strings', 'threads', `threads/${thread}/stack`, `threads/${thread}/objects`, 'locks', 'waits',
-  'deadlocks', 'findings'];
+  'deadlocks', 'findings', 'report', 'dominators'];
 
 before(async () => {
   data = newDataDir();
@@ -481,6 +481,9 @@ const SAME = () => {
     ['waits', ['waits'], 'waits'],
     ['deadlocks', ['deadlocks'], 'deadlocks'],
     ['findings', ['findings'], 'findings'],
+    ['report', ['analyze'], 'report'],
+    ['dominators', ['dominators', '--limit', '5'], 'dominators?limit=5'],
+    ['diff', ['diff', main.dump], `diff?base=${dumpId}`],
   ];
 };
 
@@ -489,13 +492,16 @@ for (const name of SAME().map((x) => x[0])) {
     const [, args, path] = SAME().find((x) => x[0] === name);
     const cli = await cliJson(args);
     const http = await ok(path);
-    if (name === 'summary') {
-      // the two indexes were built apart (the CLI's beside its own copy of the dump): where and how
-      // long differ, nothing else
-      for (const k of ['dump', 'build_ms']) {
-        assert.equal(typeof cli[k], typeof http[k]);
-        delete cli[k];
-        delete http[k];
+    // the two indexes were built apart (the CLI's beside its own copy of the dump): where and how
+    // long differ, nothing else
+    const apart = { summary: [[null], ['dump', 'build_ms']], report: [['summary'], ['dump', 'analysis_ms']],
+      diff: [['before', 'after'], ['dump']] }[name];
+    for (const side of apart ? apart[0] : []) {
+      const c = side ? cli[side] : cli, h = side ? http[side] : http;
+      for (const k of apart[1]) {
+        assert.equal(typeof c[k], typeof h[k]);
+        delete c[k];
+        delete h[k];
       }
     }
     assert.deepStrictEqual(cli, http);

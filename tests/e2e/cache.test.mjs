@@ -23,7 +23,7 @@ test('the index cache keeps to its budget: LRU eviction, rebuild on demand', asy
   const b = fixture('main-seg-heap');
   // a budget smaller than two indexes: the second analysis evicts the first
   const conf = join(data, 'dumpscope.conf');
-  writeFileSync(conf, '# test config\ncache_bytes = 12M\nworker_timeout = 600\n');
+  writeFileSync(conf, '# test config\ncache_bytes = 20M\nworker_timeout = 600\n');
   d = await startDaemon(data, ['--config', conf]);
 
   const ua = await upload(d, t, a.dump);
@@ -31,7 +31,7 @@ test('the index cache keeps to its budget: LRU eviction, rebuild on demand', asy
   let r = await api(d, `/dumps/${ua.json.id}/gen/2?wait=60`, { token: t });
   assert.equal(r.status, 200, r.text.slice(0, 300));
   const sizeA = statSync(join(data, 'index', indexFiles(data)[0])).size;
-  assert.ok(sizeA > 6 * 1024 * 1024 && sizeA < 12 * 1024 * 1024, `index of a is ${sizeA} bytes`);
+  assert.ok(sizeA > 10 * 1024 * 1024 && sizeA < 20 * 1024 * 1024, `index of a is ${sizeA} bytes`);
 
   const ub = await upload(d, t, b.dump);
   r = await api(d, `/dumps/${ub.json.id}/gen/2?wait=60`, { token: t });

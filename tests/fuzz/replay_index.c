@@ -1,7 +1,8 @@
 /*
  * replay_index.c: replays the index fuzz corpus as a test; --make-seed DIR writes a small valid
  * index (three objects, two references, one root, two threads in a monitor deadlock with their
- * waits, locks, cycle and finding) for the corpus.
+ * waits, locks, cycle and finding with its evidence, a setting, the report's facts and the
+ * dominator tree) for the corpus.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,15 @@ static int make_seed(const char *dir) {
   ds_index_finding findings[1] = {{.severity = ds_strpool_add(&pool, "error"), .title = ds_strpool_add(&pool, "Deadlock"),
                                    .description = ds_strpool_add(&pool, "2 threads wait for each other."),
                                    .recommendation = ds_strpool_add(&pool, "Take locks in one order."),
-                                   .details = DS_FINDING_CYCLE, .ref = 0, .object = UINT32_MAX, .holder = UINT32_MAX}};
+                                   .details = DS_FINDING_CYCLE, .ref = 0, .object = UINT32_MAX, .holder = UINT32_MAX,
+                                   .code = ds_strpool_add(&pool, "deadlock"), .first_evidence = 0, .evidence_count = 3}};
+  ds_index_evidence evidence[4] = {{.kind = DS_EVIDENCE_THREAD, .ref = 0}, {.kind = DS_EVIDENCE_THREAD, .ref = 1},
+                                   {.kind = DS_EVIDENCE_OBJECT, .ref = 1, .count = 1, .bytes = 32},
+                                   {.kind = DS_EVIDENCE_TYPE, .ref = 0, .label = ds_strpool_add(&pool, "a message"),
+                                    .count = 2, .bytes = 64}};
+  ds_index_setting settings[1] = {{.name = ds_strpool_add(&pool, "contention_waiters"), .value = 3}};
+  ds_index_report report = {.string_count = 0, .first_exception = 3, .exception_count_groups = 1,
+                            .exception_count = 2, .dump_kind = DS_DUMP_KIND_HEAP};
   ds_index_info info = {.object_count = 3, .edge_count = 2, .type_count = 2, .root_count = 1, .free_type = UINT32_MAX,
                         .string_type = UINT32_MAX};
   ds_index_writer *w = NULL;
@@ -88,6 +97,18 @@ static int make_seed(const char *dir) {
   ds_index_writer_add(w, DS_SEC_LOCK_WAITERS, waiters, sizeof waiters, &err);
   ds_index_writer_add(w, DS_SEC_DEADLOCKS, deadlocks, sizeof deadlocks, &err);
   ds_index_writer_add(w, DS_SEC_FINDINGS, findings, sizeof findings, &err);
+  ds_index_writer_add(w, DS_SEC_EVIDENCE, evidence, sizeof evidence, &err);
+  ds_index_writer_add(w, DS_SEC_SETTINGS, settings, sizeof settings, &err);
+  ds_index_writer_add(w, DS_SEC_REPORT, &report, sizeof report, &err);
+  uint32_t idom[3] = {UINT32_MAX, 0, 1};
+  uint64_t retained[3] = {88, 56, 24}, type_retained[2] = {88, 24};
+  ds_index_writer_add(w, DS_SEC_IDOM, idom, sizeof idom, &err);
+  ds_index_writer_add(w, DS_SEC_RETAINED, retained, sizeof retained, &err);
+  ds_index_writer_add(w, DS_SEC_TYPE_RETAINED, type_retained, sizeof type_retained, &err);
+  ds_index_suspect suspects[1] = {{.kind = DS_SUSPECT_OBJECT, .ref = 0, .accumulation = 1,
+                                   .description = ds_strpool_add(&pool, "One Node retains everything."),
+                                   .first_group = 3, .group_count = 1, .retained = 88, .instances = 1}};
+  ds_index_writer_add(w, DS_SEC_SUSPECTS, suspects, sizeof suspects, &err);
   ds_index_writer_add(w, DS_SEC_STRINGS, pool.data, pool.len, &err);
   ds_status rc = ds_index_writer_finish(w, &err);
   ds_index_writer_free(w);

@@ -11,7 +11,7 @@
 # OUTDIR/<key>/fixtures.json already holds what was asked for, the script exits at once.
 #
 # Default set: process "main" in variants wks, svr, seg, and process "locks" in variant wks;
-# full + heap dump each.
+# full + heap dump each; processes "report", "growth1" and "growth2" in variant wks, heap dump only.
 # With --big or DS_FIXTURES_BIG=1: also process "big" (variant wks, heap dump only).
 #
 # Environment: DS_FIXTURES_BIG=1, DS_FIXTURES_TIMEOUT (seconds to wait for READY, default 120;
@@ -82,7 +82,8 @@ key="$(
 set_dir="$outdir/$key"
 
 # Which units (one process run each) and which dumps of them make the requested set.
-units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap")
+units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap" "report:wks:heap"
+       "growth1:wks:heap" "growth2:wks:heap")
 [ "$big" = 1 ] && units+=("big:wks:heap")
 
 # unit_complete P V KINDS: the unit's marker, truth and every dump it makes are there (a marker
@@ -234,7 +235,8 @@ done
 
 # ---- fixtures.json (last, atomically) --------------------------------------------------------
 runtime_version="$(sed -n 's/^ *"runtime_version": "\(.*\)",\{0,1\}$/\1/p' "$set_dir/main-wks.truth.json" | head -1)"
-all_units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap" "big:wks:heap")
+all_units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap" "report:wks:heap"
+           "growth1:wks:heap" "growth2:wks:heap" "big:wks:heap")
 {
     echo "{"
     echo "  \"key\": \"$key\","

@@ -64,6 +64,9 @@ static void test_routes(void) {
       {"search", "mx", NULL, NULL},
       {"memory/0x10", "mln", "addr", "0x10"},
       {"threads/m1/frames", "frames", "thread", "m1"},
+      {"dominators", "dominators", NULL, NULL},
+      {"diff", "diff", NULL, NULL},
+      {"report", "report", NULL, NULL},
       /* one trailing slash, as /dumps/ and /dumps/{id}/ */
       {"summary/", "summary", NULL, NULL},
       {"gen/2/", "gen", "gen", "2"},
@@ -91,7 +94,7 @@ static void test_routes(void) {
         routed[k] = true;
   }
   /* every row of the table has a route case above */
-  CU_ASSERT_EQUAL(ds_api_resource_count(), 26);
+  CU_ASSERT_EQUAL(ds_api_resource_count(), 29);
   for (size_t k = 0; k < ds_api_resource_count(); k++) {
     CU_ASSERT(routed[k]);
     CU_ASSERT_PTR_EQUAL(ds_api_find(ds_api_resource_at(k)->name), ds_api_resource_at(k));
@@ -696,8 +699,18 @@ static void test_threads_and_locks(void) {
 
 /* Every resource: valid minimal parameters answer; an unknown parameter is an argument error that
  * names it; the summary matches the index. */
+/* The base of a comparison: this test's own index (a dump against itself). */
+static ds_status open_self(void *ctx, const char *ref, ds_query **out, ds_error *err) {
+  (void)ctx;
+  if (strcmp(ref, "self") != 0)
+    return ds_error_set(err, DS_E_NOT_FOUND, "no dump %s", ref);
+  *out = q;
+  return DS_OK;
+}
+
 static void test_every_resource(void) {
   NEED_INDEX();
+  ds_api_set_other(&(ds_api_other){open_self, NULL, NULL});
   json_t *summary = call("summary", NULL, "", DS_OK);
   CU_ASSERT(num(summary, "objects") > 0);
   CU_ASSERT(json_is_false(json_object_get(summary, "server_gc")));
@@ -712,7 +725,7 @@ static void test_every_resource(void) {
                         : strcmp(r->path_param, "gen") == 0    ? "2"
                         : strcmp(r->path_param, "thread") == 0 ? managed
                                                                : marker_addr("invoice.first");
-    json_decref(call(r->name, value, "", DS_OK));
+    json_decref(call(r->name, value, strcmp(r->name, "diff") == 0 ? "base=self" : "", DS_OK));
     const ds_api_resource *found = ds_api_find(r->name);
     CU_ASSERT_PTR_EQUAL(found, r);
     ds_api_args a = args_of("bogus=1");

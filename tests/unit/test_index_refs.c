@@ -1,6 +1,7 @@
 /*
- * test_index_refs.c: the index reader checks every reference in the lock analysis' sections
- * (waits, locks, lock values, thread lists, deadlocks, findings) at open: a thread, frame, object,
+ * test_index_refs.c: the index reader checks every reference in the analysis' sections (waits,
+ * locks, lock values, thread lists, deadlocks, findings, evidence, settings, the report's facts)
+ * at open: a thread, frame, object, type,
  * string, value or list index that points outside the index is refused as corrupt, with checksums
  * that are all correct, so only the check itself can catch it.
  */
@@ -26,6 +27,12 @@ typedef struct tiny {
   ds_index_waiter waiters[3];
   ds_index_deadlock deadlocks[1];
   ds_index_finding findings[1];
+  ds_index_evidence evidence[3];
+  ds_index_setting settings[1];
+  ds_index_report report;
+  ds_index_suspect suspects[1];
+  uint32_t idom[2];          /* one more than the objects: only with with_idom */
+  bool with_idom;
   char strings[64];
   size_t strings_len;
 } tiny;
@@ -55,7 +62,16 @@ static void tiny_init(tiny *t) {
   t->deadlocks[0] = (ds_index_deadlock){.type = DS_DEADLOCK_CYCLE, .object = UINT32_MAX, .holder = UINT32_MAX,
                                         .first_waiter = 1, .waiter_count = 2};
   t->findings[0] = (ds_index_finding){.severity = error, .title = error, .description = error, .recommendation = error,
-                                      .details = DS_FINDING_CYCLE, .ref = 0, .object = UINT32_MAX, .holder = UINT32_MAX};
+                                      .details = DS_FINDING_CYCLE, .ref = 0, .object = UINT32_MAX, .holder = UINT32_MAX,
+                                      .code = error, .setting = monitor, .first_evidence = 0, .evidence_count = 3};
+  t->evidence[0] = (ds_index_evidence){.kind = DS_EVIDENCE_THREAD, .ref = 1};
+  t->evidence[1] = (ds_index_evidence){.kind = DS_EVIDENCE_OBJECT, .ref = 0, .count = 1, .bytes = 24};
+  t->evidence[2] = (ds_index_evidence){.kind = DS_EVIDENCE_TYPE, .ref = 0, .label = node, .count = 1};
+  t->settings[0] = (ds_index_setting){.name = held_by, .value = 3};
+  t->report = (ds_index_report){.first_large = 1, .large_count = 1, .first_exception = 2, .exception_count_groups = 1,
+                                .dump_kind = DS_DUMP_KIND_FULL};
+  t->suspects[0] = (ds_index_suspect){.kind = DS_SUSPECT_OBJECT, .ref = 0, .accumulation = UINT32_MAX,
+                                      .description = node, .first_group = 2, .group_count = 1, .retained = 24};
 }
 
 /* Writes t and opens it: the status of ds_index_open, its message in err. */
@@ -73,10 +89,13 @@ static ds_status tiny_open(const tiny *t, ds_error *err) {
       {DS_SEC_FRAMES, t->frames, sizeof t->frames},     {DS_SEC_WAITS, t->waits, sizeof t->waits},
       {DS_SEC_LOCKS, t->locks, sizeof t->locks},        {DS_SEC_LOCK_VALUES, t->values, sizeof t->values},
       {DS_SEC_LOCK_WAITERS, t->waiters, sizeof t->waiters}, {DS_SEC_DEADLOCKS, t->deadlocks, sizeof t->deadlocks},
-      {DS_SEC_FINDINGS, t->findings, sizeof t->findings},
+      {DS_SEC_FINDINGS, t->findings, sizeof t->findings}, {DS_SEC_EVIDENCE, t->evidence, sizeof t->evidence},
+      {DS_SEC_SETTINGS, t->settings, sizeof t->settings}, {DS_SEC_REPORT, &t->report, sizeof t->report},
+      {DS_SEC_IDOM, t->idom, t->with_idom ? sizeof t->idom : 0}, {DS_SEC_SUSPECTS, t->suspects, sizeof t->suspects},
   };
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
-    CU_ASSERT_EQUAL_FATAL(ds_index_writer_add(w, secs[s].id, secs[s].data, secs[s].size, err), DS_OK);
+    if (secs[s].id != DS_SEC_IDOM || t->with_idom) /* an index may lack the dominator tree */
+      CU_ASSERT_EQUAL_FATAL(ds_index_writer_add(w, secs[s].id, secs[s].data, secs[s].size, err), DS_OK);
   CU_ASSERT_EQUAL_FATAL(ds_index_writer_finish(w, err), DS_OK);
   ds_index_writer_free(w);
   ds_index *idx = NULL;
@@ -130,6 +149,40 @@ static void test_lock_sections_checked(void) {
   expect_refused(&t, "\"findings\"");
   tiny_init(&t), t.findings[0].details = DS_FINDING_THREAD, t.findings[0].ref = 2;
   expect_refused(&t, "\"findings\"");
+  tiny_init(&t), t.findings[0].evidence_count = 4; /* three evidence records */
+  expect_refused(&t, "\"findings\"");
+  tiny_init(&t), t.findings[0].code = 64;
+  expect_refused(&t, "\"findings\"");
+  tiny_init(&t), t.evidence[0].ref = 2; /* two threads */
+  expect_refused(&t, "\"evidence\"");
+  tiny_init(&t), t.evidence[1].ref = 1; /* one object */
+  expect_refused(&t, "\"evidence\"");
+  tiny_init(&t), t.evidence[2].ref = 1; /* one type */
+  expect_refused(&t, "\"evidence\"");
+  tiny_init(&t), t.evidence[2].kind = DS_EVIDENCE_KIND_COUNT_;
+  expect_refused(&t, "\"evidence\"");
+  tiny_init(&t), t.evidence[2].label = 64;
+  expect_refused(&t, "\"evidence\"");
+  tiny_init(&t), t.settings[0].name = 64;
+  expect_refused(&t, "\"settings\"");
+  tiny_init(&t), t.report.large_count = 3;
+  expect_refused(&t, "\"report\"");
+  tiny_init(&t), t.report.first_exception = UINT32_MAX;
+  expect_refused(&t, "\"report\"");
+  tiny_init(&t), t.report.dump_kind = DS_DUMP_KIND_COUNT_;
+  expect_refused(&t, "\"report\"");
+  tiny_init(&t), t.suspects[0].ref = 1; /* one object */
+  expect_refused(&t, "\"leak suspects\"");
+  tiny_init(&t), t.suspects[0].kind = DS_SUSPECT_TYPE, t.suspects[0].ref = 1; /* one type */
+  expect_refused(&t, "\"leak suspects\"");
+  tiny_init(&t), t.suspects[0].accumulation = 1;
+  expect_refused(&t, "\"leak suspects\"");
+  tiny_init(&t), t.suspects[0].group_count = 2; /* three evidence records from 2 */
+  expect_refused(&t, "\"leak suspects\"");
+  /* the dominator tree's sections are whole when present: two entries for one object */
+  tiny_init(&t), t.with_idom = true;
+  CU_ASSERT_EQUAL(tiny_open(&t, &err), DS_E_CORRUPT);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "immediate dominators"));
 }
 
 int main(void) {

@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 4u
+#define DS_INDEX_VERSION 7u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -58,6 +58,13 @@ typedef enum ds_section_id {
   DS_SEC_METHODS,         /* ds_index_method[]: methods the types define, by type */
   DS_SEC_FRAME_INFO,      /* ds_index_frame_info[]: one per DS_SEC_FRAMES record, same order */
   DS_SEC_FRAME_VARS,      /* ds_index_frame_var[]: arguments and locals, by frame */
+  DS_SEC_SETTINGS,        /* ds_index_setting[]: the finding thresholds the analysis used */
+  DS_SEC_EVIDENCE,        /* ds_index_evidence[]: the types, objects and threads findings name */
+  DS_SEC_REPORT,          /* ds_index_report: heap facts of the report (strings, exceptions, ...) */
+  DS_SEC_IDOM,            /* u32[N] immediate dominator (UINT32_MAX: only the roots; or unreachable) */
+  DS_SEC_RETAINED,        /* u64[N] retained size (0: unreachable) */
+  DS_SEC_TYPE_RETAINED,   /* u64[T] bytes dominated by the type's instances */
+  DS_SEC_SUSPECTS,        /* ds_index_suspect[]: leak suspects, largest first */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -206,13 +213,17 @@ typedef enum ds_deadlock_type {
   DS_DEADLOCK_TYPE_COUNT_
 } ds_deadlock_type;
 
-/* A finding: severity, title, description and recommendation as text, and its details. */
+/* A finding: severity, title, description and recommendation as text, its details, and the
+ * evidence it names. */
 typedef struct ds_index_finding {
   uint32_t severity, title, description, recommendation; /* string pool */
   uint32_t details;          /* ds_finding_details */
   uint32_t ref;              /* CYCLE: index into DS_SEC_DEADLOCKS; THREAD: a thread */
   uint32_t object, holder;   /* LOCK: the object and the thread holding it */
   uint32_t first_waiter, waiter_count; /* THREADS, LOCK: the threads, in DS_SEC_LOCK_WAITERS */
+  uint32_t code;             /* string pool: its stable name ("deadlock", "undisposed-objects") */
+  uint32_t setting;          /* string pool: the threshold it compared against (0: none) */
+  uint32_t first_evidence, evidence_count; /* in DS_SEC_EVIDENCE */
 } ds_index_finding;
 
 typedef enum ds_finding_details {
@@ -223,6 +234,80 @@ typedef enum ds_finding_details {
   DS_FINDING_LOCK,           /* an object, its holder and its waiters */
   DS_FINDING_DETAILS_COUNT_
 } ds_finding_details;
+
+/* A finding's severity, as DebugDiag grades them (the string pool holds the word). */
+#define DS_SEVERITY_ERROR "error"
+#define DS_SEVERITY_WARNING "warning"
+#define DS_SEVERITY_INFORMATION "information"
+#define DS_SEVERITY_NOTIFICATION "notification"
+
+/* One thing a finding (or a report list) points at, with what it stands for. */
+typedef struct ds_index_evidence {
+  uint32_t kind;             /* ds_evidence_kind */
+  uint32_t ref;              /* TYPE: type index; OBJECT: object index; THREAD: thread index */
+  uint32_t label;            /* string pool: what it is here (an exception message, a string value); 0 none */
+  uint32_t pad;
+  uint64_t count, bytes;     /* the instances and bytes it stands for (0: not counted) */
+} ds_index_evidence;
+
+typedef enum ds_evidence_kind {
+  DS_EVIDENCE_TYPE = 1,
+  DS_EVIDENCE_OBJECT,
+  DS_EVIDENCE_THREAD,
+  DS_EVIDENCE_KIND_COUNT_
+} ds_evidence_kind;
+
+/* A threshold of the findings (findings.h) as the analysis used it. */
+typedef struct ds_index_setting {
+  uint32_t name;             /* string pool */
+  uint32_t pad;
+  double value;
+} ds_index_setting;
+
+/* Facts of the heap the report shows that the other sections do not hold. Evidence runs index
+ * DS_SEC_EVIDENCE. */
+typedef struct ds_index_report {
+  uint64_t string_count, string_bytes;
+  uint64_t large_string_count, large_string_bytes;   /* at least the large_string_bytes setting */
+  uint64_t duplicate_groups, duplicate_strings, duplicate_wasted; /* values held by 2+ strings */
+  uint64_t exception_count;          /* exception objects on the heap, preallocated ones excluded */
+  uint64_t pinned_handles, finalizable, ready_for_finalization, undisposed;
+  uint64_t committed_bytes, used_bytes; /* of the GC's segments or regions */
+  uint32_t first_duplicate, duplicate_count; /* OBJECT: an instance; label: the value; count; bytes wasted */
+  uint32_t first_large, large_count;         /* OBJECT: the largest strings */
+  uint32_t first_exception, exception_count_groups; /* TYPE with label: message; count */
+  uint32_t dump_kind;                /* ds_dump_kind */
+  uint32_t gc_in_progress;           /* the GC's structures were not valid */
+  double findings_ms;
+  uint64_t reachable_objects, reachable_bytes; /* what the roots retain (the dominator tree's size) */
+  double dominators_ms;
+  uint64_t dominators_work_bytes;    /* working memory of the dominator computation */
+} ds_index_report;
+
+/* A leak suspect (MAT): one object, or the instances of one type, retaining a large share of the
+ * live heap, with what it accumulates. */
+typedef struct ds_index_suspect {
+  uint32_t kind;             /* ds_suspect_kind */
+  uint32_t ref;              /* OBJECT: the object; TYPE: the type */
+  uint32_t accumulation;     /* OBJECT: where the retained size spreads out (an object), else UINT32_MAX */
+  uint32_t description;      /* string pool: one sentence with the numbers */
+  uint32_t first_group, group_count; /* DS_SEC_EVIDENCE: TYPE rows of what it accumulates */
+  uint64_t retained;         /* bytes */
+  uint64_t instances;        /* TYPE: instances; OBJECT: objects in its dominator subtree */
+} ds_index_suspect;
+
+typedef enum ds_suspect_kind {
+  DS_SUSPECT_OBJECT = 1,
+  DS_SUSPECT_TYPE,
+  DS_SUSPECT_KIND_COUNT_
+} ds_suspect_kind;
+
+typedef enum ds_dump_kind {
+  DS_DUMP_KIND_UNKNOWN = 0,
+  DS_DUMP_KIND_FULL,                 /* module images included (createdump -u) */
+  DS_DUMP_KIND_HEAP,                 /* heap and stacks, no images (createdump -h) */
+  DS_DUMP_KIND_COUNT_
+} ds_dump_kind;
 
 typedef struct ds_index_hist {
   uint32_t gen, type;

@@ -116,6 +116,20 @@ ds_status ds_query_deadlocks(ds_query *q, json_t **out, ds_error *err);
 /* Findings with severity, description and recommendation: deadlocks, a blocked finalizer thread,
  * thread pool threads blocked on tasks (starvation), many threads waiting on one lock. */
 ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err);
+/* The automatic analysis report (dumpscope analyze): a summary of the dump, its heap by generation
+ * and its threads; the findings, most severe first; top types by size and by count for the heap and
+ * each generation; the LOH's largest objects; strings; exceptions; the thresholds used. Built
+ * from sections the analysis stored: O(types + LOH objects + findings). */
+ds_status ds_query_report(ds_query *q, json_t **out, ds_error *err);
+/* The dominator tree: by_type false: the objects parent (an address; 0: the roots) immediately
+ * dominates, largest retained size first; by_type true: types by the bytes their instances
+ * dominate. At most limit of them, with how many there are. */
+ds_status ds_query_dominators(ds_query *q, uint64_t parent, bool by_type, size_t limit, json_t **out, ds_error *err);
+/* Two dumps of one application compared (before, after): per type (matched by name) instances,
+ * bytes and retained bytes in each and their growth, largest growth first by sort; limit rows. */
+typedef enum ds_diff_sort { DS_DIFF_BYTES = 0, DS_DIFF_COUNT, DS_DIFF_RETAINED } ds_diff_sort;
+ds_status ds_query_diff(ds_query *before, ds_query *after, ds_diff_sort sort, size_t limit, json_t **out,
+                        ds_error *err);
 /* The GC heap: per generation its segments/regions, reserved bytes, objects, object, free and live
  * bytes; and every segment (heap, generation, range, objects) (SOS !eeheap -gc). */
 ds_status ds_query_heap(ds_query *q, json_t **out, ds_error *err);

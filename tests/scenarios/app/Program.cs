@@ -1,6 +1,6 @@
 // Scenarios <process> <truth-path>
 //
-// Sets up the scenarios of one process ("main", "locks" or "big"), reaches a quiet state, enters a no-GC
+// Sets up the scenarios of one process ("main", "locks", "report", "growth1", "growth2" or "big"), reaches a quiet state, enters a no-GC
 // region so nothing moves, writes the ground truth to <truth-path> (via <truth-path>.tmp and a
 // rename), prints "READY <truth-path>" and sleeps until killed.  See ../FIXTURES.md.
 using System;
@@ -20,9 +20,10 @@ namespace Scenarios
 
         private static int Main(string[] args)
         {
-            if (args.Length != 2 || (args[0] != "main" && args[0] != "big" && args[0] != "locks"))
+            if (args.Length != 2 || (args[0] != "main" && args[0] != "big" && args[0] != "locks" && args[0] != "report" &&
+                                     args[0] != "growth1" && args[0] != "growth2"))
             {
-                Console.Error.WriteLine("usage: Scenarios main|locks|big <truth-path>");
+                Console.Error.WriteLine("usage: Scenarios main|locks|report|growth1|growth2|big <truth-path>");
                 return 2;
             }
             string process = args[0], truthPath = Path.GetFullPath(args[1]);
@@ -47,6 +48,14 @@ namespace Scenarios
             else if (process == "locks")
             {
                 Run(truth, "locks", LocksScenario.Setup);
+            }
+            else if (process == "report")
+            {
+                Run(truth, "report", ReportScenario.Setup);
+            }
+            else if (process == "growth1" || process == "growth2")
+            {
+                Run(truth, "growth", t => GrowthScenario.Setup(t, GrowthScenario.RecordsFor(process)));
             }
             else
             {

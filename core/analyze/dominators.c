@@ -1,0 +1,244 @@
+/*
+ * dominators.c: the dominator tree, retained sizes and per-type retained sizes (dominators.h),
+ * by Semi-NCA (Georgiadis' thesis; the variant LLVM's GenericDomTreeConstruction.h uses).
+ *
+ * Vertices are numbered in depth-first preorder from a virtual root (number 1) whose successors
+ * are the roots; objects the search does not reach are unreachable and get no number (0). All
+ * per-vertex arrays are indexed by that number, which makes the inner loops sequential:
+ *   vert[i]    the object numbered i
+ *   parent[i]  its DFS parent, path-compressed during the semidominator step (the ancestor links)
+ *   semi[i]    its semidominator
+ *   label[i]   the vertex of least semidominator on its compressed path
+ *   idom[i]    first the DFS edge cursor, then the DFS parent, then the immediate dominator
+ * and num[object] gives the number, then becomes the immediate dominator by object.
+ *
+ * The semidominator, immediate-dominator and size passes visit vertices in (reverse) preorder,
+ * because a vertex's dominators all precede it in preorder. Per-type sizes use the dominator
+ * tree's own preorder, where each subtree is an interval: an instance counts unless it lies in
+ * the interval of an earlier instance of its type. The hot loops are the DFS and eval.
+ */
+#include "dumpscope/dominators.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct dom_state {
+  const ds_dom_graph *g;
+  uint32_t *num, *vert, *parent, *semi, *label, *idom;
+  uint32_t m;                /* vertices numbered: 1 (the virtual root) .. m - 1 */
+  uint32_t *stack;           /* eval's path, grows as needed */
+  size_t stack_cap;
+} dom_state;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool is_root(const ds_dom_graph *g, size_t o) { return g->root_bits[o >> 6] >> (o & 63) & 1; }
+
+/* Depth-first preorder numbering from every root. The current path is kept through parent[]
+ * and each vertex's next edge in idom[] (the cursor), so the search needs no stack of its own
+ * however deep the graph (a linked list of millions of nodes is one path). Hot loop. */
+static void number_vertices(dom_state *s) {
+  const ds_dom_graph *g = s->g;
+  uint32_t next = 2, *cursor = s->idom;
+  for (size_t r = 0; r < g->n; r++) {
+    if (!is_root(g, r) || s->num[r])
+      continue;
+    uint32_t cur = next++;
+    s->num[r] = cur, s->vert[cur] = (uint32_t)r, s->parent[cur] = 1, cursor[cur] = g->out_off[r];
+    while (cur != 1) {
+      uint32_t o = s->vert[cur];
+      if (cursor[cur] < g->out_off[o + 1]) {
+        uint32_t t = g->out_edge[cursor[cur]++];
+        if (t < g->n && !s->num[t]) {
+          uint32_t v = next++;
+          s->num[t] = v, s->vert[v] = t, s->parent[v] = cur, cursor[v] = g->out_off[t];
+          cur = v;
+        }
+      } else {
+        cur = s->parent[cur];
+      }
+    }
+  }
+  s->m = next;
+}
+
+/* The vertex of least semidominator on v's path of linked vertices (numbered >= last), with
+ * path compression. Hot loop. */
+static bool eval(dom_state *s, uint32_t v, uint32_t last, uint32_t *out) {
+  uint32_t *parent = s->parent, *label = s->label, *semi = s->semi;
+  if (parent[v] < last) {
+    *out = label[v];
+    return true;
+  }
+  size_t top = 0;
+  do {
+    if (top == s->stack_cap) {
+      size_t cap = s->stack_cap ? s->stack_cap * 2 : 1024;
+      uint32_t *grown = realloc(s->stack, cap * sizeof *grown);
+      if (!grown)
+        return false;
+      s->stack = grown, s->stack_cap = cap;
+    }
+    s->stack[top++] = v;
+    v = parent[v];
+  } while (parent[v] >= last);
+  uint32_t p = v, x = v;
+  do {
+    x = s->stack[--top];
+    parent[x] = parent[p];
+    if (semi[label[p]] < semi[label[x]])
+      label[x] = label[p];
+    p = x;
+  } while (top);
+  *out = label[x];
+  return true;
+}
+
+/* Semidominators, in reverse preorder: the least-numbered vertex from which a path of
+ * higher-numbered vertices leads to w. A root's is the virtual root. */
+static bool semidominators(dom_state *s) {
+  const ds_dom_graph *g = s->g;
+  for (uint32_t w = s->m - 1; w >= 2; w--) {
+    uint32_t o = s->vert[w], best = s->parent[w];
+    if (is_root(g, o)) {
+      best = 1;
+    } else {
+      for (uint32_t e = g->in_off[o]; e < g->in_off[o + 1]; e++) {
+        uint32_t from = g->in_edge[e], v, u;
+        if (from >= g->n || !(v = s->num[from]))
+          continue; /* unreachable: not on any path from a root */
+        if (!eval(s, v, w + 1, &u))
+          return false;
+        if (s->semi[u] < best)
+          best = s->semi[u];
+      }
+    }
+    s->semi[w] = best;
+  }
+  return true;
+}
+
+/* Immediate dominators, in preorder: the nearest common ancestor in the dominator tree of the
+ * semidominator and the DFS parent (whose immediate dominators are final by then). */
+static void immediate_dominators(dom_state *s) {
+  for (uint32_t w = 2; w < s->m; w++) {
+    uint32_t candidate = s->idom[w];
+    while (candidate > s->semi[w])
+      candidate = s->idom[candidate];
+    s->idom[w] = candidate;
+  }
+}
+
+/* Retained sizes: each vertex's own size plus its dominator subtree's, children before parents. */
+static void retained_sizes(dom_state *s, ds_dom_result *r) {
+  const ds_dom_graph *g = s->g;
+  for (uint32_t w = 2; w < s->m; w++) {
+    r->retained[s->vert[w]] = g->size[s->vert[w]];
+    r->reachable_bytes += g->size[s->vert[w]];
+  }
+  for (uint32_t w = s->m - 1; w >= 2; w--)
+    if (s->idom[w] >= 2)
+      r->retained[s->vert[s->idom[w]]] += r->retained[s->vert[w]];
+}
+
+/* Per-type retained sizes through the dominator tree's preorder (semi, label and parent are free
+ * by now and hold the subtree sizes, the preorder positions and the preorder itself). */
+static bool type_sizes(dom_state *s, ds_dom_result *r) {
+  const ds_dom_graph *g = s->g;
+  uint32_t *count = s->semi, *pre = s->label, *next = s->parent;
+  for (uint32_t w = 1; w < s->m; w++)
+    count[w] = 1;
+  for (uint32_t w = s->m - 1; w >= 2; w--)
+    count[s->idom[w]] += count[w];
+  pre[1] = 0, next[1] = 1;
+  for (uint32_t w = 2; w < s->m; w++) {
+    uint32_t p = s->idom[w];
+    pre[w] = next[p];
+    next[p] += count[w];
+    next[w] = pre[w] + 1;
+  }
+  uint32_t *order = next; /* next[] is done with: it becomes the vertex at each position */
+  for (uint32_t w = 1; w < s->m; w++)
+    order[pre[w]] = w;
+  uint32_t *end = calloc(g->type_count + 1, sizeof *end);
+  if (!end)
+    return false;
+  for (uint32_t k = 1; k < s->m - 1; k++) {
+    uint32_t w = order[k], o = s->vert[w], t = g->type[o];
+    if (t < g->type_count && k >= end[t]) { /* not inside an instance of its own type */
+      r->type_retained[t] += r->retained[o];
+      end[t] = k + count[w];
+    }
+  }
+  free(end);
+  return true;
+}
+
+void ds_dom_result_free(ds_dom_result *r) {
+  free(r->idom);
+  free(r->retained);
+  free(r->type_retained);
+  memset(r, 0, sizeof *r);
+}
+
+ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err) {
+  double t0 = now_ms();
+  memset(out, 0, sizeof *out);
+  size_t n = g->n, slots = n + 2;
+  dom_state s = {.g = g};
+  s.num = calloc(n + 1, sizeof *s.num);
+  s.vert = malloc(slots * sizeof *s.vert);
+  s.parent = malloc(slots * sizeof *s.parent);
+  s.semi = malloc(slots * sizeof *s.semi);
+  s.label = malloc(slots * sizeof *s.label);
+  s.idom = malloc(slots * sizeof *s.idom);
+  out->retained = calloc(n + 1, sizeof *out->retained);
+  out->type_retained = calloc(g->type_count + 1, sizeof *out->type_retained);
+  ds_status rc = DS_OK;
+  if (!s.num || !s.vert || !s.parent || !s.semi || !s.label || !s.idom || !out->retained || !out->type_retained) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree of %zu objects", n);
+    goto out;
+  }
+  s.parent[1] = 0, s.semi[1] = s.label[1] = s.idom[1] = 1;
+  number_vertices(&s);
+  out->reachable = s.m - 2;
+  for (uint32_t w = 2; w < s.m; w++)
+    s.idom[w] = s.parent[w], s.semi[w] = s.label[w] = w;
+  if (!semidominators(&s)) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree's search paths");
+    goto out;
+  }
+  immediate_dominators(&s);
+  retained_sizes(&s, out);
+  if (g->type && !type_sizes(&s, out)) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for retained sizes per type");
+    goto out;
+  }
+  /* num[] becomes the immediate dominator of each object, by object */
+  for (size_t o = 0; o < n; o++) {
+    uint32_t w = s.num[o];
+    s.num[o] = w && s.idom[w] >= 2 ? s.vert[s.idom[w]] : UINT32_MAX;
+  }
+  out->idom = s.num;
+  s.num = NULL;
+  out->work_bytes = (n + 1) * sizeof *s.num + 5 * slots * sizeof(uint32_t) + s.stack_cap * sizeof *s.stack +
+                    (n + 1) * sizeof *out->retained;
+out:
+  free(s.num);
+  free(s.vert);
+  free(s.parent);
+  free(s.semi);
+  free(s.label);
+  free(s.idom);
+  free(s.stack);
+  if (rc != DS_OK)
+    ds_dom_result_free(out);
+  out->ms = now_ms() - t0;
+  return rc;
+}

@@ -1,0 +1,55 @@
+/*
+ * dominators.h: the dominator tree of the object graph and the retained sizes it gives.
+ *
+ * Object d dominates object v when every path from a root to v goes through d; v's immediate
+ * dominator is its closest strict dominator. The retained size of d is the total size of the
+ * objects it dominates, itself included: what the heap would lose if d were gone (Eclipse MAT's
+ * and dotMemory's "retained size"). A type's retained size is the total size of the objects
+ * dominated by at least one of its instances (the union of their dominator subtrees; objects kept
+ * alive only jointly by several instances are not in it, so it is a lower bound of what removing
+ * every instance would free).
+ *
+ * Computed with the Semi-NCA algorithm (Lengauer-Tarjan's semidominators, then the immediate
+ * dominator as the nearest common ancestor of the semidominator and the DFS parent), every step
+ * iterative: the depth-first search keeps its path in the parent array and an edge cursor per
+ * vertex, and path compression uses an explicit stack. O(E log V) time; 24 bytes per object of
+ * working memory besides the 12 bytes per object of the results.
+ */
+#ifndef DUMPSCOPE_DOMINATORS_H
+#define DUMPSCOPE_DOMINATORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dumpscope/error.h"
+
+/* The object graph: n objects, outgoing and incoming references as compressed sparse rows
+ * (offsets n + 1, targets and sources as object indices), which objects are roots (a bit each),
+ * and each object's size and type. */
+typedef struct ds_dom_graph {
+  size_t n;
+  const uint32_t *out_off, *out_edge;
+  const uint32_t *in_off, *in_edge;
+  const uint64_t *root_bits;
+  const uint64_t *size;
+  const uint32_t *type;      /* may be NULL: no per-type sizes */
+  size_t type_count;
+} ds_dom_graph;
+
+typedef struct ds_dom_result {
+  uint32_t *idom;            /* n: the immediate dominator's index; UINT32_MAX for objects only the
+                                roots dominate, and for unreachable ones */
+  uint64_t *retained;        /* n: retained size; 0 for unreachable objects */
+  uint64_t *type_retained;   /* type_count */
+  uint64_t reachable;        /* objects reachable from a root */
+  uint64_t reachable_bytes;  /* their total size: the retained size of all the roots */
+  size_t work_bytes;         /* the most working memory the computation held at once */
+  double ms;
+} ds_dom_result;
+
+/* Computes the dominator tree, retained sizes and per-type retained sizes of g into *out (which
+ * owns its arrays afterwards: ds_dom_result_free). DS_E_NOMEM when the arrays do not fit. */
+ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err);
+void ds_dom_result_free(ds_dom_result *r);
+
+#endif

@@ -1,0 +1,93 @@
+// report.test.mjs: the automatic report over HTTP. The daemon passes its finding_settings to the
+// worker (a lowered threshold raises the finding it governs, naming the value); /dumps/{id}/report
+// serves the same findings as /findings with the summary, top types and strings; a bad threshold
+// keeps the daemon from starting.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import {
+  api, CLI, fixture, newDataDir, startDaemon, stopDaemon, token, upload, waitJob,
+} from './daemon.mjs';
+
+const main = fixture('main-wks-heap');
+const truth = main.truth;
+let data, d, reader, uploader, dumpId;
+
+before(async () => {
+  data = newDataDir();
+  reader = token(data, 'reader');
+  uploader = token(data, 'uploader');
+  d = await startDaemon(data, ['--max-upload-bytes', '1G', '--finding-settings', 'pinned_handles=50']);
+  const up = await upload(d, uploader, main.dump, 'main-wks-heap.dmp');
+  assert.equal(up.status, 201, up.text);
+  dumpId = up.json.id;
+  const job = await waitJob(d, reader, up.json.job, ['done', 'failed']);
+  assert.equal(job.state, 'done', JSON.stringify(job));
+});
+
+after(async () => {
+  if (d) await stopDaemon(d);
+  if (data) rmSync(data, { recursive: true, force: true }); /* a stored dump: do not leave it in /tmp */
+});
+
+test('the report answers with the summary, the findings and the top types', async () => {
+  const r = await api(d, `/dumps/${dumpId}/report`, { token: reader });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.ok(r.headers.get('etag'));
+  const rep = r.json;
+  assert.equal(rep.summary.gc.mode, truth.gc.server ? 'server' : 'workstation');
+  assert.equal(rep.summary.dump_kind, 'heap');
+  const invoice = rep.top_types.by_size.find((t) => t.type === 'Scenarios.Invoice');
+  assert.equal(invoice.count, truth.types['Scenarios.Invoice'].count);
+  assert.equal(invoice.bytes, truth.types['Scenarios.Invoice'].total_size);
+  const f = await api(d, `/dumps/${dumpId}/findings`, { token: reader });
+  assert.equal(f.status, 200);
+  assert.deepEqual(rep.findings, f.json.findings);
+  assert.equal(rep.strings.top_duplicates[0].label, truth.scenario_data.strings.duplicates[0].value);
+  const notModified = await api(d, `/dumps/${dumpId}/report`, { token: reader, headers: { 'If-None-Match': r.headers.get('etag') } });
+  assert.equal(notModified.status, 304);
+});
+
+test('the daemon passes finding_settings to its workers', async () => {
+  const r = await api(d, `/dumps/${dumpId}/findings`, { token: reader });
+  const pinned = r.json.findings.find((x) => x.code === 'pinned-handles');
+  assert.ok(pinned, 'pinned_handles=50 raises the pinned-handles finding (66 pinned handles)');
+  assert.deepEqual(pinned.setting, { name: 'pinned_handles', value: 50 });
+  const rep = await api(d, `/dumps/${dumpId}/report`, { token: reader });
+  assert.equal(rep.json.settings.find((s) => s.name === 'pinned_handles').value, 50);
+  assert.equal(rep.json.settings.find((s) => s.name === 'undisposed_objects').value, 100);
+});
+
+test('two dumps of one program compare over HTTP: growth per type, the truth\'s difference', async () => {
+  const g1 = fixture('growth1-wks-heap'), g2 = fixture('growth2-wks-heap');
+  const ids = [];
+  for (const g of [g1, g2]) {
+    const up = await upload(d, uploader, g.dump);
+    assert.equal(up.status, 201, up.text);
+    const job = await waitJob(d, reader, up.json.job, ['done', 'failed']);
+    assert.equal(job.state, 'done', JSON.stringify(job));
+    ids.push(up.json.id);
+  }
+  const r = await api(d, `/dumps/${ids[1]}/diff?base=${ids[0]}&limit=50`, { token: reader });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  const records = r.json.types.find((t) => t.type === 'Scenarios.GrowthRecord');
+  const want = g2.truth.types['Scenarios.GrowthRecord'], was = g1.truth.types['Scenarios.GrowthRecord'];
+  assert.equal(records.count_growth, want.count - was.count);
+  assert.equal(records.bytes_growth, want.total_size - was.total_size);
+  assert.ok(records.retained_growth > records.bytes_growth, 'each record retains its key and payload');
+  let e = await api(d, `/dumps/${ids[1]}/diff`, { token: reader });
+  assert.equal(e.status, 400);
+  e = await api(d, `/dumps/${ids[1]}/diff?base=0123456789abcdef`, { token: reader });
+  assert.equal(e.status, 404);
+  assert.match(e.json.error.message, /to compare with/);
+});
+
+test('a bad finding setting keeps the daemon from starting, naming it', () => {
+  const empty = newDataDir();
+  const r = spawnSync(CLI, ['serve', '--listen', '127.0.0.1:0', '--data', empty, '--finding-settings', 'pinned_handles=lots'],
+    { encoding: 'utf8', timeout: 20000 });
+  rmSync(empty, { recursive: true, force: true });
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /finding_settings.*pinned_handles/);
+});
