@@ -355,7 +355,7 @@ static int cmd_verify(const cli_options *o) {
       json_object_set_new(je, "object", hex(e->object));
       json_object_set_new(je, "last_good_object", hex(e->last_good));
       json_object_set_new(je, "mt", hex(e->mt));
-      json_object_set_new(je, "segment", hex(s ? s->descriptor : 0));
+      json_object_set_new(je, "segment", hex(s ? s->descriptor : e->object));
       json_object_set_new(je, "segment_start", hex(s ? s->start : 0));
       json_object_set_new(je, "segment_end", hex(s ? s->end : 0));
       json_object_set_new(je, "generation", json_string(s ? ds_gen_name(s->gen) : "unknown"));
@@ -368,6 +368,10 @@ static int cmd_verify(const cli_options *o) {
     for (size_t i = 0; i < stats.error_count && i < DS_MAX_HEAP_ERRORS; i++) {
       const ds_heap_error *e = &stats.errors[i];
       const ds_segment *s = ds_heap_segment(a->heap, e->segment);
+      if (!s) { /* damage in the heap's description: the message says where */
+        printf("%s\n  at segment descriptor %016llx\n", e->message, (unsigned long long)e->object);
+        continue;
+      }
       printf("%s\n  in segment %016llx [%016llx, %016llx) %s\n", e->message,
              (unsigned long long)(s ? s->descriptor : 0), (unsigned long long)(s ? s->start : 0),
              (unsigned long long)(s ? s->end : 0), s ? ds_gen_name(s->gen) : "");

@@ -33,6 +33,7 @@ struct ds_heap {
   /* open addressing: mt -> type index + 1 (0 = empty) */
   void *owned;
   bool types_complete;       /* a full walk has resolved every MethodTable on the heap */
+  ds_walk_stats damage;      /* damage in the description (segment lists), reported by every walk */
   uint64_t *slot_mt;
   uint32_t *slot_index;
   size_t slot_cap;
@@ -85,6 +86,7 @@ void ds_heap_destroy(ds_heap *heap) {
   free(heap->segments);
   free(heap->contexts);
   free(heap->owned);
+  ds_walk_stats_free(&heap->damage);
   free(heap);
 }
 
@@ -340,6 +342,15 @@ static void record_error(ds_walk_stats *stats, uint64_t object, uint64_t last_go
   va_end(ap);
 }
 
+void ds_heap_note_damage(ds_heap *heap, uint64_t descriptor, const char *fmt, ...) {
+  char message[sizeof heap->damage.errors->message];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof message, fmt, ap);
+  va_end(ap);
+  record_error(&heap->damage, descriptor, 0, 0, SIZE_MAX, "%s", message);
+}
+
 /* A type already in the table (no DAC call): UINT32_MAX when unknown or invalid. */
 static uint32_t known_type(const ds_heap *heap, uint64_t mt) {
   if (!mt)
@@ -555,6 +566,10 @@ ds_status ds_heap_walk(ds_heap *heap, int gen, ds_object_fn fn, void *ctx, ds_wa
     return ds_error_set(err, DS_E_MID_GC,
                         "the dump was taken while a garbage collection was in progress: the GC "
                         "heap structures are not consistent, so the heap cannot be walked");
+  for (size_t i = 0; i < heap->damage.error_count && i < DS_MAX_HEAP_ERRORS; i++) {
+    const ds_heap_error *d = &heap->damage.errors[i];
+    record_error(stats, d->object, 0, 0, SIZE_MAX, "%s", d->message);
+  }
   bool complete = gen < 0;
   for (size_t i = 0; i < heap->segment_count; i++) {
     if (gen >= 0 && heap->segments[i].gen != gen)

@@ -93,7 +93,8 @@ static ds_status add_generation(ds_dac *dac, ds_heap *heap, uint32_t heap_index,
                                 uint32_t gen_count, int gen, bool regions, visited *seen,
                                 ds_error *err) {
   ds_status rc = DS_OK;
-  uint64_t seg_addr = gens[gen].start_segment;
+  uint64_t seg_addr = gens[gen].start_segment, prev = 0;
+  char hex_text[24] = "";
   while (seg_addr) {
     int fresh = visit(seen, seg_addr);
     if (fresh < 0)
@@ -103,11 +104,25 @@ static ds_status add_generation(ds_dac *dac, ds_heap *heap, uint32_t heap_index,
     if (seen->count > DS_MAX_SEGMENTS)
       return ds_error_set(err, DS_E_LIMIT, "more than %u heap segments", DS_MAX_SEGMENTS);
     ds_dacp_segment sd;
-    rc = ds_dac_segment(dac, seg_addr, &sd, err);
-    if (rc != DS_OK)
-      return rc;
+    ds_error seg_err = {0};
+    if (ds_dac_segment(dac, seg_addr, &sd, &seg_err) != DS_OK) {
+      /* a damaged list: say where, skip the rest of this list, and let the rest of the dump
+       * (other lists, threads, stacks, handles) answer */
+      ds_heap_note_damage(heap, seg_addr, "the %s segment list of heap %u is damaged: segment 0x%llx%s%s cannot "
+                          "be read (%s); the rest of that list is not walked", ds_gen_name((ds_gen)gen),
+                          heap_index, (unsigned long long)seg_addr, prev ? " linked from 0x" : "",
+                          prev ? hex_text : "", seg_err.message);
+      return DS_OK;
+    }
     uint64_t start = sd.mem;
     uint64_t end = seg_addr == details->ephemeral_heap_segment ? details->alloc_allocated : sd.allocated;
+    if (end < start || end - start > (1ull << 40)) {
+      ds_heap_note_damage(heap, seg_addr, "the %s segment list of heap %u is damaged: segment 0x%llx says it "
+                          "spans [0x%llx, 0x%llx); the rest of that list is not walked",
+                          ds_gen_name((ds_gen)gen), heap_index, (unsigned long long)seg_addr,
+                          (unsigned long long)start, (unsigned long long)end);
+      return DS_OK;
+    }
     ds_segment seg = {.start = start, .end = end, .committed = sd.committed, .reserved = sd.reserved,
                       .descriptor = seg_addr, .heap = heap_index, .gen = (uint8_t)gen};
     if (sd.flags & SEGMENT_FLAG_READONLY)
@@ -141,6 +156,8 @@ static ds_status add_generation(ds_dac *dac, ds_heap *heap, uint32_t heap_index,
       if (rc != DS_OK)
         return rc;
     }
+    prev = seg_addr;
+    snprintf(hex_text, sizeof hex_text, "%llx", (unsigned long long)prev);
     seg_addr = sd.next;
   }
   return rc;

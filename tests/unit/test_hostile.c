@@ -271,6 +271,89 @@ static void test_damaged_heap_is_reported(void) {
   unlink(index);
 }
 
+/* A damaged segment list (the descriptor of a gen2 segment overwritten): the build says which list
+ * is damaged and exits 4, and what does not need the heap (threads, stacks) still answers, with the
+ * damage as a warning. Before, every command failed with "memory missing from the dump". */
+static void test_damaged_segment_list(void) {
+  ds_fixture *fx;
+  CU_ASSERT_FATAL(ds_fixtures("main", &fx) > 0);
+  char copy[4200], index[4300], cmd[9000], args[9000], err[4096], out_path[4300];
+  snprintf(copy, sizeof copy, "%s/damaged-segments.dmp", ds_test_tmpdir());
+  snprintf(index, sizeof index, "%s.dsindex", copy);
+  snprintf(out_path, sizeof out_path, "%s/eeheap.json", ds_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "'%s' eeheap '%s' --json > '%s'", getenv("DUMPSCOPE_CLI"), fx[0].dump, out_path);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  json_error_t jerr;
+  json_t *doc = json_load_file(out_path, 0, &jerr);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  /* the first gen2 segment: its list goes on after it, so the damage hides the rest of the list */
+  uint64_t victim = 0;
+  size_t i, gen2_count = 0;
+  json_t *seg;
+  json_array_foreach(json_object_get(doc, "segments"), i, seg)
+    if (strcmp(json_string_value(json_object_get(seg, "generation")), "gen2") == 0 && gen2_count++ == 0)
+      CU_ASSERT_FATAL(ds_test_hex(json_string_value(json_object_get(seg, "descriptor")), &victim));
+  json_decref(doc);
+  CU_ASSERT_FATAL(victim != 0 && gen2_count >= 2);
+
+  ds_dump *dump = NULL;
+  ds_error e = {0};
+  uint64_t offset = 0;
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(fx[0].dump, &dump, &e), DS_OK);
+  CU_ASSERT_FATAL(ds_dump_file_offset(dump, victim, &offset));
+  ds_dump_close(dump);
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s'", fx[0].dump, copy, index);
+  CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+  unsigned char garbage[64];
+  memset(garbage, 0x41, sizeof garbage);
+  int fd = open(copy, O_WRONLY);
+  CU_ASSERT_EQUAL_FATAL(pwrite(fd, garbage, sizeof garbage, (off_t)offset), (ssize_t)sizeof garbage);
+  close(fd);
+
+  char where[64];
+  snprintf(where, sizeof where, "0x%llx", (unsigned long long)victim); /* the bad one or its link */
+  snprintf(args, sizeof args, "index '%s'", copy);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 4);
+  snprintf(args, sizeof args, "verify '%s'", copy);
+  CU_ASSERT_EQUAL(run("", args, err, sizeof err), 4);
+
+  /* threads answer from the index, every truth thread with its OS id, and carry the warning */
+  snprintf(cmd, sizeof cmd, "'%s' threads '%s' --json > '%s'", getenv("DUMPSCOPE_CLI"), copy, out_path);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+  doc = json_load_file(out_path, 0, &jerr);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  const char *warning = json_string_value(json_array_get(json_object_get(doc, "warnings"), 0));
+  CU_ASSERT_PTR_NOT_NULL(warning ? strstr(warning, "gen2 segment list of heap 0 is damaged") : NULL);
+  CU_ASSERT_PTR_NOT_NULL(warning ? strstr(warning, where) : NULL);
+  json_t *truth_threads = json_object_get(fx[0].truth, "threads"), *tt, *t;
+  size_t j, k, matched = 0;
+  CU_ASSERT_FATAL(json_array_size(truth_threads) > 0);
+  json_array_foreach(truth_threads, j, tt)
+    json_array_foreach(json_object_get(doc, "threads"), k, t)
+      if (json_integer_value(json_object_get(t, "os_id")) == json_integer_value(json_object_get(tt, "os_id")))
+        matched++;
+  CU_ASSERT_EQUAL(matched, json_array_size(truth_threads));
+  json_decref(doc);
+
+  /* the marker holder's stack still shows the method the truth names */
+  json_array_foreach(truth_threads, j, tt) {
+    if (strcmp(json_string_value(json_object_get(tt, "name")), "marker-holder") != 0)
+      continue;
+    snprintf(cmd, sizeof cmd, "'%s' stack '%s' %lld > '%s' 2>/dev/null", getenv("DUMPSCOPE_CLI"), copy,
+             (long long)json_integer_value(json_object_get(tt, "managed_id")), out_path);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    FILE *f = fopen(out_path, "r");
+    char text[16384];
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = '\0';
+    if (f)
+      fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, json_string_value(json_object_get(tt, "blocked_in"))));
+  }
+  unlink(copy);
+  unlink(index);
+}
+
 /* Lists paged by position page from the CLI too: --after N skips the first N rows. */
 static void test_cli_paging(void) {
   ds_fixture *fx;
@@ -342,6 +425,7 @@ int main(void) {
   CU_add_test(s, "a dump in a read-only folder gets its index in the user's cache", test_read_only_folder);
   CU_add_test(s, "a damaged heap: index exits 4 and every answer carries a warning", test_damaged_heap_is_reported);
   CU_add_test(s, "--after pages position-paged lists from the CLI", test_cli_paging);
+  CU_add_test(s, "a damaged segment list is named; threads and stacks still answer", test_damaged_segment_list);
   CU_add_test(s, "an index left from another dump at the same path is rebuilt", test_foreign_index_is_rebuilt);
   return ds_test_main();
 }

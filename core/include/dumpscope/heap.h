@@ -100,6 +100,10 @@ ds_status ds_heap_load(struct ds_dac *dac, ds_dump *dump, ds_heap **out, ds_erro
 
 ds_status ds_heap_add_segment(ds_heap *heap, const ds_segment *segment, ds_error *err);
 ds_status ds_heap_add_alloc_context(ds_heap *heap, uint64_t ptr, uint64_t limit, ds_error *err);
+/* Records damage found in the heap's description (a segment list that cannot be read): every
+ * walk reports it first, as an error with segment SIZE_MAX and object = the descriptor. */
+void ds_heap_note_damage(ds_heap *heap, uint64_t descriptor, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Sorts segments and contexts; call once after adding them all. */
 ds_status ds_heap_seal(ds_heap *heap, ds_error *err);
 
