@@ -32,11 +32,6 @@ typedef HRESULT (*bytes_fn)(void *value, uint32_t len, uint32_t *got, uint8_t *b
 typedef HRESULT (*method_fn)(void *frame, void **method);
 typedef HRESULT (*il_offsets_fn)(void *method, uint64_t address, uint32_t len, uint32_t *needed, uint32_t *offsets);
 
-static void release(void *obj) {
-  if (obj)
-    DS_VCALL(obj, DS__IUNKNOWN_RELEASE, ds__release_fn)(obj);
-}
-
 /* Reads what the DAC knows of one value into var. */
 static void read_value(void *value, ds_dac_var *var) {
   uint64_t size = 0;
@@ -53,7 +48,7 @@ static void read_value(void *value, ds_dac_var *var) {
     var->has_value = DS_VCALL(value, VALUE_GET_BYTES, bytes_fn)(value, want, &got, var->bytes) >= 0 && got == want;
 }
 
-static ds_status variables(void *frame, bool arguments, ds_dac_var_fn fn, void *ctx) {
+static ds_status variables(ds_dac *dac, void *frame, bool arguments, ds_dac_var_fn fn, void *ctx) {
   uint32_t count = 0;
   if (DS_VCALL(frame, arguments ? FRAME_GET_NUM_ARGUMENTS : FRAME_GET_NUM_LOCALS, count_fn)(frame, &count) < 0)
     return DS_OK; /* no variable information for this frame */
@@ -65,12 +60,13 @@ static ds_status variables(void *frame, bool arguments, ds_dac_var_fn fn, void *
     char name[3 * VAR_NAME_CHARS];
     HRESULT hr = DS_VCALL(frame, arguments ? FRAME_GET_ARGUMENT : FRAME_GET_LOCAL, var_fn)(frame, i, &value,
                                                                                          VAR_NAME_CHARS, &needed, wide);
+    ds__dac_took(dac, value);
     wide[VAR_NAME_CHARS - 1] = 0;
     ds_utf16_to_utf8(wide, VAR_NAME_CHARS, true, name, sizeof name);
     ds_dac_var var = {.is_argument = arguments, .index = i, .name = hr >= 0 ? name : ""};
     if (hr >= 0 && value)
       read_value(value, &var);
-    release(value);
+    ds__dac_release(dac, value);
     rc = fn(ctx, &var);
   }
   return rc;
@@ -78,22 +74,28 @@ static ds_status variables(void *frame, bool arguments, ds_dac_var_fn fn, void *
 
 ds_status ds_dac_frame_variables(ds_dac *dac, const ds_dac_frame *frame, uint32_t *il_offset, ds_dac_var_fn fn,
                                  void *ctx, ds_error *err) {
-  (void)dac;
   *il_offset = UINT32_MAX;
   void *f = NULL, *method = NULL;
-  if (frame->frame_address || !frame->walk || DS_VCALL(frame->walk, DS__STACK_WALK_GET_FRAME, get_frame_fn)(frame->walk, &f) < 0 ||
-      !f)
+  if (frame->frame_address || !frame->walk)
     return ds_error_set(err, DS_E_NOT_FOUND, "not a managed method frame");
-  if (DS_VCALL(f, DS__FRAME_GET_METHOD_INSTANCE, method_fn)(f, &method) >= 0 && method) {
+  HRESULT hr = DS_VCALL(frame->walk, DS__STACK_WALK_GET_FRAME, get_frame_fn)(frame->walk, &f);
+  ds__dac_took(dac, f);
+  if (hr < 0 || !f) {
+    ds__dac_release(dac, f);
+    return ds_error_set(err, DS_E_NOT_FOUND, "not a managed method frame");
+  }
+  hr = DS_VCALL(f, DS__FRAME_GET_METHOD_INSTANCE, method_fn)(f, &method);
+  ds__dac_took(dac, method);
+  if (hr >= 0 && method) {
     uint32_t needed = 0, offset = 0;
     if (DS_VCALL(method, METHOD_INSTANCE_GET_IL_OFFSETS_BY_ADDRESS, il_offsets_fn)(method, frame->ip, 1, &needed,
                                                                                    &offset) >= 0 && needed >= 1)
       *il_offset = offset;
   }
-  ds_status rc = variables(f, true, fn, ctx);
+  ds_status rc = variables(dac, f, true, fn, ctx);
   if (rc == DS_OK)
-    rc = variables(f, false, fn, ctx);
-  release(method);
-  release(f);
+    rc = variables(dac, f, false, fn, ctx);
+  ds__dac_release(dac, method);
+  ds__dac_release(dac, f);
   return rc;
 }

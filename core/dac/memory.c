@@ -61,10 +61,6 @@ typedef struct memory_region {
 } memory_region;
 _Static_assert(sizeof(memory_region) == 32, "SOSMemoryRegion layout");
 
-static void release(void *obj) {
-  if (obj)
-    DS_VCALL(obj, DS__IUNKNOWN_RELEASE, ds__release_fn)(obj);
-}
 
 /* ---- one sink for every region ------------------------------------------------------------ */
 
@@ -218,9 +214,14 @@ static void handle_table(ds_dac *dac, region_sink *s) {
   typedef HRESULT (*regions_fn)(void *, void **);
   typedef HRESULT (*next_fn)(void *, uint32_t, memory_region *, uint32_t *);
   void *regions = NULL;
-  if (!SOS13(dac) ||
-      DS_VCALL(SOS13(dac), SOS13_GET_HANDLE_TABLE_REGIONS, regions_fn)(SOS13(dac), &regions) < 0 || !regions)
+  if (!SOS13(dac))
     return;
+  HRESULT hr = DS_VCALL(SOS13(dac), SOS13_GET_HANDLE_TABLE_REGIONS, regions_fn)(SOS13(dac), &regions);
+  ds__dac_took(dac, regions);
+  if (hr < 0 || !regions) {
+    ds__dac_release(dac, regions);
+    return;
+  }
   memory_region batch[64];
   for (size_t guard = 0; guard < 1u << 16; guard++) {
     uint32_t fetched = 0;
@@ -229,7 +230,7 @@ static void handle_table(ds_dac *dac, region_sink *s) {
     for (uint32_t i = 0; i < fetched && i < 64; i++)
       deliver(s, DS_DAC_REGION_HANDLE_TABLE, batch[i].start, batch[i].size, "handle table");
   }
-  release(regions);
+  ds__dac_release(dac, regions);
 }
 
 ds_status ds_dac_memory_regions(ds_dac *dac, size_t max_regions, ds_dac_region_fn fn, void *ctx, bool *truncated,

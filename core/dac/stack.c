@@ -35,12 +35,8 @@ typedef HRESULT (*enum_errors_fn)(void *e, void **errors_enum);
 #define AMD64_CONTEXT_RSP 0x98u
 #define AMD64_CONTEXT_RIP 0xF8u
 
-/* Every interface the DAC hands out is released exactly once (IUnknown::Release); NULL is
- * allowed so cleanup paths need no checks. */
-static void release(void *obj) {
-  if (obj)
-    DS_VCALL(obj, DS__IUNKNOWN_RELEASE, ds__release_fn)(obj);
-}
+/* Every interface the DAC hands out is noted in the ledger (ds__dac_took) and released exactly
+ * once (ds__dac_release); NULL is allowed so cleanup paths need no checks. */
 
 /* ---- threads ------------------------------------------------------------------------------ */
 
@@ -215,11 +211,16 @@ typedef HRESULT (*method_name_fn)(void *method, uint32_t flags, uint32_t count, 
 
 /* SOS's fallback when no MethodDesc is known: IXCLRDataFrame -> IXCLRDataMethodInstance ->
  * GetName. Empty string when the DAC has nothing. */
-static void instance_name(void *walk, char *out, size_t out_len) {
+static void instance_name(ds_dac *dac, void *walk, char *out, size_t out_len) {
   void *frame = NULL, *method = NULL;
   out[0] = 0;
-  if (DS_VCALL(walk, DS__STACK_WALK_GET_FRAME, get_frame_fn)(walk, &frame) >= 0 && frame &&
-      DS_VCALL(frame, DS__FRAME_GET_METHOD_INSTANCE, get_method_fn)(frame, &method) >= 0 && method) {
+  HRESULT hr = DS_VCALL(walk, DS__STACK_WALK_GET_FRAME, get_frame_fn)(walk, &frame);
+  ds__dac_took(dac, frame);
+  if (hr >= 0 && frame) {
+    hr = DS_VCALL(frame, DS__FRAME_GET_METHOD_INSTANCE, get_method_fn)(frame, &method);
+    ds__dac_took(dac, method);
+  }
+  if (hr >= 0 && frame && method) {
     uint16_t wide[DS_MAX_FRAME_NAME_CHARS];
     uint32_t needed = 0;
     if (DS_VCALL(method, DS__METHOD_INSTANCE_GET_NAME, method_name_fn)(method, 0, DS_MAX_FRAME_NAME_CHARS, &needed,
@@ -228,8 +229,8 @@ static void instance_name(void *walk, char *out, size_t out_len) {
       ds_utf16_to_utf8(wide, DS_MAX_FRAME_NAME_CHARS, true, out, out_len);
     }
   }
-  release(method);
-  release(frame);
+  ds__dac_release(dac, method);
+  ds__dac_release(dac, frame);
 }
 
 /* Names the walk's current position the way SOS !clrstack does. */
@@ -250,7 +251,7 @@ static void frame_name(ds_dac *dac, void *walk, ds_dac_frame *frame, char *out, 
       dac_name(dac, DS__SOS_GET_METHOD_DESC_NAME, md, method, sizeof method);
     }
     if (!method[0])
-      instance_name(walk, method, sizeof method);
+      instance_name(dac, walk, method, sizeof method);
     snprintf(out, out_len, "[%s: %016" PRIx64 "]%s%s", kind[0] ? kind : "Frame", frame->frame_address,
              method[0] ? " " : "", method);
     return;
@@ -261,7 +262,7 @@ static void frame_name(ds_dac *dac, void *walk, ds_dac_frame *frame, char *out, 
     dac_name(dac, DS__SOS_GET_METHOD_DESC_NAME, md, method, sizeof method);
   }
   if (!method[0])
-    instance_name(walk, method, sizeof method);
+    instance_name(dac, walk, method, sizeof method);
   if (method[0])
     snprintf(out, out_len, "%s", method);
   else
@@ -278,12 +279,14 @@ ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn 
   size_t name_len = 4 * DS_MAX_FRAME_NAME_CHARS + 320;
   HRESULT hr =
       DS_VCALL(dac->process, DS__PROCESS_GET_TASK_BY_OS_THREAD_ID, get_task_fn)(dac->process, os_thread_id, &task);
+  ds__dac_took(dac, task);
   if (hr != DS_S_OK || !task) {
     rc = ds_error_set(err, DS_E_NOT_FOUND, "thread %u is not a managed thread (GetTaskByOSThreadID: 0x%08x %s)",
                       os_thread_id, (uint32_t)hr, ds_hresult_name(hr));
     goto out;
   }
   hr = DS_VCALL(task, DS__TASK_CREATE_STACK_WALK, create_walk_fn)(task, CLRDATA_SIMPLE_FRAME_ALL, &walk);
+  ds__dac_took(dac, walk);
   if (hr < 0 || !walk) {
     rc = ds__hr_error(err, hr, "CreateStackWalk");
     ds_error_wrap(err, "thread %u", os_thread_id);
@@ -332,8 +335,8 @@ ds_status ds_dac_stack_walk(ds_dac *dac, uint32_t os_thread_id, ds_dac_frame_fn 
   }
 out:
   free(name);
-  release(walk);
-  release(task);
+  ds__dac_release(dac, walk);
+  ds__dac_release(dac, task);
   return rc;
 }
 
@@ -347,11 +350,15 @@ typedef struct stack_ref_error {
 _Static_assert(sizeof(stack_ref_error) == 24, "SOSStackRefError layout");
 
 /* Counts the ranges the GC stack walk reported as failed; 0 when the DAC does not say. */
-static size_t stack_ref_errors(void *refs_enum) {
+static size_t stack_ref_errors(ds_dac *dac, void *refs_enum) {
   void *errors = NULL;
   size_t total = 0;
-  if (DS_VCALL(refs_enum, DS__STACK_REF_ENUM_ENUMERATE_ERRORS, enum_errors_fn)(refs_enum, &errors) < 0 || !errors)
+  HRESULT got = DS_VCALL(refs_enum, DS__STACK_REF_ENUM_ENUMERATE_ERRORS, enum_errors_fn)(refs_enum, &errors);
+  ds__dac_took(dac, errors);
+  if (got < 0 || !errors) {
+    ds__dac_release(dac, errors);
     return 0;
+  }
   stack_ref_error batch[64];
   for (int rounds = 0; rounds < (int)(DS_MAX_STACK_REF_ERRORS / (sizeof batch / sizeof *batch)); rounds++) {
     uint32_t fetched = 0;
@@ -360,7 +367,7 @@ static size_t stack_ref_errors(void *refs_enum) {
       break;
     total += fetched;
   }
-  release(errors);
+  ds__dac_release(dac, errors);
   return total;
 }
 
@@ -376,6 +383,7 @@ ds_status ds_dac_stack_refs(ds_dac *dac, uint32_t os_thread_id, ds_dacp_stack_re
   size_t used = 0;
   ds_status rc = DS_OK;
   HRESULT hr = DS_VCALL(SOS(dac), DS__SOS_GET_STACK_REFERENCES, stack_refs_fn)(SOS(dac), os_thread_id, &refs_enum);
+  ds__dac_took(dac, refs_enum);
   if (hr < 0 || !refs_enum) {
     rc = ds__hr_error(err, hr, "GetStackReferences");
     ds_error_wrap(err, "thread %u", os_thread_id);
@@ -426,9 +434,9 @@ ds_status ds_dac_stack_refs(ds_dac *dac, uint32_t os_thread_id, ds_dacp_stack_re
       cap = grown_cap;
     }
   }
-  *error_count = stack_ref_errors(refs_enum);
+  *error_count = stack_ref_errors(dac, refs_enum);
 out:
-  release(refs_enum);
+  ds__dac_release(dac, refs_enum);
   if (rc != DS_OK) {
     free(items);
     return rc;

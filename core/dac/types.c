@@ -41,10 +41,6 @@ _Static_assert(sizeof(method_desc_data) == 0x98, "DacpMethodDescData layout");
 _Static_assert(offsetof(method_desc_data, method_table) == 40, "DacpMethodDescData.MethodTablePtr");
 _Static_assert(offsetof(method_desc_data, token) == 56, "DacpMethodDescData.MDToken");
 
-static void release(void *obj) {
-  if (obj)
-    DS_VCALL(obj, DS__IUNKNOWN_RELEASE, ds__release_fn)(obj);
-}
 
 ds_status ds_dac_type_methods(ds_dac *dac, uint64_t mt, size_t max, void (*fn)(void *ctx, const ds_dac_method *m),
                               void *ctx, bool *truncated, ds_error *err) {
@@ -55,8 +51,11 @@ ds_status ds_dac_type_methods(ds_dac *dac, uint64_t mt, size_t max, void (*fn)(v
   if (!sos15)
     return ds_error_set(err, DS_E_UNSUPPORTED, "this runtime's DAC cannot list a type's methods (no ISOSDacInterface15)");
   HRESULT hr = DS_VCALL(sos15, SOS15_GET_METHOD_TABLE_SLOT_ENUMERATOR, enum_fn)(sos15, mt, &methods);
-  if (hr < 0 || !methods)
+  ds__dac_took(dac, methods);
+  if (hr < 0 || !methods) {
+    ds__dac_release(dac, methods);
     return ds__hr_error(err, hr, "GetMethodTableSlotEnumerator");
+  }
   method_data batch[METHOD_BATCH];
   size_t delivered = 0;
   for (;;) {
@@ -77,7 +76,7 @@ ds_status ds_dac_type_methods(ds_dac *dac, uint64_t mt, size_t max, void (*fn)(v
     if (*truncated || hr == DS_S_OK)
       break; /* S_OK: the enumeration is complete (S_FALSE: more may follow) */
   }
-  release(methods);
+  ds__dac_release(dac, methods);
   return DS_OK;
 }
 
