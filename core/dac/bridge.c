@@ -142,6 +142,11 @@ static HRESULT target_image_base(com_object *self, const uint16_t *image_path, u
 static HRESULT target_read_virtual(com_object *self, uint64_t addr, uint8_t *buf, uint32_t size,
                                    uint32_t *done) {
   size_t n = ds_dump_read(self->dac->dump, addr, buf, size);
+  /* once the file has shrunk, pages past its end read as zeros (guard.c); the DAC must not be
+   * fed zeros for runtime structures (it follows them and crashes), so every read fails from then
+   * on and the analysis stops with "the dump changed or was truncated" */
+  if (ds_dump_changed(self->dac->dump))
+    n = 0;
   if (done)
     *done = (uint32_t)n;
   return n > 0 ? S_OK : E_FAIL;
