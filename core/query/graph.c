@@ -183,10 +183,56 @@ bool ds__build_rooted(ds_query *q) {
   return ok;
 }
 
+/* The first handle root whose object is object i (the statics storage array's handle), or
+ * UINT64_MAX. Needs ds__build_rooted. */
+static uint64_t handle_of(const ds_query *q, uint32_t i) {
+  size_t lo = ds__lower_bound_u64(q->rooted, q->rooted_count, sizeof *q->rooted, (uint64_t)i << 32);
+  for (; lo < q->rooted_count && (q->rooted[lo] >> 32) == i; lo++)
+    if (q->roots[(uint32_t)q->rooted[lo]].kind <= DS_ROOT_HANDLE_OTHER)
+      return (uint32_t)q->rooted[lo];
+  return UINT64_MAX;
+}
+
+/* "Ns.Type.field" of a static or thread-static root into out; false when the index does not
+ * name it. */
+static bool static_field_name(const ds_query *q, const ds_index_root *root, char *out, size_t len) {
+  ds__view st = ds__section_view(q->idx, DS_SEC_STATICS, sizeof(ds_index_static));
+  if (root->static_field >= st.count)
+    return false;
+  const ds_index_static *s = &((const ds_index_static *)st.data)[root->static_field];
+  if (s->type >= q->type_count)
+    return false;
+  snprintf(out, len, "%s.%s", ds__type_name(q, s->type), ds_index_string(q->idx, s->name));
+  return true;
+}
+
+/* The kind, the field it names (statics) and where the root lives: the statics storage array
+ * and its handle for a static field, the thread's storage for a thread static. */
+static void root_kind_json(const ds_query *q, const ds_index_root *root, json_t *j) {
+  ds__jset(j, "kind", ds__jstr(ds_root_kind_name((ds_root_kind)root->kind)));
+  char field[1024];
+  if (root->kind == DS_ROOT_STATIC_FIELD || root->kind == DS_ROOT_THREAD_STATIC) {
+    bool named = static_field_name(q, root, field, sizeof field);
+    ds__jset(j, "field", named ? ds__jstr(field) : json_null());
+  }
+  if (root->kind == DS_ROOT_THREAD_STATIC && root->static_field == UINT32_MAX && root->object < q->n)
+    ds__jset(j, "storage", json_pack("{s:s,s:o}", "what", "the thread's thread-static storage", "array",
+                                     ds__json_hex(q->addr[root->object])));
+  if (root->kind == DS_ROOT_STATIC_FIELD && root->secondary < q->n) {
+    json_t *storage = json_pack("{s:s,s:o}", "what", "the runtime's statics storage", "array",
+                                ds__json_hex(q->addr[root->secondary]));
+    uint64_t h = q->rooted ? handle_of(q, root->secondary) : UINT64_MAX;
+    if (h != UINT64_MAX)
+      ds__jset(storage, "handle", json_pack("{s:o,s:o}", "kind", ds__jstr(ds_root_kind_name((ds_root_kind)q->roots[h].kind)),
+                                            "address", ds__json_hex(q->roots[h].address)));
+    ds__jset(j, "storage", storage);
+  }
+}
+
 static json_t *root_json(const ds_query *q, uint32_t r) {
   const ds_index_root *root = &q->roots[r];
   json_t *j = json_object();
-  ds__jset(j, "kind", ds__jstr(ds_root_kind_name((ds_root_kind)root->kind)));
+  root_kind_json(q, root, j);
   ds__jset(j, "address", ds__json_hex(root->address));
   ds__jset(j, "pinned", json_boolean(root->pinned));
   if (root->interior)
@@ -270,11 +316,24 @@ static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t l
     }
     if (found && !all)
       break;
+    /* a static field's root stands for the statics storage array and its handle: no second path
+     * through them */
+    uint32_t storage[8];
+    size_t storage_count = 0;
+    lo = ds__lower_bound_u64(q->rooted, q->rooted_count, sizeof *q->rooted, (uint64_t)cur << 32);
+    for (; lo < q->rooted_count && (q->rooted[lo] >> 32) == cur && storage_count < 8; lo++)
+      if (q->roots[(uint32_t)q->rooted[lo]].kind == DS_ROOT_STATIC_FIELD)
+        storage[storage_count++] = q->roots[(uint32_t)q->rooted[lo]].secondary;
     uint32_t elo, ehi;
     ds__csr(q->in_off, q->e, cur, &elo, &ehi);
     for (uint32_t e = elo; e < ehi; e++) {
       uint32_t from = q->in_edge[e];
       if (from >= q->n || (seen[from >> 6] >> (from & 63) & 1) || !ds__is_live(q, from))
+        continue;
+      bool is_storage = false;
+      for (size_t k = 0; k < storage_count; k++)
+        is_storage |= storage[k] == from;
+      if (is_storage)
         continue;
       seen[from >> 6] |= 1ull << (from & 63);
       parent[from] = cur;
