@@ -219,6 +219,8 @@ static void index_roots(ds__build *b) {
     dst->interior = src->interior;
     dst->is_root = dst->object != UINT32_MAX && ds_root_kind_is_root((ds_root_kind)src->kind, src->ref_count);
     dst->static_field = src->kind == DS_ROOT_THREAD_STATIC ? ds__typeinfo_thread_static(b, src) : UINT32_MAX;
+    if (src->kind == DS_ROOT_THREAD_STATIC && src->field_mt) /* the type's storage on this thread */
+      dst->secondary = ds__find_containing(b->layout, addrs, b->size.items, b->n, src->address);
   }
   /* static fields: a slot of the statics storage; the array holding it is the secondary */
   const ds__static_root *statics;

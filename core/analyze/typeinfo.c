@@ -316,7 +316,10 @@ static ds_status write_statics(ds__build *b, ds_error *err) {
     recs[s].address = (raw->rec.flags & DS_STATIC_THREAD) || !base ? 0 : base + raw->rec.address;
     recs[s].field_type = raw->value_mt ? recorded_type(b, raw->value_mt) : UINT32_MAX;
     uint64_t object = 0;
-    if (recs[s].address && base == gc && ds_dump_read_u64(b->a->dump, recs[s].address, &object) && object) {
+    /* a collectible type's statics live only as long as its loader allocator: not a root */
+    bool collectible = (b->types[raw->type].flags & DS_TYPE_COLLECTIBLE) != 0;
+    if (recs[s].address && base == gc && !collectible && ds_dump_read_u64(b->a->dump, recs[s].address, &object) &&
+        object) {
       ds_status rc = DS_OK;
       DS__VEC_PUSH(ti->static_roots, ((ds__static_root){recs[s].address, object, (uint32_t)s}), DS_MAX_ROOTS, rc);
       if (rc != DS_OK) {

@@ -13,6 +13,19 @@
 
 /* ---- fields ---------------------------------------------------------------------------------- */
 
+/* The static field whose slot is at address slot ("Ns.Type.field"), when the index knows one:
+ * a collectible type's statics storage is an ordinary array on a path. */
+static bool static_at(ds_query *q, uint64_t slot, char *out, size_t len) {
+  ds__view st = ds__section_view(q->idx, DS_SEC_STATICS, sizeof(ds_index_static));
+  const ds_index_static *s = st.data;
+  for (uint64_t i = 0; i < st.count; i++)
+    if (s[i].address == slot && s[i].type < q->type_count) {
+      snprintf(out, len, "%s.%s", ds__type_name(q, s[i].type), ds_index_string(q->idx, s[i].name));
+      return true;
+    }
+  return false;
+}
+
 /* Which field (or array element) of object `from` holds a reference to `to`. */
 static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, size_t out_len) {
   const ds_index_type *t = ds__type_of(q, from);
@@ -41,7 +54,11 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
       if (at < length)
         memcpy(&v, mem + at * 8, 8);
       if (at < length && v == target) {
-        snprintf(out, out_len, "[%llu]", (unsigned long long)at);
+        char name[768];
+        if (static_at(q, data + at * 8, name, sizeof name))
+          snprintf(out, out_len, "[%llu] static %s", (unsigned long long)at, name);
+        else
+          snprintf(out, out_len, "[%llu]", (unsigned long long)at);
         return;
       }
     }
@@ -66,7 +83,10 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
         else if (!ds_dump_read_u64(q->dump, data + k * esz + off, &v))
           continue;
         if (v == target) {
-          if (esz == 8)
+          char name[768];
+          if (esz == 8 && static_at(q, data + k * esz, name, sizeof name))
+            snprintf(out, out_len, "[%llu] static %s", (unsigned long long)k, name);
+          else if (esz == 8)
             snprintf(out, out_len, "[%llu]", (unsigned long long)k);
           else
             snprintf(out, out_len, "[%llu]+0x%x", (unsigned long long)k, off);
@@ -111,7 +131,8 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
       return;
     }
   }
-  snprintf(out, out_len, "(dependent handle)");
+  /* a collectible type's instance keeps its loader allocator alive (an edge of the graph) */
+  snprintf(out, out_len, (t->flags & DS_TYPE_COLLECTIBLE) ? "(loader allocator)" : "(dependent handle)");
 }
 
 /* ---- references ------------------------------------------------------------------------------ */
@@ -218,6 +239,9 @@ static void root_kind_json(const ds_query *q, const ds_index_root *root, json_t 
   if (root->kind == DS_ROOT_THREAD_STATIC && root->static_field == UINT32_MAX && root->object < q->n)
     ds__jset(j, "storage", json_pack("{s:s,s:o}", "what", "the thread's thread-static storage", "array",
                                      ds__json_hex(q->addr[root->object])));
+  else if (root->kind == DS_ROOT_THREAD_STATIC && root->secondary < q->n)
+    ds__jset(j, "storage", json_pack("{s:s,s:o}", "what", "the type's thread-static storage on this thread",
+                                     "array", ds__json_hex(q->addr[root->secondary])));
   if (root->kind == DS_ROOT_STATIC_FIELD && root->secondary < q->n) {
     json_t *storage = json_pack("{s:s,s:o}", "what", "the runtime's statics storage", "array",
                                 ds__json_hex(q->addr[root->secondary]));
@@ -322,7 +346,9 @@ static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t l
     size_t storage_count = 0;
     lo = ds__lower_bound_u64(q->rooted, q->rooted_count, sizeof *q->rooted, (uint64_t)cur << 32);
     for (; lo < q->rooted_count && (q->rooted[lo] >> 32) == cur && storage_count < 8; lo++)
-      if (q->roots[(uint32_t)q->rooted[lo]].kind == DS_ROOT_STATIC_FIELD)
+      if (q->roots[(uint32_t)q->rooted[lo]].kind == DS_ROOT_STATIC_FIELD ||
+          (q->roots[(uint32_t)q->rooted[lo]].kind == DS_ROOT_THREAD_STATIC &&
+           q->roots[(uint32_t)q->rooted[lo]].static_field != UINT32_MAX))
         storage[storage_count++] = q->roots[(uint32_t)q->rooted[lo]].secondary;
     uint32_t elo, ehi;
     ds__csr(q->in_off, q->e, cur, &elo, &ehi);

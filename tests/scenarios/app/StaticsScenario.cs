@@ -112,7 +112,7 @@ namespace Scenarios
                 Expect(w, "tls.payload", "thread static", "Scenarios.TlsHolder.t_payload", TlsThreadName);
                 Expect(w, "tls.boxed", "thread static", "Scenarios.TlsHolder.t_pair", TlsThreadName);
                 Expect(w, "static.payload", "static field", "Scenarios.StaticHolder.s_payload", null);
-                Expect(w, "generic.items", "static field", "Scenarios.GenericRegistry<Scenarios.GenericItem>.s_items", null);
+                Expect(w, "generic.items", "static field", "Scenarios.GenericRegistry`1[[Scenarios.GenericItem, Scenarios]].s_items", null);
                 Expect(w, "invoice.list", "static field", "Scenarios.LeakScenario.s_invoices", null);
                 Expect(w, "collectible.instance", "static field", "Scenarios.StaticHolder.s_collectible", null);
                 w.WriteEndObject();
