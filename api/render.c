@@ -252,8 +252,21 @@ void ds_api_render_handles(json_t *doc, FILE *out) {
     json_array_foreach(json_object_get(k, "handles"), i, h) {
       fprintf(out, "  %s -> ", str(h, "handle"));
       print_object_line(out, "", json_object_get(h, "object"));
-      fprintf(out, "%s\n", json_is_true(json_object_get(h, "pinned")) ? " pinned" : "");
+      fprintf(out, "%s", json_is_true(json_object_get(h, "pinned")) ? " pinned" : "");
+      if (json_object_get(h, "static_fields"))
+        fprintf(out, " (statics storage: %lld static fields)", num(h, "static_fields"));
+      fprintf(out, "\n");
     }
+  }
+  json_t *statics = json_object_get(doc, "statics");
+  fprintf(out, "static field: %lld\n", num(statics, "count"));
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(statics, "fields"), i, f) {
+    json_t *field = json_object_get(f, "field");
+    fprintf(out, "  %s %s -> ", str(f, "slot"), json_is_string(field) ? json_string_value(field) : "(unnamed)");
+    print_object_line(out, "", json_object_get(f, "object"));
+    fprintf(out, "\n");
   }
 }
 

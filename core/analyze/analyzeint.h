@@ -254,6 +254,10 @@ size_t ds__typeinfo_static_roots(const ds__build *b, const ds__static_root **roo
  * and every type their modules define, sorted and unique; *out is malloc'ed. */
 ds_status ds__static_types(ds_analysis *a, const uint64_t *seeds, size_t seed_count, bool thread_statics_only,
                            uint64_t **out, size_t *count, ds_error *err);
+/* Calls fn with the MethodTable of each type whose GC statics begin inside one of the statics
+ * storage ranges [lo[i], hi[i]) (sorted, disjoint), found from the loader heaps. */
+ds_status ds__statics_owners(ds_analysis *a, const uint64_t *lo, const uint64_t *hi, size_t range_count,
+                             void (*fn)(void *ctx, uint64_t mt), void *ctx, ds_error *err);
 /* Calls add for each thread-static root of the live threads: each thread's whole thread-static
  * storage (field_mt 0), and each field of the types with thread statics found from the seeds. */
 ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads, size_t thread_count,

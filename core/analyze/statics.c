@@ -24,6 +24,7 @@
 
 #include "dumpscope/analysis.h"
 #include "dumpscope/dac.h"
+#include "dumpscope/dacmem.h"
 #include "dumpscope/dacstack.h"
 #include "dumpscope/dactypes.h"
 #include "dumpscope/limits.h"
@@ -115,6 +116,83 @@ ds_status ds__static_types(ds_analysis *a, const uint64_t *seeds, size_t seed_co
   }
   *out = all.items;
   *count = kept;
+  return DS_OK;
+}
+
+/* ---- the owners of the statics storage ------------------------------------------------------ */
+
+/* .NET 9+ (dotnet/runtime methodtable.h): each type with statics has a DynamicStaticsInfo in the
+ * loader heap, { m_pGCStatics, m_pNonGCStatics, m_pMethodTable }, m_pGCStatics pointing at the
+ * type's first slot in a statics storage array (its low bit set until the class is initialized).
+ * A word of a loader heap that points into a storage array, followed by the MethodTable whose
+ * GC static base (asked of the DAC) is that very slot, names the type that owns the slot: generic
+ * instantiations without instances too, which no list of the DAC's gives. */
+typedef struct region_list {
+  uint64_t *start, *size;
+  size_t count, cap;
+} region_list;
+
+static void on_loader_region(void *ctx, ds_dac_region_kind kind, uint64_t start, uint64_t size, const char *name) {
+  (void)name;
+  region_list *l = ctx;
+  if (kind != DS_DAC_REGION_LOADER_HEAP || l->count == l->cap)
+    return;
+  l->start[l->count] = start;
+  l->size[l->count++] = size;
+}
+
+/* Whether addr lies in one of the n sorted, disjoint ranges [lo[i], hi[i]). */
+static bool in_ranges(const uint64_t *lo, const uint64_t *hi, size_t n, uint64_t addr) {
+  size_t a = 0, b = n;
+  while (a < b) {
+    size_t mid = a + (b - a) / 2;
+    if (hi[mid] <= addr)
+      a = mid + 1;
+    else
+      b = mid;
+  }
+  return a < n && lo[a] <= addr;
+}
+
+#define STORAGE_MAX_REGIONS 65536u
+ds_status ds__statics_owners(ds_analysis *a, const uint64_t *lo, const uint64_t *hi, size_t range_count,
+                             void (*fn)(void *ctx, uint64_t mt), void *ctx, ds_error *err) {
+  if (!range_count || !ds_dac_has_sos(a->dac, 14))
+    return DS_OK;
+  region_list regions = {malloc(STORAGE_MAX_REGIONS * sizeof *regions.start),
+                         malloc(STORAGE_MAX_REGIONS * sizeof *regions.size), 0, STORAGE_MAX_REGIONS};
+  if (!regions.start || !regions.size) {
+    free(regions.start);
+    free(regions.size);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for the loader heaps");
+  }
+  bool truncated = false;
+  ds_error ignore = {0};
+  ds_dac_memory_regions(a->dac, STORAGE_MAX_REGIONS, on_loader_region, &regions, &truncated, &ignore);
+  uint64_t last = 0;
+  for (size_t r = 0; r < regions.count; r++) {
+    uint64_t avail = 0;
+    const uint8_t *mem = ds_dump_span(a->dump, regions.start[r], &avail);
+    if (!mem || (regions.start[r] & 7))
+      continue;
+    uint64_t words = (avail < regions.size[r] ? avail : regions.size[r]) / 8;
+    for (uint64_t w = 0; w + 2 < words; w++) {
+      uint64_t gc;
+      memcpy(&gc, mem + w * 8, 8);
+      gc &= ~(uint64_t)1;
+      if (!gc || (gc & 7) || !in_ranges(lo, hi, range_count, gc))
+        continue;
+      uint64_t mt;
+      memcpy(&mt, mem + (w + 2) * 8, 8);
+      uint64_t non_gc = 0, base = 0;
+      if (!mt || mt == last || ds_dac_static_bases(a->dac, mt, &non_gc, &base, &ignore) != DS_OK || base != gc)
+        continue;
+      last = mt;
+      fn(ctx, mt);
+    }
+  }
+  free(regions.start);
+  free(regions.size);
   return DS_OK;
 }
 

@@ -252,6 +252,8 @@ static ds_status resolve_field_types(ds__build *b, ds_index_field_info **out, ds
 
 /* The types that have statics but no instance (static classes above all): found from the known
  * types' modules (statics.c), and the declaring types of the thread-static roots. */
+static ds_status storage_owner_types(ds__build *b, ds_error *err);
+
 static ds_status static_types(ds__build *b, ds_error *err) {
   const ds_root_set *roots = b->roots;
   for (size_t r = 0; r < roots->root_count; r++)
@@ -273,6 +275,58 @@ static ds_status static_types(ds__build *b, ds_error *err) {
   for (size_t i = 0; rc == DS_OK && i < n; i++)
     type_of_mt(b, mts[i]);
   free(mts);
+  return rc == DS_OK ? storage_owner_types(b, err) : rc;
+}
+
+static int compare_range(const void *x, const void *y) {
+  uint64_t a = ((const uint64_t *)x)[0], b = ((const uint64_t *)y)[0];
+  return a < b ? -1 : a > b;
+}
+
+static void on_owner(void *ctx, uint64_t mt) { type_of_mt(ctx, mt); }
+
+/* The owners of the statics storage (statics.c): the storage is the object[] arrays that strong
+ * and pinned handles hold directly. */
+static ds_status storage_owner_types(ds__build *b, ds_error *err) {
+  const ds_root_set *roots = b->roots;
+  uint64_t *pairs = malloc((roots->root_count + 1) * 2 * sizeof *pairs);
+  if (!pairs)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for the statics storage");
+  size_t n = 0;
+  for (size_t r = 0; r < roots->root_count; r++) {
+    const ds_root *root = &roots->roots[r];
+    if ((root->kind != DS_ROOT_HANDLE_STRONG && root->kind != DS_ROOT_HANDLE_PINNED) || !root->object)
+      continue;
+    uint32_t ti = UINT32_MAX;
+    uint64_t size = ds_heap_object_size(b->heap, root->object, &ti);
+    const ds_type *t = ti != UINT32_MAX ? ds_heap_type(b->heap, ti) : NULL;
+    if (!size || !t || !t->name || strcmp(t->name, "System.Object[]") != 0)
+      continue;
+    pairs[2 * n] = root->object;
+    pairs[2 * n + 1] = root->object + size;
+    n++;
+  }
+  qsort(pairs, n, 2 * sizeof *pairs, compare_range);
+  size_t unique = 0;
+  for (size_t i = 0; i < n; i++)
+    if (unique == 0 || pairs[2 * (unique - 1)] != pairs[2 * i]) {
+      pairs[2 * unique] = pairs[2 * i];
+      pairs[2 * unique + 1] = pairs[2 * i + 1];
+      unique++;
+    }
+  uint64_t *lo = malloc((unique + 1) * sizeof *lo), *hi = malloc((unique + 1) * sizeof *hi);
+  ds_status rc = DS_OK;
+  if (!lo || !hi)
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the statics storage");
+  for (size_t i = 0; rc == DS_OK && i < unique; i++) {
+    lo[i] = pairs[2 * i];
+    hi[i] = pairs[2 * i + 1];
+  }
+  if (rc == DS_OK)
+    rc = ds__statics_owners(b->a, lo, hi, unique, on_owner, b, err);
+  free(pairs);
+  free(lo);
+  free(hi);
   return rc;
 }
 

@@ -180,6 +180,24 @@ static ds_status query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **o
 
 /* ---- roots ------------------------------------------------------------------------------------ */
 
+static int compare_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The first of the n sorted values that is >= v. */
+static size_t lower_u32(const uint32_t *values, size_t n, uint32_t v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (values[mid] < v)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 static int compare_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
@@ -381,6 +399,36 @@ static ds_status query_handles(ds_query *q, size_t limit, json_t **out, ds_error
     limit = 1000;
   json_t *doc = json_object(), *kinds = json_object();
   uint64_t total = 0, pinned = 0;
+  /* the static fields (their own root kind), and which arrays are the statics storage */
+  json_t *statics = json_pack("{s:i,s:[]}", "count", 0, "fields");
+  uint64_t static_count = 0;
+  uint32_t *storage = malloc((q->root_count + 1) * sizeof *storage);
+  size_t storage_count = 0;
+  if (!storage) {
+    json_decref(doc);
+    json_decref(kinds);
+    json_decref(statics);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  }
+  for (uint64_t r = 0; r < q->root_count; r++) {
+    const ds_index_root *root = &q->roots[r];
+    if (root->kind != DS_ROOT_STATIC_FIELD)
+      continue;
+    static_count++;
+    if (root->secondary < q->n)
+      storage[storage_count++] = root->secondary;
+    json_t *list = json_object_get(statics, "fields");
+    if (json_array_size(list) < limit) {
+      char field[1024];
+      json_t *f = json_object();
+      ds__jset(f, "field", static_field_name(q, root, field, sizeof field) ? ds__jstr(field) : json_null());
+      ds__jset(f, "slot", ds__json_hex(root->address));
+      ds__jset(f, "object", root->object < q->n ? ds__object_ref(q, root->object) : json_null());
+      ds__jappend(list, f);
+    }
+  }
+  ds__jset(statics, "count", json_integer((json_int_t)static_count));
+  qsort(storage, storage_count, sizeof *storage, compare_u32);
   for (uint64_t r = 0; r < q->root_count; r++) {
     const ds_index_root *root = &q->roots[r];
     if (root->kind > DS_ROOT_HANDLE_OTHER)
@@ -408,12 +456,20 @@ static ds_status query_handles(ds_query *q, size_t limit, json_t **out, ds_error
         ds__jset(h, "secondary", ds__object_ref(q, root->secondary));
       if (root->kind == DS_ROOT_HANDLE_REFCOUNTED)
         ds__jset(h, "ref_count", json_integer(root->ref_count));
+      size_t fields = 0;
+      for (size_t at = storage_count && root->object < q->n ? lower_u32(storage, storage_count, root->object) : storage_count;
+           at < storage_count && storage[at] == root->object; at++)
+        fields++;
+      if (fields)
+        ds__jset(h, "static_fields", json_integer((json_int_t)fields));
       ds__jappend(list, h);
     }
   }
   ds__jset(doc, "total", json_integer((json_int_t)total));
   ds__jset(doc, "pinned", json_integer((json_int_t)pinned));
   ds__jset(doc, "kinds", kinds);
+  ds__jset(doc, "statics", statics);
+  free(storage);
   *out = doc;
   return DS_OK;
 }

@@ -3,7 +3,7 @@
 //  - [ThreadStatic] fields of a STATIC class (no instance anywhere): a reference field and a
 //    value-type field holding a reference (the runtime boxes it in the thread's storage), set
 //    only on the thread "tls-holder".
-//  - a regular static of a static class, and a static of a generic type's instantiation.
+//  - a regular static of a static class, and a static of a generic static class's instantiation.
 //  - collectible types: this program's own assembly loaded again into a collectible
 //    AssemblyLoadContext; an instance of CollectibleKept (from that copy) held by a static of the
 //    default context keeps the context alive, and with it the payload its own static holds (only
@@ -40,14 +40,13 @@ namespace Scenarios
     {
         internal static StaticPayload? s_payload;
         internal static object? s_collectible;          // an instance of a collectible type
-        internal static GenericRegistry<GenericItem>? s_registry;
     }
 
-    // A generic type with a static: GenericRegistry<GenericItem>.s_items holds the list.
-    internal sealed class GenericRegistry<T>
+    // A generic static class: GenericRegistry<GenericItem> has no instance, no method on a stack,
+    // and is in no module's TypeDef map; its static s_items holds the list.
+    internal static class GenericRegistry<T>
     {
         internal static List<T>? s_items;
-        public int Version = 1;
     }
 
     // Instantiated only from the copies of this assembly loaded into collectible contexts.
@@ -81,7 +80,6 @@ namespace Scenarios
             if (!s_tlsSet.WaitOne(TimeSpan.FromSeconds(60))) throw new TimeoutException("tls-holder thread");
 
             StaticHolder.s_payload = new StaticPayload { Id = 1 };
-            StaticHolder.s_registry = new GenericRegistry<GenericItem>();
             GenericRegistry<GenericItem>.s_items = new List<GenericItem>();
             for (int i = 0; i < GenericItemCount; i++) GenericRegistry<GenericItem>.s_items.Add(new GenericItem { Id = i });
 
@@ -91,7 +89,6 @@ namespace Scenarios
             truth.AddFixedType(typeof(TlsPayload), 1);
             truth.AddFixedType(typeof(TlsBoxed), 1);
             truth.AddFixedType(typeof(AsyncPayload), 1);
-            truth.AddType("Scenarios.CollectibleGone", 0, () => Array.Empty<object>());
             truth.AddMarker("tls.payload", "soh", () => s_tlsPayload.Target!);
             truth.AddMarker("tls.boxed", "soh", () => s_tlsBoxed.Target!);
             truth.AddMarker("static.payload", "soh", () => StaticHolder.s_payload!);
