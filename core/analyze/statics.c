@@ -5,8 +5,9 @@
  * types we know (a heap walk's table: every type with an instance, plus what the caller adds),
  * their base types, and every type defined by the modules those types come from (each module's
  * TypeDef -> MethodTable map), so that a static class, which has no instance, is found. Generic
- * instantiations are not in a module's map: one is found when it has an instance or is a base or
- * a field type of a known type.
+ * instantiations are in no module's map: they, and any type no list gives, are found from the
+ * loader heaps, as the owners of the statics storage (ds__statics_owners) and as the types with
+ * a ThreadStaticsInfo (loader_heap_thread_static_types).
  *
  * Thread statics on .NET 9+ (dotnet/runtime threadstatics.h): each thread's ThreadLocalData
  * (native TLS, reached from the Thread's m_ThreadLocalDataPtr) holds
@@ -196,6 +197,73 @@ ds_status ds__statics_owners(ds_analysis *a, const uint64_t *lo, const uint64_t 
   return DS_OK;
 }
 
+/* Types with thread statics, generic instantiations without instances too (.NET 9+,
+ * methodtable.h): a type with thread statics has a ThreadStaticsInfo in the loader heap,
+ *   { u32 NonGCTlsIndex, u32 GCTlsIndex, FieldDesc* (generics), DynamicStaticsInfo { gc statics,
+ *     non-GC statics, MethodTable* } },
+ * just before its MethodTableAuxiliaryData. Candidates: a GC TLS index that is allocated and
+ * small, a non-GC one unallocated or small, statics words that are 0 or a (flagged) pointer, and
+ * a MethodTable pointer into a loader heap; each is then asked of the DAC (it must have thread
+ * statics). */
+static bool plausible_tls_index(uint32_t v, bool allow_unallocated) {
+  if (v == UINT32_MAX)
+    return allow_unallocated;
+  return (v >> 24) <= 2 && (v & 0xFFFFFFu) < (1u << 16);
+}
+
+static bool plausible_statics_word(uint64_t w) { return (w & ~(uint64_t)1) == 0 || ((w & ~(uint64_t)1) & 7) == 0; }
+
+static void loader_heap_thread_static_types(ds_analysis *a, mt_list *out) {
+  region_list regions = {malloc(STORAGE_MAX_REGIONS * sizeof *regions.start),
+                         malloc(STORAGE_MAX_REGIONS * sizeof *regions.size), 0, STORAGE_MAX_REGIONS};
+  uint64_t *pairs = malloc(STORAGE_MAX_REGIONS * 2 * sizeof *pairs);
+  if (!regions.start || !regions.size || !pairs)
+    goto out;
+  bool truncated = false;
+  ds_error ignore = {0};
+  ds_dac_memory_regions(a->dac, STORAGE_MAX_REGIONS, on_loader_region, &regions, &truncated, &ignore);
+  for (size_t r = 0; r < regions.count; r++) {
+    pairs[2 * r] = regions.start[r];
+    pairs[2 * r + 1] = regions.start[r] + regions.size[r];
+  }
+  qsort(pairs, regions.count, 2 * sizeof *pairs, cmp_u64);
+  /* the pairs as two arrays of starts and ends (regions of loader heaps do not overlap) */
+  uint64_t *lo = regions.start, *hi = regions.size;
+  for (size_t r = 0; r < regions.count; r++) {
+    lo[r] = pairs[2 * r];
+    hi[r] = pairs[2 * r + 1];
+  }
+  uint64_t last = 0;
+  for (size_t r = 0; r < regions.count && !out->failed; r++) {
+    uint64_t avail = 0;
+    const uint8_t *mem = ds_dump_span(a->dump, lo[r], &avail);
+    if (!mem || (lo[r] & 7))
+      continue;
+    uint64_t words = (avail < hi[r] - lo[r] ? avail : hi[r] - lo[r]) / 8;
+    for (uint64_t w = 0; w + 5 <= words; w++) {
+      uint32_t idx[2];
+      uint64_t v[4];
+      memcpy(idx, mem + w * 8, 8);
+      if (!plausible_tls_index(idx[1], false) || !plausible_tls_index(idx[0], true))
+        continue;
+      memcpy(v, mem + (w + 1) * 8, sizeof v); /* FieldDesc*, gc, non-gc, MethodTable* */
+      uint64_t mt = v[3];
+      if (!mt || (mt & 7) || (v[0] & 7) || !plausible_statics_word(v[1]) || !plausible_statics_word(v[2]) ||
+          mt == last || !in_ranges(lo, hi, regions.count, mt))
+        continue;
+      ds_dacp_field_table ft;
+      if (ds_dac_method_table_fields(a->dac, mt, &ft, &ignore) != DS_OK || ft.num_thread_static_fields == 0)
+        continue;
+      last = mt;
+      push_mt(out, mt);
+    }
+  }
+out:
+  free(regions.start);
+  free(regions.size);
+  free(pairs);
+}
+
 /* ---- thread statics ---------------------------------------------------------------------------- */
 
 /* The thread-static fields introduced by mt whose value lives in the GC storage (references and
@@ -270,10 +338,15 @@ ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads,
                     .frame = UINT32_MAX};
     rc = add(ctx, &root);
   }
-  uint64_t *mts = NULL;
-  size_t mt_count = 0;
-  if (rc != DS_OK || (rc = ds__static_types(a, seeds, seed_count, true, &mts, &mt_count, err)) != DS_OK)
+  uint64_t *found = NULL;
+  size_t found_count = 0;
+  if (rc != DS_OK || (rc = ds__static_types(a, seeds, seed_count, true, &found, &found_count, err)) != DS_OK)
     return rc;
+  mt_list list = {found, found_count, found_count, false};
+  loader_heap_thread_static_types(a, &list);
+  sort_unique(&list);
+  uint64_t *mts = list.items;
+  size_t mt_count = list.count;
   uint32_t offsets[DS_MAX_THREAD_STATIC_FIELDS];
   for (size_t i = 0; i < mt_count && rc == DS_OK; i++) {
     size_t nf = gc_thread_static_offsets(a->dac, mts[i], offsets, sizeof offsets / sizeof *offsets);

@@ -1,8 +1,8 @@
 // Scenario "statics": what keeps objects alive through the runtime's static storage and two paths
 // nothing else exercises.
 //  - [ThreadStatic] fields of a STATIC class (no instance anywhere): a reference field and a
-//    value-type field holding a reference (the runtime boxes it in the thread's storage), set
-//    only on the thread "tls-holder".
+//    value-type field holding a reference (the runtime boxes it in the thread's storage), and one
+//    of a generic static class's instantiation, set only on the thread "tls-holder".
 //  - a regular static of a static class, and a static of a generic static class's instantiation.
 //  - collectible types: this program's own assembly loaded again into a collectible
 //    AssemblyLoadContext; an instance of CollectibleKept (from that copy) held by a static of the
@@ -27,6 +27,7 @@ namespace Scenarios
     public struct TlsPair { public int Count; public TlsBoxed? Ref; }
     public sealed class StaticPayload { public int Id; }
     public sealed class GenericItem { public int Id; }
+    public sealed class TlsGenericItem { public int Id; }
     public sealed class AsyncPayload { public long Magic = 0x434E5953; public int Id; }
 
     // A static class: no instance, no method on any stack at dump time.
@@ -34,6 +35,13 @@ namespace Scenarios
     {
         [ThreadStatic] internal static TlsPayload? t_payload;
         [ThreadStatic] internal static TlsPair t_pair;
+    }
+
+    // A generic static class with a thread static: its instantiation has no instance and is in no
+    // module's TypeDef map.
+    internal static class TlsGeneric<T>
+    {
+        [ThreadStatic] internal static List<T>? t_items;
     }
 
     internal static class StaticHolder
@@ -70,6 +78,7 @@ namespace Scenarios
         private static readonly ThreadFact s_tlsThread = new() { Name = TlsThreadName };
         private static readonly ManualResetEvent s_tlsSet = new(false);
         private static WeakReference s_tlsPayload = null!, s_tlsBoxed = null!, s_collectiblePayload = null!;
+        private static WeakReference s_tlsGeneric = null!;
         private static WeakReference s_asyncPayload = null!;
         private static TaskCompletionSource s_never = null!;
 
@@ -91,6 +100,7 @@ namespace Scenarios
             truth.AddFixedType(typeof(AsyncPayload), 1);
             truth.AddMarker("tls.payload", "soh", () => s_tlsPayload.Target!);
             truth.AddMarker("tls.boxed", "soh", () => s_tlsBoxed.Target!);
+            truth.AddMarker("tls.generic", "soh", () => s_tlsGeneric.Target!);
             truth.AddMarker("static.payload", "soh", () => StaticHolder.s_payload!);
             truth.AddMarker("generic.items", "soh", () => GenericRegistry<GenericItem>.s_items!);
             truth.AddMarker("collectible.instance", "soh", () => StaticHolder.s_collectible!);
@@ -108,6 +118,7 @@ namespace Scenarios
                 w.WriteStartObject("expected_roots");
                 Expect(w, "tls.payload", "thread static", "Scenarios.TlsHolder.t_payload", TlsThreadName);
                 Expect(w, "tls.boxed", "thread static", "Scenarios.TlsHolder.t_pair", TlsThreadName);
+                Expect(w, "tls.generic", "thread static", "Scenarios.TlsGeneric`1[[Scenarios.TlsGenericItem, Scenarios]].t_items", TlsThreadName);
                 Expect(w, "static.payload", "static field", "Scenarios.StaticHolder.s_payload", null);
                 Expect(w, "generic.items", "static field", "Scenarios.GenericRegistry`1[[Scenarios.GenericItem, Scenarios]].s_items", null);
                 Expect(w, "invoice.list", "static field", "Scenarios.LeakScenario.s_invoices", null);
@@ -149,6 +160,8 @@ namespace Scenarios
             TlsHolder.t_pair = new TlsPair { Count = 1, Ref = new TlsBoxed { Id = 12 } };
             s_tlsPayload = new WeakReference(TlsHolder.t_payload);
             s_tlsBoxed = new WeakReference(TlsHolder.t_pair.Ref);
+            TlsGeneric<TlsGenericItem>.t_items = new List<TlsGenericItem> { new TlsGenericItem { Id = 13 } };
+            s_tlsGeneric = new WeakReference(TlsGeneric<TlsGenericItem>.t_items);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
