@@ -303,9 +303,12 @@ static size_t gc_thread_static_offsets(ds_dac *dac, uint64_t mt, uint32_t *offse
 #define THREAD_SCAN_BYTES 0x1000u
 static uint64_t thread_local_data(ds_analysis *a, uint64_t thread) {
   uint64_t words[THREAD_SCAN_BYTES / 8];
-  if (!ds_dump_read_exact(a->dump, thread, words, sizeof words))
+  size_t bytes = THREAD_SCAN_BYTES;
+  while (bytes >= 0x100 && !ds_dump_read_exact(a->dump, thread, words, bytes))
+    bytes /= 2; /* the Thread may end a mapping: scan what the dump holds */
+  if (bytes < 0x100)
     return 0;
-  for (size_t k = 0; k < THREAD_SCAN_BYTES / 8; k++) {
+  for (size_t k = 0; k < bytes / 8; k++) {
     uint64_t p = words[k], tld[4];
     int32_t counts[2];
     if (!p || (p & 7) || p == thread || !ds_dump_read_exact(a->dump, p, counts, sizeof counts) ||
