@@ -45,6 +45,11 @@ void ds_api_render_refs(json_t *doc, FILE *out) {
   }
 }
 
+static const char *str(json_t *o, const char *key) {
+  const char *v = json_string_value(json_object_get(o, key));
+  return v ? v : "";
+}
+
 void ds_api_render_roots(json_t *doc, FILE *out) {
   json_t *paths = json_object_get(doc, "paths");
   if (json_array_size(paths) == 0) {
@@ -57,8 +62,16 @@ void ds_api_render_roots(json_t *doc, FILE *out) {
   json_t *p, *hop;
   json_array_foreach(paths, i, p) {
     json_t *root = json_object_get(p, "root");
-    fprintf(out, "Root: %s at %s", json_string_value(json_object_get(root, "kind")),
-           json_string_value(json_object_get(root, "address")));
+    json_t *field = json_object_get(root, "field"), *storage = json_object_get(root, "storage");
+    fprintf(out, "Root: %s%s%s at %s", json_string_value(json_object_get(root, "kind")), json_is_string(field) ? " " : "",
+            json_is_string(field) ? json_string_value(field) : "", json_string_value(json_object_get(root, "address")));
+    if (storage) {
+      json_t *handle = json_object_get(storage, "handle");
+      fprintf(out, " (%s %s", str(storage, "what"), str(storage, "array"));
+      if (handle)
+        fprintf(out, ", held by %s %s", str(handle, "kind"), str(handle, "address"));
+      fprintf(out, ")");
+    }
     json_t *th = json_object_get(root, "thread"), *fr = json_object_get(root, "frame");
     if (th)
       fprintf(out, " thread %lld (managed %lld)", json_integer_value(json_object_get(th, "os_id")),
@@ -74,10 +87,6 @@ void ds_api_render_roots(json_t *doc, FILE *out) {
   }
 }
 
-static const char *str(json_t *o, const char *key) {
-  const char *v = json_string_value(json_object_get(o, key));
-  return v ? v : "";
-}
 
 static void print_thread_ref(FILE *out, json_t *t) {
   if (json_is_object(t))
@@ -243,8 +252,21 @@ void ds_api_render_handles(json_t *doc, FILE *out) {
     json_array_foreach(json_object_get(k, "handles"), i, h) {
       fprintf(out, "  %s -> ", str(h, "handle"));
       print_object_line(out, "", json_object_get(h, "object"));
-      fprintf(out, "%s\n", json_is_true(json_object_get(h, "pinned")) ? " pinned" : "");
+      fprintf(out, "%s", json_is_true(json_object_get(h, "pinned")) ? " pinned" : "");
+      if (json_object_get(h, "static_fields"))
+        fprintf(out, " (statics storage: %lld static fields)", num(h, "static_fields"));
+      fprintf(out, "\n");
     }
+  }
+  json_t *statics = json_object_get(doc, "statics");
+  fprintf(out, "static field: %lld\n", num(statics, "count"));
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(statics, "fields"), i, f) {
+    json_t *field = json_object_get(f, "field");
+    fprintf(out, "  %s %s -> ", str(f, "slot"), json_is_string(field) ? json_string_value(field) : "(unnamed)");
+    print_object_line(out, "", json_object_get(f, "object"));
+    fprintf(out, "\n");
   }
 }
 

@@ -191,7 +191,9 @@ void ds_api_render_report(json_t *doc, FILE *out) {
       fprintf(out, "%zu. %s\n", i + 1, str(s, "description"));
       json_t *path = json_object_get(s, "root_path");
       if (json_is_object(path)) {
-        fprintf(out, "   Root path: %s", str(json_object_get(path, "root"), "kind"));
+        json_t *root = json_object_get(path, "root");
+        fprintf(out, "   Root path: %s%s%s", str(root, "kind"), json_is_string(json_object_get(root, "field")) ? " " : "",
+                str(root, "field"));
         size_t k;
         json_t *o;
         json_array_foreach(json_object_get(path, "objects"), k, o)

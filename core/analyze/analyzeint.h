@@ -159,6 +159,7 @@ typedef struct ds__build {
 
   /* roots, threads, frames, finalizer queue (phase 5) */
   ds_index_root *iroots;
+  size_t iroot_count;                 /* the collected roots, then the static-field roots */
   ds_index_thread *ithreads;
   ds_index_frame *iframes;
   uint32_t *finalizable;
@@ -238,6 +239,30 @@ ds_status ds__build_type_details(ds__build *b, ds_error *err);
 void ds__typeinfo_free(ds__build *b);
 /* The native code ranges of the methods "type details" recorded (for the memory map). */
 size_t ds__typeinfo_code(const ds__build *b, const ds_index_memory_range **ranges);
+/* The static field of DS_SEC_STATICS that the thread-static root r names, UINT32_MAX if none. */
+uint32_t ds__typeinfo_thread_static(ds__build *b, const ds_root *r);
+/* The static-field roots write_statics found (slots of the statics storage holding an object). */
+typedef struct ds__static_root {
+  uint64_t slot, object;
+  uint32_t field;            /* index in DS_SEC_STATICS */
+} ds__static_root;
+size_t ds__typeinfo_static_roots(const ds__build *b, const ds__static_root **roots);
+
+/* ---- statics (statics.c) ------------------------------------------------------------------- */
+
+/* The types that have statics (thread statics only, when asked): the seeds, their base types
+ * and every type their modules define, sorted and unique; *out is malloc'ed. */
+ds_status ds__static_types(ds_analysis *a, const uint64_t *seeds, size_t seed_count, bool thread_statics_only,
+                           uint64_t **out, size_t *count, ds_error *err);
+/* Calls fn with the MethodTable of each type whose GC statics begin inside one of the statics
+ * storage ranges [lo[i], hi[i]) (sorted, disjoint), found from the loader heaps. */
+ds_status ds__statics_owners(ds_analysis *a, const uint64_t *lo, const uint64_t *hi, size_t range_count,
+                             void (*fn)(void *ctx, uint64_t mt), void *ctx, ds_error *err);
+/* Calls add for each thread-static root of the live threads: each thread's whole thread-static
+ * storage (field_mt 0), and each field of the types with thread statics found from the seeds. */
+ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads, size_t thread_count,
+                                  const uint64_t *seeds, size_t seed_count,
+                                  ds_status (*add)(void *ctx, const ds_root *root), void *ctx, ds_error *err);
 
 /* Phase "frame variables" (framevars.c): IL offsets, arguments and locals of the frames the root
  * collection walked; writes the frame info and frame variables sections. */

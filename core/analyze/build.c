@@ -200,6 +200,7 @@ static int compare_u32(const void *a, const void *b) {
 static void index_roots(ds__build *b) {
   const ds_root_set *roots = b->roots;
   const uint64_t *addrs = b->addr.items;
+  b->iroot_count = roots->root_count;
   for (size_t r = 0; r < roots->root_count; r++) {
     const ds_root *src = &roots->roots[r];
     ds_index_root *dst = &b->iroots[r];
@@ -217,6 +218,22 @@ static void index_roots(ds__build *b) {
     dst->pinned = src->pinned;
     dst->interior = src->interior;
     dst->is_root = dst->object != UINT32_MAX && ds_root_kind_is_root((ds_root_kind)src->kind, src->ref_count);
+    dst->static_field = src->kind == DS_ROOT_THREAD_STATIC ? ds__typeinfo_thread_static(b, src) : UINT32_MAX;
+    if (src->kind == DS_ROOT_THREAD_STATIC && src->field_mt) /* the type's storage on this thread */
+      dst->secondary = ds__find_containing(b->layout, addrs, b->size.items, b->n, src->address);
+  }
+  /* static fields: a slot of the statics storage; the array holding it is the secondary */
+  const ds__static_root *statics;
+  size_t static_count = ds__typeinfo_static_roots(b, &statics);
+  for (size_t s = 0; s < static_count; s++) {
+    uint32_t object = ds__find_exact(addrs, b->n, statics[s].object);
+    if (object == UINT32_MAX)
+      continue; /* not an object of the heap (a frozen string outside it, or damage) */
+    b->iroots[b->iroot_count++] = (ds_index_root){
+        .address = statics[s].slot, .raw_object = statics[s].object, .object = object,
+        .secondary = ds__find_containing(b->layout, addrs, b->size.items, b->n, statics[s].slot),
+        .kind = DS_ROOT_STATIC_FIELD, .thread = UINT32_MAX, .frame = UINT32_MAX, .is_root = 1,
+        .static_field = statics[s].field};
   }
 }
 
@@ -267,7 +284,12 @@ static ds_status index_finalizable(ds__build *b, ds_error *err) {
 static ds_status build_roots(ds__build *b, ds_error *err) {
   double t_roots = ds__now_ms();
   const ds_root_set *roots = b->roots;
-  b->iroots = calloc(roots->root_count ? roots->root_count : 1, sizeof *b->iroots);
+  const ds__static_root *statics;
+  size_t static_count = ds__typeinfo_static_roots(b, &statics);
+  if (roots->root_count + static_count > DS_MAX_ROOTS)
+    return ds_error_set(err, DS_E_LIMIT, "more than %u roots with the static fields (DS_MAX_ROOTS)",
+                        (unsigned)DS_MAX_ROOTS);
+  b->iroots = calloc(roots->root_count + static_count + 1, sizeof *b->iroots);
   b->ithreads = calloc(roots->thread_count ? roots->thread_count : 1, sizeof *b->ithreads);
   b->iframes = calloc(roots->frame_count ? roots->frame_count : 1, sizeof *b->iframes);
   if (!b->iroots || !b->ithreads || !b->iframes)
@@ -402,7 +424,7 @@ static void fill_info(ds__build *b) {
   info->object_count = b->n;
   info->edge_count = b->edge_total;
   info->type_count = b->type_total;
-  info->root_count = b->roots->root_count;
+  info->root_count = b->iroot_count;
   info->heap_bytes = b->walk.bytes;
   info->free_bytes = b->walk.free_bytes;
   info->server_gc = gc->server;
@@ -447,7 +469,7 @@ static ds_status build_write(ds__build *b, ds_error *err) {
       {DS_SEC_FIELDS, b->fields.items, b->fields.count * sizeof *b->fields.items},
       {DS_SEC_STRINGS, b->pool.data, b->pool.len},
       {DS_SEC_SEGMENTS, b->segs, b->seg_count * sizeof *b->segs},
-      {DS_SEC_ROOTS, b->iroots, roots->root_count * sizeof *b->iroots},
+      {DS_SEC_ROOTS, b->iroots, b->iroot_count * sizeof *b->iroots},
       {DS_SEC_THREADS, b->ithreads, roots->thread_count * sizeof *b->ithreads},
       {DS_SEC_FRAMES, b->iframes, roots->frame_count * sizeof *b->iframes},
       {DS_SEC_FINALIZABLE, b->finalizable, b->finalizable_count * 4},

@@ -17,6 +17,8 @@
 
 #include "dumpscope/dacstack.h"
 
+#include "analyzeint.h"
+
 /* Frees everything a collection allocated, leaving an empty set. */
 void ds_root_set_free(ds_root_set *set) {
   if (!set)
@@ -310,61 +312,19 @@ static ds_status read_queue(collector *c, uint64_t start, uint64_t end, bool rea
   return DS_OK;
 }
 
-/* ---- thread statics (.NET 9+) ------------------------------------------------------------- */
+/* ---- thread statics (.NET 9+, statics.c) ------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
+static ds_status add_root_cb(void *ctx, const ds_root *root) { return add_root(ctx, root); }
 
-/* The reference-typed thread-static fields introduced by mt: their FieldDesc offsets into the
- * GC thread-static block. Returns the count (0 on any DAC failure), at most max. */
-static size_t thread_static_ref_offsets(ds_dac *dac, uint64_t mt, uint32_t *offsets, size_t max) {
-  ds_error ignore = {0};
-  ds_dacp_field_table ft;
-  if (ds_dac_method_table_fields(dac, mt, &ft, &ignore) != DS_OK || ft.num_thread_static_fields == 0)
-    return 0;
-  ds_dacp_method_table data;
-  if (ds_dac_method_table(dac, mt, &data, &ignore) != DS_OK)
-    return 0;
-  uint32_t inherited = 0;
-  ds_dacp_field_table pft;
-  if (data.parent_method_table &&
-      ds_dac_method_table_fields(dac, data.parent_method_table, &pft, &ignore) == DS_OK)
-    inherited = pft.num_instance_fields;
-  /* FirstField lists this class's own instance FieldDescs, then its statics (thread statics
-   * included): graph-threads-locks.md 2.1/2.2. */
-  uint32_t own_instance = ft.num_instance_fields > inherited ? ft.num_instance_fields - inherited : 0;
-  uint32_t total = own_instance + ft.num_static_fields;
-  size_t n = 0;
-  ds_addr fd = ft.first_field;
-  for (uint32_t i = 0; i < total && i < DS_MAX_FIELDS_PER_TYPE && fd && n < max; i++) {
-    ds_dacp_field f;
-    if (ds_dac_field(dac, fd, &f, &ignore) != DS_OK)
-      break;
-    fd = f.next_field;
-    /* Value-type thread statics (boxed in the GC block) are not reported yet. */
-    if (f.is_thread_local && ds_element_type_is_reference(f.type))
-      offsets[n++] = f.offset;
-  }
-  return n;
-}
-
-/* Roots held in [ThreadStatic] fields of every live thread, via ISOSDacInterface14 (absent before
- * .NET 9: then nothing is added).
- *
- * Limitation: the DAC cannot list the types that have thread statics, so the candidates are the
- * MethodTables we can find: every type with an object on the heap (a walk fills the type
- * table), the types of the objects the roots point to, and their base types. A [ThreadStatic]
- * declared on a class that has no instance at all (e.g. a static class) is missed. Enumerating each module's TypeDefToMethodTable map would close that gap. */
+/* Roots held in [ThreadStatic] fields of every live thread. The seeds of the search for types
+ * with thread statics are the types we can list cheaply: every type with an object on the heap
+ * (one walk, no DAC per object, fills the heap's MethodTable cache) and the types of the objects
+ * the roots point to; statics.c adds their bases and their modules' types. */
 static ds_status collect_thread_statics(collector *c) {
   ds_analysis *a = c->analysis;
   ds_root_set *set = c->set;
   if (!ds_dac_has_sos(a->dac, 14))
     return DS_OK;
-  /* Thread statics belong to types, and the only types we can list cheaply are those with
-   * instances: one walk (no DAC per object; tens of millions of objects per second) fills the
-   * heap's MethodTable cache with every type that has an object on the heap. */
   if (a->heap && !ds_heap_types_complete(a->heap)) {
     ds_walk_stats walk;
     ds_error ignore = {0};
@@ -381,7 +341,7 @@ static ds_status collect_thread_statics(collector *c) {
   size_t n = 0;
   for (size_t i = 0; i < type_count && n < cap; i++) {
     const ds_type *t = ds_heap_type(a->heap, (uint32_t)i);
-    if (t && t->mt)
+    if (t && t->mt && !(t->flags & (DS_TYPE_FREE | DS_TYPE_INVALID)))
       mts[n++] = t->mt;
   }
   for (size_t i = 0; i < set->root_count && n < cap; i++) {
@@ -389,44 +349,7 @@ static ds_status collect_thread_statics(collector *c) {
     if (!set->roots[i].interior && ds_layout_read_mt(ds_analysis_layout(a), a->dump, set->roots[i].object, &mt) && mt)
       mts[n++] = mt;
   }
-  qsort(mts, n, sizeof *mts, cmp_u64);
-  size_t unique = 0;
-  for (size_t i = 0; i < n; i++)
-    if (unique == 0 || mts[unique - 1] != mts[i])
-      mts[unique++] = mts[i];
-
-  ds_status rc = DS_OK;
-  uint32_t offsets[DS_MAX_THREAD_STATIC_FIELDS];
-  for (size_t i = 0; i < unique && rc == DS_OK; i++) {
-    /* the type and its base types: thread statics belong to the declaring class */
-    uint64_t mt = mts[i];
-    for (unsigned depth = 0; mt && depth < DS_MAX_TYPE_DEPTH && rc == DS_OK; depth++) {
-      if (depth > 0 && bsearch(&mt, mts, unique, sizeof *mts, cmp_u64))
-        break; /* examined (or to be examined) as a candidate itself */
-      size_t nf = thread_static_ref_offsets(a->dac, mt, offsets, sizeof offsets / sizeof *offsets);
-      for (uint32_t t = 0; t < set->thread_count && nf && rc == DS_OK; t++) {
-        if (!set->threads[t].alive)
-          continue;
-        ds_addr base = 0;
-        ds_error ignore = {0};
-        if (ds_dac_thread_static_gc_base(a->dac, mt, set->threads[t].address, &base, &ignore) != DS_OK || !base)
-          continue;
-        for (size_t f = 0; f < nf && rc == DS_OK; f++) {
-          uint64_t slot = base + offsets[f], object = 0;
-          if (!ds_dump_read_u64(a->dump, slot, &object) || object == 0)
-            continue;
-          ds_root root = {.object = object, .address = slot, .kind = DS_ROOT_THREAD_STATIC, .thread = t,
-                          .frame = UINT32_MAX};
-          rc = add_root(c, &root);
-        }
-      }
-      ds_dacp_method_table data;
-      ds_error ignore = {0};
-      if (ds_dac_method_table(a->dac, mt, &data, &ignore) != DS_OK)
-        break;
-      mt = data.parent_method_table;
-    }
-  }
+  ds_status rc = ds__thread_static_roots(a, set->threads, set->thread_count, mts, n, add_root_cb, c, c->err);
   free(mts);
   return rc;
 }

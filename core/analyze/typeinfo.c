@@ -29,6 +29,7 @@ typedef struct field_raw {
 
 typedef struct static_raw {
   uint32_t type;         /* declaring type's index */
+  uint32_t offset;       /* from the static base (or the thread's storage) */
   ds_index_static rec;   /* address: offset from the static base until resolved */
   uint64_t value_mt;
 } static_raw;
@@ -37,6 +38,7 @@ struct ds__typeinfo {
   DS__VEC(field_raw) fields;  /* parallel to b->fields */
   DS__VEC(static_raw) statics;
   DS__VEC(ds_index_memory_range) code; /* the native code of every compiled method */
+  DS__VEC(ds__static_root) static_roots; /* static slots holding an object */
   uint8_t *described;         /* per type index: fields described (or not describable) */
   size_t described_cap;
 };
@@ -47,6 +49,7 @@ void ds__typeinfo_free(ds__build *b) {
   free(b->typeinfo->fields.items);
   free(b->typeinfo->statics.items);
   free(b->typeinfo->code.items);
+  free(b->typeinfo->static_roots.items);
   free(b->typeinfo->described);
   free(b->typeinfo);
   b->typeinfo = NULL;
@@ -99,7 +102,7 @@ static ds_status add_instance_field(ds__build *b, const ds_field *f) {
 }
 
 static ds_status add_static_field(ds__build *b, uint32_t t, const ds_field *f) {
-  static_raw s = {t,
+  static_raw s = {t, f->offset,
                   {t, ds_strpool_add(&b->pool, f->name), ds_strpool_add(&b->pool, f->type_name), f->element_type,
                    f->is_thread_static ? DS_STATIC_THREAD : 0u, UINT32_MAX, f->offset},
                   f->element_type == DS_ELEMENT_VALUETYPE ? f->type_mt : 0};
@@ -247,7 +250,106 @@ static ds_status resolve_field_types(ds__build *b, ds_index_field_info **out, ds
   return DS_OK;
 }
 
-/* Static fields with their addresses: primitives at the non-GC base, the rest at the GC base. */
+/* The types that have statics but no instance (static classes above all): found from the known
+ * types' modules (statics.c), and the declaring types of the thread-static roots. */
+static ds_status storage_owner_types(ds__build *b, ds_error *err);
+
+static ds_status static_types(ds__build *b, ds_error *err) {
+  const ds_root_set *roots = b->roots;
+  for (size_t r = 0; r < roots->root_count; r++)
+    if (roots->roots[r].field_mt)
+      type_of_mt(b, roots->roots[r].field_mt);
+  if (!b->a->dac || !ds_dac_has_sos(b->a->dac, 14))
+    return DS_OK; /* no static bases to read before .NET 9 */
+  size_t n = ds_heap_type_count(b->heap), count = 0;
+  uint64_t *seeds = malloc((n ? n : 1) * sizeof *seeds), *mts = NULL;
+  if (!seeds)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for the types with statics");
+  for (size_t t = 0; t < n; t++) {
+    const ds_type *ht = ds_heap_type(b->heap, (uint32_t)t);
+    if (ht && ht->mt && !(ht->flags & (DS_TYPE_FREE | DS_TYPE_INVALID)))
+      seeds[count++] = ht->mt;
+  }
+  ds_status rc = ds__static_types(b->a, seeds, count, false, &mts, &n, err);
+  free(seeds);
+  for (size_t i = 0; rc == DS_OK && i < n; i++)
+    type_of_mt(b, mts[i]);
+  free(mts);
+  return rc == DS_OK ? storage_owner_types(b, err) : rc;
+}
+
+static int compare_range(const void *x, const void *y) {
+  uint64_t a = ((const uint64_t *)x)[0], b = ((const uint64_t *)y)[0];
+  return a < b ? -1 : a > b;
+}
+
+static void on_owner(void *ctx, uint64_t mt) { type_of_mt(ctx, mt); }
+
+/* The owners of the statics storage (statics.c): the storage is the object[] arrays that strong
+ * and pinned handles hold directly. */
+static ds_status storage_owner_types(ds__build *b, ds_error *err) {
+  const ds_root_set *roots = b->roots;
+  uint64_t *pairs = malloc((roots->root_count + 1) * 2 * sizeof *pairs);
+  if (!pairs)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for the statics storage");
+  size_t n = 0;
+  for (size_t r = 0; r < roots->root_count; r++) {
+    const ds_root *root = &roots->roots[r];
+    if ((root->kind != DS_ROOT_HANDLE_STRONG && root->kind != DS_ROOT_HANDLE_PINNED) || !root->object)
+      continue;
+    uint32_t ti = UINT32_MAX;
+    uint64_t size = ds_heap_object_size(b->heap, root->object, &ti);
+    const ds_type *t = ti != UINT32_MAX ? ds_heap_type(b->heap, ti) : NULL;
+    if (!size || !t || !t->name || strcmp(t->name, "System.Object[]") != 0)
+      continue;
+    pairs[2 * n] = root->object;
+    pairs[2 * n + 1] = root->object + size;
+    n++;
+  }
+  qsort(pairs, n, 2 * sizeof *pairs, compare_range);
+  size_t unique = 0;
+  for (size_t i = 0; i < n; i++)
+    if (unique == 0 || pairs[2 * (unique - 1)] != pairs[2 * i]) {
+      pairs[2 * unique] = pairs[2 * i];
+      pairs[2 * unique + 1] = pairs[2 * i + 1];
+      unique++;
+    }
+  uint64_t *lo = malloc((unique + 1) * sizeof *lo), *hi = malloc((unique + 1) * sizeof *hi);
+  ds_status rc = DS_OK;
+  if (!lo || !hi)
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the statics storage");
+  for (size_t i = 0; rc == DS_OK && i < unique; i++) {
+    lo[i] = pairs[2 * i];
+    hi[i] = pairs[2 * i + 1];
+  }
+  if (rc == DS_OK)
+    rc = ds__statics_owners(b->a, lo, hi, unique, on_owner, b, err);
+  free(pairs);
+  free(lo);
+  free(hi);
+  return rc;
+}
+
+uint32_t ds__typeinfo_thread_static(ds__build *b, const ds_root *r) {
+  struct ds__typeinfo *ti = b->typeinfo;
+  if (!ti || !r->field_mt)
+    return UINT32_MAX;
+  uint32_t t = recorded_type(b, r->field_mt);
+  for (size_t s = 0; t != UINT32_MAX && s < ti->statics.count; s++) {
+    const static_raw *raw = &ti->statics.items[s];
+    if (raw->type == t && (raw->rec.flags & DS_STATIC_THREAD) && raw->offset == r->field_offset)
+      return (uint32_t)s;
+  }
+  return UINT32_MAX;
+}
+
+size_t ds__typeinfo_static_roots(const ds__build *b, const ds__static_root **roots) {
+  *roots = b->typeinfo ? b->typeinfo->static_roots.items : NULL;
+  return b->typeinfo ? b->typeinfo->static_roots.count : 0;
+}
+
+/* Static fields with their addresses: primitives at the non-GC base, the rest at the GC base
+ * (a slot of the statics storage: each one holding an object is a static-field root). */
 static ds_status write_statics(ds__build *b, ds_error *err) {
   struct ds__typeinfo *ti = b->typeinfo;
   size_t n = ti ? ti->statics.count : 0;
@@ -267,6 +369,18 @@ static ds_status write_statics(ds__build *b, ds_error *err) {
     uint64_t base = ds_element_type_size(raw->rec.element_type) ? non_gc : gc;
     recs[s].address = (raw->rec.flags & DS_STATIC_THREAD) || !base ? 0 : base + raw->rec.address;
     recs[s].field_type = raw->value_mt ? recorded_type(b, raw->value_mt) : UINT32_MAX;
+    uint64_t object = 0;
+    /* a collectible type's statics live only as long as its loader allocator: not a root */
+    bool collectible = (b->types[raw->type].flags & DS_TYPE_COLLECTIBLE) != 0;
+    if (recs[s].address && base == gc && !collectible && ds_dump_read_u64(b->a->dump, recs[s].address, &object) &&
+        object) {
+      ds_status rc = DS_OK;
+      DS__VEC_PUSH(ti->static_roots, ((ds__static_root){recs[s].address, object, (uint32_t)s}), DS_MAX_ROOTS, rc);
+      if (rc != DS_OK) {
+        free(recs);
+        return ds__vec_error(err, rc, "static roots", DS_MAX_ROOTS, "DS_MAX_ROOTS");
+      }
+    }
   }
   ds_status rc = ds_index_writer_add(b->w, DS_SEC_STATICS, recs, n * sizeof *recs, err);
   free(recs);
@@ -338,7 +452,9 @@ ds_status ds__build_type_details(ds__build *b, ds_error *err) {
   double t0 = ds__now_ms();
   stack_method_types(b);
   ds_index_field_info *info = NULL;
-  ds_status rc = resolve_field_types(b, &info, err);
+  ds_status rc = static_types(b, err);
+  if (rc == DS_OK)
+    rc = resolve_field_types(b, &info, err);
   if (rc == DS_OK)
     rc = ds_index_writer_add(b->w, DS_SEC_FIELD_INFO, info, b->fields.count * sizeof *info, err);
   free(info);

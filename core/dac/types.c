@@ -16,7 +16,7 @@
 #define SOS(dac) ((dac)->sos[1])
 
 enum { SOS_GET_METHOD_DESC_DATA = 20 };
-enum { SOS14_GET_STATIC_BASE_ADDRESS = 3 };
+enum { SOS14_GET_STATIC_BASE_ADDRESS = 3, SOS_TRAVERSE_MODULE_MAP = 14, MODULE_MAP_TYPEDEF_TO_METHOD_TABLE = 0 };
 enum { SOS15_GET_METHOD_TABLE_SLOT_ENUMERATOR = 3 };
 
 #define METHOD_TABLE_INITIALIZED 1u
@@ -125,4 +125,28 @@ ds_status ds_dac_static_bases(ds_dac *dac, uint64_t mt, uint64_t *non_gc, uint64
     *gc = b;
   }
   return DS_OK;
+}
+
+typedef struct module_map_ctx {
+  void (*fn)(void *ctx, uint64_t mt);
+  void *ctx;
+} module_map_ctx;
+
+/* MODULEMAPTRAVERSE: (UINT index, CLRDATA_ADDRESS methodTable, LPVOID token). */
+static void on_module_map_entry(uint32_t index, ds_addr mt, void *token) {
+  (void)index;
+  module_map_ctx *m = token;
+  if (mt)
+    m->fn(m->ctx, mt);
+}
+
+ds_status ds_dac_module_types(ds_dac *dac, uint64_t module, void (*fn)(void *ctx, uint64_t mt), void *ctx,
+                              ds_error *err) {
+  typedef HRESULT (*traverse_fn)(void *, uint32_t, ds_addr, void (*)(uint32_t, ds_addr, void *), void *);
+  if (!module)
+    return ds_error_set(err, DS_E_ARG, "no module");
+  module_map_ctx m = {fn, ctx};
+  HRESULT hr = DS_VCALL(SOS(dac), SOS_TRAVERSE_MODULE_MAP, traverse_fn)(SOS(dac), MODULE_MAP_TYPEDEF_TO_METHOD_TABLE,
+                                                                        module, on_module_map_entry, &m);
+  return hr < 0 ? ds__hr_error(err, hr, "TraverseModuleMap") : DS_OK;
 }

@@ -18,6 +18,7 @@ const char *ds_root_kind_name(ds_root_kind kind) {
   case DS_ROOT_STACK: return "stack";
   case DS_ROOT_FINALIZER_READY: return "finalizer queue (ready)";
   case DS_ROOT_THREAD_STATIC: return "thread static";
+  case DS_ROOT_STATIC_FIELD: return "static field";
   case DS_ROOT_KIND_COUNT: break;
   }
   return "unknown";
@@ -34,6 +35,7 @@ bool ds_root_kind_is_root(ds_root_kind kind, uint32_t ref_count) {
   case DS_ROOT_STACK:
   case DS_ROOT_FINALIZER_READY:
   case DS_ROOT_THREAD_STATIC:
+  case DS_ROOT_STATIC_FIELD:
     return true;
   case DS_ROOT_HANDLE_REFCOUNTED:
     return ref_count > 0;

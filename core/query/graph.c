@@ -13,6 +13,19 @@
 
 /* ---- fields ---------------------------------------------------------------------------------- */
 
+/* The static field whose slot is at address slot ("Ns.Type.field"), when the index knows one:
+ * a collectible type's statics storage is an ordinary array on a path. */
+static bool static_at(ds_query *q, uint64_t slot, char *out, size_t len) {
+  ds__view st = ds__section_view(q->idx, DS_SEC_STATICS, sizeof(ds_index_static));
+  const ds_index_static *s = st.data;
+  for (uint64_t i = 0; i < st.count; i++)
+    if (s[i].address == slot && s[i].type < q->type_count) {
+      snprintf(out, len, "%s.%s", ds__type_name(q, s[i].type), ds_index_string(q->idx, s[i].name));
+      return true;
+    }
+  return false;
+}
+
 /* Which field (or array element) of object `from` holds a reference to `to`. */
 static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, size_t out_len) {
   const ds_index_type *t = ds__type_of(q, from);
@@ -41,7 +54,11 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
       if (at < length)
         memcpy(&v, mem + at * 8, 8);
       if (at < length && v == target) {
-        snprintf(out, out_len, "[%llu]", (unsigned long long)at);
+        char name[768];
+        if (static_at(q, data + at * 8, name, sizeof name))
+          snprintf(out, out_len, "[%llu] static %s", (unsigned long long)at, name);
+        else
+          snprintf(out, out_len, "[%llu]", (unsigned long long)at);
         return;
       }
     }
@@ -66,7 +83,10 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
         else if (!ds_dump_read_u64(q->dump, data + k * esz + off, &v))
           continue;
         if (v == target) {
-          if (esz == 8)
+          char name[768];
+          if (esz == 8 && static_at(q, data + k * esz, name, sizeof name))
+            snprintf(out, out_len, "[%llu] static %s", (unsigned long long)k, name);
+          else if (esz == 8)
             snprintf(out, out_len, "[%llu]", (unsigned long long)k);
           else
             snprintf(out, out_len, "[%llu]+0x%x", (unsigned long long)k, off);
@@ -111,7 +131,8 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
       return;
     }
   }
-  snprintf(out, out_len, "(dependent handle)");
+  /* a collectible type's instance keeps its loader allocator alive (an edge of the graph) */
+  snprintf(out, out_len, (t->flags & DS_TYPE_COLLECTIBLE) ? "(loader allocator)" : "(dependent handle)");
 }
 
 /* ---- references ------------------------------------------------------------------------------ */
@@ -159,6 +180,24 @@ static ds_status query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **o
 
 /* ---- roots ------------------------------------------------------------------------------------ */
 
+static int compare_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The first of the n sorted values that is >= v. */
+static size_t lower_u32(const uint32_t *values, size_t n, uint32_t v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (values[mid] < v)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 static int compare_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
@@ -183,10 +222,59 @@ bool ds__build_rooted(ds_query *q) {
   return ok;
 }
 
+/* The first handle root whose object is object i (the statics storage array's handle), or
+ * UINT64_MAX. Needs ds__build_rooted. */
+static uint64_t handle_of(const ds_query *q, uint32_t i) {
+  size_t lo = ds__lower_bound_u64(q->rooted, q->rooted_count, sizeof *q->rooted, (uint64_t)i << 32);
+  for (; lo < q->rooted_count && (q->rooted[lo] >> 32) == i; lo++)
+    if (q->roots[(uint32_t)q->rooted[lo]].kind <= DS_ROOT_HANDLE_OTHER)
+      return (uint32_t)q->rooted[lo];
+  return UINT64_MAX;
+}
+
+/* "Ns.Type.field" of a static or thread-static root into out; false when the index does not
+ * name it. */
+static bool static_field_name(const ds_query *q, const ds_index_root *root, char *out, size_t len) {
+  ds__view st = ds__section_view(q->idx, DS_SEC_STATICS, sizeof(ds_index_static));
+  if (root->static_field >= st.count)
+    return false;
+  const ds_index_static *s = &((const ds_index_static *)st.data)[root->static_field];
+  if (s->type >= q->type_count)
+    return false;
+  snprintf(out, len, "%s.%s", ds__type_name(q, s->type), ds_index_string(q->idx, s->name));
+  return true;
+}
+
+/* The kind, the field it names (statics) and where the root lives: the statics storage array
+ * and its handle for a static field, the thread's storage for a thread static. */
+static void root_kind_json(const ds_query *q, const ds_index_root *root, json_t *j) {
+  ds__jset(j, "kind", ds__jstr(ds_root_kind_name((ds_root_kind)root->kind)));
+  char field[1024];
+  if (root->kind == DS_ROOT_STATIC_FIELD || root->kind == DS_ROOT_THREAD_STATIC) {
+    bool named = static_field_name(q, root, field, sizeof field);
+    ds__jset(j, "field", named ? ds__jstr(field) : json_null());
+  }
+  if (root->kind == DS_ROOT_THREAD_STATIC && root->static_field == UINT32_MAX && root->object < q->n)
+    ds__jset(j, "storage", json_pack("{s:s,s:o}", "what", "the thread's thread-static storage", "array",
+                                     ds__json_hex(q->addr[root->object])));
+  else if (root->kind == DS_ROOT_THREAD_STATIC && root->secondary < q->n)
+    ds__jset(j, "storage", json_pack("{s:s,s:o}", "what", "the type's thread-static storage on this thread",
+                                     "array", ds__json_hex(q->addr[root->secondary])));
+  if (root->kind == DS_ROOT_STATIC_FIELD && root->secondary < q->n) {
+    json_t *storage = json_pack("{s:s,s:o}", "what", "the runtime's statics storage", "array",
+                                ds__json_hex(q->addr[root->secondary]));
+    uint64_t h = q->rooted ? handle_of(q, root->secondary) : UINT64_MAX;
+    if (h != UINT64_MAX)
+      ds__jset(storage, "handle", json_pack("{s:o,s:o}", "kind", ds__jstr(ds_root_kind_name((ds_root_kind)q->roots[h].kind)),
+                                            "address", ds__json_hex(q->roots[h].address)));
+    ds__jset(j, "storage", storage);
+  }
+}
+
 static json_t *root_json(const ds_query *q, uint32_t r) {
   const ds_index_root *root = &q->roots[r];
   json_t *j = json_object();
-  ds__jset(j, "kind", ds__jstr(ds_root_kind_name((ds_root_kind)root->kind)));
+  root_kind_json(q, root, j);
   ds__jset(j, "address", ds__json_hex(root->address));
   ds__jset(j, "pinned", json_boolean(root->pinned));
   if (root->interior)
@@ -270,11 +358,26 @@ static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t l
     }
     if (found && !all)
       break;
+    /* a static field's root stands for the statics storage array and its handle: no second path
+     * through them */
+    uint32_t storage[8];
+    size_t storage_count = 0;
+    lo = ds__lower_bound_u64(q->rooted, q->rooted_count, sizeof *q->rooted, (uint64_t)cur << 32);
+    for (; lo < q->rooted_count && (q->rooted[lo] >> 32) == cur && storage_count < 8; lo++)
+      if (q->roots[(uint32_t)q->rooted[lo]].kind == DS_ROOT_STATIC_FIELD ||
+          (q->roots[(uint32_t)q->rooted[lo]].kind == DS_ROOT_THREAD_STATIC &&
+           q->roots[(uint32_t)q->rooted[lo]].static_field != UINT32_MAX))
+        storage[storage_count++] = q->roots[(uint32_t)q->rooted[lo]].secondary;
     uint32_t elo, ehi;
     ds__csr(q->in_off, q->e, cur, &elo, &ehi);
     for (uint32_t e = elo; e < ehi; e++) {
       uint32_t from = q->in_edge[e];
       if (from >= q->n || (seen[from >> 6] >> (from & 63) & 1) || !ds__is_live(q, from))
+        continue;
+      bool is_storage = false;
+      for (size_t k = 0; k < storage_count; k++)
+        is_storage |= storage[k] == from;
+      if (is_storage)
         continue;
       seen[from >> 6] |= 1ull << (from & 63);
       parent[from] = cur;
@@ -296,6 +399,36 @@ static ds_status query_handles(ds_query *q, size_t limit, json_t **out, ds_error
     limit = 1000;
   json_t *doc = json_object(), *kinds = json_object();
   uint64_t total = 0, pinned = 0;
+  /* the static fields (their own root kind), and which arrays are the statics storage */
+  json_t *statics = json_pack("{s:i,s:[]}", "count", 0, "fields");
+  uint64_t static_count = 0;
+  uint32_t *storage = malloc((q->root_count + 1) * sizeof *storage);
+  size_t storage_count = 0;
+  if (!storage) {
+    json_decref(doc);
+    json_decref(kinds);
+    json_decref(statics);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  }
+  for (uint64_t r = 0; r < q->root_count; r++) {
+    const ds_index_root *root = &q->roots[r];
+    if (root->kind != DS_ROOT_STATIC_FIELD)
+      continue;
+    static_count++;
+    if (root->secondary < q->n)
+      storage[storage_count++] = root->secondary;
+    json_t *list = json_object_get(statics, "fields");
+    if (json_array_size(list) < limit) {
+      char field[1024];
+      json_t *f = json_object();
+      ds__jset(f, "field", static_field_name(q, root, field, sizeof field) ? ds__jstr(field) : json_null());
+      ds__jset(f, "slot", ds__json_hex(root->address));
+      ds__jset(f, "object", root->object < q->n ? ds__object_ref(q, root->object) : json_null());
+      ds__jappend(list, f);
+    }
+  }
+  ds__jset(statics, "count", json_integer((json_int_t)static_count));
+  qsort(storage, storage_count, sizeof *storage, compare_u32);
   for (uint64_t r = 0; r < q->root_count; r++) {
     const ds_index_root *root = &q->roots[r];
     if (root->kind > DS_ROOT_HANDLE_OTHER)
@@ -323,12 +456,20 @@ static ds_status query_handles(ds_query *q, size_t limit, json_t **out, ds_error
         ds__jset(h, "secondary", ds__object_ref(q, root->secondary));
       if (root->kind == DS_ROOT_HANDLE_REFCOUNTED)
         ds__jset(h, "ref_count", json_integer(root->ref_count));
+      size_t fields = 0;
+      for (size_t at = storage_count && root->object < q->n ? lower_u32(storage, storage_count, root->object) : storage_count;
+           at < storage_count && storage[at] == root->object; at++)
+        fields++;
+      if (fields)
+        ds__jset(h, "static_fields", json_integer((json_int_t)fields));
       ds__jappend(list, h);
     }
   }
   ds__jset(doc, "total", json_integer((json_int_t)total));
   ds__jset(doc, "pinned", json_integer((json_int_t)pinned));
   ds__jset(doc, "kinds", kinds);
+  ds__jset(doc, "statics", statics);
+  free(storage);
   *out = doc;
   return DS_OK;
 }

@@ -75,8 +75,11 @@ static void check_invoice_path(ds_query *q, json_t *truth, const char *marker_na
   CU_ASSERT_EQUAL_FATAL(ds_query_root_paths(q, addr_of(marker(truth, marker_name, "address")), false, 0, &doc, &err), DS_OK);
   CU_ASSERT_EQUAL_FATAL(json_array_size(json_object_get(doc, "paths")), 1);
   json_t *root = json_object_get(json_array_get(json_object_get(doc, "paths"), 0), "root");
-  /* .NET 9+ statics live in a pinned object[] held by a strong handle */
-  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "kind")), "strong handle");
+  /* .NET 9+ statics live in a pinned object[] held by a strong handle: the root is the static
+   * field, named, with that array and handle as its detail */
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "kind")), "static field");
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "field")), "Scenarios.LeakScenario.s_invoices");
+  CU_ASSERT_PTR_NOT_NULL(json_object_get(json_object_get(root, "storage"), "handle"));
   json_t *objs = path_objects(doc, 0);
   size_t n = json_array_size(objs);
   CU_ASSERT_FATAL(n >= 3);

@@ -110,17 +110,22 @@ function refs(id, doc) {
 
 function rootBox(id, root) {
   const extra = Object.entries(root).filter(
-    ([k, v]) => !['kind', 'address', 'pinned', 'thread', 'frame'].includes(k) && (typeof v === 'string' || typeof v === 'number'),
+    ([k, v]) => !['kind', 'address', 'pinned', 'thread', 'frame', 'field'].includes(k) && (typeof v === 'string' || typeof v === 'number'),
   );
   return h(
     'li',
     { class: 'chain-root', dataset: { kind: root.kind, osId: root.thread ? root.thread.os_id : '' } },
     h('span', { class: 'kind' }, `${root.kind} root`),
+    root.field ? [' ', h('span', { class: 'mono' }, root.field)] : null,
     root.pinned ? [' ', badge('pinned', 'pinned')] : null,
     root.thread ? [' on ', threadLink(id, root.thread)] : null,
     root.frame ? [' in ', h('span', { class: 'mono' }, root.frame.method)] : null,
     root.address ? h('div', { class: 'muted' }, `${root.kind === 'stack' ? 'stack slot' : root.kind.includes('handle') ? 'handle' : 'at'} `, h('span', { class: 'addr' }, root.address)) : null,
     extra.length ? h('div', { class: 'muted' }, extra.map(([k, v]) => `${k}: ${v}`).join(', ')) : null,
+    root.storage
+      ? h('div', { class: 'muted' }, `in ${root.storage.what} `, h('span', { class: 'addr' }, root.storage.array),
+          root.storage.handle ? [`, held by ${root.storage.handle.kind} `, h('span', { class: 'addr' }, root.storage.handle.address)] : null)
+      : null,
   );
 }
 

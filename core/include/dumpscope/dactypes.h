@@ -38,4 +38,10 @@ ds_status ds_dac_method_desc_name(ds_dac *dac, uint64_t method_desc, char *out, 
  * the type is not initialized or the DAC lacks the interface. */
 ds_status ds_dac_static_bases(ds_dac *dac, uint64_t mt, uint64_t *non_gc, uint64_t *gc, ds_error *err);
 
+/* Calls fn with the MethodTable of every loaded type a module defines (ISOSDacInterface
+ * TraverseModuleMap over its TypeDef -> MethodTable map): the types that have no instance on the
+ * heap too, such as static classes. Generic instantiations are not in the map. */
+ds_status ds_dac_module_types(ds_dac *dac, uint64_t module, void (*fn)(void *ctx, uint64_t mt), void *ctx,
+                              ds_error *err);
+
 #endif

@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 7u
+#define DS_INDEX_VERSION 8u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -123,7 +123,9 @@ typedef struct ds_index_root {
   uint32_t ref_count;
   uint32_t thread;           /* index into threads, UINT32_MAX */
   uint32_t frame;            /* index into frames, UINT32_MAX */
-  uint8_t pinned, interior, is_root, pad[5];
+  uint8_t pinned, interior, is_root, pad;
+  uint32_t static_field;     /* static and thread-static roots: the field's index in
+                                DS_SEC_STATICS, UINT32_MAX when unknown */
 } ds_index_root;
 
 typedef struct ds_index_thread {

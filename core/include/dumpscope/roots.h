@@ -27,7 +27,10 @@ typedef enum ds_root_kind {
   DS_ROOT_HANDLE_OTHER,        /* variable, WinRT weak...: listed, not a root */
   DS_ROOT_STACK,               /* a local or register of a managed frame */
   DS_ROOT_FINALIZER_READY,     /* f-reachable: ready for finalization */
-  DS_ROOT_THREAD_STATIC,       /* a thread's thread-static storage */
+  DS_ROOT_THREAD_STATIC,       /* a [ThreadStatic] field of one thread (field_mt set), or the
+                                  thread's whole thread-static storage (field_mt 0) */
+  DS_ROOT_STATIC_FIELD,        /* a static field: a slot of the runtime's statics storage (an
+                                  object[] held by a handle); made by the index build */
   DS_ROOT_KIND_COUNT
 } ds_root_kind;
 
@@ -46,6 +49,8 @@ typedef struct ds_root {
   uint32_t frame;        /* index into ds_root_set.frames, UINT32_MAX when none */
   bool pinned;
   bool interior;
+  uint64_t field_mt;     /* thread statics: the declaring type's MethodTable (0: the storage) */
+  uint32_t field_offset; /* thread statics: the field's offset in the type's storage */
 } ds_root;
 
 typedef struct ds_thread_info {

@@ -42,6 +42,9 @@ namespace Scenarios
                 Run(truth, "leak", LeakScenario.Setup);
                 Run(truth, "strings", StringsScenario.Setup);
                 Run(truth, "deadlock-monitor", DeadlockScenario.Setup);
+                // before "finalizer", which blocks the finalizer thread that unloading a collectible
+                // context needs
+                Run(truth, "statics", StaticsScenario.Setup);
                 Run(truth, "finalizer", FinalizerScenario.Setup);
                 Run(truth, "fragmentation", FragmentationScenario.Setup);
             }
