@@ -27,6 +27,13 @@ typedef struct verifier {
   size_t type_count;
   uint64_t *sync_object;     /* sync block number -> its object (0: not in use) */
   size_t sync_max;           /* highest number in the table */
+  /* references waiting for their check, tested in batches that prefetch their bitmap words
+     (the targets are all over the heap: one cache miss each otherwise) */
+  uint64_t batch_value[256], batch_object[256], batch_offset[256], batch_mt[256];
+  const char *batch_type[256];
+  const uint64_t *batch_word[256];
+  uint8_t batch_bit[256];
+  size_t batch_count;
   const uint8_t *win;        /* the last contiguous span of the dump an object was read from */
   uint64_t win_start, win_end;
   ds_verify_result *out;
@@ -111,6 +118,36 @@ static const char *bad_target(verifier *v, uint64_t value) {
   return "points inside the GC heap but not at the start of an object";
 }
 
+/* Checks the batched references: first each target's bitmap word is found and prefetched, then
+ * tested. Names are only formatted for the bad ones. */
+static void flush_batch(verifier *v) {
+  size_t n = v->batch_count;
+  v->batch_count = 0;
+  v->out->references += n;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t a = v->batch_value[i];
+    size_t r = (a & 7) ? SIZE_MAX : range_of(v, a);
+    const uint64_t *word = NULL;
+    if (r != SIZE_MAX) {
+      uint64_t bit = (a - v->start[r]) >> 3;
+      word = &v->bits[r][bit >> 6];
+      v->batch_bit[i] = (uint8_t)(bit & 63);
+      __builtin_prefetch(word);
+    }
+    v->batch_word[i] = word;
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint64_t a = v->batch_value[i];
+    const uint64_t *word = v->batch_word[i];
+    if (word && ((*word >> v->batch_bit[i]) & 1))
+      continue;
+    record(v, DS_VERIFY_REFERENCE, v->batch_object[i], v->batch_mt[i], v->batch_offset[i], a,
+           "object %llx (%s): the reference at offset 0x%llx holds %llx, which %s",
+           (unsigned long long)v->batch_object[i], v->batch_type[i] ? v->batch_type[i] : "?",
+           (unsigned long long)v->batch_offset[i], (unsigned long long)a, bad_target(v, a));
+  }
+}
+
 static const uint8_t *object_bytes(verifier *v, uint64_t addr, uint64_t size) {
   if (addr >= v->win_start && addr + size <= v->win_end)
     return v->win + (addr - v->win_start);
@@ -158,13 +195,14 @@ static void check_references(verifier *v, const ds_heap_object *o, const ds_type
       memcpy(&ptr, mem + start + 8 * k, 8);
       if (!ptr)
         continue;
-      v->out->references++;
-      if (is_object_start(v, ptr))
-        continue;
-      record(v, DS_VERIFY_REFERENCE, o->address, t->mt, start + 8 * k, ptr,
-             "object %llx (%s): the reference at offset 0x%llx holds %llx, which %s", (unsigned long long)o->address,
-             t->name ? t->name : "?", (unsigned long long)(start + 8 * k), (unsigned long long)ptr,
-             bad_target(v, ptr));
+      size_t b = v->batch_count++;
+      v->batch_value[b] = ptr;
+      v->batch_object[b] = o->address;
+      v->batch_offset[b] = start + 8 * k;
+      v->batch_mt[b] = t->mt;
+      v->batch_type[b] = t->name;
+      if (v->batch_count == sizeof v->batch_value / sizeof *v->batch_value)
+        flush_batch(v);
     }
   }
   free(copy);
@@ -295,6 +333,8 @@ ds_status ds_heap_verify(ds_heap *heap, const ds_sync_block *sync_blocks, size_t
     rc = ds_heap_walk(heap, -1, check_object, &v, &again, err);
     if (rc == DS_OK)
       ds_walk_stats_free(&again);
+    if (rc == DS_OK)
+      flush_batch(&v);
   }
   if (rc == DS_OK && v.status == DS_OK)
     check_sync_table(&v, sync_blocks, count);
