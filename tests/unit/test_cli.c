@@ -188,6 +188,21 @@ static void test_cli_index_commands(void) {
                   truth_int(f->truth, "finalizer", "ready_for_finalization", NULL) ); /* f-reachable = live */
   json_decref(j);
 
+  /* every truth string read back through the index's query path (not the heap walk's reader):
+     its length (the large one is over 65,535 characters) and size */
+  size_t si;
+  json_t *ts;
+  json_array_foreach(json_object_get(f->truth, "strings"), si, ts) {
+    snprintf(args, sizeof args, "object '%s' %s --index '%s'", f->dump,
+             json_string_value(json_object_get(ts, "address")), index);
+    j = run_cli(args, &code);
+    CU_ASSERT_EQUAL(code, 0);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "length")), json_integer_value(json_object_get(ts, "length")));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "size")), json_integer_value(json_object_get(ts, "size")));
+    json_decref(j);
+  }
+  CU_ASSERT(si > 0);
+
   snprintf(args, sizeof args, "strings '%s' --duplicates --limit 1 --index '%s'", f->dump, index);
   j = run_cli(args, &code);
   CU_ASSERT_EQUAL(code, 0);
