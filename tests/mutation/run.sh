@@ -62,6 +62,8 @@ mkdir -p "$src"
 
 log="$work/log"
 mkdir -p "$log"
+cp "$list" "$work/mutations.txt"   # the list as it is now: editing it during a run changes nothing
+list="$work/mutations.txt"
 echo "run.sh: building the unmutated copy in $src/build/debug (fixtures: $fixtures) ..."
 if ! (cd "$src" && cmake --preset debug -DDS_FIXTURES_ROOT="$fixtures" >"$log/configure.txt" 2>&1 &&
       cmake --build --preset debug -j2 >"$log/build.txt" 2>&1); then

@@ -98,18 +98,9 @@ static size_t count_lines_starting(const char *text, const char *prefix) {
   return n;
 }
 
-static json_t *truth_thread(json_t *truth, const char *name) {
-  size_t i;
-  json_t *t;
-  json_array_foreach(json_object_get(truth, "threads"), i, t)
-    if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
-      return t;
-  return NULL;
-}
-
 /* "thread OS (managed ID)" of a truth thread. */
 static const char *thread_ref(json_t *truth, const char *name, char *out, size_t len) {
-  json_t *t = truth_thread(truth, name);
+  json_t *t = named(json_object_get(truth, "threads"), name);
   CU_ASSERT_PTR_NOT_NULL_FATAL(t);
   snprintf(out, len, "thread %lld (managed %lld)", (long long)json_integer_value(json_object_get(t, "os_id")),
            (long long)json_integer_value(json_object_get(t, "managed_id")));

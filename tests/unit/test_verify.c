@@ -84,11 +84,26 @@ static uint64_t field_offset(ds_analysis *a, uint64_t addr, const char *name) {
   return offset;
 }
 
+/* The first free object of the heap (the GC's filler between objects). */
+typedef struct first_free {
+  ds_heap *heap;
+  uint64_t address;
+} first_free;
+
+static bool find_free(void *ctx, const ds_heap_object *o) {
+  first_free *f = ctx;
+  if (ds_heap_type(f->heap, o->type)->flags & DS_TYPE_FREE) {
+    f->address = o->address;
+    return false;
+  }
+  return true;
+}
+
 typedef struct damage {
   const char *lock;      /* the truth lock whose object is damaged */
   bool header;           /* the header word (else the Name field) */
   uint64_t value;        /* written there (header: 32 bits); 0 with a target: target + 8 */
-  const char *target;    /* a lock whose object the value points into */
+  const char *target;    /* a lock whose object the value points into ("free": at a free object) */
   uint32_t kind;         /* the finding expected */
   const char *says;      /* in its message */
   uint64_t address, offset, written;
@@ -113,6 +128,7 @@ static void test_damaged_references_and_headers(void) {
       {"A", false, 0xccccccccccccccccull, NULL, DS_VERIFY_REFERENCE, "is not pointer aligned", 0, 0, 0},
       {"B", false, 0, "A", DS_VERIFY_REFERENCE, "not at the start of an object", 0, 0, 0},
       {"X", false, 0x10000, NULL, DS_VERIFY_REFERENCE, "is not in the GC heap", 0, 0, 0},
+      {"M", false, 0, "free", DS_VERIFY_REFERENCE, "points at a free object", 0, 0, 0},
       {"Y", true, 0x08000000, NULL, DS_VERIFY_SYNC_BLOCK, "sync block number 0", 0, 0, 0},
       {"HI", true, 0x08000000 | 4000, NULL, DS_VERIFY_SYNC_BLOCK, "names sync block 4000, which is not in use", 0, 0, 0},
       {"Z", true, 0, NULL, DS_VERIFY_SYNC_BLOCK, "whose header 00000000 names no sync block", 0, 0, 0},
@@ -132,12 +148,20 @@ static void test_damaged_references_and_headers(void) {
   int fd = open(path, O_WRONLY);
   CU_ASSERT_FATAL(fd >= 0);
   ds_dump *dump = ds_heap_dump(a->heap);
+  first_free free_object = {a->heap, 0};
+  ds_walk_stats walked;
+  CU_ASSERT_EQUAL_FATAL(ds_heap_walk(a->heap, -1, find_free, &free_object, &walked, &err), DS_OK);
+  ds_walk_stats_free(&walked);
+  CU_ASSERT_FATAL(free_object.address != 0);
   for (size_t i = 0; i < count; i++) {
     d[i].address = lock_address(f->truth, d[i].lock);
     CU_ASSERT_FATAL(d[i].address != 0);
     uint64_t at = d[i].header ? d[i].address - 4 : d[i].address + field_offset(a, d[i].address, "Name");
     d[i].offset = d[i].header ? 0 : at - d[i].address;
-    d[i].written = d[i].target ? lock_address(f->truth, d[i].target) + 8 : d[i].value;
+    if (d[i].target && strcmp(d[i].target, "free") == 0)
+      d[i].written = free_object.address;
+    else
+      d[i].written = d[i].target ? lock_address(f->truth, d[i].target) + 8 : d[i].value;
     uint64_t file_offset = 0;
     CU_ASSERT_FATAL(ds_dump_file_offset(dump, at, &file_offset));
     size_t len = d[i].header ? 4 : 8;
@@ -185,7 +209,7 @@ static void test_damaged_references_and_headers(void) {
       CU_ASSERT_STRING_EQUAL(sget(e, "field"), "Name");
       named_fields++;
     }
-  CU_ASSERT_EQUAL(named_fields, 3);
+  CU_ASSERT_EQUAL(named_fields, 4);
   json_decref(doc);
   char *text = run_cli_text(args, &code);
   CU_ASSERT_EQUAL(code, 4);
