@@ -44,7 +44,8 @@ typedef struct ds_verify_result {
 } ds_verify_result;
 
 /* Verifies the whole heap. sync_blocks (count entries, may be NULL) is the runtime's table of
- * sync blocks in use. Returns DS_OK with the findings in *out (free with ds_verify_result_free)
+ * sync blocks in use; with an empty table (none in use, or it could not be read) headers are
+ * not compared with it. Returns DS_OK with the findings in *out (free with ds_verify_result_free)
  * even when the heap is damaged; an error only when verification itself could not run (memory). */
 ds_status ds_heap_verify(ds_heap *heap, const ds_sync_block *sync_blocks, size_t count, ds_verify_result *out,
                          ds_error *err);
