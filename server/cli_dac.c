@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "dumpscope/analysis.h"
+#include "dumpscope/dacstack.h"
+#include "dumpscope/verify.h"
 
 typedef ds_cli_args cli_options;
 
@@ -332,58 +334,141 @@ static int cmd_heapstat(const cli_options *o) {
 
 /* ---- verify --------------------------------------------------------------------------- */
 
+/* Names the field at offset of an object of type mt: an instance field's name, "[i]" for an
+ * array element (of an array of structs: "[i] +0xN"), or "" when unknown. */
+static void field_at(ds_analysis *a, uint64_t object, uint64_t mt, uint64_t offset, char *out, size_t len) {
+  out[0] = 0;
+  uint32_t ti = ds_heap_type_index(a->heap, mt, &(ds_error){0});
+  const ds_type *t = ti == UINT32_MAX ? NULL : ds_heap_type(a->heap, ti);
+  const ds_layout *l = ds_heap_layout(a->heap);
+  if (t && (t->flags & DS_TYPE_ARRAY) && t->component_size && offset >= l->array_data) {
+    uint64_t index = (offset - l->array_data) / t->component_size;
+    uint64_t within = (offset - l->array_data) % t->component_size;
+    if (within)
+      snprintf(out, len, "[%llu] +0x%llx", (unsigned long long)index, (unsigned long long)within);
+    else
+      snprintf(out, len, "[%llu]", (unsigned long long)index);
+    return;
+  }
+  (void)object;
+  ds_field *fields = NULL;
+  size_t count = 0;
+  if (ds_analysis_type_fields(a, mt, false, &fields, &count, &(ds_error){0}) == DS_OK)
+    for (size_t i = 0; i < count; i++)
+      if (!fields[i].is_static && fields[i].offset == offset)
+        snprintf(out, len, "%s", fields[i].name);
+  free(fields);
+}
+
+static const char *verify_kind_name(uint32_t kind) {
+  return kind == DS_VERIFY_REFERENCE ? "reference" : kind == DS_VERIFY_SYNC_BLOCK ? "sync_block" : "object";
+}
+
+static json_t *verify_json(ds_analysis *a, const ds_verify_result *r) {
+  const ds_walk_stats *w = &r->walk;
+  size_t total = w->error_count + r->error_count;
+  json_t *j = json_object();
+  json_object_set_new(j, "ok", json_boolean(total == 0));
+  json_object_set_new(j, "objects", json_integer((json_int_t)w->objects));
+  json_object_set_new(j, "references", json_integer((json_int_t)r->references));
+  json_object_set_new(j, "sync_blocks", json_integer((json_int_t)r->sync_blocks));
+  json_object_set_new(j, "error_count", json_integer((json_int_t)total));
+  json_t *errs = json_array();
+  for (size_t i = 0; i < w->error_count && i < DS_MAX_HEAP_ERRORS; i++) {
+    const ds_heap_error *e = &w->errors[i];
+    const ds_segment *s = ds_heap_segment(a->heap, e->segment);
+    json_t *je = json_object();
+    json_object_set_new(je, "kind", json_string("object"));
+    json_object_set_new(je, "object", hex(e->object));
+    json_object_set_new(je, "last_good_object", hex(e->last_good));
+    json_object_set_new(je, "mt", hex(e->mt));
+    json_object_set_new(je, "segment", hex(s ? s->descriptor : e->object));
+    json_object_set_new(je, "segment_start", hex(s ? s->start : 0));
+    json_object_set_new(je, "segment_end", hex(s ? s->end : 0));
+    json_object_set_new(je, "generation", json_string(s ? ds_gen_name(s->gen) : "unknown"));
+    json_object_set_new(je, "message", json_string(e->message));
+    json_array_append_new(errs, je);
+  }
+  for (size_t i = 0; i < r->error_count && i < DS_MAX_HEAP_ERRORS; i++) {
+    const ds_verify_error *e = &r->errors[i];
+    const ds_segment *s = e->segment == SIZE_MAX ? NULL : ds_heap_segment(a->heap, e->segment);
+    json_t *je = json_object();
+    json_object_set_new(je, "kind", json_string(verify_kind_name(e->kind)));
+    json_object_set_new(je, "object", hex(e->object));
+    json_object_set_new(je, "mt", hex(e->mt));
+    if (e->kind == DS_VERIFY_REFERENCE) {
+      char field[160];
+      field_at(a, e->object, e->mt, e->offset, field, sizeof field);
+      json_object_set_new(je, "offset", json_integer((json_int_t)e->offset));
+      json_object_set_new(je, "field", json_string(field));
+      json_object_set_new(je, "value", hex(e->value));
+    } else {
+      json_object_set_new(je, "header", hex(e->value));
+    }
+    json_object_set_new(je, "segment", hex(s ? s->descriptor : 0));
+    json_object_set_new(je, "generation", json_string(s ? ds_gen_name(s->gen) : "unknown"));
+    json_object_set_new(je, "message", json_string(e->message));
+    json_array_append_new(errs, je);
+  }
+  json_object_set_new(j, "errors", errs);
+  return j;
+}
+
+static void verify_text(ds_analysis *a, const ds_verify_result *r) {
+  const ds_walk_stats *w = &r->walk;
+  for (size_t i = 0; i < w->error_count && i < DS_MAX_HEAP_ERRORS; i++) {
+    const ds_heap_error *e = &w->errors[i];
+    const ds_segment *s = ds_heap_segment(a->heap, e->segment);
+    if (!s) { /* damage in the heap's description: the message says where */
+      printf("%s\n  at segment descriptor %016llx\n", e->message, (unsigned long long)e->object);
+      continue;
+    }
+    printf("%s\n  in segment %016llx [%016llx, %016llx) %s\n", e->message,
+           (unsigned long long)(s ? s->descriptor : 0), (unsigned long long)(s ? s->start : 0),
+           (unsigned long long)(s ? s->end : 0), s ? ds_gen_name(s->gen) : "");
+  }
+  for (size_t i = 0; i < r->error_count && i < DS_MAX_HEAP_ERRORS; i++) {
+    const ds_verify_error *e = &r->errors[i];
+    char field[160] = "";
+    if (e->kind == DS_VERIFY_REFERENCE)
+      field_at(a, e->object, e->mt, e->offset, field, sizeof field);
+    printf("%s%s%s%s\n", e->message, field[0] ? " (field " : "", field, field[0] ? ")" : "");
+  }
+  size_t total = w->error_count + r->error_count;
+  if (total == 0)
+    printf("No heap corruption detected (%llu objects, %llu references, %llu sync blocks).\n",
+           (unsigned long long)w->objects, (unsigned long long)r->references, (unsigned long long)r->sync_blocks);
+  else
+    printf("%zu error(s) found; %llu objects, %llu references, %llu sync blocks checked.\n", total,
+           (unsigned long long)w->objects, (unsigned long long)r->references, (unsigned long long)r->sync_blocks);
+}
+
 static int cmd_verify(const cli_options *o) {
   ds_error err = {0};
   ds_analysis *a = NULL;
   if (open_analysis(o, &a, &err) != DS_OK)
     return ds_cli_fail(o->json, &err);
-  ds_walk_stats stats;
-  if (ds_heap_walk(a->heap, -1, NULL, NULL, &stats, &err) != DS_OK) {
+  ds_sync_block *sync_blocks = NULL;
+  size_t sync_count = 0;
+  if (ds_dac_sync_blocks(a->dac, &sync_blocks, &sync_count, &err) != DS_OK) {
+    /* a table the DAC cannot read: verify the rest, say so */
+    fprintf(stderr, "warning: sync block table not read (%s): sync block numbers not checked\n", err.message);
+    sync_count = 0;
+    err = (ds_error){0};
+  }
+  ds_verify_result r;
+  if (ds_heap_verify(a->heap, sync_blocks, sync_count, &r, &err) != DS_OK) {
+    free(sync_blocks);
     ds_analysis_close(a);
     return ds_cli_fail(o->json, &err);
   }
-  if (o->json) {
-    json_t *j = json_object();
-    json_object_set_new(j, "ok", json_boolean(stats.error_count == 0));
-    json_object_set_new(j, "objects", json_integer((json_int_t)stats.objects));
-    json_object_set_new(j, "error_count", json_integer((json_int_t)stats.error_count));
-    json_t *errs = json_array();
-    for (size_t i = 0; i < stats.error_count && i < DS_MAX_HEAP_ERRORS; i++) {
-      const ds_heap_error *e = &stats.errors[i];
-      const ds_segment *s = ds_heap_segment(a->heap, e->segment);
-      json_t *je = json_object();
-      json_object_set_new(je, "object", hex(e->object));
-      json_object_set_new(je, "last_good_object", hex(e->last_good));
-      json_object_set_new(je, "mt", hex(e->mt));
-      json_object_set_new(je, "segment", hex(s ? s->descriptor : e->object));
-      json_object_set_new(je, "segment_start", hex(s ? s->start : 0));
-      json_object_set_new(je, "segment_end", hex(s ? s->end : 0));
-      json_object_set_new(je, "generation", json_string(s ? ds_gen_name(s->gen) : "unknown"));
-      json_object_set_new(je, "message", json_string(e->message));
-      json_array_append_new(errs, je);
-    }
-    json_object_set_new(j, "errors", errs);
-    ds_cli_print_json(j);
-  } else {
-    for (size_t i = 0; i < stats.error_count && i < DS_MAX_HEAP_ERRORS; i++) {
-      const ds_heap_error *e = &stats.errors[i];
-      const ds_segment *s = ds_heap_segment(a->heap, e->segment);
-      if (!s) { /* damage in the heap's description: the message says where */
-        printf("%s\n  at segment descriptor %016llx\n", e->message, (unsigned long long)e->object);
-        continue;
-      }
-      printf("%s\n  in segment %016llx [%016llx, %016llx) %s\n", e->message,
-             (unsigned long long)(s ? s->descriptor : 0), (unsigned long long)(s ? s->start : 0),
-             (unsigned long long)(s ? s->end : 0), s ? ds_gen_name(s->gen) : "");
-    }
-    if (stats.error_count == 0)
-      printf("No heap corruption detected (%llu objects).\n", (unsigned long long)stats.objects);
-    else
-      printf("%zu error(s) found; %llu objects walked.\n", stats.error_count,
-             (unsigned long long)stats.objects);
-  }
-  int code = stats.error_count ? 4 : 0;
-  ds_walk_stats_free(&stats);
+  if (o->json)
+    ds_cli_print_json(verify_json(a, &r));
+  else
+    verify_text(a, &r);
+  int code = r.walk.error_count || r.error_count ? 4 : 0;
+  ds_verify_result_free(&r);
+  free(sync_blocks);
   ds_analysis_close(a);
   return code;
 }
@@ -634,7 +719,7 @@ const ds_cli_command ds_cli_dac_commands[] = {
     {"info", cmd_info, false, "runtime, DAC, GC mode and timings"},
     {"eeheap", cmd_eeheap, false, "GC heaps, segments/regions and generation sizes (SOS !eeheap -gc)"},
     {"heapstat", cmd_heapstat, false, "per-type histogram (SOS !dumpheap -stat, SOSEX !dumpgen)"},
-    {"verify", cmd_verify, false, "walk the heap and report corrupt objects (SOS !verifyheap)"},
+    {"verify", cmd_verify, false, "walk the heap; check every object, reference field and sync block number (SOS !verifyheap)"},
     {"gcgen", cmd_gcgen, true, "generation of an address (SOSEX !gcgen)"},
     {"dumpobj", cmd_obj, true, "an object read through the DAC, without the index"},
     {"mt", cmd_mt, true, "a MethodTable: sizes, flags, fields (SOS !dumpmt)"},

@@ -14,7 +14,8 @@
 /* Fields every supported runtime shares; the rows below differ in the thin-lock bits only. */
 #define COMMON_LAYOUT                                                                                 \
   .header_before = 4, .header_hash_or_sync = 0x08000000u, .header_spin_lock = 0x10000000u,           \
-  .header_finalizer_run = 0x40000000u,                                                               \
+  .header_finalizer_run = 0x40000000u, .header_is_hashcode = 0x04000000u,                            \
+  .header_sync_index_mask = 0x03FFFFFFu,                                                             \
   .mt_mask = ~(uint64_t)7, .field_base = 8, .array_length = 8, .array_data = 16, .string_length = 8, \
   .string_chars = 12, .min_object_size = 24, .object_alignment = 8,                                  \
   .mt_flag_finalizer = 0x00100000u, .mt_flag_collectible = 0x00200000u

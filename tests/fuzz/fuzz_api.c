@@ -105,8 +105,10 @@ static void read_all(const ds_api_args *args) {
 
 int ds_fuzz_api_one(const uint8_t *data, size_t size) {
   open_once();
-  if (size > 8192)
+  if (size > 8192) {
+    ds_fuzz_note("too_long");
     return 0;
+  }
   char *text = malloc(size + 1);
   if (!text)
     return 0;
@@ -117,9 +119,12 @@ int ds_fuzz_api_one(const uint8_t *data, size_t size) {
     *query++ = '\0';
   ds_api_args *args = calloc(1, sizeof *args);
   ds_error err = {0};
-  if (args && ds_api_args_parse_query(args, query, &err) == DS_OK) {
+  ds_status parsed = args ? ds_api_args_parse_query(args, query, &err) : DS_E_NOMEM;
+  ds_fuzz_note("query=%s", ds_status_name(parsed));
+  if (args && parsed == DS_OK) {
     read_all(args);
     const ds_api_resource *r = ds_api_route(text, args, &err);
+    ds_fuzz_note("route=%s", r ? r->name : "none");
     if (r && r->path_param && !ds_api_args_get(args, r->path_param))
       abort(); /* a route with a parameter always sets it */
     if (r)
@@ -127,6 +132,7 @@ int ds_fuzz_api_one(const uint8_t *data, size_t size) {
     if (r && tiny) {
       json_t *doc = NULL;
       ds_status rc = ds_api_call(r, tiny, args, &doc, &err);
+      ds_fuzz_note("call=%s", ds_status_name(rc));
       /* bad input is a 4xx; the tiny index lacks the thread sections (503 corrupt-or-missing) and
        * has no dump to read strings from (500): nothing else may come back */
       if (rc != DS_OK && rc != DS_E_ARG && rc != DS_E_NOT_FOUND && rc != DS_E_CORRUPT &&

@@ -21,7 +21,9 @@ int ds_fuzz_dump_one(const uint8_t *data, size_t size) {
     return 0;
   ds_error err;
   ds_dump *dump = NULL;
-  if (ds_dump_open(path, &dump, &err) == DS_OK) {
+  ds_status rc = ds_dump_open(path, &dump, &err);
+  ds_fuzz_note("open=%s", ds_status_name(rc));
+  if (rc == DS_OK) {
     uint8_t buf[64];
     for (size_t i = 0; i < ds_dump_module_count(dump); i++) {
       const ds_module *m = ds_dump_module(dump, i);
@@ -30,7 +32,8 @@ int ds_fuzz_dump_one(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < ds_dump_thread_count(dump); i++)
       (void)ds_dump_thread_at(dump, i)->tid;
     ds_runtime_info rt;
-    ds_runtime_identify(dump, &rt, &err);
+    ds_fuzz_note("modules=%zu threads=%zu runtime=%s", ds_dump_module_count(dump), ds_dump_thread_count(dump),
+                 ds_status_name(ds_runtime_identify(dump, &rt, &err)));
     ds_dump_close(dump);
   }
   close(fd);

@@ -56,14 +56,18 @@ static void fix_checksums(uint8_t *p, size_t size) {
   put(p + 40, &sum, 8);
 }
 
-static void run_queries(const uint8_t *data, size_t size) {
+static void run_queries(const uint8_t *data, size_t size, const char *label) {
   char path[64];
   int fd = ds_fuzz_memfd(data, size, path, sizeof path);
   if (fd < 0)
     return;
   ds_error err;
   ds_query *q = NULL;
-  if (ds_query_open(path, "/nonexistent", &q, &err) == DS_OK || ds_query_open(path, NULL, &q, &err) == DS_OK) {
+  ds_status opened = ds_query_open(path, "/nonexistent", &q, &err);
+  if (opened != DS_OK)
+    opened = ds_query_open(path, NULL, &q, &err);
+  ds_fuzz_note("%s=%s", label, ds_status_name(opened));
+  if (opened == DS_OK) {
     json_t *doc = NULL;
     ds_object_filter all = {.gen = -1};
     if (ds_query_stats(q, &all, DS_SORT_SIZE, 10, &doc, &err) == DS_OK)
@@ -92,9 +96,13 @@ static void run_queries(const uint8_t *data, size_t size) {
       json_decref(doc);
     ds_status (*thread_queries[])(ds_query *, json_t **, ds_error *) = {
         ds_query_threads, ds_query_locks, ds_query_waits, ds_query_deadlocks, ds_query_findings};
+    size_t answered = 0;
     for (size_t i = 0; i < sizeof thread_queries / sizeof *thread_queries; i++)
-      if (thread_queries[i](q, &doc, &err) == DS_OK)
+      if (thread_queries[i](q, &doc, &err) == DS_OK) {
         json_decref(doc);
+        answered++;
+      }
+    ds_fuzz_note("thread_queries_ok=%zu", answered);
     if (ds_query_stack(q, 100, &doc, &err) == DS_OK)
       json_decref(doc);
     ds_query_close(q);
@@ -103,13 +111,13 @@ static void run_queries(const uint8_t *data, size_t size) {
 }
 
 int ds_fuzz_index_one(const uint8_t *data, size_t size) {
-  run_queries(data, size);
+  run_queries(data, size, "open");
   uint8_t *fixed = size ? malloc(size) : NULL;
   if (fixed) {
     memcpy(fixed, data, size);
     fix_checksums(fixed, size);
     if (memcmp(fixed, data, size) != 0)
-      run_queries(fixed, size);
+      run_queries(fixed, size, "fixed_open");
     free(fixed);
   }
   return 0;

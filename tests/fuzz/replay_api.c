@@ -1,5 +1,6 @@
 /*
- * replay_api.c: replays the api fuzz corpus (tests/fuzz/corpus/api) as a test: each file is one
+ * replay_api.c: replays the api fuzz corpus (tests/fuzz/corpus/api) as a test, each
+ * input's outcome checked against the one recorded in the corpus folder's .expected file: each file is one
  * "PATH?QUERY" request through the router, the parameter readers and ds_api_call on the tiny
  * index.
  */
@@ -9,10 +10,4 @@
 
 int ds_fuzz_api_one(const uint8_t *data, size_t size);
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: replay_api CORPUS_DIR\n");
-    return 2;
-  }
-  return ds_fuzz_replay(argv[1], ds_fuzz_api_one, "api");
-}
+int main(int argc, char **argv) { return ds_fuzz_replay_main(argc, argv, ds_fuzz_api_one, "api"); }

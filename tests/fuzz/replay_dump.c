@@ -1,5 +1,6 @@
 /*
- * replay_dump.c: runs every file of the dump-reader fuzz corpus through the reader, as a test.
+ * replay_dump.c: runs every file of the dump-reader fuzz corpus through the reader, as a test, each
+ * input's outcome checked against the one recorded in the corpus folder's .expected file.
  */
 #include <stdio.h>
 
@@ -7,10 +8,4 @@
 
 int ds_fuzz_dump_one(const uint8_t *data, size_t size);
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: replay_dump CORPUS_DIR\n");
-    return 2;
-  }
-  return ds_fuzz_replay(argv[1], ds_fuzz_dump_one, "dump");
-}
+int main(int argc, char **argv) { return ds_fuzz_replay_main(argc, argv, ds_fuzz_dump_one, "dump"); }

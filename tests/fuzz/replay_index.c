@@ -121,9 +121,5 @@ static int make_seed(const char *dir) {
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--make-seed") == 0)
     return make_seed(argv[2]);
-  if (argc < 2) {
-    fprintf(stderr, "usage: replay_index CORPUS_DIR | --make-seed DIR\n");
-    return 2;
-  }
-  return ds_fuzz_replay(argv[1], ds_fuzz_index_one, "index");
+  return ds_fuzz_replay_main(argc, argv, ds_fuzz_index_one, "index");
 }

@@ -32,6 +32,23 @@ static const char *marker_address(json_t *truth, const char *name) {
   return NULL;
 }
 
+static json_t *marker_named(json_t *truth, const char *name) {
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(truth, "markers"), i, m)
+    if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
+      return m;
+  return NULL;
+}
+
+static json_int_t truth_int(json_t *truth, const char *a, const char *b, const char *c) {
+  json_t *v = json_object_get(json_object_get(truth, a), b);
+  if (c)
+    v = json_object_get(v, c);
+  CU_ASSERT(json_is_integer(v));
+  return json_integer_value(v);
+}
+
 static void test_cli_answers(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
@@ -50,10 +67,18 @@ static void test_cli_answers(void) {
                   json_integer_value(json_object_get(truth_invoice, "count")));
   json_decref(j);
 
-  snprintf(args, sizeof args, "heapstat '%s' --gen loh --type System.Byte[] --exact --min 120000", f->dump);
+  /* the LOH byte arrays: as many as the truth says, of the truth's size */
+  json_t *loh0 = marker_named(f->truth, "loh.array.0");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(loh0);
+  json_int_t loh_size = json_integer_value(json_object_get(loh0, "size"));
+  snprintf(args, sizeof args, "heapstat '%s' --gen loh --type System.Byte[] --exact --min %lld --max %lld", f->dump,
+           (long long)loh_size, (long long)loh_size);
   j = run_cli(args, &code);
   CU_ASSERT_EQUAL(code, 0);
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")), 7); /* the 7 LOH arrays */
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")),
+                  truth_int(f->truth, "scenario_data", "leak", "loh_array_count"));
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "total_size")),
+                  loh_size * truth_int(f->truth, "scenario_data", "leak", "loh_array_count"));
   json_decref(j);
 
   const char *invoice = marker_address(f->truth, "invoice.first");
@@ -61,7 +86,10 @@ static void test_cli_answers(void) {
   snprintf(args, sizeof args, "gcgen '%s' %s", f->dump, invoice);
   j = run_cli(args, &code);
   CU_ASSERT_EQUAL(code, 0);
-  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "generation")), "gen2");
+  char want_gen[16];
+  snprintf(want_gen, sizeof want_gen, "gen%lld",
+           (long long)json_integer_value(json_object_get(marker_named(f->truth, "invoice.first"), "generation")));
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "generation")), want_gen);
   json_decref(j);
 
   snprintf(args, sizeof args, "obj '%s' %s", f->dump, invoice);
@@ -75,7 +103,13 @@ static void test_cli_answers(void) {
   json_array_foreach(fields, i, fld) {
     if (strcmp(json_string_value(json_object_get(fld, "name")), "Number") == 0) {
       json_t *v = json_object_get(fld, "value");
-      CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "string")), "INV-000000");
+      /* the truth's format "INV-{index:D6}" for the first invoice (index 0) */
+      char want[32];
+      int digits = 0;
+      const char *fmt = ds_truth_string(f->truth, "scenario_data.leak.invoice_number_format");
+      CU_ASSERT_FATAL(fmt && sscanf(fmt, "INV-{index:D%d}", &digits) == 1);
+      snprintf(want, sizeof want, "INV-%0*d", digits, 0);
+      CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, "string")), want);
       found_number = true;
     }
   }
@@ -89,7 +123,8 @@ static void test_cli_answers(void) {
   j = run_cli(args, &code);
   CU_ASSERT_EQUAL(code, 0);
   CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "name")), "Scenarios.Invoice");
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "base_size")), 56);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "base_size")),
+                  truth_int(f->truth, "types", "Scenarios.Invoice", "instance_size"));
   json_decref(j);
 
   snprintf(args, sizeof args, "verify '%s'", f->dump);
@@ -122,7 +157,8 @@ static void test_cli_index_commands(void) {
   snprintf(args, sizeof args, "index '%s' --index '%s'", f->dump, index);
   json_t *j = run_cli(args, &code);
   CU_ASSERT_EQUAL_FATAL(code, 0);
-  CU_ASSERT(json_integer_value(json_object_get(j, "objects")) > 200000);
+  CU_ASSERT(json_integer_value(json_object_get(j, "objects")) >
+            truth_int(f->truth, "types", "Scenarios.Invoice", "count") + truth_int(f->truth, "types", "Scenarios.Customer", "count"));
   json_decref(j);
 
   const char *invoice = marker_address(f->truth, "invoice.first");
@@ -141,14 +177,31 @@ static void test_cli_index_commands(void) {
   snprintf(args, sizeof args, "gen '%s' 2 --type Scenarios.Customer --exact --index '%s'", f->dump, index);
   j = run_cli(args, &code);
   CU_ASSERT_EQUAL(code, 0);
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")), 100003);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")),
+                  truth_int(f->truth, "types", "Scenarios.Customer", "count"));
   json_decref(j);
 
   snprintf(args, sizeof args, "heapstat '%s' --live --type Scenarios.ReadyFinalizable --index '%s'", f->dump, index);
   j = run_cli(args, &code);
   CU_ASSERT_EQUAL(code, 0);
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")), 200); /* f-reachable = live */
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "object_count")),
+                  truth_int(f->truth, "finalizer", "ready_for_finalization", NULL) ); /* f-reachable = live */
   json_decref(j);
+
+  /* every truth string read back through the index's query path (not the heap walk's reader):
+     its length (the large one is over 65,535 characters) and size */
+  size_t si;
+  json_t *ts;
+  json_array_foreach(json_object_get(f->truth, "strings"), si, ts) {
+    snprintf(args, sizeof args, "object '%s' %s --index '%s'", f->dump,
+             json_string_value(json_object_get(ts, "address")), index);
+    j = run_cli(args, &code);
+    CU_ASSERT_EQUAL(code, 0);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "length")), json_integer_value(json_object_get(ts, "length")));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "size")), json_integer_value(json_object_get(ts, "size")));
+    json_decref(j);
+  }
+  CU_ASSERT(si > 0);
 
   snprintf(args, sizeof args, "strings '%s' --duplicates --limit 1 --index '%s'", f->dump, index);
   j = run_cli(args, &code);

@@ -301,6 +301,53 @@ static void check_suspect(ds_fixture *fx, json_t *doc) {
   CU_ASSERT_EQUAL(ev_int(g, "count"), json_integer_value(json_object_get(json_object_get(json_object_get(fx->truth, "types"), item), "count")));
 }
 
+static json_int_t truth_os_id(json_t *truth, const char *name) {
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(truth, "threads"), i, t)
+    if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+      return json_integer_value(json_object_get(t, "os_id"));
+  return -1;
+}
+
+/* Each deadlock finding's thread evidence is exactly one truth cycle (by OS id), every cycle is
+ * named by one finding; the blocked-finalizer finding names the truth's finalizer thread. */
+static void check_thread_evidence(ds_fixture *fx, json_t *doc) {
+  json_t *cycles = json_object_get(fx->truth, "deadlocks");
+  size_t i, k, matched = 0;
+  json_t *cycle, *f;
+  json_array_foreach(cycles, i, cycle) {
+    size_t hits = 0;
+    json_array_foreach(json_object_get(doc, "findings"), k, f) {
+      if (strcmp(json_string_value(json_object_get(f, "code")), "deadlock") != 0)
+        continue;
+      json_t *ev = json_object_get(f, "evidence"), *e, *w;
+      size_t n = 0, j, all = 0;
+      json_array_foreach(ev, j, e) {
+        json_t *t = json_object_get(e, "thread");
+        if (!t)
+          continue;
+        all++;
+        size_t m;
+        json_array_foreach(cycle, m, w)
+          n += json_integer_value(json_object_get(t, "os_id")) == truth_os_id(fx->truth, json_string_value(w));
+      }
+      hits += n == json_array_size(cycle) && all == n;
+    }
+    if (hits != 1)
+      fprintf(stderr, "%s: deadlock %zu of the truth named by %zu findings\n", fx->name, i, hits);
+    CU_ASSERT_EQUAL(hits, 1);
+    matched++;
+  }
+  CU_ASSERT_EQUAL(matched, count_code(doc, "deadlock"));
+  json_t *fin = json_object_get(fx->truth, "finalizer");
+  if ((f = finding(doc, "blocked-finalizer")) && fin) {
+    json_t *t = json_object_get(evidence_at(f, 0), "thread");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(t, "os_id")),
+                    json_integer_value(json_object_get(fin, "blocked_finalizer_thread_os_id")));
+  }
+}
+
 static void test_findings_match_truth(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures(NULL, &fx), checked = 0;
@@ -313,6 +360,7 @@ static void test_findings_match_truth(void) {
     check_codes(fx[i].name, doc, &e);
     check_numbers(&fx[i], doc);
     check_suspect(&fx[i], doc);
+    check_thread_evidence(&fx[i], doc);
     json_decref(doc);
     checked++;
   }

@@ -36,6 +36,9 @@ static int expected_gen(json_t *marker) {
   return (int)json_integer_value(json_object_get(marker, "generation"));
 }
 
+/* Markers seen in generations 0 and 1 over all fixtures (the locks process has both). */
+static size_t young_markers[2];
+
 static void check_fixture(ds_fixture *fx) {
   ds_error err = {0};
   ds_analysis *a = NULL;
@@ -57,6 +60,12 @@ static void check_fixture(ds_fixture *fx) {
   CU_ASSERT_EQUAL(hist.stats.error_count, 0);
   for (size_t i = 0; i < hist.stats.error_count && i < 5; i++)
     fprintf(stderr, "%s: heap error: %s\n", fx->name, hist.stats.errors[i].message);
+
+  /* every truth list the loops below walk has entries: an empty one would pass vacuously */
+  CU_ASSERT(json_object_size(json_object_get(truth, "types")) > 0);
+  CU_ASSERT(json_array_size(json_object_get(truth, "markers")) > 0);
+  if (strcmp(fx->process, "main") == 0)
+    CU_ASSERT(json_array_size(json_object_get(truth, "strings")) > 0);
 
   /* exact counts and sizes per scenario type */
   const char *name;
@@ -97,6 +106,8 @@ static void check_fixture(ds_fixture *fx) {
       fprintf(stderr, "%s: marker %s at %llx: generation %d, truth says %d\n", fx->name, mname,
               (unsigned long long)addr, gen, expected_gen(marker));
     CU_ASSERT_EQUAL(gen, expected_gen(marker));
+    if (gen == DS_GEN_0 || gen == DS_GEN_1)
+      young_markers[gen]++;
   }
 
   /* strings read back exactly */
@@ -132,6 +143,9 @@ static void test_heap_matches_truth(void) {
   size_t n = ds_fixtures(NULL, &fx);
   for (size_t i = 0; i < n; i++)
     check_fixture(&fx[i]);
+  /* generations 0 and 1 are checked, not only gen 2, LOH, POH and frozen */
+  CU_ASSERT(young_markers[DS_GEN_0] > 0);
+  CU_ASSERT(young_markers[DS_GEN_1] > 0);
 }
 
 /* A generation filter walks only that generation, and the parts add up to the whole. */

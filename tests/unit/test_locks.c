@@ -74,6 +74,34 @@ static void check_counted_lock(json_t *truth, json_t *lock, json_t *entry) {
   CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(entry, "kind")), barrier ? "barrier" : "countdown event");
 }
 
+/* The monitor held 3 times by the thread with managed id >= 1024 (scenario_data.high_id_lock):
+ * the kind the runtime chose (the header word says: a thin lock unless the sync block bit is
+ * set), the owner by managed and OS id, and a thin lock's recursion level (acquisitions - 1). */
+static void check_high_id_lock(json_t *truth, json_t *locks_doc) {
+  json_t *data = json_object_get(json_object_get(truth, "scenario_data"), "high_id_lock");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+  json_int_t owner_id = json_integer_value(json_object_get(data, "owner_managed_id"));
+  json_int_t acquisitions = json_integer_value(json_object_get(data, "acquisitions"));
+  uint32_t header = (uint32_t)json_integer_value(json_object_get(data, "header"));
+  CU_ASSERT(owner_id > 1023); /* beyond the 10 id bits of .NET 6/7 */
+  CU_ASSERT(acquisitions > 1);
+  bool thin = !(header & 0x08000000u);
+  const char *addr = json_string_value(json_object_get(data, "address"));
+  json_t *entry = NULL, *m;
+  size_t k;
+  json_array_foreach(json_object_get(locks_doc, "monitors"), k, m)
+    if (strcmp(json_string_value(json_object_get(json_object_get(m, "object"), "address")), addr) == 0)
+      entry = m;
+  CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(entry, "kind")), thin ? "thin lock" : "sync block");
+  json_t *held = json_object_get(entry, "held_by");
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(held, "managed_id")), owner_id);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(held, "os_id")),
+                  os_id_of(truth, json_string_value(json_object_get(data, "owner"))));
+  if (thin)
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(entry, "recursion")), acquisitions - 1);
+}
+
 static void check_fixture(ds_fixture *fx) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s.locks.dsindex", ds_test_tmpdir(), fx->name);
@@ -88,8 +116,10 @@ static void check_fixture(ds_fixture *fx) {
   CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx->dump, &q, &err), DS_OK);
   json_t *truth = fx->truth, *doc = NULL;
 
-  /* deadlocks: exactly the truth's cycles */
+  /* deadlocks: exactly the truth's cycles (main and locks both have some: never a vacuous loop) */
   CU_ASSERT_EQUAL_FATAL(ds_query_deadlocks(q, &doc, &err), DS_OK);
+  if (strcmp(fx->process, "main") == 0 || strcmp(fx->process, "locks") == 0)
+    CU_ASSERT(json_array_size(json_object_get(truth, "deadlocks")) > 0);
   json_t *found = json_object_get(doc, "deadlocks"), *expected = json_object_get(truth, "deadlocks");
   if (json_array_size(found) != json_array_size(expected))
     fprintf(stderr, "%s: %zu deadlocks found, truth has %zu\n", fx->name, json_array_size(found),
@@ -196,6 +226,11 @@ static void check_fixture(ds_fixture *fx) {
      semaphore's count and waiter, the event's state and waiter, the barrier's participants and
      phase, the countdown event's counts */
   CU_ASSERT_EQUAL_FATAL(ds_query_locks(q, &doc, &err), DS_OK);
+  if (strcmp(fx->process, "main") == 0 || strcmp(fx->process, "locks") == 0)
+    CU_ASSERT(json_array_size(json_object_get(truth, "locks")) > 0); /* the loop below checks something */
+  CU_ASSERT(json_array_size(json_object_get(truth, "threads")) > 0);
+  if (strcmp(fx->process, "locks") == 0)
+    check_high_id_lock(truth, doc);
   json_array_foreach(json_object_get(truth, "locks"), i, lock) {
     const char *kind = json_string_value(json_object_get(lock, "kind"));
     const char *addr = json_string_value(json_object_get(lock, "address"));

@@ -14,7 +14,8 @@
  *   array:   [8] u32 length, [16] elements (single-dimension, zero-based)
  *   string:  [8] u32 length in UTF-16 units, [12] characters (NUL-terminated)
  *   header:  0x40000000 finalizer run or suppressed (GC.SuppressFinalize),
- *            0x08000000 hash code or sync block index, 0x10000000 spin lock; otherwise a thin
+ *            0x08000000 hash code or sync block index (0x04000000 set: a hash code; clear: the
+ *            sync block number in bits 0-25), 0x10000000 spin lock; otherwise a thin
  *            lock: owner managed thread id and recursion level. .NET 6-7: id bits 0-9,
  *            recursion bits 10-15; .NET 8+: id bits 0-15, recursion bits 16-21 (dotnet/runtime
  *            #88772).
@@ -42,6 +43,8 @@ typedef struct ds_layout {
   uint32_t header_hash_or_sync;    /* BIT_SBLK_IS_HASH_OR_SYNCBLKINDEX */
   uint32_t header_spin_lock;       /* BIT_SBLK_SPIN_LOCK */
   uint32_t header_finalizer_run;   /* BIT_SBLK_FINALIZER_RUN: GC.SuppressFinalize called (or finalized) */
+  uint32_t header_is_hashcode;     /* BIT_SBLK_IS_HASHCODE: with hash_or_sync, a hash code, not an index */
+  uint32_t header_sync_index_mask; /* MASK_SYNCBLOCKINDEX: the sync block number of the header */
   uint32_t thin_lock_id_mask;      /* SBLK_MASK_LOCK_THREADID */
   uint32_t thin_lock_recursion_shift; /* SBLK_RECLEVEL_SHIFT */
   uint32_t thin_lock_recursion_mask;  /* the level after the shift */

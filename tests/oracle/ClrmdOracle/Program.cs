@@ -7,7 +7,8 @@
 // ClrHeap.EnumerateObjects() and prints one JSON document on stdout:
 //
 //   clrmd_version, runtime_version, dac_path, can_walk_heap, server_gc,
-//   heap_count, segments[], types[] (sorted by method table), free{},
+//   heap_count, segments[], generations{} (objects per generation), types[] (sorted by method
+//   table), free{},
 //   invalid{}, object_count, total_size, elapsed_ms.
 //
 // Sizes are ClrObject.Size: NOT rounded up to pointer alignment (a string of
@@ -266,6 +267,18 @@ internal static class Program
         _ => k.ToString(),
     };
 
+    // the names dumpscope's ds_gen_name uses
+    private static string GenName(Generation g) => g switch
+    {
+        Generation.Generation0 => "gen0",
+        Generation.Generation1 => "gen1",
+        Generation.Generation2 => "gen2",
+        Generation.Large => "loh",
+        Generation.Pinned => "poh",
+        Generation.Frozen => "frozen",
+        _ => "unknown",
+    };
+
     private static readonly byte[] s_sccsid = "@(#)Version "u8.ToArray();
 
     // Parses "@(#)Version 10.0.1226.42308 @Commit: 95017c71..." into (version, commit).
@@ -375,6 +388,7 @@ internal static class Program
 
         var types = new Dictionary<ulong, TypeStat>();
         var segStats = new Dictionary<ulong, SegStat>();
+        var genStats = new Dictionary<string, SegStat>();   // by ClrSegment.GetGeneration of each object
         long objectCount = 0, freeCount = 0, invalidCount = 0;
         ulong totalSize = 0, freeSize = 0, totalAligned = 0;
         ulong align = (ulong)dt.DataReader.PointerSize - 1;
@@ -416,6 +430,9 @@ internal static class Program
                     segStats.Add(lastSeg.Address, lastStat = new SegStat());
             }
             if (lastStat != null) { lastStat.Count++; lastStat.TotalSize += size; lastStat.TotalSizeAligned += aligned; }
+            string gen = lastSeg == null ? "unknown" : GenName(lastSeg.GetGeneration(obj.Address));
+            if (!genStats.TryGetValue(gen, out var gs)) genStats.Add(gen, gs = new SegStat());
+            gs.Count++; gs.TotalSize += size; gs.TotalSizeAligned += aligned;
         }
         sw.Stop();
 
@@ -461,6 +478,17 @@ internal static class Program
             w.WriteEndObject();
         }
         w.WriteEndArray();
+
+        // objects (free ones included) per generation, as ClrSegment.GetGeneration places each one
+        w.WriteStartObject("generations");
+        foreach (var (gen, gs) in genStats.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            w.WriteStartObject(gen);
+            w.WriteNumber("object_count", gs.Count);
+            w.WriteNumber("total_size", gs.TotalSize);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
 
         w.WriteStartArray("types");
         foreach (var (mt, ts) in types.OrderBy(kv => kv.Key))

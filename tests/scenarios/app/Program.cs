@@ -51,6 +51,8 @@ namespace Scenarios
             else if (process == "locks")
             {
                 Run(truth, "locks", LocksScenario.Setup);
+                Run(truth, "high-id-lock", HighIdLockScenario.Setup);
+                Run(truth, "generations", GenerationsScenario.Setup);
             }
             else if (process == "report")
             {
@@ -85,6 +87,7 @@ namespace Scenarios
             string tmp = truthPath + ".tmp";
             GC.Collect();
             GC.Collect();
+            foreach (var a in truth.AfterLastCollect) a();
             var noGc = new NoGcInfo { Size = NoGcRegionSize };
             try { noGc.Active = GC.TryStartNoGCRegion(NoGcRegionSize); }
             catch (Exception e) { noGc.Error = e.GetType().Name + ": " + e.Message; }

@@ -63,6 +63,8 @@ namespace Scenarios
         public readonly List<(string scenario, Action<Utf8JsonWriter> write)> ScenarioData = new();
         /// <summary>Run inside the no-GC region before anything is written (e.g. let threads publish).</summary>
         public readonly List<Action> BeforeRead = new();
+        /// <summary>Run right after the truth writer's last GC.Collect, before the no-GC region (its GC promotes these once).</summary>
+        public readonly List<Action> AfterLastCollect = new();
         public readonly Dictionary<string, double> SetupSeconds = new();
         public readonly Dictionary<string, string> Precomputed = new(); // e.g. sha256 of long strings
 
