@@ -56,6 +56,9 @@ static const ds_setting_info settings[DS_SET_COUNT_] = {
                                      "worker is blocked"},
     [DS_SET_BLOCKED_POOL_PERCENT] = {"blocked_pool_percent", 25, 1, 100, "percent",
                                      "share of the thread pool's workers blocked that makes a blocked-pool warning"},
+    [DS_SET_LEAK_SUSPECT_WARNING_BYTES] = {"leak_suspect_warning_bytes", 32 * MIB, 0, 1e15, "bytes",
+                                           "bytes a leak suspect retains from which it is a warning (below: "
+                                           "information; healthy processes keep small heaps in a few caches)"},
 };
 
 size_t ds_setting_count(void) { return DS_SET_COUNT_; }
