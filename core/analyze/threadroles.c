@@ -31,6 +31,7 @@ static const struct {
     {"System.Net.Sockets.SocketAsyncEngine.EventLoop", {"socket engine", true, false}},
     {"System.Diagnostics.Tracing.EventPipeEventDispatcher", {"event pipe dispatcher", true, false}},
     {"Microsoft.Extensions.Logging.Console.ConsoleLoggerProcessor.ProcessLogQueue", {"console logger", true, false}},
+    {"System.IO.FileSystemWatcher+RunningInstance.ProcessEvents", {"file system watcher", true, false}},
     {"Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Infrastructure.Heartbeat.TimerLoop",
      {"Kestrel heartbeat", true, false}},
     {"System.Threading.PortableThreadPool+WorkerThread.WorkerThreadStart", {"thread pool worker", false, true}},
@@ -63,7 +64,8 @@ static const char *outermost_method(uint32_t frame_count, ds_frame_method_fn met
 }
 
 static bool is_main(const char *method) {
-  return method && (strstr(method, ".Main(") || strstr(method, ".<Main>$("));
+  /* Main, the async Main's stub <Main>, and top-level statements' <Main>$ */
+  return method && (strstr(method, ".Main(") || strstr(method, ".<Main>(") || strstr(method, ".<Main>$("));
 }
 
 const ds_thread_role *ds_thread_role_of(uint32_t state, bool alive, bool finalizer, uint32_t frame_count,

@@ -104,7 +104,8 @@ static ds_status find_contention(ds__build *b, ds_error *err) {
   size_t threads = b->roots->thread_count;
   const ds__wait *w = b->waits;
   for (size_t t = 0; t < threads; t++) {
-    if (w[t].holder == UINT32_MAX || b->in_cycle[t] || w[t].object >= b->n)
+    /* a thread joining another waits for it to finish, it does not contend for a lock */
+    if (w[t].holder == UINT32_MAX || b->in_cycle[t] || w[t].object >= b->n || !(w[t].flags & DS__LK_CONTENTION))
       continue;
     bool first = true;
     for (size_t u = 0; u < t && first; u++)
