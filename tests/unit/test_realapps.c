@@ -9,7 +9,11 @@
  *     thread; top_method is a managed method, never a runtime frame such as [InlinedCallFrame];
  *   - findings raise no warning and no error: both processes are healthy;
  *   - Kestrel: each open request's marker object is alive, exactly as many as the application
- *     counted, and its root path goes through the request's async state machine box.
+ *     counted, and its root path goes through the request's async state machine box;
+ *   - the thread pool thresholds: the Kestrel application's one worker blocked in a synchronous
+ *     wait is a finding only when blocked_pool_threads and blocked_pool_percent are lowered to it
+ *     (and then names exactly that thread); the compiler server's gate thread, which always
+ *     waits, is never one, whatever the thresholds.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "dumpscope/build.h"
+#include "dumpscope/findings.h"
 #include "dumpscope/query.h"
 #include "fixture.h"
 
@@ -65,14 +70,18 @@ static json_t *run_oracle(const char *dump) {
   return j;
 }
 
-static ds_query *open_index(const realapp *app, char *path, size_t path_len) {
+/* The index of app's dump built with the finding settings text ("": the defaults), opened. */
+static ds_query *open_index_with(const realapp *app, const char *settings_text, char *path, size_t path_len) {
   snprintf(path, path_len, "%s/%s.dsindex", ds_test_tmpdir(), app->name);
   ds_error err = {0};
+  ds_finding_settings settings;
+  ds_finding_settings_init(&settings);
+  CU_ASSERT_EQUAL_FATAL(ds_finding_settings_apply(&settings, settings_text, &err), DS_OK);
   ds_analysis *a = NULL;
   ds_dac_search search = {.offline = true};
   CU_ASSERT_EQUAL_FATAL(ds_analysis_open(app->dump, &search, &a, &err), DS_OK);
   ds_build_stats stats;
-  ds_status rc = ds_index_build(a, NULL, path, &stats, &err);
+  ds_status rc = ds_index_build_with(a, NULL, &settings, path, &stats, &err);
   if (rc != DS_OK)
     fprintf(stderr, "%s: %s\n", app->name, err.message);
   CU_ASSERT_EQUAL_FATAL(rc, DS_OK);
@@ -80,6 +89,10 @@ static ds_query *open_index(const realapp *app, char *path, size_t path_len) {
   ds_query *q = NULL;
   CU_ASSERT_EQUAL_FATAL(ds_query_open(path, app->dump, &q, &err), DS_OK);
   return q;
+}
+
+static ds_query *open_index(const realapp *app, char *path, size_t path_len) {
+  return open_index_with(app, "", path, path_len);
 }
 
 /* Our histogram (from the index) against ClrMD's: every MethodTable, its name, count and bytes. */
@@ -239,6 +252,70 @@ static void check_requests(const realapp *app, ds_query *q) {
   json_decref(doc);
 }
 
+/* The thread pool finding of app's dump under settings_text (NULL when there is none), its
+ * evidence's thread OS ids in *os_ids (at most 8), their number in *count. */
+static json_t *pool_finding(const realapp *app, const char *settings_text, json_int_t *os_ids, size_t *count) {
+  char path[512];
+  ds_query *q = open_index_with(app, settings_text, path, sizeof path);
+  ds_error err = {0};
+  json_t *doc = NULL, *found = NULL, *f;
+  CU_ASSERT_EQUAL_FATAL(ds_query_findings(q, &doc, &err), DS_OK);
+  size_t i;
+  *count = 0;
+  json_array_foreach(json_object_get(doc, "findings"), i, f) {
+    const char *code = json_string_value(json_object_get(f, "code"));
+    if (strcmp(code, "blocked-thread-pool") != 0 && strcmp(code, "thread-pool-starvation") != 0)
+      continue;
+    found = json_deep_copy(f);
+    size_t k;
+    json_t *e;
+    json_array_foreach(json_object_get(f, "evidence"), k, e)
+      if (json_is_object(json_object_get(e, "thread")) && *count < 8)
+        os_ids[(*count)++] = json_integer_value(json_object_get(json_object_get(e, "thread"), "os_id"));
+  }
+  json_decref(doc);
+  ds_query_close(q);
+  unlink(path);
+  return found;
+}
+
+/* Kestrel: its one blocked worker is reported only under thresholds lowered to it. */
+static void check_pool_thresholds_kestrel(const realapp *app) {
+  json_t *blocked = json_object_get(app->truth, "blocked_worker");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(blocked);
+  json_int_t ids[8];
+  size_t count;
+  /* lowered to one thread and 1%: exactly the blocked worker, as a warning (the pool has others) */
+  json_t *f = pool_finding(app, "blocked_pool_threads=1,blocked_pool_percent=1", ids, &count);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(f, "code")), "blocked-thread-pool");
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(f, "severity")), "warning");
+  CU_ASSERT_EQUAL(count, 1);
+  CU_ASSERT_EQUAL(ids[0], json_integer_value(json_object_get(blocked, "os_id")));
+  json_decref(f);
+  /* one blocked thread is below a count of two, and below a share of 100% of several workers */
+  static const char *const quiet[] = {"blocked_pool_threads=2,blocked_pool_percent=1",
+                                      "blocked_pool_threads=1,blocked_pool_percent=100"};
+  for (size_t k = 0; k < 2; k++) {
+    f = pool_finding(app, quiet[k], ids, &count);
+    if (f)
+      fprintf(stderr, "%s: %s: unexpected %s\n", app->name, quiet[k], json_string_value(json_object_get(f, "title")));
+    CU_ASSERT_PTR_NULL(f);
+    json_decref(f);
+  }
+}
+
+/* The compiler server's gate thread waits by design: no threshold makes it a blocked worker. */
+static void check_pool_thresholds_idle(const realapp *app) {
+  json_int_t ids[8];
+  size_t count;
+  json_t *f = pool_finding(app, "blocked_pool_threads=1,blocked_pool_percent=1", ids, &count);
+  if (f)
+    fprintf(stderr, "%s: idle, yet %s\n", app->name, json_string_value(json_object_get(f, "title")));
+  CU_ASSERT_PTR_NULL(f);
+  json_decref(f);
+}
+
 static void test_realapps(void) {
   realapp *apps;
   size_t n = load_realapps(&apps);
@@ -256,9 +333,14 @@ static void test_realapps(void) {
       aspnet = true;
       check_requests(app, q);
     }
-    vbcs |= strcmp(app->process, "vbcs") == 0;
     ds_query_close(q);
     unlink(path);
+    if (strcmp(app->process, "aspnet") == 0)
+      check_pool_thresholds_kestrel(app);
+    if (strcmp(app->process, "vbcs") == 0) {
+      vbcs = true;
+      check_pool_thresholds_idle(app);
+    }
     json_decref(oracle);
     json_decref(app->truth);
   }

@@ -2,7 +2,9 @@
 // requests open on endpoints that await a task that never completes (/pending) or a long delay
 // (/delayed), after a burst of completed requests (/ok). Each open request allocates one marker
 // object that only its async state machine holds, so the truth is exact: the number of markers of
-// each type alive, all reachable through an async state machine box.
+// each type alive, all reachable through an async state machine box. One request (/blocking) waits
+// synchronously on a SemaphoreSlim on its thread pool worker: one blocked worker of several is
+// what a healthy server has now and then, not starvation.
 //
 // Usage: dotnet AspNetScenario.dll <truth.json>. Prints "READY <truth.json>" once every request is
 // in flight, then waits to be dumped and killed.
@@ -47,6 +49,12 @@ namespace AspNetScenario
         private static readonly TaskCompletionSource s_never = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private static int s_inFlight, s_completed;
         private static readonly List<Task<HttpResponseMessage>> s_open = new();
+        private static readonly SemaphoreSlim s_gate = new(0);   // never released
+        private static int s_blockedOsId, s_blockedManagedId;
+        private static Thread? s_blockedThread;
+
+        [DllImport("libc", EntryPoint = "gettid")]
+        private static extern int GetTid();
 
         public static async Task<int> Main(string[] args)
         {
@@ -58,6 +66,14 @@ namespace AspNetScenario
             builder.WebHost.UseUrls("http://127.0.0.1:0");
             var app = builder.Build();
             app.MapGet("/ok", () => { Interlocked.Increment(ref s_completed); return "ok"; });
+            app.MapGet("/blocking", () =>
+            {
+                Volatile.Write(ref s_blockedManagedId, Environment.CurrentManagedThreadId);
+                Volatile.Write(ref s_blockedOsId, GetTid());
+                Volatile.Write(ref s_blockedThread, Thread.CurrentThread);
+                s_gate.Wait();
+                return "never";
+            });
             app.MapGet("/pending/{id:int}", async (int id, HttpContext context) =>
             {
                 var marker = new PendingRequest(id, context.Request.Path);
@@ -85,6 +101,14 @@ namespace AspNetScenario
             };
             for (int round = 0; round < Completed / 8; round++)
                 await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => client.GetStringAsync("/ok")));
+            s_open.Add(client.GetAsync("/blocking"));
+            var blockedBy = DateTime.UtcNow.AddSeconds(60);
+            while (Volatile.Read(ref s_blockedThread) is not Thread blocked ||
+                   (blocked.ThreadState & System.Threading.ThreadState.WaitSleepJoin) == 0)
+            {
+                if (DateTime.UtcNow > blockedBy) throw new TimeoutException("the /blocking request never started");
+                await Task.Delay(10);
+            }
             for (int i = 0; i < Pending; i++) s_open.Add(client.GetAsync($"/pending/{i}"));
             for (int i = 0; i < Delayed; i++) s_open.Add(client.GetAsync($"/delayed/{i}"));
 
@@ -120,6 +144,12 @@ namespace AspNetScenario
                 w.WriteBoolean("healthy", true);
                 w.WriteNumber("completed_requests", Volatile.Read(ref s_completed));
                 w.WriteNumber("requests_in_flight", Volatile.Read(ref s_inFlight));
+                w.WriteStartObject("blocked_worker");
+                w.WriteNumber("os_id", s_blockedOsId);
+                w.WriteNumber("managed_id", s_blockedManagedId);
+                w.WriteString("blocked_in", "System.Threading.SemaphoreSlim.Wait");
+                w.WriteEndObject();
+                w.WriteNumber("thread_pool_threads", ThreadPool.ThreadCount);
                 w.WriteStartArray("in_flight");
                 foreach (var (type, count, awaits) in new[] {
                     (typeof(PendingRequest).FullName!, Pending, "a TaskCompletionSource that never completes"),
