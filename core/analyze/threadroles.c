@@ -30,14 +30,18 @@ static const struct {
     {"System.Threading.TimerQueue.TimerThread", {"timer", true, false}},
     {"System.Net.Sockets.SocketAsyncEngine.EventLoop", {"socket engine", true, false}},
     {"System.Diagnostics.Tracing.EventPipeEventDispatcher", {"event pipe dispatcher", true, false}},
-    {"Microsoft.Extensions.Logging.Console.ConsoleLoggerProcessor.ProcessLogQueue", {"console logger", true, false}},
+    {"Microsoft.Extensions.Logging.Console.ConsoleLoggerProcessor.ProcessLogQueue",
+     {"console logger", true, false}},
     {"System.IO.FileSystemWatcher+RunningInstance.ProcessEvents", {"file system watcher", true, false}},
     {"Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Infrastructure.Heartbeat.TimerLoop",
      {"Kestrel heartbeat", true, false}},
-    {"System.Threading.PortableThreadPool+WorkerThread.WorkerThreadStart", {"thread pool worker", false, true}},
+    {"System.Threading.PortableThreadPool+WorkerThread.WorkerThreadStart",
+     {"thread pool worker", false, true}},
 };
 
-bool ds_frame_is_managed_method(const char *method) { return method && *method && *method != '['; }
+bool ds_frame_is_managed_method(const char *method) {
+  return method && *method && *method != '[';
+}
 
 uint32_t ds_first_managed_frame(uint32_t frame_count, ds_frame_method_fn method, const void *ctx) {
   for (uint32_t k = 0; k < frame_count; k++) {

@@ -155,6 +155,8 @@ static void check_fixture(ds_fixture *fx) {
     }
     CU_ASSERT(matched);
   }
+  /* and nothing else: a thread joining another waits for it, it does not contend for a lock */
+  CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "contention")), json_array_size(json_object_get(truth, "contention")));
   json_decref(doc);
 
   /* waits: every waiter of every truth lock waits on that object, held by the holder */

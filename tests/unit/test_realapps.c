@@ -44,7 +44,8 @@ static size_t load_realapps(realapp **out) {
   json_array_foreach(list, i, f) {
     snprintf(apps[i].name, sizeof apps[i].name, "%s", json_string_value(json_object_get(f, "name")));
     snprintf(apps[i].process, sizeof apps[i].process, "%s", json_string_value(json_object_get(f, "process")));
-    snprintf(apps[i].dump, sizeof apps[i].dump, "%s/%s", ds_fixtures_dir(), json_string_value(json_object_get(f, "dump")));
+    snprintf(apps[i].dump, sizeof apps[i].dump, "%s/%s", ds_fixtures_dir(),
+             json_string_value(json_object_get(f, "dump")));
     snprintf(path, sizeof path, "%s/%s", ds_fixtures_dir(), json_string_value(json_object_get(f, "truth")));
     apps[i].truth = json_load_file(path, 0, &jerr);
     CU_ASSERT_PTR_NOT_NULL(apps[i].truth);
@@ -107,12 +108,15 @@ static void check_histogram(const realapp *app, ds_query *q, json_t *oracle) {
   json_array_foreach(theirs, i, t) {
     const char *mt = json_string_value(json_object_get(t, "mt"));
     json_t *match = NULL;
-    json_array_foreach(ours, k, row)
-      if (strcmp(json_string_value(json_object_get(row, "mt")), mt) == 0)
+    json_array_foreach(ours, k, row) if (strcmp(json_string_value(json_object_get(row, "mt")), mt) == 0)
         match = row;
-    if (match && json_integer_value(json_object_get(match, "count")) == json_integer_value(json_object_get(t, "count")) &&
-        json_integer_value(json_object_get(match, "total_size")) == json_integer_value(json_object_get(t, "total_size")) &&
-        strcmp(json_string_value(json_object_get(match, "display_name")), json_string_value(json_object_get(t, "name"))) == 0)
+    if (match &&
+        json_integer_value(json_object_get(match, "count")) ==
+            json_integer_value(json_object_get(t, "count")) &&
+        json_integer_value(json_object_get(match, "total_size")) ==
+            json_integer_value(json_object_get(t, "total_size")) &&
+        strcmp(json_string_value(json_object_get(match, "display_name")),
+               json_string_value(json_object_get(t, "name"))) == 0)
       continue;
     if (mismatches++ < 10)
       fprintf(stderr, "%s: MT %s %s: ClrMD %lld objects %lld bytes, ours %s %lld %lld\n", app->name, mt,
@@ -124,11 +128,13 @@ static void check_histogram(const realapp *app, ds_query *q, json_t *oracle) {
   }
   CU_ASSERT_EQUAL(mismatches, 0);
   CU_ASSERT_EQUAL(json_array_size(ours), json_array_size(theirs));
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(doc, "object_count")), json_integer_value(json_object_get(oracle, "object_count")));
-  CU_ASSERT_EQUAL(json_integer_value(json_object_get(doc, "total_size")), json_integer_value(json_object_get(oracle, "total_size")));
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(doc, "object_count")),
+                  json_integer_value(json_object_get(oracle, "object_count")));
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(doc, "total_size")),
+                  json_integer_value(json_object_get(oracle, "total_size")));
   fprintf(stderr, "%s: %lld objects, %lld bytes, %zu types: equal to ClrMD\n", app->name,
-          json_integer_value(json_object_get(doc, "object_count")), json_integer_value(json_object_get(doc, "total_size")),
-          json_array_size(ours));
+          json_integer_value(json_object_get(doc, "object_count")),
+          json_integer_value(json_object_get(doc, "total_size")), json_array_size(ours));
   json_decref(doc);
 }
 
@@ -152,8 +158,8 @@ static void check_threads(const realapp *app, ds_query *q, json_t *oracle) {
   json_t *t;
   json_array_foreach(theirs, i, t) {
     json_t *o = json_array_get(ours, i);
-    bool same = o && same_string(o, t, "address") && same_value(o, t, "os_id") && same_value(o, t, "managed_id") &&
-                same_value(o, t, "alive") && same_value(o, t, "finalizer");
+    bool same = o && same_string(o, t, "address") && same_value(o, t, "os_id") &&
+                same_value(o, t, "managed_id") && same_value(o, t, "alive") && same_value(o, t, "finalizer");
     if (!same)
       fprintf(stderr, "%s: thread %zu differs from ClrMD's (os id %lld)\n", app->name, i,
               json_integer_value(json_object_get(t, "os_id")));
@@ -232,7 +238,8 @@ static void check_requests(const realapp *app, ds_query *q) {
       bool via_box = false;
       size_t h;
       json_t *hop;
-      json_array_foreach(hops, h, hop) via_box |= strstr(json_string_value(json_object_get(hop, "type")), "AsyncStateMachineBox") != NULL;
+      json_array_foreach(hops, h, hop) via_box |=
+          strstr(json_string_value(json_object_get(hop, "type")), "AsyncStateMachineBox") != NULL;
       if (!via_box)
         fprintf(stderr, "%s: %s %s is not held through an async state machine box\n", app->name, type,
                 json_string_value(json_object_get(o, "address")));
@@ -245,7 +252,9 @@ static void check_requests(const realapp *app, ds_query *q) {
   /* each open request has its HttpContext */
   ds_error err = {0};
   json_t *doc = NULL;
-  ds_object_filter contexts = {.gen = -1, .type_text = "Microsoft.AspNetCore.Http.DefaultHttpContext", .type_exact = true,
+  ds_object_filter contexts = {.gen = -1,
+                               .type_text = "Microsoft.AspNetCore.Http.DefaultHttpContext",
+                               .type_exact = true,
                                .liveness = DS_LIVE_ONLY};
   CU_ASSERT_EQUAL_FATAL(ds_query_stats(q, &contexts, DS_SORT_SIZE, 0, &doc, &err), DS_OK);
   CU_ASSERT(json_integer_value(json_object_get(doc, "object_count")) >= total);
@@ -254,7 +263,8 @@ static void check_requests(const realapp *app, ds_query *q) {
 
 /* The thread pool finding of app's dump under settings_text (NULL when there is none), its
  * evidence's thread OS ids in *os_ids (at most 8), their number in *count. */
-static json_t *pool_finding(const realapp *app, const char *settings_text, json_int_t *os_ids, size_t *count) {
+static json_t *pool_finding(const realapp *app, const char *settings_text, json_int_t *os_ids,
+                            size_t *count) {
   char path[512];
   ds_query *q = open_index_with(app, settings_text, path, sizeof path);
   ds_error err = {0};
@@ -269,9 +279,9 @@ static json_t *pool_finding(const realapp *app, const char *settings_text, json_
     found = json_deep_copy(f);
     size_t k;
     json_t *e;
-    json_array_foreach(json_object_get(f, "evidence"), k, e)
-      if (json_is_object(json_object_get(e, "thread")) && *count < 8)
-        os_ids[(*count)++] = json_integer_value(json_object_get(json_object_get(e, "thread"), "os_id"));
+    json_array_foreach(json_object_get(f, "evidence"), k,
+                       e) if (json_is_object(json_object_get(e, "thread")) && *count < 8) os_ids[(*count)++] =
+        json_integer_value(json_object_get(json_object_get(e, "thread"), "os_id"));
   }
   json_decref(doc);
   ds_query_close(q);
@@ -299,7 +309,8 @@ static void check_pool_thresholds_kestrel(const realapp *app) {
   for (size_t k = 0; k < 2; k++) {
     f = pool_finding(app, quiet[k], ids, &count);
     if (f)
-      fprintf(stderr, "%s: %s: unexpected %s\n", app->name, quiet[k], json_string_value(json_object_get(f, "title")));
+      fprintf(stderr, "%s: %s: unexpected %s\n", app->name, quiet[k],
+              json_string_value(json_object_get(f, "title")));
     CU_ASSERT_PTR_NULL(f);
     json_decref(f);
   }
@@ -351,7 +362,8 @@ static void test_realapps(void) {
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("realapps", NULL, NULL);
-  CU_add_test(s, "compiler server and Kestrel: histogram and threads equal ClrMD's, roles, no warnings, requests",
-              test_realapps);
+  CU_add_test(
+      s, "compiler server and Kestrel: histogram and threads equal ClrMD's, roles, no warnings, requests",
+      test_realapps);
   return ds_test_main();
 }

@@ -18,15 +18,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DS_THREAD_STATE_BACKGROUND 0x200u       /* Thread::ThreadState TS_Background */
-#define DS_THREAD_STATE_UNSTARTED 0x400u        /* TS_Unstarted */
-#define DS_THREAD_STATE_POOL_WORKER 0x1000000u  /* TS_TPWorkerThread */
+#define DS_THREAD_STATE_BACKGROUND 0x200u          /* Thread::ThreadState TS_Background */
+#define DS_THREAD_STATE_UNSTARTED 0x400u           /* TS_Unstarted */
+#define DS_THREAD_STATE_POOL_WORKER 0x1000000u     /* TS_TPWorkerThread */
 #define DS_THREAD_STATE_COMPLETION_PORT 0x8000000u /* TS_CompletionPortThread */
 
 typedef struct ds_thread_role {
-  const char *name;   /* "finalizer", "thread pool worker", "thread pool gate", "timer", "main", ... */
-  bool system;        /* owned by the runtime or the framework, waits by design */
-  bool pool_worker;   /* a thread pool worker that runs application work items */
+  const char *name; /* "finalizer", "thread pool worker", "thread pool gate", "timer", "main", ... */
+  bool system;      /* owned by the runtime or the framework, waits by design */
+  bool pool_worker; /* a thread pool worker that runs application work items */
 } ds_thread_role;
 
 /* The method name of a thread's frame k (0 = innermost), or NULL past its end. */
