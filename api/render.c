@@ -111,20 +111,23 @@ static void print_wait(FILE *out, json_t *w) {
   }
 }
 
+/* One line per thread: ids, GC mode, exception, role, and what it is doing: the innermost managed
+ * method (the runtime frames above it, such as [InlinedCallFrame], say only that it is in native
+ * code) and, when it is blocked, what it waits on. */
 void ds_api_render_threads(json_t *doc, FILE *out) {
-  size_t i, k;
-  json_t *x, *y;
-  (void)k;
-  (void)y;
-  fprintf(out, "%-8s %-8s %-12s %-12s %s\n", "OSID", "Managed", "GC mode", "Exception", "Top frame / wait");
+  size_t i;
+  json_t *x;
+  fprintf(out, "%-8s %-8s %-12s %-12s %-28s %s\n", "OSID", "Managed", "GC mode", "Exception", "Role", "Method / wait");
   json_array_foreach(json_object_get(doc, "threads"), i, x) {
-    json_t *exc = json_object_get(x, "exception");
-    fprintf(out, "%-8lld %-8lld %-12s %-12s %s%s\n", json_integer_value(json_object_get(x, "os_id")),
-           json_integer_value(json_object_get(x, "managed_id")), str(x, "gc_mode"),
-           json_is_object(exc) ? str(exc, "type") : "-", json_is_true(json_object_get(x, "finalizer")) ? "(finalizer) " : "",
-           json_is_object(json_object_get(x, "top_frame")) ? str(json_object_get(x, "top_frame"), "method") : "");
+    json_t *exc = json_object_get(x, "exception"), *method = json_object_get(x, "top_method");
+    if (!json_is_object(method))
+      method = json_object_get(x, "top_frame");
+    fprintf(out, "%-8lld %-8lld %-12s %-12s %-28s %s\n", json_integer_value(json_object_get(x, "os_id")),
+            json_integer_value(json_object_get(x, "managed_id")), str(x, "gc_mode"),
+            json_is_object(exc) ? str(exc, "type") : "-", str(x, "role"),
+            json_is_object(method) ? str(method, "method") : "");
     if (json_is_object(json_object_get(x, "waiting_on"))) {
-      fprintf(out, "%30s", "");
+      fprintf(out, "%72s", "");
       print_wait(out, json_object_get(x, "waiting_on"));
       fprintf(out, "\n");
     }

@@ -373,7 +373,7 @@ static const ds_api_resource resources[] = {
      "strings containing q, at least min_length chars; duplicates=true groups by value; module=NAME the string "
      "literals of one assembly, each with its heap object (SOSEX !strings)"},
     {"threads", "threads", NULL, PAGE_PARAMS, h_threads, ds_api_render_threads, "threads", NULL,
-     "managed threads: ids, state, GC mode, exception, top frame, wait (SOS !clrthreads)"},
+     "managed threads: ids, state, GC mode, exception, role, top frame and method, wait (SOS !clrthreads)"},
     {"stack", "threads/{thread}/stack", "thread", "", h_stack, ds_api_render_stack, NULL, NULL,
      "a thread's managed stack, runtime frames marked, and its wait (SOSEX !mk)"},
     {"frames", "threads/{thread}/frames", "thread", "frame", ds_api_h_frames, ds_api_render_frames, NULL, NULL,

@@ -122,14 +122,31 @@ static ds_status check_ready(ds__build *b, type_tally *ready, ds_error *err) {
   return ds__add_finding(b, &f, ds__no_details(), mark, err);
 }
 
+/* Finalizable types that have no Dispose: finalization is how they free what they hold. */
+static bool finalized_by_design(const char *name) {
+  static const char *const prefixes[] = {"System.WeakReference", "System.Runtime.CompilerServices.ConditionalWeakTable`2+Container",
+                                         "System.Gen2GcCallback", NULL};
+  for (const char *const *p = prefixes; *p; p++)
+    if (strncmp(name, *p, strlen(*p)) == 0)
+      return true;
+  return false;
+}
+
 /* Objects registered for finalization whose finalizer was never suppressed (GC.SuppressFinalize,
- * which Dispose calls): their header's finalizer-run bit is clear. */
+ * which Dispose calls): their header's finalizer-run bit is clear. Counted: the unreachable ones
+ * (dropped without Dispose: only their finalizer will free them) and the application's own,
+ * reachable or not. A reachable framework object (a metadata block in a cache, a socket in use)
+ * is still owned by code that may yet dispose it: healthy processes hold many. */
 static ds_status check_undisposed(ds__build *b, type_tally *undisposed, ds_error *err) {
   uint32_t run_bit = b->layout->header_finalizer_run;
   uint64_t total = 0;
   for (size_t f = 0; f < b->finalizable_count; f++) {
     uint32_t o = b->finalizable[f], header = 0;
     if (!ds_layout_read_header(b->layout, b->a->dump, b->addr.items[o], &header) || (header & run_bit))
+      continue;
+    const char *name = type_name(b, b->type.items[o]);
+    bool live = b->live && (b->live[o >> 6] >> (o & 63) & 1);
+    if (finalized_by_design(name) || (live && !ds__is_app_type(name)))
       continue;
     total++;
     undisposed->count[b->type.items[o]]++;

@@ -267,12 +267,33 @@ static bool countdown_state(ds__build *b, uint32_t object, size_t waiter_count, 
   return true;
 }
 
+/* Thread.Join: the thread a joining thread waits for is the one its Thread object stands for. */
+static const char *const THREAD_MANAGED_ID[] = {"_managedThreadId", "m_ManagedThreadId", NULL};
+
+static uint32_t joined_thread(ds__build *b, uint32_t object, const char *mode, uint32_t *readers) {
+  (void)mode;
+  *readers = 0;
+  uint64_t id = 0;
+  return field_value(b, object, THREAD_MANAGED_ID, 4, &id) ? thread_by_managed_id(b, id) : UINT32_MAX;
+}
+
+/* A Thread object is listed while threads join it: the thread it stands for, and its joiners. */
+static bool join_state(ds__build *b, uint32_t object, size_t waiter_count, lock_values *out) {
+  if (waiter_count == 0)
+    return false;
+  uint32_t readers;
+  value_thread(out, "held_by", joined_thread(b, object, NULL, &readers));
+  value_waiters(out);
+  return true;
+}
+
 /* ---- the lock-kind table ---------------------------------------------------------------------- */
 
 /* How the object a thread waits on is found among the stack roots of its innermost frames. */
 typedef enum object_search {
   SEARCH_NONE,               /* no object (sleep) */
   SEARCH_TYPE,               /* an object whose type name starts with the row's type name */
+  SEARCH_EXACT_TYPE,         /* an object of exactly the row's type */
   SEARCH_TYPE_OR_OWNER,      /* that, or else the object of that type referencing a stack object
                               * (its inner event: the waiting method no longer needs `this`) */
   SEARCH_MONITOR,            /* preferably an object another thread holds as a monitor */
@@ -324,7 +345,8 @@ static const ds__lock_kind lock_kinds[] = {
      {{"System.Threading.Monitor.Enter", NULL}, {"System.Threading.Monitor.ReliableEnter", NULL},
       {"System.Threading.Monitor.TryEnter", NULL}},
      SEARCH_MONITOR, DS__LK_WAITER | DS__LK_POOL_BLOCKING | DS__LK_CONTENTION, monitor_owner, NULL},
-    {"thread join", NULL, {{"System.Threading.Thread.Join", NULL}}, SEARCH_FRAME, 0, NULL, NULL},
+    {"thread join", "System.Threading.Thread", {{"System.Threading.Thread.Join", NULL}}, SEARCH_EXACT_TYPE,
+     DS__LK_WAITER | DS__LK_POOL_BLOCKING, joined_thread, join_state},
     {"wait handle", NULL, {{"System.Threading.WaitHandle.Wait", NULL}}, SEARCH_FRAME, DS__LK_POOL_BLOCKING, NULL, NULL},
     {"monitor wait (condition)", NULL, {{"System.Threading.Monitor.Wait", NULL}}, SEARCH_FRAME, 0, NULL, NULL},
     {"sleep", NULL, {{"System.Threading.Thread.Sleep", NULL}}, SEARCH_NONE, 0, NULL, NULL},
@@ -436,11 +458,13 @@ static ds_status group_stack_roots(ds__build *b, ds_error *err) {
 
 /* How well a stack root fits as the object thread t waits on in w (-1: not at all). */
 static bool has_wanted_type(const ds__build *b, const ds__wait *w, uint32_t object) {
+  if (w->kind->search == SEARCH_EXACT_TYPE)
+    return strcmp(type_name_of(b, object), w->kind->type_name) == 0;
   return strncmp(type_name_of(b, object), w->kind->type_name, strlen(w->kind->type_name)) == 0;
 }
 
 static int root_score(ds__build *b, uint32_t t, const ds__wait *w, const ds_index_root *root) {
-  if (w->kind->search == SEARCH_TYPE || w->kind->search == SEARCH_TYPE_OR_OWNER) {
+  if (w->kind->search == SEARCH_TYPE || w->kind->search == SEARCH_EXACT_TYPE || w->kind->search == SEARCH_TYPE_OR_OWNER) {
     if (!has_wanted_type(b, w, root->object))
       return -1;
     return root->frame == w->frame ? 2 : 1;

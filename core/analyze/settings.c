@@ -50,6 +50,15 @@ static const ds_setting_info settings[DS_SET_COUNT_] = {
                                      "share of the live heap one object or type must retain to be a leak suspect"},
     [DS_SET_LEAK_SUSPECT_MIN_BYTES] = {"leak_suspect_min_bytes", 1 * MIB, 0, 1e15, "bytes",
                                        "bytes a leak suspect must retain at least (small heaps have no leak)"},
+    [DS_SET_BLOCKED_POOL_THREADS] = {"blocked_pool_threads", 2, 1, 1e6, "count",
+                                     "blocked thread pool workers (the runtime's gate and wait threads are not "
+                                     "workers) that make a blocked-pool warning, or a starvation error when every "
+                                     "worker is blocked"},
+    [DS_SET_BLOCKED_POOL_PERCENT] = {"blocked_pool_percent", 25, 1, 100, "percent",
+                                     "share of the thread pool's workers blocked that makes a blocked-pool warning"},
+    [DS_SET_LEAK_SUSPECT_WARNING_BYTES] = {"leak_suspect_warning_bytes", 32 * MIB, 0, 1e15, "bytes",
+                                           "bytes a leak suspect retains from which it is a warning (below: "
+                                           "information; healthy processes keep small heaps in a few caches)"},
 };
 
 size_t ds_setting_count(void) { return DS_SET_COUNT_; }

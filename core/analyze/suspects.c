@@ -52,6 +52,13 @@ static const char *name_of(const ds__build *b, uint32_t t, char *out, size_t len
   return out;
 }
 
+/* A suspect is a warning when it retains leak_suspect_warning_bytes; below that it is worth a look
+ * (information): a healthy process keeps most of a small heap in a few caches. */
+static const char *suspect_severity(const ds__build *b, uint64_t retained) {
+  return (double)retained >= ds__setting(b, DS_SET_LEAK_SUSPECT_WARNING_BYTES) ? DS_SEVERITY_WARNING
+                                                                              : DS_SEVERITY_INFORMATION;
+}
+
 /* Statics arrays: a System.Object[] at the top of the tree that a handle points to directly. The
  * runtime keeps static fields there, so they are where static roots begin, not suspects. */
 static uint8_t *containers(const ds__build *b) {
@@ -216,7 +223,7 @@ static ds_status object_suspect(ds__build *b, const uint32_t *best, const uint8_
   for (size_t k = first; k < mark && rc == DS_OK; k++)
     rc = ds__push_evidence(b, DS_EVIDENCE_TYPE, b->evidence.items[k].ref, 0, b->evidence.items[k].count,
                            b->evidence.items[k].bytes, err);
-  ds__finding_text f = {DS_SEVERITY_WARNING, "leak-suspect", title, text,
+  ds__finding_text f = {suspect_severity(b, b->dom.retained[s]), "leak-suspect", title, text,
                         "Follow the root path to what keeps this object alive, and check that everything it "
                         "accumulates is still needed: unbounded caches, static collections and event handlers that "
                         "are never removed are the usual causes.",
@@ -266,7 +273,7 @@ static ds_status type_suspects(ds__build *b, const uint8_t *owner, uint64_t min,
     if ((rc = ds__push_evidence(b, DS_EVIDENCE_TYPE, t, 0, instances[t], top[k].retained, err)) != DS_OK ||
         (rc = push_suspect(b, rec, err)) != DS_OK)
       break;
-    ds__finding_text f = {DS_SEVERITY_WARNING, "leak-suspect", title, text,
+    ds__finding_text f = {suspect_severity(b, top[k].retained), "leak-suspect", title, text,
                           "Find what keeps these objects: their root paths usually meet in a few collections or "
                           "caches; bound them or remove entries that are no longer used.",
                           DS_SET_LEAK_SUSPECT_PERCENT};

@@ -13,10 +13,27 @@
 
 #include "dumpscope/limits.h"
 #include "dumpscope/roots.h"
+#include "dumpscope/threadroles.h"
 
 #include "analyzeint.h"
 
-#define THREAD_POOL_WORKER 0x1000000u /* Thread::ThreadState TS_TPWorkerThread */
+/* The role of thread t, from the role table (threadroles.h) over its frames. */
+typedef struct build_frames {
+  const ds__build *b;
+  const ds_index_thread *thread;
+} build_frames;
+
+static const char *frame_method(const void *ctx, uint32_t k) {
+  const build_frames *bf = ctx;
+  size_t fi = (size_t)bf->thread->first_frame + k;
+  return k < bf->thread->frame_count && fi < bf->b->roots->frame_count ? bf->b->roots->frames[fi].method : NULL;
+}
+
+static const ds_thread_role *role_of(const ds__build *b, size_t t) {
+  const ds_index_thread *th = &b->ithreads[t];
+  build_frames bf = {b, th};
+  return ds_thread_role_of(th->state, th->alive, th->finalizer, th->frame_count, frame_method, &bf);
+}
 
 static ds_status push_waiter(ds__build *b, uint32_t thread, uint32_t object, ds_error *err) {
   ds_status rc = DS_OK;
@@ -87,7 +104,8 @@ static ds_status find_contention(ds__build *b, ds_error *err) {
   size_t threads = b->roots->thread_count;
   const ds__wait *w = b->waits;
   for (size_t t = 0; t < threads; t++) {
-    if (w[t].holder == UINT32_MAX || b->in_cycle[t] || w[t].object >= b->n)
+    /* a thread joining another waits for it to finish, it does not contend for a lock */
+    if (w[t].holder == UINT32_MAX || b->in_cycle[t] || w[t].object >= b->n || !(w[t].flags & DS__LK_CONTENTION))
       continue;
     bool first = true;
     for (size_t u = 0; u < t && first; u++)
@@ -177,39 +195,44 @@ static ds_status finalizer_findings(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
+/* Blocked thread pool workers: the runtime's own pool threads (gate, wait threads) wait by design
+ * and are not counted; a few blocked workers of many are not starvation (the thresholds). */
 static ds_status thread_pool_findings(ds__build *b, ds_error *err) {
   uint64_t pool = 0, blocked = 0, on_tasks = 0;
   ds_index_finding f = ds__no_details();
   f.details = DS_FINDING_THREADS;
   f.first_waiter = (uint32_t)b->waiters.count;
   for (size_t t = 0; t < b->roots->thread_count; t++) {
-    bool worker = b->ithreads[t].state & THREAD_POOL_WORKER;
-    on_tasks += worker && (b->waits[t].flags & DS__LK_TASK);
-    if (!worker || !b->ithreads[t].alive)
+    if (!b->ithreads[t].alive || !role_of(b, t)->pool_worker)
       continue;
     pool++;
     if (b->waits[t].flags & DS__LK_POOL_BLOCKING) {
       blocked++;
+      on_tasks += (b->waits[t].flags & DS__LK_TASK) != 0;
       ds_status rc = push_waiter(b, (uint32_t)t, UINT32_MAX, err);
       if (rc != DS_OK)
         return rc;
     }
   }
-  if (!blocked)
+  bool starved = blocked == pool;
+  if (!blocked || (double)blocked < ds__setting(b, DS_SET_BLOCKED_POOL_THREADS) ||
+      (!starved && (double)blocked * 100.0 < ds__setting(b, DS_SET_BLOCKED_POOL_PERCENT) * (double)pool)) {
+    b->waiters.count = f.first_waiter; /* nothing to report: drop the list */
     return DS_OK;
+  }
   f.waiter_count = (uint32_t)blocked;
   char text[512];
   snprintf(text, sizeof text,
-           "%llu of %llu thread pool threads are blocked (%llu waiting synchronously on tasks: "
+           "%llu of %llu thread pool workers are blocked (%llu waiting synchronously on tasks: "
            "sync-over-async). New work waits for the pool to inject threads, which it does slowly.",
            (unsigned long long)blocked, (unsigned long long)pool, (unsigned long long)on_tasks);
   size_t mark = b->evidence.count;
-  ds__finding_text t = {blocked == pool ? DS_SEVERITY_ERROR : DS_SEVERITY_WARNING,
-                        blocked == pool ? "thread-pool-starvation" : "blocked-thread-pool",
-                        blocked == pool ? "Thread pool starvation" : "Blocked thread pool threads", text,
+  ds__finding_text t = {starved ? DS_SEVERITY_ERROR : DS_SEVERITY_WARNING,
+                        starved ? "thread-pool-starvation" : "blocked-thread-pool",
+                        starved ? "Thread pool starvation" : "Blocked thread pool threads", text,
                         "Use await instead of .Result, .Wait() and GetAwaiter().GetResult() on thread pool threads; "
                         "as a stopgap, raise ThreadPool.SetMinThreads.",
-                        -1};
+                        starved ? DS_SET_BLOCKED_POOL_THREADS : DS_SET_BLOCKED_POOL_PERCENT};
   ds_status rc = push_thread_evidence(b, f.first_waiter, f.waiter_count, err);
   return rc != DS_OK ? rc : ds__add_finding(b, &t, f, mark, err);
 }

@@ -9,6 +9,7 @@
  * no lock kind: names and state come from the index as text and named values.
  */
 #include "dumpscope/query.h"
+#include "dumpscope/threadroles.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,19 @@ static json_t *waiters_json(ds_query *q, const lock_sections *s, uint32_t first,
   return list;
 }
 
+/* The frames of one thread, for the role table (threadroles.h). */
+typedef struct thread_frames {
+  const ds_query *q;
+  const ds_index_thread *thread;
+} thread_frames;
+
+static const char *frame_method(const void *ctx, uint32_t k) {
+  const thread_frames *tf = ctx;
+  uint64_t fi = (uint64_t)tf->thread->first_frame + k;
+  return k < tf->thread->frame_count && fi < tf->q->frame_count ? ds_index_string(tf->q->idx, tf->q->frames[fi].method)
+                                                                 : NULL;
+}
+
 static ds_status query_threads(ds_query *q, json_t **out, ds_error *err) {
   lock_sections s;
   if (!require_threads(q, &s, err))
@@ -172,6 +186,10 @@ static ds_status query_threads(ds_query *q, json_t **out, ds_error *err) {
     ds__jset(j, "address", ds__json_hex(th->address));
     ds__jset(j, "alive", json_boolean(th->alive));
     ds__jset(j, "finalizer", json_boolean(th->finalizer));
+    thread_frames tf = {q, th};
+    const ds_thread_role *role = ds_thread_role_of(th->state, th->alive, th->finalizer, th->frame_count, frame_method, &tf);
+    ds__jset(j, "role", ds__jstr(role->name));
+    ds__jset(j, "system_thread", json_boolean(role->system));
     ds__jset(j, "state", ds__json_hex(th->state));
     ds__jset(j, "state_words", thread_state_words(th->state));
     ds__jset(j, "gc_mode", ds__jstr(th->cooperative ? "cooperative" : "preemptive"));
@@ -201,6 +219,8 @@ static ds_status query_threads(ds_query *q, json_t **out, ds_error *err) {
     uint64_t top = (uint64_t)th->first_frame;
     ds__jset(j, "frame_count", json_integer(th->frame_count));
     ds__jset(j, "top_frame", th->frame_count && top < q->frame_count ? frame_json(q, top) : json_null());
+    uint32_t managed = ds_first_managed_frame(th->frame_count, frame_method, &tf);
+    ds__jset(j, "top_method", managed != UINT32_MAX ? frame_json(q, top + managed) : json_null());
     ds__jset(j, "waiting_on", wait_json(q, wait_of(&s, (uint32_t)t)));
     ds__jappend(list, j);
   }

@@ -11,7 +11,8 @@
 # OUTDIR/<key>/fixtures.json already holds what was asked for, the script exits at once.
 #
 # Default set: process "main" in variants wks, svr, seg, and process "locks" in variant wks;
-# full + heap dump each; processes "report", "growth1" and "growth2" in variant wks, heap dump only.
+# full + heap dump each; processes "report", "growth1" and "growth2" in variant wks, heap dump only;
+# the real applications of realapps.sh ("vbcs" idle, "aspnet" under load), heap dump only.
 # With --big or DS_FIXTURES_BIG=1: also process "big" (variant wks, heap dump only).
 #
 # Environment: DS_FIXTURES_BIG=1, DS_FIXTURES_TIMEOUT (seconds to wait for READY, default 120;
@@ -52,6 +53,8 @@ export DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1 DOTNET_GENERATE_ASPNET_CERTIF
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 app="$here/app"
+# shellcheck source=realapps.sh
+. "$here/realapps.sh"
 timeout_s="${DS_FIXTURES_TIMEOUT:-120}"
 t_start=$(date +%s.%N)
 
@@ -77,6 +80,7 @@ key="$(
                 echo "file $f $(sha256sum < "$f" | cut -c1-64)"
             done)
         echo "script $(sha256sum < "$here/make-fixtures.sh" | cut -c1-64)"
+        realapps_key
     } | sha256sum | cut -c1-64
 )"
 set_dir="$outdir/$key"
@@ -84,6 +88,7 @@ set_dir="$outdir/$key"
 # Which units (one process run each) and which dumps of them make the requested set.
 units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap" "report:wks:heap"
        "growth1:wks:heap" "growth2:wks:heap")
+units+=("${realapps_units[@]}")
 [ "$big" = 1 ] && units+=("big:wks:heap")
 
 # unit_complete P V KINDS: the unit's marker, truth and every dump it makes are there (a marker
@@ -230,7 +235,7 @@ for u in "${units[@]}"; do
         continue
     fi
     rm -f "$set_dir/$p-$v.done"
-    run_unit "$p" "$v" "$kinds"
+    if is_realapp "$p"; then run_realapp_unit "$p" "$v" "$kinds"; else run_unit "$p" "$v" "$kinds"; fi
 done
 
 # ---- fixtures.json (last, atomically) --------------------------------------------------------
@@ -243,6 +248,7 @@ all_units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks
     echo "  \"runtime_version\": \"$runtime_version\","
     echo "  \"sdk_version\": \"$sdk_version\","
     echo "  \"created\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+    realapps_json
     echo "  \"fixtures\": ["
     sep=""
     for u in "${all_units[@]}"; do

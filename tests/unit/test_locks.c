@@ -2,8 +2,8 @@
  * test_locks.c: threads, locks, waits and deadlocks against the scenario truth, on every fixture
  * (the main process: a monitor 2-cycle and contention; the locks process: monitor 2- and 3-cycles,
  * a System.Threading.Lock cycle, a ReaderWriterLockSlim writer vs a monitor, contention, a
- * semaphore, an event, a barrier, a countdown event and a starved thread pool). Every cycle is
- * found with exactly its members, and nothing else is called a deadlock.
+ * semaphore, an event, a barrier, a countdown event, a Thread.Join and a starved thread pool).
+ * Every cycle is found with exactly its members, and nothing else is called a deadlock.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +185,8 @@ static void check_fixture(ds_fixture *fx) {
     }
     CU_ASSERT(matched);
   }
+  /* and nothing else: a thread joining another waits for it, it does not contend for a lock */
+  CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "contention")), json_array_size(json_object_get(truth, "contention")));
   json_decref(doc);
 
   /* waits: every waiter of every truth lock waits on that object, held by the holder */
@@ -210,6 +212,7 @@ static void check_fixture(ds_fixture *fx) {
         const char *lock_kind = json_string_value(json_object_get(lock, "kind"));
         const char *wait_kind = strcmp(lock_kind, "barrier") == 0     ? "barrier"
                                 : strcmp(lock_kind, "countdown") == 0 ? "countdown event"
+                                : strcmp(lock_kind, "join") == 0      ? "thread join"
                                                                       : NULL;
         if (ok && wait_kind)
           ok = strcmp(json_string_value(json_object_get(on, "kind")), wait_kind) == 0;
@@ -258,6 +261,14 @@ static void check_fixture(ds_fixture *fx) {
     }
     if (strcmp(kind, "barrier") == 0 || strcmp(kind, "countdown") == 0)
       check_counted_lock(truth, lock, entry);
+    if (strcmp(kind, "join") == 0) { /* the joined thread's Thread object, its joiners as waiters */
+      CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(entry, "kind")), "thread join");
+      json_t *joiners = json_object_get(entry, "waiters"), *named = json_object_get(lock, "waiters");
+      CU_ASSERT_EQUAL_FATAL(json_array_size(joiners), json_array_size(named));
+      for (size_t w = 0; w < json_array_size(named); w++)
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(joiners, w), "os_id")),
+                        os_id_of(truth, json_string_value(json_array_get(named, w))));
+    }
   }
   json_decref(doc);
 

@@ -49,7 +49,15 @@ export async function threadsView(ctx) {
         { title: 'Waiting', cell: (t) => waitText(id, t.waiting_on) },
         { title: 'Exception', cell: (t) => exceptionText(id, t.exception) },
         { title: 'Frames', num: true, cell: (t) => num(t.frame_count) },
-        { title: 'Top frame', class: 'frame-cell', cell: (t) => h('span', { class: 'mono' }, t.top_frame ? t.top_frame.method : '') },
+        { title: 'Role', cell: (t) => t.role || '' },
+        {
+          title: 'Method',
+          class: 'frame-cell',
+          cell: (t) => {
+            const f = t.top_method || t.top_frame;
+            return h('span', { class: 'mono' }, f ? f.method : '');
+          },
+        },
       ],
       threads,
       { empty: 'No managed threads.', rowAttrs: (t) => ({ dataset: { osId: t.os_id, managedId: t.managed_id } }) },

@@ -105,8 +105,8 @@ ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *e
  * (>= 0) (SOSEX !mdv, !mframe; SOS !clrstack -a). */
 ds_status ds_query_frames(ds_query *q, uint32_t thread, int64_t depth, json_t **out, ds_error *err);
 /* Monitors (sync blocks, thin locks) held or waited on, and the instances of the other lock kinds
- * in use (Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent:
- * the analysis' lock-kind table decides which) with their state (SOSEX !mlocks, !rwlock). */
+ * in use (Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent, a
+ * joined Thread: the analysis' lock-kind table decides which) with their state (SOSEX !mlocks, !rwlock). */
 ds_status ds_query_locks(ds_query *q, json_t **out, ds_error *err);
 /* What each blocked thread waits on and who holds it (SOSEX !mwaits). */
 ds_status ds_query_waits(ds_query *q, json_t **out, ds_error *err);

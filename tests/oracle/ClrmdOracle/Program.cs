@@ -8,8 +8,8 @@
 //
 //   clrmd_version, runtime_version, dac_path, can_walk_heap, server_gc,
 //   heap_count, segments[], generations{} (objects per generation), types[] (sorted by method
-//   table), free{},
-//   invalid{}, object_count, total_size, elapsed_ms.
+//   table), free{}, invalid{}, threads[] (address, os_id, managed_id, alive, finalizer, state),
+//   object_count, total_size, elapsed_ms.
 //
 // Sizes are ClrObject.Size: NOT rounded up to pointer alignment (a string of
 // n chars is 22+2n bytes), like SOS's !dumpheap; "total_size_aligned" gives the
@@ -517,6 +517,21 @@ internal static class Program
         foreach (var a in invalidSamples) w.WriteStringValue(Hex(a));
         w.WriteEndArray();
         w.WriteEndObject();
+
+        // The runtime's thread store, as ClrMD lists it (dumpscope's threads are compared to it).
+        w.WriteStartArray("threads");
+        foreach (ClrThread thread in runtime.Threads)
+        {
+            w.WriteStartObject();
+            w.WriteString("address", Hex(thread.Address));
+            w.WriteNumber("os_id", thread.OSThreadId);
+            w.WriteNumber("managed_id", thread.ManagedThreadId);
+            w.WriteBoolean("alive", thread.IsAlive);
+            w.WriteBoolean("finalizer", thread.IsFinalizer);
+            w.WriteString("state", Hex((ulong)(uint)thread.State));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
 
         w.WriteNumber("type_count", types.Count);
         w.WriteNumber("object_count", objectCount);

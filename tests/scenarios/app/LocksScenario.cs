@@ -6,7 +6,8 @@
 //     R holds M and wants RW's read lock.
 //  5. No cycle: H holds K and sleeps forever, K1..K3 wait for K; S1 waits on a SemaphoreSlim(0);
 //     E1 waits on an unset ManualResetEventSlim; B1 waits in Barrier.SignalAndWait for a second
-//     participant that never arrives; CD1 waits on a CountdownEvent(2) signalled once.
+//     participant that never arrives; CD1 waits on a CountdownEvent(2) signalled once; J1 joins JT,
+//     which sleeps forever (LocksScenario.Join.cs).
 //  6. Thread-pool starvation by sync-over-async: the pool is limited to N workers, N + 2 work
 //     items are queued, each blocks forever (Task.Wait / GetAwaiter().GetResult()) on a task of a
 //     TaskCompletionSource that is never completed; 2 items stay queued.
@@ -26,7 +27,7 @@ namespace Scenarios
         public LockObject(string name) { Name = name; }
     }
 
-    internal static class LocksScenario
+    internal static partial class LocksScenario
     {
         // Monitors (Scenarios.LockObject): 7 instances, nothing else allocates the type.
         private static readonly LockObject A = new("A"), B = new("B");
@@ -85,6 +86,7 @@ namespace Scenarios
             Cde.Signal();
             Start("CD1", "holds nothing, blocked in CountdownEvent.Wait() (initial count 2, signalled once)",
                   "Scenarios.LocksScenario.WaitCountdown", WaitCountdown);
+            StartJoin();
             Start("X1", "caught an InvalidOperationException and sleeps inside the catch block (exception in flight)",
                   "Scenarios.LocksScenario.ThrowCatchAndSleep", ThrowCatchAndSleep);
 
@@ -119,6 +121,7 @@ namespace Scenarios
             AddLock(truth, "EVT", "event", () => Evt, null, "E1");
             AddLock(truth, "BAR", "barrier", () => Bar, null, "B1");
             AddLock(truth, "CDE", "countdown", () => Cde, null, "CD1");
+            AddJoinTruth(truth);
 
             truth.Deadlocks.Add(new[] { "M1", "M2" });
             truth.Deadlocks.Add(new[] { "C1", "C2", "C3" });

@@ -24,7 +24,7 @@ namespace Scenarios
     internal sealed class LockFact
     {
         public string Name = "";
-        public string Kind = "monitor";    // monitor | lock | rwlock | semaphore | event | barrier | countdown
+        public string Kind = "monitor";    // monitor | lock | rwlock | semaphore | event | barrier | countdown | join
         public Func<object> Get = null!;
         public string? HeldBy = "";        // null: nothing owns it (semaphore, event, barrier, countdown)
         public string? Writer;             // rwlock: the thread holding its write lock
