@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpscope/findings.h"
 #include "queryint.h"
 
 json_t *ds__evidence_json(ds_query *q, uint32_t first, uint32_t count) {
@@ -69,6 +70,23 @@ json_t *ds__setting_json(ds_query *q, uint32_t name) {
                                                                               : json_real(number);
     }
   return json_pack("{s:o,s:o}", "name", ds__jstr(text), "value", value);
+}
+
+bool ds_query_settings_equal(ds_query *q, const ds_finding_settings *want) {
+  ds_error ignore;
+  ds__view v = ds__section_view(q->idx, DS_SEC_SETTINGS, sizeof(ds_index_setting));
+  const ds_index_setting *have = v.data;
+  if (!have || !ds__need(q, DS_SEC_SETTINGS, &ignore))
+    return false;
+  for (size_t i = 0; i < ds_setting_count(); i++) {
+    bool found = false;
+    for (uint64_t k = 0; k < v.count && !found; k++)
+      if (strcmp(ds_index_string(q->idx, have[k].name), ds_setting_at(i)->name) == 0)
+        found = have[k].value == want->value[i];
+    if (!found)
+      return false;
+  }
+  return true;
 }
 
 /* ---- the report ------------------------------------------------------------------------------- */

@@ -83,6 +83,35 @@ test('two dumps of one program compare over HTTP: growth per type, the truth\'s 
   assert.match(e.json.error.message, /to compare with/);
 });
 
+test('findings follow the daemon\'s finding_settings: an index built with other thresholds is rebuilt', async () => {
+  const other = newDataDir();
+  const t = token(other, 'uploader');
+  let daemon = await startDaemon(other, ['--max-upload-bytes', '1G']);
+  try {
+    const up = await upload(daemon, t, main.dump, 'main-wks-heap.dmp');
+    assert.equal(up.status, 201, up.text);
+    const job = await waitJob(daemon, t, up.json.job, ['done', 'failed']);
+    assert.equal(job.state, 'done', JSON.stringify(job));
+    let f = await api(daemon, `/dumps/${up.json.id}/findings`, { token: t });
+    assert.equal(f.status, 200);
+    assert.equal(f.json.findings.find((x) => x.code === 'pinned-handles'), undefined, '66 pinned handles < the default 100');
+    await stopDaemon(daemon);
+    // the same data, a lower threshold: the first query finds the index stale and rebuilds it
+    daemon = await startDaemon(other, ['--max-upload-bytes', '1G', '--finding-settings', 'pinned_handles=50']);
+    f = await api(daemon, `/dumps/${up.json.id}/findings`, { token: t });
+    assert.equal(f.status, 202, f.text);
+    f = await api(daemon, `/dumps/${up.json.id}/findings?wait=120`, { token: t });
+    assert.equal(f.status, 200, f.text);
+    const pinned = f.json.findings.find((x) => x.code === 'pinned-handles');
+    assert.deepEqual(pinned && pinned.setting, { name: 'pinned_handles', value: 50 });
+    // and stays built: the next query answers at once
+    assert.equal((await api(daemon, `/dumps/${up.json.id}/report`, { token: t })).status, 200);
+  } finally {
+    await stopDaemon(daemon);
+    rmSync(other, { recursive: true, force: true });
+  }
+});
+
 test('a bad finding setting keeps the daemon from starting, naming it', () => {
   const empty = newDataDir();
   const r = spawnSync(CLI, ['serve', '--listen', '127.0.0.1:0', '--data', empty, '--finding-settings', 'pinned_handles=lots'],
