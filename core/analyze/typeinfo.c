@@ -217,6 +217,41 @@ static void stack_method_types(ds__build *b) {
   }
 }
 
+/* The runtime's own types whose statics the report reads, though they have no instances:
+ * System.Environment (s_commandLineArgs: the command line as Environment.GetCommandLineArgs gives
+ * it). Found by name among the types CoreLib has loaded; absent when it is not loaded. */
+static const char *const runtime_type_names[] = {"System.Environment"};
+
+typedef struct runtime_search {
+  ds__build *b;
+  size_t found;
+} runtime_search;
+
+static void on_corelib_type(void *ctx, uint32_t rid, ds_addr mt) {
+  runtime_search *s = ctx;
+  char name[128];
+  ds_error ignore = {0};
+  (void)rid;
+  if (s->found == sizeof runtime_type_names / sizeof *runtime_type_names ||
+      ds_dac_method_table_name(s->b->a->dac, mt, name, sizeof name, &ignore) != DS_OK)
+    return;
+  for (size_t i = 0; i < sizeof runtime_type_names / sizeof *runtime_type_names; i++)
+    if (strcmp(name, runtime_type_names[i]) == 0) {
+      type_of_mt(s->b, mt);
+      s->found++;
+    }
+}
+
+static void runtime_types(ds__build *b) {
+  ds_dacp_useful_globals globals;
+  ds_dacp_method_table object;
+  ds_error ignore = {0};
+  runtime_search s = {b, 0};
+  if (ds_dac_useful_globals(b->a->dac, &globals, &ignore) == DS_OK && globals.object_mt &&
+      ds_dac_method_table(b->a->dac, globals.object_mt, &object, &ignore) == DS_OK && object.module)
+    ds_dac_module_types(b->a->dac, object.module, DS_MAX_TYPES, on_corelib_type, &s, &ignore);
+}
+
 /* Adds and describes the types that fields and statics point at (value types, declaring types)
  * until none is new, then gives each field its types' indices. */
 static ds_status resolve_field_types(ds__build *b, ds_index_field_info **out, ds_error *err) {
@@ -337,6 +372,7 @@ static ds_status write_methods(ds__build *b, ds_error *err) {
 ds_status ds__build_type_details(ds__build *b, ds_error *err) {
   double t0 = ds__now_ms();
   stack_method_types(b);
+  runtime_types(b);
   ds_index_field_info *info = NULL;
   ds_status rc = resolve_field_types(b, &info, err);
   if (rc == DS_OK)

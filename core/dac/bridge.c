@@ -491,6 +491,34 @@ ds_status ds_dac_useful_globals(ds_dac *dac, ds_dacp_useful_globals *out, ds_err
   return hr < 0 ? ds__hr_error(err, hr, "GetUsefulGlobals") : DS_OK;
 }
 
+/* TraverseModuleMap's callback (MODULEMAPTRAVERSE) hands each entry to the caller's function. */
+typedef struct module_walk {
+  void (*fn)(void *ctx, uint32_t rid, ds_addr mt);
+  void *ctx;
+  size_t seen, max;
+} module_walk;
+
+static void module_map_entry(uint32_t index, ds_addr mt, void *token) {
+  module_walk *w = token;
+  if (mt && w->seen < w->max) {
+    w->seen++;
+    w->fn(w->ctx, index, mt);
+  }
+}
+
+ds_status ds_dac_module_types(ds_dac *dac, ds_addr module, size_t max, void (*fn)(void *ctx, uint32_t rid, ds_addr mt),
+                              void *ctx, ds_error *err) {
+  typedef HRESULT (*traverse_fn)(void *, int, ds_addr, void (*)(uint32_t, ds_addr, void *), void *);
+  module_walk w = {fn, ctx, 0, max};
+  HRESULT hr = VCALL(SOS(dac), DS__SOS_TRAVERSE_MODULE_MAP, traverse_fn)(SOS(dac), 0 /* TYPEDEFTOMETHODTABLE */, module,
+                                                                          module_map_entry, &w);
+  if (hr < 0) {
+    ds__hr_error(err, hr, "TraverseModuleMap");
+    return ds_error_wrap(err, "module 0x%llx", (unsigned long long)module);
+  }
+  return DS_OK;
+}
+
 ds_status ds_dac_method_table(ds_dac *dac, ds_addr mt, ds_dacp_method_table *out, ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_dacp_method_table *);
   memset(out, 0, sizeof *out);

@@ -179,6 +179,7 @@ test('the report of the main fixture: the truth\'s findings, evidence links, lea
   assert.equal(await page.locator('main').getAttribute('data-view'), `/dumps/${mainId}/report`);
   assert.equal(await page.locator('main .alert').count(), 0, await page.locator('main').innerText());
   const truth = main.truth;
+  assert.equal(await page.locator('#command-line').innerText(), truth.command_line);
 
   // findings most severe first
   const rank = { error: 0, warning: 1, information: 2, notification: 3 };
