@@ -122,19 +122,35 @@ static ds_status check_ready(ds__build *b, type_tally *ready, ds_error *err) {
   return ds__add_finding(b, &f, ds__no_details(), mark, err);
 }
 
-/* Objects registered for finalization whose finalizer was never suppressed (GC.SuppressFinalize,
- * which Dispose calls): their header's finalizer-run bit is clear. */
+/* Whether type t implements System.IDisposable (its MethodTable's interface map lists it); every
+ * finalizable type counts when that cannot be told (the runtime's layout has no interface map, or
+ * IDisposable was not found). known[t]: 0 not asked yet, 1 yes, 2 no. */
+static bool disposable(ds__build *b, uint8_t *known, uint32_t t) {
+  if (!known[t]) {
+    int yes = ds_layout_implements(b->layout, b->a->dump, b->types[t].mt, b->idisposable_mt);
+    known[t] = yes == 0 ? 2 : 1;
+  }
+  return known[t] == 1;
+}
+
+/* Objects of IDisposable types registered for finalization whose finalizer was never suppressed
+ * (GC.SuppressFinalize, which Dispose calls): their header's finalizer-run bit is clear. */
 static ds_status check_undisposed(ds__build *b, type_tally *undisposed, ds_error *err) {
   uint32_t run_bit = b->layout->header_finalizer_run;
   uint64_t total = 0;
+  uint8_t *known = calloc(b->type_total + 1, 1);
+  if (!known)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory checking finalizable types");
   for (size_t f = 0; f < b->finalizable_count; f++) {
     uint32_t o = b->finalizable[f], header = 0;
-    if (!ds_layout_read_header(b->layout, b->a->dump, b->addr.items[o], &header) || (header & run_bit))
+    if (b->type.items[o] >= b->type_total || !disposable(b, known, b->type.items[o]) ||
+        !ds_layout_read_header(b->layout, b->a->dump, b->addr.items[o], &header) || (header & run_bit))
       continue;
     total++;
     undisposed->count[b->type.items[o]]++;
     undisposed->bytes[b->type.items[o]] += b->size.items[o];
   }
+  free(known);
   b->report.finalizable = b->finalizable_count;
   b->report.undisposed = total;
   uint64_t threshold = (uint64_t)ds__setting(b, DS_SET_UNDISPOSED), objects;
@@ -150,7 +166,7 @@ static ds_status check_undisposed(ds__build *b, type_tally *undisposed, ds_error
   snprintf(title, sizeof title, "%llu %.600s objects never disposed", (unsigned long long)top->count,
            type_name(b, top->ref));
   snprintf(text, sizeof text,
-           "%llu objects of %llu finalizable type%s are registered for finalization and were never disposed "
+           "%llu objects of %llu finalizable IDisposable type%s are registered for finalization and were never disposed "
            "(GC.SuppressFinalize was not called): each holds its resources until a finalizer runs, and survives "
            "at least one more GC. The most numerous: %llu %.300s.",
            (unsigned long long)objects, (unsigned long long)types, types == 1 ? "" : "s",

@@ -217,11 +217,10 @@ static void stack_method_types(ds__build *b) {
   }
 }
 
-/* The runtime's own types whose statics the report reads, though they have no instances:
- * System.Environment (s_commandLineArgs: the command line as Environment.GetCommandLineArgs gives
- * it). Found by name among the types CoreLib has loaded; absent when it is not loaded. */
-static const char *const runtime_type_names[] = {"System.Environment"};
-
+/* Types of the runtime the analysis needs though they have no instances, found by name among the
+ * types CoreLib has loaded: System.Environment, whose statics the report reads (s_commandLineArgs:
+ * the command line as Environment.GetCommandLineArgs gives it), and System.IDisposable, the
+ * interface the undisposed-objects finding checks for. */
 typedef struct runtime_search {
   ds__build *b;
   size_t found;
@@ -232,14 +231,15 @@ static void on_corelib_type(void *ctx, uint32_t rid, ds_addr mt) {
   char name[128];
   ds_error ignore = {0};
   (void)rid;
-  if (s->found == sizeof runtime_type_names / sizeof *runtime_type_names ||
-      ds_dac_method_table_name(s->b->a->dac, mt, name, sizeof name, &ignore) != DS_OK)
+  if (s->found == 2 || ds_dac_method_table_name(s->b->a->dac, mt, name, sizeof name, &ignore) != DS_OK)
     return;
-  for (size_t i = 0; i < sizeof runtime_type_names / sizeof *runtime_type_names; i++)
-    if (strcmp(name, runtime_type_names[i]) == 0) {
-      type_of_mt(s->b, mt);
-      s->found++;
-    }
+  if (strcmp(name, "System.Environment") == 0) {
+    type_of_mt(s->b, mt);
+    s->found++;
+  } else if (strcmp(name, "System.IDisposable") == 0) {
+    s->b->idisposable_mt = mt;
+    s->found++;
+  }
 }
 
 static void runtime_types(ds__build *b) {

@@ -29,11 +29,34 @@ namespace Scenarios
         public bool Disposed => _disposed;
     }
 
+    /// <summary>Finalizable but not IDisposable (nothing to dispose): never "undisposed".</summary>
+    public sealed class FinalizableOnly
+    {
+        public int Id;
+        public FinalizableOnly(int id) { Id = id; }
+        ~FinalizableOnly() { ReportScenario.s_finalized++; }
+    }
+
+    /// <summary>IDisposable through its base class: its own interface list is empty.</summary>
+    public abstract class DisposableBase : IDisposable
+    {
+        public void Dispose() => GC.SuppressFinalize(this);
+    }
+
+    public sealed class DerivedResource : DisposableBase
+    {
+        public int Id;
+        public DerivedResource(int id) { Id = id; }
+        ~DerivedResource() { ReportScenario.s_finalized++; }
+    }
+
     internal static class ReportScenario
     {
         public const int HttpClientCount = 24;
         public const int Undisposed = 150;
         public const int Disposed = 50;
+        public const int FinalizableOnlyCount = 140;
+        public const int DerivedUndisposed = 120;
         public const int PinnedHandles = 120;
         public const int PinnedArrayLength = 64;
         public const string TimeoutMessage = "dumpscope-report-timeout";
@@ -43,6 +66,8 @@ namespace Scenarios
 
         internal static List<HttpClient> s_clients = null!;
         internal static PooledConnection[] s_connections = null!;
+        internal static FinalizableOnly[] s_finalizableOnly = null!;
+        internal static DerivedResource[] s_derived = null!;
         internal static List<Exception> s_exceptions = null!;
         internal static GCHandle[] s_pinned = null!;
         internal static int s_finalized;
@@ -56,6 +81,10 @@ namespace Scenarios
             s_connections = new PooledConnection[Undisposed + Disposed];
             for (int i = 0; i < s_connections.Length; i++) s_connections[i] = new PooledConnection(i);
             for (int i = Undisposed; i < s_connections.Length; i++) s_connections[i].Dispose();
+            s_finalizableOnly = new FinalizableOnly[FinalizableOnlyCount];
+            for (int i = 0; i < FinalizableOnlyCount; i++) s_finalizableOnly[i] = new FinalizableOnly(i);
+            s_derived = new DerivedResource[DerivedUndisposed];
+            for (int i = 0; i < DerivedUndisposed; i++) s_derived[i] = new DerivedResource(i);
 
             s_exceptions = new List<Exception>(TimeoutCount + InvalidCount);
             for (int i = 0; i < TimeoutCount; i++) s_exceptions.Add(Caught(() => throw new TimeoutException(TimeoutMessage)));
@@ -70,6 +99,8 @@ namespace Scenarios
             truth.AddFixedType(typeof(HttpClientHandler), HttpClientCount);
             truth.AddFixedType(typeof(SocketsHttpHandler), HttpClientCount);
             truth.AddFixedType(typeof(PooledConnection), Undisposed + Disposed);
+            truth.AddFixedType(typeof(FinalizableOnly), FinalizableOnlyCount);
+            truth.AddFixedType(typeof(DerivedResource), DerivedUndisposed);
             truth.AddFixedType(typeof(TimeoutException), TimeoutCount);
             truth.AddMarker("connection.undisposed.first", "soh", () => s_connections[0]);
             truth.AddMarker("connection.disposed.first", "soh", () => s_connections[Undisposed]);
@@ -77,7 +108,7 @@ namespace Scenarios
 
             truth.ScenarioData.Add(("report", w =>
             {
-                if (s_finalized != 0) throw new InvalidOperationException($"{s_finalized} PooledConnection finalizers ran");
+                if (s_finalized != 0) throw new InvalidOperationException($"{s_finalized} finalizers of the report's types ran");
                 w.WriteStartObject();
                 w.WriteNumber("http_clients", HttpClientCount);
                 w.WriteString("http_client_type", typeof(HttpClient).FullName);
@@ -85,6 +116,14 @@ namespace Scenarios
                 w.WriteString("undisposed_type", typeof(PooledConnection).FullName);
                 w.WriteNumber("undisposed", Undisposed);
                 w.WriteNumber("disposed", Disposed);
+                // finalizable and never suppressed, but not IDisposable: not "undisposed"
+                w.WriteString("finalizable_only_type", typeof(FinalizableOnly).FullName);
+                w.WriteNumber("finalizable_only", FinalizableOnlyCount);
+                w.WriteBoolean("finalizable_only_is_disposable", typeof(IDisposable).IsAssignableFrom(typeof(FinalizableOnly)));
+                // IDisposable through its base class only
+                w.WriteString("derived_undisposed_type", typeof(DerivedResource).FullName);
+                w.WriteNumber("derived_undisposed", DerivedUndisposed);
+                w.WriteBoolean("derived_is_disposable", typeof(IDisposable).IsAssignableFrom(typeof(DerivedResource)));
                 w.WriteNumber("pinned_handles", PinnedHandles);
                 w.WriteStartArray("exceptions");
                 foreach (var (type, message, count) in new[] {
