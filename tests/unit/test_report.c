@@ -141,6 +141,18 @@ static void check_types(ds_fixture *fx, json_t *report) {
               json_string_value(json_object_get(m, "name")));
     CU_ASSERT(found);
   }
+  /* a dead LOH object counts (the histogram above counts live and dead alike) and is listed as dead */
+  json_t *dead = json_object_get(json_object_get(json_object_get(fx->truth, "scenario_data"), "report"), "dead_loh");
+  if (dead) {
+    json_t *o, *hit = NULL;
+    json_array_foreach(json_object_get(loh, "largest"), k, o)
+      if (strcmp(json_string_value(json_object_get(o, "address")), json_string_value(json_object_get(dead, "address"))) == 0)
+        hit = o;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hit);
+    CU_ASSERT(json_is_false(json_object_get(hit, "live")));
+    CU_ASSERT_EQUAL(jint(hit, "size"), jint(dead, "size"));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(hit, "type")), json_string_value(json_object_get(dead, "type")));
+  }
 }
 
 /* Strings as the strings resource counts them; findings as the findings resource gives them. */

@@ -57,6 +57,7 @@ namespace Scenarios
         public const int Disposed = 50;
         public const int FinalizableOnlyCount = 140;
         public const int DerivedUndisposed = 120;
+        public const int DeadLohLength = 300_000;
         public const int PinnedHandles = 120;
         public const int PinnedArrayLength = 64;
         public const string TimeoutMessage = "dumpscope-report-timeout";
@@ -71,6 +72,8 @@ namespace Scenarios
         internal static List<Exception> s_exceptions = null!;
         internal static GCHandle[] s_pinned = null!;
         internal static int s_finalized;
+        internal static IntPtr s_deadLohAddr;
+        internal static ulong s_deadLohSize;
 
         public static void Setup(Truth truth)
         {
@@ -102,6 +105,9 @@ namespace Scenarios
             truth.AddFixedType(typeof(FinalizableOnly), FinalizableOnlyCount);
             truth.AddFixedType(typeof(DerivedResource), DerivedUndisposed);
             truth.AddFixedType(typeof(TimeoutException), TimeoutCount);
+            // a large array nothing references, allocated inside the no-GC region so that it stays
+            // on the LOH, dead, until the dump
+            truth.BeforeRead.Add(AllocateDeadLoh);
             truth.AddMarker("connection.undisposed.first", "soh", () => s_connections[0]);
             truth.AddMarker("connection.disposed.first", "soh", () => s_connections[Undisposed]);
             truth.AddMarker("exceptions.list", "soh", () => s_exceptions);
@@ -125,6 +131,11 @@ namespace Scenarios
                 w.WriteNumber("derived_undisposed", DerivedUndisposed);
                 w.WriteBoolean("derived_is_disposable", typeof(IDisposable).IsAssignableFrom(typeof(DerivedResource)));
                 w.WriteNumber("pinned_handles", PinnedHandles);
+                w.WriteStartObject("dead_loh");
+                w.WriteString("address", Heap.Hex(s_deadLohAddr));
+                w.WriteString("type", typeof(byte[]).FullName);
+                w.WriteNumber("size", s_deadLohSize);
+                w.WriteEndObject();
                 w.WriteStartArray("exceptions");
                 foreach (var (type, message, count) in new[] {
                     (typeof(TimeoutException).FullName!, TimeoutMessage, TimeoutCount),
@@ -139,6 +150,14 @@ namespace Scenarios
                 w.WriteEndArray();
                 w.WriteEndObject();
             }));
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void AllocateDeadLoh()
+        {
+            var dead = new byte[DeadLohLength];
+            s_deadLohAddr = Heap.AddressOf(dead);
+            s_deadLohSize = Heap.SizeOf(dead);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
