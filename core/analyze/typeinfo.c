@@ -217,39 +217,21 @@ static void stack_method_types(ds__build *b) {
   }
 }
 
-/* Types of the runtime the analysis needs though they have no instances, found by name among the
- * types CoreLib has loaded: System.Environment, whose statics the report reads (s_commandLineArgs:
- * the command line as Environment.GetCommandLineArgs gives it), and System.IDisposable, the
- * interface the undisposed-objects finding checks for. */
-typedef struct runtime_search {
-  ds__build *b;
-  size_t found;
-} runtime_search;
-
-static void on_corelib_type(void *ctx, uint32_t rid, ds_addr mt) {
-  runtime_search *s = ctx;
-  char name[128];
-  ds_error ignore = {0};
-  (void)rid;
-  if (s->found == 2 || ds_dac_method_table_name(s->b->a->dac, mt, name, sizeof name, &ignore) != DS_OK)
-    return;
-  if (strcmp(name, "System.Environment") == 0) {
-    type_of_mt(s->b, mt);
-    s->found++;
-  } else if (strcmp(name, "System.IDisposable") == 0) {
-    s->b->idisposable_mt = mt;
-    s->found++;
-  }
-}
-
+/* Types of the runtime the analysis needs though they have no instances, looked up in CoreLib
+ * (the module of System.Object): System.Environment, whose statics the report reads
+ * (s_commandLineArgs: the command line as Environment.GetCommandLineArgs gives it), and
+ * System.IDisposable, the interface the undisposed-objects finding checks for. */
 static void runtime_types(ds__build *b) {
   ds_dacp_useful_globals globals;
   ds_dacp_method_table object;
   ds_error ignore = {0};
-  runtime_search s = {b, 0};
-  if (ds_dac_useful_globals(b->a->dac, &globals, &ignore) == DS_OK && globals.object_mt &&
-      ds_dac_method_table(b->a->dac, globals.object_mt, &object, &ignore) == DS_OK && object.module)
-    ds_dac_module_types(b->a->dac, object.module, DS_MAX_TYPES, on_corelib_type, &s, &ignore);
+  ds_addr environment = 0;
+  if (ds_dac_useful_globals(b->a->dac, &globals, &ignore) != DS_OK || !globals.object_mt ||
+      ds_dac_method_table(b->a->dac, globals.object_mt, &object, &ignore) != DS_OK || !object.module)
+    return;
+  if (ds_dac_module_type(b->a->dac, object.module, "System.Environment", &environment, &ignore) == DS_OK && environment)
+    type_of_mt(b, environment);
+  ds_dac_module_type(b->a->dac, object.module, "System.IDisposable", &b->idisposable_mt, &ignore);
 }
 
 /* Adds and describes the types that fields and statics point at (value types, declaring types)
