@@ -111,6 +111,9 @@ static void render_summary(json_t *s, FILE *out) {
   char a[32], b[32], c[32], d[32], e[32];
   json_t *gc = json_object_get(s, "gc"), *heap = json_object_get(s, "heap"), *th = json_object_get(s, "threads");
   fprintf(out, "Dump            %s (%s dump, %s)\n", str(s, "dump"), str(s, "dump_kind"), human(num(s, "dump_size"), a, sizeof a));
+  const char *line = json_string_value(json_object_get(json_object_get(s, "process"), "command_line"));
+  if (line)
+    fprintf(out, "Command line    %s\n", line);
   fprintf(out, "Runtime         .NET %s, %s GC%s, %lld heap%s\n", str(s, "runtime_version"), str(gc, "mode"),
           json_is_true(json_object_get(gc, "regions")) ? " (regions)" : " (segments)", num(gc, "heap_count"),
           num(gc, "heap_count") == 1 ? "" : "s");

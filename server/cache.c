@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dumpscope/findings.h"
 #include "dumpscope/index.h"
 #include "metrics.h"
 
@@ -59,6 +60,18 @@ void ds_service_cache_clear(ds_service *svc) {
   pthread_mutex_unlock(&svc->cache_lock);
 }
 
+/* Whether an index's findings used the thresholds this daemon is configured with: an index built
+ * before finding_settings changed is rebuilt (the findings follow the settings, never the settings
+ * an older analysis happened to run with). */
+static bool current_settings(ds_service *svc, ds_query *q) {
+  ds_finding_settings want;
+  ds_error ignore;
+  ds_finding_settings_init(&want);
+  if (svc->config.finding_settings[0] && ds_finding_settings_apply(&want, svc->config.finding_settings, &ignore) != DS_OK)
+    return true; /* checked at start-up; cannot happen */
+  return ds_query_settings_equal(q, &want);
+}
+
 /* Opens (or finds) the index of sha256 and takes a reference. */
 static ds_status acquire(ds_service *svc, const ds_store_dump *dump, ds_query **q, ds_error *err) {
   pthread_mutex_lock(&svc->cache_lock);
@@ -75,6 +88,10 @@ static ds_status acquire(ds_service *svc, const ds_store_dump *dump, ds_query **
   snprintf(dump_path, sizeof dump_path, "%s/%s", svc->config.data, dump->path);
   ds_query *opened = NULL;
   ds_status rc = ds_query_open(index_path, dump_path, &opened, err);
+  if (rc == DS_OK && !current_settings(svc, opened)) {
+    ds_query_close(opened);
+    rc = ds_error_set(err, DS_E_FORMAT, "the index was built with other finding thresholds than finding_settings");
+  }
   if (rc != DS_OK) {
     pthread_mutex_unlock(&svc->cache_lock);
     return rc;

@@ -113,19 +113,7 @@ static bool same_settings(const ds_cli_args *o, ds_query *q) {
   ds_error ignore;
   if (!o->set_count || cli_settings(o, &want, &ignore) != DS_OK)
     return true;
-  uint64_t size = 0;
-  const ds_index_setting *have = ds_index_section(ds_query_index(q), DS_SEC_SETTINGS, &size);
-  if (!have || ds_index_require(ds_query_index(q), DS_SEC_SETTINGS, &ignore) != DS_OK)
-    return false;
-  for (size_t i = 0; i < ds_setting_count(); i++) {
-    bool found = false;
-    for (uint64_t k = 0; k < size / sizeof *have; k++)
-      if (strcmp(ds_index_string(ds_query_index(q), have[k].name), ds_setting_at(i)->name) == 0)
-        found = have[k].value == want.value[i];
-    if (!found)
-      return false;
-  }
-  return true;
+  return ds_query_settings_equal(q, &want);
 }
 
 static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_stats *stats, ds_error *err) {

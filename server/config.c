@@ -55,7 +55,7 @@ static const struct setting {
     NUM(import_stall_seconds, SET_U64, "30", "a download connection below 1 KiB/s for this long is retried"),
     NUM(import_retries, SET_U64, "8", "retries of one request (408, 429, 5xx, lost connections), 1 s doubling"),
     NUM(metrics_open, SET_BOOL, "false", "serve /metrics without a token (else it needs the reader role)"),
-    TEXT(finding_settings, "", "thresholds of the automatic findings for new analyses, name=value,... "
+    TEXT(finding_settings, "", "thresholds of the automatic findings, name=value,... (an index built with others is rebuilt) "
                                "(`dumpscope settings` lists them)"),
 #undef TEXT
 #undef NUM

@@ -3,7 +3,7 @@
  * /jobs/{id}) are here; everything below /dumps/{id}/ is a row of api/'s resource table.
  *
  * Roles: reader for GETs, uploader for POST /dumps, admin for DELETE. /health and the web UI's
- * static shell need no token.
+ * static shell need no token; /me tells any valid token its own role (the UI hides what it cannot do).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -455,6 +455,8 @@ static enum MHD_Result static_file(ds_request *r) {
       {"/js/threads.js", "js/threads.js", "text/javascript; charset=utf-8"},
       {"/js/locks.js", "js/locks.js", "text/javascript; charset=utf-8"},
       {"/js/queues.js", "js/queues.js", "text/javascript; charset=utf-8"},
+      {"/js/imports.js", "js/imports.js", "text/javascript; charset=utf-8"},
+      {"/js/report.js", "js/report.js", "text/javascript; charset=utf-8"},
   };
   size_t pick = 0;
   bool found = strncmp(r->path, "/ui/", 4) == 0; /* client-side routes get the shell */
@@ -496,6 +498,17 @@ static enum MHD_Result static_file(ds_request *r) {
   return ret;
 }
 
+/* GET /me: the token's role and what it allows, so a client can offer only what will work. */
+static enum MHD_Result whoami(ds_request *r) {
+  if (!ds_http_authorize(r, DS_ROLE_READER))
+    return MHD_YES;
+  const ds_config *c = ds_service_config(r->http->svc);
+  json_t *doc = json_pack("{s:s,s:b,s:b,s:b,s:I}", "role", ds_role_name(r->role), "can_upload",
+                          r->role >= DS_ROLE_UPLOADER, "can_import", r->role >= DS_ROLE_UPLOADER, "can_delete",
+                          r->role >= DS_ROLE_ADMIN, "max_upload_bytes", (json_int_t)c->max_upload_bytes);
+  return ds_http_send_json(r, 200, doc);
+}
+
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
 static enum MHD_Result metrics(ds_request *r) {
@@ -528,6 +541,14 @@ enum MHD_Result ds_http_dispatch(ds_request *r) {
   if (strcmp(p, "/metrics") == 0) {
     snprintf(r->route, sizeof r->route, "/metrics");
     return get ? metrics(r) : ds_http_send_error(r, 405, "method_not_allowed", "/metrics takes GET");
+  }
+  if (strcmp(p, "/me") == 0) {
+    snprintf(r->route, sizeof r->route, "/me");
+    if (!get) {
+      ds_http_add_header(r, "Allow", "GET");
+      return ds_http_send_error(r, 405, "method_not_allowed", "/me takes GET");
+    }
+    return whoami(r);
   }
   if (strcmp(p, "/dumps") == 0 || strcmp(p, "/dumps/") == 0) {
     snprintf(r->route, sizeof r->route, "/dumps");

@@ -4,7 +4,7 @@
 // pasted. /ui/... paths (which the daemon answers with this page) are turned into the same hash
 // routes, so both forms work. A view is an async function (ctx) -> node; see ROUTES below.
 
-import { ApiError, NotReady, get, session } from './js/api.js';
+import { ApiError, NotReady, get, me, session } from './js/api.js';
 import { errorBox, h, progressBar, to } from './js/ui.js';
 import { dumpsView } from './js/dumps.js';
 import { overviewView } from './js/overview.js';
@@ -13,12 +13,18 @@ import { objectView } from './js/object.js';
 import { threadsView, threadView } from './js/threads.js';
 import { locksView, deadlocksView } from './js/locks.js';
 import { finalizerView, handlesView, stringsView } from './js/queues.js';
+import { importView, importStatusView } from './js/imports.js';
+import { reportView, diffView } from './js/report.js';
 
 const ID = '([0-9a-f]{16})';
 const ROUTES = [
   [/^\/?$/, dumpsView],
   [/^\/dumps$/, dumpsView],
+  [/^\/import$/, importView],
+  [/^\/imports\/([0-9]{1,18})$/, importStatusView],
   [new RegExp(`^/dumps/${ID}$`), overviewView, 'overview'],
+  [new RegExp(`^/dumps/${ID}/report$`), reportView, 'report'],
+  [new RegExp(`^/dumps/${ID}/diff$`), diffView, 'diff'],
   [new RegExp(`^/dumps/${ID}/heap(?:/([a-z0-9]+))?$`), heapView, 'heap'],
   [new RegExp(`^/dumps/${ID}/instances$`), instancesView, 'heap'],
   [new RegExp(`^/dumps/${ID}/fragmentation$`), fragmentationView, 'fragmentation'],
@@ -34,6 +40,7 @@ const ROUTES = [
 
 const TABS = [
   ['overview', 'Overview', (id) => to.dump(id)],
+  ['report', 'Report', (id) => to.page(id, 'report')],
   ['heap', 'Heap', (id) => to.heap(id, '2')],
   ['fragmentation', 'Fragmentation', (id) => to.page(id, 'fragmentation')],
   ['threads', 'Threads', (id) => to.threads(id)],
@@ -42,6 +49,7 @@ const TABS = [
   ['finalizer', 'Finalizer', (id) => to.page(id, 'finalizer')],
   ['handles', 'Handles', (id) => to.page(id, 'handles')],
   ['strings', 'Strings', (id) => to.page(id, 'strings')],
+  ['diff', 'Compare', (id) => to.page(id, 'diff')],
 ];
 
 const main = document.getElementById('main');
@@ -146,7 +154,7 @@ function signInView(message) {
         status.replaceChildren(h('p', { class: 'muted' }, 'Checking the token\u2026'));
         session.signIn(t);
         try {
-          await get('/dumps', { limit: 1 });
+          await me();
           signInMessage = null;
           route();
         } catch (err) {
@@ -175,7 +183,17 @@ function signInView(message) {
 }
 
 function renderUser() {
+  const role = h('span', { class: 'role', id: 'role' });
+  if (session.token())
+    me().then(
+      (who) => {
+        role.textContent = `${who.role} \u00b7 `;
+        role.dataset.role = who.role;
+      },
+      () => null,
+    );
   userBox.replaceChildren(
+    role,
     session.token()
       ? h(
           'button',

@@ -121,6 +121,7 @@ typedef struct ds__build {
   ds_analysis *a;
   ds_heap *heap;
   const ds_layout *layout;   /* the dump's runtime's: every raw object read goes through it */
+  uint64_t idisposable_mt;   /* System.IDisposable's MethodTable (0: not found), for the findings */
   ds_build_stats *stats;
   double t0;
   ds_root_set collected;     /* the roots when the caller gave none */

@@ -129,8 +129,8 @@ static void memory_facts(ds__build *b) {
 }
 
 /* Results may be incomplete: the GC was moving objects when the dump was taken. (Today the walk
- * refuses such a dump with DS_E_MID_GC before any index exists; the finding is here for when a
- * partial walk is allowed.) */
+ * refuses such a dump with DS_E_MID_GC before any index exists, on purpose: README says why; the
+ * finding is here for when a walk can recover from a GC in flight.) */
 static ds_status check_gc_in_progress(ds__build *b, ds_error *err) {
   if (ds_heap_gc_info(b->heap)->structures_valid)
     return DS_OK;

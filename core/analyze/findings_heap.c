@@ -132,17 +132,32 @@ static bool finalized_by_design(const char *name) {
   return false;
 }
 
-/* Objects registered for finalization whose finalizer was never suppressed (GC.SuppressFinalize,
- * which Dispose calls): their header's finalizer-run bit is clear. Counted: the unreachable ones
- * (dropped without Dispose: only their finalizer will free them) and the application's own,
- * reachable or not. A reachable framework object (a metadata block in a cache, a socket in use)
- * is still owned by code that may yet dispose it: healthy processes hold many. */
+/* Whether type t implements System.IDisposable (its MethodTable's interface map lists it); every
+ * finalizable type counts when that cannot be told (the runtime's layout has no interface map, or
+ * IDisposable was not found). known[t]: 0 not asked yet, 1 yes, 2 no. */
+static bool disposable(ds__build *b, uint8_t *known, uint32_t t) {
+  if (!known[t]) {
+    int yes = ds_layout_implements(b->layout, b->a->dump, b->types[t].mt, b->idisposable_mt);
+    known[t] = yes == 0 ? 2 : 1;
+  }
+  return known[t] == 1;
+}
+
+/* Objects of IDisposable types registered for finalization whose finalizer was never suppressed
+ * (GC.SuppressFinalize, which Dispose calls): their header's finalizer-run bit is clear. Counted: the
+ * unreachable ones (dropped without Dispose: only their finalizer will free them) and the
+ * application's own, reachable or not. A reachable framework object (a metadata block in a cache, a
+ * socket in use) is still owned by code that may yet dispose it: healthy processes hold many. */
 static ds_status check_undisposed(ds__build *b, type_tally *undisposed, ds_error *err) {
   uint32_t run_bit = b->layout->header_finalizer_run;
   uint64_t total = 0;
+  uint8_t *known = calloc(b->type_total + 1, 1);
+  if (!known)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory checking finalizable types");
   for (size_t f = 0; f < b->finalizable_count; f++) {
     uint32_t o = b->finalizable[f], header = 0;
-    if (!ds_layout_read_header(b->layout, b->a->dump, b->addr.items[o], &header) || (header & run_bit))
+    if (b->type.items[o] >= b->type_total || !disposable(b, known, b->type.items[o]) ||
+        !ds_layout_read_header(b->layout, b->a->dump, b->addr.items[o], &header) || (header & run_bit))
       continue;
     const char *name = type_name(b, b->type.items[o]);
     bool live = b->live && (b->live[o >> 6] >> (o & 63) & 1);
@@ -152,6 +167,7 @@ static ds_status check_undisposed(ds__build *b, type_tally *undisposed, ds_error
     undisposed->count[b->type.items[o]]++;
     undisposed->bytes[b->type.items[o]] += b->size.items[o];
   }
+  free(known);
   b->report.finalizable = b->finalizable_count;
   b->report.undisposed = total;
   uint64_t threshold = (uint64_t)ds__setting(b, DS_SET_UNDISPOSED), objects;
@@ -167,7 +183,7 @@ static ds_status check_undisposed(ds__build *b, type_tally *undisposed, ds_error
   snprintf(title, sizeof title, "%llu %.600s objects never disposed", (unsigned long long)top->count,
            type_name(b, top->ref));
   snprintf(text, sizeof text,
-           "%llu objects of %llu finalizable type%s are registered for finalization and were never disposed "
+           "%llu objects of %llu finalizable IDisposable type%s are registered for finalization and were never disposed "
            "(GC.SuppressFinalize was not called): each holds its resources until a finalizer runs, and survives "
            "at least one more GC. The most numerous: %llu %.300s.",
            (unsigned long long)objects, (unsigned long long)types, types == 1 ? "" : "s",

@@ -228,6 +228,23 @@ static void stack_method_types(ds__build *b) {
   }
 }
 
+/* Types of the runtime the analysis needs though they have no instances, looked up in CoreLib
+ * (the module of System.Object): System.Environment, whose statics the report reads
+ * (s_commandLineArgs: the command line as Environment.GetCommandLineArgs gives it), and
+ * System.IDisposable, the interface the undisposed-objects finding checks for. */
+static void runtime_types(ds__build *b) {
+  ds_dacp_useful_globals globals;
+  ds_dacp_method_table object;
+  ds_error ignore = {0};
+  ds_addr environment = 0;
+  if (ds_dac_useful_globals(b->a->dac, &globals, &ignore) != DS_OK || !globals.object_mt ||
+      ds_dac_method_table(b->a->dac, globals.object_mt, &object, &ignore) != DS_OK || !object.module)
+    return;
+  if (ds_dac_module_type(b->a->dac, object.module, "System.Environment", &environment, &ignore) == DS_OK && environment)
+    type_of_mt(b, environment);
+  ds_dac_module_type(b->a->dac, object.module, "System.IDisposable", &b->idisposable_mt, &ignore);
+}
+
 /* Adds and describes the types that fields and statics point at (value types, declaring types)
  * until none is new, then gives each field its types' indices. */
 static ds_status resolve_field_types(ds__build *b, ds_index_field_info **out, ds_error *err) {
@@ -459,6 +476,7 @@ static ds_status write_methods(ds__build *b, ds_error *err) {
 ds_status ds__build_type_details(ds__build *b, ds_error *err) {
   double t0 = ds__now_ms();
   stack_method_types(b);
+  runtime_types(b);
   ds_index_field_info *info = NULL;
   ds_status rc = static_types(b, err);
   if (rc == DS_OK)

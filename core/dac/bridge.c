@@ -587,6 +587,44 @@ static void *metadata_import(ds_dac *dac, ds_addr module) {
   return import;
 }
 
+/* TraverseModuleMap's callback (MODULEMAPTRAVERSE): keeps the MethodTable of the wanted TypeDef. */
+typedef struct typedef_search {
+  uint32_t rid;
+  ds_addr mt;
+} typedef_search;
+
+static void on_typedef_entry(uint32_t rid, ds_addr mt, void *token) {
+  typedef_search *s = token;
+  if (rid == s->rid && mt)
+    s->mt = mt;
+}
+
+ds_status ds_dac_module_type(ds_dac *dac, ds_addr module, const char *name, ds_addr *mt, ds_error *err) {
+  *mt = 0;
+  void *import = metadata_import(dac, module);
+  if (!import)
+    return ds_error_set(err, DS_E_DAC, "no metadata for module 0x%llx", (unsigned long long)module);
+  uint16_t wide[256];
+  size_t n = strlen(name);
+  if (n >= sizeof wide / sizeof *wide)
+    return ds_error_set(err, DS_E_ARG, "type name too long");
+  for (size_t i = 0; i <= n; i++)
+    wide[i] = (uint8_t)name[i];
+  typedef HRESULT (*find_fn)(void *, const uint16_t *, uint32_t, uint32_t *);
+  uint32_t token = 0;
+  HRESULT hr = VCALL(import, DS__METADATA_FIND_TYPE_DEF_BY_NAME, find_fn)(import, wide, 0, &token);
+  if (hr < 0 || (token >> 24) != 0x02) /* CLDB_E_RECORD_NOTFOUND, or not a TypeDef */
+    return DS_OK;
+  typedef HRESULT (*traverse_fn)(void *, int, ds_addr, void (*)(uint32_t, ds_addr, void *), void *);
+  typedef_search search = {token & 0xFFFFFFu, 0};
+  hr = VCALL(SOS(dac), DS__SOS_TRAVERSE_MODULE_MAP, traverse_fn)(SOS(dac), 0 /* TYPEDEFTOMETHODTABLE */, module,
+                                                                   on_typedef_entry, &search);
+  if (hr < 0)
+    return ds__hr_error(err, hr, "TraverseModuleMap");
+  *mt = search.mt;
+  return DS_OK;
+}
+
 ds_status ds_dac_field_name(ds_dac *dac, ds_addr module, uint32_t field_token, char *out, size_t out_len,
                             ds_error *err) {
   void *import = metadata_import(dac, module);

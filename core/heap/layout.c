@@ -18,15 +18,17 @@
   .header_sync_index_mask = 0x03FFFFFFu,                                                             \
   .mt_mask = ~(uint64_t)7, .field_base = 8, .array_length = 8, .array_data = 16, .string_length = 8, \
   .string_chars = 12, .min_object_size = 24, .object_alignment = 8,                                  \
-  .mt_flag_finalizer = 0x00100000u, .mt_flag_collectible = 0x00200000u
+  .mt_flag_finalizer = 0x00100000u, .mt_flag_collectible = 0x00200000u, .mt_num_interfaces = 0x0e
 
 static const ds_layout layouts[] = {
     /* syncblk.h before dotnet/runtime#88772: 10 bits of thread id, 6 of recursion */
     {.first_major = 6, .last_major = 7, COMMON_LAYOUT, .thin_lock_id_mask = 0x3FFu,
-     .thin_lock_recursion_shift = 10, .thin_lock_recursion_mask = 0x3Fu},
-    /* since .NET 8: 16 bits of thread id, 6 of recursion */
+     .thin_lock_recursion_shift = 10, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0},
+    /* since .NET 8: 16 bits of thread id, 6 of recursion; the MethodTable's fixed part is flags,
+       base size, flags2, virtuals, interfaces, then parent, module, auxiliary data, EEClass,
+       per-instance info and the interface map (0x38) */
     {.first_major = 8, .last_major = DS_RUNTIME_MAJOR_MAX, COMMON_LAYOUT, .thin_lock_id_mask = 0xFFFFu,
-     .thin_lock_recursion_shift = 16, .thin_lock_recursion_mask = 0x3Fu},
+     .thin_lock_recursion_shift = 16, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0x38},
 };
 
 _Static_assert(DS_RUNTIME_MAJOR_MIN == 6, "the first layout row starts at the oldest supported major");
@@ -73,6 +75,25 @@ bool ds_layout_read_mt_flags(const ds_layout *l, ds_dump *dump, uint64_t mt, boo
   *finalizer = (flags & l->mt_flag_finalizer) != 0;
   *collectible = (flags & l->mt_flag_collectible) != 0;
   return true;
+}
+
+int ds_layout_implements(const ds_layout *l, ds_dump *dump, uint64_t mt, uint64_t iface) {
+  uint16_t count = 0;
+  uint64_t map = 0;
+  if (!l->mt_interface_map || !iface || !ds_dump_read_exact(dump, mt + l->mt_num_interfaces, &count, sizeof count))
+    return -1;
+  if (count == 0)
+    return 0;
+  if (!ds_dump_read_u64(dump, mt + l->mt_interface_map, &map) || !map)
+    return -1;
+  for (uint16_t i = 0; i < count; i++) {
+    uint64_t entry = 0;
+    if (!ds_dump_read_u64(dump, map + (uint64_t)i * 8, &entry))
+      return -1;
+    if ((entry & l->mt_mask) == iface) /* low bits: a marker for generic casting, not an address */
+      return 1;
+  }
+  return 0;
 }
 
 int64_t ds_layout_read_string(const ds_layout *l, ds_dump *dump, uint64_t addr, size_t max_chars, char *out,

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dumpscope/findings.h"
 #include "queryint.h"
 
 json_t *ds__evidence_json(ds_query *q, uint32_t first, uint32_t count) {
@@ -69,6 +70,23 @@ json_t *ds__setting_json(ds_query *q, uint32_t name) {
                                                                               : json_real(number);
     }
   return json_pack("{s:o,s:o}", "name", ds__jstr(text), "value", value);
+}
+
+bool ds_query_settings_equal(ds_query *q, const ds_finding_settings *want) {
+  ds_error ignore;
+  ds__view v = ds__section_view(q->idx, DS_SEC_SETTINGS, sizeof(ds_index_setting));
+  const ds_index_setting *have = v.data;
+  if (!have || !ds__need(q, DS_SEC_SETTINGS, &ignore))
+    return false;
+  for (size_t i = 0; i < ds_setting_count(); i++) {
+    bool found = false;
+    for (uint64_t k = 0; k < v.count && !found; k++)
+      if (strcmp(ds_index_string(q->idx, have[k].name), ds_setting_at(i)->name) == 0)
+        found = have[k].value == want->value[i];
+    if (!found)
+      return false;
+  }
+  return true;
 }
 
 /* ---- the report ------------------------------------------------------------------------------- */
@@ -224,6 +242,83 @@ static json_t *threads_json(ds_query *q) {
                    (json_int_t)exceptions);
 }
 
+/* Appends text to out (at most DS_MAX_COMMAND_LINE_CHARS bytes in all), quoted as .NET's
+ * Environment.CommandLine quotes an argument: in double quotes when empty or holding a space, tab
+ * or quote, with quotes (and the backslashes before them) escaped by backslashes. */
+static void paste_argument(char *out, size_t *len, const char *arg, bool first) {
+  size_t cap = DS_MAX_COMMAND_LINE_CHARS;
+  bool quote = !*arg || strpbrk(arg, " \t\"") != NULL;
+#define PUT(c) (*len + 1 < cap ? (void)(out[(*len)++] = (c)) : (void)0)
+  if (!first)
+    PUT(' ');
+  if (quote)
+    PUT('"');
+  for (const char *c = arg; *c; c++) {
+    if (quote && *c == '\\') {
+      size_t run = 0;
+      while (c[run] == '\\')
+        run++;
+      bool before_quote = c[run] == '"' || c[run] == '\0';
+      for (size_t k = 0; k < (before_quote ? 2 * run : run); k++)
+        PUT('\\');
+      c += run - 1;
+      continue;
+    }
+    if (quote && *c == '"')
+      PUT('\\');
+    PUT(*c);
+  }
+  if (quote)
+    PUT('"');
+#undef PUT
+  out[*len] = '\0';
+}
+
+/* The process's command line as the runtime keeps it (System.Environment.s_commandLineArgs, what
+ * Environment.GetCommandLineArgs returns): {command_line, command_line_args}, or null when the
+ * index has no such static (older index, runtime not started through its host) or the dump does
+ * not hold the array. The analysis records that static; the strings are read from the dump. */
+static json_t *command_line_json(ds_query *q) {
+  ds_error ignore;
+  ds__view v = ds__section_view(q->idx, DS_SEC_STATICS, sizeof(ds_index_static));
+  const ds_index_static *statics = v.data;
+  uint64_t slot = 0;
+  if (!q->dump || !statics || !ds__need(q, DS_SEC_STATICS, &ignore))
+    return json_null();
+  for (uint64_t s = 0; s < v.count && !slot; s++)
+    if (statics[s].type < q->type_count && !(statics[s].flags & DS_STATIC_THREAD) &&
+        strcmp(ds__type_name(q, statics[s].type), "System.Environment") == 0 &&
+        strcmp(ds_index_string(q->idx, statics[s].name), "s_commandLineArgs") == 0)
+      slot = statics[s].address;
+  uint64_t array = 0;
+  uint32_t length = 0;
+  if (!slot || !ds_dump_read_u64(q->dump, slot, &array) || !array)
+    return json_null();
+  uint32_t obj = ds_query_find(q, array, false);
+  if (obj == UINT32_MAX || strcmp(ds__type_name(q, q->type[obj]), "System.String[]") != 0 ||
+      !ds_layout_read_length(q->layout, q->dump, array, &length))
+    return json_null();
+  char *line = malloc(DS_MAX_COMMAND_LINE_CHARS);
+  if (!line)
+    return json_null();
+  json_t *args = json_array();
+  size_t len = 0;
+  line[0] = '\0';
+  for (uint32_t i = 0; i < length && i < DS_MAX_COMMAND_LINE_ARGS; i++) {
+    uint64_t str = 0;
+    int64_t chars = 0;
+    char *text = ds_dump_read_u64(q->dump, ds_layout_element(q->layout, array, i, 8), &str) && str
+                     ? ds__read_string(q, str, DS_MAX_COMMAND_LINE_CHARS, &chars)
+                     : NULL;
+    ds__jappend(args, ds__jstr(text ? text : ""));
+    paste_argument(line, &len, text ? text : "", i == 0);
+    free(text);
+  }
+  json_t *j = json_pack("{s:o,s:o}", "command_line", ds__jstr(line), "command_line_args", args);
+  free(line);
+  return j;
+}
+
 static json_t *summary_json(ds_query *q, const ds_index_report *r, const ds_index_hist *hist, uint64_t hist_count,
                             size_t types_used) {
   const ds_index_info *in = q->info;
@@ -235,6 +330,14 @@ static json_t *summary_json(ds_query *q, const ds_index_report *r, const ds_inde
   ds__jset(j, "gc", json_pack("{s:s,s:b,s:i}", "mode", in->server_gc ? "server" : "workstation", "regions",
                               in->regions != 0, "heap_count", (int)in->heap_count));
   ds__jset(j, "gc_in_progress", json_boolean(r->gc_in_progress));
+  json_t *process = json_object();
+  json_t *cmd = command_line_json(q);
+  ds__jset(process, "command_line", json_is_object(cmd) ? json_incref(json_object_get(cmd, "command_line")) : json_null());
+  ds__jset(process, "command_line_args",
+           json_is_object(cmd) ? json_incref(json_object_get(cmd, "command_line_args")) : json_null());
+  ds__jset(process, "uptime_seconds", json_null()); /* not in a createdump dump: see README */
+  json_decref(cmd);
+  ds__jset(j, "process", process);
   json_t *heap = json_object();
   ds__jset(heap, "bytes", json_integer((json_int_t)in->heap_bytes));
   ds__jset(heap, "free_bytes", json_integer((json_int_t)in->free_bytes));

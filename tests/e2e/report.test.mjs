@@ -59,6 +59,17 @@ test('the daemon passes finding_settings to its workers', async () => {
   assert.equal(rep.json.settings.find((s) => s.name === 'undisposed_objects').value, 100);
 });
 
+// The growth of a type name between two growth fixtures: the truth's type plus the same-named type
+// of the assembly's second copy (another load context).
+function growthByName(before, after, name) {
+  const copy = (f) => (f.truth.scenario_data.growth.second_copy.type === name ? f.truth.scenario_data.growth.second_copy : { count: 0, total_size: 0 });
+  const t = (f) => f.truth.types[name];
+  return {
+    count: t(after).count + copy(after).count - t(before).count - copy(before).count,
+    bytes: t(after).total_size + copy(after).total_size - t(before).total_size - copy(before).total_size,
+  };
+}
+
 test('two dumps of one program compare over HTTP: growth per type, the truth\'s difference', async () => {
   const g1 = fixture('growth1-wks-heap'), g2 = fixture('growth2-wks-heap');
   const ids = [];
@@ -71,16 +82,46 @@ test('two dumps of one program compare over HTTP: growth per type, the truth\'s 
   }
   const r = await api(d, `/dumps/${ids[1]}/diff?base=${ids[0]}&limit=50`, { token: reader });
   assert.equal(r.status, 200, r.text.slice(0, 300));
-  const records = r.json.types.find((t) => t.type === 'Scenarios.GrowthRecord');
-  const want = g2.truth.types['Scenarios.GrowthRecord'], was = g1.truth.types['Scenarios.GrowthRecord'];
-  assert.equal(records.count_growth, want.count - was.count);
-  assert.equal(records.bytes_growth, want.total_size - was.total_size);
-  assert.ok(records.retained_growth > records.bytes_growth, 'each record retains its key and payload');
+  const records = r.json.types.filter((t) => t.type === 'Scenarios.GrowthRecord');
+  assert.equal(records.length, 1, 'the second copy\'s same-named type is the same row');
+  const want = growthByName(g1, g2, 'Scenarios.GrowthRecord');
+  assert.equal(records[0].count_growth, want.count);
+  assert.equal(records[0].bytes_growth, want.bytes);
+  assert.ok(records[0].retained_growth > records[0].bytes_growth, 'each record retains its key and payload');
   let e = await api(d, `/dumps/${ids[1]}/diff`, { token: reader });
   assert.equal(e.status, 400);
   e = await api(d, `/dumps/${ids[1]}/diff?base=0123456789abcdef`, { token: reader });
   assert.equal(e.status, 404);
   assert.match(e.json.error.message, /to compare with/);
+});
+
+test('findings follow the daemon\'s finding_settings: an index built with other thresholds is rebuilt', async () => {
+  const other = newDataDir();
+  const t = token(other, 'uploader');
+  let daemon = await startDaemon(other, ['--max-upload-bytes', '1G']);
+  try {
+    const up = await upload(daemon, t, main.dump, 'main-wks-heap.dmp');
+    assert.equal(up.status, 201, up.text);
+    const job = await waitJob(daemon, t, up.json.job, ['done', 'failed']);
+    assert.equal(job.state, 'done', JSON.stringify(job));
+    let f = await api(daemon, `/dumps/${up.json.id}/findings`, { token: t });
+    assert.equal(f.status, 200);
+    assert.equal(f.json.findings.find((x) => x.code === 'pinned-handles'), undefined, '66 pinned handles < the default 100');
+    await stopDaemon(daemon);
+    // the same data, a lower threshold: the first query finds the index stale and rebuilds it
+    daemon = await startDaemon(other, ['--max-upload-bytes', '1G', '--finding-settings', 'pinned_handles=50']);
+    f = await api(daemon, `/dumps/${up.json.id}/findings`, { token: t });
+    assert.equal(f.status, 202, f.text);
+    f = await api(daemon, `/dumps/${up.json.id}/findings?wait=120`, { token: t });
+    assert.equal(f.status, 200, f.text);
+    const pinned = f.json.findings.find((x) => x.code === 'pinned-handles');
+    assert.deepEqual(pinned && pinned.setting, { name: 'pinned_handles', value: 50 });
+    // and stays built: the next query answers at once
+    assert.equal((await api(daemon, `/dumps/${up.json.id}/report`, { token: t })).status, 200);
+  } finally {
+    await stopDaemon(daemon);
+    rmSync(other, { recursive: true, force: true });
+  }
 });
 
 test('a bad finding setting keeps the daemon from starting, naming it', () => {

@@ -54,6 +54,24 @@ test('health needs no token; everything else does, with the right role', async (
   assert.match(r.text, /^# HELP dumpscope_/);
 });
 
+test('/me tells each token its role and what it may do; no token is a 401', async () => {
+  const want = {
+    [reader]: ['reader', false, false],
+    [uploader]: ['uploader', true, false],
+    [admin]: ['admin', true, true],
+  };
+  for (const [t, [role, up, del]] of Object.entries(want)) {
+    const r = await api(d, '/me', { token: t });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { role, can_upload: up, can_import: up, can_delete: del, max_upload_bytes: 1 << 30 });
+  }
+  assert.equal((await api(d, '/me')).status, 401);
+  assert.equal((await api(d, '/me', { token: 'dst_' + '0'.repeat(64) })).status, 401);
+  const post = await api(d, '/me', { token: admin, method: 'POST', body: '' });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get('allow'), 'GET');
+});
+
 test('upload -> automatic analysis -> gen/2, roots, deadlocks answer with the truth', async () => {
   const up = await upload(d, uploader, main.dump, 'main-wks-heap.dmp');
   assert.equal(up.status, 201, up.text);

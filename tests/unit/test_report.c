@@ -75,6 +75,13 @@ static void check_summary(ds_fixture *fx, ds_query *q, json_t *report) {
   json_t *fin = json_object_get(fx->truth, "finalizer");
   if (fin)
     CU_ASSERT(jint(json_object_get(s, "finalization"), "ready") >= jint(fin, "ready_for_finalization"));
+  /* the command line the runtime keeps, as the process itself reported it (Environment) */
+  json_t *process = json_object_get(s, "process");
+  const char *line = json_string_value(json_object_get(process, "command_line"));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+  CU_ASSERT_STRING_EQUAL(line, json_string_value(json_object_get(fx->truth, "command_line")));
+  CU_ASSERT(json_equal(json_object_get(process, "command_line_args"), json_object_get(fx->truth, "command_line_args")));
+  CU_ASSERT(json_is_null(json_object_get(process, "uptime_seconds")));
 }
 
 /* Scenario types with the truth's count and size in the whole-heap lists and in their generation. */
@@ -133,6 +140,18 @@ static void check_types(ds_fixture *fx, json_t *report) {
       fprintf(stderr, "%s: LOH marker %s not among the LOH's largest objects\n", fx->name,
               json_string_value(json_object_get(m, "name")));
     CU_ASSERT(found);
+  }
+  /* a dead LOH object counts (the histogram above counts live and dead alike) and is listed as dead */
+  json_t *dead = json_object_get(json_object_get(json_object_get(fx->truth, "scenario_data"), "report"), "dead_loh");
+  if (dead) {
+    json_t *o, *hit = NULL;
+    json_array_foreach(json_object_get(loh, "largest"), k, o)
+      if (strcmp(json_string_value(json_object_get(o, "address")), json_string_value(json_object_get(dead, "address"))) == 0)
+        hit = o;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hit);
+    CU_ASSERT(json_is_false(json_object_get(hit, "live")));
+    CU_ASSERT_EQUAL(jint(hit, "size"), jint(dead, "size"));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(hit, "type")), json_string_value(json_object_get(dead, "type")));
   }
 }
 

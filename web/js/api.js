@@ -4,10 +4,18 @@
 
 const KEY = 'dumpscope.token';
 
+let meCache = null; // the promise of GET /me for the token signed in
+
 export const session = {
   token: () => sessionStorage.getItem(KEY),
-  signIn: (t) => sessionStorage.setItem(KEY, t),
-  signOut: () => sessionStorage.removeItem(KEY),
+  signIn: (t) => {
+    meCache = null;
+    sessionStorage.setItem(KEY, t);
+  },
+  signOut: () => {
+    meCache = null;
+    sessionStorage.removeItem(KEY);
+  },
 };
 
 const STATUS_WORDS = {
@@ -74,20 +82,22 @@ function errorFrom(status, text, statusText) {
   return new ApiError(status, `http_${status}`, (text || statusText || 'no details').slice(0, 300));
 }
 
-// GET/DELETE a JSON resource. 202 throws NotReady, anything else not 2xx throws ApiError.
-export async function request(path, { method = 'GET', params, signal } = {}) {
+// GET/DELETE/POST a JSON resource (body: a document sent as JSON). 202 throws NotReady unless
+// accepted is set (POST /dumps/import answers 202 with its resource); not 2xx throws ApiError.
+export async function request(path, { method = 'GET', params, signal, body, accepted = false } = {}) {
   const headers = { Accept: 'application/json' };
   const t = session.token();
   if (t) headers.Authorization = `Bearer ${t}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
   try {
-    res = await fetch(path + query(params), { method, headers, signal });
+    res = await fetch(path + query(params), { method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, 'network', `The dumpscope server did not answer (${e.message}).`);
   }
   const text = await res.text();
-  if (res.status === 202) {
+  if (res.status === 202 && !accepted) {
     let doc = null;
     try {
       doc = JSON.parse(text);
@@ -110,6 +120,16 @@ export function get(path, params, signal) {
   const p = request(path, { params, signal });
   p.catch(() => {});
   return p;
+}
+
+// What the signed-in token may do: {role, can_upload, can_import, can_delete}, asked once per
+// sign-in. A failure is not cached (the next page asks again).
+export function me() {
+  if (!meCache) {
+    meCache = request('/me');
+    meCache.catch(() => (meCache = null));
+  }
+  return meCache;
 }
 
 // A dump's resource: /dumps/{id}/{sub}.

@@ -1,7 +1,8 @@
 // dumps.js: the list of dumps with the live progress of their analysis, uploads (drag and drop or
-// the file picker, streamed by the browser with a progress bar) and delete (admins).
+// the file picker, streamed by the browser with a progress bar) and delete (admins). What the
+// token's role cannot do (GET /me) is not offered: no drop zone for a reader, no Delete but for admins.
 
-import { get, request, upload } from './api.js';
+import { get, me, request, upload } from './api.js';
 import { badge, bytes, duration, errorBox, h, num, pager, progressBar, size, table, to, when } from './ui.js';
 
 const ACTIVE = new Set(['queued', 'analysing']);
@@ -112,7 +113,8 @@ export async function dumpsView(ctx) {
   const cursor = ctx.q.get('cursor') || '';
   const message = h('div', { 'aria-live': 'polite' });
   const listBox = h('div', { id: 'dump-list' });
-  const { zone, paint } = dropZone();
+  const who = await me();
+  const { zone, paint } = who.can_upload ? dropZone() : { zone: null, paint: () => {} };
 
   const jobs = new Map();
   const count = h('span', { class: 'muted' });
@@ -129,11 +131,13 @@ export async function dumpsView(ctx) {
           { title: 'Uploaded', cell: (d) => when(d.created_ms) },
           { title: 'Analysis', num: true, cell: (d) => duration(d.analysis_ms) },
           { title: 'Problem', cell: (d) => (d.error ? h('span', { class: 'error-text' }, d.error) : '') },
-          {
-            title: h('span', { class: 'muted' }, 'Admin'),
-            cell: (d) => h('button', { type: 'button', class: 'danger', onclick: () => remove(d) }, 'Delete'),
-          },
-        ],
+          who.can_delete
+            ? {
+                title: h('span', { class: 'muted' }, 'Admin'),
+                cell: (d) => h('button', { type: 'button', class: 'danger', onclick: () => remove(d) }, 'Delete'),
+              }
+            : null,
+        ].filter(Boolean),
         doc.dumps,
         {
           empty: status ? `No dump is ${status}.` : 'No dumps yet: upload one above.',
@@ -208,8 +212,20 @@ export async function dumpsView(ctx) {
   return h(
     'div',
     {},
-    h('div', { class: 'row' }, h('h1', { tabindex: '-1' }, 'Dumps'), count, filter),
-    zone,
+    h(
+      'div',
+      { class: 'row' },
+      h('h1', { tabindex: '-1' }, 'Dumps'),
+      count,
+      filter,
+      who.can_import ? h('a', { href: '#/import', class: 'button', id: 'import-link' }, 'Import from a URL\u2026') : null,
+    ),
+    zone ||
+      h(
+        'p',
+        { class: 'muted', id: 'role-note' },
+        `Signed in as a ${who.role}: you can read every dump; uploading and importing need an uploader token.`,
+      ),
     message,
     listBox,
   );

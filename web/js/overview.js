@@ -9,7 +9,7 @@ import {
   threadLink, to, typeLink, when,
 } from './ui.js';
 
-const SEVERITY = { error: 0, warning: 1, info: 2 };
+const SEVERITY = { error: 0, warning: 1, information: 2, info: 2, notification: 3 };
 
 // Threads ({os_id, managed_id}) and objects ({address, type}) anywhere in a finding's details.
 function evidence(x, threads, objects) {

@@ -92,6 +92,7 @@ export const to = {
   threads: (id) => href(`/dumps/${id}/threads`),
   thread: (id, t) => href(`/dumps/${id}/threads/${typeof t === 'object' ? threadKey(t) : t}`),
   page: (id, name, params) => href(`/dumps/${id}/${name}`, params),
+  importPage: (n) => href(`/imports/${n}`),
 };
 
 // ---- links --------------------------------------------------------------------------------------

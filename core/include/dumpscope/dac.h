@@ -204,6 +204,10 @@ ds_status ds_dac_finalization_fill_pointers(ds_dac *dac, ds_addr heap, ds_addr *
 ds_status ds_dac_segment(ds_dac *dac, ds_addr segment, ds_dacp_segment *out, ds_error *err);
 ds_status ds_dac_useful_globals(ds_dac *dac, ds_dacp_useful_globals *out, ds_error *err);
 ds_status ds_dac_method_table(ds_dac *dac, ds_addr mt, ds_dacp_method_table *out, ds_error *err);
+/* The MethodTable of the type named `name` (namespace.name, a top-level type) that `module`
+ * defines, found through its metadata (FindTypeDefByName) and its TypeDef to MethodTable map;
+ * *mt = 0 when the module defines no such type or has not loaded it. */
+ds_status ds_dac_module_type(ds_dac *dac, ds_addr module, const char *name, ds_addr *mt, ds_error *err);
 /* The type name as the DAC spells it (SOS style), UTF-8. */
 ds_status ds_dac_method_table_name(ds_dac *dac, ds_addr mt, char *out, size_t out_len, ds_error *err);
 ds_status ds_dac_method_table_fields(ds_dac *dac, ds_addr mt, ds_dacp_field_table *out, ds_error *err);

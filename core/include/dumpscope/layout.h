@@ -60,6 +60,9 @@ typedef struct ds_layout {
   /* the MethodTable */
   uint32_t mt_flag_finalizer;      /* enum_flag_HasFinalizer of the first u32 */
   uint32_t mt_flag_collectible;    /* enum_flag_Collectible */
+  uint32_t mt_num_interfaces;      /* u16 m_wNumInterfaces: entries of the interface map */
+  uint32_t mt_interface_map;       /* m_pInterfaceMap: every interface, inherited ones too, one
+                                      MethodTable pointer each (0: not known for this runtime) */
 } ds_layout;
 
 /* The layout of runtime major version `major` in *out; DS_E_UNSUPPORTED with a message naming
@@ -132,6 +135,10 @@ static inline uint32_t ds_layout_field_offset(const ds_layout *l, uint32_t dac_o
 
 /* Reads the MethodTable flags word at mt: *finalizer and *collectible; false when not in the dump. */
 bool ds_layout_read_mt_flags(const ds_layout *l, ds_dump *dump, uint64_t mt, bool *finalizer, bool *collectible);
+/* Whether the type of MethodTable mt implements the interface of MethodTable iface (its interface
+ * map lists it: declared, inherited from a base type or from another interface). Returns -1 when
+ * that cannot be told (the runtime's layout has no interface map offset, or the map is unreadable). */
+int ds_layout_implements(const ds_layout *l, ds_dump *dump, uint64_t mt, uint64_t iface);
 
 /* Reads a string object's characters as UTF-8 (at most max_chars characters, the output
  * NUL-terminated and cut to out_len bytes). Returns the string's full length in characters, or

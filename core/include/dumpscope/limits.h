@@ -40,6 +40,8 @@
 #define DS_MAX_TYPES               (1u << 22)  /* distinct MethodTables */
 #define DS_MAX_FIELDS_PER_TYPE     65536u
 #define DS_MAX_STRING_READ_CHARS   (1u << 20)  /* characters of one string value we decode */
+#define DS_MAX_COMMAND_LINE_ARGS   1024u       /* arguments of the process's command line read */
+#define DS_MAX_COMMAND_LINE_CHARS  32768u      /* characters of the command line shown (longer: cut) */
 #define DS_MAX_ALLOC_CONTEXTS      (1u << 20)
 #define DS_MAX_OBJECT_SIZE         ((unsigned long long)1 << 40) /* larger means a corrupt MT or length */
 #define DS_MAX_HEAP_ERRORS         10000u      /* verify: errors recorded before giving up */

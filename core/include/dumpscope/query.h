@@ -121,6 +121,13 @@ ds_status ds_query_findings(ds_query *q, json_t **out, ds_error *err);
  * each generation; the LOH's largest objects; strings; exceptions; the thresholds used. Built
  * from sections the analysis stored: O(types + LOH objects + findings). */
 ds_status ds_query_report(ds_query *q, json_t **out, ds_error *err);
+
+/* Whether the index's findings were computed with exactly these thresholds (every setting of the
+ * table recorded with the same value). False for an index without them or with a damaged section:
+ * such an index is rebuilt by whoever wants other thresholds (the CLI's --set, the daemon's
+ * finding_settings). */
+struct ds_finding_settings;
+bool ds_query_settings_equal(ds_query *q, const struct ds_finding_settings *want);
 /* The dominator tree: by_type false: the objects parent (an address; 0: the roots) immediately
  * dominates, largest retained size first; by_type true: types by the bytes their instances
  * dominate. At most limit of them, with how many there are. */

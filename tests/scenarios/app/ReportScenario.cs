@@ -29,11 +29,35 @@ namespace Scenarios
         public bool Disposed => _disposed;
     }
 
+    /// <summary>Finalizable but not IDisposable (nothing to dispose): never "undisposed".</summary>
+    public sealed class FinalizableOnly
+    {
+        public int Id;
+        public FinalizableOnly(int id) { Id = id; }
+        ~FinalizableOnly() { ReportScenario.s_finalized++; }
+    }
+
+    /// <summary>IDisposable through its base class: its own interface list is empty.</summary>
+    public abstract class DisposableBase : IDisposable
+    {
+        public void Dispose() => GC.SuppressFinalize(this);
+    }
+
+    public sealed class DerivedResource : DisposableBase
+    {
+        public int Id;
+        public DerivedResource(int id) { Id = id; }
+        ~DerivedResource() { ReportScenario.s_finalized++; }
+    }
+
     internal static class ReportScenario
     {
         public const int HttpClientCount = 24;
         public const int Undisposed = 150;
         public const int Disposed = 50;
+        public const int FinalizableOnlyCount = 140;
+        public const int DerivedUndisposed = 120;
+        public const int DeadLohLength = 300_000;
         public const int PinnedHandles = 120;
         public const int PinnedArrayLength = 64;
         public const string TimeoutMessage = "dumpscope-report-timeout";
@@ -43,9 +67,13 @@ namespace Scenarios
 
         internal static List<HttpClient> s_clients = null!;
         internal static PooledConnection[] s_connections = null!;
+        internal static FinalizableOnly[] s_finalizableOnly = null!;
+        internal static DerivedResource[] s_derived = null!;
         internal static List<Exception> s_exceptions = null!;
         internal static GCHandle[] s_pinned = null!;
         internal static int s_finalized;
+        internal static IntPtr s_deadLohAddr;
+        internal static ulong s_deadLohSize;
 
         public static void Setup(Truth truth)
         {
@@ -56,6 +84,10 @@ namespace Scenarios
             s_connections = new PooledConnection[Undisposed + Disposed];
             for (int i = 0; i < s_connections.Length; i++) s_connections[i] = new PooledConnection(i);
             for (int i = Undisposed; i < s_connections.Length; i++) s_connections[i].Dispose();
+            s_finalizableOnly = new FinalizableOnly[FinalizableOnlyCount];
+            for (int i = 0; i < FinalizableOnlyCount; i++) s_finalizableOnly[i] = new FinalizableOnly(i);
+            s_derived = new DerivedResource[DerivedUndisposed];
+            for (int i = 0; i < DerivedUndisposed; i++) s_derived[i] = new DerivedResource(i);
 
             s_exceptions = new List<Exception>(TimeoutCount + InvalidCount);
             for (int i = 0; i < TimeoutCount; i++) s_exceptions.Add(Caught(() => throw new TimeoutException(TimeoutMessage)));
@@ -70,14 +102,19 @@ namespace Scenarios
             truth.AddFixedType(typeof(HttpClientHandler), HttpClientCount);
             truth.AddFixedType(typeof(SocketsHttpHandler), HttpClientCount);
             truth.AddFixedType(typeof(PooledConnection), Undisposed + Disposed);
+            truth.AddFixedType(typeof(FinalizableOnly), FinalizableOnlyCount);
+            truth.AddFixedType(typeof(DerivedResource), DerivedUndisposed);
             truth.AddFixedType(typeof(TimeoutException), TimeoutCount);
+            // a large array nothing references, allocated inside the no-GC region so that it stays
+            // on the LOH, dead, until the dump
+            truth.BeforeRead.Add(AllocateDeadLoh);
             truth.AddMarker("connection.undisposed.first", "soh", () => s_connections[0]);
             truth.AddMarker("connection.disposed.first", "soh", () => s_connections[Undisposed]);
             truth.AddMarker("exceptions.list", "soh", () => s_exceptions);
 
             truth.ScenarioData.Add(("report", w =>
             {
-                if (s_finalized != 0) throw new InvalidOperationException($"{s_finalized} PooledConnection finalizers ran");
+                if (s_finalized != 0) throw new InvalidOperationException($"{s_finalized} finalizers of the report's types ran");
                 w.WriteStartObject();
                 w.WriteNumber("http_clients", HttpClientCount);
                 w.WriteString("http_client_type", typeof(HttpClient).FullName);
@@ -85,7 +122,20 @@ namespace Scenarios
                 w.WriteString("undisposed_type", typeof(PooledConnection).FullName);
                 w.WriteNumber("undisposed", Undisposed);
                 w.WriteNumber("disposed", Disposed);
+                // finalizable and never suppressed, but not IDisposable: not "undisposed"
+                w.WriteString("finalizable_only_type", typeof(FinalizableOnly).FullName);
+                w.WriteNumber("finalizable_only", FinalizableOnlyCount);
+                w.WriteBoolean("finalizable_only_is_disposable", typeof(IDisposable).IsAssignableFrom(typeof(FinalizableOnly)));
+                // IDisposable through its base class only
+                w.WriteString("derived_undisposed_type", typeof(DerivedResource).FullName);
+                w.WriteNumber("derived_undisposed", DerivedUndisposed);
+                w.WriteBoolean("derived_is_disposable", typeof(IDisposable).IsAssignableFrom(typeof(DerivedResource)));
                 w.WriteNumber("pinned_handles", PinnedHandles);
+                w.WriteStartObject("dead_loh");
+                w.WriteString("address", Heap.Hex(s_deadLohAddr));
+                w.WriteString("type", typeof(byte[]).FullName);
+                w.WriteNumber("size", s_deadLohSize);
+                w.WriteEndObject();
                 w.WriteStartArray("exceptions");
                 foreach (var (type, message, count) in new[] {
                     (typeof(TimeoutException).FullName!, TimeoutMessage, TimeoutCount),
@@ -100,6 +150,14 @@ namespace Scenarios
                 w.WriteEndArray();
                 w.WriteEndObject();
             }));
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void AllocateDeadLoh()
+        {
+            var dead = new byte[DeadLohLength];
+            s_deadLohAddr = Heap.AddressOf(dead);
+            s_deadLohSize = Heap.SizeOf(dead);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]

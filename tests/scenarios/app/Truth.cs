@@ -109,6 +109,11 @@ namespace Scenarios
             w.WriteString("process", Process);
             w.WriteString("variant", Variant);
             w.WriteNumber("pid", Environment.ProcessId);
+            // what the runtime keeps of the command line (Environment.s_commandLineArgs): the report's summary
+            w.WriteString("command_line", Environment.CommandLine);
+            w.WriteStartArray("command_line_args");
+            foreach (string a in Environment.GetCommandLineArgs()) w.WriteStringValue(a);
+            w.WriteEndArray();
             w.WriteString("runtime_version", Environment.Version.ToString());
             w.WriteString("runtime_commit", RuntimeCommit());
             w.WriteString("coreclr_path", CoreClrPath());
