@@ -5,7 +5,8 @@
  * headers, collect PT_LOAD segments that carry data (sorted by address for binary search), parse
  * PT_NOTE notes (NT_PRSTATUS, NT_PRFPREG, NT_FILE), group NT_FILE entries into modules and read
  * each module's GNU build id from target memory. Reads that miss every PT_LOAD fall back to the
- * on-disk file of an NT_FILE mapping whose ELF build id matches the dump's.
+ * on-disk file of an NT_FILE mapping whose ELF build id matches the dump's, or that is a PE file
+ * fitting its mappings (pefile.c: kernel cores and gcore leave the assemblies' images out).
  */
 #include "dumpscope/dump.h"
 
@@ -183,28 +184,55 @@ size_t ds_elf_image_build_id(const uint8_t *image, uint64_t size, uint8_t *out) 
   return 0;
 }
 
-/* Maps the on-disk file of a module when its build id equals the dump's. Caller holds lock. */
+/* Whether the on-disk PE file fits every NT_FILE mapping of the module. */
+static bool pe_fits(const ds_dump *dump, size_t module_index, const uint8_t *data, uint64_t size) {
+  size_t n = 0;
+  for (size_t i = 0; i < dump->mapping_count; i++)
+    n += dump->mappings[i].module_index == module_index;
+  ds_dump_mapping *maps = calloc(n ? n : 1, sizeof *maps);
+  if (!maps)
+    return false;
+  n = 0;
+  for (size_t i = 0; i < dump->mapping_count; i++) /* sorted by address */
+    if (dump->mappings[i].module_index == module_index)
+      maps[n++] = (ds_dump_mapping){dump->mappings[i].start, dump->mappings[i].end, dump->mappings[i].file_offset,
+                                    &dump->modules[module_index]};
+  bool fits = ds_pe_file_fits(data, size, maps, n);
+  free(maps);
+  return fits;
+}
+
+/* Maps the on-disk file of a module when it is verified to be the one the process mapped: an ELF
+ * file with the dump's build id, or a PE file that fits the module's mappings. Caller holds lock. */
 static void open_disk_image(ds_dump *dump, size_t module_index) {
   disk_image *img = &dump->images[module_index];
   const ds_module *mod = &dump->modules[module_index];
   img->state = -1;
-  if (!mod->is_elf || mod->build_id_len == 0)
-    return;
+  if (mod->is_elf && mod->build_id_len == 0)
+    return; /* an ELF file without a build id: nothing to check it against */
   int fd = ds_open_regular(mod->path);
   if (fd < 0)
     return;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-    close(fd);
+  char magic[2];
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+      (!mod->is_elf && (pread(fd, magic, 2, 0) != 2 || magic[0] != 'M' || magic[1] != 'Z'))) {
+    close(fd); /* (not ELF: only a PE file is checked, other files are never mapped) */
     return;
   }
   void *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (data == MAP_FAILED)
     return;
-  uint8_t id[DS_MAX_BUILD_ID_BYTES];
-  size_t id_len = ds_elf_image_build_id(data, (uint64_t)st.st_size, id);
-  if (id_len != mod->build_id_len || memcmp(id, mod->build_id, id_len) != 0) {
+  bool same;
+  if (mod->is_elf) {
+    uint8_t id[DS_MAX_BUILD_ID_BYTES];
+    size_t id_len = ds_elf_image_build_id(data, (uint64_t)st.st_size, id);
+    same = id_len == mod->build_id_len && memcmp(id, mod->build_id, id_len) == 0;
+  } else {
+    same = pe_fits(dump, module_index, data, (uint64_t)st.st_size);
+  }
+  if (!same) {
     munmap(data, (size_t)st.st_size);
     return;
   }
