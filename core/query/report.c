@@ -77,7 +77,7 @@ json_t *ds__setting_json(ds_query *q, uint32_t name) {
 #define REPORT_TOP_GEN_TYPES 10  /* ... and for each generation */
 #define REPORT_LOH_OBJECTS 20    /* largest objects of the LOH listed */
 
-static const char *const dump_kinds[] = {"unknown", "full", "heap"};
+static const char *const dump_kinds[] = {"unknown", "full", "heap", "core"};
 
 /* The report's facts, or zeros when the index has none (hand-made or older). */
 static ds_index_report report_facts(ds_query *q) {

@@ -46,6 +46,8 @@ static void load_all(void) {
     snprintf(x->process, sizeof x->process, "%s", json_string_value(json_object_get(f, "process")));
     snprintf(x->variant, sizeof x->variant, "%s", json_string_value(json_object_get(f, "variant")));
     snprintf(x->kind, sizeof x->kind, "%s", json_string_value(json_object_get(f, "kind")));
+    const char *framework = json_string_value(json_object_get(f, "framework"));
+    snprintf(x->framework, sizeof x->framework, "%s", framework ? framework : "sdk");
     snprintf(x->dump, sizeof x->dump, "%s/%s", dir, json_string_value(json_object_get(f, "dump")));
     snprintf(x->truth_path, sizeof x->truth_path, "%s/%s", dir, json_string_value(json_object_get(f, "truth")));
     if (access(x->dump, R_OK) != 0) {

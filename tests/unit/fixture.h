@@ -17,7 +17,8 @@ typedef struct ds_fixture {
   char name[64];
   char process[32];
   char variant[16];
-  char kind[16];        /* "full" or "heap" */
+  char kind[16];        /* "full" or "heap" (createdump), "core" (gdb gcore, as a kernel core) */
+  char framework[16];   /* "sdk" (the SDK's runtime), "net8.0", "net9.0" (self-contained publish) */
   char dump[4096];      /* absolute path */
   char truth_path[4096];
   json_t *truth;        /* parsed truth, owned */

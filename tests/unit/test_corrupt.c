@@ -207,8 +207,8 @@ static void test_unsupported(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
   ds_fixture *f = &fx[0];
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(fx[i].kind, "full") == 0)
+  for (size_t i = 0; i < n; i++) /* (the SDK's .NET 10, not a net8.0/net9.0 publish) */
+    if (strcmp(fx[i].kind, "full") == 0 && strcmp(fx[i].framework, "sdk") == 0)
       f = &fx[i];
   char path[512];
   snprintf(path, sizeof path, "%s/arm64.dmp", ds_test_tmpdir());
@@ -255,8 +255,8 @@ static void test_newer_runtime(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
   ds_fixture *f = &fx[0];
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(fx[i].kind, "full") == 0)
+  for (size_t i = 0; i < n; i++) /* (the SDK's .NET 10, not a net8.0/net9.0 publish) */
+    if (strcmp(fx[i].kind, "full") == 0 && strcmp(fx[i].framework, "sdk") == 0)
       f = &fx[i];
   ds_error err = {0};
   ds_dump *dump = NULL;
