@@ -93,6 +93,11 @@ const char *ds_test_tmpdir(void) {
   return tmp;
 }
 
+int ds_fixture_runtime_major(const ds_fixture *fx) {
+  const char *v = fx->truth ? ds_truth_string(fx->truth, "runtime_version") : NULL;
+  return v ? atoi(v) : 0;
+}
+
 bool ds_test_hex(const char *text, uint64_t *value) {
   if (!text)
     return false;

@@ -32,6 +32,9 @@ const char *ds_fixtures_dir(void);
 /* A scratch directory for this test process (created on first use). */
 const char *ds_test_tmpdir(void);
 
+/* The major version of the fixture's runtime (its truth's runtime_version), 0 when unknown. */
+int ds_fixture_runtime_major(const ds_fixture *fx);
+
 /* Parses "0x..." into *value. */
 bool ds_test_hex(const char *text, uint64_t *value);
 /* Reads a truth field "a.b.c" as a string / integer (NULL / -1 when absent). */
