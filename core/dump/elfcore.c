@@ -184,19 +184,27 @@ size_t ds_elf_image_build_id(const uint8_t *image, uint64_t size, uint8_t *out) 
   return 0;
 }
 
+size_t ds_dump_module_mappings(const ds_dump *dump, const ds_module *mod, ds_dump_mapping *out, size_t max) {
+  size_t n = 0;
+  for (size_t i = 0; i < dump->mapping_count; i++) { /* sorted by address */
+    const file_mapping *m = &dump->mappings[i];
+    if (&dump->modules[m->module_index] != mod)
+      continue;
+    if (n < max)
+      out[n] = (ds_dump_mapping){m->start, m->end, m->file_offset, mod};
+    n++;
+  }
+  return n;
+}
+
 /* Whether the on-disk PE file fits every NT_FILE mapping of the module. */
 static bool pe_fits(const ds_dump *dump, size_t module_index, const uint8_t *data, uint64_t size) {
-  size_t n = 0;
-  for (size_t i = 0; i < dump->mapping_count; i++)
-    n += dump->mappings[i].module_index == module_index;
+  const ds_module *mod = &dump->modules[module_index];
+  size_t n = ds_dump_module_mappings(dump, mod, NULL, 0);
   ds_dump_mapping *maps = calloc(n ? n : 1, sizeof *maps);
   if (!maps)
     return false;
-  n = 0;
-  for (size_t i = 0; i < dump->mapping_count; i++) /* sorted by address */
-    if (dump->mappings[i].module_index == module_index)
-      maps[n++] = (ds_dump_mapping){dump->mappings[i].start, dump->mappings[i].end, dump->mappings[i].file_offset,
-                                    &dump->modules[module_index]};
+  ds_dump_module_mappings(dump, mod, maps, n);
   bool fits = ds_pe_file_fits(data, size, maps, n);
   free(maps);
   return fits;

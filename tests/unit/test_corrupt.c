@@ -82,7 +82,12 @@ static void test_truncated_dumps(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
   CU_ASSERT_FATAL(n > 0);
+  /* a createdump dump: its last bytes are segment data (gdb's cores end with section headers,
+     which nothing reads, so cutting their last page truncates nothing that is used) */
   const char *src = fx[0].dump;
+  for (size_t i = n; i-- > 0;)
+    if (strcmp(fx[i].kind, "core") != 0)
+      src = fx[i].dump;
   struct stat st;
   CU_ASSERT_EQUAL_FATAL(stat(src, &st), 0);
   off_t cuts[] = {10, 40, 700, st.st_size / 3, st.st_size / 2, st.st_size - 4096, st.st_size - 1};

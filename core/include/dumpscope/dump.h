@@ -85,6 +85,8 @@ typedef struct ds_dump_mapping {
 } ds_dump_mapping;
 /* The NT_FILE mapping containing addr; false when no file is mapped there. */
 bool ds_dump_mapping_at(const ds_dump *dump, uint64_t addr, ds_dump_mapping *out);
+/* Up to max of the module's NT_FILE mappings, by address, into out; returns how many it has. */
+size_t ds_dump_module_mappings(const ds_dump *dump, const ds_module *mod, ds_dump_mapping *out, size_t max);
 /* The target address at which byte `offset` of a module's file is mapped; false when no mapping
  * of the module covers it. */
 bool ds_dump_module_file_address(const ds_dump *dump, const ds_module *mod, uint64_t offset, uint64_t *addr);
