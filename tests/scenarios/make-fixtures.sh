@@ -11,8 +11,8 @@
 # OUTDIR/<key>/fixtures.json already holds what was asked for, the script exits at once.
 #
 # Default set: process "main" in variants wks, svr, seg, and process "locks" in variant wks;
-# full + heap dump each (main-wks also a gdb `gcore` core dump, kind "core", taken first: every
-# MethodTable in it is then in the full dump taken after it); processes "report",
+# full + heap dump each (main-wks and locks-wks also a gdb `gcore` core dump, kind "core", taken
+# first: every MethodTable in it is then in the full dump taken after it); processes "report",
 # "growth1" and "growth2" in variant wks, heap dump only. Older runtimes: the same program
 # published self-contained for net8.0 and net9.0 (the runtime, its DAC and createdump in the publish
 # folder), main in wks (full), svr and seg (heap), locks in wks (heap) for each.
@@ -88,7 +88,7 @@ set_dir="$outdir/$key"
 # Which units (one process run each) and which dumps of them make the requested set. A unit is
 # PROCESS:VARIANT:KINDS[:FRAMEWORK]; without FRAMEWORK it runs on the SDK's runtime with `dotnet`,
 # with one (net8.0, net9.0) it is that runtime's self-contained publish of the same program.
-units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap" "report:wks:heap"
+units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:core full heap" "report:wks:heap"
        "growth1:wks:heap" "growth2:wks:heap")
 [ "$big" = 1 ] && units+=("big:wks:heap")
 # Older runtimes: every GC variant, both dump kinds and the locks scenario on each, nothing more.
@@ -313,7 +313,7 @@ done
 
 # ---- fixtures.json (last, atomically) --------------------------------------------------------
 runtime_version="$(sed -n 's/^ *"runtime_version": "\(.*\)",\{0,1\}$/\1/p' "$set_dir/main-wks.truth.json" | head -1)"
-all_units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap" "report:wks:heap"
+all_units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:core full heap" "report:wks:heap"
            "growth1:wks:heap" "growth2:wks:heap" "big:wks:heap" "${version_units[@]}")
 {
     echo "{"
@@ -327,7 +327,8 @@ all_units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "
         parse_unit "$u"
         [ -f "$set_dir/$base.done" ] || continue
         rv="$(sed -n 's/^ *"runtime_version": "\(.*\)",\{0,1\}$/\1/p' "$set_dir/$base.truth.json" | head -1)"
-        for kind in $kinds; do
+        for kind in full heap core; do   # (listed in this order whatever order they were taken in)
+            case " $kinds " in *" $kind "*) ;; *) continue ;; esac
             [ -f "$set_dir/$base-$kind.dmp" ] || continue
             printf '%s    { "name": "%s", "process": "%s", "variant": "%s", "kind": "%s", "framework": "%s", "runtime_version": "%s", "dump": "%s", "truth": "%s", "dump_size": %s }' \
                 "$sep" "$base-$kind" "$p" "$v" "$kind" "${fw:-sdk}" "$rv" "$base-$kind.dmp" "$base.truth.json" \
@@ -351,4 +352,4 @@ for d in "$outdir"/*/; do
     fi
 done
 
-echo "make-fixtures: done in $(secs "$t_start") s: $set_dir ($(human "$(du -sb "$set_dir" | cut -f1)"))"
+echo "make-fixtures: done in $(secs "$t_start") s: $set_dir ($(human "$(du -s -B1 "$set_dir" | cut -f1)") on disk)"
