@@ -98,9 +98,12 @@ const char *ds__grouped(uint64_t v, char *out, size_t out_len) {
 
 /* A full dump (createdump -u) carries the module images; a heap dump (-h) only the memory the
  * process wrote, plus a module's headers and written data pages. Pages sampled across
- * libcoreclr.so's mappings tell them apart: a full dump holds them all. */
+ * libcoreclr.so's mappings tell them apart: a full dump holds them all. A core that createdump
+ * did not write (kernel, gcore) is a "core". */
 static ds_dump_kind dump_kind(const ds__build *b) {
   enum { SAMPLES = 32 };
+  if (!ds_dump_is_createdump(b->a->dump))
+    return DS_DUMP_KIND_CORE; /* (no DIAGINFOHEADER page: the kernel's or gdb's) */
   const ds_module *coreclr = ds_dump_find_module(b->a->dump, "libcoreclr.so");
   if (!coreclr || coreclr->end <= coreclr->base)
     return DS_DUMP_KIND_UNKNOWN;

@@ -5,7 +5,8 @@
  * headers, collect PT_LOAD segments that carry data (sorted by address for binary search), parse
  * PT_NOTE notes (NT_PRSTATUS, NT_PRFPREG, NT_FILE), group NT_FILE entries into modules and read
  * each module's GNU build id from target memory. Reads that miss every PT_LOAD fall back to the
- * on-disk file of an NT_FILE mapping whose ELF build id matches the dump's.
+ * on-disk file of an NT_FILE mapping whose ELF build id matches the dump's, or that is a PE file
+ * fitting its mappings (pefile.c: kernel cores and gcore leave the assemblies' images out).
  */
 #include "dumpscope/dump.h"
 
@@ -130,81 +131,63 @@ const uint8_t *ds_dump_span(const ds_dump *dump, uint64_t addr, uint64_t *avail)
   return dump->map + s->file_offset + (addr - s->vaddr);
 }
 
-int ds_elf_note_next(const uint8_t *notes, uint64_t size, uint64_t *pos, ds_elf_note *note) {
-  uint64_t at = *pos;
-  if (at >= size)
-    return DS_ELF_NOTE_END;
-  if (size - at < 12)
-    return DS_ELF_NOTE_HEADER_CUT;
-  memset(note, 0, sizeof *note);
-  memcpy(&note->name_size, notes + at, 4);
-  memcpy(&note->desc_size, notes + at + 4, 4);
-  memcpy(&note->type, notes + at + 8, 4);
-  /* sizes are 32-bit and at < size: none of these sums can wrap */
-  uint64_t name_off = at + 12;
-  uint64_t desc_off = name_off + (((uint64_t)note->name_size + 3) & ~3ull);
-  uint64_t next = desc_off + (((uint64_t)note->desc_size + 3) & ~3ull);
-  if (desc_off + note->desc_size > size)
-    return DS_ELF_NOTE_DESC_CUT;
-  note->name = notes + name_off;
-  note->desc = notes + desc_off;
-  note->offset = at;
-  *pos = next;
-  return DS_ELF_NOTE_OK;
-}
-
-bool ds_elf_note_is_build_id(const ds_elf_note *note) {
-  return note->type == NT_GNU_BUILD_ID && note->name_size == 4 && memcmp(note->name, "GNU", 4) == 0 &&
-         note->desc_size > 0 && note->desc_size <= DS_MAX_BUILD_ID_BYTES;
-}
-
-size_t ds_elf_image_build_id(const uint8_t *image, uint64_t size, uint8_t *out) {
-  if (size < sizeof(Elf64_Ehdr) || memcmp(image, ELFMAG, SELFMAG) != 0 ||
-      image[EI_CLASS] != ELFCLASS64)
-    return 0;
-  Elf64_Ehdr eh;
-  memcpy(&eh, image, sizeof eh);
-  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size ||
-      (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff)
-    return 0;
-  for (unsigned i = 0; i < eh.e_phnum; i++) {
-    Elf64_Phdr ph;
-    memcpy(&ph, image + eh.e_phoff + (uint64_t)i * sizeof ph, sizeof ph);
-    if (ph.p_type != PT_NOTE || ph.p_offset > size || ph.p_filesz > size - ph.p_offset)
+size_t ds_dump_module_mappings(const ds_dump *dump, const ds_module *mod, ds_dump_mapping *out, size_t max) {
+  size_t n = 0;
+  for (size_t i = 0; i < dump->mapping_count; i++) { /* sorted by address */
+    const file_mapping *m = &dump->mappings[i];
+    if (&dump->modules[m->module_index] != mod)
       continue;
-    uint64_t pos = 0;
-    ds_elf_note note;
-    while (ds_elf_note_next(image + ph.p_offset, ph.p_filesz, &pos, &note) == DS_ELF_NOTE_OK)
-      if (ds_elf_note_is_build_id(&note)) {
-        memcpy(out, note.desc, note.desc_size);
-        return note.desc_size;
-      }
+    if (n < max)
+      out[n] = (ds_dump_mapping){m->start, m->end, m->file_offset, mod};
+    n++;
   }
-  return 0;
+  return n;
 }
 
-/* Maps the on-disk file of a module when its build id equals the dump's. Caller holds lock. */
+/* Whether the on-disk PE file fits every NT_FILE mapping of the module. */
+static bool pe_fits(const ds_dump *dump, size_t module_index, const uint8_t *data, uint64_t size) {
+  const ds_module *mod = &dump->modules[module_index];
+  size_t n = ds_dump_module_mappings(dump, mod, NULL, 0);
+  ds_dump_mapping *maps = calloc(n ? n : 1, sizeof *maps);
+  if (!maps)
+    return false;
+  ds_dump_module_mappings(dump, mod, maps, n);
+  bool fits = ds_pe_file_fits(data, size, maps, n);
+  free(maps);
+  return fits;
+}
+
+/* Maps the on-disk file of a module when it is verified to be the one the process mapped: an ELF
+ * file with the dump's build id, or a PE file that fits the module's mappings. Caller holds lock. */
 static void open_disk_image(ds_dump *dump, size_t module_index) {
   disk_image *img = &dump->images[module_index];
   const ds_module *mod = &dump->modules[module_index];
   img->state = -1;
-  if (!mod->is_elf || mod->build_id_len == 0)
-    return;
+  if (mod->is_elf && mod->build_id_len == 0)
+    return; /* an ELF file without a build id: nothing to check it against */
   int fd = ds_open_regular(mod->path);
   if (fd < 0)
     return;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-    close(fd);
+  char magic[2];
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+      (!mod->is_elf && (pread(fd, magic, 2, 0) != 2 || magic[0] != 'M' || magic[1] != 'Z'))) {
+    close(fd); /* (not ELF: only a PE file is checked, other files are never mapped) */
     return;
   }
   void *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (data == MAP_FAILED)
     return;
-  uint8_t id[DS_MAX_BUILD_ID_BYTES];
-  size_t id_len = ds_elf_image_build_id(data, (uint64_t)st.st_size, id);
-  if (id_len != mod->build_id_len || memcmp(id, mod->build_id, id_len) != 0) {
+  bool same;
+  if (mod->is_elf) {
+    uint8_t id[DS_MAX_BUILD_ID_BYTES];
+    size_t id_len = ds_elf_image_build_id(data, (uint64_t)st.st_size, id);
+    same = id_len == mod->build_id_len && memcmp(id, mod->build_id, id_len) == 0;
+  } else {
+    same = pe_fits(dump, module_index, data, (uint64_t)st.st_size);
+  }
+  if (!same) {
     munmap(data, (size_t)st.st_size);
     return;
   }
@@ -324,15 +307,6 @@ void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len) {
   uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)4095;
   if (end > start)
     madvise((void *)start, end - start, MADV_DONTNEED);
-}
-
-void ds_build_id_hex(const uint8_t *id, size_t len, char *out) {
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < len; i++) {
-    out[2 * i] = hex[id[i] >> 4];
-    out[2 * i + 1] = hex[id[i] & 15];
-  }
-  out[2 * len] = 0;
 }
 
 /* Reads a module's ELF header, program headers and build id note from target memory. */

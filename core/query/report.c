@@ -95,7 +95,7 @@ bool ds_query_settings_equal(ds_query *q, const ds_finding_settings *want) {
 #define REPORT_TOP_GEN_TYPES 10  /* ... and for each generation */
 #define REPORT_LOH_OBJECTS 20    /* largest objects of the LOH listed */
 
-static const char *const dump_kinds[] = {"unknown", "full", "heap"};
+static const char *const dump_kinds[] = {"unknown", "full", "heap", "core"};
 
 /* The report's facts, or zeros when the index has none (hand-made or older). */
 static ds_index_report report_facts(ds_query *q) {

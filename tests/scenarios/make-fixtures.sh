@@ -11,8 +11,12 @@
 # OUTDIR/<key>/fixtures.json already holds what was asked for, the script exits at once.
 #
 # Default set: process "main" in variants wks, svr, seg, and process "locks" in variant wks;
-# full + heap dump each; processes "report", "growth1" and "growth2" in variant wks, heap dump only;
-# the real applications of realapps.sh ("vbcs" idle, "aspnet" under load), heap dump only.
+# full + heap dump each (main-wks and locks-wks also a gdb `gcore` core dump, kind "core", taken
+# first: every MethodTable in it is then in the full dump taken after it); processes "report",
+# "growth1" and "growth2" in variant wks, heap dump only; the real applications of realapps.sh
+# ("vbcs" idle, "aspnet" under load), heap dump only. Older runtimes: the same program
+# published self-contained for net8.0 and net9.0 (the runtime, its DAC and createdump in the publish
+# folder), main in wks (full), svr and seg (heap), locks in wks (heap) for each.
 # With --big or DS_FIXTURES_BIG=1: also process "big" (variant wks, heap dump only).
 #
 # Environment: DS_FIXTURES_BIG=1, DS_FIXTURES_TIMEOUT (seconds to wait for READY, default 120;
@@ -85,29 +89,48 @@ key="$(
 )"
 set_dir="$outdir/$key"
 
-# Which units (one process run each) and which dumps of them make the requested set.
-units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap" "report:wks:heap"
+# Which units (one process run each) and which dumps of them make the requested set. A unit is
+# PROCESS:VARIANT:KINDS[:FRAMEWORK]; without FRAMEWORK it runs on the SDK's runtime with `dotnet`,
+# with one (net8.0, net9.0) it is that runtime's self-contained publish of the same program.
+units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:core full heap" "report:wks:heap"
        "growth1:wks:heap" "growth2:wks:heap")
 units+=("${realapps_units[@]}")
 [ "$big" = 1 ] && units+=("big:wks:heap")
+# Older runtimes: every GC variant, both dump kinds and the locks scenario on each, nothing more.
+version_units=()
+for fw in net8.0 net9.0; do
+    version_units+=("main:wks:full:$fw" "main:svr:heap:$fw" "main:seg:heap:$fw" "locks:wks:heap:$fw")
+done
+units+=("${version_units[@]}")
+
+# parse_unit UNIT: sets p (process), v (variant), kinds, fw (framework, "" for the SDK's runtime)
+# and base (the run's file prefix: PROCESS-VARIANT, then -net8 etc. for an older runtime).
+parse_unit() {
+    local rest
+    p="${1%%:*}"; rest="${1#*:}"; v="${rest%%:*}"; rest="${rest#*:}"
+    kinds="${rest%%:*}"; fw=""
+    [ "$kinds" = "$rest" ] || fw="${rest#*:}"
+    base="$p-$v"
+    [ -z "$fw" ] || base="$base-${fw%.0}"
+}
 
 # unit_complete P V KINDS: the unit's marker, truth and every dump it makes are there (a marker
 # alone is not enough: a deleted dump must be made again, not silently dropped).
 unit_complete() {
-    local p="$1" v="$2" kinds="$3" k
-    [ -f "$set_dir/$p-$v.done" ] && [ -s "$set_dir/$p-$v.truth.json" ] || return 1
+    local base="$1" kinds="$2" k
+    [ -f "$set_dir/$base.done" ] && [ -s "$set_dir/$base.truth.json" ] || return 1
     for k in $kinds; do
-        [ -s "$set_dir/$p-$v-$k.dmp" ] || return 1
+        [ -s "$set_dir/$base-$k.dmp" ] || return 1
     done
 }
 
 set_complete() {
     [ -f "$set_dir/fixtures.json" ] || return 1
-    local u p v rest
+    local u p v kinds fw base
     for u in "${units[@]}"; do
-        p="${u%%:*}"; rest="${u#*:}"; v="${rest%%:*}"
-        unit_complete "$p" "$v" "${rest#*:}" || return 1
-        grep -q "\"truth\": \"$p-$v.truth.json\"" "$set_dir/fixtures.json" || return 1
+        parse_unit "$u"
+        unit_complete "$base" "$kinds" || return 1
+        grep -q "\"truth\": \"$base.truth.json\"" "$set_dir/fixtures.json" || return 1
     done
 }
 
@@ -144,21 +167,58 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
-# ---- build -----------------------------------------------------------------------------------
+# ---- build (each framework once, when a unit needs it) ------------------------------------------
 build_dir="$outdir/app-build"
 dll="$build_dir/bin/Scenarios/release/Scenarios.dll"
-mkdir -p "$build_dir"
-t0=$(now)
-echo "make-fixtures: building $app (Release, SDK $sdk_version) ..."
-# The program uses no NuGet package: restore only needs the SDK's own packs, no network.
-if ! dotnet build "$app/Scenarios.csproj" -c Release --nologo --artifacts-path "$build_dir" \
-        -p:TreatWarningsAsErrors=false >"$build_dir/build.log" 2>&1; then
-    grep -E ' error |error [A-Z]+[0-9]+' "$build_dir/build.log" | sort -u | head -20 >&2 || true
-    tail -20 "$build_dir/build.log" >&2
-    die "build of the scenario program failed (log: $build_dir/build.log)"
-fi
-[ -f "$dll" ] || die "build succeeded but $dll is missing"
-echo "make-fixtures: built in $(secs "$t0") s"
+built=" "
+
+build_failed() {
+    grep -E ' error |error [A-Z]+[0-9]+' "$1" | sort -u | head -20 >&2 || true
+    tail -20 "$1" >&2
+    die "$2 (log: $1)"
+}
+
+# ensure_built FW: the SDK build ("" : run with `dotnet $dll`) or FW's self-contained publish
+# (run as $build_dir-FW/publish/.../Scenarios; libcoreclr.so, its DAC and createdump beside it).
+ensure_built() {
+    local fw="$1" dir t0
+    case "$built" in *" ${fw:-sdk} "*) return 0 ;; esac
+    t0=$(now)
+    if [ -z "$fw" ]; then
+        mkdir -p "$build_dir"
+        echo "make-fixtures: building $app (Release, SDK $sdk_version) ..."
+        # The program uses no NuGet package: restore only needs the SDK's own packs, no network.
+        dotnet build "$app/Scenarios.csproj" -c Release --nologo --artifacts-path "$build_dir" \
+            -p:TreatWarningsAsErrors=false >"$build_dir/build.log" 2>&1 ||
+            build_failed "$build_dir/build.log" "build of the scenario program failed"
+        [ -f "$dll" ] || die "build succeeded but $dll is missing"
+    else
+        dir="$build_dir-$fw"
+        mkdir -p "$dir"
+        echo "make-fixtures: publishing $app self-contained for $fw (Release, linux-x64) ..."
+        # Restores that framework's runtime pack (Microsoft.NETCore.App.Runtime.linux-x64, the
+        # version the SDK picks) and apphost from NuGet.
+        dotnet publish "$app/Scenarios.csproj" -c Release --nologo -r linux-x64 --self-contained \
+            -p:ScenarioFramework="$fw" -p:UseAppHost=true --artifacts-path "$dir" \
+            -p:TreatWarningsAsErrors=false >"$dir/publish.log" 2>&1 ||
+            build_failed "$dir/publish.log" "self-contained publish of the scenario program for $fw failed (is the runtime pack on the NuGet source?)"
+        local exe="$dir/publish/Scenarios/release_linux-x64/Scenarios" f
+        for f in "$exe" "${exe%/*}/libcoreclr.so" "${exe%/*}/libmscordaccore.so" "${exe%/*}/createdump"; do
+            [ -f "$f" ] || die "publish for $fw succeeded but $f is missing"
+        done
+    fi
+    built="$built${fw:-sdk} "
+    echo "make-fixtures: built ${fw:-for the SDK runtime} in $(secs "$t0") s"
+}
+
+# scenario_command FW: the command that runs the program (its arguments follow).
+scenario_command() {
+    if [ -z "$1" ]; then
+        echo "dotnet $dll"
+    else
+        echo "$build_dir-$1/publish/Scenarios/release_linux-x64/Scenarios"
+    fi
+}
 
 # ---- one unit: run the process, dump it, kill it ---------------------------------------------
 variant_env() {
@@ -171,19 +231,22 @@ variant_env() {
 }
 
 run_unit() {
-    local process="$1" variant="$2" kinds="$3"
-    local base="$process-$variant" truth="$set_dir/$process-$variant.truth.json"
+    local process="$1" variant="$2" kinds="$3" fw="$4" base="$5"
+    local truth="$set_dir/$base.truth.json"
     local log="$set_dir/$base.log" limit="$timeout_s" t_unit t_ready pid kind flag file
     [ "$process" = big ] && limit=$((timeout_s * 3))
 
     # A unit is all or nothing: its dumps belong to the one run whose truth sits beside them.
-    rm -f "$set_dir/$base.done" "$truth" "$truth.tmp" "$set_dir/$base"-*.dmp "$set_dir/$base"-*.dmp.partial
+    rm -f "$set_dir/$base.done" "$truth" "$truth.tmp"
+    for kind in full heap core; do   # (not a glob: main-wks-* would match main-wks-net8-*)
+        rm -f "$set_dir/$base-$kind.dmp" "$set_dir/$base-$kind.dmp.partial"*
+    done
 
     t_unit=$(now)
     # The GC configuration is the variant's only (the caller's was removed at the start).
     # shellcheck disable=SC2046
     env DS_FIXTURE_VARIANT="$variant" $(variant_env "$variant") \
-        dotnet "$dll" "$process" "$truth" >"$log" 2>&1 </dev/null &
+        $(scenario_command "$fw") "$process" "$truth" >"$log" 2>&1 </dev/null &
     pid=$!
     live_pid=$pid
 
@@ -211,10 +274,21 @@ run_unit() {
 
     local line="make-fixtures: $base: ready in $t_ready s"
     for kind in $kinds; do
-        case "$kind" in full) flag=-u ;; heap) flag=-h ;; *) die "unknown dump kind $kind" ;; esac
+        case "$kind" in full) flag=-u ;; heap) flag=-h ;; core) flag="" ;; *) die "unknown dump kind $kind" ;; esac
         file="$set_dir/$base-$kind.dmp"
         t0=$(now)
-        if ! "$createdump" "$flag" -f "$file.partial" "$pid" >"$set_dir/$base-$kind.createdump.log" 2>&1; then
+        if [ "$kind" = core ]; then
+            # What a kernel core holds (gdb honours coredump_filter: no read-only file mappings),
+            # written by gdb's gcore; it names its output FILE.PID.
+            if ! gcore -o "$file.partial" "$pid" >"$set_dir/$base-$kind.gcore.log" 2>&1 ||
+                    ! mv -f "$file.partial.$pid" "$file.partial"; then
+                tail -20 "$set_dir/$base-$kind.gcore.log" >&2
+                die "$base: gcore failed for pid $pid (is ptrace allowed? see above)"
+            fi
+            # gdb writes the untouched reserved mappings (malloc arenas) as zeros where the kernel
+            # leaves holes: punch them back (about 940 MiB of file, under 40 MiB on disk).
+            fallocate --dig-holes "$file.partial" 2>/dev/null || true
+        elif ! "$createdump" "$flag" -f "$file.partial" "$pid" >"$set_dir/$base-$kind.createdump.log" 2>&1; then
             cat "$set_dir/$base-$kind.createdump.log" >&2
             die "$base: createdump $flag failed for pid $pid (is ptrace allowed? see above)"
         fi
@@ -229,19 +303,27 @@ run_unit() {
 }
 
 for u in "${units[@]}"; do
-    p="${u%%:*}"; rest="${u#*:}"; v="${rest%%:*}"; kinds="${rest#*:}"
-    if unit_complete "$p" "$v" "$kinds"; then
-        echo "make-fixtures: $p-$v: already made"
+    parse_unit "$u"
+    if unit_complete "$base" "$kinds"; then
+        echo "make-fixtures: $base: already made"
         continue
     fi
-    rm -f "$set_dir/$p-$v.done"
-    if is_realapp "$p"; then run_realapp_unit "$p" "$v" "$kinds"; else run_unit "$p" "$v" "$kinds"; fi
+    case " $kinds " in
+        *" core "*) command -v gcore >/dev/null 2>&1 || die "gcore not found: install gdb (Debian package 'gdb') to make the core-dump fixtures" ;;
+    esac
+    rm -f "$set_dir/$base.done"
+    if is_realapp "$p"; then
+        run_realapp_unit "$p" "$v" "$kinds"
+    else
+        ensure_built "$fw"
+        run_unit "$p" "$v" "$kinds" "$fw" "$base"
+    fi
 done
 
 # ---- fixtures.json (last, atomically) --------------------------------------------------------
 runtime_version="$(sed -n 's/^ *"runtime_version": "\(.*\)",\{0,1\}$/\1/p' "$set_dir/main-wks.truth.json" | head -1)"
-all_units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:full heap" "report:wks:heap"
-           "growth1:wks:heap" "growth2:wks:heap" "big:wks:heap")
+all_units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:core full heap" "report:wks:heap"
+           "growth1:wks:heap" "growth2:wks:heap" "big:wks:heap" "${version_units[@]}")
 {
     echo "{"
     echo "  \"key\": \"$key\","
@@ -252,13 +334,15 @@ all_units=("main:wks:full heap" "main:svr:full heap" "main:seg:full heap" "locks
     echo "  \"fixtures\": ["
     sep=""
     for u in "${all_units[@]}"; do
-        p="${u%%:*}"; rest="${u#*:}"; v="${rest%%:*}"; kinds="${rest#*:}"
-        [ -f "$set_dir/$p-$v.done" ] || continue
-        for kind in $kinds; do
-            [ -f "$set_dir/$p-$v-$kind.dmp" ] || continue
-            printf '%s    { "name": "%s", "process": "%s", "variant": "%s", "kind": "%s", "dump": "%s", "truth": "%s", "dump_size": %s }' \
-                "$sep" "$p-$v-$kind" "$p" "$v" "$kind" "$p-$v-$kind.dmp" "$p-$v.truth.json" \
-                "$(stat -c %s "$set_dir/$p-$v-$kind.dmp")"
+        parse_unit "$u"
+        [ -f "$set_dir/$base.done" ] || continue
+        rv="$(sed -n 's/^ *"runtime_version": "\(.*\)",\{0,1\}$/\1/p' "$set_dir/$base.truth.json" | head -1)"
+        for kind in full heap core; do   # (listed in this order whatever order they were taken in)
+            case " $kinds " in *" $kind "*) ;; *) continue ;; esac
+            [ -f "$set_dir/$base-$kind.dmp" ] || continue
+            printf '%s    { "name": "%s", "process": "%s", "variant": "%s", "kind": "%s", "framework": "%s", "runtime_version": "%s", "dump": "%s", "truth": "%s", "dump_size": %s }' \
+                "$sep" "$base-$kind" "$p" "$v" "$kind" "${fw:-sdk}" "$rv" "$base-$kind.dmp" "$base.truth.json" \
+                "$(stat -c %s "$set_dir/$base-$kind.dmp")"
             sep=$',\n'
         done
     done
@@ -278,4 +362,4 @@ for d in "$outdir"/*/; do
     fi
 done
 
-echo "make-fixtures: done in $(secs "$t_start") s: $set_dir ($(human "$(du -sb "$set_dir" | cut -f1)"))"
+echo "make-fixtures: done in $(secs "$t_start") s: $set_dir ($(human "$(du -s -B1 "$set_dir" | cut -f1)") on disk)"

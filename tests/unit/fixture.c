@@ -46,6 +46,8 @@ static void load_all(void) {
     snprintf(x->process, sizeof x->process, "%s", json_string_value(json_object_get(f, "process")));
     snprintf(x->variant, sizeof x->variant, "%s", json_string_value(json_object_get(f, "variant")));
     snprintf(x->kind, sizeof x->kind, "%s", json_string_value(json_object_get(f, "kind")));
+    const char *framework = json_string_value(json_object_get(f, "framework"));
+    snprintf(x->framework, sizeof x->framework, "%s", framework ? framework : "sdk");
     snprintf(x->dump, sizeof x->dump, "%s/%s", dir, json_string_value(json_object_get(f, "dump")));
     snprintf(x->truth_path, sizeof x->truth_path, "%s/%s", dir, json_string_value(json_object_get(f, "truth")));
     if (access(x->dump, R_OK) != 0) {
@@ -89,6 +91,11 @@ const char *ds_test_tmpdir(void) {
       snprintf(tmp, sizeof tmp, "/tmp");
   }
   return tmp;
+}
+
+int ds_fixture_runtime_major(const ds_fixture *fx) {
+  const char *v = fx->truth ? ds_truth_string(fx->truth, "runtime_version") : NULL;
+  return v ? atoi(v) : 0;
 }
 
 bool ds_test_hex(const char *text, uint64_t *value) {

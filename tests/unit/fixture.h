@@ -17,7 +17,8 @@ typedef struct ds_fixture {
   char name[64];
   char process[32];
   char variant[16];
-  char kind[16];        /* "full" or "heap" */
+  char kind[16];        /* "full" or "heap" (createdump), "core" (gdb gcore, as a kernel core) */
+  char framework[16];   /* "sdk" (the SDK's runtime), "net8.0", "net9.0" (self-contained publish) */
   char dump[4096];      /* absolute path */
   char truth_path[4096];
   json_t *truth;        /* parsed truth, owned */
@@ -30,6 +31,9 @@ size_t ds_fixtures(const char *process, ds_fixture **out);
 const char *ds_fixtures_dir(void);
 /* A scratch directory for this test process (created on first use). */
 const char *ds_test_tmpdir(void);
+
+/* The major version of the fixture's runtime (its truth's runtime_version), 0 when unknown. */
+int ds_fixture_runtime_major(const ds_fixture *fx);
 
 /* Parses "0x..." into *value. */
 bool ds_test_hex(const char *text, uint64_t *value);

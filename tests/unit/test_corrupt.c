@@ -82,7 +82,12 @@ static void test_truncated_dumps(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
   CU_ASSERT_FATAL(n > 0);
+  /* a createdump dump: its last bytes are segment data (gdb's cores end with section headers,
+     which nothing reads, so cutting their last page truncates nothing that is used) */
   const char *src = fx[0].dump;
+  for (size_t i = n; i-- > 0;)
+    if (strcmp(fx[i].kind, "core") != 0)
+      src = fx[i].dump;
   struct stat st;
   CU_ASSERT_EQUAL_FATAL(stat(src, &st), 0);
   off_t cuts[] = {10, 40, 700, st.st_size / 3, st.st_size / 2, st.st_size - 4096, st.st_size - 1};
@@ -207,8 +212,8 @@ static void test_unsupported(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
   ds_fixture *f = &fx[0];
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(fx[i].kind, "full") == 0)
+  for (size_t i = 0; i < n; i++) /* (the SDK's .NET 10, not a net8.0/net9.0 publish) */
+    if (strcmp(fx[i].kind, "full") == 0 && strcmp(fx[i].framework, "sdk") == 0)
       f = &fx[i];
   char path[512];
   snprintf(path, sizeof path, "%s/arm64.dmp", ds_test_tmpdir());
@@ -255,8 +260,8 @@ static void test_newer_runtime(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
   ds_fixture *f = &fx[0];
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(fx[i].kind, "full") == 0)
+  for (size_t i = 0; i < n; i++) /* (the SDK's .NET 10, not a net8.0/net9.0 publish) */
+    if (strcmp(fx[i].kind, "full") == 0 && strcmp(fx[i].framework, "sdk") == 0)
       f = &fx[i];
   ds_error err = {0};
   ds_dump *dump = NULL;

@@ -154,6 +154,14 @@ static void check_fixture(ds_fixture *fx) {
   json_t *ts_path;
   json_array_foreach(json_object_get(doc, "paths"), ts_i, ts_path) {
     json_t *ts_root = json_object_get(ts_path, "root");
+    if (ds_fixture_runtime_major(fx) < 9) {
+      /* .NET 8 (no ISOSDacInterface14): the thread's statics are an Object[] held by a strong
+         handle, and the path names neither the thread nor the field (a known limitation) */
+      if (strcmp(json_string_value(json_object_get(ts_root, "kind")), "strong handle") == 0 &&
+          json_array_size(json_object_get(ts_path, "objects")) == 2)
+        thread_static = true;
+      continue;
+    }
     if (strcmp(json_string_value(json_object_get(ts_root, "kind")), "thread static") == 0) {
       thread_static = true;
       CU_ASSERT_EQUAL(json_array_size(json_object_get(ts_path, "objects")), 1);

@@ -257,9 +257,12 @@ static void check_fixture(ds_fixture *fx) {
       CU_ASSERT_EQUAL(root->thread, ts_thread);
     }
   }
-  if (ts_roots != 1)
+  /* .NET 8 has no ISOSDacInterface14: its thread statics sit in an Object[] held by a strong
+     handle (test_index checks that path), none is reported as a thread static */
+  size_t ts_expected = ds_fixture_runtime_major(fx) >= 9 ? 1 : 0;
+  if (ts_roots != ts_expected)
     fprintf(stderr, "%s: %zu thread-static roots for threadstatic.marker\n", fx->name, ts_roots);
-  CU_ASSERT_EQUAL(ts_roots, 1);
+  CU_ASSERT_EQUAL(ts_roots, ts_expected);
 
   /* finalization queue */
   json_t *fin = json_object_get(truth, "finalizer");

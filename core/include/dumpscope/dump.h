@@ -2,8 +2,10 @@
  * dump.h: read a Linux ELF core file of an x86-64 process (createdump, dotnet-dump, kernel, gcore).
  *
  * The file is memory-mapped, never read whole. Target memory is served from PT_LOAD segments
- * that carry file data; pages absent from the core but backed by a mapped ELF file on this
- * machine are read from that file when its build id matches the one recorded in the dump.
+ * that carry file data; pages absent from the core but backed by a mapped file on this machine
+ * are read from that file when it is verified to be the one the process mapped: an ELF file whose
+ * build id matches the one recorded in the dump, or a PE file (a managed assembly, which kernel
+ * cores and gcore leave out) whose size and sections fit its mappings.
  * Everything in the file is untrusted: ds_dump_open checks every offset and size, and refuses
  * Windows minidumps, non-core ELF files, non-x86-64 cores and random bytes with a specific error.
  * After a successful open the object is read-only and may be used from several threads.
@@ -83,6 +85,8 @@ typedef struct ds_dump_mapping {
 } ds_dump_mapping;
 /* The NT_FILE mapping containing addr; false when no file is mapped there. */
 bool ds_dump_mapping_at(const ds_dump *dump, uint64_t addr, ds_dump_mapping *out);
+/* Up to max of the module's NT_FILE mappings, by address, into out; returns how many it has. */
+size_t ds_dump_module_mappings(const ds_dump *dump, const ds_module *mod, ds_dump_mapping *out, size_t max);
 /* The target address at which byte `offset` of a module's file is mapped; false when no mapping
  * of the module covers it. */
 bool ds_dump_module_file_address(const ds_dump *dump, const ds_module *mod, uint64_t offset, uint64_t *addr);
@@ -90,8 +94,10 @@ bool ds_dump_module_file_address(const ds_dump *dump, const ds_module *mod, uint
  * adjacent mappings of equal protection), so a thread's stack is one such region. false when
  * addr is not in the core. */
 bool ds_dump_region_at(const ds_dump *dump, uint64_t addr, uint64_t *start, uint64_t *end);
-/* The on-disk file of an ELF module, mapped read-only, when it is a regular file whose build id
- * equals the one the dump records (section headers live there, not in the process's memory). */
+/* The on-disk file of a module, mapped read-only, when it is a regular file that is verified to be
+ * the one the process mapped: an ELF file whose build id equals the one the dump records (section
+ * headers live there, not in the process's memory), or a PE file that fits every mapping of the
+ * module (ds_pe_file_fits). */
 bool ds_dump_module_file(ds_dump *dump, const ds_module *mod, const uint8_t **data, uint64_t *size);
 
 /* Which part of a mapped image holds an address: the module, the offset from its base, and the
@@ -152,6 +158,10 @@ bool ds_dump_changed(const ds_dump *dump);
 int ds_map_guard_add(const void *base, size_t size);
 void ds_map_guard_remove(int slot);
 bool ds_map_guard_tripped(int slot);
+
+/* True when an on-disk PE file can be what the process mapped at maps (one module's NT_FILE
+ * mappings, by address): its size and section table explain every mapping (pefile.c). */
+bool ds_pe_file_fits(const uint8_t *data, uint64_t size, const ds_dump_mapping *maps, size_t count);
 
 /* Opens path read-only if it is a regular file, without ever blocking: a FIFO, a device or a
  * directory given as a dump, an index or a DAC is refused (errno ENODEV, or EISDIR) instead of

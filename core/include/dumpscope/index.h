@@ -308,6 +308,8 @@ typedef enum ds_dump_kind {
   DS_DUMP_KIND_UNKNOWN = 0,
   DS_DUMP_KIND_FULL,                 /* module images included (createdump -u) */
   DS_DUMP_KIND_HEAP,                 /* heap and stacks, no images (createdump -h) */
+  DS_DUMP_KIND_CORE,                 /* a kernel core or gdb gcore: written memory, no read-only
+                                        file mappings (the images come from the files on disk) */
   DS_DUMP_KIND_COUNT_
 } ds_dump_kind;
 

@@ -35,7 +35,9 @@ namespace Scenarios
         private static readonly LockObject M = new("M"), K = new("K");
         internal const int LockObjectCount = 7;
         // System.Threading.Lock (C# `lock` on a Lock compiles to Lock.EnterScope()).
+#if NET9_0_OR_GREATER   // .NET 8 has no System.Threading.Lock: no P, Q, L1, L2 there
         private static readonly Lock P = new(), Q = new();
+#endif
         private static readonly ReaderWriterLockSlim RW = new(LockRecursionPolicy.NoRecursion);
         private static readonly SemaphoreSlim Sem = new(0);
         private static readonly ManualResetEventSlim Evt = new(false);
@@ -63,10 +65,12 @@ namespace Scenarios
             Start("C2", "holds Y, blocked in Monitor.Enter(Z)", "Scenarios.LocksScenario.CycleHoldThenWant", f => CycleHoldThenWant(f, Y, Z, b3));
             Start("C3", "holds Z, blocked in Monitor.Enter(X)", "Scenarios.LocksScenario.CycleHoldThenWant", f => CycleHoldThenWant(f, Z, X, b3));
 
+#if NET9_0_OR_GREATER
             // 3. System.Threading.Lock 2-cycle.
             var bl = new Barrier(2);
             Start("L1", "holds Lock P, blocked in Lock.Enter(Q) (lock statement: Lock.EnterScope)", "Scenarios.LocksScenario.LockHoldThenWant", f => LockHoldThenWant(f, P, Q, bl));
             Start("L2", "holds Lock Q, blocked in Lock.Enter(P) (lock statement: Lock.EnterScope)", "Scenarios.LocksScenario.LockHoldThenWant", f => LockHoldThenWant(f, Q, P, bl));
+#endif
 
             // 4. ReaderWriterLockSlim writer vs Monitor.
             var brw = new Barrier(2);
@@ -109,10 +113,12 @@ namespace Scenarios
             AddLock(truth, "X", "monitor", () => X, "C1", "C3");
             AddLock(truth, "Y", "monitor", () => Y, "C2", "C1");
             AddLock(truth, "Z", "monitor", () => Z, "C3", "C2");
+#if NET9_0_OR_GREATER
 #pragma warning disable CS9216 // only its address is read, nothing locks through the object reference
             AddLock(truth, "P", "lock", () => P, "L1", "L2");
             AddLock(truth, "Q", "lock", () => Q, "L2", "L1");
 #pragma warning restore CS9216
+#endif
             truth.Locks.Add(new LockFact { Name = "RW", Kind = "rwlock", Get = () => RW, HeldBy = "W", Writer = "W",
                 Waiters = new[] { "R" }, WaitMode = "read" });
             AddLock(truth, "M", "monitor", () => M, "R", "W");
@@ -125,7 +131,9 @@ namespace Scenarios
 
             truth.Deadlocks.Add(new[] { "M1", "M2" });
             truth.Deadlocks.Add(new[] { "C1", "C2", "C3" });
+#if NET9_0_OR_GREATER
             truth.Deadlocks.Add(new[] { "L1", "L2" });
+#endif
             truth.Deadlocks.Add(new[] { "W", "R" });
             truth.Contention.Add(("K", "H", new[] { "K1", "K2", "K3" }));
 
@@ -266,6 +274,7 @@ namespace Scenarios
         }
 
         // ---- 3 ---------------------------------------------------------------------------------
+#if NET9_0_OR_GREATER
         [MethodImpl(MethodImplOptions.NoInlining)]
         private static void LockHoldThenWant(ThreadFact f, Lock held, Lock wanted, Barrier b)
         {
@@ -275,6 +284,7 @@ namespace Scenarios
                 lock (wanted) { Thread.Sleep(Timeout.Infinite); }
             }
         }
+#endif
 
         // ---- 4 ---------------------------------------------------------------------------------
         [MethodImpl(MethodImplOptions.NoInlining)]

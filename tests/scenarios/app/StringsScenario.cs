@@ -35,7 +35,7 @@ namespace Scenarios
             {
                 for (int i = 0; i < span.Length; i++) span[i] = (char)('a' + (i * 7 + i / 26) % 26);
             });
-            truth.Precomputed["sha256:large"] = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s_large)));
+            truth.Precomputed["sha256:large"] = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(s_large))).ToLowerInvariant();
 
             string header = B64Url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
             string payload = B64Url("{\"sub\":\"1234567890\",\"name\":\"dumpscope scenario\",\"iat\":1516239022,\"scope\":\"dumps:read\"}");
