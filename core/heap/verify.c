@@ -22,6 +22,8 @@ typedef struct verifier {
   uint64_t *start, *end;     /* each walked range, ascending */
   uint64_t **bits;           /* one bit per 8 bytes: a valid, non-free object starts here */
   size_t hint;               /* the range of the last lookup */
+  uint32_t *dir;             /* per 4 MiB granule from start[0]: the first range ending after it */
+  uint64_t dir_base, dir_granules;
   ds_gc_desc *descs;         /* per type index, read on first use */
   uint8_t *desc_read;
   size_t type_count;
@@ -67,10 +69,22 @@ static void record(verifier *v, uint32_t kind, uint64_t object, uint64_t mt, uin
   va_end(ap);
 }
 
+#define DIR_SHIFT 22           /* 4 MiB granules: a region or more */
+#define DIR_MAX (1u << 20)     /* granules; a heap spread wider uses the binary search */
+
 /* The range holding addr, or SIZE_MAX. */
 static inline size_t range_of(verifier *v, uint64_t addr) {
   if (v->hint < v->ranges && addr >= v->start[v->hint] && addr < v->end[v->hint])
     return v->hint;
+  if (v->dir) {
+    uint64_t g = (addr >> DIR_SHIFT) - v->dir_base;
+    if (addr < v->start[0] || g >= v->dir_granules)
+      return SIZE_MAX;
+    for (size_t r = v->dir[g]; r < v->ranges && v->start[r] <= addr; r++)
+      if (addr < v->end[r])
+        return v->hint = r;
+    return SIZE_MAX;
+  }
   size_t lo = 0, hi = v->ranges;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -282,6 +296,27 @@ static ds_status setup(verifier *v, const ds_sync_block *sync_blocks, size_t cou
     if (!v->bits[s])
       goto nomem;
   }
+  /* the granule directory, when the ranges span at most DIR_MAX granules */
+  if (v->ranges) {
+    uint64_t last_end = 0;
+    for (size_t s = 0; s < v->ranges; s++)
+      last_end = v->end[s] > last_end ? v->end[s] : last_end;
+    v->dir_base = v->start[0] >> DIR_SHIFT;
+    uint64_t granules = last_end > v->start[0] ? ((last_end - 1) >> DIR_SHIFT) - v->dir_base + 1 : 0;
+    if (granules && granules <= DIR_MAX) {
+      v->dir = malloc(granules * sizeof *v->dir);
+      if (!v->dir)
+        goto nomem;
+      v->dir_granules = granules;
+      size_t r = 0;
+      for (uint64_t g = 0; g < granules; g++) {
+        uint64_t granule_start = (v->dir_base + g) << DIR_SHIFT;
+        while (r < v->ranges && v->end[r] <= granule_start)
+          r++;
+        v->dir[g] = (uint32_t)r;
+      }
+    }
+  }
   for (size_t i = 0; i < count; i++)
     if (sync_blocks[i].index > v->sync_max && sync_blocks[i].index <= DS_MAX_SYNC_BLOCKS)
       v->sync_max = sync_blocks[i].index;
@@ -305,6 +340,7 @@ static void teardown(verifier *v) {
     if (v->desc_read[t])
       ds_gc_desc_free(&v->descs[t]);
   free(v->bits);
+  free(v->dir);
   free(v->start);
   free(v->end);
   free(v->descs);
