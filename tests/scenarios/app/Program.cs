@@ -44,6 +44,7 @@ namespace Scenarios
                 Run(truth, "deadlock-monitor", DeadlockScenario.Setup);
                 Run(truth, "finalizer", FinalizerScenario.Setup);
                 Run(truth, "fragmentation", FragmentationScenario.Setup);
+                Run(truth, "frame-args", FrameArgsScenario.Setup);
             }
             else if (process == "locks")
             {
