@@ -49,6 +49,7 @@ _Static_assert(sizeof(ds_index_memory_range) == 32, "ds_index_memory_range layou
 _Static_assert(sizeof(ds_index_static) == 32, "ds_index_static layout");
 _Static_assert(sizeof(ds_index_method) == 32, "ds_index_method layout");
 _Static_assert(sizeof(ds_index_frame_var) == 48, "ds_index_frame_var layout");
+_Static_assert(sizeof(ds_index_frame_info) == 32, "ds_index_frame_info layout");
 _Static_assert(sizeof(ds_index_finding) == 56, "ds_index_finding layout");
 _Static_assert(sizeof(ds_index_evidence) == 32, "ds_index_evidence layout");
 _Static_assert(sizeof(ds_index_setting) == 16, "ds_index_setting layout");

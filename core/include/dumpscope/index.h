@@ -22,7 +22,7 @@
 #include "dumpscope/error.h"
 
 #define DS_INDEX_MAGIC "DSINDEX\0"
-#define DS_INDEX_VERSION 7u
+#define DS_INDEX_VERSION 8u
 
 typedef enum ds_section_id {
   DS_SEC_INFO = 1,        /* ds_index_info */
@@ -370,17 +370,21 @@ typedef struct ds_index_method {
 typedef struct ds_index_frame_info {
   uint32_t il_offset;        /* of the frame's IP, UINT32_MAX when unknown */
   uint32_t first_var, var_count; /* its arguments then locals, in DS_SEC_FRAME_VARS */
+  uint32_t line, column;     /* source position of il_offset from the PDB; 0 when unknown */
+  uint32_t file;             /* string pool: the source file; 0 when unknown */
+  uint32_t token;            /* the method's MethodDef token; 0 when unknown */
   uint32_t pad;
 } ds_index_frame_info;
 
 /* An argument or local of a managed frame, as the runtime reported it. */
 typedef struct ds_index_frame_var {
   uint32_t frame;            /* index into frames */
-  uint32_t name;             /* string pool: an argument's name; 0 for locals (names live in PDBs) */
+  uint32_t name;             /* string pool: an argument's name (metadata), a local's (the PDB); 0: unnamed */
   uint32_t index;            /* its position among the frame's arguments or locals */
   uint32_t flags;            /* DS_VAR_* */
   uint64_t address;          /* its stack slot, 0 when in a register or unknown */
-  uint32_t size, pad;        /* the value's size */
+  uint32_t size;             /* the value's size */
+  uint32_t type_name;        /* string pool: the declared type (the assembly's signatures); 0: unknown */
   uint8_t bytes[16];         /* its first bytes, when DS_VAR_HAS_VALUE */
 } ds_index_frame_var;
 

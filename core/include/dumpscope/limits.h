@@ -19,6 +19,12 @@
 #define DS_MAX_MODULE_PROGRAM_HEADERS 256u     /* program headers of a mapped module read from memory */
 #define DS_MAX_MODULE_NOTE_BYTES   65536u      /* one PT_NOTE of a mapped module (larger: skipped) */
 
+/* ---- assemblies and portable PDBs on disk (core/symbols) -------------------------------------- */
+#define DS_MAX_SYMBOL_FILE_BYTES   (256u << 20) /* an assembly or PDB larger than this is not read */
+#define DS_MAX_SIGNATURE_DEPTH     16u         /* nesting of one type in a signature */
+#define DS_MAX_SEQUENCE_POINTS     (1u << 16)  /* sequence points decoded of one method */
+#define DS_MAX_SYMBOL_MODULES      256u        /* assemblies the analysis opens for frame symbols */
+
 /* ---- the runtime and its DAC (core/dac) --------------------------------------------------------- */
 #define DS_MAX_DAC_BYTES           (512u << 20) /* a downloaded DAC larger than this is refused */
 #define DS_MAX_SEARCH_ENV_BYTES    8192u       /* DUMPSCOPE_RUNTIME_DIRS + DUMPSCOPE_SYMBOL_SERVERS text */

@@ -43,8 +43,8 @@ namespace Scenarios
                 Run(truth, "strings", StringsScenario.Setup);
                 Run(truth, "deadlock-monitor", DeadlockScenario.Setup);
                 Run(truth, "finalizer", FinalizerScenario.Setup);
-                Run(truth, "fragmentation", FragmentationScenario.Setup);
                 Run(truth, "frame-args", FrameArgsScenario.Setup);
+                Run(truth, "fragmentation", FragmentationScenario.Setup);
             }
             else if (process == "locks")
             {
