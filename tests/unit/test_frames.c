@@ -1,0 +1,118 @@
+/*
+ * test_frames.c: frames / mdv / mframe on the frame-args scenario, through the dumpscope binary on
+ * every main dump (full and heap, each GC variant), checked against the truth the program reports
+ * about itself: Hold(int count, string label, object payload, FramePoint where)'s source file and
+ * line (the runtime's own StackFrame read them from the PDB), and each argument's and local's name
+ * (locals: from the portable PDB), declared type (the assembly's signatures) and value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clirun.h"
+
+#define HOLD "Scenarios.FrameArgsScenario.Hold("
+
+/* The variable of list named name, NULL when none. */
+static json_t *var_named(json_t *list, const char *name) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(list, i, v)
+    if (strcmp(sget(v, "name"), name) == 0)
+      return v;
+  return NULL;
+}
+
+/* One truth variable against ours: name, declared type, value. */
+static void check_var(json_t *ours_list, json_t *truth, const char *fixture) {
+  const char *name = sget(truth, "name");
+  json_t *v = var_named(ours_list, name);
+  if (!v)
+    fprintf(stderr, "\n%s: no variable named %s\n", fixture, name);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+  CU_ASSERT_STRING_EQUAL(sget(v, "type"), sget(truth, "type"));
+  json_t *value = json_object_get(v, "value");
+  if (json_object_get(truth, "value")) {
+    CU_ASSERT_STRING_EQUAL(sget(v, "kind"), "primitive");
+    CU_ASSERT(json_integer_value(value) == json_integer_value(json_object_get(truth, "value")));
+  } else if (json_object_get(truth, "address")) {
+    CU_ASSERT_STRING_EQUAL(sget(v, "kind"), "reference");
+    CU_ASSERT_STRING_EQUAL(sget(value, "address"), sget(truth, "address"));
+    CU_ASSERT_STRING_EQUAL(sget(value, "type"), sget(truth, "object_type"));
+  } else {
+    CU_ASSERT_STRING_EQUAL(sget(v, "kind"), "struct");
+    json_t *fields = json_object_get(value, "fields"), *want = json_object_get(truth, "fields"), *field;
+    const char *key;
+    CU_ASSERT_EQUAL(json_object_size(fields), json_object_size(want));
+    json_object_foreach(want, key, field)
+      CU_ASSERT(json_integer_value(json_object_get(fields, key)) == json_integer_value(field));
+  }
+}
+
+static void check_fixture(ds_fixture *f) {
+  json_t *truth = json_object_get(json_object_get(f->truth, "scenario_data"), "frame-args");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(truth);
+  long long tid = thread_os_id(f->truth, sget(truth, "thread"));
+  CU_ASSERT_FATAL(tid > 0);
+  char index[512], rest[64];
+  snprintf(index, sizeof index, "%s/%s.frames.dsindex", ds_test_tmpdir(), f->name);
+  snprintf(rest, sizeof rest, "%lld", tid);
+  json_t *doc = cli_json(f, index, "mdv", rest), *frame, *hold = NULL;
+  size_t i;
+  json_array_foreach(json_object_get(doc, "frames"), i, frame)
+    if (strstr(sget(frame, "method"), HOLD))
+      hold = frame;
+  if (!hold)
+    fprintf(stderr, "\n%s: no frame of %s\n", f->name, HOLD);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(hold);
+  /* where Hold is: the file and line the runtime's StackFrame read from the same PDB */
+  CU_ASSERT_STRING_EQUAL(sget(hold, "file"), sget(truth, "file"));
+  CU_ASSERT_EQUAL(ival(hold, "line"), ival(truth, "line"));
+  json_t *args = json_object_get(hold, "arguments"), *locals = json_object_get(hold, "locals"), *t;
+  CU_ASSERT_EQUAL(json_array_size(args), json_array_size(json_object_get(truth, "arguments")));
+  json_array_foreach(json_object_get(truth, "arguments"), i, t)
+    check_var(args, t, f->name);
+  json_array_foreach(json_object_get(truth, "locals"), i, t)
+    check_var(locals, t, f->name);
+  /* a frame of an assembly without a PDB next to it (CoreLib): no position, its types still known */
+  json_array_foreach(json_object_get(doc, "frames"), i, frame)
+    if (strstr(sget(frame, "method"), "System.Threading.Thread.StartCallback(")) {
+      CU_ASSERT(json_is_null(json_object_get(frame, "line")));
+      CU_ASSERT_STRING_EQUAL(sget(json_array_get(json_object_get(frame, "arguments"), 0), "type"),
+                             "System.Threading.Thread");
+    }
+  long long depth = ival(hold, "depth");
+  json_decref(doc);
+
+  /* mframe: the same frame alone; the text form names the source line and the locals */
+  snprintf(rest, sizeof rest, "%lld --frame %lld", tid, depth);
+  doc = cli_json(f, index, "mframe", rest);
+  CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "frames")), 1);
+  CU_ASSERT_EQUAL(ival(json_array_get(json_object_get(doc, "frames"), 0), "line"), ival(truth, "line"));
+  json_decref(doc);
+  char args_text[8192], where[600];
+  int code;
+  snprintf(args_text, sizeof args_text, "mdv '%s' %s --index '%s'", f->dump, rest, index);
+  char *text = run_cli_text(args_text, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  snprintf(where, sizeof where, "%s @ %lld]", sget(truth, "file"), ival(truth, "line"));
+  CU_ASSERT_PTR_NOT_NULL(text && strstr(text, where));
+  CU_ASSERT_PTR_NOT_NULL(text && strstr(text, "Scenarios.FramePoint"));
+  CU_ASSERT_PTR_NOT_NULL(text && strstr(text, "{X=11, Y=-22}"));
+  free(text);
+}
+
+static void test_frame_args(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx);
+  CU_ASSERT_FATAL(n > 0);
+  for (size_t i = 0; i < n; i++)
+    check_fixture(&fx[i]);
+}
+
+int main(void) {
+  CU_initialize_registry();
+  CU_pSuite s = CU_add_suite("frames", NULL, NULL);
+  CU_add_test(s, "frame-args: file, line, names, declared types and values of arguments and locals", test_frame_args);
+  return ds_test_main();
+}
