@@ -5,8 +5,11 @@
 // strings?module).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { api, fixture, marker, newDataDir, startDaemon, stopDaemon, token, upload } from './daemon.mjs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { api, CLI, fixture, marker, newDataDir, startDaemon, stopDaemon, token, upload } from './daemon.mjs';
 
 const main = fixture('main-wks-heap');
 const truth = main.truth;
@@ -149,4 +152,36 @@ test('SOSEX options as parameters: mt, gen, details, module', async () => {
   assert.equal(s.status, 200, s.text);
   assert.equal(s.json.literals[0].object.address, lit.address);
   assert.equal((await get('strings?module=Nothing.dll')).status, 404);
+});
+
+test('threads/{thread}/frames: Hold(int, string, object, FramePoint) with names, declared types, values and its line, as the CLI answers', async () => {
+  const fa = truth.scenario_data['frame-args'];
+  const tid = threadOs(fa.thread);
+  const r = await get(`threads/${tid}/frames`);
+  assert.equal(r.status, 200, r.text);
+  const hold = r.json.frames.find((f) => f.method.startsWith(`${fa.method}(`));
+  assert.ok(hold, 'the frame of Hold');
+  assert.equal(hold.file, fa.file);
+  assert.equal(hold.line, fa.line);
+  const check = (ours, want) => {
+    const v = ours.find((x) => x.name === want.name);
+    assert.ok(v, want.name);
+    assert.equal(v.type, want.type, want.name);
+    if ('value' in want) assert.equal(v.value, want.value, want.name);
+    else if ('address' in want) assert.deepEqual([v.value.address, v.value.type], [want.address, want.object_type], want.name);
+    else assert.deepEqual(v.value.fields, want.fields, want.name);
+  };
+  for (const a of fa.arguments) check(hold.arguments, a);
+  for (const l of fa.locals) check(hold.locals, l);
+
+  // the CLI answers the same document from its own index of the same dump
+  const dir = mkdtempSync(join(tmpdir(), 'ds-frames-'));
+  try {
+    const out = execFileSync(CLI, ['frames', main.dump, String(tid), '--frame', String(hold.depth), '--json',
+      '--index', join(dir, 'main.dsindex')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const one = await get(`threads/${tid}/frames?frame=${hold.depth}`);
+    assert.deepEqual(JSON.parse(out), one.json);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
