@@ -379,6 +379,12 @@ static const ds_api_resource resources[] = {
     {"frames", "threads/{thread}/frames", "thread", "frame", ds_api_h_frames, ds_api_render_frames, NULL, NULL,
      "a thread's managed frames with IL offsets, arguments and locals and their values; frame=N only that "
      "one (SOSEX !mdv, !mframe; SOS !clrstack -a)"},
+    {"mu", "code/{addr}", "addr", "around", ds_api_h_mu, ds_api_render_disasm, NULL, NULL,
+     "the JIT-compiled code around an address, around=N instructions each side, with IL offsets, source "
+     "lines and called methods named (SOSEX !mu)"},
+    {"muf", "methods/{method}/code", "method", "", ds_api_h_muf, ds_api_render_disasm, NULL, NULL,
+     "a managed method's whole native code (by name, Ns.Type.Method, or a code address) with IL offsets, "
+     "source lines and called methods named (SOSEX !muf)"},
     {"thread_objects", "threads/{thread}/objects", "thread", "", h_thread_objects, NULL, NULL, NULL,
      "objects on a thread's stack by frame (SOSEX !mdso)"},
     {"locks", "locks", NULL, "details", h_locks, ds_api_render_locks_details, NULL, NULL,

@@ -10,57 +10,21 @@
 
 #include "dumpscope/dacmem.h"
 #include "dumpscope/dacstack.h"
-#include "dumpscope/dactypes.h"
 #include "dumpscope/limits.h"
 #include "dumpscope/symbols.h"
 
 #include "analyzeint.h"
 
-/* The assemblies opened so far, by path (symbols NULL: could not be read). */
-typedef struct symbol_cache {
-  struct {
-    char *path;
-    ds_symbols *symbols;
-  } entries[DS_MAX_SYMBOL_MODULES];
-  size_t count;
-} symbol_cache;
-
-static ds_symbols *symbols_for(symbol_cache *cache, const char *path) {
-  for (size_t i = 0; i < cache->count; i++)
-    if (strcmp(cache->entries[i].path, path) == 0)
-      return cache->entries[i].symbols;
-  char *copy = cache->count < DS_MAX_SYMBOL_MODULES ? strdup(path) : NULL;
-  if (!copy)
-    return NULL;
-  ds_symbols *s = NULL;
-  ds_error ignore = {0};
-  char note[256];
-  ds_symbols_open(path, &s, note, sizeof note, &ignore);
-  cache->entries[cache->count].path = copy;
-  cache->entries[cache->count++].symbols = s;
-  return s;
-}
-
-static void symbol_cache_free(symbol_cache *cache) {
-  for (size_t i = 0; i < cache->count; i++) {
-    free(cache->entries[i].path);
-    ds_symbols_free(cache->entries[i].symbols);
-  }
-  free(cache);
-}
-
 /* The frame's method: its assembly's symbols and MethodDef token (NULL when unknown). */
-static ds_symbols *frame_symbols(ds__build *b, symbol_cache *cache, const ds_frame_info *fr, uint32_t *token) {
+static ds_symbols *frame_symbols(ds__build *b, const ds_frame_info *fr, uint32_t *token) {
   uint64_t start, size, md;
   bool jitted;
-  char path[DS_MAX_PATH_BYTES];
   ds_error ignore = {0};
   *token = 0;
   if (fr->frame_address || !fr->ip ||
-      ds_dac_method_code(b->a->dac, fr->ip, &start, &size, &md, &jitted, &ignore) != DS_OK ||
-      ds_dac_method_image(b->a->dac, md, token, path, sizeof path, &ignore) != DS_OK || !path[0])
+      ds_dac_method_code(b->a->dac, fr->ip, &start, &size, &md, &jitted, &ignore) != DS_OK)
     return NULL;
-  return symbols_for(cache, path);
+  return ds__symbols_of_method(b, md, token);
 }
 
 /* File and line of the frame's IL offset, from the PDB. */
@@ -101,15 +65,14 @@ ds_status ds__build_frame_vars(ds__build *b, ds_error *err) {
   ds_index_frame_info *info = calloc(frames ? frames : 1, sizeof *info);
   ds_index_frame_var *out = calloc(vars ? vars : 1, sizeof *out);
   ds_symbols **symbols = calloc(frames ? frames : 1, sizeof *symbols);
-  symbol_cache *cache = calloc(1, sizeof *cache);
   ds_status rc = DS_OK;
-  if (!info || !out || !symbols || !cache) {
+  if (!info || !out || !symbols) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for frame variables");
     goto out;
   }
   for (size_t f = 0; f < frames; f++) {
     info[f] = (ds_index_frame_info){.il_offset = roots->frames[f].il_offset};
-    symbols[f] = frame_symbols(b, cache, &roots->frames[f], &info[f].token);
+    symbols[f] = frame_symbols(b, &roots->frames[f], &info[f].token);
     frame_position(b, symbols[f], &info[f]);
   }
   size_t kept = 0;
@@ -143,7 +106,5 @@ out:
   free(info);
   free(out);
   free(symbols);
-  if (cache)
-    symbol_cache_free(cache);
   return rc;
 }

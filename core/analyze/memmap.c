@@ -96,6 +96,8 @@ ds_status ds__build_memory_map(ds__build *b, ds_error *err) {
   sort_unique(&m);
   rc = ds_index_writer_add(b->w, DS_SEC_MEMORY_RANGES, m.ranges.items ? (void *)m.ranges.items : "",
                            m.ranges.count * sizeof *m.ranges.items, err);
+  if (rc == DS_OK)
+    rc = ds__build_code_map(b, m.ranges.items, m.ranges.count, err);
   free(m.ranges.items);
   return rc;
 }

@@ -65,6 +65,7 @@ typedef enum ds_section_id {
   DS_SEC_RETAINED,        /* u64[N] retained size (0: unreachable) */
   DS_SEC_TYPE_RETAINED,   /* u64[T] bytes dominated by the type's instances */
   DS_SEC_SUSPECTS,        /* ds_index_suspect[]: leak suspects, largest first */
+  DS_SEC_CODE_MAP,        /* ds_index_code_map[]: IL-to-native maps with source lines, by code and offset */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -395,6 +396,19 @@ enum {
   DS_VAR_VALUE_TYPE = 1u << 3,
   DS_VAR_REFERENCE = 1u << 4,  /* an object reference (strings and arrays too) */
 };
+
+/* One entry of a JIT-compiled method's IL-to-native map (what SOSEX !mu annotates code with). */
+typedef struct ds_index_code_map {
+  uint64_t code;             /* the method's code start: its DS_SEC_MEMORY_RANGES record */
+  uint32_t native_start, native_end; /* offsets from code: [start, end) came from il_offset */
+  uint32_t il_offset;        /* DS_CODE_IL_* for code of no IL instruction */
+  uint32_t line;             /* source line of il_offset from the PDB; 0 when unknown */
+  uint32_t file;             /* string pool: its source file; 0 when unknown */
+  uint32_t pad;
+} ds_index_code_map;
+#define DS_CODE_IL_NO_MAPPING 0xFFFFFFFFu
+#define DS_CODE_IL_PROLOG 0xFFFFFFFEu
+#define DS_CODE_IL_EPILOG 0xFFFFFFFDu
 
 /* ---- writing ------------------------------------------------------------------------------ */
 

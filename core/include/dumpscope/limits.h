@@ -62,6 +62,8 @@
 #define DS_MAX_REFERENCES          4294967294u /* references indexed (CSR offsets are u32) */
 #define DS_MAX_INDEX_FIELDS        (1u << 26)  /* instance fields over all types of one index */
 #define DS_MAX_MEMORY_RANGES       (1u << 20)  /* code heap, loader heap and handle table blocks recorded */
+#define DS_MAX_DISASM_BYTES        (256u << 10) /* native code read of one method for mu/muf */
+#define DS_MAX_CODE_MAP_ENTRIES    (1u << 22)  /* IL-to-native map entries over all JIT-compiled methods */
 #define DS_MAX_INDEX_METHODS       (1u << 22)  /* methods recorded over all types of one index */
 #define DS_MAX_METHODS_PER_TYPE    65536u      /* methods asked of the DAC for one type */
 
