@@ -255,6 +255,11 @@ void ds__symcache_free(ds__build *b);
 /* Phase "code map" (codemap.c), run by the memory map on its sorted ranges: the IL-to-native map
  * of every JIT-compiled method recorded, with source lines from the PDB; writes its section. */
 ds_status ds__build_code_map(ds__build *b, const ds_index_memory_range *ranges, size_t count, ds_error *err);
+/* The methods the recorded JIT-compiled code calls (its call instructions' targets, followed
+ * through the runtime's stubs): *extra gets the code ranges of those compiled but not recorded
+ * (malloc'd, unsorted); the callees section gets the MethodDescs of the others. */
+ds_status ds__build_callees(ds__build *b, const ds_index_memory_range *ranges, size_t count,
+                            ds_index_memory_range **extra, size_t *extra_count, ds_error *err);
 
 /* Phase "memory map" (memmap.c): code heaps, loader heaps, the handle table and the code of the
  * methods on the stacks; writes its section. Needs the roots (their frames). */

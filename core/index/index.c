@@ -88,6 +88,7 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_FRAME_INFO: return sizeof(ds_index_frame_info);
   case DS_SEC_FRAME_VARS: return sizeof(ds_index_frame_var);
   case DS_SEC_CODE_MAP: return sizeof(ds_index_code_map);
+  case DS_SEC_CALLEES: return sizeof(ds_index_callee);
   case DS_SEC_SETTINGS: return sizeof(ds_index_setting);
   case DS_SEC_EVIDENCE: return sizeof(ds_index_evidence);
   case DS_SEC_REPORT: return sizeof(ds_index_report);
@@ -108,7 +109,7 @@ static const char *section_name(uint32_t id) {
                                       "deadlocks", "findings", "memory ranges", "field info", "statics",
                                       "methods", "frame info", "frame variables", "settings", "evidence", "report",
                                       "immediate dominators", "retained sizes", "retained sizes per type",
-                                      "leak suspects", "code map"};
+                                      "leak suspects", "code map", "callees"};
   _Static_assert(sizeof names / sizeof *names == DS_SEC_COUNT_, "a name for every section");
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dumpscope/limits.h"
+#include "dumpscope/precode.h"
 
 #include "queryint.h"
 
@@ -23,6 +24,8 @@ typedef struct views {
   uint64_t map_count;
   const ds_index_method *methods;
   uint64_t method_count;
+  const ds_index_callee *callees;
+  uint64_t callee_count;
 } views;
 
 static bool is_code(const ds_index_memory_range *r) {
@@ -77,44 +80,31 @@ static const char *method_by_desc(ds_query *q, const views *v, uint64_t md) {
   for (uint64_t r = 0; md && r < v->range_count; r++)
     if (is_code(&v->ranges[r]) && v->ranges[r].method_desc == md)
       return ds_index_string(q->idx, v->ranges[r].name);
+  for (uint64_t c = 0; md && c < v->callee_count; c++)
+    if (v->callees[c].method_desc == md)
+      return ds_index_string(q->idx, v->callees[c].name);
   return NULL;
 }
 
-/* Names what lives at a call's target: a method's code, a precode stub (FixupPrecode: jmp [rip+d]
- * to its data {Target, MethodDesc}; StubPrecode: mov r10, [rip+d] (the MethodDesc); jmp ...), or
- * a module's native code. */
+/* Names what lives at a call's target: a method's code, directly or through the runtime's stubs
+ * (the method they lead to, or the MethodDesc a precode names), else a module's native code. */
 static json_t *target_json(ds_query *q, const views *v, uint64_t target) {
   json_t *j = json_object();
   ds__jset(j, "address", ds__json_hex(target));
-  const ds_index_memory_range *r = method_at(v, target);
-  uint8_t stub[16];
-  const char *name = NULL, *kind = NULL;
-  if (r) {
-    name = ds_index_string(q->idx, r->name);
-    kind = "method";
-    if (target != r->start)
-      ds__jset(j, "offset", json_integer((json_int_t)(target - r->start)));
-  } else if (q->dump && ds_dump_read_exact(q->dump, target, stub, sizeof stub)) {
-    int32_t disp;
-    uint64_t cell = 0, value = 0, md = 0;
-    if (stub[0] == 0xFF && stub[1] == 0x25) { /* FixupPrecode */
-      memcpy(&disp, stub + 2, 4);
-      cell = target + 6 + (uint64_t)(int64_t)disp;
-      const ds_index_memory_range *t = ds_dump_read_u64(q->dump, cell, &value) ? method_at(v, value) : NULL;
-      if (t)
-        name = ds_index_string(q->idx, t->name);
-      else if (ds_dump_read_u64(q->dump, cell + 8, &md))
-        name = method_by_desc(q, v, md);
-    } else if (stub[0] == 0x4C && stub[1] == 0x8B && stub[2] == 0x15) { /* StubPrecode */
-      memcpy(&disp, stub + 3, 4);
-      cell = target + 7 + (uint64_t)(int64_t)disp;
-      if (ds_dump_read_u64(q->dump, cell, &md))
-        name = method_by_desc(q, v, md);
-    }
-    kind = name ? "stub" : NULL;
+  uint64_t code = target, md = 0;
+  if (q->dump)
+    ds_precode_resolve(q->dump, target, &code, &md);
+  const ds_index_memory_range *r = method_at(v, code);
+  const char *name = r ? ds_index_string(q->idx, r->name) : method_by_desc(q, v, md);
+  if (name) {
+    ds__jset(j, "name", ds__jstr(name));
+    ds__jset(j, "kind", ds__jstr(code == target && r ? "method" : "stub"));
+    if (r && code != r->start)
+      ds__jset(j, "offset", json_integer((json_int_t)(code - r->start)));
+    return j;
   }
   ds_image_part part;
-  if (!name && q->dump && ds_dump_image_part(q->dump, target, &part)) {
+  if (q->dump && ds_dump_image_part(q->dump, target, &part)) {
     const char *slash = strrchr(part.module->path, '/');
     char text[512];
     snprintf(text, sizeof text, "%s+0x%llx", slash ? slash + 1 : part.module->path,
@@ -123,8 +113,10 @@ static json_t *target_json(ds_query *q, const views *v, uint64_t target) {
     ds__jset(j, "kind", ds__jstr("native"));
     return j;
   }
-  ds__jset(j, "name", name ? ds__jstr(name) : json_null());
-  ds__jset(j, "kind", ds__jstr(kind ? kind : "unknown"));
+  ds__jset(j, "name", json_null());
+  ds__jset(j, "kind", ds__jstr("unknown"));
+  if (md)
+    ds__jset(j, "method_desc", ds__json_hex(md));
   return j;
 }
 
@@ -239,7 +231,8 @@ static ds_status query_disasm(ds_query *q, const char *target, uint32_t around, 
   ds__view rv = ds__section_view(q->idx, DS_SEC_MEMORY_RANGES, sizeof(ds_index_memory_range));
   ds__view mv = ds__section_view(q->idx, DS_SEC_CODE_MAP, sizeof(ds_index_code_map));
   ds__view me = ds__section_view(q->idx, DS_SEC_METHODS, sizeof(ds_index_method));
-  views v = {rv.data, rv.count, mv.data, mv.count, me.data, me.count};
+  ds__view cv = ds__section_view(q->idx, DS_SEC_CALLEES, sizeof(ds_index_callee));
+  views v = {rv.data, rv.count, mv.data, mv.count, me.data, me.count, cv.data, cv.count};
   uint64_t addr = 0;
   uint32_t overloads = 1;
   const ds_index_memory_range *r = parse_address(target, &addr) ? method_at(&v, addr) : NULL;

@@ -66,6 +66,7 @@ typedef enum ds_section_id {
   DS_SEC_TYPE_RETAINED,   /* u64[T] bytes dominated by the type's instances */
   DS_SEC_SUSPECTS,        /* ds_index_suspect[]: leak suspects, largest first */
   DS_SEC_CODE_MAP,        /* ds_index_code_map[]: IL-to-native maps with source lines, by code and offset */
+  DS_SEC_CALLEES,         /* ds_index_callee[]: methods recorded code calls through stubs, by MethodDesc */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -406,6 +407,13 @@ typedef struct ds_index_code_map {
   uint32_t file;             /* string pool: its source file; 0 when unknown */
   uint32_t pad;
 } ds_index_code_map;
+/* A method the recorded code calls whose own code was not recorded (not compiled yet, or behind a
+ * stub): what a precode's MethodDesc names. */
+typedef struct ds_index_callee {
+  uint64_t method_desc;
+  uint32_t name;             /* string pool: "Ns.Type.Method(Args)" */
+  uint32_t pad;
+} ds_index_callee;
 #define DS_CODE_IL_NO_MAPPING 0xFFFFFFFFu
 #define DS_CODE_IL_PROLOG 0xFFFFFFFEu
 #define DS_CODE_IL_EPILOG 0xFFFFFFFDu
