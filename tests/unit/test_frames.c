@@ -3,7 +3,8 @@
  * every main dump (full and heap, each GC variant), checked against the truth the program reports
  * about itself: Hold(int count, string label, object payload, FramePoint where)'s source file and
  * line (the runtime's own StackFrame read them from the PDB), and each argument's and local's name
- * (locals: from the portable PDB), declared type (the assembly's signatures) and value.
+ * (locals: from the portable PDB), declared type (the assembly's signatures) and value; then mu and
+ * muf on Hold's code, and the methods of a type the index does not hold.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,108 @@ static void check_fixture(ds_fixture *f) {
   free(text);
 }
 
+/* The instruction of a disassembly whose call target is named name, NULL when none. */
+static json_t *call_to(json_t *doc, const char *name) {
+  size_t i;
+  json_t *insn;
+  json_array_foreach(json_object_get(doc, "instructions"), i, insn)
+    if (strcmp(sget(insn, "target.name"), name) == 0)
+      return insn;
+  return NULL;
+}
+
+/* muf Hold: its calls named (Park, on the stack; Native.GetTid, of a type with no instances, reached
+ * through a call-counting stub), IL offsets and the truth's source line; mu at Hold's return
+ * address into it: that instruction marked, on the truth's line, right after the call to Park. */
+static void test_mu_muf(void) {
+  const char *index;
+  ds_fixture *f = main_fixture(&index);
+  json_t *truth = json_object_get(json_object_get(f->truth, "scenario_data"), "frame-args");
+  json_t *doc = cli_json(f, index, "muf", "Scenarios.FrameArgsScenario.Hold");
+  CU_ASSERT_PTR_NOT_NULL(strstr(sget(doc, "method"), HOLD));
+  CU_ASSERT_STRING_EQUAL(sget(doc, "file"), sget(truth, "file"));
+  CU_ASSERT(json_is_true(json_object_get(doc, "jitted")));
+  json_t *park = call_to(doc, "Scenarios.FrameArgsScenario.Park()");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(park);
+  CU_ASSERT_EQUAL(ival(park, "line"), ival(truth, "line"));
+  CU_ASSERT(json_is_integer(json_object_get(park, "il_offset")));
+  CU_ASSERT_PTR_NOT_NULL(call_to(doc, "Scenarios.Native.GetTid()"));
+  CU_ASSERT_PTR_NOT_NULL(call_to(doc, "System.String.Concat(System.String, System.String)"));
+  size_t count = json_array_size(json_object_get(doc, "instructions"));
+  uint64_t park_end = hex_of(sget(park, "address")) + strlen(sget(park, "bytes")) / 2;
+  json_decref(doc);
+
+  /* mu at the return address: the frame's IP, as the stack reports it */
+  long long tid = thread_os_id(f->truth, sget(truth, "thread"));
+  char rest[64], ip[32] = "";
+  snprintf(rest, sizeof rest, "%lld", tid);
+  doc = cli_json(f, index, "stack", rest);
+  size_t i;
+  json_t *frame;
+  json_array_foreach(json_object_get(doc, "frames"), i, frame)
+    if (strstr(sget(frame, "method"), HOLD))
+      snprintf(ip, sizeof ip, "%s", sget(frame, "ip"));
+  json_decref(doc);
+  CU_ASSERT_EQUAL_FATAL(hex_of(ip), park_end);
+  snprintf(rest, sizeof rest, "%s --around 3", ip);
+  doc = cli_json(f, index, "mu", rest);
+  json_t *insn, *marked = NULL, *before = NULL;
+  json_array_foreach(json_object_get(doc, "instructions"), i, insn) {
+    if (json_is_true(json_object_get(insn, "current"))) {
+      marked = insn;
+      before = i ? json_array_get(json_object_get(doc, "instructions"), i - 1) : NULL;
+    }
+  }
+  CU_ASSERT_PTR_NOT_NULL_FATAL(marked);
+  CU_ASSERT_STRING_EQUAL(sget(marked, "address"), ip);
+  CU_ASSERT_EQUAL(ival(marked, "line"), ival(truth, "line"));
+  CU_ASSERT_STRING_EQUAL(sget(before, "target.name"), "Scenarios.FrameArgsScenario.Park()");
+  CU_ASSERT(json_array_size(json_object_get(doc, "instructions")) <= 7 && count > 7);
+  CU_ASSERT(json_is_true(json_object_get(doc, "truncated")));
+  json_decref(doc);
+
+  /* text: SOSEX's interleaving of source lines, IL offsets and named calls */
+  char args[8192], where[600];
+  int code;
+  snprintf(args, sizeof args, "muf '%s' Scenarios.FrameArgsScenario.Hold --index '%s'", f->dump, index);
+  char *text = run_cli_text(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  snprintf(where, sizeof where, "%s @ %lld:", sget(truth, "file"), ival(truth, "line"));
+  CU_ASSERT_PTR_NOT_NULL(text && strstr(text, where));
+  CU_ASSERT_PTR_NOT_NULL(text && strstr(text, "; Scenarios.FrameArgsScenario.Park()"));
+  CU_ASSERT_PTR_NOT_NULL(text && strstr(text, "IL_"));
+  free(text);
+  /* what names no code: not found (exit 3) */
+  snprintf(args, sizeof args, "muf '%s' Scenarios.NoSuch.Method --index '%s'", f->dump, index);
+  json_decref(run_cli(args, &code));
+  CU_ASSERT_EQUAL(code, 3);
+  snprintf(args, sizeof args, "mu '%s' 0x10 --index '%s'", f->dump, index);
+  json_decref(run_cli(args, &code));
+  CU_ASSERT_EQUAL(code, 3);
+}
+
+/* Methods of a type the index does not hold (Scenarios.Native: static, no instances, never on a
+ * stack when the dump was taken): mx lists them, mln names their code. */
+static void test_methods_beyond_types(void) {
+  const char *index;
+  ds_fixture *f = main_fixture(&index);
+  json_t *doc = cli_json(f, index, "mx", "Scenarios.Native --kind types");
+  CU_ASSERT_EQUAL(ival(doc, "type_count"), 0);
+  json_decref(doc);
+  doc = cli_json(f, index, "mx", "Scenarios.Native.GetTid --kind methods");
+  CU_ASSERT_EQUAL(ival(doc, "method_count"), 1);
+  json_t *m = json_array_get(json_object_get(doc, "methods"), 0);
+  CU_ASSERT_STRING_EQUAL(sget(m, "type"), "Scenarios.Native");
+  CU_ASSERT_STRING_EQUAL(sget(m, "name"), "Scenarios.Native.GetTid()");
+  uint64_t code = hex_of(sget(m, "code"));
+  json_decref(doc);
+  CU_ASSERT_FATAL(code != 0);
+  json_t *where = mln(f, index, code + 1);
+  CU_ASSERT_STRING_EQUAL(sget(where, "kind"), "jit_code");
+  CU_ASSERT_STRING_EQUAL(sget(where, "method.name"), "Scenarios.Native.GetTid()");
+  json_decref(where);
+}
+
 static void test_frame_args(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
@@ -114,5 +217,7 @@ int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("frames", NULL, NULL);
   CU_add_test(s, "frame-args: file, line, names, declared types and values of arguments and locals", test_frame_args);
+  CU_add_test(s, "mu, muf: Hold's code with IL offsets, its source line and its calls named", test_mu_muf);
+  CU_add_test(s, "mx, mln: methods of a type with no instances", test_methods_beyond_types);
   return ds_test_main();
 }
