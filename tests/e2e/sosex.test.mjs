@@ -185,3 +185,38 @@ test('threads/{thread}/frames: Hold(int, string, object, FramePoint) with names,
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('code/{addr} and methods/{method}/code: Hold disassembled with its lines and named calls, as the CLI answers', async () => {
+  const fa = truth.scenario_data['frame-args'];
+  const tid = threadOs(fa.thread);
+  const muf = await get(`methods/${encodeURIComponent(fa.method)}/code`);
+  assert.equal(muf.status, 200, muf.text);
+  assert.equal(muf.json.file, fa.file);
+  // (a heap dump holds fewer of the runtime's stubs than a full one: the unit tests name every call
+  // on the full dump; here, the calls to GC.KeepAlive after Park, from the truth's line on)
+  const keepAlive = muf.json.instructions.filter((i) => i.target && i.target.name === 'System.GC.KeepAlive(System.Object)');
+  assert.equal(keepAlive.length, 4);
+  assert.ok(keepAlive.every((i) => i.line >= fa.line));
+  assert.ok(muf.json.instructions.some((i) => i.line === fa.line && i.il_offset !== null));
+
+  const stack = await get(`threads/${tid}/stack`);
+  const hold = stack.json.frames.find((f) => f.method.startsWith(`${fa.method}(`));
+  const mu = await get(`code/${hold.ip}?around=2`);
+  assert.equal(mu.status, 200, mu.text);
+  const current = mu.json.instructions.find((i) => i.current);
+  assert.equal(current.address, hold.ip);
+  assert.equal(current.line, fa.line);
+  assert.ok(mu.json.instructions.length <= 5);
+  assert.equal((await get('code/0x10')).status, 404);
+  assert.equal((await get('code/0x10?around=x')).status, 400);
+  assert.equal((await get('methods/Scenarios.NoSuch/code')).status, 404);
+
+  const dir = mkdtempSync(join(tmpdir(), 'ds-mu-'));
+  try {
+    const out = execFileSync(CLI, ['mu', main.dump, hold.ip, '--around', '2', '--json', '--index', join(dir, 'main.dsindex')],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.deepEqual(JSON.parse(out), mu.json);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
