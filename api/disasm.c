@@ -71,3 +71,29 @@ void ds_api_render_disasm(json_t *doc, FILE *out) {
   if (json_is_true(json_object_get(doc, "truncated")))
     fprintf(out, "(more instructions: muf shows the whole method)\n");
 }
+
+/* ---- mk: the mixed stack ---------------------------------------------------------------------- */
+
+ds_status ds_api_h_mixed(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
+  uint32_t thread;
+  ds_status rc = ds_api_get_thread(q, args, "thread", &thread, err);
+  return rc != DS_OK ? rc : ds_query_mixed_stack(q, thread, out, err);
+}
+
+void ds_api_render_mixed(json_t *doc, FILE *out) {
+  fprintf(out, "Thread %lld (managed %lld)\n", (long long)json_integer_value(json_object_get(doc, "os_id")),
+          (long long)json_integer_value(json_object_get(doc, "managed_id")));
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(doc, "frames"), i, f) {
+    const char *kind = text_of(f, "kind");
+    fprintf(out, "%-3zu %s %s ", i, text_of(f, "sp"), text_of(f, "ip"));
+    if (strcmp(kind, "native") == 0)
+      fprintf(out, "%s!%s+0x%llx\n", json_is_string(json_object_get(f, "module")) ? text_of(f, "module") : "?",
+              json_is_string(json_object_get(f, "function")) ? text_of(f, "function") : "?",
+              (unsigned long long)json_integer_value(json_object_get(f, "offset")));
+    else
+      fprintf(out, "%s%s\n", strcmp(kind, "runtime") == 0 ? "(runtime) " : "", text_of(f, "method"));
+  }
+  fprintf(out, "(native unwinding ended at: %s)\n", text_of(doc, "native_unwind_ended"));
+}

@@ -385,6 +385,9 @@ static const ds_api_resource resources[] = {
     {"muf", "methods/{method}/code", "method", "", ds_api_h_muf, ds_api_render_disasm, NULL, NULL,
      "a managed method's whole native code (by name, Ns.Type.Method, or a code address) with IL offsets, "
      "source lines and called methods named (SOSEX !muf)"},
+    {"mk", "threads/{thread}/mixed", "thread", "", ds_api_h_mixed, ds_api_render_mixed, NULL, NULL,
+     "a thread's mixed stack: native frames unwound from the core (function, module) down to managed code, "
+     "then the managed frames, runtime frames marked (SOSEX !mk)"},
     {"thread_objects", "threads/{thread}/objects", "thread", "", h_thread_objects, NULL, NULL, NULL,
      "objects on a thread's stack by frame (SOSEX !mdso)"},
     {"locks", "locks", NULL, "details", h_locks, ds_api_render_locks_details, NULL, NULL,

@@ -484,6 +484,7 @@ const SAME = () => {
     ['report', ['analyze'], 'report'],
     ['dominators', ['dominators', '--limit', '5'], 'dominators?limit=5'],
     ['diff', ['diff', main.dump], `diff?base=${dumpId}`],
+    ['mk', ['mk', String(thread('frame-args').os_id)], `threads/${thread('frame-args').os_id}/mixed`],
     ['muf', ['muf', 'Scenarios.FrameArgsScenario.Hold'], 'methods/Scenarios.FrameArgsScenario.Hold/code'],
     ['mu', async () => ['mu', await holdIp(), '--around', '4'], async () => `code/${await holdIp()}?around=4`],
   ];

@@ -220,3 +220,16 @@ test('code/{addr} and methods/{method}/code: Hold disassembled with its lines an
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('threads/{thread}/mixed: native frames from the core (libc) above Thread.Sleep and Hold', async () => {
+  const tid = threadOs(truth.scenario_data['frame-args'].thread);
+  const r = await get(`threads/${tid}/mixed`);
+  assert.equal(r.status, 200, r.text);
+  const kinds = r.json.frames.map((f) => f.kind);
+  const libc = r.json.frames.findIndex((f) => f.kind === 'native' && (f.module || '').startsWith('libc.so'));
+  const sleep = r.json.frames.findIndex((f) => f.kind === 'managed' && f.method.startsWith('System.Threading.Thread.Sleep('));
+  assert.ok(libc >= 0 && libc < sleep, kinds.join(','));
+  assert.ok(kinds.includes('runtime'));
+  assert.equal(r.json.native_unwind_ended, 'managed code');
+  assert.equal((await get('threads/999999/mixed')).status, 404);
+});

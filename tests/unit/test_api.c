@@ -65,6 +65,7 @@ static void test_routes(void) {
       {"memory/0x10", "mln", "addr", "0x10"},
       {"threads/m1/frames", "frames", "thread", "m1"},
       {"code/0x10", "mu", "addr", "0x10"},
+      {"threads/m1/mixed", "mk", "thread", "m1"},
       {"methods/Scenarios.Invoice..ctor/code", "muf", "method", "Scenarios.Invoice..ctor"},
       {"dominators", "dominators", NULL, NULL},
       {"diff", "diff", NULL, NULL},
@@ -96,7 +97,7 @@ static void test_routes(void) {
         routed[k] = true;
   }
   /* every row of the table has a route case above */
-  CU_ASSERT_EQUAL(ds_api_resource_count(), 31);
+  CU_ASSERT_EQUAL(ds_api_resource_count(), 32);
   for (size_t k = 0; k < ds_api_resource_count(); k++) {
     CU_ASSERT(routed[k]);
     CU_ASSERT_PTR_EQUAL(ds_api_find(ds_api_resource_at(k)->name), ds_api_resource_at(k));

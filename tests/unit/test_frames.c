@@ -205,6 +205,45 @@ static void test_methods_beyond_types(void) {
   json_decref(where);
 }
 
+/* mk on the frame-args thread, parked in Thread.Sleep: native frames unwound from the core (libc's
+ * wait, libcoreclr's) above the managed frames, down to managed code; runtime frames marked. */
+static void test_mk(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx);
+  CU_ASSERT_FATAL(n > 0);
+  for (size_t k = 0; k < n; k++) {
+    ds_fixture *f = &fx[k];
+    json_t *truth = json_object_get(json_object_get(f->truth, "scenario_data"), "frame-args");
+    char index[512], rest[64];
+    snprintf(index, sizeof index, "%s/%s.frames.dsindex", ds_test_tmpdir(), f->name);
+    snprintf(rest, sizeof rest, "%lld", thread_os_id(f->truth, sget(truth, "thread")));
+    json_t *doc = cli_json(f, index, "mk", rest), *frame;
+    size_t i, libc = SIZE_MAX, sleep = SIZE_MAX, hold = SIZE_MAX, natives = 0, named = 0, runtime = 0;
+    json_array_foreach(json_object_get(doc, "frames"), i, frame) {
+      const char *kind = sget(frame, "kind");
+      if (strcmp(kind, "native") == 0) {
+        natives++;
+        named += json_is_string(json_object_get(frame, "function"));
+        if (libc == SIZE_MAX && strncmp(sget(frame, "module"), "libc.so", 7) == 0)
+          libc = i;
+      } else if (strcmp(kind, "runtime") == 0) {
+        runtime++;
+      } else if (strstr(sget(frame, "method"), "System.Threading.Thread.Sleep(") && sleep == SIZE_MAX) {
+        sleep = i;
+      } else if (strstr(sget(frame, "method"), HOLD)) {
+        hold = i;
+      }
+    }
+    if (libc == SIZE_MAX || sleep == SIZE_MAX)
+      fprintf(stderr, "\n%s: mk has no libc frame or no Thread.Sleep frame\n", f->name);
+    CU_ASSERT(libc < sleep && sleep < hold && hold != SIZE_MAX);
+    CU_ASSERT(natives >= 2 && named >= 1 && runtime >= 1);
+    CU_ASSERT_EQUAL(ival(doc, "native_frames"), (long long)natives);
+    CU_ASSERT_STRING_EQUAL(sget(doc, "native_unwind_ended"), "managed code");
+    json_decref(doc);
+  }
+}
+
 static void test_frame_args(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
@@ -219,5 +258,6 @@ int main(void) {
   CU_add_test(s, "frame-args: file, line, names, declared types and values of arguments and locals", test_frame_args);
   CU_add_test(s, "mu, muf: Hold's code with IL offsets, its source line and its calls named", test_mu_muf);
   CU_add_test(s, "mx, mln: methods of a type with no instances", test_methods_beyond_types);
+  CU_add_test(s, "mk: libc and runtime native frames above the managed ones, unwound from the core", test_mk);
   return ds_test_main();
 }

@@ -111,6 +111,10 @@ ds_status ds_query_frames(ds_query *q, uint32_t thread, int64_t depth, json_t **
  * instructions on each side of the target address. DS_E_NOT_FOUND when no recorded method's
  * code holds the address or bears the name. */
 ds_status ds_query_disasm(ds_query *q, const char *target, uint32_t around, json_t **out, ds_error *err);
+/* A thread's mixed stack (SOSEX !mk): its native frames unwound from the core (CFI of the mapped
+ * images; named from their ELF symbol tables) down to managed code, and its managed frames from
+ * the index, runtime frames marked, by stack pointer. */
+ds_status ds_query_mixed_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
 /* Monitors (sync blocks, thin locks) held or waited on, and the instances of the other lock kinds
  * in use (Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent:
  * the analysis' lock-kind table decides which) with their state (SOSEX !mlocks, !rwlock). */
