@@ -375,7 +375,7 @@ static const ds_api_resource resources[] = {
     {"threads", "threads", NULL, PAGE_PARAMS, h_threads, ds_api_render_threads, "threads", NULL,
      "managed threads: ids, state, GC mode, exception, top frame, wait (SOS !clrthreads)"},
     {"stack", "threads/{thread}/stack", "thread", "", h_stack, ds_api_render_stack, NULL, NULL,
-     "a thread's managed stack, runtime frames marked, and its wait (SOSEX !mk)"},
+     "a thread's managed stack, runtime frames marked, and its wait (SOS !clrstack; SOSEX !mk: mk)"},
     {"frames", "threads/{thread}/frames", "thread", "frame", ds_api_h_frames, ds_api_render_frames, NULL, NULL,
      "a thread's managed frames with IL offsets, arguments and locals and their values; frame=N only that "
      "one (SOSEX !mdv, !mframe; SOS !clrstack -a)"},

@@ -146,10 +146,13 @@ const char *ds__md_string(const ds__md *md, uint32_t index) {
 }
 
 ds__blob ds__md_blob(const ds__md *md, uint32_t index) {
-  ds__blob b = {md->blobs.p + (index < md->blobs.len ? index : 0), index < md->blobs.len ? md->blobs.len - index : 0};
+  static const uint8_t empty[1];
+  if (!md->blobs.p || index >= md->blobs.len) /* no #Blob heap, or past it */
+    return (ds__blob){empty, 0};
+  ds__blob b = {md->blobs.p + index, md->blobs.len - index};
   uint32_t len;
-  if (!b.len || !ds__read_compressed(&b, &len) || len > b.len)
-    return (ds__blob){md->blobs.p, 0};
+  if (!ds__read_compressed(&b, &len) || len > b.len)
+    return (ds__blob){empty, 0};
   b.len = len;
   return b;
 }
