@@ -48,6 +48,12 @@ void ds_api_render_deadlocks_details(json_t *doc, FILE *out);
 /* strings: a module's literals (module=NAME), else the heap's strings (ds_api_render_strings). */
 void ds_api_render_module_strings(json_t *doc, FILE *out);
 ds_status ds_api_h_frames(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+/* mu / muf (disasm.c) */
+ds_status ds_api_h_mu(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+ds_status ds_api_h_muf(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+void ds_api_render_disasm(json_t *doc, FILE *out);
+ds_status ds_api_h_mixed(ds_query *q, const ds_api_args *args, json_t **out, ds_error *err);
+void ds_api_render_mixed(json_t *doc, FILE *out);
 void ds_api_render_frames(json_t *doc, FILE *out);
 void ds_api_render_search(json_t *doc, FILE *out);
 

@@ -375,10 +375,19 @@ static const ds_api_resource resources[] = {
     {"threads", "threads", NULL, PAGE_PARAMS, h_threads, ds_api_render_threads, "threads", NULL,
      "managed threads: ids, state, GC mode, exception, role, top frame and method, wait (SOS !clrthreads)"},
     {"stack", "threads/{thread}/stack", "thread", "", h_stack, ds_api_render_stack, NULL, NULL,
-     "a thread's managed stack, runtime frames marked, and its wait (SOSEX !mk)"},
+     "a thread's managed stack, runtime frames marked, and its wait (SOS !clrstack; SOSEX !mk: mk)"},
     {"frames", "threads/{thread}/frames", "thread", "frame", ds_api_h_frames, ds_api_render_frames, NULL, NULL,
      "a thread's managed frames with IL offsets, arguments and locals and their values; frame=N only that "
      "one (SOSEX !mdv, !mframe; SOS !clrstack -a)"},
+    {"mu", "code/{addr}", "addr", "around", ds_api_h_mu, ds_api_render_disasm, NULL, NULL,
+     "the JIT-compiled code around an address, around=N instructions each side, with IL offsets, source "
+     "lines and called methods named (SOSEX !mu)"},
+    {"muf", "methods/{method}/code", "method", "", ds_api_h_muf, ds_api_render_disasm, NULL, NULL,
+     "a managed method's whole native code (by name, Ns.Type.Method, or a code address) with IL offsets, "
+     "source lines and called methods named (SOSEX !muf)"},
+    {"mk", "threads/{thread}/mixed", "thread", "", ds_api_h_mixed, ds_api_render_mixed, NULL, NULL,
+     "a thread's mixed stack: native frames unwound from the core (function, module) down to managed code, "
+     "then the managed frames, runtime frames marked (SOSEX !mk)"},
     {"thread_objects", "threads/{thread}/objects", "thread", "", h_thread_objects, NULL, NULL, NULL,
      "objects on a thread's stack by frame (SOSEX !mdso)"},
     {"locks", "locks", NULL, "details", h_locks, ds_api_render_locks_details, NULL, NULL,

@@ -303,12 +303,24 @@ static void render_vars(json_t *vars, FILE *out) {
   size_t i;
   json_t *v;
   json_array_foreach(vars, i, v) {
-    fprintf(out, "      %-24s %-18s ", str(v, "name"),
+    fprintf(out, "      %-24s %-24s %-18s ", str(v, "name"),
+            json_is_string(json_object_get(v, "type")) ? str(v, "type") : "?",
             json_is_string(json_object_get(v, "location")) ? str(v, "location") : "(register)");
-    if (!json_is_true(json_object_get(v, "available")))
+    json_t *value = json_object_get(v, "value"), *fields = json_object_get(value, "fields");
+    if (json_is_object(fields)) {
+      const char *key;
+      json_t *field;
+      int n = 0;
+      fprintf(out, "{");
+      json_object_foreach(fields, key, field) {
+        fprintf(out, "%s%s=", n++ ? ", " : "", key);
+        render_value(field, out);
+      }
+      fprintf(out, "}");
+    } else if (!json_is_true(json_object_get(v, "available")))
       fprintf(out, "<no data>");
     else
-      render_value(json_object_get(v, "value"), out);
+      render_value(value, out);
     fprintf(out, "\n");
   }
 }
@@ -323,6 +335,9 @@ void ds_api_render_frames(json_t *doc, FILE *out) {
             str(f, "ip"), str(f, "method"));
     if (json_is_integer(json_object_get(f, "il_offset")))
       fprintf(out, " [IL_%04llx]", (unsigned long long)json_integer_value(json_object_get(f, "il_offset")));
+    if (json_is_integer(json_object_get(f, "line")))
+      fprintf(out, " [%s @ %lld]", json_is_string(json_object_get(f, "file")) ? str(f, "file") : "?",
+              (long long)json_integer_value(json_object_get(f, "line")));
     fprintf(out, "\n");
     if (json_is_true(json_object_get(f, "runtime_frame")))
       continue;

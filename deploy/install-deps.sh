@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev gdb
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libcunit1-dev
-  libssl-dev libarchive-dev
+  libssl-dev libarchive-dev libcapstone-dev
   binutils coreutils procps wrk bc time
   chromium
   nodejs

@@ -73,7 +73,7 @@ bool ds_cli_parse_address(const char *text, uint64_t *out) { return ds_api_parse
 static bool option_takes_value(const char *arg) {
   static const char *const with_value[] = {"--index", "--contains", "--after", "--offset", "--min-length", "--dac",
                                            "--type", "--gen", "--min", "--max", "--limit", "--depth",
-                                           "--elements", "--kind", "--mt", "--module", "--frame", "--set", NULL};
+                                           "--elements", "--kind", "--mt", "--module", "--frame", "--around", "--set", NULL};
   for (size_t i = 0; with_value[i]; i++)
     if (strcmp(arg, with_value[i]) == 0)
       return true;
@@ -108,6 +108,7 @@ void ds_cli_usage(FILE *out) {
           "mdt options: --depth N (-r N) reference levels to follow, --elements N per array\n"
           "mx options: --kind types|fields|methods, --limit N\n"
           "frames (mdv, mframe) options: --frame N (one frame, by depth)\n"
+          "mu ADDR options: --around N instructions each side (muf METHOD|ADDR: the whole method)\n"
           "mfrag options: --mt MT (-mt:MT) gap holders of one type; finq/frq: --gen N\n"
           "dlk/mlocks/mwaits (deadlocks/locks/waits) options: --details (-d) stacks of every thread involved\n"
           "strings options: --module NAME (strings of one module's types' statics and objects)\n"
@@ -245,6 +246,7 @@ int ds_cli_run(int argc, char **argv) {
     else if (strcmp(arg, "--mt") == 0 && next) { o.mt = next; i++; }
     else if (strcmp(arg, "--module") == 0 && next) { o.module = next; i++; }
     else if (strcmp(arg, "--frame") == 0 && next) { o.frame = next; i++; }
+    else if (strcmp(arg, "--around") == 0 && next) { o.around = next; i++; }
     else if (strcmp(arg, "--index") == 0 && next) { o.index = next; i++; }
     else if (strcmp(arg, "--contains") == 0 && next) { o.contains = next; i++; }
     else if ((strcmp(arg, "--after") == 0 || strcmp(arg, "--offset") == 0) && next) {

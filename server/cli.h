@@ -43,6 +43,7 @@ typedef struct ds_cli_args {
   bool details;              /* --details (-d) */
   const char *module;        /* --module NAME */
   const char *frame;         /* --frame N (mdv, mframe) */
+  const char *around;        /* --around N (mu) */
   const char *set[DS_CLI_MAX_SET]; /* --set NAME=VALUE[,...]: thresholds of the findings */
   size_t set_count;
 } ds_cli_args;

@@ -236,6 +236,8 @@ static ds_status cli_to_args(const ds_cli_args *o, const ds_api_resource *r, ds_
     set(a, "module", o->module, &rc, err);
   if (o->frame)
     set(a, "frame", o->frame, &rc, err);
+  if (o->around)
+    set(a, "around", o->around, &rc, err);
   if (strcmp(r->name, "dominators") == 0 && o->address)
     set(a, "parent", o->address, &rc, err);
   if (o->by_type)

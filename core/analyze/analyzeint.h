@@ -117,8 +117,11 @@ typedef struct ds__wait {
 #define DS__LK_HAS_PARTS 0x20u    /* lock objects it references (its inner events) are reported as
                                    * part of it, not listed on their own */
 
+typedef struct ds__symcache ds__symcache;
+
 typedef struct ds__build {
   ds_analysis *a;
+  ds__symcache *symbols;     /* assemblies and PDBs opened for frames and code maps (symcache.c) */
   ds_heap *heap;
   const ds_layout *layout;   /* the dump's runtime's: every raw object read goes through it */
   uint64_t idisposable_mt;   /* System.IDisposable's MethodTable (0: not found), for the findings */
@@ -268,6 +271,21 @@ ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads,
 /* Phase "frame variables" (framevars.c): IL offsets, arguments and locals of the frames the root
  * collection walked; writes the frame info and frame variables sections. */
 ds_status ds__build_frame_vars(ds__build *b, ds_error *err);
+
+/* The assembly symbols (its metadata and, when next to it, its portable PDB) of the method with
+ * MethodDesc md, and its MethodDef token; NULL when the DAC names no file or it cannot be read.
+ * Opened once per assembly for the whole build (symcache.c). */
+struct ds_symbols *ds__symbols_of_method(ds__build *b, uint64_t md, uint32_t *token);
+void ds__symcache_free(ds__build *b);
+
+/* Phase "code map" (codemap.c), run by the memory map on its sorted ranges: the IL-to-native map
+ * of every JIT-compiled method recorded, with source lines from the PDB; writes its section. */
+ds_status ds__build_code_map(ds__build *b, const ds_index_memory_range *ranges, size_t count, ds_error *err);
+/* The methods the recorded JIT-compiled code calls (its call instructions' targets, followed
+ * through the runtime's stubs): *extra gets the code ranges of those compiled but not recorded
+ * (malloc'd, unsorted); the callees section gets the MethodDescs of the others. */
+ds_status ds__build_callees(ds__build *b, const ds_index_memory_range *ranges, size_t count,
+                            ds_index_memory_range **extra, size_t *extra_count, ds_error *err);
 
 /* Phase "memory map" (memmap.c): code heaps, loader heaps, the handle table and the code of the
  * methods on the stacks; writes its section. Needs the roots (their frames). */

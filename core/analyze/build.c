@@ -491,6 +491,7 @@ static ds_status build_write(ds__build *b, ds_error *err) {
 /* ---- the build ------------------------------------------------------------------------------ */
 
 void ds__build_free(ds__build *b) {
+  ds__symcache_free(b);
   ds_root_set_free(&b->collected);
   ds__typeinfo_free(b);
   ds_index_writer_free(b->w);

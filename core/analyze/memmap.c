@@ -1,8 +1,8 @@
 /*
  * memmap.c: phase "memory map" of the index build: the runtime's memory outside the GC heap (JIT
  * code heaps, loader heaps, the handle table) and the native code of every method on a thread's
- * stack and of every compiled method the indexed types define, so that a query can say what lives
- * at an address (SOSEX !mln) without the DAC.
+ * stack, of every compiled method the indexed types define and of the methods their code calls, so
+ * that a query can say what lives at an address (SOSEX !mln) without the DAC.
  *
  * What the DAC cannot describe is left out (the address then reads as unknown); only running out
  * of memory or failing to write stops the build.
@@ -94,8 +94,24 @@ ds_status ds__build_memory_map(ds__build *b, ds_error *err) {
     return ds__vec_error(err, rc, "memory ranges", DS_MAX_MEMORY_RANGES, "DS_MAX_MEMORY_RANGES");
   }
   sort_unique(&m);
+  ds_index_memory_range *extra = NULL;
+  size_t extra_count = 0;
+  rc = ds__build_callees(b, m.ranges.items, m.ranges.count, &extra, &extra_count, err);
+  for (size_t c = 0; c < extra_count && rc == DS_OK; c++) {
+    DS__VEC_PUSH(m.ranges, extra[c], DS_MAX_MEMORY_RANGES, m.status);
+    rc = m.status != DS_OK ? ds__vec_error(err, m.status, "memory ranges", DS_MAX_MEMORY_RANGES, "DS_MAX_MEMORY_RANGES")
+                           : DS_OK;
+  }
+  free(extra);
+  if (rc != DS_OK) {
+    free(m.ranges.items);
+    return rc;
+  }
+  sort_unique(&m);
   rc = ds_index_writer_add(b->w, DS_SEC_MEMORY_RANGES, m.ranges.items ? (void *)m.ranges.items : "",
                            m.ranges.count * sizeof *m.ranges.items, err);
+  if (rc == DS_OK)
+    rc = ds__build_code_map(b, m.ranges.items, m.ranges.count, err);
   free(m.ranges.items);
   return rc;
 }

@@ -5,12 +5,17 @@
  * Slots: IXCLRDataStackWalk 8 GetFrame; IXCLRDataFrame 6 GetNumArguments, 7 GetArgumentByIndex,
  * 8 GetNumLocalVariables, 9 GetLocalVariableByIndex, 11 GetMethodInstance; IXCLRDataValue 3
  * GetFlags, 4 GetAddress, 5 GetSize, 6 GetBytes; IXCLRDataMethodInstance 12 GetILOffsetsByAddress
- * (xclrdata.idl). A value whose location the JIT did not record fails GetSize/GetBytes: it is
+ * (xclrdata.idl); IXCLRDataProcess 27 StartEnumMethodInstancesByAddress, 28
+ * EnumMethodInstanceByAddress, 29 EndEnumMethodInstancesByAddress; IXCLRDataMethodInstance 14
+ * GetILAddressMap. A value whose location the JIT did not record fails GetSize/GetBytes: it is
  * delivered without a value rather than dropped.
  */
 #include "dumpscope/dacstack.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "dumpscope/dacmem.h"
 
 #include "dacint.h"
 
@@ -97,5 +102,51 @@ ds_status ds_dac_frame_variables(ds_dac *dac, const ds_dac_frame *frame, uint32_
     rc = variables(dac, f, false, fn, ctx);
   ds__dac_release(dac, method);
   ds__dac_release(dac, f);
+  return rc;
+}
+
+enum { PROCESS_START_ENUM_METHODS_BY_ADDRESS = 27, PROCESS_ENUM_METHOD_BY_ADDRESS = 28,
+       PROCESS_END_ENUM_METHODS_BY_ADDRESS = 29 };
+enum { METHOD_INSTANCE_GET_IL_ADDRESS_MAP = 14 };
+
+/* CLRDATA_IL_ADDRESS_MAP */
+typedef struct il_address_map {
+  uint32_t il_offset, pad;
+  uint64_t start, end;
+  uint32_t type, pad2;
+} il_address_map;
+_Static_assert(sizeof(il_address_map) == 32, "CLRDATA_IL_ADDRESS_MAP layout");
+
+ds_status ds_dac_il_map(ds_dac *dac, uint64_t code_address, ds_dac_il_entry *out, size_t max, size_t *count,
+                        ds_error *err) {
+  typedef HRESULT (*start_fn)(void *, uint64_t, void *, uint64_t *);
+  typedef HRESULT (*next_fn)(void *, uint64_t *, void **);
+  typedef HRESULT (*end_fn)(void *, uint64_t);
+  typedef HRESULT (*map_fn)(void *, uint32_t, uint32_t *, il_address_map *);
+  *count = 0;
+  uint64_t handle = 0;
+  void *method = NULL;
+  HRESULT hr = DS_VCALL(dac->process, PROCESS_START_ENUM_METHODS_BY_ADDRESS, start_fn)(dac->process, code_address,
+                                                                                        NULL, &handle);
+  if (hr != DS_S_OK)
+    return ds_error_set(err, DS_E_NOT_FOUND, "no method instance at 0x%llx", (unsigned long long)code_address);
+  hr = DS_VCALL(dac->process, PROCESS_ENUM_METHOD_BY_ADDRESS, next_fn)(dac->process, &handle, &method);
+  DS_VCALL(dac->process, PROCESS_END_ENUM_METHODS_BY_ADDRESS, end_fn)(dac->process, handle);
+  if (hr != DS_S_OK || !method)
+    return ds_error_set(err, DS_E_NOT_FOUND, "no method instance at 0x%llx", (unsigned long long)code_address);
+  uint32_t needed = 0;
+  ds_status rc = DS_OK;
+  il_address_map *maps = NULL;
+  hr = DS_VCALL(method, METHOD_INSTANCE_GET_IL_ADDRESS_MAP, map_fn)(method, 0, &needed, NULL);
+  if (hr < 0 || needed == 0)
+    rc = ds_error_set(err, DS_E_NOT_FOUND, "no IL map for the method at 0x%llx", (unsigned long long)code_address);
+  else if (!(maps = calloc(needed, sizeof *maps)))
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for an IL map of %u entries", needed);
+  else if ((hr = DS_VCALL(method, METHOD_INSTANCE_GET_IL_ADDRESS_MAP, map_fn)(method, needed, &needed, maps)) < 0)
+    rc = ds__hr_error(err, hr, "GetILAddressMap");
+  for (uint32_t i = 0; rc == DS_OK && i < needed && *count < max; i++)
+    out[(*count)++] = (ds_dac_il_entry){maps[i].il_offset, maps[i].start, maps[i].end};
+  free(maps);
+  release(method);
   return rc;
 }

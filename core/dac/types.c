@@ -1,7 +1,7 @@
 /*
  * types.c: methods, MethodDescs and static bases through the DAC (dactypes.h).
  *
- * Slots: ISOSDacInterface 20 GetMethodDescData, 22 GetMethodDescName; ISOSDacInterface14 3
+ * Slots: ISOSDacInterface 13 GetModuleData, 20 GetMethodDescData, 45 GetPEFileName, 22 GetMethodDescName; ISOSDacInterface14 3
  * GetStaticBaseAddress, 5 GetMethodTableInitializationFlags; ISOSDacInterface15 3
  * GetMethodTableSlotEnumerator, whose ISOSMethodEnum::Next is slot 6 (sospriv.idl; SOSMethodData
  * and DacpMethodDescData layouts checked with static asserts).
@@ -15,7 +15,7 @@
 
 #define SOS(dac) ((dac)->sos[1])
 
-enum { SOS_GET_METHOD_DESC_DATA = 20 };
+enum { SOS_GET_MODULE_DATA = 13, SOS_GET_METHOD_DESC_DATA = 20, SOS_GET_PE_FILE_NAME = 45 };
 enum { SOS14_GET_STATIC_BASE_ADDRESS = 3, SOS_TRAVERSE_MODULE_MAP = 14, MODULE_MAP_TYPEDEF_TO_METHOD_TABLE = 0 };
 enum { SOS15_GET_METHOD_TABLE_SLOT_ENUMERATOR = 3 };
 
@@ -91,6 +91,37 @@ ds_status ds_dac_method_desc(ds_dac *dac, uint64_t method_desc, uint64_t *mt, ui
   *mt = d.method_table;
   *token = d.token;
   *native_code = d.has_native_code ? d.native_code : 0;
+  return DS_OK;
+}
+
+ds_status ds_dac_method_image(ds_dac *dac, uint64_t method_desc, uint32_t *token, char *path, size_t path_len,
+                              ds_error *err) {
+  typedef HRESULT (*md_fn)(void *, ds_addr, ds_addr, method_desc_data *, uint32_t, void *, uint32_t *);
+  typedef HRESULT (*module_fn)(void *, ds_addr, void *);
+  typedef HRESULT (*name_fn)(void *, ds_addr, uint32_t, uint16_t *, uint32_t *);
+  method_desc_data d;
+  memset(&d, 0, sizeof d);
+  *token = 0;
+  if (path_len)
+    path[0] = '\0';
+  HRESULT hr = DS_VCALL(SOS(dac), SOS_GET_METHOD_DESC_DATA, md_fn)(SOS(dac), method_desc, 0, &d, 0, NULL, NULL);
+  if (hr < 0)
+    return ds__hr_error(err, hr, "GetMethodDescData");
+  *token = d.token;
+  /* DacpModuleData starts Address, PEAssembly, ilBase, ...; it grew over runtime versions: the
+   * buffer leaves room */
+  uint64_t module_data[64];
+  memset(module_data, 0, sizeof module_data);
+  hr = DS_VCALL(SOS(dac), SOS_GET_MODULE_DATA, module_fn)(SOS(dac), d.module, module_data);
+  if (hr < 0)
+    return ds__hr_error(err, hr, "GetModuleData");
+  uint16_t wide[DS_MAX_PATH_BYTES];
+  uint32_t needed = 0;
+  hr = DS_VCALL(SOS(dac), SOS_GET_PE_FILE_NAME, name_fn)(SOS(dac), module_data[1], DS_MAX_PATH_BYTES, wide, &needed);
+  if (hr < 0)
+    return ds__hr_error(err, hr, "GetPEFileName");
+  wide[DS_MAX_PATH_BYTES - 1] = 0;
+  ds_utf16_to_utf8(wide, DS_MAX_PATH_BYTES, true, path, path_len);
   return DS_OK;
 }
 

@@ -49,6 +49,8 @@ _Static_assert(sizeof(ds_index_memory_range) == 32, "ds_index_memory_range layou
 _Static_assert(sizeof(ds_index_static) == 32, "ds_index_static layout");
 _Static_assert(sizeof(ds_index_method) == 32, "ds_index_method layout");
 _Static_assert(sizeof(ds_index_frame_var) == 48, "ds_index_frame_var layout");
+_Static_assert(sizeof(ds_index_frame_info) == 32, "ds_index_frame_info layout");
+_Static_assert(sizeof(ds_index_code_map) == 32, "ds_index_code_map layout");
 _Static_assert(sizeof(ds_index_finding) == 56, "ds_index_finding layout");
 _Static_assert(sizeof(ds_index_evidence) == 32, "ds_index_evidence layout");
 _Static_assert(sizeof(ds_index_setting) == 16, "ds_index_setting layout");
@@ -85,6 +87,8 @@ static uint32_t element_size(uint32_t id) {
   case DS_SEC_METHODS: return sizeof(ds_index_method);
   case DS_SEC_FRAME_INFO: return sizeof(ds_index_frame_info);
   case DS_SEC_FRAME_VARS: return sizeof(ds_index_frame_var);
+  case DS_SEC_CODE_MAP: return sizeof(ds_index_code_map);
+  case DS_SEC_CALLEES: return sizeof(ds_index_callee);
   case DS_SEC_SETTINGS: return sizeof(ds_index_setting);
   case DS_SEC_EVIDENCE: return sizeof(ds_index_evidence);
   case DS_SEC_REPORT: return sizeof(ds_index_report);
@@ -105,7 +109,7 @@ static const char *section_name(uint32_t id) {
                                       "deadlocks", "findings", "memory ranges", "field info", "statics",
                                       "methods", "frame info", "frame variables", "settings", "evidence", "report",
                                       "immediate dominators", "retained sizes", "retained sizes per type",
-                                      "leak suspects"};
+                                      "leak suspects", "code map", "callees"};
   _Static_assert(sizeof names / sizeof *names == DS_SEC_COUNT_, "a name for every section");
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }

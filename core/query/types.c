@@ -446,6 +446,61 @@ static void search_fields(ds_query *q, const type_views *v, const char *pattern,
   }
 }
 
+/* One more method whose type the index does not hold (no instances, never on a stack): its type
+ * is what its name says, its MethodTable unknown. */
+static void add_other_method(ds_query *q, const char *name, uint64_t md, uint64_t code, json_t *methods) {
+  char type[DS_MAX_FRAME_NAME_CHARS];
+  const char *paren = strchr(name, '(');
+  size_t len = paren ? (size_t)(paren - name) : strlen(name);
+  if (len >= sizeof type)
+    len = sizeof type - 1;
+  memcpy(type, name, len);
+  type[len] = '\0';
+  char *dot = strrchr(type, '.');
+  if (dot && dot > type && dot[-1] == '.') /* "Ns.Type..ctor" */
+    dot--;
+  if (dot)
+    *dot = '\0';
+  (void)q;
+  ds__jappend(methods, json_pack("{s:s,s:n,s:s,s:o,s:o}", "type", type, "mt", "name", name, "method_desc",
+                                 ds__json_hex(md), "code", code ? ds__json_hex(code) : json_null()));
+}
+
+/* The methods the index knows beyond its types' own: the code it recorded (methods on stacks and
+ * the methods recorded code calls) and the callees known only by their MethodDesc. */
+static bool search_other_methods(ds_query *q, const type_views *v, const char *pattern, size_t limit, json_t *methods,
+                                 uint64_t *total) {
+  uint64_t *known = malloc((v->method_count + 1) * sizeof *known);
+  if (!known)
+    return false;
+  for (uint64_t m = 0; m < v->method_count; m++)
+    known[m] = v->methods[m].method_desc;
+  qsort(known, v->method_count, sizeof *known, compare_u64);
+  ds__view rv = ds__section_view(q->idx, DS_SEC_MEMORY_RANGES, sizeof(ds_index_memory_range));
+  ds__view cv = ds__section_view(q->idx, DS_SEC_CALLEES, sizeof(ds_index_callee));
+  const ds_index_memory_range *ranges = rv.data;
+  const ds_index_callee *callees = cv.data;
+  for (uint64_t r = 0; r < rv.count + cv.count; r++) {
+    bool is_range = r < rv.count;
+    uint64_t md = is_range ? ranges[r].method_desc : callees[r - rv.count].method_desc;
+    if (is_range && ranges[r].kind != DS_MEMORY_JIT_METHOD && ranges[r].kind != DS_MEMORY_PRECOMPILED_METHOD)
+      continue;
+    const char *name = ds_index_string(q->idx, is_range ? ranges[r].name : callees[r - rv.count].name);
+    if (!md || bsearch(&md, known, v->method_count, sizeof *known, compare_u64) || !method_matches(pattern, name))
+      continue;
+    bool dup = false; /* a method recorded twice (a range and a callee) is listed once */
+    for (uint64_t k = 0; k < r && !dup; k++)
+      dup = k < rv.count ? ranges[k].method_desc == md && (ranges[k].kind == DS_MEMORY_JIT_METHOD ||
+                                                           ranges[k].kind == DS_MEMORY_PRECOMPILED_METHOD)
+                         : callees[k - rv.count].method_desc == md;
+    if (dup || (*total)++ >= limit)
+      continue;
+    add_other_method(q, name, md, is_range ? ranges[r].start : 0, methods);
+  }
+  free(known);
+  return true;
+}
+
 static ds_status query_search(ds_query *q, const char *pattern, unsigned kinds, size_t limit, json_t **out,
                               ds_error *err) {
   type_views v;
@@ -481,6 +536,13 @@ static ds_status query_search(ds_query *q, const char *pattern, unsigned kinds, 
                                    me->code ? ds__json_hex(me->code) : json_null()));
   }
   free(counts);
+  if ((kinds & DS_SEARCH_METHODS) && !search_other_methods(q, &v, pattern, limit, methods, &method_total)) {
+    json_decref(doc);
+    json_decref(types);
+    json_decref(fields);
+    json_decref(methods);
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  }
   ds__jset(doc, "pattern", ds__jstr(pattern));
   ds__jset(doc, "types", types);
   ds__jset(doc, "type_count", json_integer((json_int_t)type_total));

@@ -484,12 +484,23 @@ const SAME = () => {
     ['report', ['analyze'], 'report'],
     ['dominators', ['dominators', '--limit', '5'], 'dominators?limit=5'],
     ['diff', ['diff', main.dump], `diff?base=${dumpId}`],
+    ['mk', ['mk', String(thread('frame-args').os_id)], `threads/${thread('frame-args').os_id}/mixed`],
+    ['muf', ['muf', 'Scenarios.FrameArgsScenario.Hold'], 'methods/Scenarios.FrameArgsScenario.Hold/code'],
+    ['mu', async () => ['mu', await holdIp(), '--around', '4'], async () => `code/${await holdIp()}?around=4`],
   ];
 };
 
+// The return address into Hold on the frame-args thread (mu's address).
+async function holdIp() {
+  const stack = await ok(`threads/${thread('frame-args').os_id}/stack`);
+  return stack.frames.find((f) => f.method.startsWith('Scenarios.FrameArgsScenario.Hold(')).ip;
+}
+
 for (const name of SAME().map((x) => x[0])) {
   test(`CLI --json equals the API body: ${name}`, async () => {
-    const [, args, path] = SAME().find((x) => x[0] === name);
+    const [, argsOf, pathOf] = SAME().find((x) => x[0] === name);
+    const args = typeof argsOf === 'function' ? await argsOf() : argsOf;
+    const path = typeof pathOf === 'function' ? await pathOf() : pathOf;
     const cli = await cliJson(args);
     const http = await ok(path);
     // the two indexes were built apart (the CLI's beside its own copy of the dump): where and how

@@ -5,8 +5,11 @@
 // strings?module).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { api, fixture, marker, newDataDir, startDaemon, stopDaemon, token, upload } from './daemon.mjs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { api, CLI, fixture, marker, newDataDir, startDaemon, stopDaemon, token, upload } from './daemon.mjs';
 
 const main = fixture('main-wks-heap');
 const truth = main.truth;
@@ -149,4 +152,84 @@ test('SOSEX options as parameters: mt, gen, details, module', async () => {
   assert.equal(s.status, 200, s.text);
   assert.equal(s.json.literals[0].object.address, lit.address);
   assert.equal((await get('strings?module=Nothing.dll')).status, 404);
+});
+
+test('threads/{thread}/frames: Hold(int, string, object, FramePoint) with names, declared types, values and its line, as the CLI answers', async () => {
+  const fa = truth.scenario_data['frame-args'];
+  const tid = threadOs(fa.thread);
+  const r = await get(`threads/${tid}/frames`);
+  assert.equal(r.status, 200, r.text);
+  const hold = r.json.frames.find((f) => f.method.startsWith(`${fa.method}(`));
+  assert.ok(hold, 'the frame of Hold');
+  assert.equal(hold.file, fa.file);
+  assert.equal(hold.line, fa.line);
+  const check = (ours, want) => {
+    const v = ours.find((x) => x.name === want.name);
+    assert.ok(v, want.name);
+    assert.equal(v.type, want.type, want.name);
+    if ('value' in want) assert.equal(v.value, want.value, want.name);
+    else if ('address' in want) assert.deepEqual([v.value.address, v.value.type], [want.address, want.object_type], want.name);
+    else assert.deepEqual(v.value.fields, want.fields, want.name);
+  };
+  for (const a of fa.arguments) check(hold.arguments, a);
+  for (const l of fa.locals) check(hold.locals, l);
+
+  // the CLI answers the same document from its own index of the same dump
+  const dir = mkdtempSync(join(tmpdir(), 'ds-frames-'));
+  try {
+    const out = execFileSync(CLI, ['frames', main.dump, String(tid), '--frame', String(hold.depth), '--json',
+      '--index', join(dir, 'main.dsindex')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const one = await get(`threads/${tid}/frames?frame=${hold.depth}`);
+    assert.deepEqual(JSON.parse(out), one.json);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('code/{addr} and methods/{method}/code: Hold disassembled with its lines and named calls, as the CLI answers', async () => {
+  const fa = truth.scenario_data['frame-args'];
+  const tid = threadOs(fa.thread);
+  const muf = await get(`methods/${encodeURIComponent(fa.method)}/code`);
+  assert.equal(muf.status, 200, muf.text);
+  assert.equal(muf.json.file, fa.file);
+  // (a heap dump holds fewer of the runtime's stubs than a full one: the unit tests name every call
+  // on the full dump; here, the calls to GC.KeepAlive after Park, from the truth's line on)
+  const keepAlive = muf.json.instructions.filter((i) => i.target && i.target.name === 'System.GC.KeepAlive(System.Object)');
+  assert.equal(keepAlive.length, 4);
+  assert.ok(keepAlive.every((i) => i.line >= fa.line));
+  assert.ok(muf.json.instructions.some((i) => i.line === fa.line && i.il_offset !== null));
+
+  const stack = await get(`threads/${tid}/stack`);
+  const hold = stack.json.frames.find((f) => f.method.startsWith(`${fa.method}(`));
+  const mu = await get(`code/${hold.ip}?around=2`);
+  assert.equal(mu.status, 200, mu.text);
+  const current = mu.json.instructions.find((i) => i.current);
+  assert.equal(current.address, hold.ip);
+  assert.equal(current.line, fa.line);
+  assert.ok(mu.json.instructions.length <= 5);
+  assert.equal((await get('code/0x10')).status, 404);
+  assert.equal((await get('code/0x10?around=x')).status, 400);
+  assert.equal((await get('methods/Scenarios.NoSuch/code')).status, 404);
+
+  const dir = mkdtempSync(join(tmpdir(), 'ds-mu-'));
+  try {
+    const out = execFileSync(CLI, ['mu', main.dump, hold.ip, '--around', '2', '--json', '--index', join(dir, 'main.dsindex')],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.deepEqual(JSON.parse(out), mu.json);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('threads/{thread}/mixed: native frames from the core (libc) above Thread.Sleep and Hold', async () => {
+  const tid = threadOs(truth.scenario_data['frame-args'].thread);
+  const r = await get(`threads/${tid}/mixed`);
+  assert.equal(r.status, 200, r.text);
+  const kinds = r.json.frames.map((f) => f.kind);
+  const libc = r.json.frames.findIndex((f) => f.kind === 'native' && (f.module || '').startsWith('libc.so'));
+  const sleep = r.json.frames.findIndex((f) => f.kind === 'managed' && f.method.startsWith('System.Threading.Thread.Sleep('));
+  assert.ok(libc >= 0 && libc < sleep, kinds.join(','));
+  assert.ok(kinds.includes('runtime'));
+  assert.equal(r.json.native_unwind_ended, 'managed code');
+  assert.equal((await get('threads/999999/mixed')).status, 404);
 });

@@ -11,6 +11,7 @@
 
 #include "dumpscope/dac.h"
 #include "dumpscope/dump.h"
+#include "dumpscope/unwind.h"
 
 int ds_fuzz_dump_one(const uint8_t *data, size_t size);
 
@@ -29,8 +30,12 @@ int ds_fuzz_dump_one(const uint8_t *data, size_t size) {
       const ds_module *m = ds_dump_module(dump, i);
       ds_dump_read(dump, m->base, buf, sizeof buf);
     }
-    for (size_t i = 0; i < ds_dump_thread_count(dump); i++)
-      (void)ds_dump_thread_at(dump, i)->tid;
+    ds_native_frame frames[16];
+    for (size_t i = 0; i < ds_dump_thread_count(dump) && i < 8; i++) { /* mk's native unwinding */
+      size_t count;
+      ds_unwind_end end;
+      ds_unwind_native(dump, ds_dump_thread_at(dump, i)->tid, NULL, NULL, frames, 16, &count, &end, &err);
+    }
     ds_runtime_info rt;
     ds_fuzz_note("modules=%zu threads=%zu runtime=%s", ds_dump_module_count(dump), ds_dump_thread_count(dump),
                  ds_status_name(ds_runtime_identify(dump, &rt, &err)));

@@ -90,6 +90,9 @@ static void run_queries(const uint8_t *data, size_t size, const char *label) {
       json_decref(doc);
     if (ds_query_frames(q, 1, -1, &doc, &err) == DS_OK)
       json_decref(doc);
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) /* mu/muf (no dump: code unreadable) */
+      if (ds_query_disasm(q, targets[i], i ? 4 : UINT32_MAX, &doc, &err) == DS_OK)
+        json_decref(doc);
     if (ds_query_handles(q, 10, &doc, &err) == DS_OK)
       json_decref(doc);
     if (ds_query_fragmentation(q, 10, &doc, &err) == DS_OK)

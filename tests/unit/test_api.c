@@ -64,6 +64,9 @@ static void test_routes(void) {
       {"search", "mx", NULL, NULL},
       {"memory/0x10", "mln", "addr", "0x10"},
       {"threads/m1/frames", "frames", "thread", "m1"},
+      {"code/0x10", "mu", "addr", "0x10"},
+      {"threads/m1/mixed", "mk", "thread", "m1"},
+      {"methods/Scenarios.Invoice..ctor/code", "muf", "method", "Scenarios.Invoice..ctor"},
       {"dominators", "dominators", NULL, NULL},
       {"diff", "diff", NULL, NULL},
       {"report", "report", NULL, NULL},
@@ -94,7 +97,7 @@ static void test_routes(void) {
         routed[k] = true;
   }
   /* every row of the table has a route case above */
-  CU_ASSERT_EQUAL(ds_api_resource_count(), 29);
+  CU_ASSERT_EQUAL(ds_api_resource_count(), 32);
   for (size_t k = 0; k < ds_api_resource_count(); k++) {
     CU_ASSERT(routed[k]);
     CU_ASSERT_PTR_EQUAL(ds_api_find(ds_api_resource_at(k)->name), ds_api_resource_at(k));
@@ -719,11 +722,18 @@ static void test_every_resource(void) {
   json_decref(summary);
   char managed[32];
   snprintf(managed, sizeof managed, "m%lld", (long long)num(truth_thread("main"), "managed_id"));
+  /* mu's address: code of a method (muf names it) */
+  json_t *code = call("muf", "Scenarios.FrameArgsScenario.Hold", "", DS_OK);
+  char code_start[32];
+  snprintf(code_start, sizeof code_start, "%s", code ? str(code, "code_start") : "0x0");
+  json_decref(code);
   for (size_t i = 0; i < ds_api_resource_count(); i++) {
     const ds_api_resource *r = ds_api_resource_at(i);
     const char *value = !r->path_param                       ? NULL
                         : strcmp(r->path_param, "gen") == 0    ? "2"
                         : strcmp(r->path_param, "thread") == 0 ? managed
+                        : strcmp(r->path_param, "method") == 0 ? "Scenarios.FrameArgsScenario.Hold"
+                        : strcmp(r->name, "mu") == 0           ? code_start
                                                                : marker_addr("invoice.first");
     json_decref(call(r->name, value, strcmp(r->name, "diff") == 0 ? "base=self" : "", DS_OK));
     const ds_api_resource *found = ds_api_find(r->name);

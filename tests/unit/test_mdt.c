@@ -256,10 +256,12 @@ static void test_mdv(void) {
       CU_ASSERT_STRING_EQUAL(sget(v, "value.type"), "Scenarios.MonitorLock");
       refs++;
     } else if (strcmp(sget(v, "kind"), "primitive") == 0) {
-      json_int_t flag = json_integer_value(json_object_get(v, "value"));
-      flags_true += flag == 1;
-      flags_false += flag == 0;
-      if (flag == 0)
+      /* the declared type (the local signature) reads the flag as a bool */
+      CU_ASSERT_STRING_EQUAL(sget(v, "type"), "System.Boolean");
+      json_t *flag = json_object_get(v, "value");
+      flags_true += json_is_true(flag);
+      flags_false += json_is_false(flag);
+      if (json_is_false(flag))
         second_flag = sget(v, "location");
     }
   }

@@ -39,4 +39,20 @@ ds_status ds_dac_memory_regions(ds_dac *dac, size_t max_regions, ds_dac_region_f
 ds_status ds_dac_method_code(ds_dac *dac, uint64_t ip, uint64_t *start, uint64_t *size, uint64_t *method_desc,
                              bool *jitted, ds_error *err);
 
+/* One entry of a method's IL-to-native map: native code [start, end) compiled from the IL at
+ * il_offset (DS_DAC_IL_PROLOG / _EPILOG / _NO_MAPPING for code of no IL instruction). */
+typedef struct ds_dac_il_map {
+  uint32_t il_offset;
+  uint64_t start, end;
+} ds_dac_il_entry;
+#define DS_DAC_IL_NO_MAPPING 0xFFFFFFFFu
+#define DS_DAC_IL_PROLOG 0xFFFFFFFEu
+#define DS_DAC_IL_EPILOG 0xFFFFFFFDu
+
+/* The IL-to-native map of the method whose code holds code_address (IXCLRDataMethodInstance
+ * GetILAddressMap, the map the JIT reported to the debugger), at most max entries (*count: how many
+ * were written). DS_E_NOT_FOUND when no method instance holds the address or it has no map. */
+ds_status ds_dac_il_map(ds_dac *dac, uint64_t code_address, ds_dac_il_entry *out, size_t max, size_t *count,
+                        ds_error *err);
+
 #endif

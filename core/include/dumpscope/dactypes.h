@@ -30,6 +30,10 @@ ds_status ds_dac_type_methods(ds_dac *dac, uint64_t mt, size_t max, void (*fn)(v
 /* A MethodDesc's MethodTable, metadata token and current native code (0 when not compiled). */
 ds_status ds_dac_method_desc(ds_dac *dac, uint64_t method_desc, uint64_t *mt, uint32_t *token, uint64_t *native_code,
                              ds_error *err);
+/* Where a MethodDesc's metadata lives: its token and its module's file (GetPEFileName: the
+ * path on the machine that produced the dump; "" for a dynamic or in-memory module). */
+ds_status ds_dac_method_image(ds_dac *dac, uint64_t method_desc, uint32_t *token, char *path, size_t path_len,
+                              ds_error *err);
 /* A MethodDesc's name as SOS prints it ("Ns.Type.Method(Args)"), UTF-8. */
 ds_status ds_dac_method_desc_name(ds_dac *dac, uint64_t method_desc, char *out, size_t out_len, ds_error *err);
 

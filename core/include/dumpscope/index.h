@@ -65,6 +65,8 @@ typedef enum ds_section_id {
   DS_SEC_RETAINED,        /* u64[N] retained size (0: unreachable) */
   DS_SEC_TYPE_RETAINED,   /* u64[T] bytes dominated by the type's instances */
   DS_SEC_SUSPECTS,        /* ds_index_suspect[]: leak suspects, largest first */
+  DS_SEC_CODE_MAP,        /* ds_index_code_map[]: IL-to-native maps with source lines, by code and offset */
+  DS_SEC_CALLEES,         /* ds_index_callee[]: methods recorded code calls through stubs, by MethodDesc */
   DS_SEC_COUNT_
 } ds_section_id;
 
@@ -374,17 +376,21 @@ typedef struct ds_index_method {
 typedef struct ds_index_frame_info {
   uint32_t il_offset;        /* of the frame's IP, UINT32_MAX when unknown */
   uint32_t first_var, var_count; /* its arguments then locals, in DS_SEC_FRAME_VARS */
+  uint32_t line, column;     /* source position of il_offset from the PDB; 0 when unknown */
+  uint32_t file;             /* string pool: the source file; 0 when unknown */
+  uint32_t token;            /* the method's MethodDef token; 0 when unknown */
   uint32_t pad;
 } ds_index_frame_info;
 
 /* An argument or local of a managed frame, as the runtime reported it. */
 typedef struct ds_index_frame_var {
   uint32_t frame;            /* index into frames */
-  uint32_t name;             /* string pool: an argument's name; 0 for locals (names live in PDBs) */
+  uint32_t name;             /* string pool: an argument's name (metadata), a local's (the PDB); 0: unnamed */
   uint32_t index;            /* its position among the frame's arguments or locals */
   uint32_t flags;            /* DS_VAR_* */
   uint64_t address;          /* its stack slot, 0 when in a register or unknown */
-  uint32_t size, pad;        /* the value's size */
+  uint32_t size;             /* the value's size */
+  uint32_t type_name;        /* string pool: the declared type (the assembly's signatures); 0: unknown */
   uint8_t bytes[16];         /* its first bytes, when DS_VAR_HAS_VALUE */
 } ds_index_frame_var;
 
@@ -395,6 +401,26 @@ enum {
   DS_VAR_VALUE_TYPE = 1u << 3,
   DS_VAR_REFERENCE = 1u << 4,  /* an object reference (strings and arrays too) */
 };
+
+/* One entry of a JIT-compiled method's IL-to-native map (what SOSEX !mu annotates code with). */
+typedef struct ds_index_code_map {
+  uint64_t code;             /* the method's code start: its DS_SEC_MEMORY_RANGES record */
+  uint32_t native_start, native_end; /* offsets from code: [start, end) came from il_offset */
+  uint32_t il_offset;        /* DS_CODE_IL_* for code of no IL instruction */
+  uint32_t line;             /* source line of il_offset from the PDB; 0 when unknown */
+  uint32_t file;             /* string pool: its source file; 0 when unknown */
+  uint32_t pad;
+} ds_index_code_map;
+/* A method the recorded code calls whose own code was not recorded (not compiled yet, or behind a
+ * stub): what a precode's MethodDesc names. */
+typedef struct ds_index_callee {
+  uint64_t method_desc;
+  uint32_t name;             /* string pool: "Ns.Type.Method(Args)" */
+  uint32_t pad;
+} ds_index_callee;
+#define DS_CODE_IL_NO_MAPPING 0xFFFFFFFFu
+#define DS_CODE_IL_PROLOG 0xFFFFFFFEu
+#define DS_CODE_IL_EPILOG 0xFFFFFFFDu
 
 /* ---- writing ------------------------------------------------------------------------------ */
 

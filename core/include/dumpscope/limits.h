@@ -19,6 +19,12 @@
 #define DS_MAX_MODULE_PROGRAM_HEADERS 256u     /* program headers of a mapped module read from memory */
 #define DS_MAX_MODULE_NOTE_BYTES   65536u      /* one PT_NOTE of a mapped module (larger: skipped) */
 
+/* ---- assemblies and portable PDBs on disk (core/symbols) -------------------------------------- */
+#define DS_MAX_SYMBOL_FILE_BYTES   (256u << 20) /* an assembly or PDB larger than this is not read */
+#define DS_MAX_SIGNATURE_DEPTH     16u         /* nesting of one type in a signature */
+#define DS_MAX_SEQUENCE_POINTS     (1u << 16)  /* sequence points decoded of one method */
+#define DS_MAX_SYMBOL_MODULES      256u        /* assemblies the analysis opens for frame symbols */
+
 /* ---- the runtime and its DAC (core/dac) --------------------------------------------------------- */
 #define DS_MAX_DAC_BYTES           (512u << 20) /* a downloaded DAC larger than this is refused */
 #define DS_MAX_SEARCH_ENV_BYTES    8192u       /* DUMPSCOPE_RUNTIME_DIRS + DUMPSCOPE_SYMBOL_SERVERS text */
@@ -58,6 +64,8 @@
 #define DS_MAX_REFERENCES          4294967294u /* references indexed (CSR offsets are u32) */
 #define DS_MAX_INDEX_FIELDS        (1u << 26)  /* instance fields over all types of one index */
 #define DS_MAX_MEMORY_RANGES       (1u << 20)  /* code heap, loader heap and handle table blocks recorded */
+#define DS_MAX_DISASM_BYTES        (256u << 10) /* native code read of one method for mu/muf */
+#define DS_MAX_CODE_MAP_ENTRIES    (1u << 22)  /* IL-to-native map entries over all JIT-compiled methods */
 #define DS_MAX_INDEX_METHODS       (1u << 22)  /* methods recorded over all types of one index */
 #define DS_MAX_METHODS_PER_TYPE    65536u      /* methods asked of the DAC for one type */
 

@@ -100,10 +100,21 @@ ds_status ds_query_module_strings(ds_query *q, const char *module, const char *c
 ds_status ds_query_threads(ds_query *q, json_t **out, ds_error *err);
 /* One thread's managed stack (runtime frames marked) and its wait (SOSEX !mk, SOS !clrstack). */
 ds_status ds_query_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
-/* A thread's managed frames with their IL offsets, arguments and locals (names of arguments,
- * local_N for locals; references shown as the object), all frames or only the one at depth
- * (>= 0) (SOSEX !mdv, !mframe; SOS !clrstack -a). */
+/* A thread's managed frames with their IL offsets and source lines, arguments and locals (names
+ * from metadata and the PDB, else local_N; declared types; references shown as the object), all
+ * frames or only the one at depth (>= 0) (SOSEX !mdv, !mframe; SOS !clrstack -a). */
 ds_status ds_query_frames(ds_query *q, uint32_t thread, int64_t depth, json_t **out, ds_error *err);
+/* The disassembly of a managed method's native code read from the dump (SOSEX !mu, !muf): each
+ * instruction with its IL offset and source line (the index's code map) and the method a call or
+ * jump goes to. target: an address inside the code, or a method's name ("Ns.Type.Method", with or
+ * without its signature). around: UINT32_MAX for the whole method, else only that many
+ * instructions on each side of the target address. DS_E_NOT_FOUND when no recorded method's
+ * code holds the address or bears the name. */
+ds_status ds_query_disasm(ds_query *q, const char *target, uint32_t around, json_t **out, ds_error *err);
+/* A thread's mixed stack (SOSEX !mk): its native frames unwound from the core (CFI of the mapped
+ * images; named from their ELF symbol tables) down to managed code, and its managed frames from
+ * the index, runtime frames marked, by stack pointer. */
+ds_status ds_query_mixed_stack(ds_query *q, uint32_t thread, json_t **out, ds_error *err);
 /* Monitors (sync blocks, thin locks) held or waited on, and the instances of the other lock kinds
  * in use (Lock, ReaderWriterLockSlim, SemaphoreSlim, ManualResetEventSlim, Barrier, CountdownEvent, a
  * joined Thread: the analysis' lock-kind table decides which) with their state (SOSEX !mlocks, !rwlock). */

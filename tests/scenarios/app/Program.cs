@@ -46,6 +46,7 @@ namespace Scenarios
                 // context needs
                 Run(truth, "statics", StaticsScenario.Setup);
                 Run(truth, "finalizer", FinalizerScenario.Setup);
+                Run(truth, "frame-args", FrameArgsScenario.Setup);
                 Run(truth, "fragmentation", FragmentationScenario.Setup);
             }
             else if (process == "locks")
