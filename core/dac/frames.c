@@ -131,9 +131,12 @@ ds_status ds_dac_il_map(ds_dac *dac, uint64_t code_address, ds_dac_il_entry *out
   if (hr != DS_S_OK)
     return ds_error_set(err, DS_E_NOT_FOUND, "no method instance at 0x%llx", (unsigned long long)code_address);
   hr = DS_VCALL(dac->process, PROCESS_ENUM_METHOD_BY_ADDRESS, next_fn)(dac->process, &handle, &method);
+  ds__dac_took(dac, method);
   DS_VCALL(dac->process, PROCESS_END_ENUM_METHODS_BY_ADDRESS, end_fn)(dac->process, handle);
-  if (hr != DS_S_OK || !method)
+  if (hr != DS_S_OK || !method) {
+    ds__dac_release(dac, method);
     return ds_error_set(err, DS_E_NOT_FOUND, "no method instance at 0x%llx", (unsigned long long)code_address);
+  }
   uint32_t needed = 0;
   ds_status rc = DS_OK;
   il_address_map *maps = NULL;
@@ -147,6 +150,6 @@ ds_status ds_dac_il_map(ds_dac *dac, uint64_t code_address, ds_dac_il_entry *out
   for (uint32_t i = 0; rc == DS_OK && i < needed && *count < max; i++)
     out[(*count)++] = (ds_dac_il_entry){maps[i].il_offset, maps[i].start, maps[i].end};
   free(maps);
-  release(method);
+  ds__dac_release(dac, method);
   return rc;
 }
