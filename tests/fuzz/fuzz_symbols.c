@@ -25,6 +25,7 @@ int ds_fuzz_symbols_one(const uint8_t *data, size_t size) {
   char note[256], text[512];
   if (ds_symbols_open_bytes(data + 4, assembly_len, pdb_len ? pdb : NULL, pdb_len, &s, note, sizeof note, &err) != DS_OK)
     return 0;
+  int opened = 1;
   ds_sequence_point points[64];
   for (uint32_t row = 1; row <= 300; row++) {
     uint32_t token = 0x06000000u | row, line, column;
@@ -41,10 +42,13 @@ int ds_fuzz_symbols_one(const uint8_t *data, size_t size) {
   ds_symbols_argument_type(s, 0x02000001u, 0, text, sizeof text); /* not a MethodDef token */
   ds_symbols_local_type(s, 0x06FFFFFFu, 0, text, sizeof text);
   ds_symbols_free(s);
-  return 0;
+  return opened;
 }
 
 #ifdef DS_LIBFUZZER
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return ds_fuzz_symbols_one(data, size); }
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  ds_fuzz_symbols_one(data, size);
+  return 0;
+}
 #endif

@@ -21,9 +21,11 @@ static uint64_t next(uint64_t *state) {
 
 /* The input as it is, then mutated copies. */
 static int one_and_mutations(const uint8_t *data, size_t size) {
-  ds_fuzz_symbols_one(data, size);
+  /* the outcome: whether the input opens, and how many of its mutations still do */
+  ds_fuzz_note("open=%s", ds_fuzz_symbols_one(data, size) ? "ok" : "refused");
   if (size < 8)
     return 0;
+  unsigned opened = 0;
   uint8_t *copy = malloc(size);
   if (!copy)
     return 0;
@@ -43,9 +45,10 @@ static int one_and_mutations(const uint8_t *data, size_t size) {
       else
         len = at < len ? at : len;
     }
-    ds_fuzz_symbols_one(copy, len);
+    opened += ds_fuzz_symbols_one(copy, len) ? 1u : 0u;
   }
   free(copy);
+  ds_fuzz_note("mutations_opened=%u/%u", opened, MUTATIONS);
   return 0;
 }
 
@@ -80,9 +83,9 @@ static int make_seed(const char *dll, const char *pdb, const char *out) {
 int main(int argc, char **argv) {
   if (argc == 5 && strcmp(argv[1], "--make-seed") == 0)
     return make_seed(argv[2], argv[3], argv[4]);
-  if (argc < 2) {
-    fprintf(stderr, "usage: replay_symbols CORPUS_DIR | --make-seed DLL PDB OUT\n");
+  if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--record") != 0)) {
+    fprintf(stderr, "usage: replay_symbols CORPUS_DIR [--record] | --make-seed DLL PDB OUT\n");
     return 2;
   }
-  return ds_fuzz_replay(argv[1], one_and_mutations, "symbols");
+  return ds_fuzz_replay(argv[1], one_and_mutations, "symbols", argc == 3);
 }
