@@ -181,7 +181,10 @@ int ds_import_main(int argc, char **argv) {
   curl_free(escaped);
   struct curl_slist *headers = curl_slist_append(NULL, auth);
   headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
-  headers = curl_slist_append(headers, "Expect:");
+  /* the daemon answers a refused upload (401, 403, 413) before the body: with 100-continue the
+   * answer arrives before a byte of the dump is sent, instead of a reset mid-send */
+  headers = curl_slist_append(headers, "Expect: 100-continue");
+  curl_easy_setopt(curl, CURLOPT_EXPECT_100_TIMEOUT_MS, 5000L);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_POST, 1L);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

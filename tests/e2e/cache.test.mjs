@@ -111,11 +111,14 @@ test('dumpscope import streams a dump to a running daemon', async () => {
   const doc = JSON.parse(out.stdout);
   assert.match(doc.id, /^[0-9a-f]{16}$/);
   assert.equal(doc.name, 'main-wks-heap.dmp');
-  const bad = spawnSync(CLI, ['import', a.dump, '--server', d.url, '--token', 'nope'], { encoding: 'utf8' });
-  assert.equal(bad.status, 1);
-  assert.match(bad.stdout, /unauthorized/);
-  await stopDaemon(d);
-  d = null;
+  try {
+    const bad = spawnSync(CLI, ['import', a.dump, '--server', d.url, '--token', 'nope'], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /unauthorized/);
+  } finally {
+    await stopDaemon(d);
+    d = null;
+  }
 });
 
 // Parses Prometheus text format 0.0.4 strictly enough to catch malformed output: every sample line
