@@ -251,8 +251,12 @@ static void loader_heap_thread_static_types(ds_analysis *a, mt_list *out) {
       if (!mt || (mt & 7) || (v[0] & 7) || !plausible_statics_word(v[1]) || !plausible_statics_word(v[2]) ||
           mt == last || !in_ranges(lo, hi, regions.count, mt))
         continue;
+      /* GetMethodTableData validates the candidate (the DAC catches the faults of a bogus one);
+       * GetMethodTableFieldData does not, and .NET 9's DAC crashed on such a candidate */
+      ds_dacp_method_table mtd;
       ds_dacp_field_table ft;
-      if (ds_dac_method_table_fields(a->dac, mt, &ft, &ignore) != DS_OK || ft.num_thread_static_fields == 0)
+      if (ds_dac_method_table(a->dac, mt, &mtd, &ignore) != DS_OK ||
+          ds_dac_method_table_fields(a->dac, mt, &ft, &ignore) != DS_OK || ft.num_thread_static_fields == 0)
         continue;
       last = mt;
       push_mt(out, mt);
@@ -346,7 +350,10 @@ ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads,
   if (rc != DS_OK || (rc = ds__static_types(a, seeds, seed_count, true, &found, &found_count, err)) != DS_OK)
     return rc;
   mt_list list = {found, found_count, found_count, false};
-  loader_heap_thread_static_types(a, &list);
+  /* the ThreadStaticsInfo layout the scan looks for was checked on .NET 10; on .NET 9 its
+   * candidates are not MethodTables, and the DAC crashes on some (outside its own checks) */
+  if (a->runtime.major >= 10)
+    loader_heap_thread_static_types(a, &list);
   sort_unique(&list);
   uint64_t *mts = list.items;
   size_t mt_count = list.count;
