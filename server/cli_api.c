@@ -145,6 +145,8 @@ static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_st
             (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
             stats->total_ms, stats->collect_ms, stats->walk_ms, stats->types_ms, stats->edges_ms, stats->reverse_ms,
             stats->locks_ms, stats->live_ms, stats->dominators_ms, stats->findings_ms, stats->write_ms);
+  if (rc == DS_OK && getenv("DUMPSCOPE_BUILD_PHASES"))
+    ds_build_stats_print(stats, stderr);
   return rc;
 }
 

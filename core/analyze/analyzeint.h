@@ -25,6 +25,9 @@
 #define DS__INTERNED_MAX 64      /* distinct names ds__intern remembers (more are added again) */
 
 double ds__now_ms(void);
+/* The process's resident memory now, its anonymous part and the resident high-water mark, in
+ * bytes (/proc/self/status; zeros where it cannot be read). */
+void ds__memory_now(uint64_t *rss, uint64_t *anon, uint64_t *peak);
 
 /* A growable array of T with a hard cap (curl dynbuf habit): growth past the cap is DS_E_LIMIT,
  * a failed allocation DS_E_NOMEM; neither is ever ignored. */
@@ -68,11 +71,17 @@ typedef struct ds__edge_job {
   size_t lo, hi;
   const uint8_t *win;        /* the dump mapping of [win_start, win_end): most objects fall in it */
   uint64_t win_start, win_end;
+  uint64_t released;         /* dump pages below it were given back (release_behind) */
   uint32_t *counts;          /* per object in [lo, hi) */
   DS__VEC(uint32_t) targets;
   DS__VEC(uint64_t) raw;     /* pointer values of the current batch, resolved in bulk */
   ds_status status;          /* DS_OK, or why the job stopped */
 } ds__edge_job;
+
+/* An object whose header holds a thin lock (the lock phase finds its owner). */
+typedef struct ds__thin_header {
+  uint32_t object, header;
+} ds__thin_header;
 
 /* A name added to the string pool once (ds__intern); text is a string constant. */
 typedef struct ds__interned {
@@ -123,6 +132,8 @@ typedef struct ds__build {
   const ds_layout *layout;   /* the dump's runtime's: every raw object read goes through it */
   ds_build_stats *stats;
   double t0;
+  const char *path;          /* the index file being written */
+  uint64_t budget;           /* memory budget in bytes (0: none): above it the build spills */
   ds_root_set collected;     /* the roots when the caller gave none */
   const ds_root_set *roots;
   ds_index_writer *w;
@@ -139,6 +150,9 @@ typedef struct ds__build {
   ds_status walk_status;     /* why the walk's callback stopped it */
   uint32_t *obj_size;
   DS__VEC(ds_index_big_size) big;
+  DS__VEC(ds__thin_header) thin; /* headers holding a thin lock, read during the walk */
+  const uint8_t *hdr_win;    /* the dump mapping of [hdr_start, hdr_end), for those reads */
+  uint64_t hdr_start, hdr_end;
 
   /* types (phase 2): per type of the heap's table; typeinfo.c's details (raw field types,
    * statics) in typeinfo */
@@ -200,6 +214,11 @@ typedef struct ds__build {
   ds_index_extra_edge *extra_out;
   ds_index_info info;
 } ds__build;
+
+/* A pass over the objects in address order gives back the dump pages it has left behind (as the
+ * walk does): between *released and upto, once that is more than a few MB, or always when final.
+ * Without it, each full pass would leave the whole heap's mapping resident. */
+void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, bool final);
 
 /* Index of the object starting exactly at addr, or UINT32_MAX. */
 uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr);

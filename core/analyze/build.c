@@ -26,6 +26,44 @@ double ds__now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, bool final) {
+  upto &= ~(uint64_t)4095;
+  if (*released && upto > *released && (final || upto - *released >= ((uint64_t)32 << 20)))
+    ds_dump_release(b->a->dump, *released, upto - *released);
+  if (!*released || upto < *released || final || upto - *released >= ((uint64_t)32 << 20))
+    *released = upto;
+}
+
+void ds__memory_now(uint64_t *rss, uint64_t *anon, uint64_t *peak) {
+  *rss = *anon = *peak = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f)
+    return;
+  char line[256];
+  unsigned long long kb;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "VmRSS: %llu", &kb) == 1)
+      *rss = kb * 1024;
+    else if (sscanf(line, "RssAnon: %llu", &kb) == 1)
+      *anon = kb * 1024;
+    else if (sscanf(line, "VmHWM: %llu", &kb) == 1)
+      *peak = kb * 1024;
+  }
+  fclose(f);
+}
+
+void ds_build_stats_print(const ds_build_stats *stats, FILE *out) {
+  const double mb = 1024.0 * 1024.0;
+  fprintf(out, "%-16s %9s %9s %9s %9s\n", "phase", "ms", "rss MB", "anon MB", "peak MB");
+  for (size_t k = 0; k < stats->phase_count; k++) {
+    const ds_build_phase *ph = &stats->phases[k];
+    fprintf(out, "%-16s %9.0f %9.0f %9.0f %9.0f\n", ph->name, ph->ms, ph->rss_bytes / mb, ph->anon_bytes / mb,
+            ph->peak_rss_bytes / mb);
+  }
+  fprintf(out, "%-16s %9.0f   budget %.0f MB, spilled %.0f MB\n", "total", stats->total_ms,
+          stats->memory_budget / mb, stats->spilled_bytes / mb);
+}
+
 /* ---- phase 1: objects ----------------------------------------------------------------------- */
 
 ds_status ds__vec_grow(void **items, size_t *cap, size_t count, size_t elem_size, size_t max) {
@@ -50,10 +88,31 @@ ds_status ds__vec_error(ds_error *err, ds_status rc, const char *what, size_t ma
   return ds_error_set(err, rc, "out of memory for %s", what);
 }
 
+/* The object's header word, through a window of the mapped dump (the walk has just read the page). */
+static bool read_header(ds__build *b, uint64_t addr, uint32_t *header) {
+  uint64_t at = addr - b->layout->header_before;
+  if (at >= b->hdr_start && at + 4 <= b->hdr_end) {
+    memcpy(header, b->hdr_win + (at - b->hdr_start), 4);
+    return true;
+  }
+  uint64_t avail;
+  const uint8_t *p = ds_dump_span(b->a->dump, at, &avail);
+  if (p && avail >= 4) {
+    b->hdr_win = p, b->hdr_start = at, b->hdr_end = at + avail;
+    memcpy(header, p, 4);
+    return true;
+  }
+  return ds_layout_read_header(b->layout, b->a->dump, addr, header);
+}
+
 static bool collect_object(void *p, const ds_heap_object *obj) {
   ds__build *b = p;
   ds_status rc = DS_OK;
-  DS__VEC_PUSH(b->addr, obj->address, DS_MAX_OBJECTS, rc);
+  uint32_t header, id, recursion;
+  if (read_header(b, obj->address, &header) && ds_layout_thin_lock(b->layout, header, &id, &recursion))
+    DS__VEC_PUSH(b->thin, ((ds__thin_header){(uint32_t)b->addr.count, header}), DS_MAX_OBJECTS, rc);
+  if (rc == DS_OK)
+    DS__VEC_PUSH(b->addr, obj->address, DS_MAX_OBJECTS, rc);
   if (rc == DS_OK)
     DS__VEC_PUSH(b->type, obj->type, DS_MAX_OBJECTS, rc);
   if (rc == DS_OK)
@@ -64,7 +123,8 @@ static bool collect_object(void *p, const ds_heap_object *obj) {
 
 /* Walks the heap into the object arrays and writes the object sections (sizes of 4 GiB or more
  * go to the big-size table). */
-static ds_status build_objects(ds__build *b, const char *path, ds_error *err) {
+static ds_status build_objects(ds__build *b, ds_error *err) {
+  const char *path = b->path;
   ds_status rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
   if (rc != DS_OK)
     return rc;
@@ -96,6 +156,8 @@ static ds_status build_objects(ds__build *b, const char *path, ds_error *err) {
       (rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
                                 b->big.count * sizeof *b->big.items, err)) != DS_OK)
     return rc;
+  free(b->obj_size); /* written: nothing reads it again */
+  b->obj_size = NULL;
   b->stats->write_ms += ds__now_ms() - t_write;
   return DS_OK;
 }
@@ -312,6 +374,8 @@ static ds_status build_liveness(ds__build *b, ds_error *err) {
       }
     }
   }
+  free(b->stack); /* its phase is over */
+  b->stack = NULL;
   b->stats->live_ms = ds__now_ms() - t_live;
   return DS_OK;
 }
@@ -468,6 +532,38 @@ static ds_status build_write(ds__build *b, ds_error *err) {
 
 /* ---- the build ------------------------------------------------------------------------------ */
 
+/* The dump shrank under us (guard.c turned the SIGBUS into zero pages): nothing read since is
+ * trustworthy, so no index is written. */
+static ds_status check_dump_unchanged(ds__build *b, ds_error *err) {
+  if (!ds_dump_changed(b->a->dump))
+    return DS_OK;
+  return ds_error_set(err, DS_E_TRUNCATED, "the dump %s changed or was truncated while being read; no index was written",
+                      ds_dump_path(b->a->dump));
+}
+
+/* The phases in the order they run; each reads what the earlier ones left in the state. */
+static const struct {
+  const char *name;
+  ds_status (*run)(ds__build *b, ds_error *err);
+} build_phases[] = {
+    {"objects", build_objects},
+    {"roots", build_collect_roots},
+    {"types", build_types},
+    {"type details", ds__build_type_details},
+    {"references", ds__build_references},
+    {"reverse", ds__build_reverse},
+    {"root index", build_roots},
+    {"locks", ds__build_locks},
+    {"memory map", ds__build_memory_map},
+    {"frame variables", ds__build_frame_vars},
+    {"liveness", build_liveness},
+    {"histograms", build_histograms},
+    {"dominators", ds__build_dominators},
+    {"findings", ds__build_findings},
+    {"dump check", check_dump_unchanged},
+    {"write", build_write},
+};
+
 void ds__build_free(ds__build *b) {
   ds_root_set_free(&b->collected);
   ds__typeinfo_free(b);
@@ -489,6 +585,7 @@ void ds__build_free(ds__build *b) {
   free(b->size.items);
   free(b->obj_size);
   free(b->big.items);
+  free(b->thin.items);
   free(b->types);
   free(b->fields.items);
   free(b->extras.items);
@@ -526,13 +623,6 @@ void ds__build_free(ds__build *b) {
   memset(b, 0, sizeof *b);
 }
 
-/* The dump shrank under us (guard.c turned the SIGBUS into zero pages): nothing read since is
- * trustworthy, so no index is written. */
-static ds_status dump_changed_error(const ds_analysis *a, ds_error *err) {
-  return ds_error_set(err, DS_E_TRUNCATED, "the dump %s changed or was truncated while being read; no index was written",
-                      ds_dump_path(a->dump));
-}
-
 ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const char *path, ds_build_stats *stats,
                          ds_error *err) {
   return ds_index_build_with(a, given_roots, NULL, path, stats, err);
@@ -550,22 +640,24 @@ ds_status ds_index_build_with(ds_analysis *a, const ds_root_set *given_roots, co
   b->stats = stats;
   b->roots = given_roots;
   b->t0 = ds__now_ms();
+  b->path = path;
   if (settings)
     b->settings = *settings;
   else
     ds_finding_settings_init(&b->settings);
   ds_strpool_add(&b->pool, ""); /* offset 0 = "" */
-  ds_status rc;
-  if ((rc = build_objects(b, path, err)) != DS_OK || (rc = build_collect_roots(b, err)) != DS_OK ||
-      (rc = build_types(b, err)) != DS_OK || (rc = ds__build_type_details(b, err)) != DS_OK ||
-      (rc = ds__build_references(b, err)) != DS_OK ||
-      (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
-      (rc = ds__build_locks(b, err)) != DS_OK || (rc = ds__build_memory_map(b, err)) != DS_OK ||
-      (rc = ds__build_frame_vars(b, err)) != DS_OK || (rc = build_liveness(b, err)) != DS_OK ||
-      (rc = build_histograms(b, err)) != DS_OK || (rc = ds__build_dominators(b, err)) != DS_OK ||
-      (rc = ds__build_findings(b, err)) != DS_OK ||
-      (rc = ds_dump_changed(a->dump) ? dump_changed_error(a, err) : DS_OK) != DS_OK ||
-      (rc = build_write(b, err)) != DS_OK)
+  ds_status rc = DS_OK;
+  for (size_t k = 0; k < sizeof build_phases / sizeof *build_phases && rc == DS_OK; k++) {
+    double t = ds__now_ms();
+    rc = build_phases[k].run(b, err);
+    if (stats->phase_count < DS_BUILD_PHASES_MAX) {
+      ds_build_phase *ph = &stats->phases[stats->phase_count++];
+      ph->name = build_phases[k].name;
+      ph->ms = ds__now_ms() - t;
+      ds__memory_now(&ph->rss_bytes, &ph->anon_bytes, &ph->peak_rss_bytes);
+    }
+  }
+  if (rc != DS_OK)
     goto out;
   stats->total_ms = ds__now_ms() - b->t0;
   stats->live_objects = b->info.live_objects;

@@ -110,11 +110,12 @@ static uint32_t value_label(ds__build *b, uint32_t o) {
 /* Every string: counts, the large ones, and the hashes for the duplicate search. */
 static ds_status collect_strings(ds__build *b, string_hash *hashes, size_t *hash_count, dup_group *large,
                                  size_t *large_count) {
-  uint64_t large_min = (uint64_t)ds__setting(b, DS_SET_LARGE_STRING_BYTES);
+  uint64_t large_min = (uint64_t)ds__setting(b, DS_SET_LARGE_STRING_BYTES), released = 0;
   for (size_t i = 0; i < b->n; i++) {
     uint32_t t = b->type.items[i];
     if (!(b->types[t].flags & DS_TYPE_STRING))
       continue;
+    ds__release_behind(b, &released, b->addr.items[i], false);
     uint64_t size = b->size.items[i];
     b->report.string_count++;
     b->report.string_bytes += size;
@@ -132,6 +133,8 @@ static ds_status collect_strings(ds__build *b, string_hash *hashes, size_t *hash
     hashes[(*hash_count)++] = (string_hash){hash_chars(chars, (size_t)length * 2, length), (uint32_t)i, length};
     free(copy);
   }
+  if (b->n)
+    ds__release_behind(b, &released, b->addr.items[b->n - 1] + b->size.items[b->n - 1], true);
   return DS_OK;
 }
 

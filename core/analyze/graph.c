@@ -228,6 +228,10 @@ static void *edge_worker(void *p) {
     free(cand);
     if (rc != DS_OK)
       job->status = rc;
+    /* the dump pages before this batch are done with */
+    const ds__build *b = job->b;
+    ds__release_behind(b, &job->released, i1 < job->hi ? b->addr.items[i1] : b->addr.items[i1 - 1] + b->size.items[i1 - 1],
+                       i1 >= job->hi);
   }
   return NULL;
 }
@@ -411,6 +415,8 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     b->in_off[i + 1] += b->in_off[i];
   memcpy(b->fill, b->in_off, (n + 1) * sizeof *b->fill);
   run_reverse_pair(reverse_fill, rj);
+  free(b->fill); /* its phase is over */
+  b->fill = NULL;
   b->stats->reverse_ms = ds__now_ms() - t_in;
   double t_write = ds__now_ms();
   ds_status rc;
