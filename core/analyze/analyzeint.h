@@ -126,6 +126,13 @@ typedef struct ds__wait {
 #define DS__LK_HAS_PARTS 0x20u    /* lock objects it references (its inner events) are reported as
                                    * part of it, not listed on their own */
 
+/* Arrays of the build replaced by the read-only mapping of their written section (the writer
+ * owns those mappings; ds__build_free must not free them). */
+#define DS__MAPPED_ADDR 0x1u      /* addr.items */
+#define DS__MAPPED_TYPE 0x2u      /* type.items */
+#define DS__MAPPED_OUT 0x4u       /* out_off, out_edge */
+#define DS__MAPPED_IN 0x8u        /* in_off, in_edge */
+
 typedef struct ds__build {
   ds_analysis *a;
   ds_heap *heap;
@@ -137,6 +144,7 @@ typedef struct ds__build {
   ds_root_set collected;     /* the roots when the caller gave none */
   const ds_root_set *roots;
   ds_index_writer *w;
+  unsigned mapped;           /* DS__MAPPED_*: arrays that are read-only mappings of written sections */
   ds_strpool pool;
   ds__interned interned[DS__INTERNED_MAX]; /* ds__intern's */
   size_t interned_count;
@@ -219,6 +227,9 @@ typedef struct ds__build {
  * walk does): between *released and upto, once that is more than a few MB, or always when final.
  * Without it, each full pass would leave the whole heap's mapping resident. */
 void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, bool final);
+/* Writes a section from *data (malloc'd) and replaces *data by the section's read-only mapping
+ * in the index file, freeing the copy: its pages become the page cache's. */
+ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err);
 
 /* Index of the object starting exactly at addr, or UINT32_MAX. */
 uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr);

@@ -34,6 +34,19 @@ void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, b
     *released = upto;
 }
 
+ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err) {
+  ds_status rc = ds_index_writer_add(b->w, id, *data ? *data : "", size, err);
+  if (rc != DS_OK)
+    return rc;
+  uint64_t got;
+  const void *map = ds_index_writer_map_last(b->w, &got, err);
+  if (!map)
+    return err->code;
+  free(*data);
+  *data = (void *)map; /* read-only from here on: nothing writes these arrays after their phase */
+  return DS_OK;
+}
+
 void ds__memory_now(uint64_t *rss, uint64_t *anon, uint64_t *peak) {
   *rss = *anon = *peak = 0;
   FILE *f = fopen("/proc/self/status", "r");
@@ -149,10 +162,16 @@ static ds_status build_objects(ds__build *b, ds_error *err) {
     }
   }
   double t_write = ds__now_ms();
+  /* addresses and types are read from their mapped sections from here on */
   if ((rc = ds_index_writer_create(path, &b->w, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_ADDR, b->addr.items ? (void *)b->addr.items : "", n * 8, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_TYPE, b->type.items ? (void *)b->type.items : "", n * 4, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, err)) != DS_OK ||
+      (rc = ds__write_mapped(b, DS_SEC_OBJ_ADDR, (void **)&b->addr.items, n * 8, err)) != DS_OK)
+    return rc;
+  b->mapped |= DS__MAPPED_ADDR;
+  if ((rc = ds__write_mapped(b, DS_SEC_OBJ_TYPE, (void **)&b->type.items, n * 4, err)) != DS_OK)
+    return rc;
+  b->mapped |= DS__MAPPED_TYPE;
+  b->addr.cap = b->type.cap = 0; /* never grown again */
+  if ((rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, err)) != DS_OK ||
       (rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
                                 b->big.count * sizeof *b->big.items, err)) != DS_OK)
     return rc;
@@ -580,8 +599,10 @@ void ds__build_free(ds__build *b) {
   ds__lookup_free(&b->lookup);
   free(b->loader_allocator);
   free(b->first_instance);
-  free(b->addr.items);
-  free(b->type.items);
+  if (!(b->mapped & DS__MAPPED_ADDR))
+    free(b->addr.items);
+  if (!(b->mapped & DS__MAPPED_TYPE))
+    free(b->type.items);
   free(b->size.items);
   free(b->obj_size);
   free(b->big.items);
@@ -589,10 +610,10 @@ void ds__build_free(ds__build *b) {
   free(b->types);
   free(b->fields.items);
   free(b->extras.items);
-  free(b->out_off);
-  free(b->out_edge);
-  free(b->in_off);
-  free(b->in_edge);
+  if (!(b->mapped & DS__MAPPED_OUT))
+    free(b->out_off), free(b->out_edge);
+  if (!(b->mapped & DS__MAPPED_IN))
+    free(b->in_off), free(b->in_edge);
   free(b->fill);
   free(b->iroots);
   free(b->ithreads);

@@ -207,6 +207,8 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   }
   s.parent[1] = 0, s.semi[1] = s.label[1] = s.idom[1] = 1;
   number_vertices(&s);
+  if (g->done)
+    g->done(g->done_ctx, DS_DOM_DONE_OUT);
   out->reachable = s.m - 2;
   for (uint32_t w = 2; w < s.m; w++)
     s.idom[w] = s.parent[w], s.semi[w] = s.label[w] = w;
@@ -214,6 +216,8 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree's search paths");
     goto out;
   }
+  if (g->done)
+    g->done(g->done_ctx, DS_DOM_DONE_IN);
   immediate_dominators(&s);
   retained_sizes(&s, out);
   if (g->type && !type_sizes(&s, out)) {

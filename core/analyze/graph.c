@@ -345,9 +345,13 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
   b->stats->edges = b->edge_total;
   b->stats->edges_ms = ds__now_ms() - t_edges;
   double t_write = ds__now_ms();
-  if ((rc = ds_index_writer_add(b->w, DS_SEC_OUT_OFF, b->out_off, (b->n + 1) * 4, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_OUT_EDGE, b->out_edge, b->edge_total * 4, err)) != DS_OK)
+  if ((rc = ds__write_mapped(b, DS_SEC_OUT_OFF, (void **)&b->out_off, (b->n + 1) * 4, err)) != DS_OK)
     return rc;
+  if ((rc = ds__write_mapped(b, DS_SEC_OUT_EDGE, (void **)&b->out_edge, b->edge_total * 4, err)) != DS_OK) {
+    b->out_off = NULL; /* mapped: the writer's to unmap */
+    return rc;
+  }
+  b->mapped |= DS__MAPPED_OUT;
   b->stats->write_ms += ds__now_ms() - t_write;
   return DS_OK;
 }
@@ -420,9 +424,13 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   b->stats->reverse_ms = ds__now_ms() - t_in;
   double t_write = ds__now_ms();
   ds_status rc;
-  if ((rc = ds_index_writer_add(b->w, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_IN_EDGE, b->in_edge, b->edge_total * 4, err)) != DS_OK)
+  if ((rc = ds__write_mapped(b, DS_SEC_IN_OFF, (void **)&b->in_off, (n + 1) * 4, err)) != DS_OK)
     return rc;
+  if ((rc = ds__write_mapped(b, DS_SEC_IN_EDGE, (void **)&b->in_edge, b->edge_total * 4, err)) != DS_OK) {
+    b->in_off = NULL; /* mapped: the writer's to unmap */
+    return rc;
+  }
+  b->mapped |= DS__MAPPED_IN;
   b->stats->write_ms += ds__now_ms() - t_write;
   return DS_OK;
 }
