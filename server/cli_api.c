@@ -136,7 +136,10 @@ static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_st
   ds_status rc = cli_settings(o, &settings, err);
   if (rc != DS_OK)
     return rc;
-  rc = ds_worker_build_index(o->dump, path, &search, &settings, NULL, stats, err);
+  uint64_t budget;
+  if ((rc = ds_worker_memory_budget(o->memory_budget, &budget, err)) != DS_OK)
+    return rc;
+  rc = ds_worker_build_index(o->dump, path, &search, &settings, budget, NULL, stats, err);
   if (rc == DS_OK && !o->json)
     fprintf(stderr,
             "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "

@@ -21,10 +21,24 @@
 #include "dumpscope/index.h"
 #include "dumpscope/layout.h"
 
+struct ds__build;
+
 #define DS__BUILD_THREADS 2
+#define DS__SPILL_MAX 32         /* arrays in temporary files at once (more stay in memory) */
 #define DS__INTERNED_MAX 64      /* distinct names ds__intern remembers (more are added again) */
 
 double ds__now_ms(void);
+/* The build under a memory budget (spill.c). */
+/* An unlinked temporary file beside the index (-1 with err). */
+int ds__spill_file(struct ds__build *b, ds_error *err);
+/* bytes of zeroed memory: in a temporary file mapped shared when a budget is set and the array is
+ * a notable share of it, else calloc'd. NULL with err. Freed by ds__spill_free (or at the end). */
+void *ds__spill_alloc(struct ds__build *b, size_t bytes, ds_error *err);
+void ds__spill_free(struct ds__build *b, void *p);
+void ds__spill_free_all(struct ds__build *b);
+/* The incoming references as sorted runs in a temporary file merged into the index's section
+ * (streamed: never all in memory); b->in_off must be done. */
+ds_status ds__spill_reverse(struct ds__build *b, ds_error *err);
 /* The process's resident memory now, its anonymous part and the resident high-water mark, in
  * bytes (/proc/self/status; zeros where it cannot be read). */
 void ds__memory_now(uint64_t *rss, uint64_t *anon, uint64_t *peak);
@@ -145,6 +159,8 @@ typedef struct ds__build {
   const ds_root_set *roots;
   ds_index_writer *w;
   unsigned mapped;           /* DS__MAPPED_*: arrays that are read-only mappings of written sections */
+  struct { void *p; size_t bytes; } spills[DS__SPILL_MAX]; /* spill.c's temporary-file arrays */
+  size_t spill_count;
   ds_strpool pool;
   ds__interned interned[DS__INTERNED_MAX]; /* ds__intern's */
   size_t interned_count;

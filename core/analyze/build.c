@@ -73,8 +73,8 @@ void ds_build_stats_print(const ds_build_stats *stats, FILE *out) {
     fprintf(out, "%-16s %9.0f %9.0f %9.0f %9.0f\n", ph->name, ph->ms, ph->rss_bytes / mb, ph->anon_bytes / mb,
             ph->peak_rss_bytes / mb);
   }
-  fprintf(out, "%-16s %9.0f   budget %.0f MB, spilled %.0f MB\n", "total", stats->total_ms,
-          stats->memory_budget / mb, stats->spilled_bytes / mb);
+  fprintf(out, "%-16s %9.0f   memory budget %llu bytes, spilled %llu bytes\n", "total", stats->total_ms,
+          (unsigned long long)stats->memory_budget, (unsigned long long)stats->spilled_bytes);
 }
 
 /* ---- phase 1: objects ----------------------------------------------------------------------- */
@@ -370,9 +370,10 @@ static ds_status build_liveness(ds__build *b, ds_error *err) {
   double t_live = ds__now_ms();
   size_t n = b->n;
   b->live = calloc((n + 63) / 64 + 1, sizeof *b->live);
-  b->stack = malloc((n + 1) * sizeof *b->stack);
-  if (!b->live || !b->stack)
+  if (!b->live)
     return ds_error_set(err, DS_E_NOMEM, "out of memory marking live objects");
+  if (!(b->stack = ds__spill_alloc(b, (n + 1) * sizeof *b->stack, err)))
+    return err->code;
   uint64_t *live = b->live;
   uint32_t *stack = b->stack;
   size_t top = 0;
@@ -393,7 +394,7 @@ static ds_status build_liveness(ds__build *b, ds_error *err) {
       }
     }
   }
-  free(b->stack); /* its phase is over */
+  ds__spill_free(b, b->stack); /* its phase is over */
   b->stack = NULL;
   b->stats->live_ms = ds__now_ms() - t_live;
   return DS_OK;
@@ -634,7 +635,8 @@ void ds__build_free(ds__build *b) {
   ds_dom_result_free(&b->dom);
   free(b->suspects.items);
   free(b->live);
-  free(b->stack);
+  ds__spill_free(b, b->stack);
+  ds__spill_free_all(b);
   free(b->segs);
   free(b->hist_acc);
   free(b->hist);
@@ -651,7 +653,13 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
 
 ds_status ds_index_build_with(ds_analysis *a, const ds_root_set *given_roots, const ds_finding_settings *settings,
                               const char *path, ds_build_stats *stats, ds_error *err) {
+  return ds_index_build_budget(a, given_roots, settings, 0, path, stats, err);
+}
+
+ds_status ds_index_build_budget(ds_analysis *a, const ds_root_set *given_roots, const ds_finding_settings *settings,
+                                uint64_t memory_budget, const char *path, ds_build_stats *stats, ds_error *err) {
   memset(stats, 0, sizeof *stats);
+  stats->memory_budget = memory_budget;
   ds__build *b = calloc(1, sizeof *b);
   if (!b)
     return ds_error_set(err, DS_E_NOMEM, "out of memory starting the index build");
@@ -662,6 +670,7 @@ ds_status ds_index_build_with(ds_analysis *a, const ds_root_set *given_roots, co
   b->roots = given_roots;
   b->t0 = ds__now_ms();
   b->path = path;
+  b->budget = memory_budget;
   if (settings)
     b->settings = *settings;
   else

@@ -401,9 +401,39 @@ static void run_reverse_pair(void *(*fn)(void *), reverse_job pair[2]) {
     fn(&pair[1]);
 }
 
+/* Under a memory budget: the offsets in a temporary file, the references by sorted runs
+ * (spill.c), both mapped back from the index afterwards. */
+static ds_status reverse_spilled(ds__build *b, ds_error *err) {
+  size_t n = b->n;
+  uint32_t *in_off = ds__spill_alloc(b, (n + 1) * sizeof *in_off, err);
+  if (!in_off)
+    return err->code;
+  for (uint64_t e = 0; e < b->edge_total; e++)
+    in_off[b->out_edge[e] + 1]++;
+  for (size_t i = 0; i < n; i++)
+    in_off[i + 1] += in_off[i];
+  uint64_t size;
+  ds_status rc = ds_index_writer_add(b->w, DS_SEC_IN_OFF, in_off, (n + 1) * 4, err);
+  const void *map = rc == DS_OK ? ds_index_writer_map_last(b->w, &size, err) : NULL;
+  ds__spill_free(b, in_off);
+  if (!map)
+    return err->code;
+  b->in_off = (uint32_t *)map;
+  b->mapped |= DS__MAPPED_IN; /* in_edge stays NULL until mapped too */
+  if ((rc = ds__spill_reverse(b, err)) != DS_OK || !(map = ds_index_writer_map_last(b->w, &size, err)))
+    return rc != DS_OK ? rc : err->code;
+  b->in_edge = (uint32_t *)map;
+  return DS_OK;
+}
+
 ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   double t_in = ds__now_ms();
   size_t n = b->n;
+  if (b->budget) {
+    ds_status rc = reverse_spilled(b, err);
+    b->stats->reverse_ms = ds__now_ms() - t_in;
+    return rc;
+  }
   b->in_off = calloc(n + 1, sizeof *b->in_off);
   b->in_edge = malloc((b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge);
   b->fill = malloc((n + 1) * sizeof *b->fill);

@@ -20,6 +20,14 @@ static void done_with(void *ctx, int which) {
     ds_index_writer_release(b->in_off, (b->n + 1) * 4), ds_index_writer_release(b->in_edge, b->edge_total * 4);
 }
 
+/* The search's working arrays: in temporary files under a memory budget (spill.c). */
+static void *work_alloc(void *ctx, size_t bytes) {
+  ds_error ignore = {0};
+  return ds__spill_alloc(ctx, bytes, &ignore);
+}
+
+static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
+
 ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   size_t n = b->n;
   if (b->mapped & DS__MAPPED_ADDR) /* the search does not read addresses */
@@ -34,7 +42,8 @@ ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   }
   ds_dom_graph g = {.n = n, .out_off = b->out_off, .out_edge = b->out_edge, .in_off = b->in_off,
                     .in_edge = b->in_edge, .root_bits = root_bits, .size = b->size.items, .type = b->type.items,
-                    .type_count = b->type_total, .done = done_with, .done_ctx = b};
+                    .type_count = b->type_total, .done = done_with, .done_ctx = b,
+                    .alloc = b->budget ? work_alloc : NULL, .release = work_free};
   ds_status rc = ds_dominators(&g, &b->dom, err);
   free(root_bits);
   if (rc != DS_OK)

@@ -45,6 +45,13 @@ ds_status ds_index_build(ds_analysis *analysis, const ds_root_set *roots, const 
 ds_status ds_index_build_with(ds_analysis *analysis, const ds_root_set *roots, const ds_finding_settings *settings,
                               const char *path, ds_build_stats *stats, ds_error *err);
 
+/* The same under a memory budget in bytes (0: none, as above). With a budget the build keeps its
+ * large working arrays in temporary files beside the index (mapped, so the kernel can write them
+ * back and drop them) and inverts the reference graph by sorted runs merged on disk; the index is
+ * the same as without. For dumps whose build would not fit in the worker's memory. */
+ds_status ds_index_build_budget(ds_analysis *analysis, const ds_root_set *roots, const ds_finding_settings *settings,
+                                uint64_t memory_budget, const char *path, ds_build_stats *stats, ds_error *err);
+
 /* Prints the per-phase table of stats (time, resident and anonymous memory after each phase, the
  * resident high-water mark) to out: what DUMPSCOPE_BUILD_PHASES=1 shows after `dumpscope index`. */
 void ds_build_stats_print(const ds_build_stats *stats, FILE *out);

@@ -38,6 +38,10 @@ typedef struct ds_dom_graph {
    * references will not be read again, so their memory can be given back */
   void (*done)(void *ctx, int which);
   void *done_ctx;
+  /* may be NULL (calloc and free): where the working arrays (5 x 4 bytes per object) live; both
+   * get done_ctx */
+  void *(*alloc)(void *ctx, size_t bytes);
+  void (*release)(void *ctx, void *p);
 } ds_dom_graph;
 
 #define DS_DOM_DONE_OUT 1
