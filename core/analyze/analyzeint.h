@@ -87,7 +87,8 @@ typedef struct ds__edge_job {
   uint64_t win_start, win_end;
   uint64_t released;         /* dump pages below it were given back (release_behind) */
   uint32_t *counts;          /* per object in [lo, hi) */
-  DS__VEC(uint32_t) targets;
+  DS__VEC(uint32_t) targets; /* in a temporary file when bounded (spill.c): never grown */
+  bool bounded;
   DS__VEC(uint64_t) raw;     /* pointer values of the current batch, resolved in bulk */
   ds_status status;          /* DS_OK, or why the job stopped */
 } ds__edge_job;
@@ -172,6 +173,7 @@ typedef struct ds__build {
   DS__VEC(uint64_t) size;
   size_t n;
   ds_status walk_status;     /* why the walk's callback stopped it */
+  bool objects_bounded;      /* addr, type and size are temporary files of a fixed capacity */
   uint32_t *obj_size;
   DS__VEC(ds_index_big_size) big;
   DS__VEC(ds__thin_header) thin; /* headers holding a thin lock, read during the walk */

@@ -42,7 +42,7 @@ ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t
   const void *map = ds_index_writer_map_last(b->w, &got, err);
   if (!map)
     return err->code;
-  free(*data);
+  ds__spill_free(b, *data);
   *data = (void *)map; /* read-only from here on: nothing writes these arrays after their phase */
   return DS_OK;
 }
@@ -124,6 +124,8 @@ static bool collect_object(void *p, const ds_heap_object *obj) {
   uint32_t header, id, recursion;
   if (read_header(b, obj->address, &header) && ds_layout_thin_lock(b->layout, header, &id, &recursion))
     DS__VEC_PUSH(b->thin, ((ds__thin_header){(uint32_t)b->addr.count, header}), DS_MAX_OBJECTS, rc);
+  if (b->objects_bounded && b->addr.count == b->addr.cap)
+    rc = DS_E_LIMIT; /* never: the capacity is the most objects the heap's ranges can hold */
   if (rc == DS_OK)
     DS__VEC_PUSH(b->addr, obj->address, DS_MAX_OBJECTS, rc);
   if (rc == DS_OK)
@@ -134,11 +136,32 @@ static bool collect_object(void *p, const ds_heap_object *obj) {
   return rc == DS_OK;
 }
 
+/* Under a memory budget the object arrays are temporary files (spill.c) of the most objects the
+ * heap's ranges can hold (one per minimum object size), so the walk never grows them. */
+static ds_status bound_objects(ds__build *b, ds_error *err) {
+  uint64_t most = 1;
+  for (size_t s = 0; s < ds_heap_segment_count(b->heap); s++) {
+    const ds_segment *seg = ds_heap_segment(b->heap, s);
+    most += (seg->end - seg->start) / 24 + 1;
+  }
+  if (most > DS_MAX_OBJECTS)
+    most = DS_MAX_OBJECTS;
+  if (!(b->addr.items = ds__spill_alloc(b, most * 8, err)) || !(b->type.items = ds__spill_alloc(b, most * 4, err)) ||
+      !(b->size.items = ds__spill_alloc(b, most * 8, err)))
+    return err->code;
+  b->addr.cap = b->type.cap = b->size.cap = most;
+  b->objects_bounded = true;
+  return DS_OK;
+}
+
 /* Walks the heap into the object arrays and writes the object sections (sizes of 4 GiB or more
  * go to the big-size table). */
 static ds_status build_objects(ds__build *b, ds_error *err) {
   const char *path = b->path;
-  ds_status rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
+  ds_status rc;
+  if (b->budget && (rc = bound_objects(b, err)) != DS_OK)
+    return rc;
+  rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
   if (rc != DS_OK)
     return rc;
   if (b->walk_status != DS_OK)
@@ -590,7 +613,7 @@ void ds__build_free(ds__build *b) {
   ds_index_writer_free(b->w);
   ds_walk_stats_free(&b->walk);
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
-    free(b->jobs[j].targets.items);
+    ds__spill_free(b, b->jobs[j].targets.items);
     free(b->jobs[j].raw.items);
     free(b->jobs[j].counts);
   }
@@ -601,10 +624,10 @@ void ds__build_free(ds__build *b) {
   free(b->loader_allocator);
   free(b->first_instance);
   if (!(b->mapped & DS__MAPPED_ADDR))
-    free(b->addr.items);
+    ds__spill_free(b, b->addr.items);
   if (!(b->mapped & DS__MAPPED_TYPE))
-    free(b->type.items);
-  free(b->size.items);
+    ds__spill_free(b, b->type.items);
+  ds__spill_free(b, b->size.items);
   free(b->obj_size);
   free(b->big.items);
   free(b->thin.items);
@@ -612,9 +635,9 @@ void ds__build_free(ds__build *b) {
   free(b->fields.items);
   free(b->extras.items);
   if (!(b->mapped & DS__MAPPED_OUT))
-    free(b->out_off), free(b->out_edge);
+    ds__spill_free(b, b->out_off), ds__spill_free(b, b->out_edge);
   if (!(b->mapped & DS__MAPPED_IN))
-    free(b->in_off), free(b->in_edge);
+    ds__spill_free(b, b->in_off), ds__spill_free(b, b->in_edge);
   free(b->fill);
   free(b->iroots);
   free(b->ithreads);
@@ -636,13 +659,13 @@ void ds__build_free(ds__build *b) {
   free(b->suspects.items);
   free(b->live);
   ds__spill_free(b, b->stack);
-  ds__spill_free_all(b);
   free(b->segs);
   free(b->hist_acc);
   free(b->hist);
   free(b->free_blocks.items);
   free(b->extra_out);
   ds_strpool_free(&b->pool);
+  ds__spill_free_all(b); /* last: the frees above look their arrays up in it */
   memset(b, 0, sizeof *b);
 }
 

@@ -219,6 +219,10 @@ static void *edge_worker(void *p) {
         while (idx < l->n && l->addrs[idx] < a)
           idx++;
         if (idx < l->n && l->addrs[idx] == a) {
+          if (job->bounded && job->targets.count == job->targets.cap) {
+            rc = DS_E_LIMIT; /* never: the bound is the most there can be */
+            break;
+          }
           DS__VEC_PUSH(job->targets, idx, DS_MAX_REFERENCES, rc);
           hits++;
         }
@@ -253,6 +257,17 @@ static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
     b->jobs[j].counts = calloc(b->jobs[j].hi - b->jobs[j].lo + 1, sizeof *b->jobs[j].counts);
     if (!b->jobs[j].counts)
       return ds_error_set(err, DS_E_NOMEM, "out of memory for reference counts");
+    if (b->budget) {
+      /* under a memory budget the targets go to a temporary file of the most they can be: a
+       * reference per 8 bytes of object, plus a loader-allocator edge per object */
+      uint64_t most = b->jobs[j].hi - b->jobs[j].lo + 1;
+      for (size_t i = b->jobs[j].lo; i < b->jobs[j].hi; i++)
+        most += b->size.items[i] / 8;
+      if (!(b->jobs[j].targets.items = ds__spill_alloc(b, most * sizeof *b->jobs[j].targets.items, err)))
+        return err->code;
+      b->jobs[j].targets.cap = most;
+      b->jobs[j].bounded = true;
+    }
   }
   pthread_t threads[DS__BUILD_THREADS];
   bool started[DS__BUILD_THREADS] = {false};
@@ -303,10 +318,10 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
     return ds_error_set(err, DS_E_LIMIT, "more than %llu references (DS_MAX_REFERENCES)",
                         (unsigned long long)DS_MAX_REFERENCES);
   b->edge_total = edge_total;
-  b->out_off = malloc((n + 1) * sizeof *b->out_off);
-  b->out_edge = malloc((edge_total ? edge_total : 1) * sizeof *b->out_edge);
-  if (!b->out_off || !b->out_edge)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory for %llu references", (unsigned long long)edge_total);
+  /* in temporary files under a memory budget (spill.c), written and mapped back at once */
+  if (!(b->out_off = ds__spill_alloc(b, (n + 1) * sizeof *b->out_off, err)) ||
+      !(b->out_edge = ds__spill_alloc(b, (edge_total ? edge_total : 1) * sizeof *b->out_edge, err)))
+    return err->code;
   uint32_t pos = 0;
   size_t x = 0;
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
@@ -325,7 +340,7 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
   }
   b->out_off[n] = pos;
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
-    free(b->jobs[j].targets.items);
+    ds__spill_free(b, b->jobs[j].targets.items);
     free(b->jobs[j].raw.items);
     free(b->jobs[j].counts);
     memset(&b->jobs[j], 0, sizeof b->jobs[j]);
