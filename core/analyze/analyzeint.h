@@ -22,6 +22,7 @@
 #include "dumpscope/layout.h"
 
 struct ds__build;
+typedef struct ds__string_scan ds__string_scan;
 
 #define DS__BUILD_THREADS 2
 #define DS__SPILL_MAX 32         /* arrays in temporary files at once (more stay in memory) */
@@ -217,6 +218,8 @@ typedef struct ds__build {
   DS__VEC(ds_index_deadlock) deadlocks;
   DS__VEC(ds_index_finding) findings;
 
+  struct ds__string_scan *string_scan; /* findings_strings.c: runs beside the dominator search */
+
   /* dominator tree and retained sizes (phase 9: retained.c) */
   ds_dom_result dom;
   DS__VEC(ds_index_suspect) suspects; /* (suspects.c, in the findings phase) */
@@ -338,6 +341,11 @@ ds_status ds__check_fragmentation(ds__build *b, ds_error *err);
 ds_status ds__check_pinned_handles(ds__build *b, ds_error *err);
 ds_status ds__check_exceptions(ds__build *b, ds_error *err);
 ds_status ds__check_strings(ds__build *b, ds_error *err);
+/* Starts the scan of every string on a second thread (the phase before the dominator search);
+ * ds__check_strings joins it (and scans itself when no thread started). */
+ds_status ds__start_strings(ds__build *b, ds_error *err);
+void ds__join_strings(ds__build *b);
+void ds__string_scan_free(ds__build *b);
 /* Leak suspects from the dominator tree (suspects.c): their records in b->suspects, a finding each. */
 ds_status ds__check_leak_suspects(ds__build *b, ds_error *err);
 

@@ -601,6 +601,7 @@ static const struct {
     {"frame variables", ds__build_frame_vars},
     {"liveness", build_liveness},
     {"histograms", build_histograms},
+    {"strings started", ds__start_strings},
     {"dominators", ds__build_dominators},
     {"findings", ds__build_findings},
     {"dump check", check_dump_unchanged},
@@ -608,6 +609,7 @@ static const struct {
 };
 
 void ds__build_free(ds__build *b) {
+  ds__string_scan_free(b); /* first: its thread reads the arrays freed below */
   ds_root_set_free(&b->collected);
   ds__typeinfo_free(b);
   ds_index_writer_free(b->w);

@@ -30,8 +30,6 @@ static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
 
 ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   size_t n = b->n;
-  if (b->mapped & DS__MAPPED_ADDR) /* the search does not read addresses */
-    ds_index_writer_release(b->addr.items, n * 8);
   uint64_t *root_bits = calloc((n + 63) / 64 + 1, sizeof *root_bits);
   if (!root_bits)
     return ds_error_set(err, DS_E_NOMEM, "out of memory marking roots");
