@@ -138,7 +138,7 @@ static bool collect_object(void *p, const ds_heap_object *obj) {
 
 /* Under a memory budget the object arrays are temporary files (spill.c) of the most objects the
  * heap's ranges can hold (one per minimum object size), so the walk never grows them. */
-static ds_status bound_objects(ds__build *b, ds_error *err) {
+static void bound_objects(ds__build *b) {
   uint64_t most = 1;
   for (size_t s = 0; s < ds_heap_segment_count(b->heap); s++) {
     const ds_segment *seg = ds_heap_segment(b->heap, s);
@@ -146,22 +146,26 @@ static ds_status bound_objects(ds__build *b, ds_error *err) {
   }
   if (most > DS_MAX_OBJECTS)
     most = DS_MAX_OBJECTS;
-  if (!(b->addr.items = ds__spill_alloc(b, most * 8, err)) || !(b->type.items = ds__spill_alloc(b, most * 4, err)) ||
-      !(b->size.items = ds__spill_alloc(b, most * 8, err)))
-    return err->code;
+  ds_error ignore = {0};
+  if (!(b->addr.items = ds__spill_alloc(b, most * 8, &ignore)) ||
+      !(b->type.items = ds__spill_alloc(b, most * 4, &ignore)) ||
+      !(b->size.items = ds__spill_alloc(b, most * 8, &ignore))) {
+    /* ranges too large to map (a damaged dump): the arrays grow in memory as without a budget */
+    ds__spill_free(b, b->addr.items), ds__spill_free(b, b->type.items), ds__spill_free(b, b->size.items);
+    b->addr.items = NULL, b->type.items = NULL, b->size.items = NULL;
+    return;
+  }
   b->addr.cap = b->type.cap = b->size.cap = most;
   b->objects_bounded = true;
-  return DS_OK;
 }
 
 /* Walks the heap into the object arrays and writes the object sections (sizes of 4 GiB or more
  * go to the big-size table). */
 static ds_status build_objects(ds__build *b, ds_error *err) {
   const char *path = b->path;
-  ds_status rc;
-  if (b->budget && (rc = bound_objects(b, err)) != DS_OK)
-    return rc;
-  rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
+  if (b->budget)
+    bound_objects(b);
+  ds_status rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
   if (rc != DS_OK)
     return rc;
   if (b->walk_status != DS_OK)

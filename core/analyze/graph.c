@@ -263,10 +263,10 @@ static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
       uint64_t most = b->jobs[j].hi - b->jobs[j].lo + 1;
       for (size_t i = b->jobs[j].lo; i < b->jobs[j].hi; i++)
         most += b->size.items[i] / 8;
-      if (!(b->jobs[j].targets.items = ds__spill_alloc(b, most * sizeof *b->jobs[j].targets.items, err)))
-        return err->code;
-      b->jobs[j].targets.cap = most;
-      b->jobs[j].bounded = true;
+      ds_error ignore = {0};
+      b->jobs[j].targets.items = ds__spill_alloc(b, most * sizeof *b->jobs[j].targets.items, &ignore);
+      b->jobs[j].targets.cap = b->jobs[j].targets.items ? most : 0; /* else it grows in memory */
+      b->jobs[j].bounded = b->jobs[j].targets.items != NULL;
     }
   }
   pthread_t threads[DS__BUILD_THREADS];
