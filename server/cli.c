@@ -73,7 +73,8 @@ bool ds_cli_parse_address(const char *text, uint64_t *out) { return ds_api_parse
 static bool option_takes_value(const char *arg) {
   static const char *const with_value[] = {"--index", "--contains", "--after", "--offset", "--min-length", "--dac",
                                            "--type", "--gen", "--min", "--max", "--limit", "--depth",
-                                           "--elements", "--kind", "--mt", "--module", "--frame", "--around", "--set", NULL};
+                                           "--elements", "--kind", "--mt", "--module", "--frame", "--around", "--set",
+                                           "--memory-budget", NULL};
   for (size_t i = 0; with_value[i]; i++)
     if (strcmp(arg, with_value[i]) == 0)
       return true;
@@ -92,6 +93,8 @@ void ds_cli_usage(FILE *out) {
           "  --offline         never download a DAC from a symbol server\n"
           "  --clrmd-names     spell types like ClrMD/dotnet-dump (List<System.String>) instead of SOS\n"
           "  --index PATH      the heap index to use or build (default DUMP.dsindex)\n"
+          "  --memory-budget BYTES  build the index within about this much memory (K, M, G suffixes;\n"
+          "                    else DUMPSCOPE_MEMORY_BUDGET): spills sorted runs to disk beside it\n"
           "  --set NAME=VALUE  a threshold of the findings for this analysis (repeatable; dumpscope settings\n"
           "                    lists them); an index built with other thresholds is rebuilt\n"
           "heapstat options:\n"
@@ -117,7 +120,8 @@ void ds_cli_usage(FILE *out) {
           "obj options:\n"
           "  --limit N --offset N   array elements to show (default 20)\n"
           "Environment: DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS (a:b), DUMPSCOPE_SYMBOL_SERVERS (u1;u2),\n"
-          "             DUMPSCOPE_CACHE (downloaded DACs)\n");
+          "             DUMPSCOPE_CACHE (downloaded DACs), DUMPSCOPE_MEMORY_BUDGET (index builds),\n"
+          "             DUMPSCOPE_BUILD_PHASES=1 (time and memory of each phase of an index build)\n");
   ds_cli_resource_usage(out);
 }
 
@@ -248,6 +252,7 @@ int ds_cli_run(int argc, char **argv) {
     else if (strcmp(arg, "--frame") == 0 && next) { o.frame = next; i++; }
     else if (strcmp(arg, "--around") == 0 && next) { o.around = next; i++; }
     else if (strcmp(arg, "--index") == 0 && next) { o.index = next; i++; }
+    else if (strcmp(arg, "--memory-budget") == 0 && next) { o.memory_budget = next; i++; }
     else if (strcmp(arg, "--contains") == 0 && next) { o.contains = next; i++; }
     else if ((strcmp(arg, "--after") == 0 || strcmp(arg, "--offset") == 0) && next) {
       uint64_t v;

@@ -22,6 +22,7 @@ typedef struct ds_cli_args {
   const char *dac;
   const char *address;       /* second positional: address, thread, or generation */
   const char *index;         /* --index PATH */
+  const char *memory_budget; /* --memory-budget BYTES (index builds; else DUMPSCOPE_MEMORY_BUDGET) */
   bool json;
   int gen;                   /* -1 = all */
   const char *type_filter;

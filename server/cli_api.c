@@ -124,7 +124,10 @@ static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_st
   ds_status rc = cli_settings(o, &settings, err);
   if (rc != DS_OK)
     return rc;
-  rc = ds_worker_build_index(o->dump, path, &search, &settings, NULL, stats, err);
+  uint64_t budget;
+  if ((rc = ds_worker_memory_budget(o->memory_budget, &budget, err)) != DS_OK)
+    return rc;
+  rc = ds_worker_build_index(o->dump, path, &search, &settings, budget, NULL, stats, err);
   if (rc == DS_OK && !o->json)
     fprintf(stderr,
             "dumpscope: indexed %llu objects, %llu references, %llu roots in %.0f ms "
@@ -133,6 +136,8 @@ static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_st
             (unsigned long long)stats->objects, (unsigned long long)stats->edges, (unsigned long long)stats->roots,
             stats->total_ms, stats->collect_ms, stats->walk_ms, stats->types_ms, stats->edges_ms, stats->reverse_ms,
             stats->locks_ms, stats->live_ms, stats->dominators_ms, stats->findings_ms, stats->write_ms);
+  if (rc == DS_OK && getenv("DUMPSCOPE_BUILD_PHASES"))
+    ds_build_stats_print(stats, stderr);
   return rc;
 }
 

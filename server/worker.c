@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "dumpscope/build.h"
 
@@ -23,9 +24,42 @@ static void progress(FILE *out, const char *phase, int percent) {
   fflush(out);
 }
 
+/* "512M", "2G", "1048576": bytes (1024-based suffixes K, M, G, T). */
+static bool parse_size(const char *text, uint64_t *out) {
+  char *end = NULL;
+  if (!text || !*text || *text == '-')
+    return false;
+  unsigned long long v = strtoull(text, &end, 10);
+  int shift = 0;
+  if (end && *end) {
+    const char *units = "KMGT", *u = strchr(units, *end & ~0x20);
+    if (!u || end[1] || !*u)
+      return false;
+    shift = 10 * (int)(u - units + 1);
+  }
+  if (end == text || (shift && v > (UINT64_MAX >> shift)))
+    return false;
+  *out = (uint64_t)v << shift;
+  return true;
+}
+
+ds_status ds_worker_memory_budget(const char *given, uint64_t *budget, ds_error *err) {
+  *budget = 0;
+  const char *text = given ? given : getenv("DUMPSCOPE_MEMORY_BUDGET");
+  if (text && *text) {
+    if (!parse_size(text, budget))
+      return ds_error_set(err, DS_E_ARG, "the memory budget \"%s\" is not a size (bytes, or with K, M, G, T)", text);
+    return DS_OK;
+  }
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_DATA, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    *budget = (uint64_t)limit.rlim_cur / 4 * 3;
+  return DS_OK;
+}
+
 ds_status ds_worker_build_index(const char *dump, const char *index_path, const ds_dac_search *search,
-                                const ds_finding_settings *settings, FILE *progress_out, ds_build_stats *stats,
-                                ds_error *err) {
+                                const ds_finding_settings *settings, uint64_t memory_budget, FILE *progress_out,
+                                ds_build_stats *stats, ds_error *err) {
   ds_analysis *analysis = NULL;
   progress(progress_out, "open", 5);
   ds_status rc = ds_analysis_open(dump, search, &analysis, err);
@@ -33,7 +67,7 @@ ds_status ds_worker_build_index(const char *dump, const char *index_path, const 
     return rc;
   progress(progress_out, "index", 20);
   memset(stats, 0, sizeof *stats);
-  rc = ds_index_build_with(analysis, NULL, settings, index_path, stats, err);
+  rc = ds_index_build_budget(analysis, NULL, settings, memory_budget, index_path, stats, err);
   if (rc == DS_OK)
     progress(progress_out, "done", 100);
   ds_analysis_close(analysis);
@@ -41,14 +75,17 @@ ds_status ds_worker_build_index(const char *dump, const char *index_path, const 
 }
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: dumpscope worker --dump PATH --index PATH [--dac PATH] [--offline] [--set NAME=VALUE[,...]]\n"
+  fprintf(out, "usage: dumpscope worker --dump PATH --index PATH [--dac PATH] [--offline] [--memory-budget BYTES]\n"
+               "                        [--set NAME=VALUE[,...]]\n"
                "  Builds the heap index of one dump (run by the daemon's supervisor, one process per job).\n"
+               "  --memory-budget: build within about this much memory, spilling to disk beside the index\n"
+               "  (default: DUMPSCOPE_MEMORY_BUDGET, else 3/4 of the worker's memory limit, RLIMIT_DATA).\n"
                "  --set overrides thresholds of the findings (`dumpscope settings` lists them); repeatable.\n"
                "  Exit codes: 0 built, 1 the dump cannot be analysed (an @error line says why), 2 bad arguments.\n");
 }
 
 int ds_worker_main(int argc, char **argv) {
-  const char *dump = NULL, *index = NULL, *dac = NULL;
+  const char *dump = NULL, *index = NULL, *dac = NULL, *budget_text = NULL;
   bool offline = false;
   ds_finding_settings settings;
   ds_finding_settings_init(&settings);
@@ -66,6 +103,9 @@ int ds_worker_main(int argc, char **argv) {
       i++;
     } else if (strcmp(argv[i], "--offline") == 0) {
       offline = true;
+    } else if (strcmp(argv[i], "--memory-budget") == 0 && next) {
+      budget_text = next;
+      i++;
     } else if (strcmp(argv[i], "--set") == 0 && next) {
       if (ds_finding_settings_apply(&settings, next, &err) != DS_OK) {
         fprintf(stderr, "@error %s %s\n", ds_status_name(err.code), err.message);
@@ -84,8 +124,13 @@ int ds_worker_main(int argc, char **argv) {
   ds_dac_search search;
   ds_dac_search_env env;
   ds_dac_search_init_env(&search, &env, dac, offline);
+  uint64_t budget;
+  if (ds_worker_memory_budget(budget_text, &budget, &err) != DS_OK) {
+    fprintf(stderr, "@error %s %s\n", ds_status_name(err.code), err.message);
+    return 2;
+  }
   ds_build_stats stats;
-  ds_status rc = ds_worker_build_index(dump, index, &search, &settings, stdout, &stats, &err);
+  ds_status rc = ds_worker_build_index(dump, index, &search, &settings, budget, stdout, &stats, &err);
   if (rc != DS_OK) {
     fprintf(stderr, "@error %s %s\n", ds_status_name(err.code), err.message);
     return 1;

@@ -21,10 +21,28 @@
 #include "dumpscope/index.h"
 #include "dumpscope/layout.h"
 
+struct ds__build;
+typedef struct ds__string_scan ds__string_scan;
+
 #define DS__BUILD_THREADS 2
+#define DS__SPILL_MAX 32         /* arrays in temporary files at once (more stay in memory) */
 #define DS__INTERNED_MAX 64      /* distinct names ds__intern remembers (more are added again) */
 
 double ds__now_ms(void);
+/* The build under a memory budget (spill.c). */
+/* An unlinked temporary file beside the index (-1 with err). */
+int ds__spill_file(struct ds__build *b, ds_error *err);
+/* bytes of zeroed memory: in a temporary file mapped shared when a budget is set and the array is
+ * a notable share of it, else calloc'd. NULL with err. Freed by ds__spill_free (or at the end). */
+void *ds__spill_alloc(struct ds__build *b, size_t bytes, ds_error *err);
+void ds__spill_free(struct ds__build *b, void *p);
+void ds__spill_free_all(struct ds__build *b);
+/* The incoming references as sorted runs in a temporary file merged into the index's section
+ * (streamed: never all in memory); b->in_off must be done. */
+ds_status ds__spill_reverse(struct ds__build *b, ds_error *err);
+/* The process's resident memory now, its anonymous part and the resident high-water mark, in
+ * bytes (/proc/self/status; zeros where it cannot be read). */
+void ds__memory_now(uint64_t *rss, uint64_t *anon, uint64_t *peak);
 
 /* A growable array of T with a hard cap (curl dynbuf habit): growth past the cap is DS_E_LIMIT,
  * a failed allocation DS_E_NOMEM; neither is ever ignored. */
@@ -68,11 +86,18 @@ typedef struct ds__edge_job {
   size_t lo, hi;
   const uint8_t *win;        /* the dump mapping of [win_start, win_end): most objects fall in it */
   uint64_t win_start, win_end;
+  uint64_t released;         /* dump pages below it were given back (release_behind) */
   uint32_t *counts;          /* per object in [lo, hi) */
-  DS__VEC(uint32_t) targets;
+  DS__VEC(uint32_t) targets; /* in a temporary file when bounded (spill.c): never grown */
+  bool bounded;
   DS__VEC(uint64_t) raw;     /* pointer values of the current batch, resolved in bulk */
   ds_status status;          /* DS_OK, or why the job stopped */
 } ds__edge_job;
+
+/* An object whose header holds a thin lock (the lock phase finds its owner). */
+typedef struct ds__thin_header {
+  uint32_t object, header;
+} ds__thin_header;
 
 /* A name added to the string pool once (ds__intern); text is a string constant. */
 typedef struct ds__interned {
@@ -118,6 +143,12 @@ typedef struct ds__wait {
                                    * part of it, not listed on their own */
 
 typedef struct ds__symcache ds__symcache;
+/* Arrays of the build replaced by the read-only mapping of their written section (the writer
+ * owns those mappings; ds__build_free must not free them). */
+#define DS__MAPPED_ADDR 0x1u      /* addr.items */
+#define DS__MAPPED_TYPE 0x2u      /* type.items */
+#define DS__MAPPED_OUT 0x4u       /* out_off, out_edge */
+#define DS__MAPPED_IN 0x8u        /* in_off, in_edge */
 
 typedef struct ds__build {
   ds_analysis *a;
@@ -127,9 +158,14 @@ typedef struct ds__build {
   uint64_t idisposable_mt;   /* System.IDisposable's MethodTable (0: not found), for the findings */
   ds_build_stats *stats;
   double t0;
+  const char *path;          /* the index file being written */
+  uint64_t budget;           /* memory budget in bytes (0: none): above it the build spills */
   ds_root_set collected;     /* the roots when the caller gave none */
   const ds_root_set *roots;
   ds_index_writer *w;
+  unsigned mapped;           /* DS__MAPPED_*: arrays that are read-only mappings of written sections */
+  struct { void *p; size_t bytes; } spills[DS__SPILL_MAX]; /* spill.c's temporary-file arrays */
+  size_t spill_count;
   ds_strpool pool;
   ds__interned interned[DS__INTERNED_MAX]; /* ds__intern's */
   size_t interned_count;
@@ -141,8 +177,12 @@ typedef struct ds__build {
   DS__VEC(uint64_t) size;
   size_t n;
   ds_status walk_status;     /* why the walk's callback stopped it */
+  bool objects_bounded;      /* addr, type and size are temporary files of a fixed capacity */
   uint32_t *obj_size;
   DS__VEC(ds_index_big_size) big;
+  DS__VEC(ds__thin_header) thin; /* headers holding a thin lock, read during the walk */
+  const uint8_t *hdr_win;    /* the dump mapping of [hdr_start, hdr_end), for those reads */
+  uint64_t hdr_start, hdr_end;
 
   /* types (phase 2): per type of the heap's table; typeinfo.c's details (raw field types,
    * statics) in typeinfo */
@@ -182,6 +222,8 @@ typedef struct ds__build {
   DS__VEC(ds_index_deadlock) deadlocks;
   DS__VEC(ds_index_finding) findings;
 
+  struct ds__string_scan *string_scan; /* findings_strings.c: runs beside the dominator search */
+
   /* dominator tree and retained sizes (phase 9: retained.c) */
   ds_dom_result dom;
   DS__VEC(ds_index_suspect) suspects; /* (suspects.c, in the findings phase) */
@@ -205,6 +247,14 @@ typedef struct ds__build {
   ds_index_extra_edge *extra_out;
   ds_index_info info;
 } ds__build;
+
+/* A pass over the objects in address order gives back the dump pages it has left behind (as the
+ * walk does): between *released and upto, once that is more than a few MB, or always when final.
+ * Without it, each full pass would leave the whole heap's mapping resident. */
+void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, bool final);
+/* Writes a section from *data (malloc'd) and replaces *data by the section's read-only mapping
+ * in the index file, freeing the copy: its pages become the page cache's. */
+ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err);
 
 /* Index of the object starting exactly at addr, or UINT32_MAX. */
 uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr);
@@ -334,6 +384,11 @@ ds_status ds__check_fragmentation(ds__build *b, ds_error *err);
 ds_status ds__check_pinned_handles(ds__build *b, ds_error *err);
 ds_status ds__check_exceptions(ds__build *b, ds_error *err);
 ds_status ds__check_strings(ds__build *b, ds_error *err);
+/* Starts the scan of every string on a second thread (the phase before the dominator search);
+ * ds__check_strings joins it (and scans itself when no thread started). */
+ds_status ds__start_strings(ds__build *b, ds_error *err);
+void ds__join_strings(ds__build *b);
+void ds__string_scan_free(ds__build *b);
 /* Leak suspects from the dominator tree (suspects.c): their records in b->suspects, a finding each. */
 ds_status ds__check_leak_suspects(ds__build *b, ds_error *err);
 

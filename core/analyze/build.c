@@ -26,6 +26,57 @@ double ds__now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, bool final) {
+  upto &= ~(uint64_t)4095;
+  if (*released && upto > *released && (final || upto - *released >= ((uint64_t)32 << 20)))
+    ds_dump_release(b->a->dump, *released, upto - *released);
+  if (!*released || upto < *released || final || upto - *released >= ((uint64_t)32 << 20))
+    *released = upto;
+}
+
+ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err) {
+  ds_status rc = ds_index_writer_add(b->w, id, *data ? *data : "", size, err);
+  if (rc != DS_OK)
+    return rc;
+  uint64_t got;
+  const void *map = ds_index_writer_map_last(b->w, &got, err);
+  if (!map)
+    return err->code;
+  ds__spill_free(b, *data);
+  *data = (void *)map; /* read-only from here on: nothing writes these arrays after their phase */
+  return DS_OK;
+}
+
+void ds__memory_now(uint64_t *rss, uint64_t *anon, uint64_t *peak) {
+  *rss = *anon = *peak = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f)
+    return;
+  char line[256];
+  unsigned long long kb;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "VmRSS: %llu", &kb) == 1)
+      *rss = kb * 1024;
+    else if (sscanf(line, "RssAnon: %llu", &kb) == 1)
+      *anon = kb * 1024;
+    else if (sscanf(line, "VmHWM: %llu", &kb) == 1)
+      *peak = kb * 1024;
+  }
+  fclose(f);
+}
+
+void ds_build_stats_print(const ds_build_stats *stats, FILE *out) {
+  const double mb = 1024.0 * 1024.0;
+  fprintf(out, "%-16s %9s %9s %9s %9s\n", "phase", "ms", "rss MB", "anon MB", "peak MB");
+  for (size_t k = 0; k < stats->phase_count; k++) {
+    const ds_build_phase *ph = &stats->phases[k];
+    fprintf(out, "%-16s %9.0f %9.0f %9.0f %9.0f\n", ph->name, ph->ms, ph->rss_bytes / mb, ph->anon_bytes / mb,
+            ph->peak_rss_bytes / mb);
+  }
+  fprintf(out, "%-16s %9.0f   memory budget %llu bytes, spilled %llu bytes\n", "total", stats->total_ms,
+          (unsigned long long)stats->memory_budget, (unsigned long long)stats->spilled_bytes);
+}
+
 /* ---- phase 1: objects ----------------------------------------------------------------------- */
 
 ds_status ds__vec_grow(void **items, size_t *cap, size_t count, size_t elem_size, size_t max) {
@@ -50,10 +101,33 @@ ds_status ds__vec_error(ds_error *err, ds_status rc, const char *what, size_t ma
   return ds_error_set(err, rc, "out of memory for %s", what);
 }
 
+/* The object's header word, through a window of the mapped dump (the walk has just read the page). */
+static bool read_header(ds__build *b, uint64_t addr, uint32_t *header) {
+  uint64_t at = addr - b->layout->header_before;
+  if (at >= b->hdr_start && at + 4 <= b->hdr_end) {
+    memcpy(header, b->hdr_win + (at - b->hdr_start), 4);
+    return true;
+  }
+  uint64_t avail;
+  const uint8_t *p = ds_dump_span(b->a->dump, at, &avail);
+  if (p && avail >= 4) {
+    b->hdr_win = p, b->hdr_start = at, b->hdr_end = at + avail;
+    memcpy(header, p, 4);
+    return true;
+  }
+  return ds_layout_read_header(b->layout, b->a->dump, addr, header);
+}
+
 static bool collect_object(void *p, const ds_heap_object *obj) {
   ds__build *b = p;
   ds_status rc = DS_OK;
-  DS__VEC_PUSH(b->addr, obj->address, DS_MAX_OBJECTS, rc);
+  uint32_t header, id, recursion;
+  if (read_header(b, obj->address, &header) && ds_layout_thin_lock(b->layout, header, &id, &recursion))
+    DS__VEC_PUSH(b->thin, ((ds__thin_header){(uint32_t)b->addr.count, header}), DS_MAX_OBJECTS, rc);
+  if (b->objects_bounded && b->addr.count == b->addr.cap)
+    rc = DS_E_LIMIT; /* never: the capacity is the most objects the heap's ranges can hold */
+  if (rc == DS_OK)
+    DS__VEC_PUSH(b->addr, obj->address, DS_MAX_OBJECTS, rc);
   if (rc == DS_OK)
     DS__VEC_PUSH(b->type, obj->type, DS_MAX_OBJECTS, rc);
   if (rc == DS_OK)
@@ -62,9 +136,35 @@ static bool collect_object(void *p, const ds_heap_object *obj) {
   return rc == DS_OK;
 }
 
+/* Under a memory budget the object arrays are temporary files (spill.c) of the most objects the
+ * heap's ranges can hold (one per minimum object size), so the walk never grows them. */
+static void bound_objects(ds__build *b) {
+  uint64_t most = 1;
+  for (size_t s = 0; s < ds_heap_segment_count(b->heap); s++) {
+    const ds_segment *seg = ds_heap_segment(b->heap, s);
+    most += (seg->end - seg->start) / 24 + 1;
+  }
+  if (most > DS_MAX_OBJECTS)
+    most = DS_MAX_OBJECTS;
+  ds_error ignore = {0};
+  if (!(b->addr.items = ds__spill_alloc(b, most * 8, &ignore)) ||
+      !(b->type.items = ds__spill_alloc(b, most * 4, &ignore)) ||
+      !(b->size.items = ds__spill_alloc(b, most * 8, &ignore))) {
+    /* ranges too large to map (a damaged dump): the arrays grow in memory as without a budget */
+    ds__spill_free(b, b->addr.items), ds__spill_free(b, b->type.items), ds__spill_free(b, b->size.items);
+    b->addr.items = NULL, b->type.items = NULL, b->size.items = NULL;
+    return;
+  }
+  b->addr.cap = b->type.cap = b->size.cap = most;
+  b->objects_bounded = true;
+}
+
 /* Walks the heap into the object arrays and writes the object sections (sizes of 4 GiB or more
  * go to the big-size table). */
-static ds_status build_objects(ds__build *b, const char *path, ds_error *err) {
+static ds_status build_objects(ds__build *b, ds_error *err) {
+  const char *path = b->path;
+  if (b->budget)
+    bound_objects(b);
   ds_status rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
   if (rc != DS_OK)
     return rc;
@@ -89,13 +189,21 @@ static ds_status build_objects(ds__build *b, const char *path, ds_error *err) {
     }
   }
   double t_write = ds__now_ms();
+  /* addresses and types are read from their mapped sections from here on */
   if ((rc = ds_index_writer_create(path, &b->w, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_ADDR, b->addr.items ? (void *)b->addr.items : "", n * 8, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_TYPE, b->type.items ? (void *)b->type.items : "", n * 4, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, err)) != DS_OK ||
+      (rc = ds__write_mapped(b, DS_SEC_OBJ_ADDR, (void **)&b->addr.items, n * 8, err)) != DS_OK)
+    return rc;
+  b->mapped |= DS__MAPPED_ADDR;
+  if ((rc = ds__write_mapped(b, DS_SEC_OBJ_TYPE, (void **)&b->type.items, n * 4, err)) != DS_OK)
+    return rc;
+  b->mapped |= DS__MAPPED_TYPE;
+  b->addr.cap = b->type.cap = 0; /* never grown again */
+  if ((rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, err)) != DS_OK ||
       (rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
                                 b->big.count * sizeof *b->big.items, err)) != DS_OK)
     return rc;
+  free(b->obj_size); /* written: nothing reads it again */
+  b->obj_size = NULL;
   b->stats->write_ms += ds__now_ms() - t_write;
   return DS_OK;
 }
@@ -311,9 +419,10 @@ static ds_status build_liveness(ds__build *b, ds_error *err) {
   double t_live = ds__now_ms();
   size_t n = b->n;
   b->live = calloc((n + 63) / 64 + 1, sizeof *b->live);
-  b->stack = malloc((n + 1) * sizeof *b->stack);
-  if (!b->live || !b->stack)
+  if (!b->live)
     return ds_error_set(err, DS_E_NOMEM, "out of memory marking live objects");
+  if (!(b->stack = ds__spill_alloc(b, (n + 1) * sizeof *b->stack, err)))
+    return err->code;
   uint64_t *live = b->live;
   uint32_t *stack = b->stack;
   size_t top = 0;
@@ -334,6 +443,8 @@ static ds_status build_liveness(ds__build *b, ds_error *err) {
       }
     }
   }
+  ds__spill_free(b, b->stack); /* its phase is over */
+  b->stack = NULL;
   b->stats->live_ms = ds__now_ms() - t_live;
   return DS_OK;
 }
@@ -490,14 +601,48 @@ static ds_status build_write(ds__build *b, ds_error *err) {
 
 /* ---- the build ------------------------------------------------------------------------------ */
 
+/* The dump shrank under us (guard.c turned the SIGBUS into zero pages): nothing read since is
+ * trustworthy, so no index is written. */
+static ds_status check_dump_unchanged(ds__build *b, ds_error *err) {
+  if (!ds_dump_changed(b->a->dump))
+    return DS_OK;
+  return ds_error_set(err, DS_E_TRUNCATED, "the dump %s changed or was truncated while being read; no index was written",
+                      ds_dump_path(b->a->dump));
+}
+
+/* The phases in the order they run; each reads what the earlier ones left in the state. */
+static const struct {
+  const char *name;
+  ds_status (*run)(ds__build *b, ds_error *err);
+} build_phases[] = {
+    {"objects", build_objects},
+    {"roots", build_collect_roots},
+    {"types", build_types},
+    {"type details", ds__build_type_details},
+    {"references", ds__build_references},
+    {"reverse", ds__build_reverse},
+    {"root index", build_roots},
+    {"locks", ds__build_locks},
+    {"memory map", ds__build_memory_map},
+    {"frame variables", ds__build_frame_vars},
+    {"liveness", build_liveness},
+    {"histograms", build_histograms},
+    {"strings started", ds__start_strings},
+    {"dominators", ds__build_dominators},
+    {"findings", ds__build_findings},
+    {"dump check", check_dump_unchanged},
+    {"write", build_write},
+};
+
 void ds__build_free(ds__build *b) {
+  ds__string_scan_free(b); /* first: its thread reads the arrays freed below */
   ds__symcache_free(b);
   ds_root_set_free(&b->collected);
   ds__typeinfo_free(b);
   ds_index_writer_free(b->w);
   ds_walk_stats_free(&b->walk);
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
-    free(b->jobs[j].targets.items);
+    ds__spill_free(b, b->jobs[j].targets.items);
     free(b->jobs[j].raw.items);
     free(b->jobs[j].counts);
   }
@@ -507,18 +652,21 @@ void ds__build_free(ds__build *b) {
   ds__lookup_free(&b->lookup);
   free(b->loader_allocator);
   free(b->first_instance);
-  free(b->addr.items);
-  free(b->type.items);
-  free(b->size.items);
+  if (!(b->mapped & DS__MAPPED_ADDR))
+    ds__spill_free(b, b->addr.items);
+  if (!(b->mapped & DS__MAPPED_TYPE))
+    ds__spill_free(b, b->type.items);
+  ds__spill_free(b, b->size.items);
   free(b->obj_size);
   free(b->big.items);
+  free(b->thin.items);
   free(b->types);
   free(b->fields.items);
   free(b->extras.items);
-  free(b->out_off);
-  free(b->out_edge);
-  free(b->in_off);
-  free(b->in_edge);
+  if (!(b->mapped & DS__MAPPED_OUT))
+    ds__spill_free(b, b->out_off), ds__spill_free(b, b->out_edge);
+  if (!(b->mapped & DS__MAPPED_IN))
+    ds__spill_free(b, b->in_off), ds__spill_free(b, b->in_edge);
   free(b->fill);
   free(b->iroots);
   free(b->ithreads);
@@ -539,21 +687,15 @@ void ds__build_free(ds__build *b) {
   ds_dom_result_free(&b->dom);
   free(b->suspects.items);
   free(b->live);
-  free(b->stack);
+  ds__spill_free(b, b->stack);
   free(b->segs);
   free(b->hist_acc);
   free(b->hist);
   free(b->free_blocks.items);
   free(b->extra_out);
   ds_strpool_free(&b->pool);
+  ds__spill_free_all(b); /* last: the frees above look their arrays up in it */
   memset(b, 0, sizeof *b);
-}
-
-/* The dump shrank under us (guard.c turned the SIGBUS into zero pages): nothing read since is
- * trustworthy, so no index is written. */
-static ds_status dump_changed_error(const ds_analysis *a, ds_error *err) {
-  return ds_error_set(err, DS_E_TRUNCATED, "the dump %s changed or was truncated while being read; no index was written",
-                      ds_dump_path(a->dump));
 }
 
 ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const char *path, ds_build_stats *stats,
@@ -563,7 +705,13 @@ ds_status ds_index_build(ds_analysis *a, const ds_root_set *given_roots, const c
 
 ds_status ds_index_build_with(ds_analysis *a, const ds_root_set *given_roots, const ds_finding_settings *settings,
                               const char *path, ds_build_stats *stats, ds_error *err) {
+  return ds_index_build_budget(a, given_roots, settings, 0, path, stats, err);
+}
+
+ds_status ds_index_build_budget(ds_analysis *a, const ds_root_set *given_roots, const ds_finding_settings *settings,
+                                uint64_t memory_budget, const char *path, ds_build_stats *stats, ds_error *err) {
   memset(stats, 0, sizeof *stats);
+  stats->memory_budget = memory_budget;
   ds__build *b = calloc(1, sizeof *b);
   if (!b)
     return ds_error_set(err, DS_E_NOMEM, "out of memory starting the index build");
@@ -573,22 +721,25 @@ ds_status ds_index_build_with(ds_analysis *a, const ds_root_set *given_roots, co
   b->stats = stats;
   b->roots = given_roots;
   b->t0 = ds__now_ms();
+  b->path = path;
+  b->budget = memory_budget;
   if (settings)
     b->settings = *settings;
   else
     ds_finding_settings_init(&b->settings);
   ds_strpool_add(&b->pool, ""); /* offset 0 = "" */
-  ds_status rc;
-  if ((rc = build_objects(b, path, err)) != DS_OK || (rc = build_collect_roots(b, err)) != DS_OK ||
-      (rc = build_types(b, err)) != DS_OK || (rc = ds__build_type_details(b, err)) != DS_OK ||
-      (rc = ds__build_references(b, err)) != DS_OK ||
-      (rc = ds__build_reverse(b, err)) != DS_OK || (rc = build_roots(b, err)) != DS_OK ||
-      (rc = ds__build_locks(b, err)) != DS_OK || (rc = ds__build_memory_map(b, err)) != DS_OK ||
-      (rc = ds__build_frame_vars(b, err)) != DS_OK || (rc = build_liveness(b, err)) != DS_OK ||
-      (rc = build_histograms(b, err)) != DS_OK || (rc = ds__build_dominators(b, err)) != DS_OK ||
-      (rc = ds__build_findings(b, err)) != DS_OK ||
-      (rc = ds_dump_changed(a->dump) ? dump_changed_error(a, err) : DS_OK) != DS_OK ||
-      (rc = build_write(b, err)) != DS_OK)
+  ds_status rc = DS_OK;
+  for (size_t k = 0; k < sizeof build_phases / sizeof *build_phases && rc == DS_OK; k++) {
+    double t = ds__now_ms();
+    rc = build_phases[k].run(b, err);
+    if (stats->phase_count < DS_BUILD_PHASES_MAX) {
+      ds_build_phase *ph = &stats->phases[stats->phase_count++];
+      ph->name = build_phases[k].name;
+      ph->ms = ds__now_ms() - t;
+      ds__memory_now(&ph->rss_bytes, &ph->anon_bytes, &ph->peak_rss_bytes);
+    }
+  }
+  if (rc != DS_OK)
     goto out;
   stats->total_ms = ds__now_ms() - b->t0;
   stats->live_objects = b->info.live_objects;

@@ -180,6 +180,20 @@ static bool type_sizes(dom_state *s, ds_dom_result *r) {
   return true;
 }
 
+/* The working arrays, where the caller wants them (dominators.h: alloc and release). */
+static void *work_alloc(const ds_dom_graph *g, size_t bytes) {
+  return g->alloc ? g->alloc(g->done_ctx, bytes) : malloc(bytes ? bytes : 1);
+}
+
+static void work_free(const ds_dom_graph *g, void *p) {
+  if (!p)
+    return;
+  if (g->alloc)
+    g->release(g->done_ctx, p);
+  else
+    free(p);
+}
+
 void ds_dom_result_free(ds_dom_result *r) {
   free(r->idom);
   free(r->retained);
@@ -193,11 +207,11 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   size_t n = g->n, slots = n + 2;
   dom_state s = {.g = g};
   s.num = calloc(n + 1, sizeof *s.num);
-  s.vert = malloc(slots * sizeof *s.vert);
-  s.parent = malloc(slots * sizeof *s.parent);
-  s.semi = malloc(slots * sizeof *s.semi);
-  s.label = malloc(slots * sizeof *s.label);
-  s.idom = malloc(slots * sizeof *s.idom);
+  s.vert = work_alloc(g, slots * sizeof *s.vert);
+  s.parent = work_alloc(g, slots * sizeof *s.parent);
+  s.semi = work_alloc(g, slots * sizeof *s.semi);
+  s.label = work_alloc(g, slots * sizeof *s.label);
+  s.idom = work_alloc(g, slots * sizeof *s.idom);
   out->retained = calloc(n + 1, sizeof *out->retained);
   out->type_retained = calloc(g->type_count + 1, sizeof *out->type_retained);
   ds_status rc = DS_OK;
@@ -207,6 +221,8 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   }
   s.parent[1] = 0, s.semi[1] = s.label[1] = s.idom[1] = 1;
   number_vertices(&s);
+  if (g->done)
+    g->done(g->done_ctx, DS_DOM_DONE_OUT);
   out->reachable = s.m - 2;
   for (uint32_t w = 2; w < s.m; w++)
     s.idom[w] = s.parent[w], s.semi[w] = s.label[w] = w;
@@ -214,6 +230,8 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree's search paths");
     goto out;
   }
+  if (g->done)
+    g->done(g->done_ctx, DS_DOM_DONE_IN);
   immediate_dominators(&s);
   retained_sizes(&s, out);
   if (g->type && !type_sizes(&s, out)) {
@@ -231,11 +249,11 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
                     (n + 1) * sizeof *out->retained;
 out:
   free(s.num);
-  free(s.vert);
-  free(s.parent);
-  free(s.semi);
-  free(s.label);
-  free(s.idom);
+  work_free(g, s.vert);
+  work_free(g, s.parent);
+  work_free(g, s.semi);
+  work_free(g, s.label);
+  work_free(g, s.idom);
   free(s.stack);
   if (rc != DS_OK)
     ds_dom_result_free(out);

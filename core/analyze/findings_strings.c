@@ -7,6 +7,7 @@
  * (hash, object) array, sorting it, and confirming equal values within each run of equal hashes:
  * 16 bytes per string and one pass, with no per-string allocation.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,11 +111,12 @@ static uint32_t value_label(ds__build *b, uint32_t o) {
 /* Every string: counts, the large ones, and the hashes for the duplicate search. */
 static ds_status collect_strings(ds__build *b, string_hash *hashes, size_t *hash_count, dup_group *large,
                                  size_t *large_count) {
-  uint64_t large_min = (uint64_t)ds__setting(b, DS_SET_LARGE_STRING_BYTES);
+  uint64_t large_min = (uint64_t)ds__setting(b, DS_SET_LARGE_STRING_BYTES), released = 0;
   for (size_t i = 0; i < b->n; i++) {
     uint32_t t = b->type.items[i];
     if (!(b->types[t].flags & DS_TYPE_STRING))
       continue;
+    ds__release_behind(b, &released, b->addr.items[i], false);
     uint64_t size = b->size.items[i];
     b->report.string_count++;
     b->report.string_bytes += size;
@@ -132,6 +134,8 @@ static ds_status collect_strings(ds__build *b, string_hash *hashes, size_t *hash
     hashes[(*hash_count)++] = (string_hash){hash_chars(chars, (size_t)length * 2, length), (uint32_t)i, length};
     free(copy);
   }
+  if (b->n)
+    ds__release_behind(b, &released, b->addr.items[b->n - 1] + b->size.items[b->n - 1], true);
   return DS_OK;
 }
 
@@ -206,26 +210,74 @@ static ds_status duplicate_strings(ds__build *b, const dup_group *top, size_t to
   return ds__add_finding(b, &f, ds__no_details(), b->report.first_duplicate, err);
 }
 
-ds_status ds__check_strings(ds__build *b, ds_error *err) {
+struct ds__string_scan {
+  pthread_t thread;
+  bool started;
+  ds_status rc;
+  dup_group large[TOP_STRINGS + 1], top[TOP_STRINGS + 1];
+  size_t large_count, top_count;
+};
+
+/* The scan of every string: counts, the largest, the duplicated values. Reads only what earlier
+ * phases finished (objects, types, histograms) and the dump, and writes only its own state and
+ * the report's string counts, so it runs on a second thread beside the dominator search. */
+static void *scan_strings(void *p) {
+  ds__build *b = p;
+  ds__string_scan *scan = b->string_scan;
   size_t strings = 0;
   for (size_t t = 0; t < b->type_total; t++)
     if (b->types[t].flags & DS_TYPE_STRING)
       for (int g = 0; g < DS_GEN_COUNT; g++)
         strings += b->hist_acc[((size_t)g * b->type_total + t) * 4];
   string_hash *hashes = malloc((strings ? strings : 1) * sizeof *hashes);
-  if (!hashes)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory hashing %zu strings", strings);
-  dup_group large[TOP_STRINGS + 1], top[TOP_STRINGS + 1];
-  size_t large_count = 0, top_count = 0, hash_count = 0;
-  ds_status rc = collect_strings(b, hashes, &hash_count, large, &large_count);
-  if (rc == DS_OK && hash_count > 1) {
+  if (!hashes) {
+    scan->rc = DS_E_NOMEM;
+    return NULL;
+  }
+  size_t hash_count = 0;
+  scan->rc = collect_strings(b, hashes, &hash_count, scan->large, &scan->large_count);
+  if (scan->rc == DS_OK && hash_count > 1) {
     qsort(hashes, hash_count, sizeof *hashes, compare_hash);
-    group_duplicates(b, hashes, hash_count, top, &top_count);
+    group_duplicates(b, hashes, hash_count, scan->top, &scan->top_count);
   }
   free(hashes);
-  if (rc == DS_OK)
-    rc = large_strings(b, large, large_count, err);
-  if (rc == DS_OK)
-    rc = duplicate_strings(b, top, top_count, err);
+  if (b->mapped & DS__MAPPED_ADDR) /* read through once: the few later reads fault pages back in */
+    ds_index_writer_release(b->addr.items, b->n * 8);
+  return NULL;
+}
+
+ds_status ds__start_strings(ds__build *b, ds_error *err) {
+  if (!(b->string_scan = calloc(1, sizeof *b->string_scan)))
+    return ds_error_set(err, DS_E_NOMEM, "out of memory scanning strings");
+  b->string_scan->started = pthread_create(&b->string_scan->thread, NULL, scan_strings, b) == 0;
+  return DS_OK; /* when no thread starts, ds__check_strings scans here */
+}
+
+void ds__join_strings(ds__build *b) {
+  if (b->string_scan && b->string_scan->started) {
+    pthread_join(b->string_scan->thread, NULL);
+    b->string_scan->started = false;
+  }
+}
+
+void ds__string_scan_free(ds__build *b) {
+  ds__join_strings(b);
+  free(b->string_scan);
+  b->string_scan = NULL;
+}
+
+ds_status ds__check_strings(ds__build *b, ds_error *err) {
+  ds_status rc;
+  if (!b->string_scan && (rc = ds__start_strings(b, err)) != DS_OK)
+    return rc;
+  ds__string_scan *scan = b->string_scan;
+  if (scan->started)
+    ds__join_strings(b);
+  else
+    scan_strings(b);
+  if (scan->rc != DS_OK)
+    return ds_error_set(err, scan->rc, "out of memory hashing strings");
+  if ((rc = large_strings(b, scan->large, scan->large_count, err)) == DS_OK)
+    rc = duplicate_strings(b, scan->top, scan->top_count, err);
   return rc;
 }

@@ -219,6 +219,10 @@ static void *edge_worker(void *p) {
         while (idx < l->n && l->addrs[idx] < a)
           idx++;
         if (idx < l->n && l->addrs[idx] == a) {
+          if (job->bounded && job->targets.count == job->targets.cap) {
+            rc = DS_E_LIMIT; /* never: the bound is the most there can be */
+            break;
+          }
           DS__VEC_PUSH(job->targets, idx, DS_MAX_REFERENCES, rc);
           hits++;
         }
@@ -228,6 +232,10 @@ static void *edge_worker(void *p) {
     free(cand);
     if (rc != DS_OK)
       job->status = rc;
+    /* the dump pages before this batch are done with */
+    const ds__build *b = job->b;
+    ds__release_behind(b, &job->released, i1 < job->hi ? b->addr.items[i1] : b->addr.items[i1 - 1] + b->size.items[i1 - 1],
+                       i1 >= job->hi);
   }
   return NULL;
 }
@@ -249,6 +257,17 @@ static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
     b->jobs[j].counts = calloc(b->jobs[j].hi - b->jobs[j].lo + 1, sizeof *b->jobs[j].counts);
     if (!b->jobs[j].counts)
       return ds_error_set(err, DS_E_NOMEM, "out of memory for reference counts");
+    if (b->budget) {
+      /* under a memory budget the targets go to a temporary file of the most they can be: a
+       * reference per 8 bytes of object, plus a loader-allocator edge per object */
+      uint64_t most = b->jobs[j].hi - b->jobs[j].lo + 1;
+      for (size_t i = b->jobs[j].lo; i < b->jobs[j].hi; i++)
+        most += b->size.items[i] / 8;
+      ds_error ignore = {0};
+      b->jobs[j].targets.items = ds__spill_alloc(b, most * sizeof *b->jobs[j].targets.items, &ignore);
+      b->jobs[j].targets.cap = b->jobs[j].targets.items ? most : 0; /* else it grows in memory */
+      b->jobs[j].bounded = b->jobs[j].targets.items != NULL;
+    }
   }
   pthread_t threads[DS__BUILD_THREADS];
   bool started[DS__BUILD_THREADS] = {false};
@@ -299,10 +318,10 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
     return ds_error_set(err, DS_E_LIMIT, "more than %llu references (DS_MAX_REFERENCES)",
                         (unsigned long long)DS_MAX_REFERENCES);
   b->edge_total = edge_total;
-  b->out_off = malloc((n + 1) * sizeof *b->out_off);
-  b->out_edge = malloc((edge_total ? edge_total : 1) * sizeof *b->out_edge);
-  if (!b->out_off || !b->out_edge)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory for %llu references", (unsigned long long)edge_total);
+  /* in temporary files under a memory budget (spill.c), written and mapped back at once */
+  if (!(b->out_off = ds__spill_alloc(b, (n + 1) * sizeof *b->out_off, err)) ||
+      !(b->out_edge = ds__spill_alloc(b, (edge_total ? edge_total : 1) * sizeof *b->out_edge, err)))
+    return err->code;
   uint32_t pos = 0;
   size_t x = 0;
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
@@ -321,7 +340,7 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
   }
   b->out_off[n] = pos;
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
-    free(b->jobs[j].targets.items);
+    ds__spill_free(b, b->jobs[j].targets.items);
     free(b->jobs[j].raw.items);
     free(b->jobs[j].counts);
     memset(&b->jobs[j], 0, sizeof b->jobs[j]);
@@ -341,9 +360,13 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
   b->stats->edges = b->edge_total;
   b->stats->edges_ms = ds__now_ms() - t_edges;
   double t_write = ds__now_ms();
-  if ((rc = ds_index_writer_add(b->w, DS_SEC_OUT_OFF, b->out_off, (b->n + 1) * 4, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_OUT_EDGE, b->out_edge, b->edge_total * 4, err)) != DS_OK)
+  if ((rc = ds__write_mapped(b, DS_SEC_OUT_OFF, (void **)&b->out_off, (b->n + 1) * 4, err)) != DS_OK)
     return rc;
+  if ((rc = ds__write_mapped(b, DS_SEC_OUT_EDGE, (void **)&b->out_edge, b->edge_total * 4, err)) != DS_OK) {
+    b->out_off = NULL; /* mapped: the writer's to unmap */
+    return rc;
+  }
+  b->mapped |= DS__MAPPED_OUT;
   b->stats->write_ms += ds__now_ms() - t_write;
   return DS_OK;
 }
@@ -393,9 +416,39 @@ static void run_reverse_pair(void *(*fn)(void *), reverse_job pair[2]) {
     fn(&pair[1]);
 }
 
+/* Under a memory budget: the offsets in a temporary file, the references by sorted runs
+ * (spill.c), both mapped back from the index afterwards. */
+static ds_status reverse_spilled(ds__build *b, ds_error *err) {
+  size_t n = b->n;
+  uint32_t *in_off = ds__spill_alloc(b, (n + 1) * sizeof *in_off, err);
+  if (!in_off)
+    return err->code;
+  for (uint64_t e = 0; e < b->edge_total; e++)
+    in_off[b->out_edge[e] + 1]++;
+  for (size_t i = 0; i < n; i++)
+    in_off[i + 1] += in_off[i];
+  uint64_t size;
+  ds_status rc = ds_index_writer_add(b->w, DS_SEC_IN_OFF, in_off, (n + 1) * 4, err);
+  const void *map = rc == DS_OK ? ds_index_writer_map_last(b->w, &size, err) : NULL;
+  ds__spill_free(b, in_off);
+  if (!map)
+    return err->code;
+  b->in_off = (uint32_t *)map;
+  b->mapped |= DS__MAPPED_IN; /* in_edge stays NULL until mapped too */
+  if ((rc = ds__spill_reverse(b, err)) != DS_OK || !(map = ds_index_writer_map_last(b->w, &size, err)))
+    return rc != DS_OK ? rc : err->code;
+  b->in_edge = (uint32_t *)map;
+  return DS_OK;
+}
+
 ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   double t_in = ds__now_ms();
   size_t n = b->n;
+  if (b->budget) {
+    ds_status rc = reverse_spilled(b, err);
+    b->stats->reverse_ms = ds__now_ms() - t_in;
+    return rc;
+  }
   b->in_off = calloc(n + 1, sizeof *b->in_off);
   b->in_edge = malloc((b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge);
   b->fill = malloc((n + 1) * sizeof *b->fill);
@@ -411,12 +464,18 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     b->in_off[i + 1] += b->in_off[i];
   memcpy(b->fill, b->in_off, (n + 1) * sizeof *b->fill);
   run_reverse_pair(reverse_fill, rj);
+  free(b->fill); /* its phase is over */
+  b->fill = NULL;
   b->stats->reverse_ms = ds__now_ms() - t_in;
   double t_write = ds__now_ms();
   ds_status rc;
-  if ((rc = ds_index_writer_add(b->w, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_IN_EDGE, b->in_edge, b->edge_total * 4, err)) != DS_OK)
+  if ((rc = ds__write_mapped(b, DS_SEC_IN_OFF, (void **)&b->in_off, (n + 1) * 4, err)) != DS_OK)
     return rc;
+  if ((rc = ds__write_mapped(b, DS_SEC_IN_EDGE, (void **)&b->in_edge, b->edge_total * 4, err)) != DS_OK) {
+    b->in_off = NULL; /* mapped: the writer's to unmap */
+    return rc;
+  }
+  b->mapped |= DS__MAPPED_IN;
   b->stats->write_ms += ds__now_ms() - t_write;
   return DS_OK;
 }

@@ -372,39 +372,21 @@ static int compare_monitor(const void *a, const void *b) {
   return x->address < y->address ? -1 : x->address > y->address;
 }
 
-/* Thin locks live in the object header (layout.h): the owner is a managed thread id. A hot loop
- * over every object's header, read through a window of the mapped dump. */
+/* Thin locks live in the object header (layout.h): the owner is a managed thread id. The walk read
+ * every header while the page was at hand (build.c: collect_object) and kept those holding a thin
+ * lock; here they get their owners. */
 static ds_status collect_thin_locks(ds__build *b, ds_error *err) {
   const ds_layout *l = b->layout;
   const ds_root_set *roots = b->roots;
-  ds_dump *dump = b->a->dump;
-  const uint8_t *win = NULL;
-  uint64_t win_start = 0, win_end = 0;
-  for (size_t i = 0; i < b->addr.count; i++) {
-    uint64_t at = b->addr.items[i] - l->header_before;
-    uint32_t header;
-    if (at >= win_start && at + 4 <= win_end) {
-      memcpy(&header, win + (at - win_start), 4);
-    } else {
-      uint64_t avail;
-      const uint8_t *p = ds_dump_span(dump, at, &avail);
-      if (p && avail >= 4) {
-        win = p;
-        win_start = at;
-        win_end = at + avail;
-        memcpy(&header, p, 4);
-      } else if (!ds_layout_read_header(l, dump, b->addr.items[i], &header)) {
-        continue;
-      }
-    }
-    uint32_t id, recursion;
-    if (!ds_layout_thin_lock(l, header, &id, &recursion))
+  for (size_t k = 0; k < b->thin.count; k++) {
+    uint32_t i = b->thin.items[k].object, id, recursion;
+    if (!ds_layout_thin_lock(l, b->thin.items[k].header, &id, &recursion))
       continue;
     uint32_t owner = UINT32_MAX;
     for (size_t t = 0; t < roots->thread_count; t++)
       if (roots->threads[t].managed_id == id)
         owner = (uint32_t)t;
-    ds__monitor m = {b->addr.items[i], (uint32_t)i, owner, recursion, DS__MONITOR_THIN_LOCK, 0, 0};
+    ds__monitor m = {b->addr.items[i], i, owner, recursion, DS__MONITOR_THIN_LOCK, 0, 0};
     ds_status rc = DS_OK;
     DS__VEC_PUSH(b->monitors, m, DS_MAX_OBJECTS, rc);
     if (rc != DS_OK)

@@ -10,6 +10,24 @@
 
 #include "analyzeint.h"
 
+/* The reference arrays are read-only mappings of the index file by now (graph.c): once the
+ * dominator search is done with them, their pages leave the resident set. */
+static void done_with(void *ctx, int which) {
+  const ds__build *b = ctx;
+  if (which == DS_DOM_DONE_OUT && (b->mapped & DS__MAPPED_OUT))
+    ds_index_writer_release(b->out_off, (b->n + 1) * 4), ds_index_writer_release(b->out_edge, b->edge_total * 4);
+  if (which == DS_DOM_DONE_IN && (b->mapped & DS__MAPPED_IN))
+    ds_index_writer_release(b->in_off, (b->n + 1) * 4), ds_index_writer_release(b->in_edge, b->edge_total * 4);
+}
+
+/* The search's working arrays: in temporary files under a memory budget (spill.c). */
+static void *work_alloc(void *ctx, size_t bytes) {
+  ds_error ignore = {0};
+  return ds__spill_alloc(ctx, bytes, &ignore);
+}
+
+static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
+
 ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   size_t n = b->n;
   uint64_t *root_bits = calloc((n + 63) / 64 + 1, sizeof *root_bits);
@@ -22,7 +40,8 @@ ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   }
   ds_dom_graph g = {.n = n, .out_off = b->out_off, .out_edge = b->out_edge, .in_off = b->in_off,
                     .in_edge = b->in_edge, .root_bits = root_bits, .size = b->size.items, .type = b->type.items,
-                    .type_count = b->type_total};
+                    .type_count = b->type_total, .done = done_with, .done_ctx = b,
+                    .alloc = b->budget ? work_alloc : NULL, .release = work_free};
   ds_status rc = ds_dominators(&g, &b->dom, err);
   free(root_bits);
   if (rc != DS_OK)

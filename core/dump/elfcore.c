@@ -296,17 +296,36 @@ bool ds_dump_file_offset(const ds_dump *dump, uint64_t addr, uint64_t *offset) {
   return true;
 }
 
+/* The first load segment that ends after addr (segments are sorted and do not overlap), or
+ * segment_count. */
+static size_t segment_at_or_after(const ds_dump *dump, uint64_t addr) {
+  size_t lo = 0, hi = dump->segment_count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const load_segment *s = &dump->segments[mid];
+    if (addr >= s->vaddr && addr - s->vaddr >= s->size)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len) {
-  uint64_t avail;
-  const uint8_t *p = ds_dump_span(dump, addr, &avail);
-  if (!p)
-    return;
-  if (len > avail)
-    len = avail;
-  uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-  uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)4095;
-  if (end > start)
-    madvise((void *)start, end - start, MADV_DONTNEED);
+  uint64_t end_addr = len > UINT64_MAX - addr ? UINT64_MAX : addr + len;
+  /* every load segment the range crosses: a heap of regions is many of them */
+  for (size_t i = segment_at_or_after(dump, addr); i < dump->segment_count; i++) {
+    const load_segment *s = &dump->segments[i];
+    if (s->vaddr >= end_addr)
+      break;
+    uint64_t from = addr > s->vaddr ? addr : s->vaddr;
+    uint64_t to = end_addr - s->vaddr < s->size ? end_addr : s->vaddr + s->size;
+    const uint8_t *p = dump->map + s->file_offset + (from - s->vaddr);
+    uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t end = ((uintptr_t)p + (to - from)) & ~(uintptr_t)4095;
+    if (end > start)
+      madvise((void *)start, end - start, MADV_DONTNEED);
+  }
 }
 
 /* Reads a module's ELF header, program headers and build id note from target memory. */

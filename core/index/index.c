@@ -191,6 +191,9 @@ struct ds_index_writer {
   section_entry table[DS_MAX_INDEX_SECTIONS];
   uint32_t count;
   bool finished;
+  bool streaming;            /* between ds_index_writer_begin and _end */
+  struct { void *base; size_t len; } maps[DS_MAX_INDEX_SECTIONS]; /* ds_index_writer_map_last's */
+  uint32_t map_count;
 };
 
 #define TABLE_RESERVED                                                                                \
@@ -274,7 +277,7 @@ ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_err
     return refused;
   }
   remove_stale_builds(path);
-  w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  w->fd = open(w->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* read: sections are mapped back */
   if (w->fd < 0) {
     ds_status rc = ds_error_set(err, DS_E_IO, "cannot create %s: %s", w->tmp, strerror(errno));
     free(w);
@@ -292,11 +295,15 @@ void ds_index_writer_free(ds_index_writer *w) {
     close(w->fd);
   if (!w->finished)
     unlink(w->tmp); /* an unfinished index never appears under its name */
+  for (uint32_t m = 0; m < w->map_count; m++)
+    munmap(w->maps[m].base, w->maps[m].len);
   free(w);
 }
 
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err) {
+  if (w->streaming)
+    return ds_error_set(err, DS_E_ARG, "a section is being streamed");
   if (w->count >= DS_MAX_INDEX_SECTIONS)
     return ds_error_set(err, DS_E_LIMIT, "too many index sections");
   section_entry *e = &w->table[w->count];
@@ -311,6 +318,77 @@ ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *
   w->offset = (w->offset + size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
   w->count++;
   return DS_OK;
+}
+
+ds_status ds_index_writer_begin(ds_index_writer *w, ds_section_id id, ds_error *err) {
+  if (w->count >= DS_MAX_INDEX_SECTIONS)
+    return ds_error_set(err, DS_E_LIMIT, "too many index sections");
+  w->table[w->count] = (section_entry){.id = id, .offset = w->offset, .size = 0};
+  w->streaming = true;
+  return DS_OK;
+}
+
+ds_status ds_index_writer_append(ds_index_writer *w, const void *data, uint64_t size, ds_error *err) {
+  section_entry *e = &w->table[w->count];
+  if (size && !write_all_at(w->fd, data, size, e->offset + e->size))
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+  if (size)
+    sync_file_range(w->fd, (off_t)(e->offset + e->size), (off_t)size, SYNC_FILE_RANGE_WRITE);
+  e->size += size;
+  return DS_OK;
+}
+
+/* The whole of [offset, offset + size) of the file, mapped read-only: *base and *len to unmap. */
+static const uint8_t *map_range(ds_index_writer *w, uint64_t offset, uint64_t size, void **base, size_t *len) {
+  uint64_t start = offset & ~(uint64_t)4095;
+  *len = (size_t)(size + (offset - start));
+  *base = mmap(NULL, *len ? *len : 1, PROT_READ, MAP_SHARED, w->fd, (off_t)start);
+  if (*base == MAP_FAILED)
+    return NULL;
+  return (const uint8_t *)*base + (offset - start);
+}
+
+ds_status ds_index_writer_end(ds_index_writer *w, ds_error *err) {
+  section_entry *e = &w->table[w->count];
+  w->streaming = false;
+  /* the checksum over the written bytes, read back through the page cache */
+  void *base;
+  size_t len;
+  const uint8_t *data = e->size ? map_range(w, e->offset, e->size, &base, &len) : NULL;
+  if (e->size && !data)
+    return ds_error_set(err, DS_E_IO, "cannot map %s back: %s", w->tmp, strerror(errno));
+  e->checksum = ds_index_checksum(data ? (const void *)data : "", e->size);
+  if (data)
+    munmap(base, len);
+  w->offset = (w->offset + e->size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+  w->count++;
+  return DS_OK;
+}
+
+const void *ds_index_writer_map_last(ds_index_writer *w, uint64_t *size, ds_error *err) {
+  if (!w->count || w->map_count >= DS_MAX_INDEX_SECTIONS) {
+    ds_error_set(err, DS_E_ARG, "no section to map back");
+    return NULL;
+  }
+  const section_entry *e = &w->table[w->count - 1];
+  *size = e->size;
+  void *base;
+  size_t len;
+  const uint8_t *data = map_range(w, e->offset, e->size, &base, &len);
+  if (!data) {
+    ds_error_set(err, DS_E_IO, "cannot map %s back: %s", w->tmp, strerror(errno));
+    return NULL;
+  }
+  w->maps[w->map_count].base = base;
+  w->maps[w->map_count].len = len;
+  w->map_count++;
+  return data;
+}
+
+void ds_index_writer_release(const void *map, uint64_t size) {
+  uintptr_t start = ((uintptr_t)map + 4095) & ~(uintptr_t)4095, end = ((uintptr_t)map + size) & ~(uintptr_t)4095;
+  if (end > start)
+    madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
 ds_status ds_index_writer_finish(ds_index_writer *w, ds_error *err) {

@@ -10,9 +10,20 @@
 #ifndef DUMPSCOPE_BUILD_H
 #define DUMPSCOPE_BUILD_H
 
+#include <stdio.h>
+
 #include "dumpscope/analysis.h"
 #include "dumpscope/findings.h"
 #include "dumpscope/roots.h"
+
+/* One phase of the build as measured: wall time, and the process's memory when it ended
+ * (resident, of which anonymous, and the resident high-water mark so far). */
+#define DS_BUILD_PHASES_MAX 24
+typedef struct ds_build_phase {
+  const char *name;
+  double ms;
+  uint64_t rss_bytes, anon_bytes, peak_rss_bytes;
+} ds_build_phase;
 
 typedef struct ds_build_stats {
   uint64_t objects, edges, roots, live_objects;
@@ -20,6 +31,10 @@ typedef struct ds_build_stats {
   double walk_ms, collect_ms, types_ms, edges_ms, reverse_ms, roots_ms, locks_ms, live_ms, dominators_ms, findings_ms,
       write_ms, total_ms;
   size_t dominators_bytes;   /* the dominator computation's working memory, results included */
+  ds_build_phase phases[DS_BUILD_PHASES_MAX]; /* in the order they ran */
+  size_t phase_count;
+  uint64_t memory_budget;    /* the budget the build ran under (0: none) */
+  uint64_t spilled_bytes;    /* written to temporary files because of it */
 } ds_build_stats;
 
 /* roots NULL: collect them here (after the walk, which the thread-static search profits from).
@@ -29,5 +44,16 @@ ds_status ds_index_build(ds_analysis *analysis, const ds_root_set *roots, const 
 /* The same with the findings' thresholds given (NULL: the defaults); the index records them. */
 ds_status ds_index_build_with(ds_analysis *analysis, const ds_root_set *roots, const ds_finding_settings *settings,
                               const char *path, ds_build_stats *stats, ds_error *err);
+
+/* The same under a memory budget in bytes (0: none, as above). With a budget the build keeps its
+ * large working arrays in temporary files beside the index (mapped, so the kernel can write them
+ * back and drop them) and inverts the reference graph by sorted runs merged on disk; the index is
+ * the same as without. For dumps whose build would not fit in the worker's memory. */
+ds_status ds_index_build_budget(ds_analysis *analysis, const ds_root_set *roots, const ds_finding_settings *settings,
+                                uint64_t memory_budget, const char *path, ds_build_stats *stats, ds_error *err);
+
+/* Prints the per-phase table of stats (time, resident and anonymous memory after each phase, the
+ * resident high-water mark) to out: what DUMPSCOPE_BUILD_PHASES=1 shows after `dumpscope index`. */
+void ds_build_stats_print(const ds_build_stats *stats, FILE *out);
 
 #endif

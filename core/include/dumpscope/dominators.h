@@ -34,7 +34,18 @@ typedef struct ds_dom_graph {
   const uint64_t *size;
   const uint32_t *type;      /* may be NULL: no per-type sizes */
   size_t type_count;
+  /* may be NULL: told when the outgoing (DS_DOM_DONE_OUT) and the incoming (DS_DOM_DONE_IN)
+   * references will not be read again, so their memory can be given back */
+  void (*done)(void *ctx, int which);
+  void *done_ctx;
+  /* may be NULL (calloc and free): where the working arrays (5 x 4 bytes per object) live; both
+   * get done_ctx */
+  void *(*alloc)(void *ctx, size_t bytes);
+  void (*release)(void *ctx, void *p);
 } ds_dom_graph;
+
+#define DS_DOM_DONE_OUT 1
+#define DS_DOM_DONE_IN 2
 
 typedef struct ds_dom_result {
   uint32_t *idom;            /* n: the immediate dominator's index; UINT32_MAX for objects only the

@@ -433,6 +433,18 @@ void ds_index_writer_free(ds_index_writer *w);
 /* Writes a section now (and starts its writeback), so the disk works while the caller goes on. */
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err);
+/* A section written in pieces (for sections built as a stream, larger than memory): begin, append
+ * in order, end. No other section may be added in between. */
+ds_status ds_index_writer_begin(ds_index_writer *w, ds_section_id id, ds_error *err);
+ds_status ds_index_writer_append(ds_index_writer *w, const void *data, uint64_t size, ds_error *err);
+ds_status ds_index_writer_end(ds_index_writer *w, ds_error *err);
+/* The section written last, mapped back read-only from the file (*size its bytes): the caller can
+ * free its own copy, and its pages are the page cache's, which the kernel can drop and re-read.
+ * The mapping lives until ds_index_writer_free. NULL (with err) when it cannot be mapped. */
+const void *ds_index_writer_map_last(ds_index_writer *w, uint64_t *size, ds_error *err);
+/* Lets the pages of a mapping from ds_index_writer_map_last leave the resident set (they come back
+ * from the file if touched again). */
+void ds_index_writer_release(const void *map, uint64_t size);
 /* Writes the table and header, fsyncs and renames into place. */
 ds_status ds_index_writer_finish(ds_index_writer *w, ds_error *err);
 

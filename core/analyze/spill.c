@@ -1,0 +1,271 @@
+/*
+ * spill.c: the index build under a memory budget (build.h: ds_index_build_budget), for dumps whose
+ * build would not fit in the memory the analysis worker may use.
+ *
+ * Two tools. Large working arrays (the dominator search's, the liveness stack, the incoming
+ * offsets) are allocated in an unlinked temporary file beside the index and mapped shared, so the
+ * kernel writes their pages back and drops them under pressure instead of the worker dying; they
+ * are not anonymous memory (RLIMIT_DATA does not count them). And the incoming references, the
+ * one big sort of the build, are made as an external sort: the (target, source) pairs of as many
+ * outgoing references as the budget allows are sorted and written as a run, then the runs are
+ * merged straight into the index file. Either way the index is the same as the one built in
+ * memory: the merge gives every target's sources in ascending order, as the in-memory inversion
+ * does.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "analyzeint.h"
+
+/* An array of this share of the budget or more goes to a temporary file. */
+#define SPILL_SHARE 16
+
+int ds__spill_file(ds__build *b, ds_error *err) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s.spill.XXXXXX", b->path);
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    ds_error_set(err, DS_E_IO, "cannot create a temporary file beside %s: %s", b->path, strerror(errno));
+    return -1;
+  }
+  unlink(path); /* gone with the process, whatever happens */
+  return fd;
+}
+
+void *ds__spill_alloc(ds__build *b, size_t bytes, ds_error *err) {
+  if (!b->budget || bytes < b->budget / SPILL_SHARE || b->spill_count >= DS__SPILL_MAX) {
+    void *p = calloc(bytes ? bytes : 1, 1);
+    if (!p)
+      ds_error_set(err, DS_E_NOMEM, "out of memory for %zu bytes", bytes);
+    return p;
+  }
+  int fd = ds__spill_file(b, err);
+  if (fd < 0)
+    return NULL;
+  void *p = MAP_FAILED;
+  if (ftruncate(fd, (off_t)(bytes ? bytes : 1)) == 0)
+    p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  int saved = errno;
+  close(fd);
+  if (p == MAP_FAILED) {
+    ds_error_set(err, DS_E_IO, "cannot map %zu bytes of a temporary file beside %s: %s", bytes, b->path,
+                 strerror(saved));
+    return NULL;
+  }
+  b->spills[b->spill_count].p = p;
+  b->spills[b->spill_count].bytes = bytes ? bytes : 1;
+  b->spill_count++;
+  b->stats->spilled_bytes += bytes;
+  return p;
+}
+
+void ds__spill_free(ds__build *b, void *p) {
+  if (!p)
+    return;
+  for (size_t k = 0; k < b->spill_count; k++)
+    if (b->spills[k].p == p) {
+      munmap(p, b->spills[k].bytes);
+      b->spills[k] = b->spills[--b->spill_count];
+      return;
+    }
+  free(p);
+}
+
+void ds__spill_free_all(ds__build *b) {
+  for (size_t k = 0; k < b->spill_count; k++)
+    munmap(b->spills[k].p, b->spills[k].bytes);
+  b->spill_count = 0;
+}
+
+/* ---- incoming references by sorted runs ---------------------------------------------------------- */
+
+/* A run: pairs (target << 32 | source) sorted, at [offset, offset + count) of the runs file. */
+typedef struct run {
+  uint64_t offset, count;
+  uint64_t *buf;             /* the merge's read-ahead */
+  size_t have, at;
+  uint64_t next;             /* the pair read next */
+} run;
+
+/* Sorts pairs by target, keeping sources in their (ascending) order: two stable passes of 16 bits
+ * over the target half. */
+static void sort_run(uint64_t *pairs, uint64_t *tmp, size_t count, uint32_t *counts) {
+  for (int pass = 0; pass < 2; pass++) {
+    int shift = 32 + 16 * pass;
+    memset(counts, 0, 65537 * sizeof *counts);
+    for (size_t k = 0; k < count; k++)
+      counts[((pairs[k] >> shift) & 0xffff) + 1]++;
+    for (size_t d = 0; d < 65536; d++)
+      counts[d + 1] += counts[d];
+    for (size_t k = 0; k < count; k++)
+      tmp[counts[(pairs[k] >> shift) & 0xffff]++] = pairs[k];
+    uint64_t *swap = pairs;
+    pairs = tmp;
+    tmp = swap;
+  }
+  /* two passes: the sorted pairs are back in the first buffer */
+}
+
+static bool write_at(int fd, const void *data, size_t size, uint64_t offset) {
+  const uint8_t *p = data;
+  while (size) {
+    ssize_t w = pwrite(fd, p, size, (off_t)offset);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w, size -= (size_t)w, offset += (uint64_t)w;
+  }
+  return true;
+}
+
+/* Sorts the count pairs gathered and appends them to fd as the next run. */
+static ds_status flush_run(ds__build *b, int fd, uint64_t *pairs, uint64_t *tmp, uint32_t *counts, size_t count,
+                           run *runs, size_t *run_count, uint64_t *offset, ds_error *err) {
+  sort_run(pairs, tmp, count, counts);
+  if (!write_at(fd, pairs, count * sizeof *pairs, *offset * sizeof *pairs))
+    return ds_error_set(err, DS_E_IO, "cannot write sorted references beside %s: %s", b->path, strerror(errno));
+  runs[(*run_count)++] = (run){.offset = *offset, .count = count};
+  b->stats->spilled_bytes += count * sizeof *pairs;
+  *offset += count;
+  return DS_OK;
+}
+
+/* Every outgoing reference as a pair, sorted in runs of at most cap pairs into fd. */
+static ds_status make_runs(ds__build *b, int fd, size_t cap, run **runs, size_t *run_count, ds_error *err) {
+  uint64_t *pairs = malloc(cap * sizeof *pairs), *tmp = malloc(cap * sizeof *tmp);
+  uint32_t *counts = malloc(65537 * sizeof *counts);
+  *runs = calloc(b->edge_total / cap + 2, sizeof **runs);
+  ds_status rc = DS_OK;
+  if (!pairs || !tmp || !counts || !*runs) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory sorting references");
+    goto out;
+  }
+  size_t count = 0;
+  uint64_t offset = 0;
+  for (size_t i = 0; i < b->n; i++)
+    for (uint32_t e = b->out_off[i]; e < b->out_off[i + 1]; e++) {
+      pairs[count++] = (uint64_t)b->out_edge[e] << 32 | (uint32_t)i;
+      if (count == cap) {
+        if ((rc = flush_run(b, fd, pairs, tmp, counts, count, *runs, run_count, &offset, err)) != DS_OK)
+          goto out;
+        count = 0;
+      }
+    }
+  if (count)
+    rc = flush_run(b, fd, pairs, tmp, counts, count, *runs, run_count, &offset, err);
+out:
+  free(pairs);
+  free(tmp);
+  free(counts);
+  return rc;
+}
+
+/* The next pair of r into r->next; false at its end. */
+static bool run_advance(int fd, run *r, size_t buf_pairs, bool *io_error) {
+  if (r->at == r->have) {
+    uint64_t left = r->count;
+    if (!left)
+      return false;
+    size_t want = left < buf_pairs ? (size_t)left : buf_pairs;
+    ssize_t got = pread(fd, r->buf, want * sizeof *r->buf, (off_t)(r->offset * sizeof *r->buf));
+    if (got != (ssize_t)(want * sizeof *r->buf)) {
+      *io_error = true;
+      return false;
+    }
+    r->offset += want, r->count -= want, r->have = want, r->at = 0;
+  }
+  r->next = r->buf[r->at++];
+  return true;
+}
+
+/* Binary heap of run indices by their next pair (ties: either, the pairs are equal). */
+static void heap_down(run *runs, size_t *heap, size_t count, size_t k) {
+  for (;;) {
+    size_t l = 2 * k + 1, m = k;
+    if (l < count && runs[heap[l]].next < runs[heap[m]].next)
+      m = l;
+    if (l + 1 < count && runs[heap[l + 1]].next < runs[heap[m]].next)
+      m = l + 1;
+    if (m == k)
+      return;
+    size_t t = heap[k];
+    heap[k] = heap[m], heap[m] = t;
+    k = m;
+  }
+}
+
+/* Merges the runs into the incoming-reference section, written as a stream. */
+static ds_status merge_runs(ds__build *b, int fd, run *runs, size_t run_count, size_t buf_pairs, ds_error *err) {
+  enum { OUT = 1 << 16 };
+  uint64_t *bufs = malloc((run_count ? run_count : 1) * buf_pairs * sizeof *bufs);
+  size_t *heap = malloc((run_count ? run_count : 1) * sizeof *heap);
+  uint32_t *out = malloc(OUT * sizeof *out);
+  ds_status rc = DS_OK;
+  bool io_error = false;
+  if (!bufs || !heap || !out) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory merging references");
+    goto out;
+  }
+  size_t live = 0;
+  for (size_t r = 0; r < run_count; r++) {
+    runs[r].buf = bufs + r * buf_pairs;
+    if (run_advance(fd, &runs[r], buf_pairs, &io_error))
+      heap[live++] = r;
+  }
+  for (size_t k = live; k-- > 0;)
+    heap_down(runs, heap, live, k);
+  if ((rc = ds_index_writer_begin(b->w, DS_SEC_IN_EDGE, err)) != DS_OK)
+    goto out;
+  size_t filled = 0;
+  while (live && !io_error) {
+    run *r = &runs[heap[0]];
+    out[filled++] = (uint32_t)r->next;
+    if (filled == OUT) {
+      if ((rc = ds_index_writer_append(b->w, out, filled * sizeof *out, err)) != DS_OK)
+        goto out;
+      filled = 0;
+    }
+    if (!run_advance(fd, r, buf_pairs, &io_error))
+      heap[0] = heap[--live];
+    heap_down(runs, heap, live, 0);
+  }
+  if (io_error) {
+    rc = ds_error_set(err, DS_E_IO, "cannot read sorted references back beside %s", b->path);
+    goto out;
+  }
+  if ((rc = ds_index_writer_append(b->w, out, filled * sizeof *out, err)) != DS_OK ||
+      (rc = ds_index_writer_end(b->w, err)) != DS_OK)
+    goto out;
+out:
+  free(bufs);
+  free(heap);
+  free(out);
+  return rc;
+}
+
+ds_status ds__spill_reverse(ds__build *b, ds_error *err) {
+  /* a quarter of the budget for a run and its sort buffer, another for the merge's read-ahead */
+  size_t cap = (size_t)(b->budget / 4 / (2 * sizeof(uint64_t)));
+  if (cap < 4096)
+    cap = 4096;
+  int fd = ds__spill_file(b, err);
+  if (fd < 0)
+    return err->code;
+  run *runs = NULL;
+  size_t run_count = 0;
+  ds_status rc = make_runs(b, fd, cap, &runs, &run_count, err);
+  if (rc == DS_OK) {
+    size_t buf_pairs = (size_t)(b->budget / 4 / sizeof(uint64_t) / (run_count ? run_count : 1));
+    if (buf_pairs < 512)
+      buf_pairs = 512;
+    rc = merge_runs(b, fd, runs, run_count, buf_pairs, err);
+  }
+  free(runs);
+  close(fd);
+  return rc;
+}
