@@ -54,18 +54,31 @@ static void on_literal(void *ctx, const uint16_t *units, size_t count) {
   c->items[c->count++] = (literal){copy, count, utf8, UINT32_MAX};
 }
 
-/* The module whose file name (or name without extension) is name, case-insensitively. */
+/* The module whose file name or path is name, case-insensitively; else the one whose file name
+ * without extension is name, an assembly (.dll, .exe) before any other file of that stem: a
+ * process that formats stack traces with line numbers also maps the assembly's portable PDB
+ * (Scenarios.pdb next to Scenarios.dll), which has no #US heap to read. */
 static const ds_module *find_module(ds_dump *dump, const char *name) {
+  const ds_module *stem_match = NULL;
+  for (size_t m = 0; m < ds_dump_module_count(dump); m++) {
+    const ds_module *mod = ds_dump_module(dump, m);
+    const char *slash = strrchr(mod->path, '/'), *base = slash ? slash + 1 : mod->path;
+    if (strcasecmp(base, name) == 0 || strcasecmp(mod->path, name) == 0)
+      return mod;
+  }
   for (size_t m = 0; m < ds_dump_module_count(dump); m++) {
     const ds_module *mod = ds_dump_module(dump, m);
     const char *slash = strrchr(mod->path, '/'), *base = slash ? slash + 1 : mod->path;
     const char *dot = strrchr(base, '.');
     size_t stem = dot ? (size_t)(dot - base) : strlen(base);
-    if (strcasecmp(base, name) == 0 || strcasecmp(mod->path, name) == 0 ||
-        (strlen(name) == stem && strncasecmp(base, name, stem) == 0))
+    if (strlen(name) != stem || strncasecmp(base, name, stem) != 0)
+      continue;
+    if (dot && (strcasecmp(dot, ".dll") == 0 || strcasecmp(dot, ".exe") == 0))
       return mod;
+    if (!stem_match)
+      stem_match = mod;
   }
-  return NULL;
+  return stem_match;
 }
 
 /* One pass over the heap's strings: the first object equal to each literal. */

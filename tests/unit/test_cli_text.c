@@ -107,14 +107,17 @@ static const char *thread_ref(json_t *truth, const char *name, char *out, size_t
   return out;
 }
 
-/* How a wait on a truth lock reads: "monitor 0x... Scenarios.LockObject held by thread ..." */
+/* How a wait on a truth lock reads: "monitor 0x... Scenarios.LockObject held by thread ...";
+ * the kinds named for the call the thread made read as the product names them ("countdown event",
+ * "thread join", as test_locks checks in JSON). */
 static const char *wait_text(json_t *truth, json_t *lock, char *out, size_t len) {
   const char *kind = json_string_value(json_object_get(lock, "kind"));
   char kind_text[64];
   if (strcmp(kind, "rwlock") == 0)
     snprintf(kind_text, sizeof kind_text, "reader-writer lock (%s)", json_string_value(json_object_get(lock, "wait_mode")));
   else
-    snprintf(kind_text, sizeof kind_text, "%s", strcmp(kind, "countdown") == 0 ? "countdown event" : kind);
+    snprintf(kind_text, sizeof kind_text, "%s",
+             strcmp(kind, "countdown") == 0 ? "countdown event" : strcmp(kind, "join") == 0 ? "thread join" : kind);
   const char *holder = json_string_value(json_object_get(lock, "held_by"));
   char held[96] = "";
   if (holder) {
