@@ -34,8 +34,9 @@ static const ds_layout layouts[] = {
     /* since .NET 8: 16 bits of thread id, 6 of recursion; the MethodTable's fixed part is flags,
        base size, flags2, virtuals, interfaces, then parent, module, auxiliary data, EEClass,
        per-instance info and the interface map (0x38) */
-    {.first_major = 8, .last_major = 8, COMMON_LAYOUT, .thin_lock_id_mask = 0xFFFFu, .thin_lock_recursion_shift = 16,
-     .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0x38, .mt_flag_collectible = COLLECTIBLE_BEFORE_9},
+    {.first_major = 8, .last_major = 8, COMMON_LAYOUT, .thin_lock_id_mask = 0xFFFFu,
+     .thin_lock_recursion_shift = 16, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0x38,
+     .mt_flag_collectible = COLLECTIBLE_BEFORE_9},
     /* since .NET 9: the same, with the collectible flag moved */
     {.first_major = 9, .last_major = DS_RUNTIME_MAJOR_MAX, COMMON_LAYOUT, .thin_lock_id_mask = 0xFFFFu,
      .thin_lock_recursion_shift = 16, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0x38,

@@ -120,7 +120,8 @@ static void check_expected_root_net8(ds_fixture *fx, const char *name, json_t *p
   CU_ASSERT_PTR_NULL(json_object_get(root, "field"));
   CU_ASSERT_PTR_NULL(json_object_get(root, "thread"));
   CU_ASSERT_FATAL(n >= 2 && n <= 3);
-  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(objs, 0), "type")), "System.Object[]");
+  const char *first = json_string_value(json_object_get(json_array_get(objs, 0), "type"));
+  CU_ASSERT_STRING_EQUAL(first ? first : "", "System.Object[]");
   uint64_t last = 0;
   CU_ASSERT(ds_test_hex(json_string_value(json_object_get(json_array_get(objs, n - 1), "address")), &last));
   CU_ASSERT_EQUAL(last, marker_address(fx->truth, name));
