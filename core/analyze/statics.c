@@ -126,8 +126,9 @@ ds_status ds__static_types(ds_analysis *a, const uint64_t *seeds, size_t seed_co
  * loader heap, { m_pGCStatics, m_pNonGCStatics, m_pMethodTable }, m_pGCStatics pointing at the
  * type's first slot in a statics storage array (its low bit set until the class is initialized).
  * A word of a loader heap that points into a storage array, followed by the MethodTable whose
- * GC static base (asked of the DAC) is that very slot, names the type that owns the slot: generic
- * instantiations without instances too, which no list of the DAC's gives. */
+ * auxiliary data comes next (statics_info_of) and whose GC static base (asked of the DAC) is that
+ * very slot, names the type that owns the slot: generic instantiations without instances too,
+ * which no list of the DAC's gives. */
 typedef struct region_list {
   uint64_t *start, *size;
   size_t count, cap;
@@ -153,6 +154,21 @@ static bool in_ranges(const uint64_t *lo, const uint64_t *hi, size_t n, uint64_t
       b = mid;
   }
   return a < n && lo[a] <= addr;
+}
+
+/* .NET 9+ (methodtable.h): a MethodTable's m_pAuxiliaryData is at +0x20 (after flags, base size,
+ * flags2, token, virtuals, interfaces, parent, module), and the type's DynamicStaticsInfo (or
+ * the ThreadStaticsInfo that ends with it) sits immediately before that auxiliary data
+ * (MethodTableAuxiliaryData::GetDynamicStaticsInfo is `(DynamicStaticsInfo *)this - 1`). */
+#define MT_AUXILIARY_DATA 0x20u
+
+/* The structural check of a loader-heap candidate before any DAC call: a MethodTable whose
+ * auxiliary data starts right where the candidate statics info ends (aux_at). A word pair that
+ * merely looks like statics info almost never passes, and the DAC never sees what does not:
+ * some of its calls do not survive a bogus MethodTable (.NET 9's GetMethodTableFieldData). */
+static bool statics_info_of(ds_analysis *a, uint64_t mt, uint64_t aux_at) {
+  uint64_t aux = 0;
+  return mt && !(mt & 7) && ds_dump_read_u64(a->dump, mt + MT_AUXILIARY_DATA, &aux) && aux == aux_at;
 }
 
 #define STORAGE_MAX_REGIONS 65536u
@@ -186,7 +202,8 @@ ds_status ds__statics_owners(ds_analysis *a, const uint64_t *lo, const uint64_t 
       uint64_t mt;
       memcpy(&mt, mem + (w + 2) * 8, 8);
       uint64_t non_gc = 0, base = 0;
-      if (!mt || mt == last || ds_dac_static_bases(a->dac, mt, &non_gc, &base, &ignore) != DS_OK || base != gc)
+      if (!mt || mt == last || !statics_info_of(a, mt, regions.start[r] + (w + 3) * 8) ||
+          ds_dac_static_bases(a->dac, mt, &non_gc, &base, &ignore) != DS_OK || base != gc)
         continue;
       last = mt;
       fn(ctx, mt);
@@ -203,8 +220,8 @@ ds_status ds__statics_owners(ds_analysis *a, const uint64_t *lo, const uint64_t 
  *     non-GC statics, MethodTable* } },
  * just before its MethodTableAuxiliaryData. Candidates: a GC TLS index that is allocated and
  * small, a non-GC one unallocated or small, statics words that are 0 or a (flagged) pointer, and
- * a MethodTable pointer into a loader heap; each is then asked of the DAC (it must have thread
- * statics). */
+ * a MethodTable pointer into a loader heap whose auxiliary data starts right after the candidate
+ * (statics_info_of); each is then asked of the DAC (it must have thread statics). */
 static bool plausible_tls_index(uint32_t v, bool allow_unallocated) {
   if (v == UINT32_MAX)
     return allow_unallocated;
@@ -249,10 +266,10 @@ static void loader_heap_thread_static_types(ds_analysis *a, mt_list *out) {
       memcpy(v, mem + (w + 1) * 8, sizeof v); /* FieldDesc*, gc, non-gc, MethodTable* */
       uint64_t mt = v[3];
       if (!mt || (mt & 7) || (v[0] & 7) || !plausible_statics_word(v[1]) || !plausible_statics_word(v[2]) ||
-          mt == last || !in_ranges(lo, hi, regions.count, mt))
+          mt == last || !in_ranges(lo, hi, regions.count, mt) || !statics_info_of(a, mt, lo[r] + (w + 5) * 8))
         continue;
-      /* GetMethodTableData validates the candidate (the DAC catches the faults of a bogus one);
-       * GetMethodTableFieldData does not, and .NET 9's DAC crashed on such a candidate */
+      /* and then GetMethodTableData, which validates a MethodTable, before GetMethodTableFieldData,
+       * which does not */
       ds_dacp_method_table mtd;
       ds_dacp_field_table ft;
       if (ds_dac_method_table(a->dac, mt, &mtd, &ignore) != DS_OK ||
@@ -350,10 +367,8 @@ ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads,
   if (rc != DS_OK || (rc = ds__static_types(a, seeds, seed_count, true, &found, &found_count, err)) != DS_OK)
     return rc;
   mt_list list = {found, found_count, found_count, false};
-  /* the ThreadStaticsInfo layout the scan looks for was checked on .NET 10; on .NET 9 its
-   * candidates are not MethodTables, and the DAC crashes on some (outside its own checks) */
-  if (a->runtime.major >= 10)
-    loader_heap_thread_static_types(a, &list);
+  /* the ThreadStaticsInfo layout is the same on .NET 9 and 10 (checked on both fixtures) */
+  loader_heap_thread_static_types(a, &list);
   sort_unique(&list);
   uint64_t *mts = list.items;
   size_t mt_count = list.count;

@@ -11,24 +11,36 @@
 
 #include "dumpscope/limits.h"
 
-/* Fields every supported runtime shares; the rows below differ in the thin-lock bits only. */
+/* Fields every supported runtime shares; the rows below differ in the thin-lock bits, the
+   interface map and the collectible flag. */
 #define COMMON_LAYOUT                                                                                 \
   .header_before = 4, .header_hash_or_sync = 0x08000000u, .header_spin_lock = 0x10000000u,           \
   .header_finalizer_run = 0x40000000u, .header_is_hashcode = 0x04000000u,                            \
   .header_sync_index_mask = 0x03FFFFFFu,                                                             \
   .mt_mask = ~(uint64_t)7, .field_base = 8, .array_length = 8, .array_data = 16, .string_length = 8, \
   .string_chars = 12, .min_object_size = 24, .object_alignment = 8,                                  \
-  .mt_flag_finalizer = 0x00100000u, .mt_flag_collectible = 0x00200000u, .mt_num_interfaces = 0x0e
+  .mt_flag_finalizer = 0x00100000u, .mt_num_interfaces = 0x0e
+
+/* enum_flag_Collectible (methodtable.h WFLAGS_HIGH_ENUM): 0x10000000 up to .NET 8, 0x00200000
+   since .NET 9 (where 0x10000000 is no longer set; checked on the 8, 9 and 10 fixtures) */
+#define COLLECTIBLE_BEFORE_9 0x10000000u
+#define COLLECTIBLE_SINCE_9 0x00200000u
 
 static const ds_layout layouts[] = {
     /* syncblk.h before dotnet/runtime#88772: 10 bits of thread id, 6 of recursion */
     {.first_major = 6, .last_major = 7, COMMON_LAYOUT, .thin_lock_id_mask = 0x3FFu,
-     .thin_lock_recursion_shift = 10, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0},
+     .thin_lock_recursion_shift = 10, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0,
+     .mt_flag_collectible = COLLECTIBLE_BEFORE_9},
     /* since .NET 8: 16 bits of thread id, 6 of recursion; the MethodTable's fixed part is flags,
        base size, flags2, virtuals, interfaces, then parent, module, auxiliary data, EEClass,
        per-instance info and the interface map (0x38) */
-    {.first_major = 8, .last_major = DS_RUNTIME_MAJOR_MAX, COMMON_LAYOUT, .thin_lock_id_mask = 0xFFFFu,
-     .thin_lock_recursion_shift = 16, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0x38},
+    {.first_major = 8, .last_major = 8, COMMON_LAYOUT, .thin_lock_id_mask = 0xFFFFu,
+     .thin_lock_recursion_shift = 16, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0x38,
+     .mt_flag_collectible = COLLECTIBLE_BEFORE_9},
+    /* since .NET 9: the same, with the collectible flag moved */
+    {.first_major = 9, .last_major = DS_RUNTIME_MAJOR_MAX, COMMON_LAYOUT, .thin_lock_id_mask = 0xFFFFu,
+     .thin_lock_recursion_shift = 16, .thin_lock_recursion_mask = 0x3Fu, .mt_interface_map = 0x38,
+     .mt_flag_collectible = COLLECTIBLE_SINCE_9},
 };
 
 _Static_assert(DS_RUNTIME_MAJOR_MIN == 6, "the first layout row starts at the oldest supported major");

@@ -43,6 +43,12 @@ static void test_version_gate(void) {
   CU_ASSERT_PTR_NULL(ds_layout_for_version(""));
   CU_ASSERT_PTR_NULL(ds_layout_for_version(NULL));
   CU_ASSERT_PTR_EQUAL(ds_layout_default(), ds_layout_for_version("10.0.1"));
+
+  /* enum_flag_Collectible moved in .NET 9 (0x10000000 before, 0x00200000 since) */
+  CU_ASSERT_EQUAL(ds_layout_for_version("8.0.31")->mt_flag_collectible, 0x10000000u);
+  CU_ASSERT_EQUAL(ds_layout_for_version("7.0.20")->mt_flag_collectible, 0x10000000u);
+  CU_ASSERT_EQUAL(ds_layout_for_version("9.0.20")->mt_flag_collectible, 0x00200000u);
+  CU_ASSERT_EQUAL(ds_layout_for_version("10.0.12")->mt_flag_collectible, 0x00200000u);
 }
 
 static void test_thin_locks(void) {
