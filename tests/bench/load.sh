@@ -83,12 +83,14 @@ for i in $(seq 0 9); do
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
-ids=$(cat "$data".up[0-9]* | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' | sort -u)
+# (each answer lacks a final newline: one id per answer, never one per concatenated line)
+ids=$(grep -ho '"id":"[0-9a-f]*"' "$data".up[0-9]* | cut -d'"' -f4 | sort -u)
 grep -L '"id"' "$data".up[0-9]* | while read -r f; do echo "   upload failed: $(head -c 300 "$f")"; done
 for u in $ids; do curl -sS -o /dev/null -H "$auth" "$url/dumps/$u/summary?wait=60"; done
 wait $wrk_pid
 rps=$(sed -n 's/^Requests\/sec: *//p' "$data.wrk"); p99=$(awk '$1=="99%"{print $2}' "$data.wrk")
-states=$(for u in $ids; do curl -sS -H "$auth" "$url/dumps/$u" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p'; done | sort | uniq -c | tr '\n' ' ')
+states=$(for u in $ids; do curl -sS -H "$auth" "$url/dumps/$u" | grep -o '"status":"[a-z]*"' | head -1 | cut -d'"' -f4; done |
+         sort | uniq -c | tr '\n' ' ')
 echo "   $(echo "$ids" | wc -l) distinct dumps (${#list[@]} fixtures, some uploaded twice): $states"
 echo "   queries meanwhile: $rps req/s, p99 $p99"
 rm -f "$data".up* "$data".uperr* "$data.wrk"
