@@ -82,9 +82,10 @@ static int run_checked(corpus *c, const char *variant, const char *command, cons
   bool sanitizer = strstr(err, "AddressSanitizer") || strstr(err, "runtime error:") ||
                    strstr(err, "LeakSanitizer") || strstr(err, "internal error");
   /* a failure says what is wrong: "dumpscope: <specific text>"; heap corruption (4) names the bad
-   * object ("heap error: object ... does not have a valid MT") or the damaged list */
+   * object ("heap error: object ... does not have a valid MT"), the bad reference or sync block
+   * (verify), or the damaged list */
   const char *said = strstr(err, "dumpscope: ");
-  snprintf(cmd, sizeof cmd, "grep -qE 'does not have a valid|is damaged|heap error' '%s' '%s'", c->out_path,
+  snprintf(cmd, sizeof cmd, "grep -qE 'does not have a valid|is damaged|heap error|the reference at offset|names sync block|sync block number|names no sync block' '%s' '%s'", c->out_path,
            c->err_path);
   bool explained = code == 0 || (said && strlen(said) > strlen("dumpscope: ") + 20 && code != 4) ||
                    (code == 4 && system(cmd) == 0);
