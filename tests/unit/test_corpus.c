@@ -85,8 +85,10 @@ static int run_checked(corpus *c, const char *variant, const char *command, cons
    * object ("heap error: object ... does not have a valid MT"), the bad reference or sync block
    * (verify), or the damaged list */
   const char *said = strstr(err, "dumpscope: ");
-  snprintf(cmd, sizeof cmd, "grep -qE 'does not have a valid|is damaged|heap error|the reference at offset|names sync block|sync block number|names no sync block' '%s' '%s'", c->out_path,
-           c->err_path);
+  snprintf(cmd, sizeof cmd,
+           "grep -qE 'does not have a valid|is damaged|heap error|the reference at offset|"
+           "names sync block|sync block number|names no sync block' '%s' '%s'",
+           c->out_path, c->err_path);
   bool explained = code == 0 || (said && strlen(said) > strlen("dumpscope: ") + 20 && code != 4) ||
                    (code == 4 && system(cmd) == 0);
   c->runs++;
