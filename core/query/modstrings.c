@@ -54,15 +54,19 @@ static void on_literal(void *ctx, const uint16_t *units, size_t count) {
   c->items[c->count++] = (literal){copy, count, utf8, UINT32_MAX};
 }
 
-/* The module whose file name (or name without extension) is name, case-insensitively. */
+/* The module whose file name (or name without extension) is name, case-insensitively. A name
+ * without extension means the assembly (.dll or .exe): a process also maps other files of the
+ * same stem, e.g. the portable PDB (Scenarios.pdb) the runtime reads for an exception's stack
+ * trace, which has no string literals. */
 static const ds_module *find_module(ds_dump *dump, const char *name) {
   for (size_t m = 0; m < ds_dump_module_count(dump); m++) {
     const ds_module *mod = ds_dump_module(dump, m);
     const char *slash = strrchr(mod->path, '/'), *base = slash ? slash + 1 : mod->path;
     const char *dot = strrchr(base, '.');
     size_t stem = dot ? (size_t)(dot - base) : strlen(base);
+    bool assembly = !dot || strcasecmp(dot, ".dll") == 0 || strcasecmp(dot, ".exe") == 0;
     if (strcasecmp(base, name) == 0 || strcasecmp(mod->path, name) == 0 ||
-        (strlen(name) == stem && strncasecmp(base, name, stem) == 0))
+        (assembly && strlen(name) == stem && strncasecmp(base, name, stem) == 0))
       return mod;
   }
   return NULL;
