@@ -80,11 +80,56 @@ ds_status ds_dac_type_methods(ds_dac *dac, uint64_t mt, size_t max, void (*fn)(v
   return DS_OK;
 }
 
+/* A MethodDesc read from a damaged dump (or a wrong guess) crashes the DAC's GetMethodDescName
+ * and GetMethodDescData outside their checks. Before either is asked, the MethodDesc's chunk
+ * (at md - sizeof(MethodDescChunk) - m_chunkIndex * 8, its first field the MethodTable: the
+ * runtime's method.h for .NET 8 and later) must name a MethodTable the DAC validates
+ * (GetMethodTableData checks its EEClass back-pointer and does not crash on garbage). */
+#define METHOD_DESC_CHUNK_SIZE 0x18u
+static bool method_desc_plausible(ds_dac *dac, uint64_t method_desc) {
+  uint8_t head[8];
+  uint64_t mt = 0;
+  ds_dacp_method_table data;
+  ds_error ignore = {0};
+  if (!method_desc || (method_desc & 7) || !ds_dump_read_exact(dac->dump, method_desc, head, sizeof head))
+    return false;
+  uint64_t chunk = method_desc - METHOD_DESC_CHUNK_SIZE - (uint64_t)head[2] * 8u;
+  return ds_dump_read_u64(dac->dump, chunk, &mt) && mt && !(mt & 7) &&
+         ds_dac_method_table(dac, mt, &data, &ignore) == DS_OK;
+}
+
+/* Lightweight code generation (DynamicMethod, compiled expression trees: ASP.NET Core's endpoint
+ * delegates) runs as methods of the runtime's "DynamicClass". GetMethodDescData on such a
+ * MethodDesc crashes inside the DAC (a strchr on memory a heap dump does not hold: found on a
+ * Kestrel server with a request on the stack), and a SIGSEGV inside the DAC is outside its own
+ * checks. Its name is safe to ask (the stack walk names every frame so), so the MethodDesc is
+ * recognised by that before anything else is asked of it. */
+static bool is_dynamic_method_desc(ds_dac *dac, uint64_t method_desc) {
+  typedef HRESULT (*fn)(void *, ds_addr, uint32_t, uint16_t *, uint32_t *);
+  static const char prefix[] = "DynamicClass.";
+  uint16_t wide[DS_MAX_FRAME_NAME_CHARS];
+  uint32_t needed = 0;
+  wide[0] = 0;
+  if (DS_VCALL(SOS(dac), DS__SOS_GET_METHOD_DESC_NAME, fn)(SOS(dac), method_desc, DS_MAX_FRAME_NAME_CHARS, wide,
+                                                           &needed) < 0)
+    return false;
+  wide[DS_MAX_FRAME_NAME_CHARS - 1] = 0;
+  for (size_t i = 0; i + 1 < sizeof prefix; i++)
+    if (wide[i] != (uint16_t)(unsigned char)prefix[i])
+      return false;
+  return true;
+}
+
 ds_status ds_dac_method_desc(ds_dac *dac, uint64_t method_desc, uint64_t *mt, uint32_t *token, uint64_t *native_code,
                              ds_error *err) {
   typedef HRESULT (*fn)(void *, ds_addr, ds_addr, method_desc_data *, uint32_t, void *, uint32_t *);
   method_desc_data d;
   memset(&d, 0, sizeof d);
+  if (!method_desc_plausible(dac, method_desc))
+    return ds_error_set(err, DS_E_CORRUPT, "%#llx is not a valid MethodDesc", (unsigned long long)method_desc);
+  if (is_dynamic_method_desc(dac, method_desc))
+    return ds_error_set(err, DS_E_UNSUPPORTED, "MethodDesc %#llx is a dynamic (LCG) method",
+                        (unsigned long long)method_desc);
   HRESULT hr = DS_VCALL(SOS(dac), SOS_GET_METHOD_DESC_DATA, fn)(SOS(dac), method_desc, 0, &d, 0, NULL, NULL);
   if (hr < 0)
     return ds__hr_error(err, hr, "GetMethodDescData");
@@ -104,6 +149,11 @@ ds_status ds_dac_method_image(ds_dac *dac, uint64_t method_desc, uint32_t *token
   *token = 0;
   if (path_len)
     path[0] = '\0';
+  if (!method_desc_plausible(dac, method_desc))
+    return ds_error_set(err, DS_E_CORRUPT, "%#llx is not a valid MethodDesc", (unsigned long long)method_desc);
+  if (is_dynamic_method_desc(dac, method_desc))
+    return ds_error_set(err, DS_E_UNSUPPORTED, "MethodDesc %#llx is a dynamic (LCG) method: no module file",
+                        (unsigned long long)method_desc);
   HRESULT hr = DS_VCALL(SOS(dac), SOS_GET_METHOD_DESC_DATA, md_fn)(SOS(dac), method_desc, 0, &d, 0, NULL, NULL);
   if (hr < 0)
     return ds__hr_error(err, hr, "GetMethodDescData");
@@ -130,6 +180,8 @@ ds_status ds_dac_method_desc_name(ds_dac *dac, uint64_t method_desc, char *out, 
   uint16_t wide[DS_MAX_FRAME_NAME_CHARS];
   uint32_t needed = 0;
   out[0] = '\0';
+  if (!method_desc_plausible(dac, method_desc))
+    return ds_error_set(err, DS_E_CORRUPT, "%#llx is not a valid MethodDesc", (unsigned long long)method_desc);
   HRESULT hr = DS_VCALL(SOS(dac), DS__SOS_GET_METHOD_DESC_NAME, fn)(SOS(dac), method_desc, DS_MAX_FRAME_NAME_CHARS,
                                                                     wide, &needed);
   if (hr < 0)

@@ -4,7 +4,8 @@
  * MethodDesc, ...}; entered at +6 it loads the MethodDesc with mov r10, [rip+d]), StubPrecode
  * (mov r10, [rip+d]: its data {MethodDesc, Target}) and the tiered-compilation call-counting stub
  * (mov rax, [rip+d]; dec word [rax]; je; jmp [rip+d] to the method's current code). Layouts as in
- * the runtime's precode.h / callcounting.h for .NET 8 and later.
+ * the runtime's precode.h / callcounting.h for .NET 8 and later. Where the dump lacks the stub's
+ * code page (a heap dump), a FixupPrecode is still recognised by its data page.
  */
 #ifndef DUMPSCOPE_PRECODE_H
 #define DUMPSCOPE_PRECODE_H
