@@ -457,6 +457,7 @@ static enum MHD_Result static_file(ds_request *r) {
       {"/js/queues.js", "js/queues.js", "text/javascript; charset=utf-8"},
       {"/js/imports.js", "js/imports.js", "text/javascript; charset=utf-8"},
       {"/js/report.js", "js/report.js", "text/javascript; charset=utf-8"},
+      {"/js/sosex.js", "js/sosex.js", "text/javascript; charset=utf-8"},
   };
   size_t pick = 0;
   bool found = strncmp(r->path, "/ui/", 4) == 0; /* client-side routes get the shell */

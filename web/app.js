@@ -15,6 +15,7 @@ import { locksView, deadlocksView } from './js/locks.js';
 import { finalizerView, handlesView, stringsView } from './js/queues.js';
 import { importView, importStatusView } from './js/imports.js';
 import { reportView, diffView } from './js/report.js';
+import { codeView, frameView, memoryView, mixedView, toMemory } from './js/sosex.js';
 
 const ID = '([0-9a-f]{16})';
 const ROUTES = [
@@ -31,6 +32,10 @@ const ROUTES = [
   [new RegExp(`^/dumps/${ID}/objects/(0x[0-9a-fA-F]+|[0-9]+)$`), objectView, 'heap'],
   [new RegExp(`^/dumps/${ID}/threads$`), threadsView, 'threads'],
   [new RegExp(`^/dumps/${ID}/threads/(m?[0-9]+)$`), threadView, 'threads'],
+  [new RegExp(`^/dumps/${ID}/threads/(m?[0-9]+)/frames/([0-9]+)$`), frameView, 'threads'],
+  [new RegExp(`^/dumps/${ID}/threads/(m?[0-9]+)/mixed$`), mixedView, 'threads'],
+  [new RegExp(`^/dumps/${ID}/code$`), codeView, 'threads'],
+  [new RegExp(`^/dumps/${ID}/memory/(0x[0-9a-fA-F]+)$`), memoryView, 'heap'],
   [new RegExp(`^/dumps/${ID}/locks$`), locksView, 'locks'],
   [new RegExp(`^/dumps/${ID}/deadlocks$`), deadlocksView, 'deadlocks'],
   [new RegExp(`^/dumps/${ID}/finalizer$`), finalizerView, 'finalizer'],
@@ -110,6 +115,19 @@ function dumpFrame(id, dump, tab, body) {
     },
     goto,
     h('button', { type: 'submit' }, 'Open'),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'what-is-here',
+        title: 'what lives at this address: object, free space, stack, handle, code, module (SOSEX !mln)',
+        onclick: () => {
+          const a = goto.value.trim().toLowerCase();
+          if (a) location.hash = toMemory(id, /^0x/.test(a) ? a : `0x${a}`);
+        },
+      },
+      'What is here?',
+    ),
   );
   return [
     h(

@@ -183,6 +183,84 @@ test('a marker object and its root path, followed to the thread that holds it', 
   await page.close();
 });
 
+test('SOSEX from a thread and an address: a frame\'s arguments and locals, its code, the mixed stack, mln', async () => {
+  assert.ok(mainId, 'needs the uploaded dump');
+  const fa = main.truth.scenario_data['frame-args'];
+  const tid = osId(main.truth, fa.thread);
+  const page = await newPage(b);
+  await go(page, d.url, `/dumps/${mainId}/threads/${tid}`);
+  await signIn(page, reader);
+  assert.equal(await page.locator('main').getAttribute('data-view'), `/dumps/${mainId}/threads/${tid}`);
+
+  // the thread page: Hold's frame shows its file:line and links to its arguments and locals
+  const hold = page.locator('ol.frames > li', { hasText: `${fa.method}(` }).first();
+  assert.equal(await hold.locator('.frame-pos').innerText(), `${fa.file}:${fa.line}`);
+  await shot(page, 'thread-frame-args');
+  await hold.locator('a.frame-vars-link').click();
+  await settled(page);
+  assert.match(await page.locator('main').getAttribute('data-view'), new RegExp(`^/dumps/${mainId}/threads/${tid}/frames/[0-9]+$`));
+  assert.match(await page.locator('h1').innerText(), new RegExp(fa.method.replace(/\./g, '\\.')));
+  assert.match(await page.locator('.frame-pos').innerText(), new RegExp(`:${fa.line}$`));
+  for (const want of [...fa.arguments, ...fa.locals]) {
+    const row = page.locator(`tr.variable[data-name="${want.name}"]`);
+    assert.equal(await row.count(), 1, `variable ${want.name}`);
+    assert.equal((await row.locator('td.var-type').innerText()).trim(), want.type);
+    const value = row.locator('td.var-value');
+    if (want.value !== undefined) assert.equal((await value.innerText()).trim(), String(want.value));
+    else if (want.address) {
+      assert.equal(await value.locator('a.addr').getAttribute('data-address'), want.address);
+      assert.equal(await value.locator('a.type').getAttribute('data-type'), want.object_type);
+    } else {
+      const text = Object.entries(want.fields).map(([k, x]) => `${k}=${x}`).join(', ');
+      assert.equal((await value.innerText()).trim(), `{${text}}`);
+    }
+  }
+  await shot(page, 'frame-args');
+
+  // the method's code: the frame's instruction marked, its calls named
+  await page.locator('main p a.code-link').click();
+  await settled(page);
+  assert.match(await page.locator('main').getAttribute('data-view'), new RegExp(`^/dumps/${mainId}/code$`));
+  assert.match(await page.locator('h1').innerText(), new RegExp(fa.method.replace(/\./g, '\\.')));
+  const park = page.locator('tr.insn[data-target="Scenarios.FrameArgsScenario.Park()"]');
+  assert.ok((await park.count()) >= 1, 'the call to Park is named');
+  assert.match(await park.first().locator('td.call-target').innerText(), /Scenarios\.FrameArgsScenario\.Park\(\)/);
+  assert.equal(await page.locator('tr.insn.current').count(), 1, 'the frame\'s instruction is marked');
+  await shot(page, 'code-hold');
+
+  // the mixed stack: native frames first, then the managed ones
+  await go(page, d.url, `/dumps/${mainId}/threads/${tid}`);
+  await page.locator('a.mixed-link').click();
+  await settled(page);
+  assert.equal(await page.locator('main').getAttribute('data-view'), `/dumps/${mainId}/threads/${tid}/mixed`);
+  const kinds = await page.locator('tr.mixed-frame').evaluateAll((rows) => rows.map((r) => r.dataset.kind));
+  assert.equal(kinds[0], 'native', `kinds: ${kinds}`);
+  assert.ok(kinds.includes('managed'));
+  assert.ok(kinds.lastIndexOf('native') < kinds.indexOf('managed'), `native frames first: ${kinds}`);
+  assert.match(await page.locator('tr.mixed-frame.native').first().innerText(), /\.so/);
+  assert.ok((await page.locator('tr.mixed-frame.managed', { hasText: `${fa.method}(` }).count()) >= 1);
+  await shot(page, 'mixed-stack');
+
+  // what is at an address (mln), from the address box: a heap object of the marker's type
+  const m = marker(main.truth, 'marker.local');
+  await page.locator('form.goto input').fill(m.address);
+  await page.locator('form.goto button.what-is-here').click();
+  await settled(page);
+  assert.equal(await page.locator('main').getAttribute('data-view'), `/dumps/${mainId}/memory/${m.address}`);
+  const mem = page.locator('.memory');
+  assert.equal(await mem.getAttribute('data-kind'), 'object');
+  assert.equal(await mem.locator('.objref a.type').first().getAttribute('data-type'), m.type);
+  assert.equal(await mem.locator('.objref a.addr').first().getAttribute('data-address'), m.address);
+  await shot(page, 'memory-marker');
+  // and from the object page
+  await go(page, d.url, `/dumps/${mainId}/objects/${m.address}`);
+  await page.locator('a.memory-link').click();
+  await settled(page);
+  assert.equal(await page.locator('main').getAttribute('data-view'), `/dumps/${mainId}/memory/${m.address}`);
+  await page.close();
+  assert.deepEqual(b.errors, [], 'no script error');
+});
+
 test('the locks fixture: each truth deadlock cycle is drawn with its threads and stacks', async () => {
   const up = await upload(d, admin, locks.dump, 'locks-wks-heap.dmp');
   assert.ok(up.status === 201 || up.status === 200, up.text);

@@ -1,6 +1,7 @@
 // object.js: one object: what it is, its fields (or array elements, paged) with links, who refers
 // to it and what it refers to, and its root path drawn as a chain from the root to the object.
 
+import { toMemory } from './sosex.js';
 import { ApiError, dumpGet } from './api.js';
 import {
   addrLink, badge, errorBox, facts, genKey, genLabel, h, num, pager, part, section, size, table, threadLink, to, typeLink,
@@ -195,6 +196,7 @@ export async function objectView(ctx) {
       {},
       h('h1', { tabindex: '-1' }, h('span', { class: 'addr' }, addr)),
       errorBox(e),
+      h('p', {}, h('a', { href: toMemory(id, addr), class: 'memory-link' }, 'What is at this address?')),
       where && where.object && where.object.address !== addr
         ? h('p', { class: 'notice' }, `${addr} lies inside the object `, addrLink(id, where.object.address), ' ', typeLink(id, where.object.type), ` (${where.generation ? genLabel(where.generation) : ''}, offset +${Number(BigInt(addr) - BigInt(where.object.address))}).`)
         : where
@@ -219,6 +221,7 @@ export async function objectView(ctx) {
         ['Length', o.length !== undefined ? num(o.length) : null],
       ]),
     ),
+    h('p', {}, h('a', { href: toMemory(id, o.address), class: 'memory-link' }, 'What is at this address (SOSEX !mln)')),
     body(id, o, q),
     await part(rootsP, (doc) => roots(id, doc, all, o), 'Root path'),
     await part(refsP, (doc) => refs(id, doc), 'References'),

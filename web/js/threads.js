@@ -3,6 +3,7 @@
 
 import { dumpGet } from './api.js';
 import { badge, facts, h, num, objRef, part, section, table, threadLink, to, typeLink } from './ui.js';
+import { position, toCode, toFrame, toMixed } from './sosex.js';
 
 export function waitText(id, w) {
   if (!w) return h('span', { class: 'muted' }, 'not waiting');
@@ -66,19 +67,41 @@ export async function threadsView(ctx) {
 }
 
 // Frames with the objects they hold: stack/ and objects/ list the same frames in the same order.
-function frames(id, stack, held) {
+// vars: the frames resource (mdv), matched to the stack's frames by stack pointer and method, for
+// each managed frame's source position and links to its arguments and locals and to its code.
+function frames(id, tid, stack, held, vars) {
   const byIndex = (held && held.frames) || [];
+  const varFrames = (vars && vars.frames) || [];
+  const varOf = (f, i) =>
+    varFrames.find((v) => v.sp === f.sp && v.method === f.method) ||
+    varFrames.find((v) => v.sp === f.sp && !v.runtime_frame) ||
+    (varFrames[i] && varFrames[i].method === f.method ? varFrames[i] : null);
   return h(
     'ol',
     { class: 'frames' },
     (stack.frames || []).map((f, i) => {
       const objs = (byIndex[i] && byIndex[i].sp === f.sp && byIndex[i].objects) || [];
+      const v = f.runtime_frame ? null : varOf(f, i);
+      const pos = position(v);
       return h(
         'li',
-        { class: f.runtime_frame ? 'runtime' : '', dataset: { sp: f.sp } },
+        { class: f.runtime_frame ? 'runtime' : '', dataset: { sp: f.sp, depth: v ? String(v.depth) : undefined } },
         h('span', { class: 'mono' }, f.method),
         ' ',
         h('span', { class: 'muted addr', title: `stack pointer ${f.sp}, instruction pointer ${f.ip}` }, f.sp),
+        pos ? [' ', h('span', { class: 'muted mono frame-pos' }, pos)] : null,
+        f.runtime_frame
+          ? null
+          : h(
+              'span',
+              { class: 'frame-links' },
+              ' ',
+              v
+                ? h('a', { href: toFrame(id, tid, v.depth), class: 'frame-vars-link', title: 'the arguments and locals of this frame (SOSEX !mdv)' }, `args & locals (${(v.arguments || []).length + (v.locals || []).length})`)
+                : null,
+              v ? ' \u00b7 ' : null,
+              h('a', { href: toCode(id, f.ip), class: 'code-link', title: 'the method\u2019s code, this frame\u2019s instruction marked (SOSEX !muf)' }, 'code'),
+            ),
         objs.length
           ? h(
               'ul',
@@ -106,6 +129,8 @@ export async function threadView(ctx) {
   const heldP = dumpGet(id, `threads/${tid}/objects`, null, signal);
   const listP = dumpGet(id, 'threads', { limit: 10000 }, signal);
   const locksP = dumpGet(id, 'locks', null, signal);
+  const varsP = dumpGet(id, `threads/${tid}/frames`, null, signal);
+  varsP.catch(() => null);
   heldP.catch(() => null);
   listP.catch(() => null);
   locksP.catch(() => null);
@@ -116,6 +141,7 @@ export async function threadView(ctx) {
   } catch {
     held = null;
   }
+  const vars = await varsP.catch(() => null);
   ctx.title = `Thread ${stack.os_id || `m${stack.managed_id}`}`;
   const info = await listP.then(
     (d) => (d.threads || []).find((t) => t.os_id === stack.os_id && t.managed_id === stack.managed_id),
@@ -163,7 +189,8 @@ export async function threadView(ctx) {
     section(
       `Stack (${num((stack.frames || []).length)} frames) and the objects its frames hold`,
       held ? null : h('p', { class: 'muted' }, 'The objects of each frame are not available for this thread.'),
-      frames(id, stack, held),
+      h('p', {}, h('a', { href: toMixed(id, tid), class: 'mixed-link' }, 'Mixed stack: native frames too'), vars ? null : h('span', { class: 'muted' }, ' (the arguments and locals of the frames are not available)')),
+      frames(id, tid, stack, held, vars),
       held && held.unattributed && held.unattributed.length
         ? [h('h3', {}, 'On the stack, in no known frame'), h('ul', {}, held.unattributed.map((o) => h('li', {}, objRef(id, o))))]
         : null,
