@@ -293,6 +293,132 @@ static json_t *root_json(const ds_query *q, uint32_t r) {
   return j;
 }
 
+/* The search's scratch: parent[x] is the object x references on the way down to where the search
+ * started; seen marks what was queued; touched lists it so that the next search starts clean. */
+typedef struct path_search {
+  uint32_t *parent, *queue;
+  uint64_t *seen;
+  size_t tail, work; /* work: objects the chain's searches queued, all told */
+} path_search;
+
+static void mark(path_search *s, uint32_t x) { s->seen[x >> 6] |= 1ull << (x & 63); }
+static bool marked(const path_search *s, uint32_t x) { return s->seen[x >> 6] >> (x & 63) & 1; }
+
+static void search_reset(path_search *s) {
+  s->work += s->tail;
+  for (size_t k = 0; k < s->tail; k++)
+    s->seen[s->queue[k] >> 6] = 0;
+  s->tail = 0;
+}
+
+/* Appends to *up the objects of a shortest path from `above` down to `below` (above dominates
+ * below), bottom-up, without `below` itself: a backward search from below that stops at above. A
+ * shortest path between a dominator and what it dominates stays among the objects it dominates,
+ * and no root is among them, so the search is small where the dominator is near. */
+static bool segment_up(ds_query *q, path_search *s, uint32_t below, uint32_t above, uint32_t **up, size_t *count,
+                       size_t *cap) {
+  size_t head = 0;
+  s->queue[s->tail++] = below;
+  mark(s, below);
+  s->parent[below] = UINT32_MAX;
+  bool reached = false;
+  while (head < s->tail && !reached) {
+    uint32_t cur = s->queue[head++], elo, ehi;
+    ds__csr(q->in_off, q->e, cur, &elo, &ehi);
+    for (uint32_t e = elo; e < ehi; e++) {
+      uint32_t from = q->in_edge[e];
+      if (from >= q->n || marked(s, from) || !ds__is_live(q, from))
+        continue;
+      mark(s, from);
+      s->parent[from] = cur;
+      s->queue[s->tail++] = from;
+      if (from == above) {
+        reached = true;
+        break;
+      }
+    }
+  }
+  size_t first = *count;
+  for (uint32_t x = reached ? s->parent[above] : UINT32_MAX; x != UINT32_MAX && x != below; x = s->parent[x]) {
+    if (*count == *cap) {
+      size_t grown_cap = *cap ? *cap * 2 : 64;
+      uint32_t *grown = realloc(*up, grown_cap * sizeof *grown);
+      if (!grown)
+        return false;
+      *up = grown, *cap = grown_cap;
+    }
+    (*up)[(*count)++] = x;
+  }
+  /* collected top-down: reverse to bottom-up, then the dominator itself */
+  for (size_t i = first, j = *count; i + 1 < j; i++, j--) {
+    uint32_t t = (*up)[i];
+    (*up)[i] = (*up)[j - 1];
+    (*up)[j - 1] = t;
+  }
+  search_reset(s);
+  if (!reached)
+    return true; /* an index whose dominators disagree with its references: the caller checks */
+  if (*count == *cap) {
+    size_t grown_cap = *cap ? *cap * 2 : 64;
+    uint32_t *grown = realloc(*up, grown_cap * sizeof *grown);
+    if (!grown)
+      return false;
+    *up = grown, *cap = grown_cap;
+  }
+  (*up)[(*count)++] = above;
+  return true;
+}
+
+/* Every path from a root to the target passes through each of the target's dominators, in the
+ * dominator tree's order, so one per root (--all) is a shortest path from that root to the
+ * topmost dominator, then the shortest path from there down through the dominator chain. The
+ * chain is found with small searches between consecutive dominators; the search for the roots
+ * then starts at the topmost one instead of covering everything that reaches the target (on a
+ * linked list of millions of nodes, the whole list). *up gets the chain from the target (first)
+ * to the topmost dominator (last); without dominator sections, or if they disagree with the
+ * references, just the target. */
+static bool dominator_chain(ds_query *q, path_search *s, uint32_t target, uint32_t **up, size_t *count) {
+  size_t cap = 64;
+  *count = 0;
+  if (!(*up = malloc(cap * sizeof **up)))
+    return false;
+  (*up)[(*count)++] = target;
+  ds__view vi = ds__section_view(q->idx, DS_SEC_IDOM, 4);
+  ds_error ignore;
+  if (vi.count != q->n || !ds__need(q, DS_SEC_IDOM, &ignore))
+    return true;
+  const uint32_t *idom = vi.data;
+  /* The dominator tree's roots are the collected roots; a static field's object hangs below its
+   * statics storage array, so a chain stops short of any storage array: a static field root
+   * elsewhere below it (not on the chain) would be missed by a search starting above it. */
+  uint32_t *storage = malloc((q->root_count + 1) * sizeof *storage);
+  if (!storage)
+    return false;
+  size_t storage_count = 0;
+  for (uint64_t r = 0; r < q->root_count; r++)
+    if (q->roots[r].kind == DS_ROOT_STATIC_FIELD && q->roots[r].secondary < q->n)
+      storage[storage_count++] = q->roots[r].secondary;
+  qsort(storage, storage_count, sizeof *storage, compare_u32);
+  for (uint32_t cur = target; idom[cur] < q->n; cur = idom[cur]) {
+    size_t at = lower_u32(storage, storage_count, idom[cur]);
+    if (at < storage_count && storage[at] == idom[cur])
+      break;
+    size_t before = *count;
+    if (!segment_up(q, s, cur, idom[cur], up, count, &cap)) {
+      free(storage);
+      return false;
+    }
+    /* not reached, or (a damaged index) a chain that loops or costs more than one search of
+       everything: the plain search from the target */
+    if (*count == before || (*up)[*count - 1] != idom[cur] || *count > q->n || s->work > q->n) {
+      *count = 1;
+      break;
+    }
+  }
+  free(storage);
+  return true;
+}
+
 static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err) {
   if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_IN_OFF, err) || !ds__need(q, DS_SEC_IN_EDGE, err) ||
       !ds__need(q, DS_SEC_OUT_OFF, err) || !ds__need(q, DS_SEC_OUT_EDGE, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_FIELDS, err) || !ds__need(q, DS_SEC_FRAMES, err) ||
@@ -312,25 +438,30 @@ static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t l
   *out = doc;
   if (!ds__is_live(q, target))
     return DS_OK; /* unreachable: no path, and no need to search */
-  /* Breadth-first search backwards over incoming references: the first rooted object met gives
-   * the shortest path. parent[x] = the object x references on the way to the target. */
-  uint32_t *parent = malloc(q->n * sizeof *parent);
-  uint64_t *seen = calloc((q->n + 63) / 64, sizeof *seen);
-  uint32_t *queue = malloc(q->n * sizeof *queue);
+  /* Breadth-first search backwards over incoming references from `start` (the target, or with
+   * --all its topmost dominator): the first rooted object met gives the shortest path. Below
+   * start, the path goes down the dominator chain (chain[], bottom-up). */
+  path_search s = {.parent = malloc(q->n * sizeof *s.parent), .queue = malloc(q->n * sizeof *s.queue),
+                   .seen = calloc((q->n + 63) / 64, sizeof *s.seen)};
   uint8_t *root_seen = calloc(q->root_count + 1, 1);
-  if (!parent || !seen || !queue || !root_seen) {
-    free(parent);
-    free(seen);
-    free(queue);
-    free(root_seen);
-    return ds_error_set(err, DS_E_NOMEM, "out of memory searching root paths");
+  uint32_t *chain = NULL, *hop_list = NULL;
+  size_t chain_count = 0;
+  ds_status rc = DS_OK;
+  if (!s.parent || !s.queue || !s.seen || !root_seen ||
+      (all ? !dominator_chain(q, &s, target, &chain, &chain_count) : !(chain = malloc(sizeof *chain))) ||
+      !(hop_list = malloc(((size_t)q->n + 1) * sizeof *hop_list))) {
+    rc = ds_error_set(err, DS_E_NOMEM, "out of memory searching root paths");
+    goto done;
   }
-  size_t head = 0, tail = 0, found = 0;
-  queue[tail++] = target;
-  seen[target >> 6] |= 1ull << (target & 63);
-  parent[target] = UINT32_MAX;
-  while (head < tail && found < limit) {
-    uint32_t cur = queue[head++];
+  if (!all)
+    chain[0] = target, chain_count = 1;
+  uint32_t start = chain[chain_count - 1];
+  size_t head = 0, found = 0;
+  s.queue[s.tail++] = start;
+  mark(&s, start);
+  s.parent[start] = UINT32_MAX;
+  while (head < s.tail && found < limit) {
+    uint32_t cur = s.queue[head++];
     /* every root record of cur: one path per distinct root */
     size_t lo = ds__lower_bound_u64(q->rooted, q->rooted_count, sizeof *q->rooted, (uint64_t)cur << 32);
     for (; lo < q->rooted_count && (q->rooted[lo] >> 32) == cur && found < limit; lo++) {
@@ -338,19 +469,24 @@ static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t l
       if (root_seen[r])
         continue;
       root_seen[r] = 1;
+      size_t hops_count = 0;
+      for (uint32_t x = cur; x != UINT32_MAX; x = s.parent[x])
+        hop_list[hops_count++] = x;
+      for (size_t c = chain_count - 1; c-- > 0;) /* start (already listed) down to the target */
+        hop_list[hops_count++] = chain[c];
       json_t *path = json_object(), *hops = json_array();
       ds__jset(path, "root", root_json(q, r));
-      for (uint32_t x = cur; x != UINT32_MAX; x = parent[x]) {
-        json_t *hop = ds__object_ref(q, x);
-        if (parent[x] != UINT32_MAX) {
+      for (size_t h = 0; h < hops_count; h++) {
+        json_t *hop = ds__object_ref(q, hop_list[h]);
+        if (h + 1 < hops_count) {
           char field[256];
-          field_holding(q, x, parent[x], field, sizeof field);
+          field_holding(q, hop_list[h], hop_list[h + 1], field, sizeof field);
           ds__jset(hop, "via_field", ds__jstr(field));
         }
         ds__jappend(hops, hop);
       }
       ds__jset(path, "objects", hops);
-      ds__jset(path, "length", json_integer((json_int_t)json_array_size(hops)));
+      ds__jset(path, "length", json_integer((json_int_t)hops_count));
       ds__jappend(paths, path);
       found++;
       if (!all)
@@ -372,24 +508,31 @@ static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t l
     ds__csr(q->in_off, q->e, cur, &elo, &ehi);
     for (uint32_t e = elo; e < ehi; e++) {
       uint32_t from = q->in_edge[e];
-      if (from >= q->n || (seen[from >> 6] >> (from & 63) & 1) || !ds__is_live(q, from))
+      if (from >= q->n || marked(&s, from) || !ds__is_live(q, from))
         continue;
       bool is_storage = false;
       for (size_t k = 0; k < storage_count; k++)
         is_storage |= storage[k] == from;
       if (is_storage)
         continue;
-      seen[from >> 6] |= 1ull << (from & 63);
-      parent[from] = cur;
-      queue[tail++] = from;
+      mark(&s, from);
+      s.parent[from] = cur;
+      s.queue[s.tail++] = from;
     }
   }
   ds__jset(doc, "truncated", json_boolean(found >= limit));
-  free(parent);
-  free(seen);
-  free(queue);
+done:
+  if (rc != DS_OK) {
+    json_decref(doc);
+    *out = NULL;
+  }
+  free(s.parent);
+  free(s.seen);
+  free(s.queue);
   free(root_seen);
-  return DS_OK;
+  free(chain);
+  free(hop_list);
+  return rc;
 }
 
 static ds_status query_handles(ds_query *q, size_t limit, json_t **out, ds_error *err) {
