@@ -141,6 +141,35 @@ static ds_status build_index(const ds_cli_args *o, const char *path, ds_build_st
   return rc;
 }
 
+/* `roots DUMP ADDR` (one path) with no index yet: a root search answers it at a fraction of the
+ * full build's cost, and nothing is kept: the next question builds the index. Its index is
+ * unlinked as soon as it is open. DS_E_NOT_FOUND: not such a question (the caller builds). */
+static ds_status open_search_index(const ds_cli_args *o, const ds_api_resource *r, ds_query **q, ds_error *err) {
+  char path[4200], search_path[4300];
+  index_path(o, path, sizeof path);
+  char *end = NULL;
+  uint64_t target = o->address ? strtoull(o->address, &end, 16) : 0;
+  if (strcmp(r->name, "roots") != 0 || o->all || !target || !end || *end || access(path, F_OK) == 0)
+    return DS_E_NOT_FOUND;
+  snprintf(search_path, sizeof search_path, "%s.search-%ld", path, (long)getpid());
+  ds_dac_search search;
+  ds_dac_search_env env;
+  ds_dac_search_init_env(&search, &env, o->dac, o->offline);
+  ds_build_stats stats;
+  ds_status rc = ds_worker_root_search(o->dump, target, search_path, &search, &stats, err);
+  if (rc == DS_OK)
+    rc = ds_query_open(search_path, o->dump, q, err);
+  unlink(search_path);
+  if (rc == DS_OK && !o->json)
+    fprintf(stderr,
+            "dumpscope: no index yet: answered by a root search over %llu objects and %llu references in %.0f ms; "
+            "`dumpscope index %s` builds the index that answers every question in milliseconds\n",
+            (unsigned long long)stats.objects, (unsigned long long)stats.edges, stats.total_ms, o->dump);
+  if (rc == DS_OK && getenv("DUMPSCOPE_BUILD_PHASES"))
+    ds_build_stats_print(&stats, stderr);
+  return rc;
+}
+
 /* Opens the index of a dump, building it when missing or damaged. */
 static ds_status open_index(const ds_cli_args *o, ds_query **q, ds_error *err) {
   char path[4200];
@@ -366,7 +395,10 @@ int ds_cli_run_resource(const char *command, const ds_cli_args *o) {
     return ds_cli_fail(o->json, &err);
   o = &after;
   ds_query *q = NULL;
-  if (open_index(o, &q, &err) != DS_OK)
+  ds_status opened = open_search_index(o, r, &q, &err);
+  if (opened == DS_E_NOT_FOUND)
+    opened = open_index(o, &q, &err);
+  if (opened != DS_OK)
     return ds_cli_fail(o->json, &err);
   json_t *doc = NULL;
   int code = 0;

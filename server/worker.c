@@ -74,6 +74,17 @@ ds_status ds_worker_build_index(const char *dump, const char *index_path, const 
   return rc;
 }
 
+ds_status ds_worker_root_search(const char *dump, uint64_t target, const char *index_path, const ds_dac_search *search,
+                                ds_build_stats *stats, ds_error *err) {
+  ds_analysis *analysis = NULL;
+  ds_status rc = ds_analysis_open(dump, search, &analysis, err);
+  if (rc != DS_OK)
+    return rc;
+  rc = ds_index_build_root_search(analysis, target, index_path, stats, err);
+  ds_analysis_close(analysis);
+  return rc;
+}
+
 static void usage(FILE *out) {
   fprintf(out, "usage: dumpscope worker --dump PATH --index PATH [--dac PATH] [--offline] [--memory-budget BYTES]\n"
                "                        [--set NAME=VALUE[,...]]\n"

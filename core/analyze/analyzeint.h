@@ -160,6 +160,7 @@ typedef struct ds__build {
   double t0;
   const char *path;          /* the index file being written */
   uint64_t budget;           /* memory budget in bytes (0: none): above it the build spills */
+  uint64_t search_target;    /* a root search's object (ds_index_build_root_search), else 0 */
   ds_root_set collected;     /* the roots when the caller gave none */
   const ds_root_set *roots;
   ds_index_writer *w;
@@ -262,12 +263,24 @@ uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr);
 uint32_t ds__find_containing(const ds_layout *l, const uint64_t *addrs, const uint64_t *sizes, size_t n,
                              uint64_t addr);
 
+/* The address directory over the heap's segments (graph.c); false: out of memory. */
+bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n);
 /* Frees the address directory (again: a no-op). */
 void ds__lookup_free(ds__addr_lookup *l);
+/* Reads and resolves the references of a batch of objects (graph.c): objs[0..count), or first..
+ * first+count when objs is NULL; appends each one's targets to job->targets in turn and sets
+ * job->counts[slot0 + k] to their number. Needs b->lookup; job->status says why it stopped. */
+void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_t count, size_t slot0);
+/* The dependent-handle edges into b->extras, sorted by source (graph.c). */
+ds_status ds__collect_dependent_edges(ds__build *b, ds_error *err);
 
 /* Phase 3 (graph.c): every object's outgoing references from its type's GC descriptor, on
  * DS__BUILD_THREADS threads, plus dependent-handle edges; writes the outgoing CSR sections. */
 ds_status ds__build_references(ds__build *b, ds_error *err);
+/* The root search's phase in place of phase 3 (rootsearch.c): the references of only the objects
+ * a breadth-first search from the roots expands until it meets b->search_target; writes the
+ * outgoing CSR sections (empty rows for the rest). */
+ds_status ds__build_root_search(ds__build *b, ds_error *err);
 /* Phase 4 (graph.c): the incoming references (the inverted graph); writes its CSR sections. */
 ds_status ds__build_reverse(ds__build *b, ds_error *err);
 

@@ -426,7 +426,10 @@ static ds_status build_liveness(ds__build *b, ds_error *err) {
   uint64_t *live = b->live;
   uint32_t *stack = b->stack;
   size_t top = 0;
-  for (size_t r = 0; r < b->roots->root_count; r++) {
+  /* from the collected roots, whose search reaches the static fields' objects through their
+   * storage; a root search stops before expanding anything when its target is one of those */
+  size_t root_end = b->search_target ? b->iroot_count : b->roots->root_count;
+  for (size_t r = 0; r < root_end; r++) {
     uint32_t o = b->iroots[r].object;
     if (!b->iroots[r].is_root || (live[o >> 6] >> (o & 63) & 1))
       continue;
@@ -462,6 +465,16 @@ static size_t first_at_or_after(const uint64_t *addrs, size_t n, uint64_t key) {
       hi = mid;
   }
   return lo;
+}
+
+/* The extra edges (dependent handles) as the index stores them. */
+static ds_status build_extra_edges(ds__build *b, ds_error *err) {
+  b->extra_out = calloc(b->extras.count ? b->extras.count : 1, sizeof *b->extra_out);
+  if (!b->extra_out)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory");
+  for (size_t x = 0; x < b->extras.count; x++)
+    b->extra_out[x] = (ds_index_extra_edge){b->extras.items[x].from, b->extras.items[x].to, b->extras.items[x].kind, 0};
+  return DS_OK;
 }
 
 /* One heap range: its record, its free blocks, and its objects counted per (generation, type). */
@@ -519,12 +532,7 @@ static ds_status build_histograms(ds__build *b, ds_error *err) {
       b->hist[b->hist_count++] = (ds_index_hist){(uint32_t)(k / type_total), (uint32_t)(k % type_total), acc[0],
                                                  acc[1], acc[2], acc[3]};
   }
-  b->extra_out = calloc(b->extras.count ? b->extras.count : 1, sizeof *b->extra_out);
-  if (!b->extra_out)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory");
-  for (size_t x = 0; x < b->extras.count; x++)
-    b->extra_out[x] = (ds_index_extra_edge){b->extras.items[x].from, b->extras.items[x].to, b->extras.items[x].kind, 0};
-  return DS_OK;
+  return build_extra_edges(b, err);
 }
 
 /* ---- phase 9: info and the file -------------------------------------------------------------- */
@@ -611,10 +619,12 @@ static ds_status check_dump_unchanged(ds__build *b, ds_error *err) {
 }
 
 /* The phases in the order they run; each reads what the earlier ones left in the state. */
-static const struct {
+typedef struct build_phase {
   const char *name;
   ds_status (*run)(ds__build *b, ds_error *err);
-} build_phases[] = {
+} build_phase;
+
+static const build_phase build_phases[] = {
     {"objects", build_objects},
     {"roots", build_collect_roots},
     {"types", build_types},
@@ -630,6 +640,23 @@ static const struct {
     {"strings started", ds__start_strings},
     {"dominators", ds__build_dominators},
     {"findings", ds__build_findings},
+    {"dump check", check_dump_unchanged},
+    {"write", build_write},
+};
+
+/* A root search (rootsearch.c): what the root-path query reads, with the references of only the
+ * objects between the roots and the target; the roots are indexed before the search, which
+ * starts from them. */
+static const build_phase search_phases[] = {
+    {"objects", build_objects},
+    {"roots", build_collect_roots},
+    {"types", build_types},
+    {"type details", ds__build_type_details},
+    {"root index", build_roots},
+    {"root search", ds__build_root_search},
+    {"reverse", ds__build_reverse},
+    {"extra edges", build_extra_edges},
+    {"liveness", build_liveness},
     {"dump check", check_dump_unchanged},
     {"write", build_write},
 };
@@ -708,8 +735,9 @@ ds_status ds_index_build_with(ds_analysis *a, const ds_root_set *given_roots, co
   return ds_index_build_budget(a, given_roots, settings, 0, path, stats, err);
 }
 
-ds_status ds_index_build_budget(ds_analysis *a, const ds_root_set *given_roots, const ds_finding_settings *settings,
-                                uint64_t memory_budget, const char *path, ds_build_stats *stats, ds_error *err) {
+static ds_status run_build(ds_analysis *a, const ds_root_set *given_roots, const ds_finding_settings *settings,
+                           uint64_t memory_budget, uint64_t search_target, const build_phase *phases,
+                           size_t phase_count, const char *path, ds_build_stats *stats, ds_error *err) {
   memset(stats, 0, sizeof *stats);
   stats->memory_budget = memory_budget;
   ds__build *b = calloc(1, sizeof *b);
@@ -723,18 +751,19 @@ ds_status ds_index_build_budget(ds_analysis *a, const ds_root_set *given_roots, 
   b->t0 = ds__now_ms();
   b->path = path;
   b->budget = memory_budget;
+  b->search_target = search_target;
   if (settings)
     b->settings = *settings;
   else
     ds_finding_settings_init(&b->settings);
   ds_strpool_add(&b->pool, ""); /* offset 0 = "" */
   ds_status rc = DS_OK;
-  for (size_t k = 0; k < sizeof build_phases / sizeof *build_phases && rc == DS_OK; k++) {
+  for (size_t k = 0; k < phase_count && rc == DS_OK; k++) {
     double t = ds__now_ms();
-    rc = build_phases[k].run(b, err);
+    rc = phases[k].run(b, err);
     if (stats->phase_count < DS_BUILD_PHASES_MAX) {
       ds_build_phase *ph = &stats->phases[stats->phase_count++];
-      ph->name = build_phases[k].name;
+      ph->name = phases[k].name;
       ph->ms = ds__now_ms() - t;
       ds__memory_now(&ph->rss_bytes, &ph->anon_bytes, &ph->peak_rss_bytes);
     }
@@ -748,4 +777,18 @@ out:
   ds__build_free(b);
   free(b);
   return rc;
+}
+
+ds_status ds_index_build_budget(ds_analysis *a, const ds_root_set *given_roots, const ds_finding_settings *settings,
+                                uint64_t memory_budget, const char *path, ds_build_stats *stats, ds_error *err) {
+  return run_build(a, given_roots, settings, memory_budget, 0, build_phases, sizeof build_phases / sizeof *build_phases,
+                   path, stats, err);
+}
+
+ds_status ds_index_build_root_search(ds_analysis *a, uint64_t target, const char *path, ds_build_stats *stats,
+                                     ds_error *err) {
+  if (!target)
+    return ds_error_set(err, DS_E_ARG, "a root search needs an object address");
+  return run_build(a, NULL, NULL, 0, target, search_phases, sizeof search_phases / sizeof *search_phases, path,
+                   stats, err);
 }

@@ -44,7 +44,7 @@ uint32_t ds__find_containing(const ds_layout *l, const uint64_t *addrs, const ui
   return addr < end ? (uint32_t)i : UINT32_MAX;
 }
 
-static bool lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n) {
+bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n) {
   memset(l, 0, sizeof *l);
   l->addrs = addrs;
   l->n = n;
@@ -103,8 +103,9 @@ static inline size_t range_of(const ds__addr_lookup *l, size_t hint, uint64_t a)
 
 /* ---- outgoing references ---------------------------------------------------------------------- */
 
-/* Visits the reference slots of one object; appends resolved targets. */
-static inline void object_edges(ds__edge_job *job, size_t i) {
+/* Visits the reference slots of object i; appends their values to job->raw and their number to
+ * job->counts[slot]. */
+static inline void object_edges(ds__edge_job *job, size_t i, size_t slot) {
   ds__build *b = job->b;
   uint32_t ti = b->type.items[i];
   const ds_gc_desc *d = &b->descs[ti];
@@ -157,81 +158,89 @@ extras:
     if (rc != DS_OK)
       job->status = rc;
   }
-  job->counts[i - job->lo] = (uint32_t)(job->raw.count - before);
+  job->counts[slot] = (uint32_t)(job->raw.count - before);
 }
 
 /* Resolving pointer values to object indices is memory-latency bound (random lookups into the
  * directory and the address array), so each batch is resolved in passes that prefetch ahead.
+ * The batch is objs[0..count) or, when objs is NULL, the objects first..first+count; each one's
+ * hits are appended to job->targets in turn and job->counts[slot0 + k] becomes their number.
  * A hot loop: exempt from the function-length habit, measured by bench_index. */
+void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_t count, size_t slot0) {
+  job->raw.count = 0;
+  for (size_t k = 0; k < count && job->status == DS_OK; k++)
+    object_edges(job, objs ? objs[k] : first + k, slot0 + k);
+  if (job->status != DS_OK)
+    return;
+  /* two passes with prefetch: directory entry, then the address array */
+  const ds__addr_lookup *l = &job->b->lookup;
+  size_t raw = job->raw.count;
+  uint32_t *cand = malloc((raw ? raw : 1) * sizeof *cand);
+  if (!cand) {
+    job->status = DS_E_NOMEM;
+    return;
+  }
+  size_t range = 0;
+  for (size_t k = 0; k < raw; k++) {
+    uint64_t a = job->raw.items[k];
+    size_t r = range_of(l, range, a);
+    if (r == SIZE_MAX) {
+      cand[k] = UINT32_MAX;
+      continue;
+    }
+    range = r;
+    const uint32_t *slot = &l->dir[r][(a - l->start[r]) >> DS__GRANULE_SHIFT];
+    __builtin_prefetch(slot);
+    cand[k] = (uint32_t)(slot - l->dir[r]); /* the granule number until the second pass */
+  }
+  /* second pass: granule -> first object, prefetch its address */
+  range = 0;
+  for (size_t k = 0; k < raw; k++) {
+    if (cand[k] == UINT32_MAX)
+      continue;
+    uint64_t a = job->raw.items[k];
+    size_t r = range_of(l, range, a); /* found by the first pass: never SIZE_MAX here */
+    range = r;
+    cand[k] = l->dir[r][cand[k]];
+    if (cand[k] < l->n)
+      __builtin_prefetch(&l->addrs[cand[k]]);
+  }
+  /* third pass: finish each lookup, keep the hits, per object */
+  size_t k = 0;
+  ds_status rc = DS_OK;
+  for (size_t o = 0; o < count && rc == DS_OK; o++) {
+    uint32_t raw_count = job->counts[slot0 + o], hits = 0;
+    for (uint32_t c = 0; c < raw_count; c++, k++) {
+      uint32_t idx = cand[k];
+      if (idx == UINT32_MAX)
+        continue;
+      uint64_t a = job->raw.items[k];
+      while (idx < l->n && l->addrs[idx] < a)
+        idx++;
+      if (idx < l->n && l->addrs[idx] == a) {
+        if (job->bounded && job->targets.count == job->targets.cap) {
+          rc = DS_E_LIMIT; /* never: the bound is the most there can be */
+          break;
+        }
+        DS__VEC_PUSH(job->targets, idx, DS_MAX_REFERENCES, rc);
+        hits++;
+      }
+    }
+    job->counts[slot0 + o] = hits;
+  }
+  free(cand);
+  if (rc != DS_OK)
+    job->status = rc;
+}
+
 static void *edge_worker(void *p) {
   ds__edge_job *job = p;
   enum { BATCH = 256 };
   for (size_t i0 = job->lo; i0 < job->hi && job->status == DS_OK; i0 += BATCH) {
     size_t i1 = i0 + BATCH < job->hi ? i0 + BATCH : job->hi;
-    job->raw.count = 0;
-    for (size_t i = i0; i < i1 && job->status == DS_OK; i++)
-      object_edges(job, i);
+    ds__edge_batch(job, NULL, i0, i1 - i0, i0 - job->lo);
     if (job->status != DS_OK)
       break;
-    /* two passes with prefetch: directory entry, then the address array */
-    const ds__addr_lookup *l = &job->b->lookup;
-    size_t count = job->raw.count;
-    uint32_t *cand = malloc((count ? count : 1) * sizeof *cand);
-    if (!cand) {
-      job->status = DS_E_NOMEM;
-      break;
-    }
-    size_t range = 0;
-    for (size_t k = 0; k < count; k++) {
-      uint64_t a = job->raw.items[k];
-      size_t r = range_of(l, range, a);
-      if (r == SIZE_MAX) {
-        cand[k] = UINT32_MAX;
-        continue;
-      }
-      range = r;
-      const uint32_t *slot = &l->dir[r][(a - l->start[r]) >> DS__GRANULE_SHIFT];
-      __builtin_prefetch(slot);
-      cand[k] = (uint32_t)(slot - l->dir[r]); /* the granule number until the second pass */
-    }
-    /* second pass: granule -> first object, prefetch its address */
-    range = 0;
-    for (size_t k = 0; k < count; k++) {
-      if (cand[k] == UINT32_MAX)
-        continue;
-      uint64_t a = job->raw.items[k];
-      size_t r = range_of(l, range, a); /* found by the first pass: never SIZE_MAX here */
-      range = r;
-      cand[k] = l->dir[r][cand[k]];
-      if (cand[k] < l->n)
-        __builtin_prefetch(&l->addrs[cand[k]]);
-    }
-    /* third pass: finish each lookup, keep the hits, per object */
-    size_t k = 0;
-    ds_status rc = DS_OK;
-    for (size_t i = i0; i < i1 && rc == DS_OK; i++) {
-      uint32_t raw_count = job->counts[i - job->lo], hits = 0;
-      for (uint32_t c = 0; c < raw_count; c++, k++) {
-        uint32_t idx = cand[k];
-        if (idx == UINT32_MAX)
-          continue;
-        uint64_t a = job->raw.items[k];
-        while (idx < l->n && l->addrs[idx] < a)
-          idx++;
-        if (idx < l->n && l->addrs[idx] == a) {
-          if (job->bounded && job->targets.count == job->targets.cap) {
-            rc = DS_E_LIMIT; /* never: the bound is the most there can be */
-            break;
-          }
-          DS__VEC_PUSH(job->targets, idx, DS_MAX_REFERENCES, rc);
-          hits++;
-        }
-      }
-      job->counts[i - job->lo] = hits;
-    }
-    free(cand);
-    if (rc != DS_OK)
-      job->status = rc;
     /* the dump pages before this batch are done with */
     const ds__build *b = job->b;
     ds__release_behind(b, &job->released, i1 < job->hi ? b->addr.items[i1] : b->addr.items[i1 - 1] + b->size.items[i1 - 1],
@@ -239,7 +248,6 @@ static void *edge_worker(void *p) {
   }
   return NULL;
 }
-
 
 static int compare_extra(const void *a, const void *b) {
   const ds__extra_edge *x = a, *y = b;
@@ -287,7 +295,7 @@ static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
 }
 
 /* Dependent handles: an edge primary -> secondary, sorted by source. */
-static ds_status collect_dependent_edges(ds__build *b, ds_error *err) {
+ds_status ds__collect_dependent_edges(ds__build *b, ds_error *err) {
   const ds_root_set *roots = b->roots;
   for (size_t r = 0; r < roots->root_count; r++) {
     const ds_root *root = &roots->roots[r];
@@ -351,9 +359,9 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
 ds_status ds__build_references(ds__build *b, ds_error *err) {
   double t_edges = ds__now_ms();
   ds_status rc;
-  if (!lookup_build(&b->lookup, b->heap, b->addr.items, b->n))
+  if (!ds__lookup_build(&b->lookup, b->heap, b->addr.items, b->n))
     return ds_error_set(err, DS_E_NOMEM, "out of memory for the address directory");
-  if ((rc = run_edge_jobs(b, err)) != DS_OK || (rc = collect_dependent_edges(b, err)) != DS_OK ||
+  if ((rc = run_edge_jobs(b, err)) != DS_OK || (rc = ds__collect_dependent_edges(b, err)) != DS_OK ||
       (rc = merge_edges(b, err)) != DS_OK)
     return rc;
   ds__lookup_free(&b->lookup); /* only the workers need it */

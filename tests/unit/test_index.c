@@ -2,7 +2,8 @@
  * test_index.c: the heap index against the scenario truth on every main fixture (root paths of
  * the markers, refs, finalizer queues, duplicate strings, pinned handles, liveness), and the
  * index reader against damaged files (truncated, bit-flipped, wrong version): rejected with the
- * reason, never read past its end.
+ * reason, never read past its end. A root search (the first root path before any index exists)
+ * answers exactly as the full index does, on every fixture.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -348,6 +349,101 @@ static void test_stats_paths_agree(void) {
   }
 }
 
+/* The objects to ask a root search about: markers of the truth, objects on the full index's
+ * paths to them (held at every depth, by every kind of root), and a dead object. */
+static size_t search_targets(ds_fixture *fx, ds_query *q, uint64_t *out, size_t cap) {
+  size_t count = 0, i;
+  json_t *m;
+  json_array_foreach(json_object_get(fx->truth, "markers"), i, m) {
+    if (count + 3 > cap)
+      break;
+    if (i % 2)
+      continue;
+    uint64_t addr = addr_of(json_string_value(json_object_get(m, "address")));
+    out[count++] = addr;
+    json_t *doc = NULL;
+    ds_error err = {0};
+    if (i % 4 || ds_query_root_paths(q, addr, false, 0, &doc, &err) != DS_OK)
+      continue;
+    json_t *hops = json_object_get(json_array_get(json_object_get(doc, "paths"), 0), "objects");
+    if (json_array_size(hops) >= 3) /* the object right below the root */
+      out[count++] = addr_of(json_string_value(json_object_get(json_array_get(hops, 1), "address")));
+    json_decref(doc);
+  }
+  ds_object_filter dead = {.gen = -1, .liveness = DS_DEAD_ONLY};
+  json_t *doc = NULL;
+  ds_error err = {0};
+  if (count < cap && ds_query_objects(q, &dead, 0, 1, &doc, &err) == DS_OK) {
+    json_t *first = json_array_get(json_object_get(doc, "objects"), 0);
+    if (first)
+      out[count++] = addr_of(json_string_value(json_object_get(first, "address")));
+  }
+  json_decref(doc);
+  return count;
+}
+
+/* `roots DUMP ADDR` before the index exists: the root search's index must give the same root
+ * path, field names and liveness as the full index, for live objects near and far from their
+ * roots and for dead ones (the test makes sure it asked about both). On the main fixtures. */
+static void test_root_search_agrees(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx), deep = 0, dead = 0, asked = 0;
+  for (size_t i = 0; i < n; i++) {
+    char path[4096], search_path[4200];
+    build_index(&fx[i], path, sizeof path);
+    snprintf(search_path, sizeof search_path, "%s/%s.search.dsindex", ds_test_tmpdir(), fx[i].name);
+    ds_query *q = NULL;
+    ds_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx[i].dump, &q, &err), DS_OK);
+    ds_analysis *a = NULL;
+    ds_dac_search search = {.offline = true};
+    CU_ASSERT_EQUAL_FATAL(ds_analysis_open(fx[i].dump, &search, &a, &err), DS_OK);
+    json_t *summary = NULL;
+    CU_ASSERT_EQUAL_FATAL(ds_query_summary(q, &summary, &err), DS_OK);
+    uint64_t all_edges = (uint64_t)json_integer_value(json_object_get(summary, "references"));
+    json_decref(summary);
+    CU_ASSERT(all_edges > 0);
+    uint64_t targets[14];
+    size_t count = search_targets(&fx[i], q, targets, sizeof targets / sizeof *targets);
+    for (size_t t = 0; t < count; t++) {
+      json_t *want = NULL, *got = NULL;
+      ds_status want_rc = ds_query_root_paths(q, targets[t], false, 0, &want, &err);
+      ds_build_stats stats;
+      CU_ASSERT_EQUAL_FATAL(ds_index_build_root_search(a, targets[t], search_path, &stats, &err), DS_OK);
+      ds_query *sq = NULL;
+      CU_ASSERT_EQUAL_FATAL(ds_query_open(search_path, fx[i].dump, &sq, &err), DS_OK);
+      unlink(search_path);
+      ds_status got_rc = ds_query_root_paths(sq, targets[t], false, 0, &got, &err);
+      CU_ASSERT_EQUAL(got_rc, want_rc);
+      if (!json_equal(want, got)) {
+        char *w = json_dumps(want, JSON_COMPACT), *g = json_dumps(got, JSON_COMPACT);
+        fprintf(stderr, "%s 0x%llx: the root search answers\n  %.600s\nthe full index\n  %.600s\n", fx[i].name,
+                (unsigned long long)targets[t], g ? g : "(null)", w ? w : "(null)");
+        free(w);
+        free(g);
+      }
+      CU_ASSERT(json_equal(want, got));
+      json_t *first = json_array_get(json_object_get(want, "paths"), 0);
+      deep += json_integer_value(json_object_get(first, "length")) >= 3;
+      dead += want && !json_is_true(json_object_get(want, "live"));
+      /* the search reads fewer references than the full index holds, except when it must
+         exhaust the graph (a dead target) */
+      if (json_is_true(json_object_get(want, "live")))
+        CU_ASSERT(stats.edges <= all_edges);
+      asked++;
+      json_decref(want);
+      json_decref(got);
+      ds_query_close(sq);
+    }
+    ds_analysis_close(a);
+    ds_query_close(q);
+  }
+  fprintf(stderr, "root search: %zu targets, %zu three or more objects from their root, %zu dead\n", asked, deep,
+          dead);
+  CU_ASSERT(deep > 0);
+  CU_ASSERT(dead > 0);
+}
+
 /* ---- robustness ---------------------------------------------------------------------------------- */
 
 static void copy_file(const char *src, const char *dst, off_t len) {
@@ -457,5 +553,6 @@ int main(void) {
   CU_add_test(s, "index answers match the scenario truth on every fixture", test_index_truth);
   CU_add_test(s, "damaged index files are refused with their reason", test_damaged_index);
   CU_add_test(s, "type statistics from the histogram equal those from the walk", test_stats_paths_agree);
+  CU_add_test(s, "a root search answers a root path as the full index does", test_root_search_agrees);
   return ds_test_main();
 }

@@ -52,6 +52,13 @@ ds_status ds_index_build_with(ds_analysis *analysis, const ds_root_set *roots, c
 ds_status ds_index_build_budget(ds_analysis *analysis, const ds_root_set *roots, const ds_finding_settings *settings,
                                 uint64_t memory_budget, const char *path, ds_build_stats *stats, ds_error *err);
 
+/* The first root path of one object without the full index: an index that answers only the
+ * root-path query for target (ds_query_root_paths, not --all: the same answer as the full index
+ * gives), built from the references of just the objects a breadth-first search from the roots
+ * expands before it meets the target. No locks, dominators, findings or other queries: delete
+ * it once it has answered, never keep it as the dump's index. */
+ds_status ds_index_build_root_search(ds_analysis *analysis, uint64_t target, const char *path, ds_build_stats *stats,
+                                     ds_error *err);
 /* Prints the per-phase table of stats (time, resident and anonymous memory after each phase, the
  * resident high-water mark) to out: what DUMPSCOPE_BUILD_PHASES=1 shows after `dumpscope index`. */
 void ds_build_stats_print(const ds_build_stats *stats, FILE *out);
