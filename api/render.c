@@ -225,19 +225,40 @@ void ds_api_render_summary(json_t *doc, FILE *out) {
     fprintf(out, "Heap errors      %lld\n", num(doc, "heap_errors"));
 }
 
+/* The "Held by" column: the owner of a monitor or Lock, the writer or readers of a reader-writer
+ * lock, else what the kind of lock records (a semaphore's count, an event's state, ...). */
+static void lock_state(json_t *m, char *out, size_t len) {
+  json_t *h = json_object_get(m, "held_by"), *w = json_object_get(m, "writer");
+  if (json_is_object(h))
+    snprintf(out, len, "thread %lld (managed %lld)", num(h, "os_id"), num(h, "managed_id"));
+  else if (json_is_object(w))
+    snprintf(out, len, "writer: thread %lld (managed %lld)", num(w, "os_id"), num(w, "managed_id"));
+  else if (num(m, "readers") > 0)
+    snprintf(out, len, "%lld reader(s)", num(m, "readers"));
+  else if (json_object_get(m, "current_count") && json_object_get(m, "initial_count"))
+    snprintf(out, len, "count %lld of %lld", num(m, "current_count"), num(m, "initial_count"));
+  else if (json_object_get(m, "current_count"))
+    snprintf(out, len, "count %lld", num(m, "current_count"));
+  else if (json_object_get(m, "set"))
+    snprintf(out, len, "%s", json_is_true(json_object_get(m, "set")) ? "set" : "not set");
+  else if (json_object_get(m, "participants"))
+    snprintf(out, len, "phase %lld, %lld of %lld to arrive", num(m, "phase"), num(m, "participants_remaining"),
+             num(m, "participants"));
+  else
+    snprintf(out, len, "nobody");
+}
+
 void ds_api_render_locks(json_t *doc, FILE *out) {
   size_t i, k;
   json_t *m, *w;
-  fprintf(out, "%-18s %-12s %-40s %-28s %s\n", "Object", "Kind", "Type", "Held by", "Waiters");
+  fprintf(out, "%-18s %-18s %-40s %-34s %s\n", "Object", "Kind", "Type", "Held by", "Waiters");
   const char *lists[] = {"monitors", "other_locks"};
   for (size_t l = 0; l < 2; l++)
     json_array_foreach(json_object_get(doc, lists[l]), i, m) {
       json_t *obj = json_object_get(m, "object");
-      char holder[64] = "nobody";
-      json_t *h = json_object_get(m, "held_by");
-      if (json_is_object(h))
-        snprintf(holder, sizeof holder, "thread %lld (managed %lld)", num(h, "os_id"), num(h, "managed_id"));
-      fprintf(out, "%-18s %-12s %-40s %-28s", str(obj, "address"), str(m, "kind"), str(obj, "type"), holder);
+      char holder[96];
+      lock_state(m, holder, sizeof holder);
+      fprintf(out, "%-18s %-18s %-40s %-34s", str(obj, "address"), str(m, "kind"), str(obj, "type"), holder);
       json_array_foreach(json_object_get(m, "waiters"), k, w)
         fprintf(out, " %lld", num(w, "os_id"));
       fprintf(out, "\n");

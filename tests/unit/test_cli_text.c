@@ -237,7 +237,7 @@ static void test_roots_text(void) {
 static void test_threads_and_locks_text(void) {
   ds_fixture *f = fixture_named("locks", "locks-wks-heap");
   json_t *truth = f->truth;
-  char ref[64], ref2[64], wait[512];
+  char ref[96], ref2[64], wait[512];
   size_t i, k;
   json_t *t, *l, *w, *cycle;
 
@@ -284,16 +284,20 @@ static void test_threads_and_locks_text(void) {
   CU_ASSERT(waiters > 10);
   free(text);
 
-  /* every held monitor: its row names the kind and the holder */
+  /* every held monitor, Lock and reader-writer lock: its row names the type and the holder (a
+     reader-writer lock's writer as "writer: thread ...") */
   text = text_of(f, true, "locks", "");
-  size_t monitors = 0;
+  size_t monitors = 0, rwlocks = 0;
   json_array_foreach(json_object_get(truth, "locks"), i, l) {
     const char *holder = json_string_value(json_object_get(l, "held_by"));
-    if (!holder || strcmp(json_string_value(json_object_get(l, "kind")), "monitor") != 0)
+    const char *kind = json_string_value(json_object_get(l, "kind"));
+    if (!holder || (strcmp(kind, "monitor") != 0 && strcmp(kind, "lock") != 0 && strcmp(kind, "rwlock") != 0))
       continue;
     const char *addr = json_string_value(json_object_get(l, "address"));
     bool found = false;
-    thread_ref(truth, holder, ref, sizeof ref);
+    thread_ref(truth, holder, ref2, sizeof ref2);
+    snprintf(ref, sizeof ref, "%s%s", strcmp(kind, "rwlock") == 0 ? "writer: " : "", ref2);
+    rwlocks += strcmp(kind, "rwlock") == 0;
     for (const char *p = text; p && *p && !found; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
       const char *eol = strchr(p, '\n');
       size_t len = eol ? (size_t)(eol - p) : strlen(p);
@@ -308,6 +312,7 @@ static void test_threads_and_locks_text(void) {
     monitors++;
   }
   CU_ASSERT(monitors > 5);
+  CU_ASSERT(rwlocks > 0);
   free(text);
 
   /* findings: one Deadlock finding per cycle, naming its members */
