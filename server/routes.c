@@ -298,6 +298,36 @@ static void cache_key(const char *etag, const ds_api_resource *res, const ds_api
     out[0] = '\0';
 }
 
+
+/* The index records where the dump was read from: in the daemon, a path in its data folder that
+ * is nobody's business outside. Every "dump" value of an answer becomes the dump's resource
+ * ("/dumps/ID": stored dumps are dumps/SHA256.dmp, and the id is the sha's first 16 digits), or
+ * just its file name. */
+static void redact_dump_paths(json_t *doc) {
+  const char *key;
+  json_t *value;
+  size_t i;
+  if (json_is_array(doc)) {
+    json_array_foreach(doc, i, value)
+      redact_dump_paths(value);
+    return;
+  }
+  json_object_foreach(doc, key, value) {
+    if (!json_is_string(value) || strcmp(key, "dump") != 0) {
+      redact_dump_paths(value);
+      continue;
+    }
+    const char *path = json_string_value(value), *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t hex = strspn(base, "0123456789abcdef");
+    char text[256];
+    if (hex == 64 && strcmp(base + 64, ".dmp") == 0)
+      snprintf(text, sizeof text, "/dumps/%.16s", base);
+    else
+      snprintf(text, sizeof text, "%.200s", base);
+    json_string_set(value, text);
+  }
+}
 static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *sub) {
   ds_service *svc = r->http->svc;
   ds_error err = {0};
@@ -368,6 +398,8 @@ static enum MHD_Result dump_resource(ds_request *r, const char *id, const char *
   json_t *doc = NULL;
   ds_status rc = ds_api_call(res, q, &args, &doc, &err);
   ds_service_release(svc, q);
+  if (rc == DS_OK)
+    redact_dump_paths(doc);
   if (rc == DS_E_CORRUPT) {
     /* the index failed a checksum when this query first touched a section: never trusted, rebuilt */
     int64_t rebuild_job = 0;

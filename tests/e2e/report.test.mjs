@@ -38,6 +38,7 @@ test('the report answers with the summary, the findings and the top types', asyn
   const rep = r.json;
   assert.equal(rep.summary.gc.mode, truth.gc.server ? 'server' : 'workstation');
   assert.equal(rep.summary.dump_kind, 'heap');
+  assert.equal(rep.summary.dump, `/dumps/${dumpId}`, 'the dump is named by its resource, not by the daemon\'s file path');
   const invoice = rep.top_types.by_size.find((t) => t.type === 'Scenarios.Invoice');
   assert.equal(invoice.count, truth.types['Scenarios.Invoice'].count);
   assert.equal(invoice.bytes, truth.types['Scenarios.Invoice'].total_size);
@@ -82,6 +83,9 @@ test('two dumps of one program compare over HTTP: growth per type, the truth\'s 
   }
   const r = await api(d, `/dumps/${ids[1]}/diff?base=${ids[0]}&limit=50`, { token: reader });
   assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.equal(r.json.before.dump, `/dumps/${ids[0]}`);
+  assert.equal(r.json.after.dump, `/dumps/${ids[1]}`);
+  assert.ok(!r.text.includes(data), 'no path of the data folder in an answer');
   const records = r.json.types.filter((t) => t.type === 'Scenarios.GrowthRecord');
   assert.equal(records.length, 1, 'the second copy\'s same-named type is the same row');
   const want = growthByName(g1, g2, 'Scenarios.GrowthRecord');
