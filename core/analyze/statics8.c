@@ -31,6 +31,7 @@
 #include "dumpscope/dac.h"
 #include "dumpscope/dactypes.h"
 #include "dumpscope/layout.h"
+#include "dumpscope/limits.h"
 
 #include "analyzeint.h"
 
@@ -42,7 +43,6 @@
 #define CLASS_COLLECTIBLE 8u          /* ClassInitFlags::COLLECTIBLE_FLAG */
 #define MODULE_SCAN_BYTES 0x2000u     /* where in a Module its statics bookkeeping is looked for */
 #define MODULE_RUN_WORDS 16u          /* from the DomainLocalModule pointer to the dynamic table */
-#define MAX_DYNAMIC_ENTRIES (1u << 20)
 
 /* Whether mt, read from a table of the dump, is a MethodTable with dynamic statics whose loader
  * module is module: the loader module word first, so that the DAC sees no garbage. */
@@ -74,7 +74,7 @@ static bool module_dynamic_table(ds_analysis *a, uint64_t module, uint64_t *tabl
       continue;
     for (size_t j = k + 2; j + 2 < n && j < k + MODULE_RUN_WORDS; j++) {
       uint64_t c = words[j], max = words[j + 1], p = words[j + 2], first = 0;
-      if (c == 0 || c > max || max > MAX_DYNAMIC_ENTRIES || !p || (p & 7) || !ds_dump_read_u64(a->dump, p, &first) ||
+      if (c == 0 || c > max || max > DS_MAX_DYNAMIC_STATICS || !p || (p & 7) || !ds_dump_read_u64(a->dump, p, &first) ||
           !dynamic_type_of(a, first, module))
         continue;
       *table = p;
@@ -115,7 +115,7 @@ static bool dynamic_id(ds_analysis *a, uint64_t mt, uint64_t *module, uint64_t *
  * initialized and not collectible (a collectible type's statics hang off its loader allocator). */
 static uint64_t dynamic_entry(ds_analysis *a, uint64_t table, uint64_t entries, uint64_t id) {
   uint64_t info[2];
-  if (!table || id >= entries || entries > MAX_DYNAMIC_ENTRIES ||
+  if (!table || id >= entries || entries > DS_MAX_DYNAMIC_STATICS ||
       !ds_dump_read_exact(a->dump, table + id * DYNAMIC_CLASS_INFO_SIZE, info, sizeof info))
     return 0;
   uint32_t flags = (uint32_t)info[1];

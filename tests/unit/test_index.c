@@ -81,8 +81,13 @@ static void check_invoice_path(ds_fixture *fx, ds_query *q, const char *marker_n
   size_t n = json_array_size(objs);
   /* the root is the static field, named, with the statics storage array (a pinned Object[]
    * held by a strong handle) and its handle as its detail */
-  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "kind")), "static field");
-  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "field")), "Scenarios.LeakScenario.s_invoices");
+  const char *kind = json_string_value(json_object_get(root, "kind"));
+  const char *field = json_string_value(json_object_get(root, "field"));
+  if (!kind || !field || strcmp(kind, "static field") != 0)
+    fprintf(stderr, "%s: %s: root %s %s, expected static field Scenarios.LeakScenario.s_invoices\n", fx->name,
+            marker_name, kind ? kind : "?", field ? field : "(unnamed)");
+  CU_ASSERT_STRING_EQUAL(kind ? kind : "", "static field");
+  CU_ASSERT_STRING_EQUAL(field ? field : "", "Scenarios.LeakScenario.s_invoices");
   CU_ASSERT_PTR_NOT_NULL(json_object_get(json_object_get(root, "storage"), "handle"));
   CU_ASSERT_FATAL(n >= 3);
   json_t *list = json_array_get(objs, n - 3), *items = json_array_get(objs, n - 2), *inv = json_array_get(objs, n - 1);
