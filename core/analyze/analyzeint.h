@@ -313,7 +313,7 @@ ds_status ds__static_types(ds_analysis *a, const uint64_t *seeds, size_t seed_co
 ds_status ds__statics_owners(ds_analysis *a, const uint64_t *lo, const uint64_t *hi, size_t range_count,
                              void (*fn)(void *ctx, uint64_t mt), void *ctx, ds_error *err);
 /* Calls add for each thread-static root of the live threads: each thread's whole thread-static
- * storage (field_mt 0), and each field of the types with thread statics found from the seeds. */
+ * storage (field_mt 0; .NET 9+ only), and each field of the types with thread statics found from the seeds. */
 ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads, size_t thread_count,
                                   const uint64_t *seeds, size_t seed_count,
                                   ds_status (*add)(void *ctx, const ds_root *root), void *ctx, ds_error *err);

@@ -19,6 +19,10 @@
  * thread static holds is live even when its type is not among the candidates, and name each
  * field of the candidate types through ISOSDacInterface14 (its GC thread-static base per thread).
  * Collectible types' thread statics hang off their LoaderAllocator (handles), not this array.
+ *
+ * Before .NET 9 (no ISOSDacInterface14) the bases come from the modules' DomainLocalModule and
+ * the threads' ThreadLocalModules, and the generic instantiations from the modules' dynamic
+ * statics tables: statics8.c.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,8 @@
 /*
  * dactypes.h: what the DAC says about types beyond their layout: the methods a MethodTable
  * defines (ISOSDacInterface15's slot enumerator), one MethodDesc (its MethodTable, token, native
- * code, name) and a type's static bases (ISOSDacInterface14, .NET 9+). The index build records
+ * code, name), a type's static bases (ISOSDacInterface14, .NET 9+) and, before .NET 9, a
+ * module's DomainLocalModule and a thread's ThreadLocalModule. The index build records
  * these so that mx and mdt answer without the DAC.
  *
  * Thin, bounded wrappers like dacstack.h; analysis processes only (design rule 1 of dac.h), one
