@@ -326,10 +326,25 @@ ds_status ds__static_types(ds_analysis *a, const uint64_t *seeds, size_t seed_co
 ds_status ds__statics_owners(ds_analysis *a, const uint64_t *lo, const uint64_t *hi, size_t range_count,
                              void (*fn)(void *ctx, uint64_t mt), void *ctx, ds_error *err);
 /* Calls add for each thread-static root of the live threads: each thread's whole thread-static
- * storage (field_mt 0), and each field of the types with thread statics found from the seeds. */
+ * storage (field_mt 0; .NET 9+ only), and each field of the types with thread statics found from the seeds. */
 ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads, size_t thread_count,
                                   const uint64_t *seeds, size_t seed_count,
                                   ds_status (*add)(void *ctx, const ds_root *root), void *ctx, ds_error *err);
+
+/* A type's static bases, whichever way the runtime keeps them (ISOSDacInterface14 on .NET 9+,
+ * statics8.c before): a primitive static at *non_gc + offset, any other at *gc + offset; both 0
+ * when the type is not initialized or its statics are not found. */
+void ds__static_bases(ds_analysis *a, uint64_t mt, uint64_t *non_gc, uint64_t *gc);
+
+/* ---- statics before .NET 9 (statics8.c) ----------------------------------------------------- */
+
+/* Calls fn with each type with dynamic statics (generic instantiations) whose loader module is
+ * module. */
+void ds__statics8_module_types(ds_analysis *a, uint64_t module, void (*fn)(void *ctx, uint64_t mt), void *ctx);
+/* A type's static bases from its module's DomainLocalModule (both 0 when not found). */
+void ds__statics8_bases(ds_analysis *a, uint64_t mt, uint64_t *non_gc, uint64_t *gc);
+/* The base of a type's GC thread statics on thread (a Thread*), 0 when the thread has none. */
+uint64_t ds__statics8_thread_gc_base(ds_analysis *a, uint64_t mt, uint64_t thread);
 
 /* Phase "frame variables" (framevars.c): IL offsets, arguments and locals of the frames the root
  * collection walked; writes the frame info and frame variables sections. */

@@ -312,7 +312,7 @@ static ds_status read_queue(collector *c, uint64_t start, uint64_t end, bool rea
   return DS_OK;
 }
 
-/* ---- thread statics (.NET 9+, statics.c) ------------------------------------------------- */
+/* ---- thread statics (statics.c, statics8.c) ----------------------------------------------- */
 
 static ds_status add_root_cb(void *ctx, const ds_root *root) { return add_root(ctx, root); }
 
@@ -323,8 +323,6 @@ static ds_status add_root_cb(void *ctx, const ds_root *root) { return add_root(c
 static ds_status collect_thread_statics(collector *c) {
   ds_analysis *a = c->analysis;
   ds_root_set *set = c->set;
-  if (!ds_dac_has_sos(a->dac, 14))
-    return DS_OK;
   if (a->heap && !ds_heap_types_complete(a->heap)) {
     ds_walk_stats walk;
     ds_error ignore = {0};

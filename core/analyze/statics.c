@@ -19,6 +19,10 @@
  * thread static holds is live even when its type is not among the candidates, and name each
  * field of the candidate types through ISOSDacInterface14 (its GC thread-static base per thread).
  * Collectible types' thread statics hang off their LoaderAllocator (handles), not this array.
+ *
+ * Before .NET 9 (no ISOSDacInterface14) the bases come from the modules' DomainLocalModule and
+ * the threads' ThreadLocalModules, and the generic instantiations from the modules' dynamic
+ * statics tables: statics8.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,9 +100,12 @@ ds_status ds__static_types(ds_analysis *a, const uint64_t *seeds, size_t seed_co
     }
   }
   sort_unique(&modules);
+  bool before_net9 = !ds_dac_has_sos(a->dac, 14);
   for (size_t m = 0; m < modules.count && !all.failed; m++) {
     ds_error ignore = {0};
     ds_dac_module_types(a->dac, modules.items[m], push_mt, &all, &ignore);
+    if (before_net9) /* generic instantiations: the module's dynamic statics (statics8.c) */
+      ds__statics8_module_types(a, modules.items[m], push_mt, &all);
   }
   free(modules.items);
   if (all.failed && all.count < DS_MAX_THREAD_STATIC_TYPES) {
@@ -118,6 +125,14 @@ ds_status ds__static_types(ds_analysis *a, const uint64_t *seeds, size_t seed_co
   *out = all.items;
   *count = kept;
   return DS_OK;
+}
+
+void ds__static_bases(ds_analysis *a, uint64_t mt, uint64_t *non_gc, uint64_t *gc) {
+  ds_error ignore = {0};
+  if (ds_dac_has_sos(a->dac, 14))
+    ds_dac_static_bases(a->dac, mt, non_gc, gc, &ignore);
+  else
+    ds__statics8_bases(a, mt, non_gc, gc);
 }
 
 /* ---- the owners of the statics storage ------------------------------------------------------ */
@@ -348,11 +363,11 @@ static uint64_t thread_local_data(ds_analysis *a, uint64_t thread) {
 ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads, size_t thread_count,
                                   const uint64_t *seeds, size_t seed_count,
                                   ds_status (*add)(void *ctx, const ds_root *root), void *ctx, ds_error *err) {
-  if (!ds_dac_has_sos(a->dac, 14))
-    return DS_OK; /* before .NET 9: thread statics are reached through handles */
+  bool net9 = ds_dac_has_sos(a->dac, 14);
   ds_status rc = DS_OK;
-  /* each thread's whole storage: everything it holds is live */
-  for (size_t t = 0; t < thread_count && rc == DS_OK; t++) {
+  /* each thread's whole storage: everything it holds is live (before .NET 9 there is no such
+   * array: a thread's statics are Object[]s of its ThreadLocalModules held by strong handles) */
+  for (size_t t = 0; t < thread_count && rc == DS_OK && net9; t++) {
     if (!threads[t].alive)
       continue;
     uint64_t tld = thread_local_data(a, threads[t].address), array = 0;
@@ -367,8 +382,10 @@ ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads,
   if (rc != DS_OK || (rc = ds__static_types(a, seeds, seed_count, true, &found, &found_count, err)) != DS_OK)
     return rc;
   mt_list list = {found, found_count, found_count, false};
-  /* the ThreadStaticsInfo layout is the same on .NET 9 and 10 (checked on both fixtures) */
-  loader_heap_thread_static_types(a, &list);
+  /* the ThreadStaticsInfo layout is the same on .NET 9 and 10 (checked on both fixtures); before
+   * .NET 9, ds__static_types listed the generic instantiations from their modules */
+  if (net9)
+    loader_heap_thread_static_types(a, &list);
   sort_unique(&list);
   uint64_t *mts = list.items;
   size_t mt_count = list.count;
@@ -380,7 +397,11 @@ ds_status ds__thread_static_roots(ds_analysis *a, const ds_thread_info *threads,
         continue;
       ds_addr base = 0;
       ds_error ignore = {0};
-      if (ds_dac_thread_static_gc_base(a->dac, mts[i], threads[t].address, &base, &ignore) != DS_OK || !base)
+      if (!net9)
+        base = ds__statics8_thread_gc_base(a, mts[i], threads[t].address);
+      else if (ds_dac_thread_static_gc_base(a->dac, mts[i], threads[t].address, &base, &ignore) != DS_OK)
+        continue;
+      if (!base)
         continue;
       for (size_t f = 0; f < nf && rc == DS_OK; f++) {
         uint64_t slot = base + offsets[f], object = 0;

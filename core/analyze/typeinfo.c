@@ -284,8 +284,8 @@ static ds_status static_types(ds__build *b, ds_error *err) {
   for (size_t r = 0; r < roots->root_count; r++)
     if (roots->roots[r].field_mt)
       type_of_mt(b, roots->roots[r].field_mt);
-  if (!b->a->dac || !ds_dac_has_sos(b->a->dac, 14))
-    return DS_OK; /* no static bases to read before .NET 9 */
+  if (!b->a->dac)
+    return DS_OK;
   size_t n = ds_heap_type_count(b->heap), count = 0;
   uint64_t *seeds = malloc((n ? n : 1) * sizeof *seeds), *mts = NULL;
   if (!seeds)
@@ -300,7 +300,8 @@ static ds_status static_types(ds__build *b, ds_error *err) {
   for (size_t i = 0; rc == DS_OK && i < n; i++)
     type_of_mt(b, mts[i]);
   free(mts);
-  return rc == DS_OK ? storage_owner_types(b, err) : rc;
+  /* before .NET 9, ds__static_types found the generic instantiations from their modules */
+  return rc == DS_OK && ds_dac_has_sos(b->a->dac, 14) ? storage_owner_types(b, err) : rc;
 }
 
 static int compare_range(const void *x, const void *y) {
@@ -387,8 +388,7 @@ static ds_status write_statics(ds__build *b, ds_error *err) {
     static_raw *raw = &ti->statics.items[s];
     recs[s] = raw->rec;
     if (raw->type != bases_of) {
-      ds_error ignore = {0};
-      ds_dac_static_bases(b->a->dac, b->types[raw->type].mt, &non_gc, &gc, &ignore);
+      ds__static_bases(b->a, b->types[raw->type].mt, &non_gc, &gc);
       bases_of = raw->type;
     }
     uint64_t base = ds_element_type_size(raw->rec.element_type) ? non_gc : gc;

@@ -15,7 +15,7 @@
 
 #define SOS(dac) ((dac)->sos[1])
 
-enum { SOS_GET_MODULE_DATA = 13, SOS_GET_METHOD_DESC_DATA = 20, SOS_GET_PE_FILE_NAME = 45 };
+enum { SOS_GET_METHOD_DESC_DATA = 20, SOS_GET_PE_FILE_NAME = 45 };
 enum { SOS14_GET_STATIC_BASE_ADDRESS = 3, SOS_TRAVERSE_MODULE_MAP = 14, MODULE_MAP_TYPEDEF_TO_METHOD_TABLE = 0 };
 enum { SOS15_GET_METHOD_TABLE_SLOT_ENUMERATOR = 3 };
 
@@ -162,7 +162,7 @@ ds_status ds_dac_method_image(ds_dac *dac, uint64_t method_desc, uint32_t *token
    * buffer leaves room */
   uint64_t module_data[64];
   memset(module_data, 0, sizeof module_data);
-  hr = DS_VCALL(SOS(dac), SOS_GET_MODULE_DATA, module_fn)(SOS(dac), d.module, module_data);
+  hr = DS_VCALL(SOS(dac), DS__SOS_GET_MODULE_DATA, module_fn)(SOS(dac), d.module, module_data);
   if (hr < 0)
     return ds__hr_error(err, hr, "GetModuleData");
   uint16_t wide[DS_MAX_PATH_BYTES];

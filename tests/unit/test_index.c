@@ -80,22 +80,17 @@ static void check_invoice_path(ds_fixture *fx, ds_query *q, const char *marker_n
   json_t *root = json_object_get(json_array_get(json_object_get(doc, "paths"), 0), "root");
   json_t *objs = path_objects(doc, 0);
   size_t n = json_array_size(objs);
-  if (ds_fixture_runtime_major(fx) >= 9) {
-    /* .NET 9+ statics live in a pinned object[] held by a strong handle: the root is the static
-     * field, named, with that array and handle as its detail */
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "kind")), "static field");
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "field")), "Scenarios.LeakScenario.s_invoices");
-    CU_ASSERT_PTR_NOT_NULL(json_object_get(json_object_get(root, "storage"), "handle"));
-    CU_ASSERT_FATAL(n >= 3);
-  } else {
-    /* .NET 8 (no ISOSDacInterface14, README "Runtimes"): the statics are an Object[] held by a
-     * strong handle, unnamed: the path is handle -> Object[] -> List -> array -> Invoice */
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(root, "kind")), "strong handle");
-    CU_ASSERT_PTR_NULL(json_object_get(root, "field"));
-    CU_ASSERT_EQUAL_FATAL(n, 4);
-    const char *first = json_string_value(json_object_get(json_array_get(objs, 0), "type"));
-    CU_ASSERT_STRING_EQUAL(first ? first : "", "System.Object[]");
-  }
+  /* the root is the static field, named, with the statics storage array (a pinned Object[]
+   * held by a strong handle) and its handle as its detail */
+  const char *kind = json_string_value(json_object_get(root, "kind"));
+  const char *field = json_string_value(json_object_get(root, "field"));
+  if (!kind || !field || strcmp(kind, "static field") != 0)
+    fprintf(stderr, "%s: %s: root %s %s, expected static field Scenarios.LeakScenario.s_invoices\n", fx->name,
+            marker_name, kind ? kind : "?", field ? field : "(unnamed)");
+  CU_ASSERT_STRING_EQUAL(kind ? kind : "", "static field");
+  CU_ASSERT_STRING_EQUAL(field ? field : "", "Scenarios.LeakScenario.s_invoices");
+  CU_ASSERT_PTR_NOT_NULL(json_object_get(json_object_get(root, "storage"), "handle"));
+  CU_ASSERT_FATAL(n >= 3);
   json_t *list = json_array_get(objs, n - 3), *items = json_array_get(objs, n - 2), *inv = json_array_get(objs, n - 1);
   CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(list, "type")),
                          marker(truth, "invoice.list", "type"));
@@ -167,14 +162,6 @@ static void check_fixture(ds_fixture *fx) {
   json_t *ts_path;
   json_array_foreach(json_object_get(doc, "paths"), ts_i, ts_path) {
     json_t *ts_root = json_object_get(ts_path, "root");
-    if (ds_fixture_runtime_major(fx) < 9) {
-      /* .NET 8 (no ISOSDacInterface14): the thread's statics are an Object[] held by a strong
-         handle, and the path names neither the thread nor the field (a known limitation) */
-      if (strcmp(json_string_value(json_object_get(ts_root, "kind")), "strong handle") == 0 &&
-          json_array_size(json_object_get(ts_path, "objects")) == 2)
-        thread_static = true;
-      continue;
-    }
     if (strcmp(json_string_value(json_object_get(ts_root, "kind")), "thread static") == 0) {
       thread_static = true;
       CU_ASSERT_EQUAL(json_array_size(json_object_get(ts_path, "objects")), 1);

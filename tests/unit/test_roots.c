@@ -243,7 +243,7 @@ static void check_fixture(ds_fixture *fx) {
   CU_ASSERT(marker_stack_roots >= 1);
   CU_ASSERT_EQUAL(marker_roots, marker_stack_roots);
 
-  /* the thread-static marker: a [ThreadStatic] field of the marker-holder thread (.NET 9+) */
+  /* the thread-static marker: a [ThreadStatic] field of the marker-holder thread */
   uint64_t ts_marker = marker_address(truth, "threadstatic.marker");
   json_t *leak = json_object_get(json_object_get(truth, "scenario_data"), "leak");
   uint32_t ts_os = (uint32_t)json_integer_value(json_object_get(leak, "threadstatic_thread_os_id"));
@@ -257,12 +257,9 @@ static void check_fixture(ds_fixture *fx) {
       CU_ASSERT_EQUAL(root->thread, ts_thread);
     }
   }
-  /* .NET 8 has no ISOSDacInterface14: its thread statics sit in an Object[] held by a strong
-     handle (test_index checks that path), none is reported as a thread static */
-  size_t ts_expected = ds_fixture_runtime_major(fx) >= 9 ? 1 : 0;
-  if (ts_roots != ts_expected)
+  if (ts_roots != 1)
     fprintf(stderr, "%s: %zu thread-static roots for threadstatic.marker\n", fx->name, ts_roots);
-  CU_ASSERT_EQUAL(ts_roots, ts_expected);
+  CU_ASSERT_EQUAL(ts_roots, 1);
 
   /* finalization queue */
   json_t *fin = json_object_get(truth, "finalizer");

@@ -1,7 +1,8 @@
 /*
  * dactypes.h: what the DAC says about types beyond their layout: the methods a MethodTable
  * defines (ISOSDacInterface15's slot enumerator), one MethodDesc (its MethodTable, token, native
- * code, name) and a type's static bases (ISOSDacInterface14, .NET 9+). The index build records
+ * code, name), a type's static bases (ISOSDacInterface14, .NET 9+) and, before .NET 9, a
+ * module's DomainLocalModule and a thread's ThreadLocalModule. The index build records
  * these so that mx and mdt answer without the DAC.
  *
  * Thin, bounded wrappers like dacstack.h; analysis processes only (design rule 1 of dac.h), one
@@ -47,5 +48,22 @@ ds_status ds_dac_static_bases(ds_dac *dac, uint64_t mt, uint64_t *non_gc, uint64
  * heap too, such as static classes. Generic instantiations are not in the map. */
 ds_status ds_dac_module_types(ds_dac *dac, uint64_t module, void (*fn)(void *ctx, uint64_t mt), void *ctx,
                               ds_error *err);
+
+/* Where a module's statics live before .NET 9 (its DomainLocalModule), or a thread's
+ * thread statics of a module (its ThreadLocalModule): a non-generic type's primitive static at
+ * non_gc_statics + offset, any other at gc_statics + offset (one block for the whole module); a
+ * byte of class flags per TypeDef at class_data + RID - 1 (bit 0: initialized); generic
+ * instantiations' statics through the dynamic class table (see core/analyze/statics8.c). */
+typedef struct ds_dac_local_module {
+  uint64_t class_data, dynamic_class_table, gc_statics, non_gc_statics;
+} ds_dac_local_module;
+
+/* GetDomainLocalModuleDataFromModule: an error on .NET 9+, which has no DomainLocalModule. */
+ds_status ds_dac_domain_local_module(ds_dac *dac, uint64_t module, ds_dac_local_module *out, ds_error *err);
+/* A module's index among the thread-local modules (GetModuleData's dwModuleIndex). */
+ds_status ds_dac_module_index(ds_dac *dac, uint64_t module, uint64_t *index, ds_error *err);
+/* GetThreadLocalModuleData: an error when the thread has none for that module. */
+ds_status ds_dac_thread_local_module(ds_dac *dac, uint64_t thread, uint64_t module_index, ds_dac_local_module *out,
+                                     ds_error *err);
 
 #endif

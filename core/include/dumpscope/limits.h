@@ -60,6 +60,7 @@
 #define DS_MAX_FRAME_VARS          (1u << 22)  /* arguments and locals over all frames */
 #define DS_MAX_THREAD_STATIC_TYPES (1u << 20)  /* MethodTables examined for thread statics */
 #define DS_MAX_THREAD_STATIC_FIELDS 256u       /* reference thread-static fields read per type */
+#define DS_MAX_DYNAMIC_STATICS (1u << 16)      /* .NET 8: a module's types with dynamic statics */
 #define DS_MAX_OBJECTS             4294967293u /* objects indexed: indices are u32, UINT32_MAX = none */
 #define DS_MAX_REFERENCES          4294967294u /* references indexed (CSR offsets are u32) */
 #define DS_MAX_INDEX_FIELDS        (1u << 26)  /* instance fields over all types of one index */
