@@ -165,7 +165,12 @@ static ds_status build_objects(ds__build *b, ds_error *err) {
   const char *path = b->path;
   if (b->budget)
     bound_objects(b);
-  ds_status rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
+  /* A dump taken inside a GC's plan/relocate/compact phases has no walkable heap: the index
+   * holds no objects, and everything from the DAC that needs none (threads, stacks, handles,
+   * sync blocks, segments) is built as usual; its info says why (gc_structures_valid = 0). */
+  ds_status rc = ds_heap_gc_info(b->heap)->structures_valid
+                     ? ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err)
+                     : DS_OK;
   if (rc != DS_OK)
     return rc;
   if (b->walk_status != DS_OK)

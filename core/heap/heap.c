@@ -563,9 +563,7 @@ ds_status ds_heap_walk(ds_heap *heap, int gen, ds_object_fn fn, void *ctx, ds_wa
                        ds_error *err) {
   memset(stats, 0, sizeof *stats);
   if (!heap->info.structures_valid)
-    return ds_error_set(err, DS_E_MID_GC,
-                        "the dump was taken while a garbage collection was in progress: the GC "
-                        "heap structures are not consistent, so the heap cannot be walked");
+    return ds_error_set(err, DS_E_MID_GC, "%s", DS_MID_GC_MESSAGE);
   for (size_t i = 0; i < heap->damage.error_count && i < DS_MAX_HEAP_ERRORS; i++) {
     const ds_heap_error *d = &heap->damage.errors[i];
     record_error(stats, d->object, 0, 0, SIZE_MAX, "%s", d->message);
