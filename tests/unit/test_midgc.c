@@ -228,6 +228,20 @@ static void test_heap_resources_refuse(void) {
     CU_ASSERT_EQUAL(ds_api_http_status(err.code), 409);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "during a garbage collection"));
   }
+  /* the handles hold addresses the index has no objects for: each non-null one names its target */
+  json_t *handles = must(q, "handles", "limit=100000"), *kind, *h;
+  const char *kind_name;
+  size_t targets = 0, i;
+  json_object_foreach(json_object_get(handles, "kinds"), kind_name, kind) {
+    json_array_foreach(json_object_get(kind, "handles"), i, h) {
+      CU_ASSERT(json_is_null(json_object_get(h, "object")));
+      if (json_is_string(json_object_get(h, "target")))
+        targets++;
+    }
+  }
+  CU_ASSERT(json_integer_value(json_object_get(handles, "total")) > 0);
+  CU_ASSERT(targets > 0);
+  json_decref(handles);
   /* the resources that need no heap answer */
   static const char *const fine[] = {"summary", "threads", "handles", "locks", "waits", "deadlocks", "findings", "report",
                                      NULL};
