@@ -749,6 +749,7 @@ ds_status ds_index_build_budget(ds_analysis *a, const ds_root_set *given_roots, 
   stats->total_ms = ds__now_ms() - b->t0;
   stats->live_objects = b->info.live_objects;
   stats->heap_errors = b->walk.error_count;
+  stats->heap_not_walkable = !b->info.gc_structures_valid;
 out:
   ds__build_free(b);
   free(b);

@@ -275,6 +275,13 @@ static void test_cli_exit_codes(void) {
     CU_ASSERT_EQUAL(code, cases[i].exit_code);
     if (strcmp(cmd, "analyze") == 0)
       CU_ASSERT_PTR_NOT_NULL(strstr(text, "Dump taken during a garbage collection"));
+    if (strcmp(cmd, "index") == 0) {
+      json_t *doc = run_cli(args, &code);
+      CU_ASSERT_EQUAL(code, 0);
+      CU_ASSERT(json_is_false(json_object_get(doc, "heap_walkable")));
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(doc, "objects")), 0);
+      json_decref(doc);
+    }
     free(text);
     if (cases[i].exit_code == 5) {
       json_t *doc = run_cli(args, &code);
