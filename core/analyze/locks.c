@@ -623,7 +623,8 @@ static ds_status list_monitors(ds__build *b, ds_error *err) {
     const ds__monitor *m = &b->monitors.items[k];
     uint32_t waiter_count = 0;
     ds_status rc;
-    if ((m->object < b->n || !b->n) && (rc = add_lock_waiters(b, m->object, m->address, true, &waiter_count, err)) != DS_OK)
+    if ((m->object < b->n || !b->n) &&
+        (rc = add_lock_waiters(b, m->object, m->address, true, &waiter_count, err)) != DS_OK)
       return rc;
     if (m->owner == UINT32_MAX && waiter_count == 0)
       continue;

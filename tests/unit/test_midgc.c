@@ -141,7 +141,8 @@ static void test_locks_and_findings(void) {
       continue; /* an uncontended monitor may be a thin lock in the object header: the heap's */
     json_t *m = monitor_held_by(locks, os_id_of(fx->truth, json_string_value(json_object_get(lock, "held_by"))));
     if (!m)
-      fprintf(stderr, "midgc: no monitor held as the truth's lock %s\n", json_string_value(json_object_get(lock, "name")));
+      fprintf(stderr, "midgc: no monitor held as the truth's lock %s\n",
+              json_string_value(json_object_get(lock, "name")));
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     json_t *got = json_object_get(m, "waiters");
     CU_ASSERT_EQUAL(json_array_size(got), json_array_size(waiters));
@@ -243,8 +244,8 @@ static void test_heap_resources_refuse(void) {
   CU_ASSERT(targets > 0);
   json_decref(handles);
   /* the resources that need no heap answer */
-  static const char *const fine[] = {"summary", "threads", "handles", "locks", "waits", "deadlocks", "findings", "report",
-                                     NULL};
+  static const char *const fine[] = {"summary", "threads", "handles", "locks", "waits", "deadlocks", "findings",
+                                     "report", NULL};
   for (const char *const *p = fine; *p; p++)
     json_decref(must(q, *p, ""));
   ds_query_close(q);
