@@ -22,7 +22,7 @@
 #
 # Environment: DS_FIXTURES_BIG=1, DS_FIXTURES_TIMEOUT (seconds to wait for READY, default 120;
 # "big" gets 3x), DUMPSCOPE_CLI (our CLI, which tells whether a "midgc" dump caught a GC; else
-# build/debug/server/dumpscope).  Exit codes: 0 ok, 1 failure, 2 usage.
+# build/{debug,release,asan}/server/dumpscope, the first there is).  Exit codes: 0 ok, 1 failure, 2 usage.
 set -euo pipefail
 
 die() { echo "make-fixtures: ERROR: $*" >&2; exit 1; }
@@ -229,12 +229,19 @@ scenario_command() {
 # taken, our CLI reads gc_structures_valid through the DAC, and the dump is taken again until one
 # caught the window: at 70% per attempt, 12 attempts all miss about once in 2 million runs.
 mid_gc_max_attempts=12
-cli="${DUMPSCOPE_CLI:-$here/../../build/debug/server/dumpscope}"
+# our CLI: DUMPSCOPE_CLI (ctest sets it), else the first preset build that has one
+cli="${DUMPSCOPE_CLI:-}"
+if [ -z "$cli" ]; then
+    for preset in debug release asan; do
+        cli="$here/../../build/$preset/server/dumpscope"
+        [ -x "$cli" ] && break
+    done
+fi
 
 # dump_mid_gc CREATEDUMP FLAG OUT PID LOG: sets mid_gc_attempts.
 dump_mid_gc() {
     local createdump="$1" flag="$2" out="$3" pid="$4" log="$5" valid
-    [ -x "$cli" ] || die "midgc: our CLI $cli is not built (set DUMPSCOPE_CLI): it tells whether a dump caught a GC"
+    [ -x "$cli" ] || die "midgc: our CLI is not built (cmake --build --preset debug, or set DUMPSCOPE_CLI): it tells whether a dump caught a GC"
     sleep 2   # the loops are running (they start after the truth)
     for ((mid_gc_attempts = 1; mid_gc_attempts <= mid_gc_max_attempts; mid_gc_attempts++)); do
         rm -f "$out"
