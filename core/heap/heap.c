@@ -154,8 +154,11 @@ static int compare_contexts(const void *a, const void *b) {
 }
 
 ds_status ds_heap_seal(ds_heap *heap, ds_error *err) {
-  qsort(heap->segments, heap->segment_count, sizeof *heap->segments, compare_segments);
-  qsort(heap->contexts, heap->context_count, sizeof *heap->contexts, compare_contexts);
+  /* (none may be there: a dump taken during a GC has no allocation contexts, the GC reset them) */
+  if (heap->segment_count)
+    qsort(heap->segments, heap->segment_count, sizeof *heap->segments, compare_segments);
+  if (heap->context_count)
+    qsort(heap->contexts, heap->context_count, sizeof *heap->contexts, compare_contexts);
   for (size_t i = 1; i < heap->segment_count; i++)
     if (heap->segments[i].start < heap->segments[i - 1].end)
       return ds_error_set(err, DS_E_CORRUPT, "heap segments overlap at 0x%llx",
