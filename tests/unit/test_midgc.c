@@ -274,8 +274,11 @@ static void test_cli_exit_codes(void) {
     if (code != cases[i].exit_code)
       fprintf(stderr, "midgc: dumpscope %s exited %d, expected %d\n", cmd, code, cases[i].exit_code);
     CU_ASSERT_EQUAL(code, cases[i].exit_code);
-    if (strcmp(cmd, "analyze") == 0)
+    if (strcmp(cmd, "analyze") == 0) {
       CU_ASSERT_PTR_NOT_NULL(strstr(text, "Dump taken during a garbage collection"));
+      CU_ASSERT_PTR_NOT_NULL(strstr(text, "Heap            not walkable"));
+      CU_ASSERT_PTR_NULL(strstr(text, "Top types by size")); /* no empty heap sections */
+    }
     if (strcmp(cmd, "index") == 0) {
       json_t *doc = run_cli(args, &code);
       CU_ASSERT_EQUAL(code, 0);
