@@ -68,6 +68,22 @@ static json_t *must(ds_query *q, const char *subpath, const char *query) {
 
 static long long os_id_of(json_t *truth, const char *name) { return thread_os_id(truth, name); }
 
+/* Whether every truth thread named in names has a row (with its "os_id") in rows. */
+static bool all_named_threads_in(json_t *truth, json_t *names, json_t *rows) {
+  size_t i, k;
+  json_t *name, *row;
+  json_array_foreach(names, i, name) {
+    long long want = os_id_of(truth, json_string_value(name));
+    bool seen = false;
+    json_array_foreach(rows, k, row) seen |= json_integer_value(json_object_get(row, "os_id")) == want;
+    if (!seen) {
+      fprintf(stderr, "midgc: thread %s (os %lld) missing\n", json_string_value(name), want);
+      return false;
+    }
+  }
+  return true;
+}
+
 /* ---- threads and stacks ------------------------------------------------------------------------ */
 
 static void test_threads_and_stacks(void) {
@@ -146,16 +162,7 @@ static void test_locks_and_findings(void) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     json_t *got = json_object_get(m, "waiters");
     CU_ASSERT_EQUAL(json_array_size(got), json_array_size(waiters));
-    size_t w;
-    json_t *name;
-    json_array_foreach(waiters, w, name) {
-      long long want = os_id_of(fx->truth, json_string_value(name));
-      bool seen = false;
-      size_t g;
-      json_t *row;
-      json_array_foreach(got, g, row) if (json_integer_value(json_object_get(row, "os_id")) == want) seen = true;
-      CU_ASSERT(seen);
-    }
+    CU_ASSERT(all_named_threads_in(fx->truth, waiters, got));
     checked++;
   }
   CU_ASSERT(checked >= 3); /* A, B, C */
@@ -167,15 +174,7 @@ static void test_locks_and_findings(void) {
   CU_ASSERT_EQUAL_FATAL(json_array_size(cycles), json_array_size(truth_cycles));
   json_t *cycle = json_array_get(truth_cycles, 0), *threads = json_object_get(json_array_get(cycles, 0), "threads");
   CU_ASSERT_EQUAL(json_array_size(threads), json_array_size(cycle));
-  json_t *name;
-  json_array_foreach(cycle, i, name) {
-    long long want = os_id_of(fx->truth, json_string_value(name));
-    bool seen = false;
-    size_t k;
-    json_t *row;
-    json_array_foreach(threads, k, row) if (json_integer_value(json_object_get(row, "os_id")) == want) seen = true;
-    CU_ASSERT(seen);
-  }
+  CU_ASSERT(all_named_threads_in(fx->truth, cycle, threads));
   json_decref(dl);
 
   /* exactly the deadlock (truth) and gc-in-progress, a Warning saying what is missing */
