@@ -254,8 +254,8 @@ int ds_api_http_status(ds_status code) {
   case DS_E_TRUNCATED:
   case DS_E_UNSUPPORTED:
   case DS_E_NOT_DOTNET:
-  case DS_E_MID_GC:
   case DS_E_READ: return 422;
+  case DS_E_MID_GC: return 409; /* the dump is fine; its heap was mid-collection */
   case DS_E_NO_DAC:
   case DS_E_NETWORK:
   case DS_E_CORRUPT: return 503;

@@ -219,8 +219,11 @@ void ds_api_render_summary(json_t *doc, FILE *out) {
           json_is_true(json_object_get(doc, "dump_available")) ? "" : " (not available: values unreadable)");
   fprintf(out, "Objects          %lld (%lld live), %lld types, %lld references, %lld roots\n", num(doc, "objects"),
           num(doc, "live_objects"), num(doc, "types"), num(doc, "references"), num(doc, "roots"));
-  fprintf(out, "Heap             %lld bytes, %lld free, %lld live\n", num(doc, "heap_bytes"), num(doc, "free_bytes"),
-          num(doc, "live_bytes"));
+  if (json_is_false(json_object_get(doc, "heap_walkable")))
+    fprintf(out, "Heap             not walkable: the dump was taken during a garbage collection\n");
+  else
+    fprintf(out, "Heap             %lld bytes, %lld free, %lld live\n", num(doc, "heap_bytes"), num(doc, "free_bytes"),
+            num(doc, "live_bytes"));
   if (num(doc, "heap_errors"))
     fprintf(out, "Heap errors      %lld\n", num(doc, "heap_errors"));
 }
@@ -256,9 +259,20 @@ void ds_api_render_locks(json_t *doc, FILE *out) {
   for (size_t l = 0; l < 2; l++)
     json_array_foreach(json_object_get(doc, lists[l]), i, m) {
       json_t *obj = json_object_get(m, "object");
+<<<<<<< HEAD
       char holder[96];
       lock_state(m, holder, sizeof holder);
       fprintf(out, "%-18s %-18s %-40s %-34s", str(obj, "address"), str(m, "kind"), str(obj, "type"), holder);
+=======
+      char holder[64] = "nobody";
+      json_t *h = json_object_get(m, "held_by");
+      if (json_is_object(h))
+        snprintf(holder, sizeof holder, "thread %lld (managed %lld)", num(h, "os_id"), num(h, "managed_id"));
+      /* an object the index does not hold (a mid-GC dump has no heap) is its address alone */
+      const char *address = json_is_string(obj) ? json_string_value(obj) : str(obj, "address");
+      fprintf(out, "%-18s %-12s %-40s %-28s", address, str(m, "kind"), json_is_string(obj) ? "" : str(obj, "type"),
+              holder);
+>>>>>>> midgc
       json_array_foreach(json_object_get(m, "waiters"), k, w)
         fprintf(out, " %lld", num(w, "os_id"));
       fprintf(out, "\n");
@@ -275,7 +289,10 @@ void ds_api_render_handles(json_t *doc, FILE *out) {
     json_t *h;
     json_array_foreach(json_object_get(k, "handles"), i, h) {
       fprintf(out, "  %s -> ", str(h, "handle"));
-      print_object_line(out, "", json_object_get(h, "object"));
+      if (json_is_null(json_object_get(h, "object")) && json_is_string(json_object_get(h, "target")))
+        fprintf(out, "%s (not in the index)", str(h, "target"));
+      else
+        print_object_line(out, "", json_object_get(h, "object"));
       fprintf(out, "%s", json_is_true(json_object_get(h, "pinned")) ? " pinned" : "");
       if (json_object_get(h, "static_fields"))
         fprintf(out, " (statics storage: %lld static fields)", num(h, "static_fields"));

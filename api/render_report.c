@@ -117,25 +117,32 @@ static void render_summary(json_t *s, FILE *out) {
   fprintf(out, "Runtime         .NET %s, %s GC%s, %lld heap%s\n", str(s, "runtime_version"), str(gc, "mode"),
           json_is_true(json_object_get(gc, "regions")) ? " (regions)" : " (segments)", num(gc, "heap_count"),
           num(gc, "heap_count") == 1 ? "" : "s");
-  if (json_is_true(json_object_get(s, "gc_in_progress")))
-    fprintf(out, "                TAKEN DURING A GARBAGE COLLECTION: results may be incomplete\n");
-  fprintf(out, "Heap            %s in %s objects of %s types; %s live (%s objects)\n", human(num(heap, "bytes"), a, sizeof a),
-          grouped(num(s, "objects"), b, sizeof b), grouped(num(s, "types"), c, sizeof c),
-          human(num(heap, "live_bytes"), d, sizeof d), grouped(num(s, "live_objects"), e, sizeof e));
+  bool no_heap = json_is_true(json_object_get(s, "gc_in_progress"));
+  if (no_heap)
+    fprintf(out, "                TAKEN DURING A GARBAGE COLLECTION: the heap cannot be walked\n"
+                 "Heap            not walkable: see the threads, stacks, handles and locks\n");
+  else
+    fprintf(out, "Heap            %s in %s objects of %s types; %s live (%s objects)\n",
+            human(num(heap, "bytes"), a, sizeof a), grouped(num(s, "objects"), b, sizeof b),
+            grouped(num(s, "types"), c, sizeof c), human(num(heap, "live_bytes"), d, sizeof d),
+            grouped(num(s, "live_objects"), e, sizeof e));
   if (json_is_integer(json_object_get(heap, "committed_bytes")))
     fprintf(out, "Memory          %s committed, %s used by the GC's segments\n", human(num(heap, "committed_bytes"), a, sizeof a),
             human(num(heap, "used_bytes"), b, sizeof b));
   size_t i;
   json_t *g;
   json_array_foreach(json_object_get(heap, "generations"), i, g) {
+    if (no_heap)
+      break; /* per-generation object counts come from the walk */
     long long bytes = num(g, "bytes");
     fprintf(out, "  %-7s %10s  %12s objects  %5.1f%% free  %10s live\n", str(g, "generation"), human(bytes, a, sizeof a),
             grouped(num(g, "objects"), b, sizeof b), bytes ? 100.0 * (double)num(g, "free_bytes") / (double)bytes : 0.0,
             human(num(g, "live_bytes"), c, sizeof c));
   }
   json_t *fin = json_object_get(s, "finalization");
-  fprintf(out, "Finalization    %lld registered (%lld never disposed), %lld ready for finalization\n",
-          num(fin, "registered"), num(fin, "undisposed"), num(fin, "ready"));
+  if (!no_heap) /* its counts are of objects */
+    fprintf(out, "Finalization    %lld registered (%lld never disposed), %lld ready for finalization\n",
+            num(fin, "registered"), num(fin, "undisposed"), num(fin, "ready"));
   fprintf(out, "Threads         %lld managed: %lld alive, %lld blocked, %lld thread pool, %lld with an exception\n",
           num(th, "managed"), num(th, "alive"), num(th, "blocked"), num(th, "thread_pool"), num(th, "with_exception"));
   fprintf(out, "Roots           %s, %lld pinned handles; %s references\n", grouped(num(s, "roots"), a, sizeof a),
@@ -174,17 +181,9 @@ static void render_strings(FILE *out, json_t *s) {
 
 void ds_api_render_dominators(json_t *doc, FILE *out);
 
-void ds_api_render_report(json_t *doc, FILE *out) {
+/* Leak suspects, retained sizes, top types, LOH, strings and exceptions: what the heap walk gives. */
+static void render_heap_sections(json_t *doc, FILE *out) {
   char a[32], b[32];
-  fprintf(out, "dumpscope analysis report\n=========================\n");
-  section(out, "Summary");
-  render_summary(json_object_get(doc, "summary"), out);
-  json_t *counts = json_object_get(doc, "finding_counts");
-  char title[128];
-  snprintf(title, sizeof title, "Findings (%lld errors, %lld warnings, %lld information)", num(counts, "error"),
-           num(counts, "warning"), num(counts, "information"));
-  section(out, title);
-  ds_api_render_findings(doc, out);
   json_t *suspects = json_object_get(doc, "leak_suspects");
   if (json_is_array(suspects)) {
     section(out, "Leak suspects");
@@ -256,7 +255,27 @@ void ds_api_render_report(json_t *doc, FILE *out) {
   json_t *e;
   json_array_foreach(json_object_get(exc, "groups"), i, e)
     fprintf(out, "  %8lld  %s: %s\n", num(e, "count"), str(e, "type"), str(e, "label"));
+}
+
+void ds_api_render_report(json_t *doc, FILE *out) {
+  fprintf(out, "dumpscope analysis report\n=========================\n");
+  section(out, "Summary");
+  render_summary(json_object_get(doc, "summary"), out);
+  json_t *counts = json_object_get(doc, "finding_counts");
+  char title[128];
+  snprintf(title, sizeof title, "Findings (%lld errors, %lld warnings, %lld information)", num(counts, "error"),
+           num(counts, "warning"), num(counts, "information"));
+  section(out, title);
+  ds_api_render_findings(doc, out);
+  if (json_is_true(json_object_get(json_object_get(doc, "summary"), "gc_in_progress"))) {
+    section(out, "Heap");
+    fprintf(out, "Not walkable: the dump was taken during a garbage collection, so there are no leak suspects,\n"
+                 "retained sizes, types, strings or exceptions from the heap. Take another dump for those.\n");
+  } else {
+    render_heap_sections(doc, out);
+  }
   section(out, "Thresholds used");
+  size_t i;
   json_t *s;
   json_array_foreach(json_object_get(doc, "settings"), i, s) {
     json_t *v = json_object_get(s, "value");

@@ -520,6 +520,12 @@ static void add_warnings(ds_query *q, json_t *doc) {
   json_object_set_new(doc, "warnings", list);
 }
 
+/* What an index of a dump taken during a garbage collection can answer: everything that comes from
+ * the DAC without walking the heap (threads, stacks, handles, sync blocks, the report). Every other
+ * resource, including any added later, answers DS_E_MID_GC (409 heap_not_walkable) on such an index. */
+static const char without_heap[] = "summary,threads,stack,frames,mk,mu,muf,handles,locks,waits,deadlocks,findings,"
+                                   "report";
+
 ds_status ds_api_call(const ds_api_resource *r, ds_query *q, const ds_api_args *args, json_t **out, ds_error *err) {
   *out = NULL;
   for (size_t i = 0; i < args->count; i++) {
@@ -532,6 +538,8 @@ ds_status ds_api_call(const ds_api_resource *r, ds_query *q, const ds_api_args *
   size_t offset = 0, limit = 0;
   ds_status rc;
   if (r->list_key && (rc = read_window(args, &offset, &limit, err)) != DS_OK)
+    return rc;
+  if (!listed(without_heap, r->name) && (rc = ds_query_heap_walkable(q, err)) != DS_OK)
     return rc;
   json_t *doc = NULL;
   rc = r->handler(q, args, &doc, err);

@@ -22,6 +22,7 @@ static int exit_code_for(ds_status rc) {
   case DS_OK: return 0;
   case DS_E_ARG: return 2;
   case DS_E_NOT_FOUND: return 3;
+  case DS_E_MID_GC: return 5; /* taken during a GC: the heap cannot be walked (README) */
   default: return 1;
   }
 }

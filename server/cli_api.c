@@ -210,11 +210,15 @@ static int cmd_index(const ds_cli_args *o) {
   if (stats.heap_errors && !o->json)
     fprintf(stderr, "dumpscope: the heap is damaged: %zu error(s); the index covers what could be walked\n",
             stats.heap_errors);
+  if (stats.heap_not_walkable && !o->json) /* still a success: the report says it (README) */
+    fprintf(stderr, "dumpscope: the dump was taken during a garbage collection: indexed without the heap "
+                    "(threads, stacks, handles and locks only)\n");
   if (o->json) {
     json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:I,s:f}", "index", path, "objects", (json_int_t)stats.objects,
                           "references", (json_int_t)stats.edges, "roots", (json_int_t)stats.roots, "live_objects",
                           (json_int_t)stats.live_objects, "build_ms", stats.total_ms);
     json_object_set_new(j, "heap_errors", json_integer((json_int_t)stats.heap_errors));
+    json_object_set_new(j, "heap_walkable", json_boolean(!stats.heap_not_walkable));
     ds_cli_print_json(j);
   } else {
     printf("%s\n", path);

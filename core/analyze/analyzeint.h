@@ -131,6 +131,7 @@ typedef struct ds__wait {
   uint32_t object;           /* the object waited on, UINT32_MAX when unknown */
   uint32_t holder;           /* the thread holding it, UINT32_MAX when none or unknown */
   uint32_t readers;          /* reader-writer locks: threads holding it for reading */
+  uint64_t monitor;          /* no heap (a mid-GC dump): the address of the monitor waited on, else 0 */
 } ds__wait;
 
 /* Row flags of the lock-kind table (locks.c) that the wait graph and findings read. */

@@ -165,7 +165,12 @@ static ds_status build_objects(ds__build *b, ds_error *err) {
   const char *path = b->path;
   if (b->budget)
     bound_objects(b);
-  ds_status rc = ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err);
+  /* A dump taken inside a GC's plan/relocate/compact phases has no walkable heap: the index
+   * holds no objects, and everything from the DAC that needs none (threads, stacks, handles,
+   * sync blocks, segments) is built as usual; its info says why (gc_structures_valid = 0). */
+  ds_status rc = ds_heap_gc_info(b->heap)->structures_valid
+                     ? ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err)
+                     : DS_OK;
   if (rc != DS_OK)
     return rc;
   if (b->walk_status != DS_OK)
@@ -773,6 +778,7 @@ static ds_status run_build(ds_analysis *a, const ds_root_set *given_roots, const
   stats->total_ms = ds__now_ms() - b->t0;
   stats->live_objects = b->info.live_objects;
   stats->heap_errors = b->walk.error_count;
+  stats->heap_not_walkable = !b->info.gc_structures_valid;
 out:
   ds__build_free(b);
   free(b);

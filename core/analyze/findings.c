@@ -131,17 +131,18 @@ static void memory_facts(ds__build *b) {
   }
 }
 
-/* Results may be incomplete: the GC was moving objects when the dump was taken. (Today the walk
- * refuses such a dump with DS_E_MID_GC before any index exists, on purpose: README says why; the
- * finding is here for when a walk can recover from a GC in flight.) */
+/* The dump was taken while a GC planned, relocated or compacted (the runtime's GC structures were
+ * invalid): the build skipped the heap walk (build.c), so the report says what it lacks and why. */
 static ds_status check_gc_in_progress(ds__build *b, ds_error *err) {
   if (ds_heap_gc_info(b->heap)->structures_valid)
     return DS_OK;
   b->report.gc_in_progress = 1;
   ds__finding_text text = {
       .severity = DS_SEVERITY_WARNING, .code = "gc-in-progress", .title = "Dump taken during a garbage collection",
-      .description = "The GC's structures were not valid when the dump was taken: objects may have been moving, "
-                     "so the heap, roots and sizes shown may be incomplete or wrong.",
+      .description = "The GC's structures were not valid when the dump was taken (a collection was planning, "
+                     "relocating or compacting): objects were moving, so the heap cannot be walked and this analysis "
+                     "has no objects, types, references, retained sizes, strings or heap findings. Threads, stacks, "
+                     "handles, sync-block locks and deadlocks come from the runtime without the heap and are shown.",
       .recommendation = "Take another dump; if dumps keep landing inside a GC, the process spends much of its "
                         "time collecting (check allocation rates and gen 2 collections).",
       .setting = -1};

@@ -479,6 +479,26 @@ static uint32_t owner_on_stack(ds__build *b, uint32_t t, const ds__wait *w) {
   return UINT32_MAX;
 }
 
+/* A dump without a walkable heap (taken during a GC) has no objects to score: the monitor thread t
+ * waits on is a stack root of the blocking frame (or its caller) whose address is a sync block's
+ * object held by another thread. Both addresses are the GC's view of the moment (a relocation
+ * updates stack roots and sync blocks alike), so they agree outside the relocation itself. */
+static void monitor_by_address(ds__build *b, uint32_t t, ds__wait *w) {
+  const ds_root_set *roots = b->roots;
+  for (size_t r = 0; r < roots->root_count; r++) {
+    const ds_index_root *root = &b->iroots[r];
+    if (root->kind != DS_ROOT_STACK || root->thread != t || root->frame >= roots->frame_count ||
+        root->frame > w->frame + 1)
+      continue;
+    const ds__monitor *m = monitor_of(b, root->raw_object);
+    if (m && m->owner != UINT32_MAX && m->owner != t) {
+      w->monitor = m->address;
+      w->holder = m->owner;
+      return;
+    }
+  }
+}
+
 /* What thread t is blocked on: the blocking frame (the highest row among its innermost frames),
  * the object it waits for (from the stack roots of that frame and its caller), and who holds it. */
 static void analyse_wait(ds__build *b, uint32_t t, ds__wait *w) {
@@ -520,6 +540,8 @@ static void analyse_wait(ds__build *b, uint32_t t, ds__wait *w) {
   }
   if (w->object == UINT32_MAX && w->kind->search == SEARCH_TYPE_OR_OWNER)
     w->object = owner_on_stack(b, t, w);
+  if (!b->n && w->kind->search == SEARCH_MONITOR)
+    monitor_by_address(b, t, w);
   if (w->object != UINT32_MAX && w->kind->owner) {
     w->holder = w->kind->owner(b, w->object, w->mode, &w->readers);
     if (w->holder == t)
@@ -553,11 +575,13 @@ static ds_status analyse_waits(ds__build *b, ds_error *err) {
 
 /* Appends the threads waiting on object in a way that lists them as its waiters (DS__LK_WAITER),
  * in thread order, with their modes; *count of them (count_only: only counts). */
-static ds_status add_lock_waiters(ds__build *b, uint32_t object, bool count_only, uint32_t *count, ds_error *err) {
+static ds_status add_lock_waiters(ds__build *b, uint32_t object, uint64_t monitor, bool count_only, uint32_t *count,
+                                  ds_error *err) {
   *count = 0;
   for (size_t t = 0; t < b->roots->thread_count; t++) {
     const ds__wait *w = &b->waits[t];
-    if (w->object != object || !(w->flags & DS__LK_WAITER))
+    bool same = object != UINT32_MAX ? w->object == object : monitor && w->monitor == monitor;
+    if (!same || !(w->flags & DS__LK_WAITER))
       continue;
     ++*count;
     if (count_only)
@@ -573,7 +597,7 @@ static ds_status add_lock_waiters(ds__build *b, uint32_t object, bool count_only
 
 ds_status ds__lock_waiters(ds__build *b, uint32_t object, uint32_t *first, uint32_t *count, ds_error *err) {
   *first = (uint32_t)b->waiters.count;
-  return add_lock_waiters(b, object, false, count, err);
+  return add_lock_waiters(b, object, 0, false, count, err);
 }
 
 /* Appends a lock instance with its values and (when it is in the heap) its waiters. */
@@ -583,7 +607,8 @@ static ds_status add_lock(ds__build *b, uint64_t address, uint32_t object, const
                         .first_value = (uint32_t)b->lock_values.count, .value_count = (uint32_t)values->count,
                         .first_waiter = (uint32_t)b->waiters.count};
   ds_status rc = DS_OK;
-  if (object < b->n && (rc = add_lock_waiters(b, object, false, &lock.waiter_count, err)) != DS_OK)
+  if ((object < b->n || (!b->n && flags == DS_LOCK_MONITOR)) &&
+      (rc = add_lock_waiters(b, object, address, false, &lock.waiter_count, err)) != DS_OK)
     return rc;
   for (size_t v = 0; v < values->count && rc == DS_OK; v++)
     DS__VEC_PUSH(b->lock_values, values->items[v], DS_MAX_OBJECTS, rc);
@@ -598,7 +623,8 @@ static ds_status list_monitors(ds__build *b, ds_error *err) {
     const ds__monitor *m = &b->monitors.items[k];
     uint32_t waiter_count = 0;
     ds_status rc;
-    if (m->object < b->n && (rc = add_lock_waiters(b, m->object, true, &waiter_count, err)) != DS_OK)
+    if ((m->object < b->n || !b->n) &&
+        (rc = add_lock_waiters(b, m->object, m->address, true, &waiter_count, err)) != DS_OK)
       return rc;
     if (m->owner == UINT32_MAX && waiter_count == 0)
       continue;
@@ -649,7 +675,7 @@ static ds_status list_lock_objects(ds__build *b, ds_error *err) {
       continue;
     uint32_t waiter_count = 0;
     lock_values values = {.b = b};
-    if ((rc = add_lock_waiters(b, (uint32_t)i, true, &waiter_count, err)) == DS_OK &&
+    if ((rc = add_lock_waiters(b, (uint32_t)i, 0, true, &waiter_count, err)) == DS_OK &&
         !(waiter_count == 0 && part_of_lock(b, kind_of_type, (uint32_t)i)) &&
         kind->state(b, (uint32_t)i, waiter_count, &values))
       rc = add_lock(b, b->addr.items[i], (uint32_t)i, kind->name, 0, &values, err);

@@ -44,7 +44,7 @@ const char *ds_status_name(ds_status code) {
   case DS_E_READ: return "memory_not_in_dump";
   case DS_E_NO_DAC: return "dac_not_found";
   case DS_E_DAC: return "dac_error";
-  case DS_E_MID_GC: return "taken_during_gc";
+  case DS_E_MID_GC: return "heap_not_walkable";
   case DS_E_NOT_FOUND: return "not_found";
   case DS_E_NETWORK: return "network_error";
   }

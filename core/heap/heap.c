@@ -154,8 +154,11 @@ static int compare_contexts(const void *a, const void *b) {
 }
 
 ds_status ds_heap_seal(ds_heap *heap, ds_error *err) {
-  qsort(heap->segments, heap->segment_count, sizeof *heap->segments, compare_segments);
-  qsort(heap->contexts, heap->context_count, sizeof *heap->contexts, compare_contexts);
+  /* (none may be there: a dump taken during a GC has no allocation contexts, the GC reset them) */
+  if (heap->segment_count)
+    qsort(heap->segments, heap->segment_count, sizeof *heap->segments, compare_segments);
+  if (heap->context_count)
+    qsort(heap->contexts, heap->context_count, sizeof *heap->contexts, compare_contexts);
   for (size_t i = 1; i < heap->segment_count; i++)
     if (heap->segments[i].start < heap->segments[i - 1].end)
       return ds_error_set(err, DS_E_CORRUPT, "heap segments overlap at 0x%llx",
@@ -563,9 +566,7 @@ ds_status ds_heap_walk(ds_heap *heap, int gen, ds_object_fn fn, void *ctx, ds_wa
                        ds_error *err) {
   memset(stats, 0, sizeof *stats);
   if (!heap->info.structures_valid)
-    return ds_error_set(err, DS_E_MID_GC,
-                        "the dump was taken while a garbage collection was in progress: the GC "
-                        "heap structures are not consistent, so the heap cannot be walked");
+    return ds_error_set(err, DS_E_MID_GC, "%s", DS_MID_GC_MESSAGE);
   for (size_t i = 0; i < heap->damage.error_count && i < DS_MAX_HEAP_ERRORS; i++) {
     const ds_heap_error *d = &heap->damage.errors[i];
     record_error(stats, d->object, 0, 0, SIZE_MAX, "%s", d->message);

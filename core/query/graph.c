@@ -595,6 +595,8 @@ static ds_status query_handles(ds_query *q, size_t limit, json_t **out, ds_error
       ds__jset(h, "handle", ds__json_hex(root->address));
       ds__jset(h, "object", root->object < q->n ? ds__object_ref(q, root->object) : json_null());
       ds__jset(h, "pinned", json_boolean(root->pinned));
+      if (root->object >= q->n && root->raw_object) /* e.g. a mid-GC index: no objects */
+        ds__jset(h, "target", ds__json_hex(root->raw_object));
       if (root->secondary < q->n)
         ds__jset(h, "secondary", ds__object_ref(q, root->secondary));
       if (root->kind == DS_ROOT_HANDLE_REFCOUNTED)

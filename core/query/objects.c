@@ -596,6 +596,7 @@ static ds_status query_summary(ds_query *q, json_t **out, ds_error *err) {
   ds__jset(doc, "server_gc", json_boolean(in->server_gc));
   ds__jset(doc, "regions", json_boolean(in->regions));
   ds__jset(doc, "heap_count", json_integer(in->heap_count));
+  ds__jset(doc, "heap_walkable", json_boolean(in->gc_structures_valid));
   ds__jset(doc, "objects", json_integer((json_int_t)in->object_count));
   ds__jset(doc, "references", json_integer((json_int_t)in->edge_count));
   ds__jset(doc, "types", json_integer((json_int_t)in->type_count));

@@ -133,6 +133,12 @@ void ds_query_close(ds_query *q) {
 
 ds_index *ds_query_index(ds_query *q) { return q->idx; }
 
+ds_status ds_query_heap_walkable(ds_query *q, ds_error *err) {
+  if (q->info->gc_structures_valid)
+    return DS_OK;
+  return ds_error_set(err, DS_E_MID_GC, "%s", DS_MID_GC_MESSAGE);
+}
+
 /* ---- objects -------------------------------------------------------------------------------- */
 
 const ds_index_segment *ds__segment_of(const ds_query *q, uint64_t addr) {

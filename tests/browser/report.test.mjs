@@ -263,3 +263,32 @@ test('the comparison of two dumps: the base picked on the page, the truth\'s gro
   await page.close();
   assert.deepEqual(b.errors, [], 'no script error on any page');
 });
+
+// A dump taken during a garbage collection (the midgc fixture): the overview says the heap cannot
+// be walked, the report shows the gc-in-progress finding with the truth's deadlock and no heap
+// figures, a heap page says why it has nothing, and the threads page lists the truth's threads.
+test('a dump taken during a GC: overview and report say the heap cannot be walked; threads still shown', async () => {
+  const mid = fixture('midgc-wks-heap');
+  const up = await upload(d, admin, mid.dump);
+  assert.ok(up.status === 201 || up.status === 200, up.text);
+  const job = await waitJob(d, admin, up.json.job, ['done', 'failed']);
+  assert.equal(job.state, 'done', JSON.stringify(job));
+  const id = up.json.id;
+  const page = await newPage(b);
+  await go(page, d.url, `/dumps/${id}`);
+  await signIn(page, reader);
+  assert.equal(await page.locator('#heap-not-walkable').count(), 1, await page.locator('main').innerText());
+  await page.locator('nav.tabs a[data-tab=report]').click();
+  await settled(page);
+  assert.equal(await page.locator('#gc-in-progress').count(), 1);
+  assert.equal(await page.locator('article.finding[data-code=gc-in-progress]').count(), 1);
+  assert.equal(await page.locator('article.finding[data-code=deadlock]').count(), mid.truth.deadlocks.length);
+  assert.match(await page.locator('main').innerText(), /not walkable/);
+  await go(page, d.url, `/dumps/${id}/heap/2`);
+  assert.match(await page.locator('main .alert').first().innerText(), /Taken during a garbage collection/);
+  await go(page, d.url, `/dumps/${id}/threads`);
+  const gcLoop = mid.truth.threads.find((t) => t.name === 'gc-loop');
+  assert.ok((await page.locator('main').innerText()).includes(String(gcLoop.os_id)));
+  await page.close();
+  assert.deepEqual(b.errors, [], 'no script error on any page');
+});

@@ -136,3 +136,33 @@ test('a bad finding setting keeps the daemon from starting, naming it', () => {
   assert.equal(r.status, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /finding_settings.*pinned_handles/);
 });
+
+// A dump taken during a garbage collection (the midgc fixture): the worker indexes it without the
+// heap, the report leads with the gc-in-progress finding (and the truth's deadlock), threads and
+// locks answer, and every heap resource answers 409 heap_not_walkable.
+test('a dump taken during a GC: the report says so, heap resources answer 409 heap_not_walkable', async () => {
+  const mid = fixture('midgc-wks-heap');
+  const up = await upload(d, uploader, mid.dump, 'midgc-wks-heap.dmp');
+  assert.equal(up.status, 201, up.text);
+  const job = await waitJob(d, reader, up.json.job, ['done', 'failed']);
+  assert.equal(job.state, 'done', JSON.stringify(job));
+  const id = up.json.id;
+  const rep = await api(d, `/dumps/${id}/report`, { token: reader });
+  assert.equal(rep.status, 200, rep.text.slice(0, 300));
+  assert.equal(rep.json.summary.gc_in_progress, true);
+  const codes = rep.json.findings.map((f) => f.code).sort();
+  assert.deepEqual(codes, ['deadlock', 'gc-in-progress']);
+  assert.equal(rep.json.findings.find((f) => f.code === 'gc-in-progress').severity, 'warning');
+  for (const path of ['gen/2', 'heap/stat', 'heap/objects', 'dominators', 'strings', 'fragmentation']) {
+    const r = await api(d, `/dumps/${id}/${path}`, { token: reader });
+    assert.equal(r.status, 409, `${path}: ${r.text.slice(0, 200)}`);
+    assert.equal(r.json.error.code, 'heap_not_walkable');
+    assert.match(r.json.error.message, /during a garbage collection/);
+  }
+  const threads = await api(d, `/dumps/${id}/threads`, { token: reader });
+  assert.equal(threads.status, 200);
+  const gcLoop = mid.truth.threads.find((t) => t.name === 'gc-loop');
+  assert.ok(threads.json.threads.some((t) => t.os_id === gcLoop.os_id));
+  const locks = await api(d, `/dumps/${id}/locks`, { token: reader });
+  assert.equal(locks.status, 200);
+});

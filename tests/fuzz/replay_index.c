@@ -67,7 +67,7 @@ static int make_seed(const char *dir) {
   ds_index_report report = {.string_count = 0, .first_exception = 3, .exception_count_groups = 1,
                             .exception_count = 2, .dump_kind = DS_DUMP_KIND_HEAP};
   ds_index_info info = {.object_count = 3, .edge_count = 2, .type_count = 2, .root_count = 1, .free_type = UINT32_MAX,
-                        .string_type = UINT32_MAX};
+                        .string_type = UINT32_MAX, .gc_structures_valid = 1}; /* 0: a mid-GC index, no heap */
   ds_index_writer *w = NULL;
   ds_error err;
   char path[4096];

@@ -13,14 +13,16 @@
 # Default set: process "main" in variants wks, svr, seg, and process "locks" in variant wks;
 # full + heap dump each (main-wks and locks-wks also a gdb `gcore` core dump, kind "core", taken
 # first: every MethodTable in it is then in the full dump taken after it); processes "report",
-# "growth1" and "growth2" in variant wks, heap dump only; the real applications of realapps.sh
+# "growth1" and "growth2" in variant wks, heap dump only; process "midgc" in variant wks, a heap dump
+# taken during a garbage collection (dumped until one is: see dump_mid_gc); the real applications of realapps.sh
 # ("vbcs" idle, "aspnet" under load), heap dump only. Older runtimes: the same program
 # published self-contained for net8.0 and net9.0 (the runtime, its DAC and createdump in the publish
 # folder), main in wks (full), svr and seg (heap), locks in wks (heap) for each.
 # With --big or DS_FIXTURES_BIG=1: also process "big" (variant wks, heap dump only).
 #
 # Environment: DS_FIXTURES_BIG=1, DS_FIXTURES_TIMEOUT (seconds to wait for READY, default 120;
-# "big" gets 3x).  Exit codes: 0 ok, 1 failure, 2 usage.
+# "big" gets 3x), DUMPSCOPE_CLI (our CLI, which tells whether a "midgc" dump caught a GC; else
+# build/{debug,release,asan}/server/dumpscope, the first there is).  Exit codes: 0 ok, 1 failure, 2 usage.
 set -euo pipefail
 
 die() { echo "make-fixtures: ERROR: $*" >&2; exit 1; }
@@ -93,7 +95,7 @@ set_dir="$outdir/$key"
 # PROCESS:VARIANT:KINDS[:FRAMEWORK]; without FRAMEWORK it runs on the SDK's runtime with `dotnet`,
 # with one (net8.0, net9.0) it is that runtime's self-contained publish of the same program.
 units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:core full heap" "report:wks:heap"
-       "growth1:wks:heap" "growth2:wks:heap")
+       "growth1:wks:heap" "growth2:wks:heap" "midgc:wks:heap")
 units+=("${realapps_units[@]}")
 [ "$big" = 1 ] && units+=("big:wks:heap")
 # Older runtimes: every GC variant, both dump kinds and the locks scenario on each, nothing more.
@@ -220,6 +222,42 @@ scenario_command() {
     fi
 }
 
+# ---- the mid-GC dump ---------------------------------------------------------------------------
+# The "midgc" process collects (blocking, compacting, gen 2) back to back on a ~80 MB heap of
+# 2.5M linked objects. The runtime calls its GC structures invalid only during plan_phase (plan,
+# relocate, compact; gc.cpp), about two thirds of the time here (measured: 26 dumps in 40, 19 of
+# 30 of them with an ASan build using both cores). A dump is taken, our CLI reads
+# gc_structures_valid through the DAC, and the dump is taken again until one caught the window:
+# at 65% per attempt, 12 attempts all miss about once in 300,000 runs.
+mid_gc_max_attempts=12
+# our CLI: DUMPSCOPE_CLI (ctest sets it), else the first preset build that has one
+cli="${DUMPSCOPE_CLI:-}"
+if [ -z "$cli" ]; then
+    for preset in debug release asan; do
+        cli="$here/../../build/$preset/server/dumpscope"
+        [ -x "$cli" ] && break
+    done
+fi
+
+# dump_mid_gc CREATEDUMP FLAG OUT PID LOG: sets mid_gc_attempts.
+dump_mid_gc() {
+    local createdump="$1" flag="$2" out="$3" pid="$4" log="$5" valid
+    [ -x "$cli" ] || die "midgc: our CLI is not built (cmake --build --preset debug, or set DUMPSCOPE_CLI): it tells whether a dump caught a GC"
+    sleep 2   # the loops are running (they start after the truth)
+    for ((mid_gc_attempts = 1; mid_gc_attempts <= mid_gc_max_attempts; mid_gc_attempts++)); do
+        rm -f "$out"
+        if ! "$createdump" "$flag" -f "$out" "$pid" >"$log" 2>&1; then
+            cat "$log" >&2
+            die "midgc: createdump $flag failed for pid $pid (is ptrace allowed? see above)"
+        fi
+        valid="$("$cli" info "$out" --json 2>>"$log" | sed -n 's/.*"gc_structures_valid": *\([a-z]*\).*/\1/p')"
+        echo "attempt $mid_gc_attempts: gc_structures_valid=$valid" >>"$log"
+        [ "$valid" = false ] && return 0
+        [ "$valid" = true ] || die "midgc: $cli info could not read the dump $out (log: $log)"
+    done
+    die "midgc: none of $mid_gc_max_attempts dumps was taken during a GC (log: $log)"
+}
+
 # ---- one unit: run the process, dump it, kill it ---------------------------------------------
 variant_env() {
     case "$1" in
@@ -288,6 +326,9 @@ run_unit() {
             # gdb writes the untouched reserved mappings (malloc arenas) as zeros where the kernel
             # leaves holes: punch them back (about 940 MiB of file, under 40 MiB on disk).
             fallocate --dig-holes "$file.partial" 2>/dev/null || true
+        elif [ "$process" = midgc ]; then
+            dump_mid_gc "$createdump" "$flag" "$file.partial" "$pid" "$set_dir/$base-$kind.createdump.log"
+            line="$line, $mid_gc_attempts attempt(s) to catch a GC"
         elif ! "$createdump" "$flag" -f "$file.partial" "$pid" >"$set_dir/$base-$kind.createdump.log" 2>&1; then
             cat "$set_dir/$base-$kind.createdump.log" >&2
             die "$base: createdump $flag failed for pid $pid (is ptrace allowed? see above)"
@@ -323,7 +364,7 @@ done
 # ---- fixtures.json (last, atomically) --------------------------------------------------------
 runtime_version="$(sed -n 's/^ *"runtime_version": "\(.*\)",\{0,1\}$/\1/p' "$set_dir/main-wks.truth.json" | head -1)"
 all_units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "locks:wks:core full heap" "report:wks:heap"
-           "growth1:wks:heap" "growth2:wks:heap" "big:wks:heap" "${version_units[@]}")
+           "growth1:wks:heap" "growth2:wks:heap" "midgc:wks:heap" "big:wks:heap" "${version_units[@]}")
 {
     echo "{"
     echo "  \"key\": \"$key\","
@@ -340,9 +381,9 @@ all_units=("main:wks:core full heap" "main:svr:full heap" "main:seg:full heap" "
         for kind in full heap core; do   # (listed in this order whatever order they were taken in)
             case " $kinds " in *" $kind "*) ;; *) continue ;; esac
             [ -f "$set_dir/$base-$kind.dmp" ] || continue
-            printf '%s    { "name": "%s", "process": "%s", "variant": "%s", "kind": "%s", "framework": "%s", "runtime_version": "%s", "dump": "%s", "truth": "%s", "dump_size": %s }' \
+            printf '%s    { "name": "%s", "process": "%s", "variant": "%s", "kind": "%s", "framework": "%s", "runtime_version": "%s", "dump": "%s", "truth": "%s", "dump_size": %s, "gc_structures_valid": %s }' \
                 "$sep" "$base-$kind" "$p" "$v" "$kind" "${fw:-sdk}" "$rv" "$base-$kind.dmp" "$base.truth.json" \
-                "$(stat -c %s "$set_dir/$base-$kind.dmp")"
+                "$(stat -c %s "$set_dir/$base-$kind.dmp")" "$([ "$p" = midgc ] && echo false || echo true)"
             sep=$',\n'
         done
     done

@@ -50,6 +50,8 @@ static void load_all(void) {
     snprintf(x->framework, sizeof x->framework, "%s", framework ? framework : "sdk");
     snprintf(x->dump, sizeof x->dump, "%s/%s", dir, json_string_value(json_object_get(f, "dump")));
     snprintf(x->truth_path, sizeof x->truth_path, "%s/%s", dir, json_string_value(json_object_get(f, "truth")));
+    json_t *valid = json_object_get(f, "gc_structures_valid");
+    x->gc_structures_valid = !json_is_false(valid);
     if (access(x->dump, R_OK) != 0) {
       /* make-fixtures.sh lists only what it made: a listed dump that is gone is a broken fixture
          set, and every test that asks for fixtures fails naming it */
@@ -75,7 +77,7 @@ size_t ds_fixtures(const char *process, ds_fixture **out) {
   }
   size_t n = 0;
   for (size_t i = 0; i < cache_count; i++)
-    if (!process || strcmp(cache[i].process, process) == 0)
+    if (process ? strcmp(cache[i].process, process) == 0 : cache[i].gc_structures_valid)
       selected[n++] = cache[i];
   CU_ASSERT_FATAL(n > 0); /* no fixtures = a failure, never a skip */
   CU_ASSERT_FATAL(missing_count == 0); /* a listed dump that is missing fails too (named on stderr) */

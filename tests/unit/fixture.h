@@ -22,10 +22,12 @@ typedef struct ds_fixture {
   char dump[4096];      /* absolute path */
   char truth_path[4096];
   json_t *truth;        /* parsed truth, owned */
+  bool gc_structures_valid; /* false: taken during a GC (process "midgc"): no heap to walk */
 } ds_fixture;
 
-/* Loads the fixture list (cached for the process). process may be NULL for all. Returns the
- * number of fixtures and sets *out; 0 (and a CUnit failure) when none are available. */
+/* Loads the fixture list (cached for the process). process may be NULL for every fixture whose
+ * heap can be walked (the mid-GC dumps are asked for by name: ds_fixtures("midgc", ...)). Returns
+ * the number of fixtures and sets *out; 0 (and a CUnit failure) when none are available. */
 size_t ds_fixtures(const char *process, ds_fixture **out);
 /* Directory of the fixture set, e.g. for writing scratch copies next to it. */
 const char *ds_fixtures_dir(void);

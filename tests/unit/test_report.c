@@ -223,6 +223,12 @@ static void test_report_matches_truth(void) {
     json_t *report = NULL;
     ds_error err = {0};
     CU_ASSERT_EQUAL_FATAL(ds_query_report(q, &report, &err), DS_OK);
+    /* a walkable dump never says it was taken during a GC (test_midgc.c: the one that was) */
+    CU_ASSERT(json_is_false(json_object_get(json_object_get(report, "summary"), "gc_in_progress")));
+    json_t *finding;
+    size_t f;
+    json_array_foreach(json_object_get(report, "findings"), f, finding)
+      CU_ASSERT_STRING_NOT_EQUAL(json_string_value(json_object_get(finding, "code")), "gc-in-progress");
     check_summary(&fx[i], q, report);
     check_types(&fx[i], report);
     check_against_resources(q, report);

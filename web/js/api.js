@@ -43,12 +43,14 @@ export class ApiError extends Error {
   }
   get headline() {
     if (this.status === 0) return 'Cannot reach the server';
+    if (this.code === 'heap_not_walkable') return 'Taken during a garbage collection (409)';
     return `${STATUS_WORDS[this.status] || `HTTP ${this.status}`} (${this.status})`;
   }
   get advice() {
     if (this.status === 401) return 'Sign in again with a valid token.';
     if (this.status === 403) return 'Your token\u2019s role does not allow this. Ask for a token with the needed role (reader, uploader, admin).';
     if (this.status === 0) return 'Check that the dumpscope daemon is running and reachable from this browser.';
+    if (this.code === 'heap_not_walkable') return 'The heap of this dump cannot be walked; its threads, stacks, handles, locks and report are available. Take another dump for the heap.';
     return '';
   }
 }

@@ -115,6 +115,9 @@ export async function overviewView(ctx) {
       stat('references', num(summary.references)),
     ),
     summary.heap_errors ? h('div', { class: 'alert', role: 'alert' }, `The heap walk met ${num(summary.heap_errors)} errors: the heap may be corrupt.`) : null,
+    summary.heap_walkable === false
+      ? h('div', { class: 'alert', role: 'alert', id: 'heap-not-walkable' }, 'Taken during a garbage collection: the heap cannot be walked. Threads, stacks, handles, locks and the report are available; take another dump for the heap.')
+      : null,
     summary.warnings ? h('div', { class: 'notice' }, summary.warnings) : null,
     h(
       'div',

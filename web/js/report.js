@@ -89,7 +89,7 @@ function summaryPart(id, s, dumpName) {
   const proc = s.process || {};
   return [
     s.gc_in_progress
-      ? h('div', { class: 'alert', role: 'alert', id: 'gc-in-progress' }, h('strong', {}, 'Taken during a garbage collection'), h('p', {}, 'The GC was running when this dump was taken: the heap may be inconsistent and results incomplete.'))
+      ? h('div', { class: 'alert', role: 'alert', id: 'gc-in-progress' }, h('strong', {}, 'Taken during a garbage collection'), h('p', {}, 'The GC was moving objects when this dump was taken, so its heap cannot be walked: there are no types, objects, strings or retained sizes. Threads, stacks, handles, locks and deadlocks are shown; take another dump for the heap.'))
       : null,
     facts([
       ['Dump', `${dumpName || s.dump} (${s.dump_kind} dump, ${bytes(s.dump_size)})`],
@@ -97,7 +97,7 @@ function summaryPart(id, s, dumpName) {
       ['Uptime', proc.uptime_seconds !== undefined && proc.uptime_seconds !== null ? h('span', { id: 'uptime', dataset: { seconds: proc.uptime_seconds } }, uptime(proc.uptime_seconds)) : null],
       ['Runtime', `.NET ${s.runtime_version}`],
       ['GC', `${gc.mode}${gc.regions ? ', regions' : ', segments'}, ${num(gc.heap_count)} heap${gc.heap_count === 1 ? '' : 's'}`],
-      ['Heap', `${bytes(heap.bytes)} in ${num(s.objects)} objects of ${num(s.types)} types; ${bytes(heap.live_bytes)} reachable (${num(s.live_objects)} objects)`],
+      ['Heap', s.gc_in_progress ? 'not walkable (taken during a garbage collection)' : `${bytes(heap.bytes)} in ${num(s.objects)} objects of ${num(s.types)} types; ${bytes(heap.live_bytes)} reachable (${num(s.live_objects)} objects)`],
       ['Memory', heap.committed_bytes ? `${bytes(heap.committed_bytes)} committed, ${bytes(heap.used_bytes)} used` : null],
       ['Threads', `${num(th.managed)} managed: ${num(th.alive)} alive, ${num(th.blocked)} blocked, ${num(th.thread_pool)} thread pool, ${num(th.with_exception)} with an exception`],
       ['Finalization', `${num(fin.registered)} registered (${num(fin.undisposed)} never disposed), ${num(fin.ready)} ready`],

@@ -28,6 +28,7 @@ typedef struct ds_build_phase {
 typedef struct ds_build_stats {
   uint64_t objects, edges, roots, live_objects;
   size_t heap_errors;
+  bool heap_not_walkable;    /* taken during a GC: indexed without the heap (threads, stacks, handles, locks) */
   double walk_ms, collect_ms, types_ms, edges_ms, reverse_ms, roots_ms, locks_ms, live_ms, dominators_ms, findings_ms,
       write_ms, total_ms;
   size_t dominators_bytes;   /* the dominator computation's working memory, results included */

@@ -25,7 +25,7 @@ typedef enum ds_status {
   DS_E_READ,           /* target memory not present in the dump */
   DS_E_NO_DAC,         /* no matching libmscordaccore.so could be found */
   DS_E_DAC,            /* the DAC failed (HRESULT in the message) */
-  DS_E_MID_GC,         /* the dump was taken while a GC was running: heap structures invalid */
+  DS_E_MID_GC,         /* taken while a GC was running: the heap cannot be walked ("heap_not_walkable") */
   DS_E_NOT_FOUND,      /* the requested object/type/thread does not exist */
   DS_E_NETWORK,        /* a download failed */
 } ds_status;
@@ -46,5 +46,10 @@ ds_status ds_error_wrap(ds_error *err, const char *fmt, ...) __attribute__((form
 
 /* A stable lowercase identifier for the code ("truncated", "not_dotnet"), used in JSON. */
 const char *ds_status_name(ds_status code);
+
+/* What every refused heap question on a dump taken during a GC says (DS_E_MID_GC). */
+#define DS_MID_GC_MESSAGE                                                                                  \
+  "the dump was taken during a garbage collection: the heap cannot be walked; threads, stacks, handles " \
+  "and locks are available"
 
 #endif

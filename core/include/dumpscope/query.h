@@ -151,6 +151,9 @@ ds_status ds_query_diff(ds_query *before, ds_query *after, ds_diff_sort sort, si
 /* The GC heap: per generation its segments/regions, reserved bytes, objects, object, free and live
  * bytes; and every segment (heap, generation, range, objects) (SOS !eeheap -gc). */
 ds_status ds_query_heap(ds_query *q, json_t **out, ds_error *err);
+/* DS_OK when the index holds the heap; DS_E_MID_GC (DS_MID_GC_MESSAGE) when the dump was taken
+ * during a garbage collection and the index holds only what needs no heap walk. */
+ds_status ds_query_heap_walkable(ds_query *q, ds_error *err);
 /* Summary of the index: counts, GC mode, heap sizes per generation. */
 ds_status ds_query_summary(ds_query *q, json_t **out, ds_error *err);
 

@@ -1,8 +1,9 @@
 // Scenarios <process> <truth-path>
 //
-// Sets up the scenarios of one process ("main", "locks", "report", "growth1", "growth2" or "big"), reaches a quiet state, enters a no-GC
+// Sets up the scenarios of one process ("main", "locks", "report", "growth1", "growth2", "midgc" or "big"), reaches a quiet state, enters a no-GC
 // region so nothing moves, writes the ground truth to <truth-path> (via <truth-path>.tmp and a
-// rename), prints "READY <truth-path>" and sleeps until killed.  See ../FIXTURES.md.
+// rename), prints "READY <truth-path>" and sleeps until killed.  See ../FIXTURES.md.  "midgc"
+// leaves the no-GC region after the truth and starts collecting in a loop (MidGcScenario.cs).
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -21,9 +22,9 @@ namespace Scenarios
         private static int Main(string[] args)
         {
             if (args.Length != 2 || (args[0] != "main" && args[0] != "big" && args[0] != "locks" && args[0] != "report" &&
-                                     args[0] != "growth1" && args[0] != "growth2"))
+                                     args[0] != "growth1" && args[0] != "growth2" && args[0] != "midgc"))
             {
-                Console.Error.WriteLine("usage: Scenarios main|locks|report|growth1|growth2|big <truth-path>");
+                Console.Error.WriteLine("usage: Scenarios main|locks|report|growth1|growth2|midgc|big <truth-path>");
                 return 2;
             }
             string process = args[0], truthPath = Path.GetFullPath(args[1]);
@@ -63,12 +64,22 @@ namespace Scenarios
             {
                 Run(truth, "growth", t => GrowthScenario.Setup(t, GrowthScenario.RecordsFor(process)));
             }
+            else if (process == "midgc")
+            {
+                Run(truth, "deadlock-monitor", DeadlockScenario.Setup);
+                Run(truth, "mid-gc", MidGcScenario.Setup);
+            }
             else
             {
                 Run(truth, "big", BigScenario.Setup);
             }
 
             WriteTruth(truth, truthPath);
+            if (process == "midgc")
+            {
+                if (GCSettings.LatencyMode == GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
+                MidGcScenario.Go();
+            }
             Console.Out.WriteLine("READY " + truthPath);
             Console.Out.Flush();
             Thread.Sleep(Timeout.Infinite);
