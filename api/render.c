@@ -259,20 +259,12 @@ void ds_api_render_locks(json_t *doc, FILE *out) {
   for (size_t l = 0; l < 2; l++)
     json_array_foreach(json_object_get(doc, lists[l]), i, m) {
       json_t *obj = json_object_get(m, "object");
-<<<<<<< HEAD
       char holder[96];
       lock_state(m, holder, sizeof holder);
-      fprintf(out, "%-18s %-18s %-40s %-34s", str(obj, "address"), str(m, "kind"), str(obj, "type"), holder);
-=======
-      char holder[64] = "nobody";
-      json_t *h = json_object_get(m, "held_by");
-      if (json_is_object(h))
-        snprintf(holder, sizeof holder, "thread %lld (managed %lld)", num(h, "os_id"), num(h, "managed_id"));
       /* an object the index does not hold (a mid-GC dump has no heap) is its address alone */
       const char *address = json_is_string(obj) ? json_string_value(obj) : str(obj, "address");
-      fprintf(out, "%-18s %-12s %-40s %-28s", address, str(m, "kind"), json_is_string(obj) ? "" : str(obj, "type"),
+      fprintf(out, "%-18s %-18s %-40s %-34s", address, str(m, "kind"), json_is_string(obj) ? "" : str(obj, "type"),
               holder);
->>>>>>> midgc
       json_array_foreach(json_object_get(m, "waiters"), k, w)
         fprintf(out, " %lld", num(w, "os_id"));
       fprintf(out, "\n");
