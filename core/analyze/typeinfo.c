@@ -201,15 +201,9 @@ static ds_status record_stragglers(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
-/* Lightweight code generation (DynamicMethod, compiled expression trees: ASP.NET Core's endpoint
- * delegates) runs as methods of the runtime's "DynamicClass". Its MethodDescs have no type of
- * interest, and GetMethodDescData on one crashes the DAC in a heap dump (found on a Kestrel
- * server with a request on the stack). */
-static bool is_dynamic_method(const char *method) {
-  return method && strncmp(method, "DynamicClass.", 13) == 0;
-}
-
-/* The types whose methods run on a thread's stack (their code's MethodDesc's MethodTable). */
+/* The types whose methods run on a thread's stack (their code's MethodDesc's MethodTable). A
+ * dynamic (LCG) method has none: ds_dac_method_desc refuses it, as it refuses a MethodDesc whose
+ * chunk does not name a valid MethodTable, before the DAC is asked anything that could crash. */
 static void stack_method_types(ds__build *b) {
   const ds_root_set *roots = b->roots;
   uint64_t last = 0;
@@ -219,7 +213,7 @@ static void stack_method_types(ds__build *b) {
     uint32_t token;
     bool jitted;
     ds_error ignore = {0};
-    if (fr->frame_address || !fr->ip || is_dynamic_method(fr->method) ||
+    if (fr->frame_address || !fr->ip ||
         ds_dac_method_code(b->a->dac, fr->ip, &start, &size, &md, &jitted, &ignore) != DS_OK || md == last ||
         ds_dac_method_desc(b->a->dac, md, &mt, &token, &code, &ignore) != DS_OK)
       continue;

@@ -6,9 +6,10 @@
  * PT_NOTE notes (NT_PRSTATUS, NT_PRFPREG, NT_FILE), group NT_FILE entries into modules and read
  * each module's GNU build id from target memory. Reads that miss every PT_LOAD fall back to the
  * on-disk file of an NT_FILE mapping whose ELF build id matches the dump's, or that is a PE file
- * fitting its mappings (pefile.c: kernel cores and gcore leave the assemblies' images out).
+ * fitting its mappings (diskfile.c, with the module-mapping lookups; pefile.c: kernel cores and
+ * gcore leave the assemblies' images out). The dump's state is in dumpint.h.
  */
-#include "dumpscope/dump.h"
+#include "dumpint.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -23,52 +24,6 @@
 
 #define NT_FILE_TYPE 0x46494c45u
 #define DIAGINFO_ADDRESS 0x00007ffffff10000ull
-
-typedef struct load_segment {
-  uint64_t vaddr;
-  uint64_t size;        /* p_filesz: bytes present in the file */
-  uint64_t file_offset;
-} load_segment;
-
-/* One NT_FILE entry. */
-typedef struct file_mapping {
-  uint64_t start, end, file_offset;
-  size_t module_index;
-} file_mapping;
-
-/* Lazily opened on-disk copy of a module, for pages the core does not hold. */
-typedef struct disk_image {
-  int state;            /* 0 untried, 1 usable, -1 unusable */
-  const uint8_t *data;
-  uint64_t size;
-} disk_image;
-
-struct ds_dump {
-  char *path;
-  int fd;
-  const uint8_t *map;
-  uint64_t file_size;
-
-  load_segment *segments;
-  size_t segment_count;
-  uint64_t memory_bytes;
-
-  file_mapping *mappings;
-  size_t mapping_count;
-
-  ds_module *modules;
-  disk_image *images;
-  size_t module_count;
-  char *path_storage;
-
-  ds_dump_thread *threads;
-  size_t thread_count;
-
-  bool createdump;
-  pthread_mutex_t image_lock;
-  int guard;                 /* guard.c slot of the mapping, -1 if none */
-  uint64_t identity;         /* hash of the size, ELF and program headers and notes */
-};
 
 /* FNV-1a over bytes, continuing from h: the dump's identity (cheap, not cryptographic: it tells a
  * dump from another process's, not an attacker's forgery). */
@@ -105,21 +60,6 @@ static ptrdiff_t find_segment(const ds_dump *dump, uint64_t addr) {
   return -1;
 }
 
-static ptrdiff_t find_mapping(const ds_dump *dump, uint64_t addr) {
-  size_t lo = 0, hi = dump->mapping_count;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    const file_mapping *m = &dump->mappings[mid];
-    if (addr < m->start)
-      hi = mid;
-    else if (addr >= m->end)
-      lo = mid + 1;
-    else
-      return (ptrdiff_t)mid;
-  }
-  return -1;
-}
-
 const uint8_t *ds_dump_span(const ds_dump *dump, uint64_t addr, uint64_t *avail) {
   ptrdiff_t i = find_segment(dump, addr);
   if (i < 0) {
@@ -129,96 +69,6 @@ const uint8_t *ds_dump_span(const ds_dump *dump, uint64_t addr, uint64_t *avail)
   const load_segment *s = &dump->segments[i];
   *avail = s->size - (addr - s->vaddr);
   return dump->map + s->file_offset + (addr - s->vaddr);
-}
-
-size_t ds_dump_module_mappings(const ds_dump *dump, const ds_module *mod, ds_dump_mapping *out, size_t max) {
-  size_t n = 0;
-  for (size_t i = 0; i < dump->mapping_count; i++) { /* sorted by address */
-    const file_mapping *m = &dump->mappings[i];
-    if (&dump->modules[m->module_index] != mod)
-      continue;
-    if (n < max)
-      out[n] = (ds_dump_mapping){m->start, m->end, m->file_offset, mod};
-    n++;
-  }
-  return n;
-}
-
-/* Whether the on-disk PE file fits every NT_FILE mapping of the module. */
-static bool pe_fits(const ds_dump *dump, size_t module_index, const uint8_t *data, uint64_t size) {
-  const ds_module *mod = &dump->modules[module_index];
-  size_t n = ds_dump_module_mappings(dump, mod, NULL, 0);
-  ds_dump_mapping *maps = calloc(n ? n : 1, sizeof *maps);
-  if (!maps)
-    return false;
-  ds_dump_module_mappings(dump, mod, maps, n);
-  bool fits = ds_pe_file_fits(data, size, maps, n);
-  free(maps);
-  return fits;
-}
-
-/* Maps the on-disk file of a module when it is verified to be the one the process mapped: an ELF
- * file with the dump's build id, or a PE file that fits the module's mappings. Caller holds lock. */
-static void open_disk_image(ds_dump *dump, size_t module_index) {
-  disk_image *img = &dump->images[module_index];
-  const ds_module *mod = &dump->modules[module_index];
-  img->state = -1;
-  if (mod->is_elf && mod->build_id_len == 0)
-    return; /* an ELF file without a build id: nothing to check it against */
-  int fd = ds_open_regular(mod->path);
-  if (fd < 0)
-    return;
-  struct stat st;
-  char magic[2];
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-      (!mod->is_elf && (pread(fd, magic, 2, 0) != 2 || magic[0] != 'M' || magic[1] != 'Z'))) {
-    close(fd); /* (not ELF: only a PE file is checked, other files are never mapped) */
-    return;
-  }
-  void *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (data == MAP_FAILED)
-    return;
-  bool same;
-  if (mod->is_elf) {
-    uint8_t id[DS_MAX_BUILD_ID_BYTES];
-    size_t id_len = ds_elf_image_build_id(data, (uint64_t)st.st_size, id);
-    same = id_len == mod->build_id_len && memcmp(id, mod->build_id, id_len) == 0;
-  } else {
-    same = pe_fits(dump, module_index, data, (uint64_t)st.st_size);
-  }
-  if (!same) {
-    munmap(data, (size_t)st.st_size);
-    return;
-  }
-  img->data = data;
-  img->size = (uint64_t)st.st_size;
-  img->state = 1;
-}
-
-/* Serves bytes at addr from a verified on-disk file; returns bytes copied. */
-static size_t read_from_disk(ds_dump *dump, uint64_t addr, uint8_t *buf, size_t len) {
-  ptrdiff_t mi = find_mapping(dump, addr);
-  if (mi < 0)
-    return 0;
-  const file_mapping *m = &dump->mappings[mi];
-  pthread_mutex_lock(&dump->image_lock);
-  if (dump->images[m->module_index].state == 0)
-    open_disk_image(dump, m->module_index);
-  pthread_mutex_unlock(&dump->image_lock);
-  const disk_image *img = &dump->images[m->module_index];
-  if (img->state != 1)
-    return 0;
-  uint64_t offset = m->file_offset + (addr - m->start);
-  if (offset >= img->size)
-    return 0;
-  uint64_t n = len;
-  if (n > m->end - addr)
-    n = m->end - addr;
-  if (n > img->size - offset)
-    n = img->size - offset;
-  memcpy(buf, img->data + offset, n);
-  return (size_t)n;
 }
 
 size_t ds_dump_read(ds_dump *dump, uint64_t addr, void *buf, size_t len) {
@@ -238,7 +88,7 @@ size_t ds_dump_read(ds_dump *dump, uint64_t addr, void *buf, size_t len) {
       memcpy(out + done, src, n);
     } else {
       /* Not in the core: try the on-disk file, but only up to the next segment with data. */
-      n = read_from_disk(dump, here, out + done, len - done);
+      n = ds__dump_read_from_disk(dump, here, out + done, len - done);
       if (n == 0)
         break;
     }
@@ -700,9 +550,7 @@ out:
 void ds_dump_close(ds_dump *dump) {
   if (!dump)
     return;
-  for (size_t m = 0; dump->images && m < dump->module_count; m++)
-    if (dump->images[m].state == 1)
-      munmap((void *)dump->images[m].data, dump->images[m].size);
+  ds__dump_unmap_disk_images(dump);
   ds_map_guard_remove(dump->guard);
   if (dump->map)
     munmap((void *)dump->map, dump->file_size);
@@ -719,63 +567,12 @@ void ds_dump_close(ds_dump *dump) {
   free(dump);
 }
 
-size_t ds_dump_module_count(const ds_dump *dump) { return dump->module_count; }
-
-const ds_module *ds_dump_module(const ds_dump *dump, size_t index) {
-  return index < dump->module_count ? &dump->modules[index] : NULL;
-}
-
-const ds_module *ds_dump_find_module(const ds_dump *dump, const char *name) {
-  for (size_t m = 0; m < dump->module_count; m++) {
-    const char *slash = strrchr(dump->modules[m].path, '/');
-    const char *base = slash ? slash + 1 : dump->modules[m].path;
-    if (strcmp(base, name) == 0)
-      return &dump->modules[m];
-  }
-  return NULL;
-}
-
-bool ds_dump_mapping_at(const ds_dump *dump, uint64_t addr, ds_dump_mapping *out) {
-  ptrdiff_t i = find_mapping(dump, addr);
-  if (i < 0)
-    return false;
-  const file_mapping *m = &dump->mappings[i];
-  *out = (ds_dump_mapping){m->start, m->end, m->file_offset, &dump->modules[m->module_index]};
-  return true;
-}
-
-bool ds_dump_module_file_address(const ds_dump *dump, const ds_module *mod, uint64_t offset, uint64_t *addr) {
-  for (size_t i = 0; i < dump->mapping_count; i++) {
-    const file_mapping *m = &dump->mappings[i];
-    if (&dump->modules[m->module_index] == mod && offset >= m->file_offset && offset - m->file_offset < m->end - m->start) {
-      *addr = m->start + (offset - m->file_offset);
-      return true;
-    }
-  }
-  return false;
-}
-
 bool ds_dump_region_at(const ds_dump *dump, uint64_t addr, uint64_t *start, uint64_t *end) {
   ptrdiff_t i = find_segment(dump, addr);
   if (i < 0)
     return false;
   *start = dump->segments[i].vaddr;
   *end = dump->segments[i].vaddr + dump->segments[i].size;
-  return true;
-}
-
-bool ds_dump_module_file(ds_dump *dump, const ds_module *mod, const uint8_t **data, uint64_t *size) {
-  if (mod < dump->modules || mod >= dump->modules + dump->module_count)
-    return false;
-  size_t index = (size_t)(mod - dump->modules);
-  pthread_mutex_lock(&dump->image_lock);
-  if (dump->images[index].state == 0)
-    open_disk_image(dump, index);
-  pthread_mutex_unlock(&dump->image_lock);
-  if (dump->images[index].state != 1)
-    return false;
-  *data = dump->images[index].data;
-  *size = dump->images[index].size;
   return true;
 }
 

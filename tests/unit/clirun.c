@@ -1,6 +1,6 @@
 /*
- * clirun.c: helpers of the tests that drive the dumpscope binary on the main-wks-full fixture
- * (test_sosex.c, test_mdt.c): run it, read its JSON, find the truth's markers and threads.
+ * clirun.c: helpers of the tests that drive the dumpscope binary on the real dumps (test_sosex.c,
+ * test_mdt.c, test_cli.c, ...): run it, read its JSON, find the truth's markers and threads.
  */
 #include "clirun.h"
 
@@ -8,18 +8,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-/* Runs the CLI with args (--json added); returns its parsed stdout and sets *exit_code. */
-json_t *run_cli(const char *args, int *exit_code) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "'%s' %s --json 2>/dev/null", getenv("DUMPSCOPE_CLI"), args);
-  FILE *p = popen(cmd, "r");
+json_t *run_cli_command(const char *command, int *exit_code) {
+  FILE *p = popen(command, "r");
   CU_ASSERT_PTR_NOT_NULL_FATAL(p);
   json_error_t jerr;
   json_t *j = json_loadf(p, JSON_DISABLE_EOF_CHECK, &jerr);
   int status = pclose(p);
   *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return j;
+}
+
+/* Runs the CLI with args (--json added); returns its parsed stdout and sets *exit_code. */
+json_t *run_cli(const char *args, int *exit_code) {
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "'%s' %s --json 2>/dev/null", getenv("DUMPSCOPE_CLI"), args);
+  return run_cli_command(cmd, exit_code);
+}
+
+int run_cli_argv(const char *const *argv, char **out) {
+  int fds[2];
+  CU_ASSERT_FATAL(pipe(fds) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execv(getenv("DUMPSCOPE_CLI"), (char *const *)argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  size_t len = 0, cap = 1 << 16;
+  *out = malloc(cap);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(*out);
+  ssize_t got;
+  while ((got = read(fds[0], *out + len, cap - len - 1)) > 0) {
+    len += (size_t)got;
+    if (len + 1 == cap) {
+      *out = realloc(*out, cap *= 2);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(*out);
+    }
+  }
+  (*out)[len] = '\0';
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* Runs the CLI without --json; returns its stdout (malloc'd) and sets *exit_code. */

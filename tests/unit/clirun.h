@@ -1,6 +1,6 @@
 /*
  * clirun.h: helpers of the tests that drive the dumpscope binary on a real dump (test_sosex.c,
- * test_mdt.c). The binary is $DUMPSCOPE_CLI (ctest sets it).
+ * test_mdt.c, test_cli.c, test_cli_env.c, ...). The binary is $DUMPSCOPE_CLI (ctest sets it).
  */
 #ifndef DS_TEST_CLIRUN_H
 #define DS_TEST_CLIRUN_H
@@ -10,8 +10,15 @@
 
 #include "fixture.h"
 
+/* Runs a shell command line (the CLI, its arguments, its environment, --json among them);
+ * returns its stdout parsed as JSON (NULL when it is not) and sets *exit_code. */
+json_t *run_cli_command(const char *command, int *exit_code);
 /* Runs the CLI with args (--json added); returns its parsed stdout and sets *exit_code. */
 json_t *run_cli(const char *args, int *exit_code);
+/* Runs the CLI with argv (argv[0] its name, NULL-terminated; no shell: any argument may hold
+ * spaces or quotes); its stdout in *out (malloc'd), its stderr passed through. Returns the exit
+ * code (-1 when it did not exit). */
+int run_cli_argv(const char *const *argv, char **out);
 /* Runs the CLI without --json; returns its stdout (malloc'd) and sets *exit_code. */
 char *run_cli_text(const char *args, int *exit_code);
 /* A truth marker's address, a truth thread's OS id (NULL / -1 when absent). */

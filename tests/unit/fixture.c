@@ -2,6 +2,8 @@
 #include "fixture.h"
 
 #include <CUnit/Basic.h>
+#include "dumpscope/build.h"
+#include "dumpscope/findings.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,4 +137,41 @@ int ds_test_main(void) {
       fprintf(stderr, "could not remove %s\n", tmp);
   }
   return failures || failed_tests ? 1 : 0;
+}
+
+ds_query *ds_test_index_open(const char *name, const char *dump, const char *settings_text, const char *path) {
+  ds_error err = {0};
+  ds_finding_settings settings;
+  ds_finding_settings_init(&settings);
+  if (settings_text)
+    CU_ASSERT_EQUAL_FATAL(ds_finding_settings_apply(&settings, settings_text, &err), DS_OK);
+  ds_analysis *a = NULL;
+  ds_dac_search search = {.offline = true};
+  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(dump, &search, &a, &err), DS_OK);
+  ds_build_stats stats;
+  ds_status rc = ds_index_build_with(a, NULL, settings_text ? &settings : NULL, path, &stats, &err);
+  if (rc != DS_OK)
+    fprintf(stderr, "%s: %s\n", name, err.message);
+  CU_ASSERT_EQUAL_FATAL(rc, DS_OK);
+  ds_analysis_close(a);
+  ds_query *q = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, dump, &q, &err), DS_OK);
+  return q;
+}
+
+json_t *ds_oracle_run(const char *dump) {
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "bash '%s/tests/oracle/run-oracle.sh' '%s'", getenv("DS_SOURCE_DIR"), dump);
+  FILE *p = popen(cmd, "r");
+  if (!p)
+    return NULL;
+  json_error_t jerr;
+  json_t *j = json_loadf(p, 0, &jerr);
+  int status = pclose(p);
+  if (status != 0 || !j) {
+    fprintf(stderr, "oracle failed on %s (status %d): %s\n", dump, status, j ? "" : jerr.text);
+    json_decref(j);
+    return NULL;
+  }
+  return j;
 }

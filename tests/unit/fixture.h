@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dumpscope/query.h"
+
 typedef struct ds_fixture {
   char name[64];
   char process[32];
@@ -41,6 +43,15 @@ int ds_fixture_runtime_major(const ds_fixture *fx);
 bool ds_test_hex(const char *text, uint64_t *value);
 /* Reads a truth field "a.b.c" as a string / integer (NULL / -1 when absent). */
 const char *ds_truth_string(json_t *truth, const char *path);
+
+/* Builds the index of dump (named name in messages) at path, finding the DAC offline, with the
+ * findings' thresholds of settings_text ("NAME=VALUE" lines; NULL: the build's defaults), and
+ * opens it. Any failure fails the test at once (the build's error is printed). */
+ds_query *ds_test_index_open(const char *name, const char *dump, const char *settings_text, const char *path);
+
+/* ClrMD's view of a dump (tests/oracle/run-oracle.sh: histogram, generations, segments); NULL
+ * (and the reason on stderr) when the oracle fails. */
+json_t *ds_oracle_run(const char *dump);
 
 /* Runs the registered CUnit suites and returns the process exit code. */
 int ds_test_main(void);

@@ -8,29 +8,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "fixture.h"
-
-/* Runs the CLI with args; returns parsed JSON stdout and sets *exit_code. */
-static json_t *run_cli(const char *args, int *exit_code) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "'%s' %s --json 2>/dev/null", getenv("DUMPSCOPE_CLI"), args);
-  FILE *p = popen(cmd, "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  json_error_t jerr;
-  json_t *j = json_loadf(p, JSON_DISABLE_EOF_CHECK, &jerr);
-  int status = pclose(p);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return j;
-}
-
-static const char *marker_address(json_t *truth, const char *name) {
-  size_t i;
-  json_t *m;
-  json_array_foreach(json_object_get(truth, "markers"), i, m)
-    if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
-      return json_string_value(json_object_get(m, "address"));
-  return NULL;
-}
+#include "clirun.h"
 
 static json_t *marker_named(json_t *truth, const char *name) {
   size_t i;

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "dumpscope/dac.h"
-#include "fixture.h"
+#include "clirun.h"
 
 /* Runs `env -i PATH=... HOME=<tmp> <assignments> dumpscope <args> --json`: a clean environment, so
  * the caller's DUMPSCOPE_* and DOTNET_ROOT cannot leak in. Returns the parsed JSON of stdout and
@@ -33,13 +33,7 @@ static json_t *run_cli_env(const char *assignments, const char *args, int *exit_
   char cmd[16384];
   snprintf(cmd, sizeof cmd, "env -i PATH=/usr/bin:/bin HOME='%s' %s%s '%s' %s --json 2>/dev/null", ds_test_tmpdir(),
            keep, assignments, getenv("DUMPSCOPE_CLI"), args);
-  FILE *p = popen(cmd, "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  json_error_t jerr;
-  json_t *j = json_loadf(p, JSON_DISABLE_EOF_CHECK, &jerr);
-  int status = pclose(p);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return j;
+  return run_cli_command(cmd, exit_code);
 }
 
 static const char *error_code(json_t *j) {

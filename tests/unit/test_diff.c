@@ -13,7 +13,7 @@
 
 #include "dumpscope/build.h"
 #include "dumpscope/query.h"
-#include "fixture.h"
+#include "clirun.h"
 
 static ds_fixture *fixture_named(const char *name) {
   ds_fixture *fx;
@@ -28,16 +28,7 @@ static ds_fixture *fixture_named(const char *name) {
 static ds_query *open_built(ds_fixture *fx) {
   char path[512];
   snprintf(path, sizeof path, "%s.dsindex", fx->dump); /* where `dumpscope diff` looks too */
-  ds_error err = {0};
-  ds_analysis *a = NULL;
-  ds_dac_search search = {.offline = true};
-  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(fx->dump, &search, &a, &err), DS_OK);
-  ds_build_stats stats;
-  CU_ASSERT_EQUAL_FATAL(ds_index_build(a, NULL, path, &stats, &err), DS_OK);
-  ds_analysis_close(a);
-  ds_query *q = NULL;
-  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx->dump, &q, &err), DS_OK);
-  return q;
+  return ds_test_index_open(fx->name, fx->dump, NULL, path);
 }
 
 static json_t *row(json_t *doc, const char *type) {
@@ -136,27 +127,9 @@ static void test_growth_equals_truth(void) {
   json_decref(same);
 
   /* the CLI prints the same document (each dump's index next to it, as built above) */
-  int fds[2];
-  CU_ASSERT_FATAL(pipe(fds) == 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    execl(getenv("DUMPSCOPE_CLI"), "dumpscope", "diff", before->dump, after->dump, "--json", "--limit", "10000",
-          (char *)NULL);
-    _exit(127);
-  }
-  close(fds[1]);
-  size_t len = 0, cap = 1 << 20;
-  char *out = malloc(cap);
-  ssize_t got;
-  while (out && (got = read(fds[0], out + len, cap - len - 1)) > 0)
-    len += (size_t)got;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  out[len] = '\0';
+  const char *args[] = {"dumpscope", "diff", before->dump, after->dump, "--json", "--limit", "10000", NULL};
+  char *out = NULL;
+  CU_ASSERT_EQUAL(run_cli_argv(args, &out), 0);
   json_error_t jerr;
   json_t *cli = json_loads(out, 0, &jerr);
   CU_ASSERT_PTR_NOT_NULL_FATAL(cli);

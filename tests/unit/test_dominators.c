@@ -206,15 +206,8 @@ static json_int_t truth_int(json_t *o, const char *a, const char *b) {
 static void check_fixture(ds_fixture *fx) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s.dom.dsindex", ds_test_tmpdir(), fx->name);
+  ds_query *q = ds_test_index_open(fx->name, fx->dump, NULL, path);
   ds_error err = {0};
-  ds_analysis *a = NULL;
-  ds_dac_search search = {.offline = true};
-  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(fx->dump, &search, &a, &err), DS_OK);
-  ds_build_stats stats;
-  CU_ASSERT_EQUAL_FATAL(ds_index_build(a, NULL, path, &stats, &err), DS_OK);
-  ds_analysis_close(a);
-  ds_query *q = NULL;
-  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx->dump, &q, &err), DS_OK);
   ds_index *idx = ds_query_index(q);
   size_t n = ds_index_object_count(idx);
   uint64_t c;

@@ -16,7 +16,7 @@
 #include "dumpscope/build.h"
 #include "dumpscope/findings.h"
 #include "dumpscope/query.h"
-#include "fixture.h"
+#include "clirun.h"
 
 #define MAX_CODES 32
 
@@ -24,21 +24,8 @@
 static json_t *findings_of(ds_fixture *fx, const char *settings_text) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s.findings.dsindex", ds_test_tmpdir(), fx->name);
+  ds_query *q = ds_test_index_open(fx->name, fx->dump, settings_text, path);
   ds_error err = {0};
-  ds_finding_settings settings;
-  ds_finding_settings_init(&settings);
-  CU_ASSERT_EQUAL_FATAL(ds_finding_settings_apply(&settings, settings_text, &err), DS_OK);
-  ds_analysis *a = NULL;
-  ds_dac_search search = {.offline = true};
-  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(fx->dump, &search, &a, &err), DS_OK);
-  ds_build_stats stats;
-  ds_status rc = ds_index_build_with(a, NULL, &settings, path, &stats, &err);
-  if (rc != DS_OK)
-    fprintf(stderr, "%s: %s\n", fx->name, err.message);
-  CU_ASSERT_EQUAL_FATAL(rc, DS_OK);
-  ds_analysis_close(a);
-  ds_query *q = NULL;
-  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx->dump, &q, &err), DS_OK);
   json_t *doc = NULL;
   CU_ASSERT_EQUAL_FATAL(ds_query_findings(q, &doc, &err), DS_OK);
   ds_query_close(q);
@@ -285,13 +272,10 @@ static void check_numbers(ds_fixture *fx, json_t *doc) {
   }
 }
 
-static const char *marker_address(json_t *truth, const char *name) {
-  size_t i;
-  json_t *m;
-  json_array_foreach(json_object_get(truth, "markers"), i, m)
-    if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
-      return json_string_value(json_object_get(m, "address"));
-  return "";
+/* A truth marker's address, "" when the truth has none (a string to compare ours with). */
+static const char *marker_or_empty(json_t *truth, const char *name) {
+  const char *address = marker_address(truth, name);
+  return address ? address : "";
 }
 
 /* The leak suspect is the static collection, it accumulates the scenario's objects. */
@@ -300,25 +284,16 @@ static void check_suspect(ds_fixture *fx, json_t *doc) {
   if (!f)
     return;
   bool leak = sd(fx->truth, "leak") != NULL;
-  const char *holder = marker_address(fx->truth, leak ? "invoice.list" : "growth.records");
+  const char *holder = marker_or_empty(fx->truth, leak ? "invoice.list" : "growth.records");
   const char *item = leak ? "Scenarios.Invoice" : "Scenarios.GrowthRecord";
   json_t *e = evidence_at(f, 0);
   CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(e, "object"), "address")), holder);
   if (leak) /* through the list's backing array */
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(evidence_at(f, 1), "object"), "address")),
-                           marker_address(fx->truth, "invoice.list.items"));
+                           marker_or_empty(fx->truth, "invoice.list.items"));
   json_t *g = type_evidence(f, item, NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL(g);
   CU_ASSERT_EQUAL(ev_int(g, "count"), json_integer_value(json_object_get(json_object_get(json_object_get(fx->truth, "types"), item), "count")));
-}
-
-static json_int_t truth_os_id(json_t *truth, const char *name) {
-  size_t i;
-  json_t *t;
-  json_array_foreach(json_object_get(truth, "threads"), i, t)
-    if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
-      return json_integer_value(json_object_get(t, "os_id"));
-  return -1;
 }
 
 /* Each deadlock finding's thread evidence is exactly one truth cycle (by OS id), every cycle is
@@ -341,7 +316,7 @@ static void check_thread_evidence(ds_fixture *fx, json_t *doc) {
         all++;
         size_t m;
         json_array_foreach(cycle, m, w)
-          n += json_integer_value(json_object_get(t, "os_id")) == truth_os_id(fx->truth, json_string_value(w));
+          n += json_integer_value(json_object_get(t, "os_id")) == thread_os_id(fx->truth, json_string_value(w));
       }
       hits += n == json_array_size(cycle) && all == n;
     }

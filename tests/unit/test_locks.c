@@ -12,16 +12,7 @@
 
 #include "dumpscope/build.h"
 #include "dumpscope/query.h"
-#include "fixture.h"
-
-static json_int_t os_id_of(json_t *truth, const char *name) {
-  size_t i;
-  json_t *t;
-  json_array_foreach(json_object_get(truth, "threads"), i, t)
-    if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
-      return json_integer_value(json_object_get(t, "os_id"));
-  return -1;
-}
+#include "clirun.h"
 
 static json_t *lock_named(json_t *truth, const char *name) {
   size_t i;
@@ -44,7 +35,7 @@ static size_t ids_of(json_t *arr, json_t *truth, json_int_t *out, size_t cap) {
   json_array_foreach(arr, i, x) {
     if (n == cap)
       break;
-    out[n++] = json_is_string(x) ? os_id_of(truth, json_string_value(x)) : json_integer_value(json_object_get(x, "os_id"));
+    out[n++] = json_is_string(x) ? thread_os_id(truth, json_string_value(x)) : json_integer_value(json_object_get(x, "os_id"));
   }
   qsort(out, n, sizeof *out, compare_int);
   return n;
@@ -97,7 +88,7 @@ static void check_high_id_lock(json_t *truth, json_t *locks_doc) {
   json_t *held = json_object_get(entry, "held_by");
   CU_ASSERT_EQUAL(json_integer_value(json_object_get(held, "managed_id")), owner_id);
   CU_ASSERT_EQUAL(json_integer_value(json_object_get(held, "os_id")),
-                  os_id_of(truth, json_string_value(json_object_get(data, "owner"))));
+                  thread_os_id(truth, json_string_value(json_object_get(data, "owner"))));
   if (thin)
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(entry, "recursion")), acquisitions - 1);
 }
@@ -105,15 +96,8 @@ static void check_high_id_lock(json_t *truth, json_t *locks_doc) {
 static void check_fixture(ds_fixture *fx) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s.locks.dsindex", ds_test_tmpdir(), fx->name);
+  ds_query *q = ds_test_index_open(fx->name, fx->dump, NULL, path);
   ds_error err = {0};
-  ds_analysis *a = NULL;
-  ds_dac_search search = {.offline = true};
-  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(fx->dump, &search, &a, &err), DS_OK);
-  ds_build_stats stats;
-  CU_ASSERT_EQUAL_FATAL(ds_index_build(a, NULL, path, &stats, &err), DS_OK);
-  ds_analysis_close(a);
-  ds_query *q = NULL;
-  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx->dump, &q, &err), DS_OK);
   json_t *truth = fx->truth, *doc = NULL;
 
   /* deadlocks: exactly the truth's cycles (main and locks both have some: never a vacuous loop) */
@@ -144,7 +128,7 @@ static void check_fixture(ds_fixture *fx) {
           json_t *lock;
           json_array_foreach(json_object_get(truth, "locks"), l, lock) {
             const char *holder = json_string_value(json_object_get(lock, "held_by"));
-            if (!holder || os_id_of(truth, holder) != json_integer_value(json_object_get(member, "os_id")))
+            if (!holder || thread_os_id(truth, holder) != json_integer_value(json_object_get(member, "os_id")))
               continue;
             if (json_array_size(json_object_get(lock, "waiters")) == 0)
               continue; /* (T4's lock D: held, nobody waits) */
@@ -181,7 +165,7 @@ static void check_fixture(ds_fixture *fx) {
       size_t fn = ids_of(json_object_get(cont, "waiters"), truth, f_ids, 64);
       matched = wn == fn && memcmp(w_ids, f_ids, wn * sizeof *w_ids) == 0 &&
                 json_integer_value(json_object_get(json_object_get(cont, "held_by"), "os_id")) ==
-                    os_id_of(truth, json_string_value(json_object_get(want, "held_by")));
+                    thread_os_id(truth, json_string_value(json_object_get(want, "held_by")));
     }
     CU_ASSERT(matched);
   }
@@ -195,7 +179,7 @@ static void check_fixture(ds_fixture *fx) {
   json_array_foreach(json_object_get(truth, "locks"), i, lock) {
     json_t *waiter;
     json_array_foreach(json_object_get(lock, "waiters"), k, waiter) {
-      json_int_t os = os_id_of(truth, json_string_value(waiter));
+      json_int_t os = thread_os_id(truth, json_string_value(waiter));
       bool ok = false;
       size_t m;
       json_t *w;
@@ -207,7 +191,7 @@ static void check_fixture(ds_fixture *fx) {
                     json_string_value(json_object_get(lock, "address"))) == 0;
         const char *holder = json_string_value(json_object_get(lock, "held_by"));
         if (ok && holder)
-          ok = json_integer_value(json_object_get(json_object_get(on, "held_by"), "os_id")) == os_id_of(truth, holder);
+          ok = json_integer_value(json_object_get(json_object_get(on, "held_by"), "os_id")) == thread_os_id(truth, holder);
         /* the kinds added as table rows are named for what the thread called */
         const char *lock_kind = json_string_value(json_object_get(lock, "kind"));
         const char *wait_kind = strcmp(lock_kind, "barrier") == 0     ? "barrier"
@@ -247,7 +231,7 @@ static void check_fixture(ds_fixture *fx) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
     json_t *owner = json_object_get(entry, strcmp(kind, "rwlock") == 0 ? "writer" : "held_by");
     if (holder)
-      CU_ASSERT_EQUAL(json_integer_value(json_object_get(owner, "os_id")), os_id_of(truth, holder));
+      CU_ASSERT_EQUAL(json_integer_value(json_object_get(owner, "os_id")), thread_os_id(truth, holder));
     if (strcmp(kind, "rwlock") == 0)
       CU_ASSERT_EQUAL(json_integer_value(json_object_get(entry, "waiting_readers")),
                       (json_int_t)json_array_size(json_object_get(lock, "waiters")));
@@ -267,7 +251,7 @@ static void check_fixture(ds_fixture *fx) {
       CU_ASSERT_EQUAL_FATAL(json_array_size(joiners), json_array_size(named));
       for (size_t w = 0; w < json_array_size(named); w++)
         CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(joiners, w), "os_id")),
-                        os_id_of(truth, json_string_value(json_array_get(named, w))));
+                        thread_os_id(truth, json_string_value(json_array_get(named, w))));
     }
   }
   json_decref(doc);
@@ -286,7 +270,7 @@ static void check_fixture(ds_fixture *fx) {
   /* the exception in flight on the thread the truth names */
   json_t *exc_truth = json_object_get(json_object_get(truth, "scenario_data"), "exception");
   if (exc_truth) {
-    json_int_t os = os_id_of(truth, json_string_value(json_object_get(exc_truth, "thread")));
+    json_int_t os = thread_os_id(truth, json_string_value(json_object_get(exc_truth, "thread")));
     bool ok = false;
     json_t *t;
     json_array_foreach(json_object_get(doc, "threads"), k, t) {

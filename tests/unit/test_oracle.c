@@ -16,23 +16,6 @@
 #include "dumpscope/analysis.h"
 #include "fixture.h"
 
-static json_t *run_oracle(const char *dump) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "bash '%s/tests/oracle/run-oracle.sh' '%s'", getenv("DS_SOURCE_DIR"), dump);
-  FILE *p = popen(cmd, "r");
-  if (!p)
-    return NULL;
-  json_error_t jerr;
-  json_t *j = json_loadf(p, 0, &jerr);
-  int status = pclose(p);
-  if (status != 0 || !j) {
-    fprintf(stderr, "oracle failed on %s (status %d): %s\n", dump, status, j ? "" : jerr.text);
-    json_decref(j);
-    return NULL;
-  }
-  return j;
-}
-
 /* ClrMD's segment kind as our generation name (an ephemeral segment holds several: NULL). */
 static const char *kind_gen(const char *kind) {
   static const char *const map[][2] = {{"Gen0", "gen0"}, {"Gen1", "gen1"}, {"Gen2", "gen2"},
@@ -127,14 +110,14 @@ static const char *oracle_name(json_t *oracle, uint64_t mt) {
 }
 
 static void compare(ds_fixture *fx, ds_fixture *all, size_t all_count) {
-  json_t *oracle = run_oracle(fx->dump);
+  json_t *oracle = ds_oracle_run(fx->dump);
   CU_ASSERT_PTR_NOT_NULL_FATAL(oracle);
   json_t *names = oracle; /* where ClrMD's names come from */
   if (strcmp(fx->kind, "core") == 0) {
     names = NULL;
     for (size_t i = 0; i < all_count && !names; i++)
       if (strcmp(all[i].truth_path, fx->truth_path) == 0 && strcmp(all[i].kind, "full") == 0)
-        names = run_oracle(all[i].dump);
+        names = ds_oracle_run(all[i].dump);
     CU_ASSERT_PTR_NOT_NULL_FATAL(names); /* make-fixtures.sh makes a core only beside a full dump */
   }
   ds_error err = {0};

@@ -56,40 +56,10 @@ static size_t load_realapps(realapp **out) {
   return n;
 }
 
-static json_t *run_oracle(const char *dump) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "bash '%s/tests/oracle/run-oracle.sh' '%s'", getenv("DS_SOURCE_DIR"), dump);
-  FILE *p = popen(cmd, "r");
-  if (!p)
-    return NULL;
-  json_error_t jerr;
-  json_t *j = json_loadf(p, 0, &jerr);
-  if (pclose(p) != 0) {
-    json_decref(j);
-    return NULL;
-  }
-  return j;
-}
-
 /* The index of app's dump built with the finding settings text ("": the defaults), opened. */
 static ds_query *open_index_with(const realapp *app, const char *settings_text, char *path, size_t path_len) {
   snprintf(path, path_len, "%s/%s.dsindex", ds_test_tmpdir(), app->name);
-  ds_error err = {0};
-  ds_finding_settings settings;
-  ds_finding_settings_init(&settings);
-  CU_ASSERT_EQUAL_FATAL(ds_finding_settings_apply(&settings, settings_text, &err), DS_OK);
-  ds_analysis *a = NULL;
-  ds_dac_search search = {.offline = true};
-  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(app->dump, &search, &a, &err), DS_OK);
-  ds_build_stats stats;
-  ds_status rc = ds_index_build_with(a, NULL, &settings, path, &stats, &err);
-  if (rc != DS_OK)
-    fprintf(stderr, "%s: %s\n", app->name, err.message);
-  CU_ASSERT_EQUAL_FATAL(rc, DS_OK);
-  ds_analysis_close(a);
-  ds_query *q = NULL;
-  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, app->dump, &q, &err), DS_OK);
-  return q;
+  return ds_test_index_open(app->name, app->dump, settings_text, path);
 }
 
 static ds_query *open_index(const realapp *app, char *path, size_t path_len) {
@@ -333,7 +303,7 @@ static void test_realapps(void) {
   bool vbcs = false, aspnet = false;
   for (size_t i = 0; i < n; i++) {
     realapp *app = &apps[i];
-    json_t *oracle = run_oracle(app->dump);
+    json_t *oracle = ds_oracle_run(app->dump);
     CU_ASSERT_PTR_NOT_NULL_FATAL(oracle);
     char path[512];
     ds_query *q = open_index(app, path, sizeof path);

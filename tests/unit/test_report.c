@@ -14,20 +14,11 @@
 #include "dumpscope/build.h"
 #include "dumpscope/findings.h"
 #include "dumpscope/query.h"
-#include "fixture.h"
+#include "clirun.h"
 
 static ds_query *open_fixture(ds_fixture *fx, char *path, size_t path_len) {
   snprintf(path, path_len, "%s/%s.report.dsindex", ds_test_tmpdir(), fx->name);
-  ds_error err = {0};
-  ds_analysis *a = NULL;
-  ds_dac_search search = {.offline = true};
-  CU_ASSERT_EQUAL_FATAL(ds_analysis_open(fx->dump, &search, &a, &err), DS_OK);
-  ds_build_stats stats;
-  CU_ASSERT_EQUAL_FATAL(ds_index_build(a, NULL, path, &stats, &err), DS_OK);
-  ds_analysis_close(a);
-  ds_query *q = NULL;
-  CU_ASSERT_EQUAL_FATAL(ds_query_open(path, fx->dump, &q, &err), DS_OK);
-  return q;
+  return ds_test_index_open(fx->name, fx->dump, NULL, path);
 }
 
 static json_t *row_named(json_t *list, const char *type) {
@@ -241,34 +232,6 @@ static void test_report_matches_truth(void) {
   CU_ASSERT(checked >= 9);
 }
 
-/* Runs the CLI with args; its stdout in *out (malloc'd). Returns the exit code. */
-static int run_cli(const char *const *args, char **out) {
-  int fds[2];
-  CU_ASSERT_FATAL(pipe(fds) == 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    execv(getenv("DUMPSCOPE_CLI"), (char *const *)args);
-    _exit(127);
-  }
-  close(fds[1]);
-  size_t len = 0, cap = 1 << 16;
-  *out = malloc(cap);
-  ssize_t got;
-  while ((got = read(fds[0], *out + len, cap - len - 1)) > 0) {
-    len += (size_t)got;
-    if (len + 1 == cap)
-      *out = realloc(*out, cap *= 2);
-  }
-  (*out)[len] = '\0';
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* `dumpscope analyze`: text with every part of the report; --json is the report resource's
  * document; --set rebuilds with the given threshold. */
 static void test_analyze_command(void) {
@@ -279,7 +242,7 @@ static void test_analyze_command(void) {
   unlink(index);
   char *text = NULL, *json = NULL;
   const char *const text_args[] = {"dumpscope", "analyze", fx[0].dump, "--index", index, "--offline", NULL};
-  CU_ASSERT_EQUAL(run_cli(text_args, &text), 0);
+  CU_ASSERT_EQUAL(run_cli_argv(text_args, &text), 0);
   static const char *const parts[] = {"Summary", "Findings (", "[ERROR] Deadlock", "Top types by size",
                                       "Top types by count", "Top types per generation", "Large object heap",
                                       "Strings", "Exceptions on the heap", "Thresholds used", "Scenarios.Invoice", NULL};
@@ -289,7 +252,7 @@ static void test_analyze_command(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(text, *p));
   }
   const char *const json_args[] = {"dumpscope", "analyze", fx[0].dump, "--index", index, "--json", NULL};
-  CU_ASSERT_EQUAL(run_cli(json_args, &json), 0);
+  CU_ASSERT_EQUAL(run_cli_argv(json_args, &json), 0);
   json_error_t jerr;
   json_t *doc = json_loads(json, 0, &jerr);
   CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
@@ -307,7 +270,7 @@ static void test_analyze_command(void) {
   /* a threshold given with --set rebuilds the index and shows in the report */
   const char *const set_args[] = {"dumpscope", "analyze", fx[0].dump, "--index", index, "--json", "--set",
                                   "pinned_handles=50", NULL};
-  CU_ASSERT_EQUAL(run_cli(set_args, &json), 0);
+  CU_ASSERT_EQUAL(run_cli_argv(set_args, &json), 0);
   doc = json_loads(json, 0, &jerr);
   CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
   bool pinned = false;
@@ -320,7 +283,7 @@ static void test_analyze_command(void) {
   json_decref(doc);
   free(json);
   const char *const bad_args[] = {"dumpscope", "analyze", fx[0].dump, "--index", index, "--set", "pinned_handles=x", NULL};
-  CU_ASSERT_EQUAL(run_cli(bad_args, &text), 2);
+  CU_ASSERT_EQUAL(run_cli_argv(bad_args, &text), 2);
   free(text);
   unlink(index);
 }
