@@ -161,7 +161,12 @@ static size_t segment_at_or_after(const ds_dump *dump, uint64_t addr) {
   return lo;
 }
 
-void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len) {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+/* Gives advice on the whole pages of the mapping under [addr, addr+len). */
+static void advise(const ds_dump *dump, uint64_t addr, uint64_t len, int advice) {
   uint64_t end_addr = len > UINT64_MAX - addr ? UINT64_MAX : addr + len;
   /* every load segment the range crosses: a heap of regions is many of them */
   for (size_t i = segment_at_or_after(dump, addr); i < dump->segment_count; i++) {
@@ -174,8 +179,14 @@ void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len) {
     uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
     uintptr_t end = ((uintptr_t)p + (to - from)) & ~(uintptr_t)4095;
     if (end > start)
-      madvise((void *)start, end - start, MADV_DONTNEED);
+      madvise((void *)start, end - start, advice);
   }
+}
+
+void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len) { advise(dump, addr, len, MADV_DONTNEED); }
+
+void ds_dump_populate(const ds_dump *dump, uint64_t addr, uint64_t len) {
+  advise(dump, addr, len, MADV_POPULATE_READ); /* an older kernel says EINVAL: the walk faults as before */
 }
 
 /* Reads a module's ELF header, program headers and build id note from target memory. */

@@ -22,6 +22,7 @@
 typedef struct ds_build_phase {
   const char *name;
   double ms;
+  double cpu_ms;             /* CPU time of the process (all threads): steadier than ms on a busy machine */
   uint64_t rss_bytes, anon_bytes, peak_rss_bytes;
 } ds_build_phase;
 

@@ -69,6 +69,9 @@ const uint8_t *ds_dump_span(const ds_dump *dump, uint64_t addr, uint64_t *avail)
  * (they stay in the page cache and come back on the next access). Keeps a full-heap walk's
  * memory bounded. */
 void ds_dump_release(const ds_dump *dump, uint64_t addr, uint64_t len);
+/* Maps the pages of [addr, addr+len) at once (a sequential walk is about to read them): one call
+ * instead of a page fault per few pages. Advice only: nothing fails. */
+void ds_dump_populate(const ds_dump *dump, uint64_t addr, uint64_t len);
 
 /* Where target address addr is stored in the core file; false when it is not in the file. */
 bool ds_dump_file_offset(const ds_dump *dump, uint64_t addr, uint64_t *offset);
