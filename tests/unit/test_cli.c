@@ -3,10 +3,12 @@
  * verify and info with --json, answers checked against the scenario truth; bad arguments and bad
  * files give the documented error codes and exit statuses.
  */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "clirun.h"
 
@@ -144,6 +146,24 @@ static void test_cli_index_commands(void) {
   j = run_cli(args, &code);
   CU_ASSERT_EQUAL(code, 0);
   CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "paths")), 1);
+
+  /* with no index yet: a root search, the same answer, and no file left behind (neither the
+     index nor the search's own, beside it or in /dev/shm) */
+  char none[600];
+  snprintf(none, sizeof none, "%s/cli-none.dsindex", ds_test_tmpdir());
+  snprintf(args, sizeof args, "roots '%s' %s --index '%s'", f->dump, invoice, none);
+  json_t *searched = run_cli(args, &code);
+  CU_ASSERT_EQUAL(code, 0);
+  CU_ASSERT(json_equal(searched, j));
+  CU_ASSERT_NOT_EQUAL(access(none, F_OK), 0);
+  char leftover[700];
+  snprintf(leftover, sizeof leftover, "%s.search-*", none);
+  glob_t found = {0};
+  CU_ASSERT_EQUAL(glob("/dev/shm/dumpscope-search-*", 0, NULL, &found), GLOB_NOMATCH);
+  globfree(&found);
+  CU_ASSERT_EQUAL(glob(leftover, 0, NULL, &found), GLOB_NOMATCH);
+  globfree(&found);
+  json_decref(searched);
   json_decref(j);
 
   snprintf(args, sizeof args, "refs '%s' %s --index '%s'", f->dump, invoice, index);
