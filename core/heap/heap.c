@@ -374,17 +374,8 @@ void ds_heap_note_damage(ds_heap *heap, uint64_t descriptor, const char *fmt, ..
 
 /* A type already in the table (no DAC call): UINT32_MAX when unknown or invalid. */
 static uint32_t known_type(const ds_heap *heap, uint64_t mt) {
-  if (!mt)
-    return UINT32_MAX;
-  size_t h = mt_hash(mt, heap->slot_cap);
-  for (;;) {
-    uint32_t idx = heap->slot_index[h];
-    if (!idx)
-      return UINT32_MAX;
-    if (heap->slot_mt[h] == mt)
-      return (heap->types[idx - 1].flags & DS_TYPE_INVALID) ? UINT32_MAX : idx - 1;
-    h = (h + 1) & (heap->slot_cap - 1);
-  }
+  uint32_t idx = mt ? cached_lookup(heap, mt) : UINT32_MAX;
+  return idx != UINT32_MAX && !(heap->types[idx].flags & DS_TYPE_INVALID) ? idx : UINT32_MAX;
 }
 
 /* The size of a plausible object at addr (a known type whose size fits before end), else 0. */
@@ -449,6 +440,75 @@ static uint64_t skip_damage(ds_heap *heap, ds_walk_stats *stats, uint64_t addr, 
 
 /* Walks one range. The fast path reads headers straight from the mapping; when the range is not
  * one contiguous piece of the core, headers are copied out. */
+/* The first allocation context at or after addr. */
+static size_t first_context(const ds_heap *heap, uint64_t addr) {
+  size_t lo = 0, hi = heap->context_count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (heap->contexts[mid].ptr < addr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The walk's slow path for an MT not known valid: resolved (a resolver call) and cached; on an
+ * invalid MT the error is recorded and UINT32_MAX returned. Kept out of the hot loop. */
+static __attribute__((noinline)) uint32_t walk_new_type(ds_heap *heap, ds_walk_stats *stats, uint64_t mt,
+                                                        uint64_t addr, uint64_t last_good, size_t seg_index) {
+  uint32_t idx = cached_lookup(heap, mt);
+  ds_error why = {0};
+  if (idx == UINT32_MAX && (idx = resolve_type(heap, mt, &why)) == UINT32_MAX) {
+    record_error(stats, addr, last_good, mt, seg_index, "%s", why.message);
+    return UINT32_MAX;
+  }
+  if (heap->types[idx].flags & DS_TYPE_INVALID) {
+    record_error(stats, addr, last_good, mt, seg_index,
+                 "object %llx does not have a valid MT (%llx); last good object %llx", (unsigned long long)addr,
+                 (unsigned long long)mt, (unsigned long long)last_good);
+    return UINT32_MAX;
+  }
+  return idx;
+}
+
+/* Past the allocation context(s) at or before addr (*ci the next one): an unfilled context's
+ * room is no object; the GC leaves a minimal object's room after its limit. */
+static uint64_t past_context(const ds_heap *heap, size_t *ci, uint64_t addr, uint32_t min_size) {
+  if (addr == heap->contexts[*ci].ptr)
+    return heap->contexts[(*ci)++].limit + min_size;
+  while (*ci < heap->context_count && heap->contexts[*ci].ptr < addr)
+    (*ci)++;
+  return addr;
+}
+
+/* An object whose size runs past its segment: recorded, and the walk resyncs after it (0: the
+ * rest of the segment is lost). */
+static __attribute__((noinline)) uint64_t walk_bad_size(ds_heap *heap, ds_walk_stats *stats, uint64_t addr,
+                                                        uint64_t last_good, uint64_t mt, uint64_t size, uint64_t end,
+                                                        size_t seg_index) {
+  record_error(stats, addr, last_good, mt, seg_index,
+               "object %llx (MT %llx) has size %llu, which extends past the end of its segment "
+               "(0x%llx); last good object %llx",
+               (unsigned long long)addr, (unsigned long long)mt, (unsigned long long)size, (unsigned long long)end,
+               (unsigned long long)last_good);
+  return skip_damage(heap, stats, addr, end, seg_index);
+}
+
+/* Maps the next stretch of the dump in one call once the walk reaches *populated, and hands
+ * back what is behind it. */
+static inline void map_ahead(ds_dump *dump, uint64_t addr, uint64_t end, uint64_t *populated, uint64_t *released) {
+  if (addr >= *populated) {
+    uint64_t upto = end - addr < POPULATE_CHUNK ? end : addr + POPULATE_CHUNK;
+    ds_dump_populate(dump, *populated, upto - *populated);
+    *populated = upto;
+  }
+  if (addr - *released >= RELEASE_CHUNK) {
+    ds_dump_release(dump, *released, addr - *released - 4096);
+    *released = addr - 4096;
+  }
+}
+
 static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *ctx,
                        ds_walk_stats *stats) {
   const ds_segment *seg = &heap->segments[seg_index];
@@ -463,19 +523,7 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
   const uint32_t min_size = layout->min_object_size, count_at = layout->array_length;
   const uint64_t mt_mask = layout->mt_mask, align_mask = (uint64_t)layout->object_alignment - 1;
 
-  /* the first allocation context at or after the start */
-  size_t ci = 0, cn = heap->context_count;
-  {
-    size_t lo = 0, hi = cn;
-    while (lo < hi) {
-      size_t mid = lo + (hi - lo) / 2;
-      if (heap->contexts[mid].ptr < addr)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    ci = lo;
-  }
+  size_t ci = first_context(heap, addr), cn = heap->context_count;
   uint64_t next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
 
   uint64_t released = addr; /* walked memory before this is handed back to the kernel */
@@ -488,14 +536,7 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
 
   while (addr < end) {
     if (addr >= next_ctx) {
-      if (addr == next_ctx) {
-        addr = heap->contexts[ci].limit + min_size; /* the GC leaves a minimal object's room */
-        ci++;
-        next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
-        continue;
-      }
-      while (ci < cn && heap->contexts[ci].ptr < addr)
-        ci++;
+      addr = past_context(heap, &ci, addr, min_size);
       next_ctx = ci < cn ? heap->contexts[ci].ptr : UINT64_MAX;
       continue;
     }
@@ -525,27 +566,15 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
       /* the common case: a type already in the table, found without touching an error buffer
        * (clearing one per type change was a third of the walk) */
       cached_idx = cached_lookup(heap, mt);
+      if (cached_idx == UINT32_MAX || (heap->types[cached_idx].flags & DS_TYPE_INVALID))
+        cached_idx = walk_new_type(heap, stats, mt, addr, last_good, seg_index);
       if (cached_idx == UINT32_MAX) {
-        ds_error why = {0};
-        cached_idx = resolve_type(heap, mt, &why);
-        if (cached_idx == UINT32_MAX) {
-          record_error(stats, addr, last_good, mt, seg_index, "%s", why.message);
-          cached_ok = false;
-          if (!(addr = skip_damage(heap, stats, addr, end, seg_index)))
-            goto out;
-          continue;
-        }
-      }
-      const ds_type *type = &heap->types[cached_idx];
-      if (type->flags & DS_TYPE_INVALID) {
-        record_error(stats, addr, last_good, mt, seg_index,
-                     "object %llx does not have a valid MT (%llx); last good object %llx",
-                     (unsigned long long)addr, (unsigned long long)mt, (unsigned long long)last_good);
         cached_ok = false;
         if (!(addr = skip_damage(heap, stats, addr, end, seg_index)))
           goto out;
         continue;
       }
+      const ds_type *type = &heap->types[cached_idx];
       /* size_of's terms, kept in locals (the table may move under the callback): a string counts
        * its NUL, so it adds one component to the base */
       cached_mt = mt;
@@ -558,13 +587,8 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
       size = min_size;
     uint64_t step = (size + align_mask) & ~align_mask;
     if (step > end - addr || size > DS_MAX_OBJECT_SIZE) {
-      record_error(stats, addr, last_good, mt, seg_index,
-                   "object %llx (MT %llx) has size %llu, which extends past the end of its segment "
-                   "(0x%llx); last good object %llx",
-                   (unsigned long long)addr, (unsigned long long)mt, (unsigned long long)size,
-                   (unsigned long long)end, (unsigned long long)last_good);
       cached_ok = false; /* the resync may resolve types */
-      if (!(addr = skip_damage(heap, stats, addr, end, seg_index)))
+      if (!(addr = walk_bad_size(heap, stats, addr, last_good, mt, size, end, seg_index)))
         goto out;
       continue;
     }
@@ -583,16 +607,8 @@ static bool walk_range(ds_heap *heap, size_t seg_index, ds_object_fn fn, void *c
     }
     last_good = addr;
     addr += step;
-    if (direct && addr >= populated) {
-      /* map the next stretch in one call, and hand back what is behind */
-      uint64_t upto = end - addr < POPULATE_CHUNK ? end : addr + POPULATE_CHUNK;
-      ds_dump_populate(heap->dump, populated, upto - populated);
-      populated = upto;
-    }
-    if (direct && addr - released >= RELEASE_CHUNK) {
-      ds_dump_release(heap->dump, released, addr - released - 4096);
-      released = addr - 4096;
-    }
+    if (direct)
+      map_ahead(heap->dump, addr, end, &populated, &released);
   }
   if (direct)
     ds_dump_release(heap->dump, released, end - released);
