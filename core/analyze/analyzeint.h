@@ -282,6 +282,13 @@ ds_status ds__build_references(ds__build *b, ds_error *err);
  * a breadth-first search from the roots expands until it meets b->search_target; writes the
  * outgoing CSR sections (empty rows for the rest). */
 ds_status ds__build_root_search(ds__build *b, ds_error *err);
+/* The last phases (finish.c): liveness from the roots; segments, histograms and free blocks (then
+ * the extra edges); the dependent-handle edges as the index stores them (a root search's phase of
+ * its own); the info section and the file. */
+ds_status ds__build_liveness(ds__build *b, ds_error *err);
+ds_status ds__build_histograms(ds__build *b, ds_error *err);
+ds_status ds__build_extra_edges(ds__build *b, ds_error *err);
+ds_status ds__build_write(ds__build *b, ds_error *err);
 /* Phase 4 (graph.c): the incoming references (the inverted graph); writes its CSR sections. */
 ds_status ds__build_reverse(ds__build *b, ds_error *err);
 
