@@ -68,7 +68,7 @@ namespace Scenarios
             }));
         }
 
-        /// <summary>Called once the truth is written and the no-GC region has ended.</summary>
+        /// <summary>Called once the truth is written, the no-GC region has ended and READY is printed.</summary>
         public static void Go() => s_go.Set();
 
         private static void Start(ThreadFact f, ThreadStart body)

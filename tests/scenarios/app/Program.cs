@@ -3,7 +3,8 @@
 // Sets up the scenarios of one process ("main", "locks", "report", "growth1", "growth2", "midgc" or "big"), reaches a quiet state, enters a no-GC
 // region so nothing moves, writes the ground truth to <truth-path> (via <truth-path>.tmp and a
 // rename), prints "READY <truth-path>" and sleeps until killed.  See ../FIXTURES.md.  "midgc"
-// leaves the no-GC region after the truth and starts collecting in a loop (MidGcScenario.cs).
+// leaves the no-GC region after the truth and, once READY is printed, starts collecting in a
+// loop (MidGcScenario.cs).
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -75,13 +76,14 @@ namespace Scenarios
             }
 
             WriteTruth(truth, truthPath);
-            if (process == "midgc")
-            {
-                if (GCSettings.LatencyMode == GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
-                MidGcScenario.Go();
-            }
+            if (process == "midgc" && GCSettings.LatencyMode == GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
             Console.Out.WriteLine("READY " + truthPath);
             Console.Out.Flush();
+            // "midgc" starts its collecting loops only now: once they run, every transition of
+            // this thread into managed code waits for the next collection to end, and the first
+            // write to the console (JIT, type loads) could take minutes on a loaded machine
+            // (make-fixtures waits 2 s after READY before it dumps).
+            if (process == "midgc") MidGcScenario.Go();
             Thread.Sleep(Timeout.Infinite);
             return 0;
         }
