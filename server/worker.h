@@ -17,7 +17,8 @@ ds_status ds_worker_build_index(const char *dump, const char *index_path, const 
                                 ds_build_stats *stats, ds_error *err);
 
 /* Opens the dump, loads its DAC and writes the root-search index of the object at target to
- * index_path (ds_index_build_root_search: it answers that object's root path only). */
+ * index_path (ds_index_build_root_search: it answers that object's root path only, opened with
+ * ds_query_open_unchecked). */
 ds_status ds_worker_root_search(const char *dump, uint64_t target, const char *index_path, const ds_dac_search *search,
                                 ds_build_stats *stats, ds_error *err);
 

@@ -11,6 +11,7 @@
  */
 #include "dumpscope/build.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,7 @@ ds_status ds__vec_grow(void **items, size_t *cap, size_t count, size_t elem_size
   void *grown = realloc(*items, next * elem_size);
   if (!grown)
     return DS_E_NOMEM;
+  ds__advise_huge(grown, next * elem_size);
   *items = grown;
   *cap = next;
   return DS_OK;
@@ -186,7 +188,7 @@ static ds_status build_objects(ds__build *b, ds_error *err) {
   b->stats->objects = n;
   b->stats->walk_ms = ds__now_ms() - b->t0;
   /* object sections go to disk now: the writeback overlaps the rest of the build */
-  b->obj_size = malloc((n ? n : 1) * sizeof *b->obj_size);
+  b->obj_size = ds__big_malloc(n * sizeof *b->obj_size);
   if (!b->obj_size)
     return ds_error_set(err, DS_E_NOMEM, "out of memory for object sizes");
   for (size_t i = 0; i < n; i++) {
@@ -202,8 +204,11 @@ static ds_status build_objects(ds__build *b, ds_error *err) {
   }
   double t_write = ds__now_ms();
   /* addresses and types are read from their mapped sections from here on */
-  if ((rc = ds_index_writer_create(path, &b->w, err)) != DS_OK ||
-      (rc = ds__write_mapped(b, DS_SEC_OBJ_ADDR, (void **)&b->addr.items, n * 8, err)) != DS_OK)
+  if ((rc = ds_index_writer_create(path, &b->w, err)) != DS_OK)
+    return rc;
+  if (b->search_target) /* the root search's index: read once by this process (rootsearch.c) */
+    ds_index_writer_skip_checksums(b->w);
+  if ((rc = ds__write_mapped(b, DS_SEC_OBJ_ADDR, (void **)&b->addr.items, n * 8, err)) != DS_OK)
     return rc;
   b->mapped |= DS__MAPPED_ADDR;
   if ((rc = ds__write_mapped(b, DS_SEC_OBJ_TYPE, (void **)&b->type.items, n * 4, err)) != DS_OK)
@@ -557,6 +562,11 @@ static ds_status run_build(ds_analysis *a, const ds_root_set *given_roots, const
                            size_t phase_count, const char *path, ds_build_stats *stats, ds_error *err) {
   memset(stats, 0, sizeof *stats);
   stats->memory_budget = memory_budget;
+  /* Every array of 4 MiB or more gets its own mapping (glibc raises the threshold as large
+   * blocks are freed, up to 32 MiB, and then serves them from the heap): growing one is an
+   * mremap instead of a copy into fresh pages, and ds__advise_huge's advice holds. Analysis
+   * processes only: the daemon never builds. */
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   ds__build *b = calloc(1, sizeof *b);
   if (!b)
     return ds_error_set(err, DS_E_NOMEM, "out of memory starting the index build");

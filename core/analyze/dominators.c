@@ -6,11 +6,15 @@
  * are the roots; objects the search does not reach are unreachable and get no number (0). All
  * per-vertex arrays are indexed by that number, which makes the inner loops sequential:
  *   vert[i]    the object numbered i
- *   parent[i]  its DFS parent, path-compressed during the semidominator step (the ancestor links)
+ *   link[i]    two words: PARENT, its DFS parent, path-compressed during the semidominator step
+ *              (the ancestor links), and LEAST, the least semidominator on its compressed path
  *   semi[i]    its semidominator
- *   label[i]   the vertex of least semidominator on its compressed path
  *   idom[i]    first the DFS edge cursor, then the DFS parent, then the immediate dominator
  * and num[object] gives the number, then becomes the immediate dominator by object.
+ * Lengauer-Tarjan keeps the vertex of least semidominator on the path (its "label"); Semi-NCA
+ * only ever reads that vertex's semidominator, so LEAST keeps the value itself, next to PARENT:
+ * a step of eval's path touches one cache line instead of three (parent, label and semi of the
+ * label), and eval is most of the time on a large heap.
  *
  * The semidominator, immediate-dominator and size passes visit vertices in (reverse) preorder,
  * because a vertex's dominators all precede it in preorder. Per-type sizes use the dominator
@@ -26,7 +30,7 @@
 
 typedef struct dom_state {
   const ds_dom_graph *g;
-  uint32_t *num, *vert, *parent, *semi, *label, *idom;
+  uint32_t *num, *vert, *link, *semi, *idom;
   uint32_t m;                /* vertices numbered: 1 (the virtual root) .. m - 1 */
   uint32_t *stack;           /* eval's path, grows as needed */
   size_t stack_cap;
@@ -40,7 +44,11 @@ static double now_ms(void) {
 
 static bool is_root(const ds_dom_graph *g, size_t o) { return g->root_bits[o >> 6] >> (o & 63) & 1; }
 
-/* Depth-first preorder numbering from every root. The current path is kept through parent[]
+/* The two words of link[] for vertex v. */
+#define PARENT(s, v) ((s)->link[2 * (size_t)(v)])
+#define LEAST(s, v) ((s)->link[2 * (size_t)(v) + 1])
+
+/* Depth-first preorder numbering from every root. The current path is kept through PARENT
  * and each vertex's next edge in idom[] (the cursor), so the search needs no stack of its own
  * however deep the graph (a linked list of millions of nodes is one path). Hot loop. */
 static void number_vertices(dom_state *s) {
@@ -50,30 +58,29 @@ static void number_vertices(dom_state *s) {
     if (!is_root(g, r) || s->num[r])
       continue;
     uint32_t cur = next++;
-    s->num[r] = cur, s->vert[cur] = (uint32_t)r, s->parent[cur] = 1, cursor[cur] = g->out_off[r];
+    s->num[r] = cur, s->vert[cur] = (uint32_t)r, PARENT(s, cur) = 1, cursor[cur] = g->out_off[r];
     while (cur != 1) {
       uint32_t o = s->vert[cur];
       if (cursor[cur] < g->out_off[o + 1]) {
         uint32_t t = g->out_edge[cursor[cur]++];
         if (t < g->n && !s->num[t]) {
           uint32_t v = next++;
-          s->num[t] = v, s->vert[v] = t, s->parent[v] = cur, cursor[v] = g->out_off[t];
+          s->num[t] = v, s->vert[v] = t, PARENT(s, v) = cur, cursor[v] = g->out_off[t];
           cur = v;
         }
       } else {
-        cur = s->parent[cur];
+        cur = PARENT(s, cur);
       }
     }
   }
   s->m = next;
 }
 
-/* The vertex of least semidominator on v's path of linked vertices (numbered >= last), with
- * path compression. Hot loop. */
+/* The least semidominator on v's path of linked vertices (numbered >= last), with path
+ * compression. Hot loop. */
 static bool eval(dom_state *s, uint32_t v, uint32_t last, uint32_t *out) {
-  uint32_t *parent = s->parent, *label = s->label, *semi = s->semi;
-  if (parent[v] < last) {
-    *out = label[v];
+  if (PARENT(s, v) < last) {
+    *out = LEAST(s, v);
     return true;
   }
   size_t top = 0;
@@ -86,40 +93,68 @@ static bool eval(dom_state *s, uint32_t v, uint32_t last, uint32_t *out) {
       s->stack = grown, s->stack_cap = cap;
     }
     s->stack[top++] = v;
-    v = parent[v];
-  } while (parent[v] >= last);
+    v = PARENT(s, v);
+  } while (PARENT(s, v) >= last);
   uint32_t p = v, x = v;
   do {
     x = s->stack[--top];
-    parent[x] = parent[p];
-    if (semi[label[p]] < semi[label[x]])
-      label[x] = label[p];
+    PARENT(s, x) = PARENT(s, p);
+    if (LEAST(s, p) < LEAST(s, x))
+      LEAST(s, x) = LEAST(s, p);
     p = x;
   } while (top);
-  *out = label[x];
+  *out = LEAST(s, x);
   return true;
 }
 
+/* Prefetches for the semidominator step, `ahead` vertices before w: each stage loads what the
+ * previous one (further ahead) brought into the cache and fetches the next link of the chain
+ * vert -> in_off -> in_edge -> num -> link, whose misses would otherwise come one after another. */
+static inline void prefetch_semi(const dom_state *s, uint32_t w) {
+  const ds_dom_graph *g = s->g;
+  enum { A = 24, B = 16, C = 8, D = 4 };
+  if (w > A + 1)
+    __builtin_prefetch(&g->in_off[s->vert[w - A]]);
+  if (w > B + 1)
+    __builtin_prefetch(&g->in_edge[g->in_off[s->vert[w - B]]]);
+  if (w > C + 1) {
+    uint32_t o = s->vert[w - C];
+    for (uint32_t e = g->in_off[o], k = 0; e < g->in_off[o + 1] && k < 4; e++, k++)
+      if (g->in_edge[e] < g->n)
+        __builtin_prefetch(&s->num[g->in_edge[e]]);
+  }
+  if (w > D + 1) {
+    uint32_t o = s->vert[w - D];
+    for (uint32_t e = g->in_off[o], k = 0; e < g->in_off[o + 1] && k < 4; e++, k++)
+      if (g->in_edge[e] < g->n)
+        __builtin_prefetch(&PARENT(s, s->num[g->in_edge[e]]));
+  }
+}
+
 /* Semidominators, in reverse preorder: the least-numbered vertex from which a path of
- * higher-numbered vertices leads to w. A root's is the virtual root. */
+ * higher-numbered vertices leads to w. A root's is the virtual root. A vertex with one incoming
+ * reference has its DFS parent as the only one, whose value eval gives without a search (it is
+ * not linked yet): its semidominator is the parent, and most objects of a heap are like that. */
 static bool semidominators(dom_state *s) {
   const ds_dom_graph *g = s->g;
   for (uint32_t w = s->m - 1; w >= 2; w--) {
-    uint32_t o = s->vert[w], best = s->parent[w];
+    prefetch_semi(s, w);
+    uint32_t o = s->vert[w], best = PARENT(s, w);
+    uint32_t e0 = g->in_off[o], e1 = g->in_off[o + 1];
     if (is_root(g, o)) {
       best = 1;
-    } else {
-      for (uint32_t e = g->in_off[o]; e < g->in_off[o + 1]; e++) {
+    } else if (e1 - e0 > 1) {
+      for (uint32_t e = e0; e < e1; e++) {
         uint32_t from = g->in_edge[e], v, u;
         if (from >= g->n || !(v = s->num[from]))
           continue; /* unreachable: not on any path from a root */
         if (!eval(s, v, w + 1, &u))
           return false;
-        if (s->semi[u] < best)
-          best = s->semi[u];
+        if (u < best)
+          best = u;
       }
     }
-    s->semi[w] = best;
+    s->semi[w] = LEAST(s, w) = best;
   }
   return true;
 }
@@ -147,11 +182,11 @@ static void retained_sizes(dom_state *s, ds_dom_result *r) {
       r->retained[s->vert[s->idom[w]]] += r->retained[s->vert[w]];
 }
 
-/* Per-type retained sizes through the dominator tree's preorder (semi, label and parent are free
- * by now and hold the subtree sizes, the preorder positions and the preorder itself). */
+/* Per-type retained sizes through the dominator tree's preorder (semi and link are free by now
+ * and hold the subtree sizes, the preorder positions and the preorder itself). */
 static bool type_sizes(dom_state *s, ds_dom_result *r) {
   const ds_dom_graph *g = s->g;
-  uint32_t *count = s->semi, *pre = s->label, *next = s->parent;
+  uint32_t *count = s->semi, *pre = s->link, *next = s->link + s->m; /* pre: 1 .. m - 1 */
   for (uint32_t w = 1; w < s->m; w++)
     count[w] = 1;
   for (uint32_t w = s->m - 1; w >= 2; w--)
@@ -208,24 +243,23 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   dom_state s = {.g = g};
   s.num = calloc(n + 1, sizeof *s.num);
   s.vert = work_alloc(g, slots * sizeof *s.vert);
-  s.parent = work_alloc(g, slots * sizeof *s.parent);
+  s.link = work_alloc(g, 2 * slots * sizeof *s.link);
   s.semi = work_alloc(g, slots * sizeof *s.semi);
-  s.label = work_alloc(g, slots * sizeof *s.label);
   s.idom = work_alloc(g, slots * sizeof *s.idom);
   out->retained = calloc(n + 1, sizeof *out->retained);
   out->type_retained = calloc(g->type_count + 1, sizeof *out->type_retained);
   ds_status rc = DS_OK;
-  if (!s.num || !s.vert || !s.parent || !s.semi || !s.label || !s.idom || !out->retained || !out->type_retained) {
+  if (!s.num || !s.vert || !s.link || !s.semi || !s.idom || !out->retained || !out->type_retained) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree of %zu objects", n);
     goto out;
   }
-  s.parent[1] = 0, s.semi[1] = s.label[1] = s.idom[1] = 1;
+  PARENT(&s, 1) = 0, s.semi[1] = LEAST(&s, 1) = s.idom[1] = 1;
   number_vertices(&s);
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_OUT);
   out->reachable = s.m - 2;
   for (uint32_t w = 2; w < s.m; w++)
-    s.idom[w] = s.parent[w], s.semi[w] = s.label[w] = w;
+    s.idom[w] = PARENT(&s, w), s.semi[w] = LEAST(&s, w) = w;
   if (!semidominators(&s)) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree's search paths");
     goto out;
@@ -250,9 +284,8 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
 out:
   free(s.num);
   work_free(g, s.vert);
-  work_free(g, s.parent);
+  work_free(g, s.link);
   work_free(g, s.semi);
-  work_free(g, s.label);
   work_free(g, s.idom);
   free(s.stack);
   if (rc != DS_OK)

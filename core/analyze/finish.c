@@ -17,7 +17,7 @@
 ds_status ds__build_liveness(ds__build *b, ds_error *err) {
   double t_live = ds__now_ms();
   size_t n = b->n;
-  b->live = calloc((n + 63) / 64 + 1, sizeof *b->live);
+  b->live = ds__big_calloc((n + 63) / 64 + 1, sizeof *b->live);
   if (!b->live)
     return ds_error_set(err, DS_E_NOMEM, "out of memory marking live objects");
   if (!(b->stack = ds__spill_alloc(b, (n + 1) * sizeof *b->stack, err)))

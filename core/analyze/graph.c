@@ -44,6 +44,14 @@ uint32_t ds__find_containing(const ds_layout *l, const uint64_t *addrs, const ui
   return addr < end ? (uint32_t)i : UINT32_MAX;
 }
 
+/* Set bits of x, without a library call (the build does not assume the POPCNT instruction). */
+static inline uint64_t popcount64(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ull);
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+  return (x * 0x0101010101010101ull) >> 56;
+}
+
 bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n) {
   memset(l, 0, sizeof *l);
   l->addrs = addrs;
@@ -51,33 +59,39 @@ bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, 
   size_t count = ds_heap_segment_count(heap);
   l->start = calloc(count + 1, sizeof *l->start);
   l->end = calloc(count + 1, sizeof *l->end);
-  l->dir = calloc(count + 1, sizeof *l->dir);
-  if (!l->start || !l->end || !l->dir)
+  l->words = calloc(count + 1, sizeof *l->words);
+  if (!l->start || !l->end || !l->words)
     return false;
   l->ranges = count;
   for (size_t s = 0; s < count; s++) {
     const ds_segment *seg = ds_heap_segment(heap, s);
     l->start[s] = seg->start;
     l->end[s] = seg->end;
-    size_t granules = (size_t)(((seg->end - seg->start) >> DS__GRANULE_SHIFT) + 1);
-    l->dir[s] = malloc(granules * sizeof **l->dir);
-    if (!l->dir[s])
+    /* words align on 512 bytes of the address space, so a lookup needs no offset for the bit */
+    uint64_t base = seg->start >> DS__RANK_SHIFT;
+    size_t nwords = seg->end > seg->start ? (size_t)(((seg->end - 1) >> DS__RANK_SHIFT) - base + 1) : 1;
+    ds__rank_word *w = l->words[s] = ds__big_calloc(nwords, sizeof *w);
+    if (!w)
       return false;
-    size_t i = lower_bound(addrs, n, seg->start);
-    for (size_t g = 0; g < granules; g++) {
-      uint64_t gstart = seg->start + ((uint64_t)g << DS__GRANULE_SHIFT);
-      while (i < n && addrs[i] < gstart)
-        i++;
-      l->dir[s][g] = (uint32_t)i;
+    size_t first = lower_bound(addrs, n, seg->start), i = first;
+    for (; i < n && addrs[i] < seg->end; i++) {
+      if (addrs[i] & 7)
+        continue; /* never: objects are 8-byte aligned */
+      w[(addrs[i] >> DS__RANK_SHIFT) - base].bits |= 1ull << (addrs[i] >> 3 & 63);
+    }
+    uint64_t rank = first;
+    for (size_t k = 0; k < nwords; k++) {
+      w[k].rank = rank;
+      rank += popcount64(w[k].bits);
     }
   }
   return true;
 }
 
 void ds__lookup_free(ds__addr_lookup *l) {
-  for (size_t s = 0; l->dir && s < l->ranges; s++)
-    free(l->dir[s]);
-  free(l->dir);
+  for (size_t s = 0; l->words && s < l->ranges; s++)
+    free(l->words[s]);
+  free(l->words);
   free(l->start);
   free(l->end);
   memset(l, 0, sizeof *l);
@@ -161,8 +175,8 @@ extras:
   job->counts[slot] = (uint32_t)(job->raw.count - before);
 }
 
-/* Resolving pointer values to object indices is memory-latency bound (random lookups into the
- * directory and the address array), so each batch is resolved in passes that prefetch ahead.
+/* Resolving pointer values to object indices is memory-latency bound (a random lookup into the
+ * rank words per value), so each batch is resolved in two passes, the first prefetching.
  * The batch is objs[0..count) or, when objs is NULL, the objects first..first+count; each one's
  * hits are appended to job->targets in turn and job->counts[slot0 + k] becomes their number.
  * A hot loop: exempt from the function-length habit, measured by bench_index. */
@@ -172,11 +186,11 @@ void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_
     object_edges(job, objs ? objs[k] : first + k, slot0 + k);
   if (job->status != DS_OK)
     return;
-  /* two passes with prefetch: directory entry, then the address array */
+  /* two passes: find each value's rank word and prefetch it, then resolve */
   const ds__addr_lookup *l = &job->b->lookup;
   size_t raw = job->raw.count;
-  uint32_t *cand = malloc((raw ? raw : 1) * sizeof *cand);
-  if (!cand) {
+  const ds__rank_word **word = malloc((raw ? raw : 1) * sizeof *word);
+  if (!word) {
     job->status = DS_E_NOMEM;
     return;
   }
@@ -184,51 +198,37 @@ void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_
   for (size_t k = 0; k < raw; k++) {
     uint64_t a = job->raw.items[k];
     size_t r = range_of(l, range, a);
-    if (r == SIZE_MAX) {
-      cand[k] = UINT32_MAX;
+    if (r == SIZE_MAX || (a & 7)) {
+      word[k] = NULL;
       continue;
     }
     range = r;
-    const uint32_t *slot = &l->dir[r][(a - l->start[r]) >> DS__GRANULE_SHIFT];
-    __builtin_prefetch(slot);
-    cand[k] = (uint32_t)(slot - l->dir[r]); /* the granule number until the second pass */
+    word[k] = &l->words[r][(a >> DS__RANK_SHIFT) - (l->start[r] >> DS__RANK_SHIFT)];
+    __builtin_prefetch(word[k]);
   }
-  /* second pass: granule -> first object, prefetch its address */
-  range = 0;
-  for (size_t k = 0; k < raw; k++) {
-    if (cand[k] == UINT32_MAX)
-      continue;
-    uint64_t a = job->raw.items[k];
-    size_t r = range_of(l, range, a); /* found by the first pass: never SIZE_MAX here */
-    range = r;
-    cand[k] = l->dir[r][cand[k]];
-    if (cand[k] < l->n)
-      __builtin_prefetch(&l->addrs[cand[k]]);
-  }
-  /* third pass: finish each lookup, keep the hits, per object */
+  /* second pass: an object starts at the value when its bit is set; keep the hits, per object */
   size_t k = 0;
   ds_status rc = DS_OK;
   for (size_t o = 0; o < count && rc == DS_OK; o++) {
     uint32_t raw_count = job->counts[slot0 + o], hits = 0;
     for (uint32_t c = 0; c < raw_count; c++, k++) {
-      uint32_t idx = cand[k];
-      if (idx == UINT32_MAX)
+      const ds__rank_word *w = word[k];
+      if (!w)
         continue;
-      uint64_t a = job->raw.items[k];
-      while (idx < l->n && l->addrs[idx] < a)
-        idx++;
-      if (idx < l->n && l->addrs[idx] == a) {
-        if (job->bounded && job->targets.count == job->targets.cap) {
-          rc = DS_E_LIMIT; /* never: the bound is the most there can be */
-          break;
-        }
-        DS__VEC_PUSH(job->targets, idx, DS_MAX_REFERENCES, rc);
-        hits++;
+      unsigned bit = (unsigned)(job->raw.items[k] >> 3 & 63);
+      if (!(w->bits >> bit & 1))
+        continue;
+      uint64_t idx = w->rank + popcount64(w->bits & ((1ull << bit) - 1));
+      if (job->bounded && job->targets.count == job->targets.cap) {
+        rc = DS_E_LIMIT; /* never: the bound is the most there can be */
+        break;
       }
+      DS__VEC_PUSH(job->targets, (uint32_t)idx, DS_MAX_REFERENCES, rc);
+      hits++;
     }
     job->counts[slot0 + o] = hits;
   }
-  free(cand);
+  free(word);
   if (rc != DS_OK)
     job->status = rc;
 }
@@ -457,9 +457,9 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     b->stats->reverse_ms = ds__now_ms() - t_in;
     return rc;
   }
-  b->in_off = calloc(n + 1, sizeof *b->in_off);
-  b->in_edge = malloc((b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge);
-  b->fill = malloc((n + 1) * sizeof *b->fill);
+  b->in_off = ds__big_calloc(n + 1, sizeof *b->in_off);
+  b->in_edge = ds__big_malloc(b->edge_total * sizeof *b->in_edge);
+  b->fill = ds__big_malloc((n + 1) * sizeof *b->fill);
   if (!b->in_off || !b->in_edge || !b->fill)
     return ds_error_set(err, DS_E_NOMEM, "out of memory for incoming references");
   /* two threads, each owning half of the targets: both read every edge, each writes only its

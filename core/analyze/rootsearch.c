@@ -145,10 +145,10 @@ ds_status ds__build_root_search(ds__build *b, ds_error *err) {
   ds__edge_job *job = &b->jobs[0];
   memset(job, 0, sizeof *job);
   job->b = b, job->hi = n;
-  s.seen = calloc(words, sizeof *s.seen);
+  s.seen = ds__big_calloc(words, sizeof *s.seen);
   s.expanded = calloc(words, sizeof *s.expanded);
-  s.first = calloc(n + 1, sizeof *s.first);
-  s.count = calloc(n + 1, sizeof *s.count);
+  s.first = ds__big_calloc(n + 1, sizeof *s.first);
+  s.count = ds__big_calloc(n + 1, sizeof *s.count);
   job->counts = calloc(BATCH, sizeof *job->counts);
   ds_status rc = DS_OK;
   if (!s.seen || !s.expanded || !s.first || !s.count || !job->counts ||

@@ -36,9 +36,31 @@ int ds__spill_file(ds__build *b, ds_error *err) {
   return fd;
 }
 
+void ds__advise_huge(void *p, size_t bytes) {
+  if (!p || bytes < ((size_t)8 << 20))
+    return;
+  /* The whole pages of the block: a block this large is a mapping of its own (build.c's
+   * mallopt), which this covers entirely. Advising only its 2 MiB-aligned middle would split the
+   * mapping in three, and mremap cannot grow a split mapping: realloc would copy instead. */
+  uintptr_t start = (uintptr_t)p & ~(uintptr_t)4095, end = ((uintptr_t)p + bytes + 4095) & ~(uintptr_t)4095;
+  madvise((void *)start, end - start, MADV_HUGEPAGE); /* advice: no harm when refused */
+}
+
+void *ds__big_calloc(size_t count, size_t size) {
+  void *p = calloc(count ? count : 1, size ? size : 1);
+  ds__advise_huge(p, count * size);
+  return p;
+}
+
+void *ds__big_malloc(size_t bytes) {
+  void *p = malloc(bytes ? bytes : 1);
+  ds__advise_huge(p, bytes);
+  return p;
+}
+
 void *ds__spill_alloc(ds__build *b, size_t bytes, ds_error *err) {
   if (!b->budget || bytes < b->budget / SPILL_SHARE || b->spill_count >= DS__SPILL_MAX) {
-    void *p = calloc(bytes ? bytes : 1, 1);
+    void *p = ds__big_calloc(bytes, 1);
     if (!p)
       ds_error_set(err, DS_E_NOMEM, "out of memory for %zu bytes", bytes);
     return p;

@@ -54,13 +54,25 @@ bool ds__require_objects(ds_query *q, ds_error *err) {
          ds__need(q, DS_SEC_OBJ_SIZE, err) && ds__need(q, DS_SEC_LIVE, err);
 }
 
+static ds_status query_open(const char *index_path, const char *dump_path, bool unchecked, ds_query **out,
+                            ds_error *err);
+
 ds_status ds_query_open(const char *index_path, const char *dump_path, ds_query **out, ds_error *err) {
+  return query_open(index_path, dump_path, false, out, err);
+}
+
+ds_status ds_query_open_unchecked(const char *index_path, const char *dump_path, ds_query **out, ds_error *err) {
+  return query_open(index_path, dump_path, true, out, err);
+}
+
+static ds_status query_open(const char *index_path, const char *dump_path, bool unchecked, ds_query **out,
+                            ds_error *err) {
   *out = NULL;
   ds_query *q = calloc(1, sizeof *q);
   if (!q)
     return ds_error_set(err, DS_E_NOMEM, "out of memory");
   pthread_mutex_init(&q->rooted_lock, NULL);
-  ds_status rc = ds_index_open(index_path, &q->idx, err);
+  ds_status rc = unchecked ? ds_index_open_unchecked(index_path, &q->idx, err) : ds_index_open(index_path, &q->idx, err);
   if (rc != DS_OK) {
     pthread_mutex_destroy(&q->rooted_lock);
     free(q);

@@ -58,7 +58,8 @@ ds_status ds_index_build_budget(ds_analysis *analysis, const ds_root_set *roots,
  * root-path query for target (ds_query_root_paths, not --all: the same answer as the full index
  * gives), built from the references of just the objects a breadth-first search from the roots
  * expands before it meets the target. No locks, dominators, findings or other queries: delete
- * it once it has answered, never keep it as the dump's index. */
+ * it once it has answered, never keep it as the dump's index. Its sections carry no checksums
+ * (it is read once, at once, by this process): open it with ds_query_open_unchecked. */
 ds_status ds_index_build_root_search(ds_analysis *analysis, uint64_t target, const char *path, ds_build_stats *stats,
                                      ds_error *err);
 /* Prints the per-phase table of stats (time, resident and anonymous memory after each phase, the

@@ -430,6 +430,10 @@ typedef struct ds_index_writer ds_index_writer;
 ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_error *err);
 /* Closes; removes the temporary file unless finished. */
 void ds_index_writer_free(ds_index_writer *w);
+/* For an index that only this process reads, at once, through ds_index_open_unchecked (the root
+ * search's short-lived index): sections added from now on get no checksum, which saves a pass
+ * over every byte when writing and another when reading. */
+void ds_index_writer_skip_checksums(ds_index_writer *w);
 /* Writes a section now (and starts its writeback), so the disk works while the caller goes on. */
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err);
@@ -463,6 +467,9 @@ typedef struct ds_index ds_index;
 /* Maps and checks an index. DS_E_CORRUPT / DS_E_TRUNCATED / DS_E_UNSUPPORTED (version) with the
  * reason; the caller should rebuild. */
 ds_status ds_index_open(const char *path, ds_index **out, ds_error *err);
+/* The same checks except the sections' checksums: only for an index this process has just
+ * written with ds_index_writer_skip_checksums (never for a file from outside). */
+ds_status ds_index_open_unchecked(const char *path, ds_index **out, ds_error *err);
 void ds_index_close(ds_index *idx);
 
 /* Checks the checksum of a section the first time it is needed (thread-safe). */

@@ -22,6 +22,9 @@ typedef struct ds_query ds_query;
 /* Opens an index and (optionally) the dump it describes for reading values. dump_path NULL: the
  * path recorded in the index, if it still exists; values then read as unavailable otherwise. */
 ds_status ds_query_open(const char *index_path, const char *dump_path, ds_query **out, ds_error *err);
+/* The same over an index this process has just written without checksums
+ * (ds_index_open_unchecked): the root search's. */
+ds_status ds_query_open_unchecked(const char *index_path, const char *dump_path, ds_query **out, ds_error *err);
 void ds_query_close(ds_query *q);
 ds_index *ds_query_index(ds_query *q);
 
