@@ -12,6 +12,7 @@
 #   ADDR      the object of the root-path rows; default: the big fixture's last node (its truth)
 #   RUNS=N    rounds (default 3); SOS verifyheap runs VERIFY_RUNS times (default 1: it is slow)
 #   BASELINE=PATH   another dumpscope binary (e.g. main's) timed beside this one on the index build
+#                   and the first root path
 #
 # Installs into build/bench: dotnet-dump 10.0.750501 (a dotnet tool from the NuGet feed) and
 # tests/bench/ClrmdBench (ClrMD 4.1.745802, pinned as tests/oracle pins it).
@@ -77,6 +78,7 @@ cmd[deadlocks (index built),sos]="$sos analyze $dump -c syncblk -c exit"
 cmd[deadlocks (index built),clrmd]="dotnet $clrmd_dll syncblk $dump $dac"
 if [ -n "${BASELINE:-}" ]; then
   cmd[index build,baseline]="$BASELINE index $dump --index $work/baseline.dsindex"
+  cmd[first root path (no index),baseline]="rm -f $work/baseline-search.dsindex; $BASELINE roots $dump $addr --index $work/baseline-search.dsindex"
 fi
 rows=("histogram" "verify" "index build" "first root path (no index)" "root path (index built)"
       "roots --all (index built)" "deadlocks (index built)")
