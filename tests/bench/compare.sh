@@ -13,6 +13,7 @@
 #   RUNS=N    rounds (default 3); SOS verifyheap runs VERIFY_RUNS times (default 1: it is slow)
 #   BASELINE=PATH   another dumpscope binary (e.g. main's) timed beside this one on the index build
 #                   and the first root path
+#   ROWS=REGEX      time only the operations whose name matches (grep -E), e.g. ROWS='^first root
 #
 # Installs into build/bench: dotnet-dump 10.0.750501 (a dotnet tool from the NuGet feed) and
 # tests/bench/ClrmdBench (ClrMD 4.1.745802, pinned as tests/oracle pins it).
@@ -83,6 +84,14 @@ fi
 rows=("histogram" "verify" "index build" "first root path (no index)" "root path (index built)"
       "roots --all (index built)" "deadlocks (index built)")
 tools=(dumpscope sos clrmd baseline)
+if [ -n "${ROWS:-}" ]; then
+  selected=()
+  for row in "${rows[@]}"; do
+    if grep -qE -- "$ROWS" <<<"$row"; then selected+=("$row"); fi
+  done
+  [ "${#selected[@]}" -gt 0 ] || { echo "compare.sh: no operation matches ROWS=$ROWS" >&2; exit 2; }
+  rows=("${selected[@]}")
+fi
 
 # the histograms agree before anything is timed
 totals() { grep -E '^Total' | tr -d ',' | sed -n 's/^Total \([0-9]*\) objects \([0-9]*\) bytes.*/\1 \2/p'; }
