@@ -215,7 +215,7 @@ typedef struct ds__build {
   ds__edge_job jobs[DS__BUILD_THREADS];
   DS__VEC(ds__extra_edge) extras;
   uint64_t edge_total;
-  uint32_t *out_off, *out_edge, *in_off, *in_edge, *fill;
+  uint32_t *out_off, *out_edge, *in_off, *in_edge;
 
   /* roots, threads, frames, finalizer queue (phase 5) */
   ds_index_root *iroots;

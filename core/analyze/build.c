@@ -516,7 +516,6 @@ void ds__build_free(ds__build *b) {
     ds__spill_free(b, b->out_off), ds__spill_free(b, b->out_edge);
   if (!(b->mapped & DS__MAPPED_IN))
     ds__spill_free(b, b->in_off), ds__spill_free(b, b->in_edge);
-  free(b->fill);
   free(b->iroots);
   free(b->ithreads);
   free(b->iframes);

@@ -383,7 +383,7 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
 
 typedef struct reverse_job {
   const uint32_t *out_off, *out_edge;
-  uint32_t *in_off, *fill, *in_edge;
+  uint32_t *in_off, *in_edge;
   size_t n;
   uint64_t edges;
   uint32_t lo, hi; /* targets this job owns */
@@ -400,14 +400,17 @@ static void *reverse_count(void *p) {
   return NULL;
 }
 
-/* Sources of the job's targets, in source order. */
+/* Sources of the job's targets, in source order: the sources go backwards, each to the slot
+ * before the last one its target filled (in_off[t + 1] starts at the end of t's run and ends at
+ * its start, which is where t's run begins: the offsets come out shifted by one). No copy of the
+ * offsets is needed. */
 static void *reverse_fill(void *p) {
   reverse_job *j = p;
-  for (size_t i = 0; i < j->n; i++)
-    for (uint32_t e = j->out_off[i]; e < j->out_off[i + 1]; e++) {
+  for (size_t i = j->n; i-- > 0;)
+    for (uint32_t e = j->out_off[i + 1]; e-- > j->out_off[i];) {
       uint32_t t = j->out_edge[e];
       if (t >= j->lo && t < j->hi)
-        j->in_edge[j->fill[t]++] = (uint32_t)i;
+        j->in_edge[--j->in_off[t + 1]] = (uint32_t)i;
     }
   return NULL;
 }
@@ -459,21 +462,20 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   }
   b->in_off = ds__big_calloc(n + 1, sizeof *b->in_off);
   b->in_edge = ds__big_malloc(b->edge_total * sizeof *b->in_edge);
-  b->fill = ds__big_malloc((n + 1) * sizeof *b->fill);
-  if (!b->in_off || !b->in_edge || !b->fill)
+  if (!b->in_off || !b->in_edge)
     return ds_error_set(err, DS_E_NOMEM, "out of memory for incoming references");
   /* two threads, each owning half of the targets: both read every edge, each writes only its
    * own counters and slots, so no locking is needed */
   reverse_job rj[2] = {
-      {b->out_off, b->out_edge, b->in_off, b->fill, b->in_edge, n, b->edge_total, 0, (uint32_t)(n / 2)},
-      {b->out_off, b->out_edge, b->in_off, b->fill, b->in_edge, n, b->edge_total, (uint32_t)(n / 2), (uint32_t)n}};
+      {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, 0, (uint32_t)(n / 2)},
+      {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, (uint32_t)(n / 2), (uint32_t)n}};
   run_reverse_pair(reverse_count, rj);
   for (size_t i = 0; i < n; i++)
-    b->in_off[i + 1] += b->in_off[i];
-  memcpy(b->fill, b->in_off, (n + 1) * sizeof *b->fill);
+    b->in_off[i + 1] += b->in_off[i]; /* in_off[t + 1]: the end of t's run */
   run_reverse_pair(reverse_fill, rj);
-  free(b->fill); /* its phase is over */
-  b->fill = NULL;
+  /* in_off[t + 1] is now the start of t's run: shift the offsets back into place */
+  memmove(b->in_off, b->in_off + 1, n * sizeof *b->in_off);
+  b->in_off[n] = (uint32_t)b->edge_total;
   b->stats->reverse_ms = ds__now_ms() - t_in;
   double t_write = ds__now_ms();
   ds_status rc;
