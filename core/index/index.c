@@ -733,6 +733,65 @@ ds_status ds_index_require(ds_index *idx, ds_section_id id, ds_error *err) {
   return rc;
 }
 
+/* Checks the sections of one half of ds_index_require_many's list: the sum, then the flag, set
+ * only if nobody set it meanwhile (ds_index_require computes the same under the lock). */
+typedef struct verify_half {
+  ds_index *idx;
+  ds_section_id ids[DS_SEC_COUNT_];
+  size_t count;
+} verify_half;
+
+static void *verify_sections(void *p) {
+  verify_half *h = p;
+  for (size_t k = 0; k < h->count; k++) {
+    ds_index *idx = h->idx;
+    ds_section_id id = h->ids[k];
+    int want = ds_index_checksum(idx->sections[id].data, idx->sections[id].size) == idx->sections[id].checksum ? 1 : -1,
+        unset = 0;
+    __atomic_compare_exchange_n(&idx->sections[id].verified, &unset, want, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+  return NULL;
+}
+
+ds_status ds_index_require_many(ds_index *idx, const ds_section_id *ids, size_t count, ds_error *err) {
+  /* the sections not yet checked, split in two halves of about equal bytes (largest first) */
+  verify_half half[2] = {{.idx = idx}, {.idx = idx}};
+  uint64_t bytes[2] = {0, 0};
+  bool taken[DS_SEC_COUNT_] = {false};
+  for (;;) {
+    ds_section_id best = 0;
+    for (size_t k = 0; k < count; k++) {
+      ds_section_id id = ids[k];
+      if (id <= 0 || id >= DS_SEC_COUNT_ || taken[id] || !idx->sections[id].data ||
+          __atomic_load_n(&idx->sections[id].verified, __ATOMIC_ACQUIRE) != 0)
+        continue;
+      if (!best || idx->sections[id].size > idx->sections[best].size)
+        best = id;
+    }
+    if (!best)
+      break;
+    taken[best] = true;
+    int to = bytes[1] < bytes[0];
+    half[to].ids[half[to].count++] = best;
+    bytes[to] += idx->sections[best].size;
+  }
+  /* a second thread pays only for itself when both halves are large */
+  pthread_t thread;
+  bool started = bytes[1] >= ((uint64_t)1 << 20) && pthread_create(&thread, NULL, verify_sections, &half[1]) == 0;
+  verify_sections(&half[0]);
+  if (started)
+    pthread_join(thread, NULL);
+  else
+    verify_sections(&half[1]);
+  /* the verdicts, and the error of the first bad one, in the caller's order */
+  for (size_t k = 0; k < count; k++) {
+    ds_status rc = ds_index_require(idx, ids[k], err);
+    if (rc != DS_OK)
+      return rc;
+  }
+  return DS_OK;
+}
+
 ds_status ds_index_verify_all(ds_index *idx, ds_error *err) {
   for (uint32_t id = 1; id < DS_SEC_COUNT_; id++) {
     ds_status rc = ds_index_require(idx, (ds_section_id)id, err);

@@ -138,8 +138,8 @@ static void field_holding(ds_query *q, uint32_t from, uint32_t to, char *out, si
 /* ---- references ------------------------------------------------------------------------------ */
 
 static ds_status query_refs(ds_query *q, uint64_t addr, size_t limit, json_t **out, ds_error *err) {
-  if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_OUT_OFF, err) || !ds__need(q, DS_SEC_OUT_EDGE, err) ||
-      !ds__need(q, DS_SEC_IN_OFF, err) || !ds__need(q, DS_SEC_IN_EDGE, err) || !ds__need(q, DS_SEC_FIELDS, err))
+  if (!ds__need_all(q, err, DS_SEC_OBJ_ADDR, DS_SEC_OBJ_TYPE, DS_SEC_OBJ_SIZE, DS_SEC_LIVE, DS_SEC_OUT_OFF,
+                    DS_SEC_OUT_EDGE, DS_SEC_IN_OFF, DS_SEC_IN_EDGE, DS_SEC_FIELDS))
     return err->code;
   uint32_t i = ds_query_find(q, addr, false);
   if (i == UINT32_MAX)
@@ -420,9 +420,9 @@ static bool dominator_chain(ds_query *q, path_search *s, uint32_t target, uint32
 }
 
 static ds_status query_root_paths(ds_query *q, uint64_t addr, bool all, size_t limit, json_t **out, ds_error *err) {
-  if (!ds__require_objects(q, err) || !ds__need(q, DS_SEC_IN_OFF, err) || !ds__need(q, DS_SEC_IN_EDGE, err) ||
-      !ds__need(q, DS_SEC_OUT_OFF, err) || !ds__need(q, DS_SEC_OUT_EDGE, err) || !ds__need(q, DS_SEC_ROOTS, err) || !ds__need(q, DS_SEC_FIELDS, err) || !ds__need(q, DS_SEC_FRAMES, err) ||
-      !ds__need(q, DS_SEC_THREADS, err))
+  if (!ds__need_all(q, err, DS_SEC_OBJ_ADDR, DS_SEC_OBJ_TYPE, DS_SEC_OBJ_SIZE, DS_SEC_LIVE, DS_SEC_IN_OFF,
+                    DS_SEC_IN_EDGE, DS_SEC_OUT_OFF, DS_SEC_OUT_EDGE, DS_SEC_ROOTS, DS_SEC_FIELDS, DS_SEC_FRAMES,
+                    DS_SEC_THREADS))
     return err->code;
   uint32_t target = ds_query_find(q, addr, false);
   if (target == UINT32_MAX)

@@ -50,8 +50,7 @@ bool ds__need(ds_query *q, ds_section_id id, ds_error *err) {
 }
 
 bool ds__require_objects(ds_query *q, ds_error *err) {
-  return ds__need(q, DS_SEC_OBJ_ADDR, err) && ds__need(q, DS_SEC_OBJ_TYPE, err) &&
-         ds__need(q, DS_SEC_OBJ_SIZE, err) && ds__need(q, DS_SEC_LIVE, err);
+  return ds__need_all(q, err, DS_SEC_OBJ_ADDR, DS_SEC_OBJ_TYPE, DS_SEC_OBJ_SIZE, DS_SEC_LIVE);
 }
 
 static ds_status query_open(const char *index_path, const char *dump_path, bool unchecked, ds_query **out,

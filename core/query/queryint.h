@@ -107,6 +107,10 @@ static inline void ds__csr(const uint32_t *off, uint64_t e, uint32_t i, uint32_t
 json_t *ds__json_hex(uint64_t v);
 /* Checks a section's checksum the first time it is needed; false with err set when damaged. */
 bool ds__need(ds_query *q, ds_section_id id, ds_error *err);
+/* ds__need for several sections, checked on two threads (ds_index_require_many). */
+#define ds__need_all(q, err, ...)                                                                     \
+  (ds_index_require_many(ds_query_index(q), (const ds_section_id[]){__VA_ARGS__},                    \
+                         sizeof((const ds_section_id[]){__VA_ARGS__}) / sizeof(ds_section_id), (err)) == DS_OK)
 /* The object sections every object query reads (addresses, types, sizes, liveness). */
 bool ds__require_objects(ds_query *q, ds_error *err);
 /* The heap range containing addr, or NULL. */

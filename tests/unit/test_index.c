@@ -461,6 +461,50 @@ static void patch(const char *path, off_t offset, const void *bytes, size_t len)
   close(fd);
 }
 
+/* ds_index_require_many checks several sections on two threads: every verdict is the one
+ * ds_index_require gives, and a flipped bit in one section is reported with that section's name
+ * while the others pass. */
+static void test_require_many(void) {
+  ds_fixture *fx;
+  ds_fixtures("main", &fx);
+  char good[512], bad[600];
+  build_index(&fx[0], good, sizeof good);
+  snprintf(bad, sizeof bad, "%s/damaged-many.dsindex", ds_test_tmpdir());
+  const ds_section_id ids[] = {DS_SEC_OBJ_ADDR, DS_SEC_OBJ_TYPE, DS_SEC_OBJ_SIZE, DS_SEC_IN_OFF,
+                               DS_SEC_IN_EDGE,  DS_SEC_OUT_OFF,  DS_SEC_OUT_EDGE, DS_SEC_LIVE};
+  const size_t count = sizeof ids / sizeof *ids;
+  ds_error err = {0};
+  ds_index *idx = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(good, &idx, &err), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_require_many(idx, ids, count, &err), DS_OK);
+  /* where the incoming references lie in the file: found by their bytes */
+  uint64_t size = 0;
+  const uint8_t *edges = ds_index_section(idx, DS_SEC_IN_EDGE, &size);
+  CU_ASSERT_FATAL(edges && size >= 4096);
+  int fd = open(good, O_RDONLY);
+  struct stat st;
+  CU_ASSERT_FATAL(fd >= 0 && fstat(fd, &st) == 0);
+  uint8_t *file = malloc((size_t)st.st_size);
+  CU_ASSERT_FATAL(file && read(fd, file, (size_t)st.st_size) == st.st_size);
+  close(fd);
+  const uint8_t *at = memmem(file, (size_t)st.st_size, edges, 4096);
+  CU_ASSERT_FATAL(at != NULL);
+  off_t where = (off_t)(at - file) + (off_t)(size / 2);
+  uint8_t byte = (uint8_t)(file[where] ^ 0x04);
+  free(file);
+  ds_index_close(idx);
+
+  copy_file(good, bad, -1);
+  patch(bad, where, &byte, 1);
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(bad, &idx, &err), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_require_many(idx, ids, count, &err), DS_E_CORRUPT);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "incoming references"));
+  for (size_t k = 0; k < count; k++)
+    CU_ASSERT_EQUAL(ds_index_require(idx, ids[k], &err), ids[k] == DS_SEC_IN_EDGE ? DS_E_CORRUPT : DS_OK);
+  ds_index_close(idx);
+  unlink(bad);
+}
+
 static void test_damaged_index(void) {
   ds_fixture *fx;
   ds_fixtures("main", &fx);
@@ -543,6 +587,7 @@ int main(void) {
   CU_pSuite s = CU_add_suite("index", NULL, NULL);
   CU_add_test(s, "index answers match the scenario truth on every fixture", test_index_truth);
   CU_add_test(s, "damaged index files are refused with their reason", test_damaged_index);
+  CU_add_test(s, "sections checked together on two threads give each one's verdict", test_require_many);
   CU_add_test(s, "type statistics from the histogram equal those from the walk", test_stats_paths_agree);
   CU_add_test(s, "a root search answers a root path as the full index does", test_root_search_agrees);
   return ds_test_main();

@@ -474,6 +474,10 @@ void ds_index_close(ds_index *idx);
 
 /* Checks the checksum of a section the first time it is needed (thread-safe). */
 ds_status ds_index_require(ds_index *idx, ds_section_id id, ds_error *err);
+/* The same for several sections at once, on two threads when there is enough to check: a root
+ * path on a built index reads about 650 MB of sections on big, and checking them was nearly all
+ * of the query's time. The error is the first failing section's, in the order given. */
+ds_status ds_index_require_many(ds_index *idx, const ds_section_id *ids, size_t count, ds_error *err);
 /* Checks every section now (tests, or after writing). */
 ds_status ds_index_verify_all(ds_index *idx, ds_error *err);
 
