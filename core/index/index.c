@@ -722,11 +722,12 @@ ds_status ds_index_require(ds_index *idx, ds_section_id id, ds_error *err) {
     return DS_OK;
   pthread_mutex_lock(&idx->lock);
   ds_status rc = DS_OK;
-  if (idx->sections[id].verified == 0) {
+  /* atomic reads: ds_index_require_many's threads set the flag without the lock */
+  if (__atomic_load_n(&idx->sections[id].verified, __ATOMIC_ACQUIRE) == 0) {
     bool good = ds_index_checksum(idx->sections[id].data, idx->sections[id].size) == idx->sections[id].checksum;
     __atomic_store_n(&idx->sections[id].verified, good ? 1 : -1, __ATOMIC_RELEASE);
   }
-  if (idx->sections[id].verified != 1)
+  if (__atomic_load_n(&idx->sections[id].verified, __ATOMIC_ACQUIRE) != 1)
     rc = ds_error_set(err, DS_E_CORRUPT, "index damaged: section \"%s\" fails its checksum; rebuild the index",
                       section_name(id));
   pthread_mutex_unlock(&idx->lock);
