@@ -280,6 +280,8 @@ uint32_t ds__find_containing(const ds_layout *l, const uint64_t *addrs, const ui
 
 /* The address directory over the heap's segments (graph.c); false: out of memory. */
 bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n);
+/* The one binary search of the build: the first of n ascending addresses that is >= key. */
+size_t ds__lower_bound(const uint64_t *addrs, size_t n, uint64_t key);
 /* Frees the address directory (again: a no-op). */
 void ds__lookup_free(ds__addr_lookup *l);
 /* Reads and resolves the references of a batch of objects (graph.c): objs[0..count), or first..

@@ -53,19 +53,6 @@ ds_status ds__build_liveness(ds__build *b, ds_error *err) {
 
 /* ---- phase 8: segments, histograms, free blocks -------------------------------------------- */
 
-/* The first of the n ascending addresses that is >= key. */
-static size_t first_at_or_after(const uint64_t *addrs, size_t n, uint64_t key) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (addrs[mid] < key)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 /* The extra edges (dependent handles) as the index stores them. */
 ds_status ds__build_extra_edges(ds__build *b, ds_error *err) {
   b->extra_out = calloc(b->extras.count ? b->extras.count : 1, sizeof *b->extra_out);
@@ -79,8 +66,8 @@ ds_status ds__build_extra_edges(ds__build *b, ds_error *err) {
 /* One heap range: its record, its free blocks, and its objects counted per (generation, type). */
 static ds_status histogram_segment(ds__build *b, size_t si, ds_error *err) {
   const ds_segment *s = ds_heap_segment(b->heap, si);
-  size_t first = first_at_or_after(b->addr.items, b->n, s->start);
-  size_t end = first_at_or_after(b->addr.items, b->n, s->end);
+  size_t first = ds__lower_bound(b->addr.items, b->n, s->start);
+  size_t end = ds__lower_bound(b->addr.items, b->n, s->end);
   if (end < first)
     end = first;
   b->segs[si] = (ds_index_segment){.start = s->start, .end = s->end, .descriptor = s->descriptor, .heap = s->heap,

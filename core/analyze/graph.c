@@ -16,8 +16,7 @@
 
 /* ---- address lookups -------------------------------------------------------------------------- */
 
-/* The one binary search of the build: the first of n ascending addresses that is >= key. */
-static inline size_t lower_bound(const uint64_t *addrs, size_t n, uint64_t key) {
+size_t ds__lower_bound(const uint64_t *addrs, size_t n, uint64_t key) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -30,13 +29,13 @@ static inline size_t lower_bound(const uint64_t *addrs, size_t n, uint64_t key) 
 }
 
 uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr) {
-  size_t lo = lower_bound(addrs, n, addr);
+  size_t lo = ds__lower_bound(addrs, n, addr);
   return lo < n && addrs[lo] == addr ? (uint32_t)lo : UINT32_MAX;
 }
 
 uint32_t ds__find_containing(const ds_layout *l, const uint64_t *addrs, const uint64_t *sizes, size_t n,
                              uint64_t addr) {
-  size_t after = addr == UINT64_MAX ? n : lower_bound(addrs, n, addr + 1); /* first start > addr */
+  size_t after = addr == UINT64_MAX ? n : ds__lower_bound(addrs, n, addr + 1); /* first start > addr */
   if (after == 0)
     return UINT32_MAX;
   size_t i = after - 1;
@@ -73,7 +72,7 @@ bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, 
     ds__rank_word *w = l->words[s] = ds__big_calloc(nwords, sizeof *w);
     if (!w)
       return false;
-    size_t first = lower_bound(addrs, n, seg->start), i = first;
+    size_t first = ds__lower_bound(addrs, n, seg->start), i = first;
     for (; i < n && addrs[i] < seg->end; i++) {
       if (addrs[i] & 7)
         continue; /* never: objects are 8-byte aligned */

@@ -21,7 +21,7 @@
 
 int ds_fuzz_index_one(const uint8_t *data, size_t size);
 
-/* The file layout (index.c): a 48-byte header (magic, version @8, file size @16, section count @24,
+/* The file layout (core/index/indexint.h, writer.c): a 48-byte header (magic, version @8, file size @16, section count @24,
  * table checksum @32, header checksum @40), then 32-byte section entries (offset @8, size @16,
  * checksum @24). */
 #define HEADER_BYTES 48u

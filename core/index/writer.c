@@ -1,0 +1,256 @@
+/*
+ * writer.c: writing an index file (see index.h): sections as they come, the table and header last,
+ * renamed into place.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dumpscope/dump.h"
+#include "dumpscope/limits.h"
+#include "indexint.h"
+
+
+/* Sections are written as they are added (and their writeback started at once), so the disk
+ * works while the builder computes the next ones; the header and table go in last. */
+struct ds_index_writer {
+  int fd;
+  char tmp[4200];
+  char path[4096];
+  uint64_t offset;           /* where the next section goes */
+  section_entry table[DS_MAX_INDEX_SECTIONS];
+  uint32_t count;
+  bool finished;
+  bool streaming;            /* between ds_index_writer_begin and _end */
+  bool unchecked;            /* ds_index_writer_skip_checksums: sections get checksum 0 */
+  struct { void *base; size_t len; } maps[DS_MAX_INDEX_SECTIONS]; /* ds_index_writer_map_last's */
+  uint32_t map_count;
+};
+
+#define TABLE_RESERVED                                                                                \
+  (((sizeof(file_header) + DS_MAX_INDEX_SECTIONS * sizeof(section_entry)) + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1))
+
+static bool write_all_at(int fd, const void *data, uint64_t size, uint64_t offset) {
+  const uint8_t *p = data;
+  while (size) {
+    ssize_t n = pwrite(fd, p, size > (1u << 30) ? (1u << 30) : (size_t)size, (off_t)offset);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    p += n;
+    size -= (uint64_t)n;
+    offset += (uint64_t)n;
+  }
+  return true;
+}
+
+/* The writer renames its file over path at the end: never over something that is not an index
+ * (`--index app.dmp` must not replace the dump). An existing path must be a regular file that
+ * starts with the index magic (a damaged or older index is fine: it is being rebuilt). */
+static ds_status refuse_foreign_target(const char *path, ds_error *err) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return errno == ENOENT ? DS_OK : ds_error_set(err, DS_E_IO, "cannot check %s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return ds_error_set(err, DS_E_ARG, "refusing to write the index to %s: it exists and is not a regular file",
+                        path);
+  char magic[sizeof DS_INDEX_MAGIC - 1] = {0};
+  int fd = ds_open_regular(path);
+  ssize_t n = fd >= 0 ? read(fd, magic, sizeof magic) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (st.st_size == 0 || (n == (ssize_t)sizeof magic && memcmp(magic, DS_INDEX_MAGIC, sizeof magic) == 0))
+    return DS_OK;
+  return ds_error_set(err, DS_E_ARG, "refusing to replace %s with an index: it is not a dumpscope index "
+                                     "(choose another --index path)", path);
+}
+
+/* Removes "<path>.tmp.<pid>" files left by builds whose process is gone (killed mid-way). */
+static void remove_stale_builds(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (slash)
+    *slash = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  size_t base_len = strlen(base);
+  DIR *dh = opendir(dir);
+  if (!dh)
+    return;
+  struct dirent *e;
+  while ((e = readdir(dh))) {
+    if (strncmp(e->d_name, base, base_len) != 0 || strncmp(e->d_name + base_len, ".tmp.", 5) != 0)
+      continue;
+    char *end = NULL;
+    long pid = strtol(e->d_name + base_len + 5, &end, 10);
+    if (pid <= 0 || !end || *end || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    char stale[8192];
+    snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+    unlink(stale);
+  }
+  closedir(dh);
+}
+
+ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_error *err) {
+  *out = NULL;
+  ds_index_writer *w = calloc(1, sizeof *w);
+  if (!w)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory creating the index writer");
+  snprintf(w->path, sizeof w->path, "%s", path);
+  snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%d", path, (int)getpid());
+  ds_status refused = refuse_foreign_target(path, err);
+  if (refused != DS_OK) {
+    free(w);
+    return refused;
+  }
+  remove_stale_builds(path);
+  w->fd = open(w->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* read: sections are mapped back */
+  if (w->fd < 0) {
+    ds_status rc = ds_error_set(err, DS_E_IO, "cannot create %s: %s", w->tmp, strerror(errno));
+    free(w);
+    return rc;
+  }
+  w->offset = TABLE_RESERVED;
+  *out = w;
+  return DS_OK;
+}
+
+void ds_index_writer_free(ds_index_writer *w) {
+  if (!w)
+    return;
+  if (w->fd >= 0)
+    close(w->fd);
+  if (!w->finished)
+    unlink(w->tmp); /* an unfinished index never appears under its name */
+  for (uint32_t m = 0; m < w->map_count; m++)
+    munmap(w->maps[m].base, w->maps[m].len);
+  free(w);
+}
+
+ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
+                              ds_error *err) {
+  if (w->streaming)
+    return ds_error_set(err, DS_E_ARG, "a section is being streamed");
+  if (w->count >= DS_MAX_INDEX_SECTIONS)
+    return ds_error_set(err, DS_E_LIMIT, "too many index sections");
+  section_entry *e = &w->table[w->count];
+  e->id = id;
+  e->offset = w->offset;
+  e->size = size;
+  e->checksum = w->unchecked ? 0 : ds_index_checksum(data, size);
+  if (size && !write_all_at(w->fd, data, size, w->offset))
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+  if (size)
+    sync_file_range(w->fd, (off_t)w->offset, (off_t)size, SYNC_FILE_RANGE_WRITE);
+  w->offset = (w->offset + size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+  w->count++;
+  return DS_OK;
+}
+
+ds_status ds_index_writer_begin(ds_index_writer *w, ds_section_id id, ds_error *err) {
+  if (w->count >= DS_MAX_INDEX_SECTIONS)
+    return ds_error_set(err, DS_E_LIMIT, "too many index sections");
+  w->table[w->count] = (section_entry){.id = id, .offset = w->offset, .size = 0};
+  w->streaming = true;
+  return DS_OK;
+}
+
+ds_status ds_index_writer_append(ds_index_writer *w, const void *data, uint64_t size, ds_error *err) {
+  section_entry *e = &w->table[w->count];
+  if (size && !write_all_at(w->fd, data, size, e->offset + e->size))
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+  if (size)
+    sync_file_range(w->fd, (off_t)(e->offset + e->size), (off_t)size, SYNC_FILE_RANGE_WRITE);
+  e->size += size;
+  return DS_OK;
+}
+
+/* The whole of [offset, offset + size) of the file, mapped read-only: *base and *len to unmap. */
+static const uint8_t *map_range(ds_index_writer *w, uint64_t offset, uint64_t size, void **base, size_t *len) {
+  uint64_t start = offset & ~(uint64_t)4095;
+  *len = (size_t)(size + (offset - start));
+  *base = mmap(NULL, *len ? *len : 1, PROT_READ, MAP_SHARED, w->fd, (off_t)start);
+  if (*base == MAP_FAILED)
+    return NULL;
+  return (const uint8_t *)*base + (offset - start);
+}
+
+ds_status ds_index_writer_end(ds_index_writer *w, ds_error *err) {
+  section_entry *e = &w->table[w->count];
+  w->streaming = false;
+  /* the checksum over the written bytes, read back through the page cache */
+  void *base;
+  size_t len;
+  const uint8_t *data = e->size && !w->unchecked ? map_range(w, e->offset, e->size, &base, &len) : NULL;
+  if (e->size && !w->unchecked && !data)
+    return ds_error_set(err, DS_E_IO, "cannot map %s back: %s", w->tmp, strerror(errno));
+  e->checksum = w->unchecked ? 0 : ds_index_checksum(data ? (const void *)data : "", e->size);
+  if (data)
+    munmap(base, len);
+  w->offset = (w->offset + e->size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+  w->count++;
+  return DS_OK;
+}
+
+const void *ds_index_writer_map_last(ds_index_writer *w, uint64_t *size, ds_error *err) {
+  if (!w->count || w->map_count >= DS_MAX_INDEX_SECTIONS) {
+    ds_error_set(err, DS_E_ARG, "no section to map back");
+    return NULL;
+  }
+  const section_entry *e = &w->table[w->count - 1];
+  *size = e->size;
+  void *base;
+  size_t len;
+  const uint8_t *data = map_range(w, e->offset, e->size, &base, &len);
+  if (!data) {
+    ds_error_set(err, DS_E_IO, "cannot map %s back: %s", w->tmp, strerror(errno));
+    return NULL;
+  }
+  w->maps[w->map_count].base = base;
+  w->maps[w->map_count].len = len;
+  w->map_count++;
+  return data;
+}
+
+void ds_index_writer_release(const void *map, uint64_t size) {
+  uintptr_t start = ((uintptr_t)map + 4095) & ~(uintptr_t)4095, end = ((uintptr_t)map + size) & ~(uintptr_t)4095;
+  if (end > start)
+    madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+ds_status ds_index_writer_finish(ds_index_writer *w, ds_error *err) {
+  file_header h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.magic, DS_INDEX_MAGIC, 8);
+  h.version = DS_INDEX_VERSION;
+  h.header_size = sizeof h;
+  h.file_size = w->offset;
+  h.section_count = w->count;
+  h.table_checksum = ds_index_checksum(w->table, w->count * sizeof(section_entry));
+  h.header_checksum = ds_index_checksum(&h, offsetof(file_header, header_checksum));
+  if (ftruncate(w->fd, (off_t)w->offset) != 0 || !write_all_at(w->fd, w->table, w->count * sizeof(section_entry), sizeof h) ||
+      !write_all_at(w->fd, &h, sizeof h, 0) || fsync(w->fd) != 0)
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+  if (close(w->fd) != 0) {
+    w->fd = -1;
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+  }
+  w->fd = -1;
+  if (rename(w->tmp, w->path) != 0)
+    return ds_error_set(err, DS_E_IO, "cannot rename %s into place: %s", w->tmp, strerror(errno));
+  w->finished = true;
+  return DS_OK;
+}
+
+void ds_index_writer_skip_checksums(ds_index_writer *w) { w->unchecked = true; }
