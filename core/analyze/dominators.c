@@ -34,6 +34,8 @@ typedef struct dom_state {
   uint32_t m;                /* vertices numbered: 1 (the virtual root) .. m - 1 */
   uint32_t *stack;           /* eval's path, grows as needed */
   size_t stack_cap;
+  uint32_t *mins;            /* pairs (vertex, semi): the suffix minima of semi (semidominators) */
+  size_t mins_count, mins_cap;
 } dom_state;
 
 static double now_ms(void) {
@@ -131,10 +133,60 @@ static inline void prefetch_semi(const dom_state *s, uint32_t w) {
   }
 }
 
+/* The least semidominator among the vertices w+1 .. last (all processed): mins holds the
+ * processed vertices whose semidominator is below that of every vertex processed after them
+ * (numbered between w and them), as pairs (vertex, semi), the vertices descending and the semis
+ * ascending with the index. */
+static uint32_t least_semi_upto(const dom_state *s, uint32_t last) {
+  size_t lo = 0, hi = s->mins_count; /* the answer is the first pair whose vertex is at most last */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->mins[2 * mid] <= last)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo < s->mins_count ? s->mins[2 * lo + 1] : UINT32_MAX;
+}
+
+/* Adds w, processed just now. At most MINS_MAX pairs are kept: when full, the older half is
+ * folded into one pair (the least vertex of the half, the least semi), which makes a query that
+ * reaches into it answer a semidominator possibly lower than the true one (an eval not skipped)
+ * but never higher. */
+enum { MINS_MAX = 1 << 20 };
+
+static bool push_semi(dom_state *s, uint32_t w, uint32_t semi) {
+  while (s->mins_count && s->mins[2 * (s->mins_count - 1) + 1] >= semi)
+    s->mins_count--;
+  if (s->mins_count == MINS_MAX) {
+    size_t half = MINS_MAX / 2;
+    s->mins[0] = s->mins[2 * (half - 1)];
+    memmove(s->mins + 2, s->mins + 2 * half, 2 * (MINS_MAX - half) * sizeof *s->mins);
+    s->mins_count = MINS_MAX - half + 1;
+  }
+  if (s->mins_count == s->mins_cap) {
+    size_t cap = s->mins_cap ? s->mins_cap * 2 : 1024;
+    uint32_t *grown = realloc(s->mins, 2 * cap * sizeof *grown);
+    if (!grown)
+      return false;
+    s->mins = grown, s->mins_cap = cap;
+  }
+  s->mins[2 * s->mins_count] = w, s->mins[2 * s->mins_count + 1] = semi;
+  s->mins_count++;
+  return true;
+}
+
 /* Semidominators, in reverse preorder: the least-numbered vertex from which a path of
  * higher-numbered vertices leads to w. A root's is the virtual root. A vertex with one incoming
  * reference has its DFS parent as the only one, whose value eval gives without a search (it is
- * not linked yet): its semidominator is the parent, and most objects of a heap are like that. */
+ * not linked yet): its semidominator is the parent, and most objects of a heap are like that.
+ *
+ * A referrer numbered below w is a DFS ancestor and a candidate itself; let a be the least of
+ * them. The referrers numbered above w need eval, unless no vertex numbered from w+1 to the
+ * highest of them has a semidominator below a: a path from below a that reaches w through
+ * vertices above w has a least such vertex q, and the path's part up to q makes semi(q) lower
+ * than a too. So then semi(w) is a, and the evals are skipped. A heap's objects are often
+ * referred to by their container and by each other, and most of those evals go. */
 static bool semidominators(dom_state *s) {
   const ds_dom_graph *g = s->g;
   for (uint32_t w = s->m - 1; w >= 2; w--) {
@@ -144,17 +196,31 @@ static bool semidominators(dom_state *s) {
     if (is_root(g, o)) {
       best = 1;
     } else if (e1 - e0 > 1) {
+      uint32_t later = 0; /* the highest-numbered referrer after w */
       for (uint32_t e = e0; e < e1; e++) {
-        uint32_t from = g->in_edge[e], v, u;
+        uint32_t from = g->in_edge[e], v;
         if (from >= g->n || !(v = s->num[from]))
           continue; /* unreachable: not on any path from a root */
-        if (!eval(s, v, w + 1, &u))
-          return false;
-        if (u < best)
-          best = u;
+        if (v > w)
+          later = v > later ? v : later;
+        else if (v < best)
+          best = v;
+      }
+      if (later && least_semi_upto(s, later) < best) {
+        for (uint32_t e = e0; e < e1; e++) {
+          uint32_t from = g->in_edge[e], v, u;
+          if (from >= g->n || (v = s->num[from]) <= w)
+            continue;
+          if (!eval(s, v, w + 1, &u))
+            return false;
+          if (u < best)
+            best = u;
+        }
       }
     }
     s->semi[w] = LEAST(s, w) = best;
+    if (!push_semi(s, w, best))
+      return false;
   }
   return true;
 }
@@ -259,7 +325,7 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
     g->done(g->done_ctx, DS_DOM_DONE_OUT);
   out->reachable = s.m - 2;
   for (uint32_t w = 2; w < s.m; w++)
-    s.idom[w] = PARENT(&s, w), s.semi[w] = LEAST(&s, w) = w;
+    s.idom[w] = PARENT(&s, w), LEAST(&s, w) = w;
   if (!semidominators(&s)) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree's search paths");
     goto out;
@@ -279,7 +345,7 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   }
   out->idom = s.num;
   s.num = NULL;
-  out->work_bytes = (n + 1) * sizeof *s.num + 5 * slots * sizeof(uint32_t) + s.stack_cap * sizeof *s.stack +
+  out->work_bytes = (n + 1) * sizeof *s.num + 5 * slots * sizeof(uint32_t) + s.stack_cap * sizeof *s.stack + 2 * s.mins_cap * sizeof *s.mins +
                     (n + 1) * sizeof *out->retained;
 out:
   free(s.num);
@@ -288,6 +354,7 @@ out:
   work_free(g, s.semi);
   work_free(g, s.idom);
   free(s.stack);
+  free(s.mins);
   if (rc != DS_OK)
     ds_dom_result_free(out);
   out->ms = now_ms() - t0;
