@@ -236,16 +236,29 @@ static void immediate_dominators(dom_state *s) {
   }
 }
 
-/* Retained sizes: each vertex's own size plus its dominator subtree's, children before parents. */
+/* Retained sizes: each vertex's own size plus its dominator subtree's, children before parents.
+ * They add up by preorder number in link[] (free by now: two words a vertex hold one size), so
+ * the pass over the tree reads and writes near its vertices, and go to the objects at the end. */
 static void retained_sizes(dom_state *s, ds_dom_result *r) {
   const ds_dom_graph *g = s->g;
+  uint32_t *acc = s->link; /* 64-bit sizes, through memcpy */
   for (uint32_t w = 2; w < s->m; w++) {
-    r->retained[s->vert[w]] = g->size[s->vert[w]];
-    r->reachable_bytes += g->size[s->vert[w]];
+    uint64_t own = g->size[s->vert[w]];
+    memcpy(acc + 2 * (size_t)w, &own, 8);
+    r->reachable_bytes += own;
   }
-  for (uint32_t w = s->m - 1; w >= 2; w--)
-    if (s->idom[w] >= 2)
-      r->retained[s->vert[s->idom[w]]] += r->retained[s->vert[w]];
+  for (uint32_t w = s->m - 1; w >= 2; w--) {
+    uint32_t d = s->idom[w];
+    if (d < 2)
+      continue;
+    uint64_t mine, theirs;
+    memcpy(&mine, acc + 2 * (size_t)w, 8);
+    memcpy(&theirs, acc + 2 * (size_t)d, 8);
+    theirs += mine;
+    memcpy(acc + 2 * (size_t)d, &theirs, 8);
+  }
+  for (uint32_t w = 2; w < s->m; w++)
+    memcpy(&r->retained[s->vert[w]], acc + 2 * (size_t)w, 8);
 }
 
 /* Per-type retained sizes through the dominator tree's preorder (semi and link are free by now
