@@ -23,6 +23,7 @@
 
 struct ds__build;
 typedef struct ds__string_scan ds__string_scan;
+typedef struct ds__dom_search ds__dom_search;
 
 #define DS__BUILD_THREADS 2
 #define DS__SPILL_MAX 32         /* arrays in temporary files at once (more stay in memory) */
@@ -239,6 +240,7 @@ typedef struct ds__build {
   DS__VEC(ds_index_finding) findings;
 
   struct ds__string_scan *string_scan; /* findings_strings.c: runs beside the dominator search */
+  struct ds__dom_search *dom_search;   /* retained.c: the dominator search, beside the phases after the roots */
 
   /* dominator tree and retained sizes (phase 9: retained.c) */
   ds_dom_result dom;
@@ -394,8 +396,14 @@ ds_status ds__build_callees(ds__build *b, const ds_index_memory_range *ranges, s
 ds_status ds__build_memory_map(ds__build *b, ds_error *err);
 
 /* Phase 9 (retained.c): the dominator tree of the live objects, each object's retained size and
- * each type's; writes their sections. */
+ * each type's. ds__start_dominators (once the roots are indexed) starts the search on a thread
+ * of its own, which reads only the reference arrays, the roots, sizes and types, and writes only
+ * b->dom (under a memory budget it runs in ds__build_dominators instead); ds__build_dominators
+ * waits for it and writes the sections. ds__dom_search_free waits without writing and frees the
+ * search's state (the build's end, on any path). */
+ds_status ds__start_dominators(ds__build *b, ds_error *err);
 ds_status ds__build_dominators(ds__build *b, ds_error *err);
+void ds__dom_search_free(ds__build *b);
 
 /* ---- findings (findings.c) ------------------------------------------------------------------- */
 

@@ -454,6 +454,7 @@ static const build_phase build_phases[] = {
     {"references", ds__build_references},
     {"reverse", ds__build_reverse},
     {"root index", build_roots},
+    {"dominators started", ds__start_dominators},
     {"locks", ds__build_locks},
     {"memory map", ds__build_memory_map},
     {"frame variables", ds__build_frame_vars},
@@ -485,6 +486,7 @@ static const build_phase search_phases[] = {
 
 void ds__build_free(ds__build *b) {
   ds__string_scan_free(b); /* first: its thread reads the arrays freed below */
+  ds__dom_search_free(b);   /* likewise */
   ds__symcache_free(b);
   ds_root_set_free(&b->collected);
   ds__typeinfo_free(b);

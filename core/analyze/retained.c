@@ -4,6 +4,7 @@
  * retained-size and per-type retained-size sections; and, for the findings phase, the leak
  * suspects read from them.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,31 +29,81 @@ static void *work_alloc(void *ctx, size_t bytes) {
 
 static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
 
-ds_status ds__build_dominators(ds__build *b, ds_error *err) {
+struct ds__dom_search {
+  pthread_t thread;
+  bool started;  /* on its own thread: joined by ds__join_dominators */
+  ds_dom_graph g;
+  uint64_t *root_bits;
+  ds_status rc;
+  ds_error err;
+};
+
+static void *dom_search(void *p) {
+  ds__build *b = p;
+  ds__dom_search *d = b->dom_search;
+  d->rc = ds_dominators(&d->g, &b->dom, &d->err);
+  return NULL;
+}
+
+ds_status ds__start_dominators(ds__build *b, ds_error *err) {
   size_t n = b->n;
-  uint64_t *root_bits = calloc((n + 63) / 64 + 1, sizeof *root_bits);
-  if (!root_bits)
+  ds__dom_search *d = b->dom_search = calloc(1, sizeof *b->dom_search);
+  if (!d || !(d->root_bits = calloc((n + 63) / 64 + 1, sizeof *d->root_bits)))
     return ds_error_set(err, DS_E_NOMEM, "out of memory marking roots");
   for (size_t r = 0; r < b->roots->root_count; r++) {
     uint32_t o = b->iroots[r].object;
     if (b->iroots[r].is_root && o < n)
-      root_bits[o >> 6] |= 1ull << (o & 63);
+      d->root_bits[o >> 6] |= 1ull << (o & 63);
   }
-  ds_dom_graph g = {.n = n, .out_off = b->out_off, .out_edge = b->out_edge, .in_off = b->in_off,
-                    .in_edge = b->in_edge, .root_bits = root_bits, .size = b->size.items, .type = b->type.items,
-                    .type_count = b->type_total, .done = done_with, .done_ctx = b,
-                    .alloc = b->budget ? work_alloc : NULL, .release = work_free};
-  ds_status rc = ds_dominators(&g, &b->dom, err);
-  free(root_bits);
-  if (rc != DS_OK)
-    return rc;
+  d->g = (ds_dom_graph){.n = n, .out_off = b->out_off, .out_edge = b->out_edge, .in_off = b->in_off,
+                        .in_edge = b->in_edge, .root_bits = d->root_bits, .size = b->size.items, .type = b->type.items,
+                        .type_count = b->type_total, .done = done_with, .done_ctx = b,
+                        .alloc = b->budget ? work_alloc : NULL, .release = work_free};
+  /* under a memory budget the search allocates through the spill files, which only this thread
+   * may touch, and it should not add to what the next phases hold: it runs in its own phase */
+  if (!b->budget)
+    d->started = pthread_create(&d->thread, NULL, dom_search, b) == 0;
+  return DS_OK;
+}
+
+static void join_dominators(ds__build *b) {
+  if (b->dom_search && b->dom_search->started) {
+    pthread_join(b->dom_search->thread, NULL);
+    b->dom_search->started = false;
+  }
+}
+
+void ds__dom_search_free(ds__build *b) {
+  join_dominators(b);
+  if (b->dom_search)
+    free(b->dom_search->root_bits);
+  free(b->dom_search);
+  b->dom_search = NULL;
+}
+
+ds_status ds__build_dominators(ds__build *b, ds_error *err) {
+  size_t n = b->n;
+  ds__dom_search *d = b->dom_search;
+  if (!d)
+    return ds_error_set(err, DS_E_ARG, "the dominator search was not started");
+  if (d->started)
+    join_dominators(b);
+  else
+    dom_search(b);
+  free(d->root_bits);
+  d->root_bits = NULL;
+  if (d->rc != DS_OK) {
+    *err = d->err;
+    return d->rc;
+  }
   b->stats->dominators_ms = b->dom.ms;
-  b->stats->dominators_bytes = b->dom.work_bytes + ((n + 63) / 64 + 1) * sizeof *root_bits;
+  b->stats->dominators_bytes = b->dom.work_bytes + ((n + 63) / 64 + 1) * sizeof *d->root_bits;
   b->report.reachable_objects = b->dom.reachable;
   b->report.reachable_bytes = b->dom.reachable_bytes;
   b->report.dominators_ms = b->dom.ms;
   b->report.dominators_work_bytes = b->stats->dominators_bytes;
   double t_write = ds__now_ms();
+  ds_status rc;
   if ((rc = ds_index_writer_add(b->w, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, err)) != DS_OK ||
       (rc = ds_index_writer_add(b->w, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, err)) != DS_OK ||
       (rc = ds_index_writer_add(b->w, DS_SEC_TYPE_RETAINED, b->dom.type_retained,
