@@ -434,9 +434,12 @@ const char *ds__grouped(uint64_t v, char *out, size_t out_len);
 /* "1.5 MB"-style size into out. */
 const char *ds__human_bytes(uint64_t bytes, char *out, size_t out_len);
 
-/* Phase 10 (findings.c): the heap findings and the report's facts, then the findings, evidence,
- * settings and report sections. The checks live in findings_heap.c and findings_strings.c. */
+/* Phase 10 (findings.c): the heap findings and the report's facts, while the dominator search
+ * may still run (none of them reads it); then, once it is done, ds__build_suspects adds the leak
+ * suspects and writes the findings, evidence, settings, report and suspects sections. The checks
+ * live in findings_heap.c, findings_strings.c and suspects.c. */
 ds_status ds__build_findings(ds__build *b, ds_error *err);
+ds_status ds__build_suspects(ds__build *b, ds_error *err);
 ds_status ds__check_finalization(ds__build *b, ds_error *err);
 ds_status ds__check_http_clients(ds__build *b, ds_error *err);
 ds_status ds__check_app_share(ds__build *b, ds_error *err);

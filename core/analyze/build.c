@@ -461,8 +461,9 @@ static const build_phase build_phases[] = {
     {"liveness", ds__build_liveness},
     {"histograms", ds__build_histograms},
     {"strings started", ds__start_strings},
-    {"dominators", ds__build_dominators},
     {"findings", ds__build_findings},
+    {"dominators", ds__build_dominators},
+    {"leak suspects", ds__build_suspects},
     {"dump check", check_dump_unchanged},
     {"write", ds__build_write},
 };
