@@ -62,7 +62,7 @@ static const char *suspect_severity(const ds__build *b, uint64_t retained) {
 /* Statics arrays: a System.Object[] at the top of the tree that a handle points to directly. The
  * runtime keeps static fields there, so they are where static roots begin, not suspects. */
 static uint8_t *containers(const ds__build *b) {
-  uint8_t *is = calloc(b->n + 1, 1);
+  uint8_t *is = ds__big_calloc(b->n + 1, 1); /* huge pages: read at random */
   for (size_t r = 0; is && r < b->roots->root_count; r++) {
     const ds_index_root *root = &b->iroots[r];
     uint32_t o = root->object;
@@ -92,7 +92,7 @@ static size_t object_candidates(const ds__build *b, const uint8_t *container, ui
 
 /* Each object's child (in the dominator tree) of largest retained size, UINT32_MAX if none. */
 static uint32_t *largest_children(const ds__build *b) {
-  uint32_t *best = malloc((b->n + 1) * sizeof *best);
+  uint32_t *best = ds__big_malloc((b->n + 1) * sizeof *best);
   if (!best)
     return NULL;
   memset(best, 0xff, (b->n + 1) * sizeof *best);
@@ -107,7 +107,7 @@ static uint32_t *largest_children(const ds__build *b) {
 /* For each object, 1 + the index of the suspect whose dominator subtree holds it, 0 for none: a
  * walk up the tree, each object's answer remembered, so every object is visited once. */
 static uint8_t *owners(const ds__build *b, const ranked *suspects, size_t count) {
-  uint8_t *owner = calloc(b->n + 1, 1), *known = calloc(b->n + 1, 1);
+  uint8_t *owner = ds__big_calloc(b->n + 1, 1), *known = ds__big_calloc(b->n + 1, 1);
   uint32_t *path = malloc((b->n + 1) * sizeof *path);
   if (!owner || !known || !path) {
     free(owner), free(known), free(path);
