@@ -278,7 +278,7 @@ static void *scan_strings(void *p) {
     if (b->types[t].flags & DS_TYPE_STRING)
       for (int g = 0; g < DS_GEN_COUNT; g++)
         strings += b->hist_acc[((size_t)g * b->type_total + t) * 4];
-  string_hash *hashes = malloc((strings ? strings : 1) * sizeof *hashes);
+  string_hash *hashes = ds__big_malloc((strings ? strings : 1) * sizeof *hashes); /* sorted in place, at random */
   if (!hashes) {
     scan->rc = DS_E_NOMEM;
     return NULL;
