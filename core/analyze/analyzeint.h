@@ -24,6 +24,7 @@
 struct ds__build;
 typedef struct ds__string_scan ds__string_scan;
 typedef struct ds__dom_search ds__dom_search;
+typedef struct ds__object_writer ds__object_writer;
 
 #define DS__BUILD_THREADS 2
 #define DS__SPILL_MAX 32         /* arrays in temporary files at once (more stay in memory) */
@@ -241,6 +242,7 @@ typedef struct ds__build {
 
   struct ds__string_scan *string_scan; /* findings_strings.c: runs beside the dominator search */
   struct ds__dom_search *dom_search;   /* retained.c: the dominator search, beside the phases after the roots */
+  struct ds__object_writer *object_writer; /* build.c: the object sections, beside the roots and types */
 
   /* dominator tree and retained sizes (phase 9: retained.c) */
   ds_dom_result dom;
@@ -273,6 +275,8 @@ void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, b
 /* Writes a section from *data (malloc'd) and replaces *data by the section's read-only mapping
  * in the index file, freeing the copy: its pages become the page cache's. */
 ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err);
+/* Waits until the object sections (build.c) are written: the index writer is this thread's again. */
+void ds__join_object_sections(ds__build *b);
 
 /* Index of the object starting exactly at addr, or UINT32_MAX. */
 uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr);

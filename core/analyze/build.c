@@ -12,6 +12,7 @@
 #include "dumpscope/build.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,8 @@ static void bound_objects(ds__build *b) {
   b->objects_bounded = true;
 }
 
+static ds_status start_object_sections(ds__build *b, ds_error *err);
+
 /* Walks the heap into the object arrays and writes the object sections (sizes of 4 GiB or more
  * go to the big-size table). */
 static ds_status build_objects(ds__build *b, ds_error *err) {
@@ -202,26 +205,99 @@ static ds_status build_objects(ds__build *b, ds_error *err) {
       b->obj_size[i] = (uint32_t)sz;
     }
   }
-  double t_write = ds__now_ms();
-  /* addresses and types are read from their mapped sections from here on */
   if ((rc = ds_index_writer_create(path, &b->w, err)) != DS_OK)
     return rc;
   if (b->search_target) /* the root search's index: read once by this process (rootsearch.c) */
     ds_index_writer_skip_checksums(b->w);
-  if ((rc = ds__write_mapped(b, DS_SEC_OBJ_ADDR, (void **)&b->addr.items, n * 8, err)) != DS_OK)
+  return start_object_sections(b, err);
+}
+
+/* ---- the object sections -------------------------------------------------------------------- */
+
+/* Addresses, types and sizes go to the index on a thread of their own (checksums and the copy
+ * into the file) while the next phases describe the roots and the types through the DAC on this
+ * one. The index writer is not shared: type details joins the thread (ds__join_object_sections)
+ * before it writes its own sections, which keeps the file's order. The walk's arrays serve until
+ * "object sections" swaps in the mapped sections. Under a memory budget the arrays are spill
+ * files already and are written in that phase. */
+struct ds__object_writer {
+  pthread_t thread;
+  bool started;
+  ds__build *b;
+  const void *addr_map, *type_map;
+  bool written;
+  double ms;
+  ds_status rc;
+  ds_error err;
+};
+
+static ds_status write_and_map(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size, const void **map,
+                               ds_error *err) {
+  ds_status rc = ds_index_writer_add(w, id, data ? data : "", size, err);
+  if (rc != DS_OK)
     return rc;
+  uint64_t got;
+  return (*map = ds_index_writer_map_last(w, &got, err)) ? DS_OK : err->code;
+}
+
+static void *write_object_sections(void *p) {
+  ds__object_writer *ow = p;
+  ds__build *b = ow->b;
+  size_t n = b->n;
+  double t = ds__now_ms();
+  if ((ow->rc = write_and_map(b->w, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, &ow->addr_map, &ow->err)) == DS_OK &&
+      (ow->rc = write_and_map(b->w, DS_SEC_OBJ_TYPE, b->type.items, n * 4, &ow->type_map, &ow->err)) == DS_OK &&
+      (ow->rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, &ow->err)) == DS_OK)
+    ow->rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
+                                 b->big.count * sizeof *b->big.items, &ow->err);
+  ow->ms = ds__now_ms() - t;
+  ow->written = true;
+  return NULL;
+}
+
+static ds_status start_object_sections(ds__build *b, ds_error *err) {
+  ds__object_writer *ow = b->object_writer = calloc(1, sizeof *b->object_writer);
+  if (!ow)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory writing the object sections");
+  ow->b = b;
+  if (!b->budget)
+    ow->started = pthread_create(&ow->thread, NULL, write_object_sections, ow) == 0;
+  return DS_OK;
+}
+
+static void join_object_thread(ds__build *b) {
+  if (b->object_writer && b->object_writer->started) {
+    pthread_join(b->object_writer->thread, NULL);
+    b->object_writer->started = false;
+  }
+}
+
+void ds__join_object_sections(ds__build *b) {
+  join_object_thread(b);
+  if (b->object_writer && !b->object_writer->written)
+    write_object_sections(b->object_writer); /* no thread (a memory budget): here, in order */
+}
+
+/* Phase "object sections": addresses and types are read from their mapped sections from here on. */
+static ds_status finish_object_sections(ds__build *b, ds_error *err) {
+  ds__object_writer *ow = b->object_writer;
+  if (!ow)
+    return ds_error_set(err, DS_E_ARG, "the object sections were not started");
+  ds__join_object_sections(b);
+  b->stats->write_ms += ow->ms;
+  if (ow->rc != DS_OK) {
+    *err = ow->err;
+    return ow->rc;
+  }
+  ds__spill_free(b, b->addr.items);
+  b->addr.items = (uint64_t *)ow->addr_map;
   b->mapped |= DS__MAPPED_ADDR;
-  if ((rc = ds__write_mapped(b, DS_SEC_OBJ_TYPE, (void **)&b->type.items, n * 4, err)) != DS_OK)
-    return rc;
+  ds__spill_free(b, b->type.items);
+  b->type.items = (uint32_t *)ow->type_map;
   b->mapped |= DS__MAPPED_TYPE;
   b->addr.cap = b->type.cap = 0; /* never grown again */
-  if ((rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
-                                b->big.count * sizeof *b->big.items, err)) != DS_OK)
-    return rc;
   free(b->obj_size); /* written: nothing reads it again */
   b->obj_size = NULL;
-  b->stats->write_ms += ds__now_ms() - t_write;
   return DS_OK;
 }
 
@@ -451,6 +527,7 @@ static const build_phase build_phases[] = {
     {"roots", build_collect_roots},
     {"types", build_types},
     {"type details", ds__build_type_details},
+    {"object sections", finish_object_sections},
     {"references", ds__build_references},
     {"reverse", ds__build_reverse},
     {"root index", build_roots},
@@ -476,6 +553,7 @@ static const build_phase search_phases[] = {
     {"roots", build_collect_roots},
     {"types", build_types},
     {"type details", ds__build_type_details},
+    {"object sections", finish_object_sections},
     {"root index", build_roots},
     {"root search", ds__build_root_search},
     {"reverse", ds__build_reverse},
@@ -488,6 +566,8 @@ static const build_phase search_phases[] = {
 void ds__build_free(ds__build *b) {
   ds__string_scan_free(b); /* first: its thread reads the arrays freed below */
   ds__dom_search_free(b);   /* likewise */
+  join_object_thread(b);    /* likewise */
+  free(b->object_writer);
   ds__symcache_free(b);
   ds_root_set_free(&b->collected);
   ds__typeinfo_free(b);
