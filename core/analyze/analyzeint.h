@@ -241,6 +241,7 @@ typedef struct ds__build {
   DS__VEC(ds_index_finding) findings;
 
   struct ds__string_scan *string_scan; /* findings_strings.c: runs beside the dominator search */
+  double strings_wait_ms;              /* how long the findings waited for the string scan */
   struct ds__dom_search *dom_search;   /* retained.c: the dominator search, beside the phases after the roots */
   struct ds__object_writer *object_writer; /* build.c: the object sections, beside the roots and types */
 

@@ -25,7 +25,6 @@
 
 #include "analyzeint.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,29 +319,6 @@ static void work_free(const ds_dom_graph *g, void *p) {
     free(p);
 }
 
-/* The arrays the search first writes after the DFS (semi, and the retained sizes at the very
- * end) are faulted in on a helper thread while the DFS runs: a fresh page costs a fault and its
- * zeroing, and done inline that was a quarter of the search on big. */
-typedef struct prefault {
-  pthread_t thread;
-  bool started;
-  void *p[2];
-  size_t bytes[2];
-} prefault;
-
-static void *prefault_pages(void *arg) {
-  prefault *f = arg;
-  for (int k = 0; k < 2; k++)
-    memset(f->p[k], 0, f->bytes[k]); /* retained must be zero anyway; semi is overwritten */
-  return NULL;
-}
-
-static void prefault_join(prefault *f) {
-  if (f->started)
-    pthread_join(f->thread, NULL);
-  f->started = false;
-}
-
 void ds_dom_result_free(ds_dom_result *r) {
   free(r->idom);
   free(r->retained);
@@ -367,13 +343,8 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree of %zu objects", n);
     goto out;
   }
-  PARENT(&s, 1) = 0, LEAST(&s, 1) = s.idom[1] = 1;
-  prefault pf = {.p = {s.semi, out->retained}, .bytes = {slots * sizeof *s.semi, (n + 1) * sizeof *out->retained}};
-  if (!g->alloc) /* memory of its own (not a caller's spill files) */
-    pf.started = pthread_create(&pf.thread, NULL, prefault_pages, &pf) == 0;
+  PARENT(&s, 1) = 0, s.semi[1] = LEAST(&s, 1) = s.idom[1] = 1;
   number_vertices(&s);
-  prefault_join(&pf);
-  s.semi[1] = 1;
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_OUT);
   out->reachable = s.m - 2;

@@ -320,8 +320,11 @@ ds_status ds__check_strings(ds__build *b, ds_error *err) {
   if (!b->string_scan && (rc = ds__start_strings(b, err)) != DS_OK)
     return rc;
   ds__string_scan *scan = b->string_scan;
-  if (scan->started)
+  if (scan->started) {
+    double t = ds__now_ms();
     ds__join_strings(b);
+    b->strings_wait_ms = ds__now_ms() - t; /* not the findings' own time (findings.c) */
+  }
   else
     scan_strings(b);
   if (scan->rc != DS_OK)
