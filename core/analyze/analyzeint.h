@@ -11,6 +11,7 @@
 #ifndef DUMPSCOPE_ANALYZE_INT_H
 #define DUMPSCOPE_ANALYZE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -276,6 +277,16 @@ void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, b
 /* Writes a section from *data (malloc'd) and replaces *data by the section's read-only mapping
  * in the index file, freeing the copy: its pages become the page cache's. */
 ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err);
+
+/* A thread beside the build's phases (the string scan, the dominator search, the object
+ * sections): ds__side_start runs fn(arg) on it, or reports false when no thread starts (the
+ * caller then does the work itself); ds__side_join waits for it, once. */
+typedef struct ds__side_thread {
+  pthread_t thread;
+  bool started;
+} ds__side_thread;
+bool ds__side_start(ds__side_thread *t, void *(*fn)(void *), void *arg);
+void ds__side_join(ds__side_thread *t);
 /* Waits until the object sections (build.c) are written: the index writer is this thread's again. */
 void ds__join_object_sections(ds__build *b);
 

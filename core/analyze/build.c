@@ -43,14 +43,31 @@ void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, b
     *released = upto;
 }
 
-ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err) {
-  ds_status rc = ds_index_writer_add(b->w, id, *data ? *data : "", size, err);
+bool ds__side_start(ds__side_thread *t, void *(*fn)(void *), void *arg) {
+  return t->started = pthread_create(&t->thread, NULL, fn, arg) == 0;
+}
+
+void ds__side_join(ds__side_thread *t) {
+  if (t->started)
+    pthread_join(t->thread, NULL);
+  t->started = false;
+}
+
+/* Writes a section and maps it back read-only: *map. */
+static ds_status write_and_map(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size, const void **map,
+                               ds_error *err) {
+  ds_status rc = ds_index_writer_add(w, id, data ? data : "", size, err);
   if (rc != DS_OK)
     return rc;
   uint64_t got;
-  const void *map = ds_index_writer_map_last(b->w, &got, err);
-  if (!map)
-    return err->code;
+  return (*map = ds_index_writer_map_last(w, &got, err)) ? DS_OK : err->code;
+}
+
+ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err) {
+  const void *map;
+  ds_status rc = write_and_map(b->w, id, *data, size, &map, err);
+  if (rc != DS_OK)
+    return rc;
   ds__spill_free(b, *data);
   *data = (void *)map; /* read-only from here on: nothing writes these arrays after their phase */
   return DS_OK;
@@ -221,8 +238,7 @@ static ds_status build_objects(ds__build *b, ds_error *err) {
  * "object sections" swaps in the mapped sections. Under a memory budget the arrays are spill
  * files already and are written in that phase. */
 struct ds__object_writer {
-  pthread_t thread;
-  bool started;
+  ds__side_thread side;
   ds__build *b;
   const void *addr_map, *type_map;
   bool written;
@@ -230,15 +246,6 @@ struct ds__object_writer {
   ds_status rc;
   ds_error err;
 };
-
-static ds_status write_and_map(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size, const void **map,
-                               ds_error *err) {
-  ds_status rc = ds_index_writer_add(w, id, data ? data : "", size, err);
-  if (rc != DS_OK)
-    return rc;
-  uint64_t got;
-  return (*map = ds_index_writer_map_last(w, &got, err)) ? DS_OK : err->code;
-}
 
 static void *write_object_sections(void *p) {
   ds__object_writer *ow = p;
@@ -261,15 +268,13 @@ static ds_status start_object_sections(ds__build *b, ds_error *err) {
     return ds_error_set(err, DS_E_NOMEM, "out of memory writing the object sections");
   ow->b = b;
   if (!b->budget)
-    ow->started = pthread_create(&ow->thread, NULL, write_object_sections, ow) == 0;
+    ds__side_start(&ow->side, write_object_sections, ow);
   return DS_OK;
 }
 
 static void join_object_thread(ds__build *b) {
-  if (b->object_writer && b->object_writer->started) {
-    pthread_join(b->object_writer->thread, NULL);
-    b->object_writer->started = false;
-  }
+  if (b->object_writer)
+    ds__side_join(&b->object_writer->side);
 }
 
 void ds__join_object_sections(ds__build *b) {

@@ -260,8 +260,7 @@ static ds_status duplicate_strings(ds__build *b, const dup_group *top, size_t to
 }
 
 struct ds__string_scan {
-  pthread_t thread;
-  bool started;
+  ds__side_thread side;
   ds_status rc;
   dup_group large[TOP_STRINGS + 1], top[TOP_STRINGS + 1];
   size_t large_count, top_count;
@@ -298,15 +297,13 @@ static void *scan_strings(void *p) {
 ds_status ds__start_strings(ds__build *b, ds_error *err) {
   if (!(b->string_scan = calloc(1, sizeof *b->string_scan)))
     return ds_error_set(err, DS_E_NOMEM, "out of memory scanning strings");
-  b->string_scan->started = pthread_create(&b->string_scan->thread, NULL, scan_strings, b) == 0;
+  ds__side_start(&b->string_scan->side, scan_strings, b);
   return DS_OK; /* when no thread starts, ds__check_strings scans here */
 }
 
 void ds__join_strings(ds__build *b) {
-  if (b->string_scan && b->string_scan->started) {
-    pthread_join(b->string_scan->thread, NULL);
-    b->string_scan->started = false;
-  }
+  if (b->string_scan)
+    ds__side_join(&b->string_scan->side);
 }
 
 void ds__string_scan_free(ds__build *b) {
@@ -320,7 +317,7 @@ ds_status ds__check_strings(ds__build *b, ds_error *err) {
   if (!b->string_scan && (rc = ds__start_strings(b, err)) != DS_OK)
     return rc;
   ds__string_scan *scan = b->string_scan;
-  if (scan->started) {
+  if (scan->side.started) {
     double t = ds__now_ms();
     ds__join_strings(b);
     b->strings_wait_ms = ds__now_ms() - t; /* not the findings' own time (findings.c) */

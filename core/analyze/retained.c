@@ -30,8 +30,7 @@ static void *work_alloc(void *ctx, size_t bytes) {
 static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
 
 struct ds__dom_search {
-  pthread_t thread;
-  bool started;  /* on its own thread: joined by ds__join_dominators */
+  ds__side_thread side; /* the search, unless under a memory budget */
   ds_dom_graph g;
   uint64_t *root_bits;
   ds_status rc;
@@ -62,19 +61,13 @@ ds_status ds__start_dominators(ds__build *b, ds_error *err) {
   /* under a memory budget the search allocates through the spill files, which only this thread
    * may touch, and it should not add to what the next phases hold: it runs in its own phase */
   if (!b->budget)
-    d->started = pthread_create(&d->thread, NULL, dom_search, b) == 0;
+    ds__side_start(&d->side, dom_search, b);
   return DS_OK;
 }
 
-static void join_dominators(ds__build *b) {
-  if (b->dom_search && b->dom_search->started) {
-    pthread_join(b->dom_search->thread, NULL);
-    b->dom_search->started = false;
-  }
-}
-
 void ds__dom_search_free(ds__build *b) {
-  join_dominators(b);
+  if (b->dom_search)
+    ds__side_join(&b->dom_search->side);
   if (b->dom_search)
     free(b->dom_search->root_bits);
   free(b->dom_search);
@@ -86,8 +79,8 @@ ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   ds__dom_search *d = b->dom_search;
   if (!d)
     return ds_error_set(err, DS_E_ARG, "the dominator search was not started");
-  if (d->started)
-    join_dominators(b);
+  if (d->side.started)
+    ds__side_join(&d->side);
   else
     dom_search(b);
   free(d->root_bits);
