@@ -39,6 +39,9 @@ int ds__spill_file(struct ds__build *b, ds_error *err);
  * a notable share of it, else calloc'd. NULL with err. Freed by ds__spill_free (or at the end). */
 void *ds__spill_alloc(struct ds__build *b, size_t bytes, ds_error *err);
 void ds__spill_free(struct ds__build *b, void *p);
+/* Address space for an array of at most `bytes` (huge pages advised), of which only the pages
+ * written become memory; NULL when the system refuses it. Freed by ds__spill_free. */
+void *ds__reserve(struct ds__build *b, size_t bytes);
 void ds__spill_free_all(struct ds__build *b);
 /* The incoming references as sorted runs in a temporary file merged into the index's section
  * (streamed: never all in memory); b->in_off must be done. */
@@ -196,7 +199,7 @@ typedef struct ds__build {
   DS__VEC(uint64_t) size;
   size_t n;
   ds_status walk_status;     /* why the walk's callback stopped it */
-  bool objects_bounded;      /* addr, type and size are temporary files of a fixed capacity */
+  bool objects_bounded;      /* addr, type and size have a fixed capacity: the most objects there can be */
   uint32_t *obj_size;
   DS__VEC(ds_index_big_size) big;
   DS__VEC(ds__thin_header) thin; /* headers holding a thin lock, read during the walk */
@@ -245,6 +248,7 @@ typedef struct ds__build {
   double strings_wait_ms;              /* how long the findings waited for the string scan */
   struct ds__dom_search *dom_search;   /* retained.c: the dominator search, beside the phases after the roots */
   struct ds__object_writer *object_writer; /* build.c: the object sections, beside the roots and types */
+  struct ds__prefaulter *prefault; /* build.c: faults the walk's arrays in ahead of it, during the walk */
 
   /* dominator tree and retained sizes (phase 9: retained.c) */
   ds_dom_result dom;

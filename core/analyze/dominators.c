@@ -34,6 +34,7 @@ typedef struct dom_state {
   const ds_dom_graph *g;
   uint32_t *num, *vert, *link, *semi, *idom;
   uint32_t m;                /* vertices numbered: 1 (the virtual root) .. m - 1 */
+  uint32_t top;              /* the leaves met by the search: slots top .. n + 1 (see LEAF) */
   uint32_t *stack;           /* eval's path, grows as needed */
   size_t stack_cap;
   uint32_t *mins;            /* pairs (vertex, semi): the suffix minima of semi (semidominators) */
@@ -52,12 +53,29 @@ static bool is_root(const ds_dom_graph *g, size_t o) { return g->root_bits[o >> 
 #define PARENT(s, v) ((s)->link[2 * (size_t)(v)])
 #define LEAST(s, v) ((s)->link[2 * (size_t)(v) + 1])
 
+/* Leaves: objects that refer to nothing, are no root and have one incoming reference (most
+ * strings and arrays of numbers, a quarter of a large heap's reachable objects). That referrer
+ * is their immediate dominator, and as they are on no path to anything they play no part in any
+ * other vertex's semidominator. So the search does not number them: num[] marks them LEAF
+ * beforehand, and when the search meets one from its referrer it takes a slot from the top of
+ * the arrays (vert[] the object, idom[] the referrer's number). After the immediate dominators
+ * the leaves move down to follow the numbered vertices, and the sizes take them in as any other
+ * vertex. Unmet leaves are unreachable. */
+#define LEAF UINT32_MAX
+
+static void mark_leaves(dom_state *s) {
+  const ds_dom_graph *g = s->g;
+  for (size_t o = 0; o < g->n; o++)
+    if (g->out_off[o] == g->out_off[o + 1] && g->in_off[o + 1] - g->in_off[o] == 1 && !is_root(g, o))
+      s->num[o] = LEAF;
+}
+
 /* Depth-first preorder numbering from every root. The current path is kept through PARENT
  * and each vertex's next edge in idom[] (the cursor), so the search needs no stack of its own
  * however deep the graph (a linked list of millions of nodes is one path). Hot loop. */
 static void number_vertices(dom_state *s) {
   const ds_dom_graph *g = s->g;
-  uint32_t next = 2, *cursor = s->idom;
+  uint32_t next = 2, top = (uint32_t)(g->n + 2), *cursor = s->idom;
   for (size_t r = 0; r < g->n; r++) {
     if (!is_root(g, r) || s->num[r])
       continue;
@@ -66,11 +84,16 @@ static void number_vertices(dom_state *s) {
     while (cur != 1) {
       uint32_t o = s->vert[cur];
       if (cursor[cur] < g->out_off[o + 1]) {
-        uint32_t t = g->out_edge[cursor[cur]++];
-        if (t < g->n && !s->num[t]) {
-          uint32_t v = next++;
+        uint32_t t = g->out_edge[cursor[cur]++], v;
+        if (t >= g->n)
+          continue;
+        if (!(v = s->num[t])) {
+          v = next++;
           s->num[t] = v, s->vert[v] = t, PARENT(s, v) = cur, cursor[v] = g->out_off[t];
           cur = v;
+        } else if (v == LEAF) {
+          v = --top;
+          s->num[t] = v, s->vert[v] = t, s->idom[v] = cur;
         }
       } else {
         cur = PARENT(s, cur);
@@ -84,6 +107,21 @@ static void number_vertices(dom_state *s) {
     }
   }
   s->m = next;
+  s->top = top;
+}
+
+/* The leaves' slots move down to follow the numbered vertices (m .. m + leaves - 1); num[] keeps
+ * the old slots, which vertex_number() translates. */
+static void gather_leaves(dom_state *s) {
+  size_t leaves = s->g->n + 2 - s->top;
+  memmove(s->vert + s->m, s->vert + s->top, leaves * sizeof *s->vert);
+  memmove(s->idom + s->m, s->idom + s->top, leaves * sizeof *s->idom);
+}
+
+static uint32_t vertex_number(const dom_state *s, uint32_t m_searched, uint32_t w) {
+  if (w == LEAF)
+    return 0; /* its referrer was not reached */
+  return w >= s->top ? w - s->top + m_searched : w;
 }
 
 /* The least semidominator on v's path of linked vertices (numbered >= last), with path
@@ -344,10 +382,10 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
     goto out;
   }
   PARENT(&s, 1) = 0, s.semi[1] = LEAST(&s, 1) = s.idom[1] = 1;
+  mark_leaves(&s);
   number_vertices(&s);
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_OUT);
-  out->reachable = s.m - 2;
   for (uint32_t w = 2; w < s.m; w++)
     s.idom[w] = PARENT(&s, w), LEAST(&s, w) = w;
   if (!semidominators(&s)) {
@@ -357,6 +395,10 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_IN);
   immediate_dominators(&s);
+  uint32_t searched = s.m;
+  gather_leaves(&s);
+  s.m += (uint32_t)(n + 2 - s.top);
+  out->reachable = s.m - 2;
   retained_sizes(&s, out);
   if (g->type && !type_sizes(&s, out)) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for retained sizes per type");
@@ -364,7 +406,7 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   }
   /* num[] becomes the immediate dominator of each object, by object */
   for (size_t o = 0; o < n; o++) {
-    uint32_t w = s.num[o];
+    uint32_t w = vertex_number(&s, searched, s.num[o]);
     s.num[o] = w && s.idom[w] >= 2 ? s.vert[s.idom[w]] : UINT32_MAX;
   }
   out->idom = s.num;

@@ -85,6 +85,19 @@ void *ds__spill_alloc(ds__build *b, size_t bytes, ds_error *err) {
   return p;
 }
 
+void *ds__reserve(ds__build *b, size_t bytes) {
+  if (b->spill_count >= DS__SPILL_MAX || !bytes)
+    return NULL;
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    return NULL; /* a strict overcommit policy, or no address space: the caller grows its arrays */
+  madvise(p, bytes, MADV_HUGEPAGE);
+  b->spills[b->spill_count].p = p;
+  b->spills[b->spill_count].bytes = bytes;
+  b->spill_count++;
+  return p;
+}
+
 void ds__spill_free(ds__build *b, void *p) {
   if (!p)
     return;
