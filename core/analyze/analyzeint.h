@@ -25,7 +25,6 @@
 struct ds__build;
 typedef struct ds__string_scan ds__string_scan;
 typedef struct ds__dom_search ds__dom_search;
-typedef struct ds__object_writer ds__object_writer;
 
 #define DS__BUILD_THREADS 2
 #define DS__SPILL_MAX 32         /* arrays in temporary files at once (more stay in memory) */
@@ -42,6 +41,10 @@ void ds__spill_free(struct ds__build *b, void *p);
 /* Address space for an array of at most `bytes` (huge pages advised), of which only the pages
  * written become memory; NULL when the system refuses it. Freed by ds__spill_free. */
 void *ds__reserve(struct ds__build *b, size_t bytes);
+/* A zeroed array that is written once and then read only: a spill file under a memory budget
+ * (ds__spill_alloc), else a mapping of its own (ds__reserve), page-aligned for writing behind in
+ * place, or calloc'd when the system refuses that. NULL with err. Freed by ds__spill_free. */
+void *ds__array_alloc(struct ds__build *b, size_t bytes, ds_error *err);
 void ds__spill_free_all(struct ds__build *b);
 /* The incoming references as sorted runs in a temporary file merged into the index's section
  * (streamed: never all in memory); b->in_off must be done. */
@@ -247,8 +250,8 @@ typedef struct ds__build {
   struct ds__string_scan *string_scan; /* findings_strings.c: runs beside the dominator search */
   double strings_wait_ms;              /* how long the findings waited for the string scan */
   struct ds__dom_search *dom_search;   /* retained.c: the dominator search, beside the phases after the roots */
-  struct ds__object_writer *object_writer; /* build.c: the object sections, beside the roots and types */
   struct ds__prefaulter *prefault; /* build.c: faults the walk's arrays in ahead of it, during the walk */
+  struct ds__write_queue *wq; /* build.c: the sections written behind the phases */
 
   /* dominator tree and retained sizes (phase 9: retained.c) */
   ds_dom_result dom;
@@ -291,8 +294,23 @@ typedef struct ds__side_thread {
 } ds__side_thread;
 bool ds__side_start(ds__side_thread *t, void *(*fn)(void *), void *arg);
 void ds__side_join(ds__side_thread *t);
-/* Waits until the object sections (build.c) are written: the index writer is this thread's again. */
-void ds__join_object_sections(ds__build *b);
+
+/* Writing behind (build.c): without a memory budget the build's large sections are queued to a
+ * writer thread, which writes them in turn while the phases go on (the index writer takes
+ * sections from several threads). The array must stay as it is until written, which for the
+ * build's arrays is the build's end at the latest. With DS__WB_IN_PLACE a page-aligned array of a
+ * mapping of its own (ds__reserve) then has the file's pages in place of its own
+ * (ds_index_writer_add_in_place); with DS__WB_RELEASE too, they leave the resident set at once
+ * (nothing reads that array again). Under a memory budget, or with no thread, the section is
+ * written at once. ds__write_behind returns the queue's first error so far. */
+#define DS__WB_IN_PLACE 0x1u
+#define DS__WB_RELEASE 0x2u
+ds_status ds__write_behind(ds__build *b, ds_section_id id, void *data, uint64_t size, unsigned flags, ds_error *err);
+/* Waits until the queued array at data is written: true when its pages are the file's now (then
+ * ds_index_writer_release may let them go). */
+bool ds__written_in_place(ds__build *b, const void *data);
+/* Waits until everything queued is written: the first error, if any. */
+ds_status ds__write_behind_drain(ds__build *b, ds_error *err);
 
 /* Index of the object starting exactly at addr, or UINT32_MAX. */
 uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr);

@@ -57,11 +57,7 @@ void ds__side_join(ds__side_thread *t) {
 /* Writes a section and maps it back read-only: *map. */
 static ds_status write_and_map(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size, const void **map,
                                ds_error *err) {
-  ds_status rc = ds_index_writer_add(w, id, data ? data : "", size, err);
-  if (rc != DS_OK)
-    return rc;
-  uint64_t got;
-  return (*map = ds_index_writer_map_last(w, &got, err)) ? DS_OK : err->code;
+  return (*map = ds_index_writer_add_mapped(w, id, data ? data : "", size, err)) ? DS_OK : err->code;
 }
 
 ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err) {
@@ -332,80 +328,207 @@ static ds_status build_objects(ds__build *b, ds_error *err) {
   return start_object_sections(b, err);
 }
 
-/* ---- the object sections -------------------------------------------------------------------- */
+/* ---- writing behind ------------------------------------------------------------------------- */
 
-/* Addresses, types and sizes go to the index on a thread of their own (checksums and the copy
- * into the file) while the next phases describe the roots and the types through the DAC on this
- * one. The index writer is not shared: type details joins the thread (ds__join_object_sections)
- * before it writes its own sections, which keeps the file's order. The walk's arrays serve until
- * "object sections" swaps in the mapped sections. Under a memory budget the arrays are spill
- * files already and are written in that phase. */
-struct ds__object_writer {
+enum { WQ_MAX = 24 }; /* sections written behind in one build (eleven today) */
+
+typedef struct wq_entry {
+  ds_section_id id;
+  void *data;
+  uint64_t size;
+  unsigned flags;            /* DS__WB_* */
+  bool done, in_place;
+} wq_entry;
+
+typedef struct ds__write_queue {
   ds__side_thread side;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;       /* an entry queued, an entry written, or stop */
   ds__build *b;
-  const void *addr_map, *type_map;
-  bool written;
-  double ms;
-  ds_status rc;
+  wq_entry e[WQ_MAX];
+  size_t count, next;        /* entries queued; the next one to write */
+  bool stop;                 /* the build ends: what is left is not written */
+  ds_status rc;              /* the first failure: later entries are not written */
   ds_error err;
-};
+  double ms;
+} ds__write_queue;
 
-static void *write_object_sections(void *p) {
-  ds__object_writer *ow = p;
-  ds__build *b = ow->b;
-  size_t n = b->n;
-  double t = ds__now_ms();
-  if ((ow->rc = write_and_map(b->w, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, &ow->addr_map, &ow->err)) == DS_OK &&
-      (ow->rc = write_and_map(b->w, DS_SEC_OBJ_TYPE, b->type.items, n * 4, &ow->type_map, &ow->err)) == DS_OK &&
-      (ow->rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, &ow->err)) == DS_OK)
-    ow->rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
-                                 b->big.count * sizeof *b->big.items, &ow->err);
-  ow->ms = ds__now_ms() - t;
-  ow->written = true;
+static void write_entry(ds__build *b, wq_entry *e, ds_status *rc, ds_error *err) {
+  if (*rc != DS_OK)
+    return;
+  if ((e->flags & DS__WB_IN_PLACE) && e->data && e->size && !((uintptr_t)e->data & 4095)) {
+    if ((*rc = ds_index_writer_add_in_place(b->w, e->id, e->data, e->size, err)) == DS_OK) {
+      e->in_place = true;
+      if (e->flags & DS__WB_RELEASE)
+        ds_index_writer_release(e->data, e->size);
+    }
+  } else {
+    *rc = ds_index_writer_add(b->w, e->id, e->data ? e->data : "", e->size, err);
+  }
+}
+
+static void *write_queue_run(void *p) {
+  ds__write_queue *q = p;
+  pthread_mutex_lock(&q->lock);
+  for (;;) {
+    while (q->next == q->count && !q->stop)
+      pthread_cond_wait(&q->cond, &q->lock);
+    if (q->next == q->count)
+      break;
+    wq_entry *e = &q->e[q->next];
+    ds_status rc = q->stop ? DS_E_ARG : q->rc; /* stopped: skipped, not failed */
+    ds_error err = {0};
+    pthread_mutex_unlock(&q->lock);
+    double t = ds__now_ms();
+    write_entry(q->b, e, &rc, &err);
+    pthread_mutex_lock(&q->lock);
+    q->ms += ds__now_ms() - t;
+    if (rc != DS_OK && q->rc == DS_OK && !q->stop)
+      q->rc = rc, q->err = err;
+    e->done = true;
+    q->next++;
+    pthread_cond_broadcast(&q->cond);
+  }
+  pthread_mutex_unlock(&q->lock);
   return NULL;
 }
 
-static ds_status start_object_sections(ds__build *b, ds_error *err) {
-  ds__object_writer *ow = b->object_writer = calloc(1, sizeof *b->object_writer);
-  if (!ow)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory writing the object sections");
-  ow->b = b;
-  if (!b->budget)
-    ds__side_start(&ow->side, write_object_sections, ow);
-  return DS_OK;
+static ds__write_queue *write_queue(ds__build *b) {
+  if (b->wq)
+    return b->wq;
+  ds__write_queue *q = calloc(1, sizeof *q);
+  if (!q)
+    return NULL;
+  pthread_mutex_init(&q->lock, NULL);
+  pthread_cond_init(&q->cond, NULL);
+  q->b = b;
+  ds__side_start(&q->side, write_queue_run, q); /* no thread: entries are written as they come */
+  return b->wq = q;
 }
 
-static void join_object_thread(ds__build *b) {
-  if (b->object_writer)
-    ds__side_join(&b->object_writer->side);
-}
-
-void ds__join_object_sections(ds__build *b) {
-  join_object_thread(b);
-  if (b->object_writer && !b->object_writer->written)
-    write_object_sections(b->object_writer); /* no thread (a memory budget): here, in order */
-}
-
-/* Phase "object sections": addresses and types are read from their mapped sections from here on. */
-static ds_status finish_object_sections(ds__build *b, ds_error *err) {
-  ds__object_writer *ow = b->object_writer;
-  if (!ow)
-    return ds_error_set(err, DS_E_ARG, "the object sections were not started");
-  ds__join_object_sections(b);
-  b->stats->write_ms += ow->ms;
-  if (ow->rc != DS_OK) {
-    *err = ow->err;
-    return ow->rc;
+ds_status ds__write_behind(ds__build *b, ds_section_id id, void *data, uint64_t size, unsigned flags, ds_error *err) {
+  wq_entry one = {.id = id, .data = data, .size = size, .flags = b->budget ? 0 : flags};
+  ds__write_queue *q = b->budget ? NULL : write_queue(b);
+  if (!q) { /* under a memory budget, the arrays are spill files: written at once, as they are */
+    ds_status rc = DS_OK;
+    write_entry(b, &one, &rc, err);
+    return rc;
   }
+  pthread_mutex_lock(&q->lock);
+  ds_status rc = q->rc;
+  if (rc != DS_OK) {
+    *err = q->err;
+  } else if (q->count == WQ_MAX) {
+    rc = ds_error_set(err, DS_E_LIMIT, "more than %d sections written behind", WQ_MAX);
+  } else {
+    wq_entry *e = &q->e[q->count++];
+    *e = one;
+    if (!q->side.started) { /* no thread: here and now */
+      write_entry(b, e, &rc, err);
+      e->done = true;
+      q->next = q->count;
+      if (rc != DS_OK)
+        q->rc = rc, q->err = *err;
+    }
+    pthread_cond_broadcast(&q->cond);
+  }
+  pthread_mutex_unlock(&q->lock);
+  return rc;
+}
+
+bool ds__written_in_place(ds__build *b, const void *data) {
+  ds__write_queue *q = b->wq;
+  if (!q || !data)
+    return false;
+  pthread_mutex_lock(&q->lock);
+  wq_entry *e = NULL;
+  for (size_t k = 0; k < q->count; k++)
+    if (q->e[k].data == data)
+      e = &q->e[k];
+  while (e && !e->done)
+    pthread_cond_wait(&q->cond, &q->lock);
+  bool in_place = e && e->in_place;
+  pthread_mutex_unlock(&q->lock);
+  return in_place;
+}
+
+ds_status ds__write_behind_drain(ds__build *b, ds_error *err) {
+  ds__write_queue *q = b->wq;
+  if (!q)
+    return DS_OK;
+  pthread_mutex_lock(&q->lock);
+  while (q->next < q->count)
+    pthread_cond_wait(&q->cond, &q->lock);
+  ds_status rc = q->rc;
+  if (rc != DS_OK)
+    *err = q->err;
+  b->stats->write_ms += q->ms;
+  q->ms = 0;
+  pthread_mutex_unlock(&q->lock);
+  return rc;
+}
+
+/* The build's end, on any path: what was not written yet is left, and the thread stops. */
+static void write_queue_stop(ds__build *b) {
+  ds__write_queue *q = b->wq;
+  if (!q)
+    return;
+  pthread_mutex_lock(&q->lock);
+  q->stop = true;
+  pthread_cond_broadcast(&q->cond);
+  pthread_mutex_unlock(&q->lock);
+  ds__side_join(&q->side);
+  pthread_cond_destroy(&q->cond);
+  pthread_mutex_destroy(&q->lock);
+  free(q);
+  b->wq = NULL;
+}
+
+/* ---- the object sections -------------------------------------------------------------------- */
+
+/* Addresses, types and sizes are written behind while the next phases describe the roots and the
+ * types through the DAC on this thread; the arrays get the file's pages in place, and the sizes'
+ * leave memory at once (nothing reads them again). Under a memory budget the arrays are spill
+ * files already: the phase "object sections" writes them and swaps in their mappings. */
+static ds_status start_object_sections(ds__build *b, ds_error *err) {
+  if (b->budget)
+    return DS_OK;
+  size_t n = b->n;
+  ds_status rc;
+  if ((rc = ds__write_behind(b, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, DS__WB_IN_PLACE, err)) != DS_OK ||
+      (rc = ds__write_behind(b, DS_SEC_OBJ_TYPE, b->type.items, n * 4, DS__WB_IN_PLACE, err)) != DS_OK ||
+      (rc = ds__write_behind(b, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, DS__WB_IN_PLACE | DS__WB_RELEASE, err)) != DS_OK)
+    return rc;
+  return ds__write_behind(b, DS_SEC_BIG_SIZES, b->big.items, b->big.count * sizeof *b->big.items, 0, err);
+}
+
+/* Phase "object sections", under a memory budget: addresses and types are read from their mapped
+ * sections from here on. */
+static ds_status finish_object_sections(ds__build *b, ds_error *err) {
+  if (!b->budget)
+    return DS_OK; /* written behind */
+  size_t n = b->n;
+  double t = ds__now_ms();
+  const void *addr_map, *type_map;
+  ds_status rc;
+  if ((rc = write_and_map(b->w, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, &addr_map, err)) != DS_OK)
+    return rc;
   ds__spill_free(b, b->addr.items);
-  b->addr.items = (uint64_t *)ow->addr_map;
+  b->addr.items = (uint64_t *)addr_map;
   b->mapped |= DS__MAPPED_ADDR;
+  if ((rc = write_and_map(b->w, DS_SEC_OBJ_TYPE, b->type.items, n * 4, &type_map, err)) != DS_OK)
+    return rc;
   ds__spill_free(b, b->type.items);
-  b->type.items = (uint32_t *)ow->type_map;
+  b->type.items = (uint32_t *)type_map;
   b->mapped |= DS__MAPPED_TYPE;
   b->addr.cap = b->type.cap = 0; /* never grown again */
+  if ((rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, err)) != DS_OK ||
+      (rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
+                                b->big.count * sizeof *b->big.items, err)) != DS_OK)
+    return rc;
   ds__spill_free(b, b->obj_size); /* written: nothing reads it again */
   b->obj_size = NULL;
+  b->stats->write_ms += ds__now_ms() - t;
   return DS_OK;
 }
 
@@ -675,8 +798,7 @@ void ds__build_free(ds__build *b) {
   prefault_stop(b);
   ds__string_scan_free(b); /* first: its thread reads the arrays freed below */
   ds__dom_search_free(b);   /* likewise */
-  join_object_thread(b);    /* likewise */
-  free(b->object_writer);
+  write_queue_stop(b);      /* likewise */
   ds__symcache_free(b);
   ds_root_set_free(&b->collected);
   ds__typeinfo_free(b);

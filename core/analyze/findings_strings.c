@@ -289,7 +289,8 @@ static void *scan_strings(void *p) {
     group_duplicates(b, hashes, hash_count, scan->top, &scan->top_count);
   }
   free(hashes);
-  if (b->mapped & DS__MAPPED_ADDR) /* read through once: the few later reads fault pages back in */
+  /* read through once: the few later reads fault pages back in */
+  if ((b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items))
     ds_index_writer_release(b->addr.items, b->n * 8);
   return NULL;
 }

@@ -167,6 +167,9 @@ ds_status ds__build_write(ds__build *b, ds_error *err) {
   if (!b->pool.data)
     return ds_error_set(err, DS_E_NOMEM, "out of memory for strings");
   double t_write = ds__now_ms();
+  ds_status rc = ds__write_behind_drain(b, err); /* the table needs every section written */
+  if (rc != DS_OK)
+    return rc;
   const ds_root_set *roots = b->roots;
   struct { ds_section_id id; const void *data; uint64_t size; } secs[] = {
       {DS_SEC_INFO, &b->info, sizeof b->info},
@@ -183,7 +186,6 @@ ds_status ds__build_write(ds__build *b, ds_error *err) {
       {DS_SEC_EXTRA_EDGES, b->extra_out, b->extras.count * sizeof *b->extra_out},
       {DS_SEC_FREE, b->free_blocks.items, b->free_blocks.count * 4},
   };
-  ds_status rc;
   for (size_t s = 0; s < sizeof secs / sizeof *secs; s++)
     if ((rc = ds_index_writer_add(b->w, secs[s].id, secs[s].data ? secs[s].data : "", secs[s].size, err)) != DS_OK)
       return rc;

@@ -325,9 +325,10 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
     return ds_error_set(err, DS_E_LIMIT, "more than %llu references (DS_MAX_REFERENCES)",
                         (unsigned long long)DS_MAX_REFERENCES);
   b->edge_total = edge_total;
-  /* in temporary files under a memory budget (spill.c), written and mapped back at once */
-  if (!(b->out_off = ds__spill_alloc(b, (n + 1) * sizeof *b->out_off, err)) ||
-      !(b->out_edge = ds__spill_alloc(b, (edge_total ? edge_total : 1) * sizeof *b->out_edge, err)))
+  /* in temporary files under a memory budget (spill.c), written and mapped back at once; else
+   * mappings of their own, which get the file's pages in place once written behind */
+  if (!(b->out_off = ds__array_alloc(b, (n + 1) * sizeof *b->out_off, err)) ||
+      !(b->out_edge = ds__array_alloc(b, (edge_total ? edge_total : 1) * sizeof *b->out_edge, err)))
     return err->code;
   uint32_t pos = 0;
   size_t x = 0;
@@ -366,6 +367,11 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
   ds__lookup_free(&b->lookup); /* only the workers need it */
   b->stats->edges = b->edge_total;
   b->stats->edges_ms = ds__now_ms() - t_edges;
+  if (!b->budget) {
+    if ((rc = ds__write_behind(b, DS_SEC_OUT_OFF, b->out_off, (b->n + 1) * 4, DS__WB_IN_PLACE, err)) != DS_OK)
+      return rc;
+    return ds__write_behind(b, DS_SEC_OUT_EDGE, b->out_edge, b->edge_total * 4, DS__WB_IN_PLACE, err);
+  }
   double t_write = ds__now_ms();
   if ((rc = ds__write_mapped(b, DS_SEC_OUT_OFF, (void **)&b->out_off, (b->n + 1) * 4, err)) != DS_OK)
     return rc;
@@ -459,10 +465,9 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     b->stats->reverse_ms = ds__now_ms() - t_in;
     return rc;
   }
-  b->in_off = ds__big_calloc(n + 1, sizeof *b->in_off);
-  b->in_edge = ds__big_malloc(b->edge_total * sizeof *b->in_edge);
-  if (!b->in_off || !b->in_edge)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory for incoming references");
+  if (!(b->in_off = ds__array_alloc(b, (n + 1) * sizeof *b->in_off, err)) ||
+      !(b->in_edge = ds__array_alloc(b, (b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge, err)))
+    return err->code;
   /* two threads, each owning half of the targets: both read every edge, each writes only its
    * own counters and slots, so no locking is needed */
   reverse_job rj[2] = {
@@ -476,15 +481,6 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   memmove(b->in_off, b->in_off + 1, n * sizeof *b->in_off);
   b->in_off[n] = (uint32_t)b->edge_total;
   b->stats->reverse_ms = ds__now_ms() - t_in;
-  double t_write = ds__now_ms();
-  ds_status rc;
-  if ((rc = ds__write_mapped(b, DS_SEC_IN_OFF, (void **)&b->in_off, (n + 1) * 4, err)) != DS_OK)
-    return rc;
-  if ((rc = ds__write_mapped(b, DS_SEC_IN_EDGE, (void **)&b->in_edge, b->edge_total * 4, err)) != DS_OK) {
-    b->in_off = NULL; /* mapped: the writer's to unmap */
-    return rc;
-  }
-  b->mapped |= DS__MAPPED_IN;
-  b->stats->write_ms += ds__now_ms() - t_write;
-  return DS_OK;
+  ds_status rc = ds__write_behind(b, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, DS__WB_IN_PLACE, err);
+  return rc != DS_OK ? rc : ds__write_behind(b, DS_SEC_IN_EDGE, b->in_edge, b->edge_total * 4, DS__WB_IN_PLACE, err);
 }

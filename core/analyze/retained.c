@@ -11,14 +11,19 @@
 
 #include "analyzeint.h"
 
-/* The reference arrays are read-only mappings of the index file by now (graph.c): once the
- * dominator search is done with them, their pages leave the resident set. */
+/* The reference arrays are (or become, once written behind) read-only mappings of the index file
+ * (graph.c): once the dominator search is done with them, their pages leave the resident set. */
+static void release_section(ds__build *b, unsigned mapped, const void *data, uint64_t size) {
+  if ((b->mapped & mapped) || ds__written_in_place(b, data))
+    ds_index_writer_release(data, size);
+}
+
 static void done_with(void *ctx, int which) {
-  const ds__build *b = ctx;
-  if (which == DS_DOM_DONE_OUT && (b->mapped & DS__MAPPED_OUT))
-    ds_index_writer_release(b->out_off, (b->n + 1) * 4), ds_index_writer_release(b->out_edge, b->edge_total * 4);
-  if (which == DS_DOM_DONE_IN && (b->mapped & DS__MAPPED_IN))
-    ds_index_writer_release(b->in_off, (b->n + 1) * 4), ds_index_writer_release(b->in_edge, b->edge_total * 4);
+  ds__build *b = ctx;
+  if (which == DS_DOM_DONE_OUT)
+    release_section(b, DS__MAPPED_OUT, b->out_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_OUT, b->out_edge, b->edge_total * 4);
+  if (which == DS_DOM_DONE_IN)
+    release_section(b, DS__MAPPED_IN, b->in_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_IN, b->in_edge, b->edge_total * 4);
 }
 
 /* The search's working arrays: in temporary files under a memory budget (spill.c). */
@@ -95,13 +100,11 @@ ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   b->report.reachable_bytes = b->dom.reachable_bytes;
   b->report.dominators_ms = b->dom.ms;
   b->report.dominators_work_bytes = b->stats->dominators_bytes;
-  double t_write = ds__now_ms();
+  /* written behind while the leak suspects read them */
   ds_status rc;
-  if ((rc = ds_index_writer_add(b->w, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_TYPE_RETAINED, b->dom.type_retained,
-                                b->type_total * sizeof *b->dom.type_retained, err)) != DS_OK)
+  if ((rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, 0, err)) != DS_OK ||
+      (rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, 0, err)) != DS_OK)
     return rc;
-  b->stats->write_ms += ds__now_ms() - t_write;
-  return DS_OK;
+  return ds__write_behind(b, DS_SEC_TYPE_RETAINED, b->dom.type_retained, b->type_total * sizeof *b->dom.type_retained, 0,
+                          err);
 }

@@ -98,6 +98,15 @@ void *ds__reserve(ds__build *b, size_t bytes) {
   return p;
 }
 
+void *ds__array_alloc(ds__build *b, size_t bytes, ds_error *err) {
+  if (b->budget)
+    return ds__spill_alloc(b, bytes, err);
+  void *p = ds__reserve(b, bytes);
+  if (!p && !(p = ds__big_calloc(bytes, 1)))
+    ds_error_set(err, DS_E_NOMEM, "out of memory for %zu bytes", bytes);
+  return p;
+}
+
 void ds__spill_free(ds__build *b, void *p) {
   if (!p)
     return;

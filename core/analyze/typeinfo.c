@@ -475,7 +475,6 @@ ds_status ds__build_type_details(ds__build *b, ds_error *err) {
   ds_status rc = static_types(b, err);
   if (rc == DS_OK)
     rc = resolve_field_types(b, &info, err);
-  ds__join_object_sections(b); /* until here the object sections' thread writes to the index */
   if (rc == DS_OK)
     rc = ds_index_writer_add(b->w, DS_SEC_FIELD_INFO, info, b->fields.count * sizeof *info, err);
   free(info);

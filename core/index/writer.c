@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ struct ds_index_writer {
   bool unchecked;            /* ds_index_writer_skip_checksums: sections get checksum 0 */
   struct { void *base; size_t len; } maps[DS_MAX_INDEX_SECTIONS]; /* ds_index_writer_map_last's */
   uint32_t map_count;
+  pthread_mutex_t lock;      /* the table, offset and count, for sections added from several threads */
 };
 
 #define TABLE_RESERVED                                                                                \
@@ -122,6 +124,7 @@ ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_err
     return rc;
   }
   w->offset = TABLE_RESERVED;
+  pthread_mutex_init(&w->lock, NULL);
   *out = w;
   return DS_OK;
 }
@@ -135,35 +138,77 @@ void ds_index_writer_free(ds_index_writer *w) {
     unlink(w->tmp); /* an unfinished index never appears under its name */
   for (uint32_t m = 0; m < w->map_count; m++)
     munmap(w->maps[m].base, w->maps[m].len);
+  pthread_mutex_destroy(&w->lock);
   free(w);
+}
+
+/* Claims the table's next entry and its place in the file (from an offset aligned to `align`):
+ * the entry's index, or UINT32_MAX with err. */
+static uint32_t claim_section(ds_index_writer *w, ds_section_id id, uint64_t size, uint64_t align, ds_error *err) {
+  pthread_mutex_lock(&w->lock);
+  uint32_t k = UINT32_MAX;
+  if (w->streaming) {
+    ds_error_set(err, DS_E_ARG, "a section is being streamed");
+  } else if (w->count >= DS_MAX_INDEX_SECTIONS) {
+    ds_error_set(err, DS_E_LIMIT, "too many index sections");
+  } else {
+    k = w->count++;
+    uint64_t at = (w->offset + align - 1) & ~(align - 1);
+    w->table[k] = (section_entry){.id = id, .offset = at, .size = size};
+    w->offset = (at + size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return k;
+}
+
+/* Checksums and writes the claimed entry k's bytes. Its place is its own: no lock needed. */
+static ds_status write_section(ds_index_writer *w, uint32_t k, const void *data, ds_error *err) {
+  section_entry *e = &w->table[k];
+  e->checksum = w->unchecked ? 0 : ds_index_checksum(data, e->size);
+  if (e->size && !write_all_at(w->fd, data, e->size, e->offset))
+    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+  if (e->size)
+    sync_file_range(w->fd, (off_t)e->offset, (off_t)e->size, SYNC_FILE_RANGE_WRITE);
+  return DS_OK;
 }
 
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err) {
-  if (w->streaming)
-    return ds_error_set(err, DS_E_ARG, "a section is being streamed");
-  if (w->count >= DS_MAX_INDEX_SECTIONS)
-    return ds_error_set(err, DS_E_LIMIT, "too many index sections");
-  section_entry *e = &w->table[w->count];
-  e->id = id;
-  e->offset = w->offset;
-  e->size = size;
-  e->checksum = w->unchecked ? 0 : ds_index_checksum(data, size);
-  if (size && !write_all_at(w->fd, data, size, w->offset))
-    return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
-  if (size)
-    sync_file_range(w->fd, (off_t)w->offset, (off_t)size, SYNC_FILE_RANGE_WRITE);
-  w->offset = (w->offset + size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
-  w->count++;
+  uint32_t k = claim_section(w, id, size, SECTION_ALIGN, err);
+  return k == UINT32_MAX ? err->code : write_section(w, k, data, err);
+}
+
+ds_status ds_index_writer_add_in_place(ds_index_writer *w, ds_section_id id, void *data, uint64_t size,
+                                       ds_error *err) {
+  if ((uintptr_t)data & 4095)
+    return ds_error_set(err, DS_E_ARG, "an array written in place must start on a page");
+  uint32_t k = claim_section(w, id, size, 4096, err); /* on a page of the file too */
+  ds_status rc = k == UINT32_MAX ? err->code : write_section(w, k, data, err);
+  if (rc != DS_OK || !size)
+    return rc;
+  /* the file's pages are mapped elsewhere first, then moved over the array in one step: a failed
+   * mmap leaves the array alone, and readers never find the range unmapped */
+  size_t len = (size_t)((size + 4095) & ~(uint64_t)4095);
+  void *file = mmap(NULL, len, PROT_READ, MAP_SHARED, w->fd, (off_t)w->table[k].offset);
+  if (file == MAP_FAILED)
+    return ds_error_set(err, DS_E_IO, "cannot map %s back: %s", w->tmp, strerror(errno));
+  if (mremap(file, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, data) == MAP_FAILED) {
+    int saved = errno;
+    munmap(file, len);
+    return ds_error_set(err, DS_E_IO, "cannot put %s's pages in place: %s", w->tmp, strerror(saved));
+  }
   return DS_OK;
 }
 
 ds_status ds_index_writer_begin(ds_index_writer *w, ds_section_id id, ds_error *err) {
+  pthread_mutex_lock(&w->lock);
+  ds_status rc = DS_OK;
   if (w->count >= DS_MAX_INDEX_SECTIONS)
-    return ds_error_set(err, DS_E_LIMIT, "too many index sections");
-  w->table[w->count] = (section_entry){.id = id, .offset = w->offset, .size = 0};
-  w->streaming = true;
-  return DS_OK;
+    rc = ds_error_set(err, DS_E_LIMIT, "too many index sections");
+  else
+    w->table[w->count] = (section_entry){.id = id, .offset = w->offset, .size = 0}, w->streaming = true;
+  pthread_mutex_unlock(&w->lock);
+  return rc;
 }
 
 ds_status ds_index_writer_append(ds_index_writer *w, const void *data, uint64_t size, ds_error *err) {
@@ -187,8 +232,7 @@ static const uint8_t *map_range(ds_index_writer *w, uint64_t offset, uint64_t si
 }
 
 ds_status ds_index_writer_end(ds_index_writer *w, ds_error *err) {
-  section_entry *e = &w->table[w->count];
-  w->streaming = false;
+  section_entry *e = &w->table[w->count]; /* no other section came in between: streaming refuses them */
   /* the checksum over the written bytes, read back through the page cache */
   void *base;
   size_t len;
@@ -198,29 +242,49 @@ ds_status ds_index_writer_end(ds_index_writer *w, ds_error *err) {
   e->checksum = w->unchecked ? 0 : ds_index_checksum(data ? (const void *)data : "", e->size);
   if (data)
     munmap(base, len);
+  pthread_mutex_lock(&w->lock);
   w->offset = (w->offset + e->size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
   w->count++;
+  w->streaming = false;
+  pthread_mutex_unlock(&w->lock);
   return DS_OK;
 }
 
-const void *ds_index_writer_map_last(ds_index_writer *w, uint64_t *size, ds_error *err) {
-  if (!w->count || w->map_count >= DS_MAX_INDEX_SECTIONS) {
+/* Entry k mapped back read-only, kept in maps[] for ds_index_writer_free; NULL with err. */
+static const void *map_entry(ds_index_writer *w, uint32_t k, uint64_t *size, ds_error *err) {
+  pthread_mutex_lock(&w->lock);
+  const uint8_t *data = NULL;
+  if (k >= w->count || w->map_count >= DS_MAX_INDEX_SECTIONS) {
     ds_error_set(err, DS_E_ARG, "no section to map back");
-    return NULL;
+  } else {
+    const section_entry *e = &w->table[k];
+    *size = e->size;
+    void *base;
+    size_t len;
+    if (!(data = map_range(w, e->offset, e->size, &base, &len))) {
+      ds_error_set(err, DS_E_IO, "cannot map %s back: %s", w->tmp, strerror(errno));
+    } else {
+      w->maps[w->map_count].base = base;
+      w->maps[w->map_count].len = len;
+      w->map_count++;
+    }
   }
-  const section_entry *e = &w->table[w->count - 1];
-  *size = e->size;
-  void *base;
-  size_t len;
-  const uint8_t *data = map_range(w, e->offset, e->size, &base, &len);
-  if (!data) {
-    ds_error_set(err, DS_E_IO, "cannot map %s back: %s", w->tmp, strerror(errno));
-    return NULL;
-  }
-  w->maps[w->map_count].base = base;
-  w->maps[w->map_count].len = len;
-  w->map_count++;
+  pthread_mutex_unlock(&w->lock);
   return data;
+}
+
+const void *ds_index_writer_map_last(ds_index_writer *w, uint64_t *size, ds_error *err) {
+  pthread_mutex_lock(&w->lock);
+  uint32_t last = w->count ? w->count - 1 : UINT32_MAX;
+  pthread_mutex_unlock(&w->lock);
+  return map_entry(w, last, size, err);
+}
+
+const void *ds_index_writer_add_mapped(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
+                                       ds_error *err) {
+  uint32_t k = claim_section(w, id, size, SECTION_ALIGN, err);
+  uint64_t got;
+  return k != UINT32_MAX && write_section(w, k, data, err) == DS_OK ? map_entry(w, k, &got, err) : NULL;
 }
 
 void ds_index_writer_release(const void *map, uint64_t size) {

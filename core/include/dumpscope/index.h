@@ -434,18 +434,31 @@ void ds_index_writer_free(ds_index_writer *w);
  * search's short-lived index): sections added from now on get no checksum, which saves a pass
  * over every byte when writing and another when reading. */
 void ds_index_writer_skip_checksums(ds_index_writer *w);
-/* Writes a section now (and starts its writeback), so the disk works while the caller goes on. */
+/* Writes a section now (and starts its writeback), so the disk works while the caller goes on.
+ * Threads may add sections at once (the file's order is then theirs, which no reader depends on);
+ * not while a section is streamed (begin .. end), nor with finish. */
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err);
+/* Writes a section from a page-aligned array that is a private mapping of its own at least `size`
+ * bytes long (rounded up to pages), and then puts the file's pages in place of the array's, at the
+ * same address (mremap): threads reading the array meanwhile see the same bytes throughout, and
+ * from here the pages are the page cache's (ds_index_writer_release can let them go). The array
+ * is read-only after this; its owner still unmaps it. On an error the array is as it was. */
+ds_status ds_index_writer_add_in_place(ds_index_writer *w, ds_section_id id, void *data, uint64_t size,
+                                       ds_error *err);
 /* A section written in pieces (for sections built as a stream, larger than memory): begin, append
  * in order, end. No other section may be added in between. */
 ds_status ds_index_writer_begin(ds_index_writer *w, ds_section_id id, ds_error *err);
 ds_status ds_index_writer_append(ds_index_writer *w, const void *data, uint64_t size, ds_error *err);
 ds_status ds_index_writer_end(ds_index_writer *w, ds_error *err);
-/* The section written last, mapped back read-only from the file (*size its bytes): the caller can
+/* The section added last (by a single thread), mapped back read-only from the file (*size its bytes): the caller can
  * free its own copy, and its pages are the page cache's, which the kernel can drop and re-read.
  * The mapping lives until ds_index_writer_free. NULL (with err) when it cannot be mapped. */
 const void *ds_index_writer_map_last(ds_index_writer *w, uint64_t *size, ds_error *err);
+/* ds_index_writer_add, then that section mapped back as ds_index_writer_map_last does (for a
+ * writer that other threads add to as well); NULL with err. */
+const void *ds_index_writer_add_mapped(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
+                                       ds_error *err);
 /* Lets the pages of a mapping from ds_index_writer_map_last leave the resident set (they come back
  * from the file if touched again). */
 void ds_index_writer_release(const void *map, uint64_t size);
