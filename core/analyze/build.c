@@ -408,8 +408,9 @@ static ds__write_queue *write_queue(ds__build *b) {
 
 ds_status ds__write_behind(ds__build *b, ds_section_id id, void *data, uint64_t size, unsigned flags, ds_error *err) {
   wq_entry one = {.id = id, .data = data, .size = size, .flags = b->budget ? 0 : flags};
-  ds__write_queue *q = b->budget ? NULL : write_queue(b);
-  if (!q) { /* under a memory budget, the arrays are spill files: written at once, as they are */
+  ds__write_queue *q = b->wq;
+  if (!q) { /* under a memory budget the arrays are spill files, written at once as they are (so
+             * without a queue, which only the object sections start) */
     ds_status rc = DS_OK;
     write_entry(b, &one, &rc, err);
     return rc;
@@ -493,6 +494,7 @@ static void write_queue_stop(ds__build *b) {
 static ds_status start_object_sections(ds__build *b, ds_error *err) {
   if (b->budget)
     return DS_OK;
+  write_queue(b); /* here, before any other thread: without one, sections are written at once */
   size_t n = b->n;
   ds_status rc;
   if ((rc = ds__write_behind(b, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, DS__WB_IN_PLACE, err)) != DS_OK ||

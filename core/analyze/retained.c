@@ -42,10 +42,18 @@ struct ds__dom_search {
   ds_error err;
 };
 
+/* The search, then its sections, written behind from here (the leak suspects read them after the
+ * join meanwhile): their writeback starts before the main thread's findings are done. */
 static void *dom_search(void *p) {
   ds__build *b = p;
   ds__dom_search *d = b->dom_search;
-  d->rc = ds_dominators(&d->g, &b->dom, &d->err);
+  size_t n = b->n;
+  if ((d->rc = ds_dominators(&d->g, &b->dom, &d->err)) != DS_OK ||
+      (d->rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, 0, &d->err)) != DS_OK ||
+      (d->rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, 0, &d->err)) != DS_OK)
+    return NULL;
+  d->rc = ds__write_behind(b, DS_SEC_TYPE_RETAINED, b->dom.type_retained, b->type_total * sizeof *b->dom.type_retained,
+                           0, &d->err);
   return NULL;
 }
 
@@ -100,11 +108,5 @@ ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   b->report.reachable_bytes = b->dom.reachable_bytes;
   b->report.dominators_ms = b->dom.ms;
   b->report.dominators_work_bytes = b->stats->dominators_bytes;
-  /* written behind while the leak suspects read them */
-  ds_status rc;
-  if ((rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, 0, err)) != DS_OK ||
-      (rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, 0, err)) != DS_OK)
-    return rc;
-  return ds__write_behind(b, DS_SEC_TYPE_RETAINED, b->dom.type_retained, b->type_total * sizeof *b->dom.type_retained, 0,
-                          err);
+  return DS_OK;
 }

@@ -39,10 +39,12 @@ struct ds_index_writer {
 #define TABLE_RESERVED                                                                                \
   (((sizeof(file_header) + DS_MAX_INDEX_SECTIONS * sizeof(section_entry)) + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1))
 
+/* In pieces of at most 8 MiB: a buffered write holds the file's inode lock throughout, and a
+ * thread adding a small section should not wait for the whole of another's 130 MB one. */
 static bool write_all_at(int fd, const void *data, uint64_t size, uint64_t offset) {
   const uint8_t *p = data;
   while (size) {
-    ssize_t n = pwrite(fd, p, size > (1u << 30) ? (1u << 30) : (size_t)size, (off_t)offset);
+    ssize_t n = pwrite(fd, p, size > (8u << 20) ? (8u << 20) : (size_t)size, (off_t)offset);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
