@@ -374,7 +374,7 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   s.link = work_alloc(g, 2 * slots * sizeof *s.link);
   s.semi = work_alloc(g, slots * sizeof *s.semi);
   s.idom = work_alloc(g, slots * sizeof *s.idom);
-  out->retained = ds__big_calloc(n + 1, sizeof *out->retained);
+  out->retained = g->retained ? g->retained : ds__big_calloc(n + 1, sizeof *out->retained);
   out->type_retained = calloc(g->type_count + 1, sizeof *out->type_retained);
   ds_status rc = DS_OK;
   if (!s.num || !s.vert || !s.link || !s.semi || !s.idom || !out->retained || !out->type_retained) {

@@ -368,6 +368,10 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
   b->stats->edges = b->edge_total;
   b->stats->edges_ms = ds__now_ms() - t_edges;
   if (!b->budget) {
+    /* the edges were the last pass over every address before the string scan's: their pages
+     * leave the resident set meanwhile (the few reads between fault them back from the file) */
+    if (ds__written_in_place(b, b->addr.items))
+      ds_index_writer_release(b->addr.items, b->n * 8);
     if ((rc = ds__write_behind(b, DS_SEC_OUT_OFF, b->out_off, (b->n + 1) * 4, DS__WB_IN_PLACE, err)) != DS_OK)
       return rc;
     return ds__write_behind(b, DS_SEC_OUT_EDGE, b->out_edge, b->edge_total * 4, DS__WB_IN_PLACE, err);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "analyzeint.h"
 
@@ -36,6 +37,7 @@ static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
 
 struct ds__dom_search {
   ds__side_thread side; /* the search, unless under a memory budget */
+  bool ran;
   ds_dom_graph g;
   uint64_t *root_bits;
   ds_status rc;
@@ -48,6 +50,7 @@ static void *dom_search(void *p) {
   ds__build *b = p;
   ds__dom_search *d = b->dom_search;
   size_t n = b->n;
+  d->ran = true; /* the result owns g.retained from here */
   if ((d->rc = ds_dominators(&d->g, &b->dom, &d->err)) != DS_OK ||
       (d->rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, 0, &d->err)) != DS_OK ||
       (d->rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, 0, &d->err)) != DS_OK)
@@ -73,14 +76,27 @@ ds_status ds__start_dominators(ds__build *b, ds_error *err) {
                         .alloc = b->budget ? work_alloc : NULL, .release = work_free};
   /* under a memory budget the search allocates through the spill files, which only this thread
    * may touch, and it should not add to what the next phases hold: it runs in its own phase */
-  if (!b->budget)
+  if (!b->budget) {
+    d->g.retained = ds__big_calloc(n + 1, sizeof *d->g.retained); /* NULL: the search allocates it */
     ds__side_start(&d->side, dom_search, b);
+  }
   return DS_OK;
+}
+
+/* Faults in the pages of the retained sizes (MADV_POPULATE_WRITE, which never changes a byte):
+ * done by this thread while it waits for the search, they are no longer the search's to fault
+ * and zero at its end. */
+static void fault_in(void *p, size_t bytes) {
+  uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, end = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+  if (p && end > start)
+    madvise((void *)start, end - start, MADV_POPULATE_WRITE); /* advice: an older kernel says EINVAL */
 }
 
 void ds__dom_search_free(ds__build *b) {
   if (b->dom_search)
     ds__side_join(&b->dom_search->side);
+  if (b->dom_search && !b->dom_search->ran)
+    free(b->dom_search->g.retained);
   if (b->dom_search)
     free(b->dom_search->root_bits);
   free(b->dom_search);
@@ -92,10 +108,12 @@ ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   ds__dom_search *d = b->dom_search;
   if (!d)
     return ds_error_set(err, DS_E_ARG, "the dominator search was not started");
-  if (d->side.started)
+  if (d->side.started) {
+    fault_in(d->g.retained, (n + 1) * sizeof *d->g.retained);
     ds__side_join(&d->side);
-  else
+  } else {
     dom_search(b);
+  }
   free(d->root_bits);
   d->root_bits = NULL;
   if (d->rc != DS_OK) {

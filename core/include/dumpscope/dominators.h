@@ -42,6 +42,10 @@ typedef struct ds_dom_graph {
    * get done_ctx */
   void *(*alloc)(void *ctx, size_t bytes);
   void (*release)(void *ctx, void *p);
+  /* may be NULL: n + 1 zeroed sizes from malloc that become the result's retained sizes (its to
+   * free from then on, also on failure), so the caller can fault their pages in while the search
+   * runs on another thread */
+  uint64_t *retained;
 } ds_dom_graph;
 
 #define DS_DOM_DONE_OUT 1
