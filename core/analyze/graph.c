@@ -51,6 +51,44 @@ static inline uint64_t popcount64(uint64_t x) {
   return (x * 0x0101010101010101ull) >> 56;
 }
 
+/* The rank words of ranges [from, to): each range is on its own, from its first object's index. */
+typedef struct lookup_part {
+  ds__addr_lookup *l;
+  size_t from, to;
+  bool ok;
+} lookup_part;
+
+static void *lookup_ranges(void *p) {
+  lookup_part *part = p;
+  ds__addr_lookup *l = part->l;
+  const uint64_t *addrs = l->addrs;
+  size_t n = l->n;
+  part->ok = true;
+  for (size_t s = part->from; s < part->to; s++) {
+    /* words align on 512 bytes of the address space, so a lookup needs no offset for the bit */
+    uint64_t base = l->start[s] >> DS__RANK_SHIFT;
+    size_t nwords = l->end[s] > l->start[s] ? (size_t)(((l->end[s] - 1) >> DS__RANK_SHIFT) - base + 1) : 1;
+    ds__rank_word *w = l->words[s] = ds__big_calloc(nwords, sizeof *w);
+    if (!w) {
+      part->ok = false;
+      return NULL;
+    }
+    size_t first = ds__lower_bound(addrs, n, l->start[s]), i = first;
+    for (; i < n && addrs[i] < l->end[s]; i++) {
+      if (addrs[i] & 7)
+        continue; /* never: objects are 8-byte aligned */
+      w[(addrs[i] >> DS__RANK_SHIFT) - base].bits |= 1ull << (addrs[i] >> 3 & 63);
+    }
+    uint64_t rank = first;
+    for (size_t k = 0; k < nwords; k++) {
+      w[k].rank = rank;
+      rank += popcount64(w[k].bits);
+    }
+  }
+  return NULL;
+}
+
+/* Two threads, each over the ranges that hold about half of the objects. */
 bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n) {
   memset(l, 0, sizeof *l);
   l->addrs = addrs;
@@ -62,29 +100,23 @@ bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, 
   if (!l->start || !l->end || !l->words)
     return false;
   l->ranges = count;
+  size_t split = count;
   for (size_t s = 0; s < count; s++) {
     const ds_segment *seg = ds_heap_segment(heap, s);
     l->start[s] = seg->start;
     l->end[s] = seg->end;
-    /* words align on 512 bytes of the address space, so a lookup needs no offset for the bit */
-    uint64_t base = seg->start >> DS__RANK_SHIFT;
-    size_t nwords = seg->end > seg->start ? (size_t)(((seg->end - 1) >> DS__RANK_SHIFT) - base + 1) : 1;
-    ds__rank_word *w = l->words[s] = ds__big_calloc(nwords, sizeof *w);
-    if (!w)
-      return false;
-    size_t first = ds__lower_bound(addrs, n, seg->start), i = first;
-    for (; i < n && addrs[i] < seg->end; i++) {
-      if (addrs[i] & 7)
-        continue; /* never: objects are 8-byte aligned */
-      w[(addrs[i] >> DS__RANK_SHIFT) - base].bits |= 1ull << (addrs[i] >> 3 & 63);
-    }
-    uint64_t rank = first;
-    for (size_t k = 0; k < nwords; k++) {
-      w[k].rank = rank;
-      rank += popcount64(w[k].bits);
-    }
+    if (split == count && ds__lower_bound(addrs, n, seg->end) >= n / 2)
+      split = s + 1; /* the first part ends with the range that holds the middle object */
   }
-  return true;
+  lookup_part parts[2] = {{l, 0, split, false}, {l, split, count, false}};
+  pthread_t thread;
+  bool started = pthread_create(&thread, NULL, lookup_ranges, &parts[1]) == 0;
+  lookup_ranges(&parts[0]);
+  if (started)
+    pthread_join(thread, NULL);
+  else
+    lookup_ranges(&parts[1]);
+  return parts[0].ok && parts[1].ok;
 }
 
 void ds__lookup_free(ds__addr_lookup *l) {
@@ -314,6 +346,32 @@ ds_status ds__collect_dependent_edges(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
+typedef struct merge_part {
+  ds__build *b;
+  const ds__edge_job *job;
+  uint32_t pos;              /* where the job's first object's references go */
+  size_t x;                  /* its first extra edge */
+} merge_part;
+
+static void *merge_job(void *p) {
+  const merge_part *part = p;
+  ds__build *b = part->b;
+  const ds__edge_job *job = part->job;
+  uint32_t pos = part->pos;
+  size_t x = part->x, src = 0;
+  for (size_t i = job->lo; i < job->hi; i++) {
+    b->out_off[i] = pos;
+    uint32_t c = job->counts[i - job->lo];
+    if (c)
+      memcpy(b->out_edge + pos, job->targets.items + src, c * sizeof *b->out_edge);
+    pos += c;
+    src += c;
+    while (x < b->extras.count && b->extras.items[x].from == i)
+      b->out_edge[pos++] = b->extras.items[x++].to;
+  }
+  return NULL;
+}
+
 /* Joins the jobs' targets and the extra edges into one CSR (out_off, out_edge), each object's
  * descriptor references first, then its extra edges; frees the jobs' buffers. */
 static ds_status merge_edges(ds__build *b, ds_error *err) {
@@ -330,23 +388,29 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
   if (!(b->out_off = ds__array_alloc(b, (n + 1) * sizeof *b->out_off, err)) ||
       !(b->out_edge = ds__array_alloc(b, (edge_total ? edge_total : 1) * sizeof *b->out_edge, err)))
     return err->code;
+  /* each job's part on a thread of its own: its objects' references start after the earlier
+   * jobs' and the extra edges from before its first object */
+  merge_part parts[DS__BUILD_THREADS];
   uint32_t pos = 0;
   size_t x = 0;
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
-    ds__edge_job *job = &b->jobs[j];
-    size_t src = 0;
-    for (size_t i = job->lo; i < job->hi; i++) {
-      b->out_off[i] = pos;
-      uint32_t c = job->counts[i - job->lo];
-      if (c)
-        memcpy(b->out_edge + pos, job->targets.items + src, c * sizeof *b->out_edge);
-      pos += c;
-      src += c;
-      while (x < b->extras.count && b->extras.items[x].from == i)
-        b->out_edge[pos++] = b->extras.items[x++].to;
-    }
+    while (x < b->extras.count && b->extras.items[x].from < b->jobs[j].lo)
+      x++, pos++;
+    parts[j] = (merge_part){b, &b->jobs[j], pos, x};
+    pos += (uint32_t)b->jobs[j].targets.count;
   }
-  b->out_off[n] = pos;
+  pthread_t threads[DS__BUILD_THREADS];
+  bool started[DS__BUILD_THREADS] = {false};
+  for (int j = 1; j < DS__BUILD_THREADS; j++)
+    started[j] = pthread_create(&threads[j], NULL, merge_job, &parts[j]) == 0;
+  merge_job(&parts[0]);
+  for (int j = 1; j < DS__BUILD_THREADS; j++) {
+    if (started[j])
+      pthread_join(threads[j], NULL);
+    else
+      merge_job(&parts[j]);
+  }
+  b->out_off[n] = (uint32_t)edge_total;
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
     ds__spill_free(b, b->jobs[j].targets.items);
     free(b->jobs[j].raw.items);

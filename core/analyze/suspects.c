@@ -16,6 +16,7 @@
  * dominator tree for which suspect (if any) each object lies under, one pass per suspect for
  * its accumulation point's children.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,39 @@ out:
   return rc;
 }
 
+/* A pass over the tree on a second thread (or here, when none starts). */
+typedef struct side_pass {
+  const ds__build *b;
+  void *(*fn)(void *);
+  const ranked *top;         /* owner_pass's suspects */
+  size_t count;
+  uint32_t *best;            /* best_pass's result */
+  uint8_t *owner;            /* owner_pass's result */
+  pthread_t thread;
+  bool started;
+} side_pass;
+
+static void *best_pass(void *p) {
+  side_pass *s = p;
+  s->best = largest_children(s->b);
+  return NULL;
+}
+
+static void *owner_pass(void *p) {
+  side_pass *s = p;
+  s->owner = owners(s->b, s->top, s->count);
+  return NULL;
+}
+
+static void side_start(side_pass *s) { s->started = pthread_create(&s->thread, NULL, s->fn, s) == 0; }
+
+static void side_join(side_pass *s) {
+  if (s->started)
+    pthread_join(s->thread, NULL);
+  else
+    s->fn(s);
+}
+
 ds_status ds__check_leak_suspects(ds__build *b, ds_error *err) {
   uint64_t whole = b->dom.reachable_bytes;
   if (!b->dom.idom || !whole)
@@ -294,18 +328,27 @@ ds_status ds__check_leak_suspects(ds__build *b, ds_error *err) {
     min = floor;
   if (min == 0)
     min = 1;
+  /* two threads: each object's largest child beside the candidates, then each object's owner
+   * beside the object suspects (which only read the tree, as the passes on the side do) */
+  side_pass side = {.b = b, .fn = best_pass};
+  side_start(&side);
   uint8_t *container = containers(b), *owner = NULL;
-  uint32_t *best = largest_children(b);
+  ranked top[MAX_SUSPECTS + 1];
+  size_t count = container ? object_candidates(b, container, min, top) : 0;
+  side_join(&side);
+  uint32_t *best = side.best;
   ds_status rc = DS_OK;
   if (!container || !best) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory finding leak suspects");
     goto out;
   }
-  ranked top[MAX_SUSPECTS + 1];
-  size_t count = object_candidates(b, container, min, top);
+  side = (side_pass){.b = b, .fn = owner_pass, .top = top, .count = count};
+  side_start(&side);
   for (size_t k = 0; k < count && rc == DS_OK; k++)
     rc = object_suspect(b, best, container, top[k].index, whole, err);
-  if (rc == DS_OK && !(owner = owners(b, top, count)))
+  side_join(&side);
+  owner = side.owner;
+  if (rc == DS_OK && !owner)
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory finding leak suspects");
   if (rc == DS_OK)
     rc = type_suspects(b, owner, min, whole, err);

@@ -199,6 +199,28 @@ static void check_fixture(ds_fixture *fx) {
   CU_ASSERT(number && customer && from_customer && from_array);
   json_decref(doc);
 
+  /* dependent handles: a ConditionalWeakTable's value is referenced by its key (the handle's
+     edge; besides, the truth's marker array holds it); the first key lies below most of the heap
+     (scenario "dependent") */
+  for (int k = 0; k < 2; k++) {
+    const char *key = marker(truth, k ? "dependent.key.last" : "dependent.key.first", "address");
+    const char *value = marker(truth, k ? "dependent.value.last" : "dependent.value.first", "address");
+    CU_ASSERT_FATAL(key && value);
+    CU_ASSERT_EQUAL_FATAL(ds_query_refs(q, addr_of(value), 0, &doc, &err), DS_OK);
+    bool from_key = false;
+    json_array_foreach(json_object_get(doc, "referenced_by"), i, r)
+      from_key |= strcmp(json_string_value(json_object_get(r, "address")), key) == 0 &&
+                  strcmp(json_string_value(json_object_get(r, "field")), "(dependent handle)") == 0;
+    CU_ASSERT(from_key);
+    json_decref(doc);
+    CU_ASSERT_EQUAL_FATAL(ds_query_refs(q, addr_of(key), 0, &doc, &err), DS_OK);
+    bool to_value = false;
+    json_array_foreach(json_object_get(doc, "references"), i, r)
+      to_value |= strcmp(json_string_value(json_object_get(r, "address")), value) == 0;
+    CU_ASSERT(to_value);
+    json_decref(doc);
+  }
+
   /* finalizer queues */
   json_t *fin = json_object_get(truth, "finalizer");
   CU_ASSERT_EQUAL_FATAL(ds_query_finalizer(q, false, true, 0, &doc, &err), DS_OK);
@@ -294,6 +316,88 @@ static void check_fixture(ds_fixture *fx) {
   /* an address that is not an object */
   CU_ASSERT_EQUAL(ds_query_refs(q, 0x10, 0, &doc, &err), DS_E_NOT_FOUND);
   ds_query_close(q);
+}
+
+/* Every reference the index holds is real: the target's address is a word in the referring
+ * object's memory in the dump, or the pair is a dependent handle's edge (the extra edges section),
+ * or the target is the LoaderAllocator of a collectible type. Checks the whole outgoing CSR of
+ * every fixture of process "main" (its scenario "dependent" puts handle edges low in the heap):
+ * references written at the wrong place, or to the wrong object, fail it. */
+static bool in_extras(const ds_index_extra_edge *x, size_t count, uint32_t from, uint32_t to) {
+  for (size_t k = 0; k < count; k++)
+    if (x[k].from == from && x[k].to == to)
+      return true;
+  return false;
+}
+
+static void check_references_real(ds_fixture *fx) {
+  char path[512];
+  build_index(fx, path, sizeof path);
+  ds_error err = {0};
+  ds_index *idx = NULL;
+  ds_dump *dump = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(path, &idx, &err), DS_OK);
+  CU_ASSERT_EQUAL_FATAL(ds_dump_open(fx->dump, &dump, &err), DS_OK);
+  uint64_t bytes[7];
+  const uint64_t *addr = ds_index_section(idx, DS_SEC_OBJ_ADDR, &bytes[0]);
+  const uint32_t *size = ds_index_section(idx, DS_SEC_OBJ_SIZE, &bytes[1]);
+  const uint32_t *type = ds_index_section(idx, DS_SEC_OBJ_TYPE, &bytes[2]);
+  const uint32_t *off = ds_index_section(idx, DS_SEC_OUT_OFF, &bytes[3]);
+  const uint32_t *edge = ds_index_section(idx, DS_SEC_OUT_EDGE, &bytes[4]);
+  const ds_index_extra_edge *extras = ds_index_section(idx, DS_SEC_EXTRA_EDGES, &bytes[5]);
+  const ds_index_type *types = ds_index_section(idx, DS_SEC_TYPES, &bytes[6]);
+  uint64_t strings_len = 0;
+  const char *strings = ds_index_section(idx, DS_SEC_STRINGS, &strings_len);
+  CU_ASSERT_FATAL(addr && size && type && off && edge && types && strings);
+  size_t n = bytes[0] / 8, extra_count = extras ? bytes[5] / sizeof *extras : 0, checked = 0, handles = 0;
+  CU_ASSERT_EQUAL_FATAL(bytes[3], (n + 1) * 4);
+  CU_ASSERT_EQUAL(off[n] * 4ull, bytes[4]);
+  uint8_t *mem = NULL;
+  size_t cap = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (off[i + 1] == off[i])
+      continue;
+    CU_ASSERT_FATAL(off[i + 1] > off[i] && size[i] != UINT32_MAX);
+    if (size[i] > cap) {
+      cap = size[i];
+      mem = realloc(mem, cap);
+      CU_ASSERT_FATAL(mem != NULL);
+    }
+    CU_ASSERT_EQUAL_FATAL(ds_dump_read(dump, addr[i], mem, size[i]), size[i]);
+    for (uint32_t e = off[i]; e < off[i + 1]; e++) {
+      uint32_t t = edge[e];
+      CU_ASSERT_FATAL(t < n);
+      bool found = false;
+      for (uint32_t w = 0; !found && w + 8 <= size[i]; w += 8) {
+        uint64_t v;
+        memcpy(&v, mem + w, 8);
+        found = v == addr[t];
+      }
+      if (!found && in_extras(extras, extra_count, (uint32_t)i, t))
+        found = true, handles++;
+      if (!found && strstr(strings + types[type[t]].name, "LoaderAllocator"))
+        found = true;
+      if (!found)
+        fprintf(stderr, "%s: object %zu (0x%llx) has a reference to 0x%llx that is not in its memory\n", fx->name, i,
+                (unsigned long long)addr[i], (unsigned long long)addr[t]);
+      CU_ASSERT_FATAL(found);
+      checked++;
+    }
+  }
+  CU_ASSERT(checked > 100000);
+  CU_ASSERT(handles >= 64); /* scenario "dependent" */
+  free(mem);
+  ds_dump_close(dump);
+  ds_index_close(idx);
+}
+
+static void test_references_real(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx);
+  CU_ASSERT(n > 0);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(fx[i].kind, "heap") == 0)
+      check_references_real(&fx[i]);
 }
 
 static void test_index_truth(void) {
@@ -586,6 +690,7 @@ int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("index", NULL, NULL);
   CU_add_test(s, "index answers match the scenario truth on every fixture", test_index_truth);
+  CU_add_test(s, "every reference in the index is a pointer in its object or a handle's edge", test_references_real);
   CU_add_test(s, "damaged index files are refused with their reason", test_damaged_index);
   CU_add_test(s, "sections checked together on two threads give each one's verdict", test_require_many);
   CU_add_test(s, "type statistics from the histogram equal those from the walk", test_stats_paths_agree);

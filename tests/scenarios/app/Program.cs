@@ -41,6 +41,7 @@ namespace Scenarios
 
             if (process == "main")
             {
+                Run(truth, "dependent", DependentScenario.Setup); // first: see the scenario
                 Run(truth, "leak", LeakScenario.Setup);
                 Run(truth, "strings", StringsScenario.Setup);
                 Run(truth, "deadlock-monitor", DeadlockScenario.Setup);
