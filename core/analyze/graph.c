@@ -462,28 +462,27 @@ typedef struct reverse_job {
   uint32_t lo, hi; /* targets this job owns */
 } reverse_job;
 
-/* in_off[t + 1] = number of references to t, for the job's targets. */
+/* in_off[t + 2] = number of references to t, for the job's targets (in_off has n + 2 entries). */
 static void *reverse_count(void *p) {
   reverse_job *j = p;
   for (uint64_t e = 0; e < j->edges; e++) {
     uint32_t t = j->out_edge[e];
     if (t >= j->lo && t < j->hi)
-      j->in_off[t + 1]++;
+      j->in_off[t + 2]++;
   }
   return NULL;
 }
 
-/* Sources of the job's targets, in source order: the sources go backwards, each to the slot
- * before the last one its target filled (in_off[t + 1] starts at the end of t's run and ends at
- * its start, which is where t's run begins: the offsets come out shifted by one). No copy of the
- * offsets is needed. */
+/* Sources of the job's targets, in source order. After the prefix sums in_off[t + 1] is where
+ * t's run starts; each source goes there and moves it on, so it ends where t's run ends, which
+ * is where t + 1's starts: in_off[t] is then t's start for every t, with no copy of the offsets. */
 static void *reverse_fill(void *p) {
   reverse_job *j = p;
-  for (size_t i = j->n; i-- > 0;)
-    for (uint32_t e = j->out_off[i + 1]; e-- > j->out_off[i];) {
+  for (size_t i = 0; i < j->n; i++)
+    for (uint32_t e = j->out_off[i]; e < j->out_off[i + 1]; e++) {
       uint32_t t = j->out_edge[e];
       if (t >= j->lo && t < j->hi)
-        j->in_edge[--j->in_off[t + 1]] = (uint32_t)i;
+        j->in_edge[j->in_off[t + 1]++] = (uint32_t)i;
     }
   return NULL;
 }
@@ -533,7 +532,7 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     b->stats->reverse_ms = ds__now_ms() - t_in;
     return rc;
   }
-  if (!(b->in_off = ds__array_alloc(b, (n + 1) * sizeof *b->in_off, err)) ||
+  if (!(b->in_off = ds__array_alloc(b, (n + 2) * sizeof *b->in_off, err)) || /* + 1: reverse_count */
       !(b->in_edge = ds__array_alloc(b, (b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge, err)))
     return err->code;
   /* two threads, each owning half of the targets: both read every edge, each writes only its
@@ -542,12 +541,9 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
       {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, 0, (uint32_t)(n / 2)},
       {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, (uint32_t)(n / 2), (uint32_t)n}};
   run_reverse_pair(reverse_count, rj);
-  for (size_t i = 0; i < n; i++)
-    b->in_off[i + 1] += b->in_off[i]; /* in_off[t + 1]: the end of t's run */
+  for (size_t i = 2; i <= n; i++)
+    b->in_off[i] += b->in_off[i - 1]; /* in_off[t + 1]: the start of t's run */
   run_reverse_pair(reverse_fill, rj);
-  /* in_off[t + 1] is now the start of t's run: shift the offsets back into place */
-  memmove(b->in_off, b->in_off + 1, n * sizeof *b->in_off);
-  b->in_off[n] = (uint32_t)b->edge_total;
   b->stats->reverse_ms = ds__now_ms() - t_in;
   ds_status rc = ds__write_behind(b, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, DS__WB_IN_PLACE, err);
   return rc != DS_OK ? rc : ds__write_behind(b, DS_SEC_IN_EDGE, b->in_edge, b->edge_total * 4, DS__WB_IN_PLACE, err);
