@@ -14,6 +14,22 @@
 
 #include "analyzeint.h"
 
+/* Runs fn on each of count items of item_size bytes: the first on this thread, the others on
+ * threads of their own (or here, in turn, when a thread cannot be started). */
+static void run_on_threads(void *(*fn)(void *), void *items, size_t item_size, int count) {
+  pthread_t threads[DS__BUILD_THREADS > 2 ? DS__BUILD_THREADS : 2];
+  bool started[DS__BUILD_THREADS > 2 ? DS__BUILD_THREADS : 2] = {false};
+  for (int j = 1; j < count; j++)
+    started[j] = pthread_create(&threads[j], NULL, fn, (char *)items + (size_t)j * item_size) == 0;
+  fn(items);
+  for (int j = 1; j < count; j++) {
+    if (started[j])
+      pthread_join(threads[j], NULL);
+    else
+      fn((char *)items + (size_t)j * item_size);
+  }
+}
+
 /* ---- address lookups -------------------------------------------------------------------------- */
 
 size_t ds__lower_bound(const uint64_t *addrs, size_t n, uint64_t key) {
@@ -109,13 +125,7 @@ bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, 
       split = s + 1; /* the first part ends with the range that holds the middle object */
   }
   lookup_part parts[2] = {{l, 0, split, false}, {l, split, count, false}};
-  pthread_t thread;
-  bool started = pthread_create(&thread, NULL, lookup_ranges, &parts[1]) == 0;
-  lookup_ranges(&parts[0]);
-  if (started)
-    pthread_join(thread, NULL);
-  else
-    lookup_ranges(&parts[1]);
+  run_on_threads(lookup_ranges, parts, sizeof *parts, 2);
   return parts[0].ok && parts[1].ok;
 }
 
@@ -308,17 +318,7 @@ static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
       b->jobs[j].bounded = b->jobs[j].targets.items != NULL;
     }
   }
-  pthread_t threads[DS__BUILD_THREADS];
-  bool started[DS__BUILD_THREADS] = {false};
-  for (int j = 1; j < DS__BUILD_THREADS; j++)
-    started[j] = pthread_create(&threads[j], NULL, edge_worker, &b->jobs[j]) == 0;
-  edge_worker(&b->jobs[0]);
-  for (int j = 1; j < DS__BUILD_THREADS; j++) {
-    if (started[j])
-      pthread_join(threads[j], NULL);
-    else
-      edge_worker(&b->jobs[j]);
-  }
+  run_on_threads(edge_worker, b->jobs, sizeof *b->jobs, DS__BUILD_THREADS);
   for (int j = 0; j < DS__BUILD_THREADS; j++)
     if (b->jobs[j].status != DS_OK)
       return ds__vec_error(err, b->jobs[j].status, "references", DS_MAX_REFERENCES, "DS_MAX_REFERENCES");
@@ -399,17 +399,7 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
     parts[j] = (merge_part){b, &b->jobs[j], pos, x};
     pos += (uint32_t)b->jobs[j].targets.count;
   }
-  pthread_t threads[DS__BUILD_THREADS];
-  bool started[DS__BUILD_THREADS] = {false};
-  for (int j = 1; j < DS__BUILD_THREADS; j++)
-    started[j] = pthread_create(&threads[j], NULL, merge_job, &parts[j]) == 0;
-  merge_job(&parts[0]);
-  for (int j = 1; j < DS__BUILD_THREADS; j++) {
-    if (started[j])
-      pthread_join(threads[j], NULL);
-    else
-      merge_job(&parts[j]);
-  }
+  run_on_threads(merge_job, parts, sizeof *parts, DS__BUILD_THREADS);
   b->out_off[n] = (uint32_t)edge_total;
   for (int j = 0; j < DS__BUILD_THREADS; j++) {
     ds__spill_free(b, b->jobs[j].targets.items);
@@ -487,17 +477,6 @@ static void *reverse_fill(void *p) {
   return NULL;
 }
 
-/* Runs fn over both halves of the targets: one on a second thread (or here, when it cannot be
- * started), one on this thread. */
-static void run_reverse_pair(void *(*fn)(void *), reverse_job pair[2]) {
-  pthread_t thread;
-  bool started = pthread_create(&thread, NULL, fn, &pair[1]) == 0;
-  fn(&pair[0]);
-  if (started)
-    pthread_join(thread, NULL);
-  else
-    fn(&pair[1]);
-}
 
 /* Under a memory budget: the offsets in a temporary file, the references by sorted runs
  * (spill.c), both mapped back from the index afterwards. */
@@ -540,10 +519,10 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   reverse_job rj[2] = {
       {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, 0, (uint32_t)(n / 2)},
       {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, (uint32_t)(n / 2), (uint32_t)n}};
-  run_reverse_pair(reverse_count, rj);
+  run_on_threads(reverse_count, rj, sizeof *rj, 2);
   for (size_t i = 2; i <= n; i++)
     b->in_off[i] += b->in_off[i - 1]; /* in_off[t + 1]: the start of t's run */
-  run_reverse_pair(reverse_fill, rj);
+  run_on_threads(reverse_fill, rj, sizeof *rj, 2);
   b->stats->reverse_ms = ds__now_ms() - t_in;
   ds_status rc = ds__write_behind(b, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, DS__WB_IN_PLACE, err);
   return rc != DS_OK ? rc : ds__write_behind(b, DS_SEC_IN_EDGE, b->in_edge, b->edge_total * 4, DS__WB_IN_PLACE, err);

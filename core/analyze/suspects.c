@@ -16,7 +16,6 @@
  * dominator tree for which suspect (if any) each object lies under, one pass per suspect for
  * its accumulation point's children.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,8 +292,8 @@ typedef struct side_pass {
   size_t count;
   uint32_t *best;            /* best_pass's result */
   uint8_t *owner;            /* owner_pass's result */
-  pthread_t thread;
-  bool started;
+  ds__side_thread side;
+  bool threaded;
 } side_pass;
 
 static void *best_pass(void *p) {
@@ -309,11 +308,11 @@ static void *owner_pass(void *p) {
   return NULL;
 }
 
-static void side_start(side_pass *s) { s->started = pthread_create(&s->thread, NULL, s->fn, s) == 0; }
+static void side_start(side_pass *s) { s->threaded = ds__side_start(&s->side, s->fn, s); }
 
 static void side_join(side_pass *s) {
-  if (s->started)
-    pthread_join(s->thread, NULL);
+  if (s->threaded)
+    ds__side_join(&s->side);
   else
     s->fn(s);
 }
