@@ -5,11 +5,15 @@
  * reason, never read past its end. A root search (the first root path before any index exists)
  * answers exactly as the full index does, on every fixture.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dumpscope/build.h"
@@ -400,6 +404,68 @@ static void test_references_real(void) {
       check_references_real(&fx[i]);
 }
 
+/* Files in dir whose name starts with prefix. */
+static size_t files_starting(const char *dir, const char *prefix) {
+  DIR *d = opendir(dir);
+  size_t count = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    count += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+  if (d)
+    closedir(d);
+  return count;
+}
+
+/* A rebuild that cannot write its file (a file size limit of 1 MiB: writes fail with EFBIG,
+ * among them those of the sections written behind on the writer thread) fails with the reason,
+ * leaves no temporary file, and the index already there stays as it was. In a child process,
+ * which the limit binds alone. */
+static void test_write_failure(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx), k = 0;
+  while (k < n && strcmp(fx[k].kind, "heap") != 0)
+    k++;
+  CU_ASSERT_FATAL(k < n);
+  char path[512], name[600];
+  build_index(&fx[k], path, sizeof path);
+  struct stat before, after;
+  CU_ASSERT_FATAL(stat(path, &before) == 0 && before.st_size > (1 << 20));
+  pid_t pid = fork();
+  CU_ASSERT_FATAL(pid >= 0);
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = {1 << 20, 1 << 20};
+    ds_error err = {0};
+    ds_analysis *a = NULL;
+    ds_dac_search search = {.offline = true};
+    ds_root_set roots = {0};
+    ds_build_stats stats;
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0 || ds_analysis_open(fx[k].dump, &search, &a, &err) != DS_OK ||
+        ds_roots_collect(a, &roots, &err) != DS_OK)
+      _exit(10);
+    ds_status rc = ds_index_build(a, &roots, path, &stats, &err);
+    if (rc != DS_E_IO || !strstr(err.message, "cannot write") || !strstr(err.message, "File too large")) {
+      fprintf(stderr, "build under a file size limit: status %d, \"%s\"\n", (int)rc, err.message);
+      _exit(11);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+  CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CU_ASSERT_FATAL(stat(path, &after) == 0);
+  CU_ASSERT_EQUAL(after.st_size, before.st_size);
+  CU_ASSERT(after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+  const char *base = strrchr(path, '/') + 1;
+  snprintf(name, sizeof name, "%s.tmp.", base);
+  CU_ASSERT_EQUAL(files_starting(ds_test_tmpdir(), name), 0);
+  ds_error err = {0};
+  ds_index *idx = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(path, &idx, &err), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_verify_all(idx, &err), DS_OK);
+  ds_index_close(idx);
+}
+
 static void test_index_truth(void) {
   ds_fixture *fx;
   size_t n = ds_fixtures("main", &fx);
@@ -692,6 +758,7 @@ int main(void) {
   CU_add_test(s, "index answers match the scenario truth on every fixture", test_index_truth);
   CU_add_test(s, "every reference in the index is a pointer in its object or a handle's edge", test_references_real);
   CU_add_test(s, "damaged index files are refused with their reason", test_damaged_index);
+  CU_add_test(s, "a rebuild that cannot write fails with the reason and keeps the old index", test_write_failure);
   CU_add_test(s, "sections checked together on two threads give each one's verdict", test_require_many);
   CU_add_test(s, "type statistics from the histogram equal those from the walk", test_stats_paths_agree);
   CU_add_test(s, "a root search answers a root path as the full index does", test_root_search_agrees);
