@@ -75,6 +75,9 @@ ds_status ds__vec_grow(void **items, size_t *cap, size_t count, size_t elem_size
  * first root path on big spent a fifth of its time in page faults). Advice only: nothing changes
  * where the kernel declines. Arrays under 8 MiB are left alone. */
 void ds__advise_huge(void *p, size_t bytes);
+/* Faults in the whole pages of [p, p + bytes) as if written (MADV_POPULATE_WRITE), without
+ * changing a byte: false when the kernel refuses (EINVAL before Linux 5.14, or no memory). */
+bool ds__fault_in(void *p, size_t bytes);
 void *ds__big_calloc(size_t count, size_t size);
 void *ds__big_malloc(size_t bytes);
 /* The error of a failed push: "more than <max> <what> (<cap>)" or "out of memory for <what>". */
@@ -250,8 +253,8 @@ typedef struct ds__build {
   struct ds__string_scan *string_scan; /* findings_strings.c: runs beside the dominator search */
   double strings_wait_ms;              /* how long the findings waited for the string scan */
   struct ds__dom_search *dom_search;   /* retained.c: the dominator search, beside the phases after the roots */
-  struct ds__prefaulter *prefault; /* build.c: faults the walk's arrays in ahead of it, during the walk */
-  struct ds__write_queue *wq; /* build.c: the sections written behind the phases */
+  struct ds__prefaulter *prefault; /* objects.c: faults the walk's arrays in ahead of it, during the walk */
+  struct ds__write_queue *wq; /* writeback.c: the sections written behind the phases */
 
   /* dominator tree and retained sizes (phase 9: retained.c) */
   ds_dom_result dom;
@@ -281,6 +284,7 @@ typedef struct ds__build {
  * walk does): between *released and upto, once that is more than a few MB, or always when final.
  * Without it, each full pass would leave the whole heap's mapping resident. */
 void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, bool final);
+/* ---- writing sections (writeback.c) ---- */
 /* Writes a section from *data (malloc'd) and replaces *data by the section's read-only mapping
  * in the index file, freeing the copy: its pages become the page cache's. */
 ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err);
@@ -295,7 +299,7 @@ typedef struct ds__side_thread {
 bool ds__side_start(ds__side_thread *t, void *(*fn)(void *), void *arg);
 void ds__side_join(ds__side_thread *t);
 
-/* Writing behind (build.c): without a memory budget the build's large sections are queued to a
+/* Writing behind (writeback.c): without a memory budget the build's large sections are queued to a
  * writer thread, which writes them in turn while the phases go on (the index writer takes
  * sections from several threads). The array must stay as it is until written, which for the
  * build's arrays is the build's end at the latest. With DS__WB_IN_PLACE a page-aligned array of a
@@ -311,6 +315,18 @@ ds_status ds__write_behind(ds__build *b, ds_section_id id, void *data, uint64_t 
 bool ds__written_in_place(ds__build *b, const void *data);
 /* Waits until everything queued is written: the first error, if any. */
 ds_status ds__write_behind_drain(ds__build *b, ds_error *err);
+/* Starts the writer thread (without a memory budget, before any other thread of the build runs);
+ * ds__write_behind_stop ends it at the build's end, on any path, leaving what was not written. */
+void ds__write_behind_start(ds__build *b);
+void ds__write_behind_stop(ds__build *b);
+
+/* ---- phase 1: objects (objects.c) ---- */
+/* Walks the heap into the object arrays and hands the object sections to the writer; under a
+ * memory budget ds__finish_object_sections (phase "object sections") writes them instead.
+ * ds__objects_stop_prefault stops the walk's helper thread (at the build's end on any path). */
+ds_status ds__build_objects(ds__build *b, ds_error *err);
+ds_status ds__finish_object_sections(ds__build *b, ds_error *err);
+void ds__objects_stop_prefault(ds__build *b);
 
 /* Index of the object starting exactly at addr, or UINT32_MAX. */
 uint32_t ds__find_exact(const uint64_t *addrs, size_t n, uint64_t addr);

@@ -3,7 +3,7 @@
  * ds__build state (analyzeint.h): objects, roots, types, outgoing and incoming references
  * (graph.c), roots and threads, locks and waits (locks.c, waitgraph.c), liveness, segments and
  * histograms, the dominator tree and retained sizes (retained.c), findings and the report's facts
- * (findings.c), then the file.
+ * (findings.c), then the file. The objects phase is objects.c's, the writing behind writeback.c's.
  *
  * Each phase hands the sections it finishes to the index writer at once, so the disk works while
  * the next phase runs. Everything that needs the DAC (roots, field layouts, collectible handles,
@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "dumpscope/rootscan.h"
@@ -54,22 +53,6 @@ void ds__side_join(ds__side_thread *t) {
   t->started = false;
 }
 
-/* Writes a section and maps it back read-only: *map. */
-static ds_status write_and_map(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size, const void **map,
-                               ds_error *err) {
-  return (*map = ds_index_writer_add_mapped(w, id, data ? data : "", size, err)) ? DS_OK : err->code;
-}
-
-ds_status ds__write_mapped(ds__build *b, ds_section_id id, void **data, uint64_t size, ds_error *err) {
-  const void *map;
-  ds_status rc = write_and_map(b->w, id, *data, size, &map, err);
-  if (rc != DS_OK)
-    return rc;
-  ds__spill_free(b, *data);
-  *data = (void *)map; /* read-only from here on: nothing writes these arrays after their phase */
-  return DS_OK;
-}
-
 void ds__memory_now(uint64_t *rss, uint64_t *anon, uint64_t *peak) {
   *rss = *anon = *peak = 0;
   FILE *f = fopen("/proc/self/status", "r");
@@ -100,7 +83,7 @@ void ds_build_stats_print(const ds_build_stats *stats, FILE *out) {
           (unsigned long long)stats->memory_budget, (unsigned long long)stats->spilled_bytes);
 }
 
-/* ---- phase 1: objects ----------------------------------------------------------------------- */
+/* ---- growable arrays ------------------------------------------------------------------------ */
 
 ds_status ds__vec_grow(void **items, size_t *cap, size_t count, size_t elem_size, size_t max) {
   if (count < *cap)
@@ -123,415 +106,6 @@ ds_status ds__vec_error(ds_error *err, ds_status rc, const char *what, size_t ma
   if (rc == DS_E_LIMIT)
     return ds_error_set(err, rc, "more than %zu %s (%s)", max, what, cap);
   return ds_error_set(err, rc, "out of memory for %s", what);
-}
-
-/* The object's header word, through a window of the mapped dump (the walk has just read the page). */
-static bool read_header(ds__build *b, uint64_t addr, uint32_t *header) {
-  uint64_t at = addr - b->layout->header_before;
-  if (at >= b->hdr_start && at + 4 <= b->hdr_end) {
-    memcpy(header, b->hdr_win + (at - b->hdr_start), 4);
-    return true;
-  }
-  uint64_t avail;
-  const uint8_t *p = ds_dump_span(b->a->dump, at, &avail);
-  if (p && avail >= 4) {
-    b->hdr_win = p, b->hdr_start = at, b->hdr_end = at + avail;
-    memcpy(header, p, 4);
-    return true;
-  }
-  return ds_layout_read_header(b->layout, b->a->dump, addr, header);
-}
-
-/* Without a memory budget the walk's arrays (and the sizes written after it) are reserved at the
- * most objects the heap's ranges can hold, as address space only, and a helper thread faults
- * their pages in (MADV_POPULATE_WRITE) a little ahead of the walk: the kernel's zeroing of fresh
- * pages, about a third of the walk on this VM, moves to the otherwise idle second core. The
- * helper never writes a byte (populating a page that is there already does nothing), so a walk
- * that overtakes it loses nothing, and the pages it faulted past the last object are given back
- * after the walk. */
-enum { PREFAULT_ARRAYS = 4, PREFAULT_AHEAD = 1 << 20 /* objects */, PREFAULT_PUBLISH = 0xFFFF };
-#define PREFAULT_STEP ((size_t)4 << 20) /* bytes per madvise: small enough to follow the walk */
-
-typedef struct ds__prefaulter {
-  ds__side_thread side;
-  uint8_t *base[PREFAULT_ARRAYS];
-  size_t elem[PREFAULT_ARRAYS], bytes[PREFAULT_ARRAYS], done[PREFAULT_ARRAYS];
-  size_t progress; /* objects stored by the walk (atomic) */
-  bool stop;       /* atomic */
-} ds__prefaulter;
-
-static void *prefault_ahead(void *p) {
-  ds__prefaulter *f = p;
-  const struct timespec pause = {0, 100 * 1000};
-  while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
-    size_t want = __atomic_load_n(&f->progress, __ATOMIC_RELAXED) + PREFAULT_AHEAD;
-    bool busy = false;
-    for (int k = 0; k < PREFAULT_ARRAYS; k++) {
-      size_t upto = want * f->elem[k] < f->bytes[k] ? want * f->elem[k] : f->bytes[k];
-      if (upto <= f->done[k])
-        continue;
-      size_t step = upto - f->done[k] < PREFAULT_STEP ? upto - f->done[k] : PREFAULT_STEP;
-      step = (step + 4095) & ~(size_t)4095;
-      if (f->done[k] + step > f->bytes[k])
-        step = f->bytes[k] - f->done[k];
-      if (madvise(f->base[k] + f->done[k], step, MADV_POPULATE_WRITE) != 0)
-        return NULL; /* an older kernel (EINVAL) or no memory: the walk faults its pages itself */
-      f->done[k] += step;
-      busy = true;
-    }
-    if (!busy)
-      nanosleep(&pause, NULL);
-  }
-  return NULL;
-}
-
-/* Reserves addr, type, size and obj_size for the most objects there can be and starts the
- * helper; with no reservation (a system that refuses it, a damaged dump's absurd ranges) the
- * arrays grow as the walk goes. */
-static void prefault_start(ds__build *b) {
-  uint64_t most = 1;
-  for (size_t s = 0; s < ds_heap_segment_count(b->heap); s++) {
-    const ds_segment *seg = ds_heap_segment(b->heap, s);
-    most += (seg->end - seg->start) / 24 + 1;
-  }
-  if (most > DS_MAX_OBJECTS || most > ((uint64_t)1 << 40) / 24)
-    return;
-  ds__prefaulter *f = calloc(1, sizeof *f);
-  if (!f)
-    return;
-  void **arrays[PREFAULT_ARRAYS] = {(void **)&b->addr.items, (void **)&b->type.items, (void **)&b->size.items,
-                                    (void **)&b->obj_size};
-  size_t elems[PREFAULT_ARRAYS] = {8, 4, 8, 4};
-  for (int k = 0; k < PREFAULT_ARRAYS; k++) {
-    f->elem[k] = elems[k];
-    f->bytes[k] = ((size_t)most * elems[k] + 4095) & ~(size_t)4095;
-    if (!(f->base[k] = *arrays[k] = ds__reserve(b, f->bytes[k]))) {
-      for (int j = 0; j <= k; j++)
-        ds__spill_free(b, *arrays[j]), *arrays[j] = NULL;
-      free(f);
-      return;
-    }
-  }
-  b->addr.cap = b->type.cap = b->size.cap = most;
-  b->objects_bounded = true;
-  b->prefault = f;
-  ds__side_start(&f->side, prefault_ahead, f);
-}
-
-/* Stops the helper and gives back the pages it faulted in past the last object. */
-static void prefault_stop(ds__build *b) {
-  ds__prefaulter *f = b->prefault;
-  if (!f)
-    return;
-  __atomic_store_n(&f->stop, true, __ATOMIC_RELEASE);
-  ds__side_join(&f->side);
-  for (int k = 0; k < PREFAULT_ARRAYS; k++) {
-    size_t keep = (b->addr.count * f->elem[k] + 4095) & ~(size_t)4095;
-    if (f->done[k] > keep)
-      madvise(f->base[k] + keep, f->done[k] - keep, MADV_DONTNEED);
-  }
-  free(f);
-  b->prefault = NULL;
-}
-
-static bool collect_object(void *p, const ds_heap_object *obj) {
-  ds__build *b = p;
-  ds_status rc = DS_OK;
-  if (!(b->addr.count & PREFAULT_PUBLISH) && b->prefault)
-    __atomic_store_n(&b->prefault->progress, b->addr.count, __ATOMIC_RELAXED);
-  uint32_t header, id, recursion;
-  if (read_header(b, obj->address, &header) && ds_layout_thin_lock(b->layout, header, &id, &recursion))
-    DS__VEC_PUSH(b->thin, ((ds__thin_header){(uint32_t)b->addr.count, header}), DS_MAX_OBJECTS, rc);
-  if (b->objects_bounded && b->addr.count == b->addr.cap)
-    rc = DS_E_LIMIT; /* never: the capacity is the most objects the heap's ranges can hold */
-  if (rc == DS_OK)
-    DS__VEC_PUSH(b->addr, obj->address, DS_MAX_OBJECTS, rc);
-  if (rc == DS_OK)
-    DS__VEC_PUSH(b->type, obj->type, DS_MAX_OBJECTS, rc);
-  if (rc == DS_OK)
-    DS__VEC_PUSH(b->size, obj->size, DS_MAX_OBJECTS, rc);
-  b->walk_status = rc;
-  return rc == DS_OK;
-}
-
-/* Under a memory budget the object arrays are temporary files (spill.c) of the most objects the
- * heap's ranges can hold (one per minimum object size), so the walk never grows them. */
-static void bound_objects(ds__build *b) {
-  uint64_t most = 1;
-  for (size_t s = 0; s < ds_heap_segment_count(b->heap); s++) {
-    const ds_segment *seg = ds_heap_segment(b->heap, s);
-    most += (seg->end - seg->start) / 24 + 1;
-  }
-  if (most > DS_MAX_OBJECTS)
-    most = DS_MAX_OBJECTS;
-  ds_error ignore = {0};
-  if (!(b->addr.items = ds__spill_alloc(b, most * 8, &ignore)) ||
-      !(b->type.items = ds__spill_alloc(b, most * 4, &ignore)) ||
-      !(b->size.items = ds__spill_alloc(b, most * 8, &ignore))) {
-    /* ranges too large to map (a damaged dump): the arrays grow in memory as without a budget */
-    ds__spill_free(b, b->addr.items), ds__spill_free(b, b->type.items), ds__spill_free(b, b->size.items);
-    b->addr.items = NULL, b->type.items = NULL, b->size.items = NULL;
-    return;
-  }
-  b->addr.cap = b->type.cap = b->size.cap = most;
-  b->objects_bounded = true;
-}
-
-static ds_status start_object_sections(ds__build *b, ds_error *err);
-
-/* Walks the heap into the object arrays and writes the object sections (sizes of 4 GiB or more
- * go to the big-size table). */
-static ds_status build_objects(ds__build *b, ds_error *err) {
-  const char *path = b->path;
-  if (b->budget)
-    bound_objects(b);
-  else
-    prefault_start(b);
-  /* A dump taken inside a GC's plan/relocate/compact phases has no walkable heap: the index
-   * holds no objects, and everything from the DAC that needs none (threads, stacks, handles,
-   * sync blocks, segments) is built as usual; its info says why (gc_structures_valid = 0). */
-  ds_status rc = ds_heap_gc_info(b->heap)->structures_valid
-                     ? ds_heap_walk(b->heap, -1, collect_object, b, &b->walk, err)
-                     : DS_OK;
-  if (b->prefault) /* it goes on over obj_size below: the walk's objects are all published */
-    __atomic_store_n(&b->prefault->progress, b->addr.count, __ATOMIC_RELAXED);
-  if (rc != DS_OK || b->walk_status != DS_OK)
-    prefault_stop(b);
-  if (rc != DS_OK)
-    return rc;
-  if (b->walk_status != DS_OK)
-    return ds__vec_error(err, b->walk_status, "objects", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
-  size_t n = b->n = b->addr.count;
-  b->stats->objects = n;
-  b->stats->walk_ms = ds__now_ms() - b->t0;
-  /* object sections go to disk now: the writeback overlaps the rest of the build */
-  if (!b->obj_size)
-    b->obj_size = ds__big_malloc(n * sizeof *b->obj_size);
-  if (!b->obj_size)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory for object sizes");
-  for (size_t i = 0; i < n; i++) {
-    uint64_t sz = b->size.items[i];
-    if (sz >= UINT32_MAX) {
-      b->obj_size[i] = UINT32_MAX;
-      DS__VEC_PUSH(b->big, ((ds_index_big_size){(uint32_t)i, 0, sz}), DS_MAX_OBJECTS, rc);
-      if (rc != DS_OK)
-        return ds__vec_error(err, rc, "objects of 4 GiB or more", DS_MAX_OBJECTS, "DS_MAX_OBJECTS");
-    } else {
-      b->obj_size[i] = (uint32_t)sz;
-    }
-  }
-  prefault_stop(b);
-  if ((rc = ds_index_writer_create(path, &b->w, err)) != DS_OK)
-    return rc;
-  if (b->search_target) /* the root search's index: read once by this process (rootsearch.c) */
-    ds_index_writer_skip_checksums(b->w);
-  return start_object_sections(b, err);
-}
-
-/* ---- writing behind ------------------------------------------------------------------------- */
-
-enum { WQ_MAX = 24 }; /* sections written behind in one build (eleven today) */
-
-typedef struct wq_entry {
-  ds_section_id id;
-  void *data;
-  uint64_t size;
-  unsigned flags;            /* DS__WB_* */
-  bool done, in_place;
-} wq_entry;
-
-typedef struct ds__write_queue {
-  ds__side_thread side;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;       /* an entry queued, an entry written, or stop */
-  ds__build *b;
-  wq_entry e[WQ_MAX];
-  size_t count, next;        /* entries queued; the next one to write */
-  bool stop;                 /* the build ends: what is left is not written */
-  ds_status rc;              /* the first failure: later entries are not written */
-  ds_error err;
-  double ms;
-} ds__write_queue;
-
-static void write_entry(ds__build *b, wq_entry *e, ds_status *rc, ds_error *err) {
-  if (*rc != DS_OK)
-    return;
-  if ((e->flags & DS__WB_IN_PLACE) && e->data && e->size && !((uintptr_t)e->data & 4095)) {
-    if ((*rc = ds_index_writer_add_in_place(b->w, e->id, e->data, e->size, err)) == DS_OK) {
-      e->in_place = true;
-      if (e->flags & DS__WB_RELEASE)
-        ds_index_writer_release(e->data, e->size);
-    }
-  } else {
-    *rc = ds_index_writer_add(b->w, e->id, e->data ? e->data : "", e->size, err);
-  }
-}
-
-static void *write_queue_run(void *p) {
-  ds__write_queue *q = p;
-  pthread_mutex_lock(&q->lock);
-  for (;;) {
-    while (q->next == q->count && !q->stop)
-      pthread_cond_wait(&q->cond, &q->lock);
-    if (q->next == q->count)
-      break;
-    wq_entry *e = &q->e[q->next];
-    ds_status rc = q->stop ? DS_E_ARG : q->rc; /* stopped: skipped, not failed */
-    ds_error err = {0};
-    pthread_mutex_unlock(&q->lock);
-    double t = ds__now_ms();
-    write_entry(q->b, e, &rc, &err);
-    pthread_mutex_lock(&q->lock);
-    q->ms += ds__now_ms() - t;
-    if (rc != DS_OK && q->rc == DS_OK && !q->stop)
-      q->rc = rc, q->err = err;
-    e->done = true;
-    q->next++;
-    pthread_cond_broadcast(&q->cond);
-  }
-  pthread_mutex_unlock(&q->lock);
-  return NULL;
-}
-
-static ds__write_queue *write_queue(ds__build *b) {
-  if (b->wq)
-    return b->wq;
-  ds__write_queue *q = calloc(1, sizeof *q);
-  if (!q)
-    return NULL;
-  pthread_mutex_init(&q->lock, NULL);
-  pthread_cond_init(&q->cond, NULL);
-  q->b = b;
-  ds__side_start(&q->side, write_queue_run, q); /* no thread: entries are written as they come */
-  return b->wq = q;
-}
-
-ds_status ds__write_behind(ds__build *b, ds_section_id id, void *data, uint64_t size, unsigned flags, ds_error *err) {
-  wq_entry one = {.id = id, .data = data, .size = size, .flags = b->budget ? 0 : flags};
-  ds__write_queue *q = b->wq;
-  if (!q) { /* under a memory budget the arrays are spill files, written at once as they are (so
-             * without a queue, which only the object sections start) */
-    ds_status rc = DS_OK;
-    write_entry(b, &one, &rc, err);
-    return rc;
-  }
-  pthread_mutex_lock(&q->lock);
-  ds_status rc = q->rc;
-  if (rc != DS_OK) {
-    *err = q->err;
-  } else if (q->count == WQ_MAX) {
-    rc = ds_error_set(err, DS_E_LIMIT, "more than %d sections written behind", WQ_MAX);
-  } else {
-    wq_entry *e = &q->e[q->count++];
-    *e = one;
-    if (!q->side.started) { /* no thread: here and now */
-      write_entry(b, e, &rc, err);
-      e->done = true;
-      q->next = q->count;
-      if (rc != DS_OK)
-        q->rc = rc, q->err = *err;
-    }
-    pthread_cond_broadcast(&q->cond);
-  }
-  pthread_mutex_unlock(&q->lock);
-  return rc;
-}
-
-bool ds__written_in_place(ds__build *b, const void *data) {
-  ds__write_queue *q = b->wq;
-  if (!q || !data)
-    return false;
-  pthread_mutex_lock(&q->lock);
-  wq_entry *e = NULL;
-  for (size_t k = 0; k < q->count; k++)
-    if (q->e[k].data == data)
-      e = &q->e[k];
-  while (e && !e->done)
-    pthread_cond_wait(&q->cond, &q->lock);
-  bool in_place = e && e->in_place;
-  pthread_mutex_unlock(&q->lock);
-  return in_place;
-}
-
-ds_status ds__write_behind_drain(ds__build *b, ds_error *err) {
-  ds__write_queue *q = b->wq;
-  if (!q)
-    return DS_OK;
-  pthread_mutex_lock(&q->lock);
-  while (q->next < q->count)
-    pthread_cond_wait(&q->cond, &q->lock);
-  ds_status rc = q->rc;
-  if (rc != DS_OK)
-    *err = q->err;
-  b->stats->write_ms += q->ms;
-  q->ms = 0;
-  pthread_mutex_unlock(&q->lock);
-  return rc;
-}
-
-/* The build's end, on any path: what was not written yet is left, and the thread stops. */
-static void write_queue_stop(ds__build *b) {
-  ds__write_queue *q = b->wq;
-  if (!q)
-    return;
-  pthread_mutex_lock(&q->lock);
-  q->stop = true;
-  pthread_cond_broadcast(&q->cond);
-  pthread_mutex_unlock(&q->lock);
-  ds__side_join(&q->side);
-  pthread_cond_destroy(&q->cond);
-  pthread_mutex_destroy(&q->lock);
-  free(q);
-  b->wq = NULL;
-}
-
-/* ---- the object sections -------------------------------------------------------------------- */
-
-/* Addresses, types and sizes are written behind while the next phases describe the roots and the
- * types through the DAC on this thread; the arrays get the file's pages in place, and the sizes'
- * leave memory at once (nothing reads them again). Under a memory budget the arrays are spill
- * files already: the phase "object sections" writes them and swaps in their mappings. */
-static ds_status start_object_sections(ds__build *b, ds_error *err) {
-  if (b->budget)
-    return DS_OK;
-  write_queue(b); /* here, before any other thread: without one, sections are written at once */
-  size_t n = b->n;
-  ds_status rc;
-  if ((rc = ds__write_behind(b, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, DS__WB_IN_PLACE, err)) != DS_OK ||
-      (rc = ds__write_behind(b, DS_SEC_OBJ_TYPE, b->type.items, n * 4, DS__WB_IN_PLACE, err)) != DS_OK ||
-      (rc = ds__write_behind(b, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, DS__WB_IN_PLACE | DS__WB_RELEASE, err)) != DS_OK)
-    return rc;
-  return ds__write_behind(b, DS_SEC_BIG_SIZES, b->big.items, b->big.count * sizeof *b->big.items, 0, err);
-}
-
-/* Phase "object sections", under a memory budget: addresses and types are read from their mapped
- * sections from here on. */
-static ds_status finish_object_sections(ds__build *b, ds_error *err) {
-  if (!b->budget)
-    return DS_OK; /* written behind */
-  size_t n = b->n;
-  double t = ds__now_ms();
-  const void *addr_map, *type_map;
-  ds_status rc;
-  if ((rc = write_and_map(b->w, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, &addr_map, err)) != DS_OK)
-    return rc;
-  ds__spill_free(b, b->addr.items);
-  b->addr.items = (uint64_t *)addr_map;
-  b->mapped |= DS__MAPPED_ADDR;
-  if ((rc = write_and_map(b->w, DS_SEC_OBJ_TYPE, b->type.items, n * 4, &type_map, err)) != DS_OK)
-    return rc;
-  ds__spill_free(b, b->type.items);
-  b->type.items = (uint32_t *)type_map;
-  b->mapped |= DS__MAPPED_TYPE;
-  b->addr.cap = b->type.cap = 0; /* never grown again */
-  if ((rc = ds_index_writer_add(b->w, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, err)) != DS_OK ||
-      (rc = ds_index_writer_add(b->w, DS_SEC_BIG_SIZES, b->big.items ? (void *)b->big.items : "",
-                                b->big.count * sizeof *b->big.items, err)) != DS_OK)
-    return rc;
-  ds__spill_free(b, b->obj_size); /* written: nothing reads it again */
-  b->obj_size = NULL;
-  b->stats->write_ms += ds__now_ms() - t;
-  return DS_OK;
 }
 
 /* Collects the roots when the caller gave none: after the walk, so the type table is complete
@@ -756,11 +330,11 @@ typedef struct build_phase {
 } build_phase;
 
 static const build_phase build_phases[] = {
-    {"objects", build_objects},
+    {"objects", ds__build_objects},
     {"roots", build_collect_roots},
     {"types", build_types},
     {"type details", ds__build_type_details},
-    {"object sections", finish_object_sections},
+    {"object sections", ds__finish_object_sections},
     {"references", ds__build_references},
     {"reverse", ds__build_reverse},
     {"root index", build_roots},
@@ -782,11 +356,11 @@ static const build_phase build_phases[] = {
  * objects between the roots and the target; the roots are indexed before the search, which
  * starts from them. */
 static const build_phase search_phases[] = {
-    {"objects", build_objects},
+    {"objects", ds__build_objects},
     {"roots", build_collect_roots},
     {"types", build_types},
     {"type details", ds__build_type_details},
-    {"object sections", finish_object_sections},
+    {"object sections", ds__finish_object_sections},
     {"root index", build_roots},
     {"root search", ds__build_root_search},
     {"reverse", ds__build_reverse},
@@ -797,10 +371,10 @@ static const build_phase search_phases[] = {
 };
 
 void ds__build_free(ds__build *b) {
-  prefault_stop(b);
+  ds__objects_stop_prefault(b);
   ds__string_scan_free(b); /* first: its thread reads the arrays freed below */
   ds__dom_search_free(b);   /* likewise */
-  write_queue_stop(b);      /* likewise */
+  ds__write_behind_stop(b); /* likewise */
   ds__symcache_free(b);
   ds_root_set_free(&b->collected);
   ds__typeinfo_free(b);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "analyzeint.h"
 
@@ -83,23 +82,15 @@ ds_status ds__start_dominators(ds__build *b, ds_error *err) {
   return DS_OK;
 }
 
-/* Faults in the pages of the retained sizes (MADV_POPULATE_WRITE, which never changes a byte):
- * done by this thread while it waits for the search, they are no longer the search's to fault
- * and zero at its end. */
-static void fault_in(void *p, size_t bytes) {
-  uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, end = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
-  if (p && end > start)
-    madvise((void *)start, end - start, MADV_POPULATE_WRITE); /* advice: an older kernel says EINVAL */
-}
-
 void ds__dom_search_free(ds__build *b) {
-  if (b->dom_search)
-    ds__side_join(&b->dom_search->side);
-  if (b->dom_search && !b->dom_search->ran)
-    free(b->dom_search->g.retained);
-  if (b->dom_search)
-    free(b->dom_search->root_bits);
-  free(b->dom_search);
+  ds__dom_search *d = b->dom_search;
+  if (d) {
+    ds__side_join(&d->side);
+    if (!d->ran)
+      free(d->g.retained); /* else the result's */
+    free(d->root_bits);
+  }
+  free(d);
   b->dom_search = NULL;
 }
 
@@ -109,7 +100,9 @@ ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   if (!d)
     return ds_error_set(err, DS_E_ARG, "the dominator search was not started");
   if (d->side.started) {
-    fault_in(d->g.retained, (n + 1) * sizeof *d->g.retained);
+    /* this thread faults in the retained sizes' pages while it waits: the search need not fault
+     * and zero them at its end */
+    ds__fault_in(d->g.retained, (n + 1) * sizeof *d->g.retained);
     ds__side_join(&d->side);
   } else {
     dom_search(b);

@@ -46,6 +46,11 @@ void ds__advise_huge(void *p, size_t bytes) {
   madvise((void *)start, end - start, MADV_HUGEPAGE); /* advice: no harm when refused */
 }
 
+bool ds__fault_in(void *p, size_t bytes) {
+  uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, end = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+  return !p || end <= start || madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0;
+}
+
 void *ds__big_calloc(size_t count, size_t size) {
   void *p = calloc(count ? count : 1, size ? size : 1);
   ds__advise_huge(p, count * size);

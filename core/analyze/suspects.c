@@ -293,7 +293,6 @@ typedef struct side_pass {
   uint32_t *best;            /* best_pass's result */
   uint8_t *owner;            /* owner_pass's result */
   ds__side_thread side;
-  bool threaded;
 } side_pass;
 
 static void *best_pass(void *p) {
@@ -308,10 +307,11 @@ static void *owner_pass(void *p) {
   return NULL;
 }
 
-static void side_start(side_pass *s) { s->threaded = ds__side_start(&s->side, s->fn, s); }
+static void side_start(side_pass *s) { ds__side_start(&s->side, s->fn, s); }
 
+/* Waits for the pass, or runs it here when no thread started. */
 static void side_join(side_pass *s) {
-  if (s->threaded)
+  if (s->side.started)
     ds__side_join(&s->side);
   else
     s->fn(s);
