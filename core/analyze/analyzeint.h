@@ -99,7 +99,14 @@ typedef struct ds__addr_lookup {
   size_t ranges;
   uint64_t *start, *end;
   ds__rank_word **words;
+  /* granule[k]: the first range that ends after base + k << shift (ranges when none); at most
+   * DS__LOOKUP_GRANULES of them over the ranges' whole span */
+  uint32_t *granule;
+  uint64_t base;
+  size_t granules;
+  unsigned shift;
 } ds__addr_lookup;
+#define DS__LOOKUP_GRANULES (1u << 16)
 
 /* A dependent-handle edge (kind 1) added to the graph beside the GC descriptor's references. */
 typedef struct ds__extra_edge {

@@ -104,6 +104,34 @@ static void *lookup_ranges(void *p) {
   return NULL;
 }
 
+/* The granule table: the span of the ranges cut in at most DS__LOOKUP_GRANULES pieces of a power
+ * of two, each naming the first range that ends after its start, so a value's range is found in
+ * a step or two instead of a binary search (whose mispredicted branches were a fifth of the
+ * reference extraction's time on big). The ranges must be sorted and apart, as the heap's are. */
+static bool granules_build(ds__addr_lookup *l) {
+  if (!l->ranges)
+    return true;
+  uint64_t base = l->start[0], last = base;
+  for (size_t r = 0; r < l->ranges; r++)
+    last = l->end[r] > last ? l->end[r] : last;
+  uint64_t span = last - base;
+  unsigned shift = 12;
+  while (shift < 63 && (span >> shift) >= DS__LOOKUP_GRANULES)
+    shift++;
+  size_t granules = (size_t)(span >> shift) + 1;
+  if (!(l->granule = malloc(granules * sizeof *l->granule)))
+    return false;
+  size_t r = 0;
+  for (size_t k = 0; k < granules; k++) {
+    uint64_t at = base + ((uint64_t)k << shift);
+    while (r < l->ranges && l->end[r] <= at)
+      r++;
+    l->granule[k] = (uint32_t)r;
+  }
+  l->base = base, l->shift = shift, l->granules = granules;
+  return true;
+}
+
 /* Two threads, each over the ranges that hold about half of the objects. */
 bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, size_t n) {
   memset(l, 0, sizeof *l);
@@ -126,7 +154,7 @@ bool ds__lookup_build(ds__addr_lookup *l, ds_heap *heap, const uint64_t *addrs, 
   }
   lookup_part parts[2] = {{l, 0, split, false}, {l, split, count, false}};
   run_on_threads(lookup_ranges, parts, sizeof *parts, 2);
-  return parts[0].ok && parts[1].ok;
+  return parts[0].ok && parts[1].ok && granules_build(l);
 }
 
 void ds__lookup_free(ds__addr_lookup *l) {
@@ -135,25 +163,21 @@ void ds__lookup_free(ds__addr_lookup *l) {
   free(l->words);
   free(l->start);
   free(l->end);
+  free(l->granule);
   memset(l, 0, sizeof *l);
 }
 
 /* The heap range holding address a (trying `hint` first: neighbouring pointers tend to share
- * one), or SIZE_MAX. */
+ * one), or SIZE_MAX: from its granule's first range on. */
 static inline size_t range_of(const ds__addr_lookup *l, size_t hint, uint64_t a) {
   if (hint < l->ranges && a >= l->start[hint] && a < l->end[hint])
     return hint;
-  size_t lo = 0, hi = l->ranges;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (a < l->start[mid])
-      hi = mid;
-    else if (a >= l->end[mid])
-      lo = mid + 1;
-    else
-      return mid;
-  }
-  return SIZE_MAX;
+  if (a < l->base || ((a - l->base) >> l->shift) >= l->granules)
+    return SIZE_MAX;
+  size_t r = l->granule[(a - l->base) >> l->shift];
+  while (r < l->ranges && a >= l->end[r])
+    r++;
+  return r < l->ranges && a >= l->start[r] ? r : SIZE_MAX;
 }
 
 /* ---- outgoing references ---------------------------------------------------------------------- */
