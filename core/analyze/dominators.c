@@ -384,6 +384,7 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   PARENT(&s, 1) = 0, s.semi[1] = LEAST(&s, 1) = s.idom[1] = 1;
   mark_leaves(&s);
   number_vertices(&s);
+  out->step_ms[0] = now_ms() - t0;
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_OUT);
   for (uint32_t w = 2; w < s.m; w++)
@@ -394,12 +395,17 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   }
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_IN);
+  out->step_ms[1] = now_ms() - t0 - out->step_ms[0];
   immediate_dominators(&s);
+  double t_sizes = now_ms();
+  out->step_ms[2] = t_sizes - t0 - out->step_ms[0] - out->step_ms[1];
   uint32_t searched = s.m;
   gather_leaves(&s);
   s.m += (uint32_t)(n + 2 - s.top);
   out->reachable = s.m - 2;
   retained_sizes(&s, out);
+  double t_types = now_ms();
+  out->step_ms[3] = t_types - t_sizes;
   if (g->type && !type_sizes(&s, out)) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for retained sizes per type");
     goto out;
@@ -410,6 +416,7 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
     s.num[o] = w && s.idom[w] >= 2 ? s.vert[s.idom[w]] : UINT32_MAX;
   }
   out->idom = s.num;
+  out->step_ms[4] = now_ms() - t_types;
   s.num = NULL;
   out->work_bytes = (n + 1) * sizeof *s.num + 5 * slots * sizeof(uint32_t) + s.stack_cap * sizeof *s.stack + 2 * s.mins_cap * sizeof *s.mins +
                     (n + 1) * sizeof *out->retained;

@@ -48,6 +48,7 @@ typedef struct ds_dom_graph {
   uint64_t *retained;
 } ds_dom_graph;
 
+#define DS_DOM_STEPS 5
 #define DS_DOM_DONE_OUT 1
 #define DS_DOM_DONE_IN 2
 
@@ -60,6 +61,9 @@ typedef struct ds_dom_result {
   uint64_t reachable_bytes;  /* their total size: the retained size of all the roots */
   size_t work_bytes;         /* the most working memory the computation held at once */
   double ms;
+  /* ms of each step: leaves and depth-first numbering, semidominators, immediate dominators,
+   * retained sizes, per-type sizes (with the immediate dominators by object) */
+  double step_ms[DS_DOM_STEPS];
 } ds_dom_result;
 
 /* Computes the dominator tree, retained sizes and per-type retained sizes of g into *out (which
