@@ -464,6 +464,9 @@ ds_status ds__build_memory_map(ds__build *b, ds_error *err);
  * search's state (the build's end, on any path). */
 ds_status ds__start_dominators(ds__build *b, ds_error *err);
 ds_status ds__build_dominators(ds__build *b, ds_error *err);
+/* Waits for the whole search (per-type sizes included; after ds__build_dominators, which returns
+ * once the sizes by object are final) and records its time and memory; again, it does nothing. */
+ds_status ds__join_dominators(ds__build *b, ds_error *err);
 void ds__dom_search_free(ds__build *b);
 
 /* ---- findings (findings.c) ------------------------------------------------------------------- */

@@ -309,7 +309,7 @@ static void retained_sizes(dom_state *s, ds_dom_result *r) {
 
 /* Per-type retained sizes through the dominator tree's preorder (semi and link are free by now
  * and hold the subtree sizes, the preorder positions and the preorder itself). */
-static bool type_sizes(dom_state *s, ds_dom_result *r) {
+static void type_sizes(dom_state *s, ds_dom_result *r, uint32_t *end) {
   const ds_dom_graph *g = s->g;
   uint32_t *count = s->semi, *pre = s->link, *next = s->link + s->m; /* pre: 1 .. m - 1 */
   for (uint32_t w = 1; w < s->m; w++)
@@ -326,18 +326,13 @@ static bool type_sizes(dom_state *s, ds_dom_result *r) {
   uint32_t *order = next; /* next[] is done with: it becomes the vertex at each position */
   for (uint32_t w = 1; w < s->m; w++)
     order[pre[w]] = w;
-  uint32_t *end = calloc(g->type_count + 1, sizeof *end);
-  if (!end)
-    return false;
-  for (uint32_t k = 1; k < s->m - 1; k++) {
+  for (uint32_t k = 1; k < s->m - 1; k++) { /* end[t]: where the last counted instance's subtree ends */
     uint32_t w = order[k], o = s->vert[w], t = g->type[o];
     if (t < g->type_count && k >= end[t]) { /* not inside an instance of its own type */
       r->type_retained[t] += r->retained[o];
       end[t] = k + count[w];
     }
   }
-  free(end);
-  return true;
 }
 
 /* The working arrays, where the caller wants them (dominators.h: alloc and release). */
@@ -376,8 +371,9 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   s.idom = work_alloc(g, slots * sizeof *s.idom);
   out->retained = g->retained ? g->retained : ds__big_calloc(n + 1, sizeof *out->retained);
   out->type_retained = calloc(g->type_count + 1, sizeof *out->type_retained);
+  uint32_t *type_end = calloc(g->type_count + 1, sizeof *type_end); /* type_sizes' */
   ds_status rc = DS_OK;
-  if (!s.num || !s.vert || !s.link || !s.semi || !s.idom || !out->retained || !out->type_retained) {
+  if (!s.num || !s.vert || !s.link || !s.semi || !s.idom || !out->retained || !out->type_retained || !type_end) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree of %zu objects", n);
     goto out;
   }
@@ -404,22 +400,22 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   s.m += (uint32_t)(n + 2 - s.top);
   out->reachable = s.m - 2;
   retained_sizes(&s, out);
-  double t_types = now_ms();
-  out->step_ms[3] = t_types - t_sizes;
-  if (g->type && !type_sizes(&s, out)) {
-    rc = ds_error_set(err, DS_E_NOMEM, "out of memory for retained sizes per type");
-    goto out;
-  }
   /* num[] becomes the immediate dominator of each object, by object */
   for (size_t o = 0; o < n; o++) {
     uint32_t w = vertex_number(&s, searched, s.num[o]);
     s.num[o] = w && s.idom[w] >= 2 ? s.vert[s.idom[w]] : UINT32_MAX;
   }
   out->idom = s.num;
-  out->step_ms[4] = now_ms() - t_types;
   s.num = NULL;
   out->work_bytes = (n + 1) * sizeof *s.num + 5 * slots * sizeof(uint32_t) + s.stack_cap * sizeof *s.stack + 2 * s.mins_cap * sizeof *s.mins +
                     (n + 1) * sizeof *out->retained;
+  double t_types = now_ms();
+  out->step_ms[3] = t_types - t_sizes;
+  if (g->done)
+    g->done(g->done_ctx, DS_DOM_DONE_OBJECTS); /* from here nothing can fail */
+  if (g->type)
+    type_sizes(&s, out, type_end);
+  out->step_ms[4] = now_ms() - t_types;
 out:
   free(s.num);
   work_free(g, s.vert);
@@ -428,6 +424,7 @@ out:
   work_free(g, s.idom);
   free(s.stack);
   free(s.mins);
+  free(type_end);
   if (rc != DS_OK)
     ds_dom_result_free(out);
   out->ms = now_ms() - t0;

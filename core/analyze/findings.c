@@ -168,7 +168,7 @@ ds_status ds__build_findings(ds__build *b, ds_error *err) {
 ds_status ds__build_suspects(ds__build *b, ds_error *err) {
   double t0 = ds__now_ms();
   ds_status rc;
-  if ((rc = ds__check_leak_suspects(b, err)) != DS_OK)
+  if ((rc = ds__check_leak_suspects(b, err)) != DS_OK || (rc = ds__join_dominators(b, err)) != DS_OK)
     return rc;
   ds_index_setting used[DS_SET_COUNT_];
   for (size_t i = 0; i < DS_SET_COUNT_; i++)

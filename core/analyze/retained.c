@@ -11,6 +11,27 @@
 
 #include "analyzeint.h"
 
+struct ds__dom_search {
+  ds__side_thread side; /* the search, unless under a memory budget */
+  bool ran;
+  ds_dom_graph g;
+  uint64_t *root_bits;
+  ds_status rc;
+  ds_error err;
+  /* `objects` once b->dom's idom and retained sizes are final (the per-type sizes follow), `over`
+   * once the search has returned, whether it got that far or not */
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool objects, over;
+};
+
+static void tell(ds__dom_search *d, bool *flag) {
+  pthread_mutex_lock(&d->lock);
+  *flag = true;
+  pthread_cond_broadcast(&d->cond);
+  pthread_mutex_unlock(&d->lock);
+}
+
 /* The reference arrays are (or become, once written behind) read-only mappings of the index file
  * (graph.c): once the dominator search is done with them, their pages leave the resident set. */
 static void release_section(ds__build *b, unsigned mapped, const void *data, uint64_t size) {
@@ -24,6 +45,8 @@ static void done_with(void *ctx, int which) {
     release_section(b, DS__MAPPED_OUT, b->out_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_OUT, b->out_edge, b->edge_total * 4);
   if (which == DS_DOM_DONE_IN)
     release_section(b, DS__MAPPED_IN, b->in_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_IN, b->in_edge, b->edge_total * 4);
+  if (which == DS_DOM_DONE_OBJECTS)
+    tell(b->dom_search, &b->dom_search->objects);
 }
 
 /* The search's working arrays: in temporary files under a memory budget (spill.c). */
@@ -34,14 +57,6 @@ static void *work_alloc(void *ctx, size_t bytes) {
 
 static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
 
-struct ds__dom_search {
-  ds__side_thread side; /* the search, unless under a memory budget */
-  bool ran;
-  ds_dom_graph g;
-  uint64_t *root_bits;
-  ds_status rc;
-  ds_error err;
-};
 
 /* The search, then its sections, written behind from here (the leak suspects read them after the
  * join meanwhile): their writeback starts before the main thread's findings are done. */
@@ -50,7 +65,9 @@ static void *dom_search(void *p) {
   ds__dom_search *d = b->dom_search;
   size_t n = b->n;
   d->ran = true; /* the result owns g.retained from here */
-  if ((d->rc = ds_dominators(&d->g, &b->dom, &d->err)) != DS_OK ||
+  d->rc = ds_dominators(&d->g, &b->dom, &d->err);
+  tell(d, &d->over);
+  if (d->rc != DS_OK ||
       (d->rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, 0, &d->err)) != DS_OK ||
       (d->rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, 0, &d->err)) != DS_OK)
     return NULL;
@@ -62,7 +79,11 @@ static void *dom_search(void *p) {
 ds_status ds__start_dominators(ds__build *b, ds_error *err) {
   size_t n = b->n;
   ds__dom_search *d = b->dom_search = calloc(1, sizeof *b->dom_search);
-  if (!d || !(d->root_bits = calloc((n + 63) / 64 + 1, sizeof *d->root_bits)))
+  if (!d)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory marking roots");
+  pthread_mutex_init(&d->lock, NULL);
+  pthread_cond_init(&d->cond, NULL);
+  if (!(d->root_bits = calloc((n + 63) / 64 + 1, sizeof *d->root_bits)))
     return ds_error_set(err, DS_E_NOMEM, "out of memory marking roots");
   for (size_t r = 0; r < b->roots->root_count; r++) {
     uint32_t o = b->iroots[r].object;
@@ -89,35 +110,59 @@ void ds__dom_search_free(ds__build *b) {
     if (!d->ran)
       free(d->g.retained); /* else the result's */
     free(d->root_bits);
+    pthread_mutex_destroy(&d->lock);
+    pthread_cond_destroy(&d->cond);
   }
   free(d);
   b->dom_search = NULL;
 }
 
+/* Phase "dominators": waits until the search's results by object are final (its per-type sizes
+ * may still be running: the leak suspects' passes over the tree go on beside them, and
+ * ds__join_dominators waits for the rest). */
 ds_status ds__build_dominators(ds__build *b, ds_error *err) {
   size_t n = b->n;
   ds__dom_search *d = b->dom_search;
   if (!d)
     return ds_error_set(err, DS_E_ARG, "the dominator search was not started");
-  if (d->side.started) {
-    /* this thread faults in the retained sizes' pages while it waits: the search need not fault
-     * and zero them at its end */
-    ds__fault_in(d->g.retained, (n + 1) * sizeof *d->g.retained);
-    ds__side_join(&d->side);
-  } else {
+  if (!d->side.started) {
     dom_search(b);
+    return ds__join_dominators(b, err);
   }
-  free(d->root_bits);
-  d->root_bits = NULL;
+  /* this thread faults in the retained sizes' pages while it waits: the search need not fault
+   * and zero them at its end */
+  ds__fault_in(d->g.retained, (n + 1) * sizeof *d->g.retained);
+  pthread_mutex_lock(&d->lock);
+  while (!d->objects && !d->over)
+    pthread_cond_wait(&d->cond, &d->lock);
+  bool objects = d->objects;
+  pthread_mutex_unlock(&d->lock);
+  if (!objects)
+    return ds__join_dominators(b, err); /* failed: its reason */
+  b->report.reachable_objects = b->dom.reachable;
+  b->report.reachable_bytes = b->dom.reachable_bytes;
+  return DS_OK;
+}
+
+ds_status ds__join_dominators(ds__build *b, ds_error *err) {
+  size_t n = b->n;
+  ds__dom_search *d = b->dom_search;
+  if (!d)
+    return ds_error_set(err, DS_E_ARG, "the dominator search was not started");
+  ds__side_join(&d->side);
+  if (d->root_bits) {
+    free(d->root_bits);
+    d->root_bits = NULL;
+    b->stats->dominators_ms = b->dom.ms;
+    b->stats->dominators_bytes = b->dom.work_bytes + ((n + 63) / 64 + 1) * sizeof(uint64_t);
+    b->report.reachable_objects = b->dom.reachable;
+    b->report.reachable_bytes = b->dom.reachable_bytes;
+    b->report.dominators_ms = b->dom.ms;
+    b->report.dominators_work_bytes = b->stats->dominators_bytes;
+  }
   if (d->rc != DS_OK) {
     *err = d->err;
     return d->rc;
   }
-  b->stats->dominators_ms = b->dom.ms;
-  b->stats->dominators_bytes = b->dom.work_bytes + ((n + 63) / 64 + 1) * sizeof *d->root_bits;
-  b->report.reachable_objects = b->dom.reachable;
-  b->report.reachable_bytes = b->dom.reachable_bytes;
-  b->report.dominators_ms = b->dom.ms;
-  b->report.dominators_work_bytes = b->stats->dominators_bytes;
   return DS_OK;
 }

@@ -320,7 +320,7 @@ static void side_join(side_pass *s) {
 ds_status ds__check_leak_suspects(ds__build *b, ds_error *err) {
   uint64_t whole = b->dom.reachable_bytes;
   if (!b->dom.idom || !whole)
-    return DS_OK;
+    return ds__join_dominators(b, err);
   double by_share = ds__setting(b, DS_SET_LEAK_SUSPECT_PERCENT) / 100.0 * (double)whole;
   uint64_t min = (uint64_t)by_share, floor = (uint64_t)ds__setting(b, DS_SET_LEAK_SUSPECT_MIN_BYTES);
   if (min < floor)
@@ -349,6 +349,8 @@ ds_status ds__check_leak_suspects(ds__build *b, ds_error *err) {
   owner = side.owner;
   if (rc == DS_OK && !owner)
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory finding leak suspects");
+  if (rc == DS_OK) /* the per-type sizes may have been running until now, beside the passes above */
+    rc = ds__join_dominators(b, err);
   if (rc == DS_OK)
     rc = type_suspects(b, owner, min, whole, err);
 out:

@@ -35,7 +35,10 @@ typedef struct ds_dom_graph {
   const uint32_t *type;      /* may be NULL: no per-type sizes */
   size_t type_count;
   /* may be NULL: told when the outgoing (DS_DOM_DONE_OUT) and the incoming (DS_DOM_DONE_IN)
-   * references will not be read again, so their memory can be given back */
+   * references will not be read again, so their memory can be given back, and when the result's
+   * idom, retained, reachable and reachable_bytes are final (DS_DOM_DONE_OBJECTS: from then on the
+   * search cannot fail, and only the per-type sizes are still to come, so another thread can read
+   * those four meanwhile) */
   void (*done)(void *ctx, int which);
   void *done_ctx;
   /* may be NULL (calloc and free): where the working arrays (5 x 4 bytes per object) live; both
@@ -51,6 +54,7 @@ typedef struct ds_dom_graph {
 #define DS_DOM_STEPS 5
 #define DS_DOM_DONE_OUT 1
 #define DS_DOM_DONE_IN 2
+#define DS_DOM_DONE_OBJECTS 3
 
 typedef struct ds_dom_result {
   uint32_t *idom;            /* n: the immediate dominator's index; UINT32_MAX for objects only the
@@ -62,7 +66,7 @@ typedef struct ds_dom_result {
   size_t work_bytes;         /* the most working memory the computation held at once */
   double ms;
   /* ms of each step: leaves and depth-first numbering, semidominators, immediate dominators,
-   * retained sizes, per-type sizes (with the immediate dominators by object) */
+   * retained sizes (with the immediate dominators by object), per-type sizes */
   double step_ms[DS_DOM_STEPS];
 } ds_dom_result;
 
