@@ -105,12 +105,50 @@ static void random_graph(graph *x, size_t n) {
                         .type_count = 4};
 }
 
+/* What the search tells its caller (dominators.h: done): each step once, in order, and at
+ * DS_DOM_DONE_OBJECTS results by object that are already the final ones. */
+typedef struct told {
+  const ds_dom_result *r;
+  int order[4], count;
+  uint32_t idom[64];
+  uint64_t retained[64], reachable, reachable_bytes;
+  bool had_idom;
+} told;
+
+static void on_done(void *ctx, int which) {
+  told *t = ctx;
+  if (t->count < 4)
+    t->order[t->count] = which;
+  t->count++;
+  if (which != DS_DOM_DONE_OBJECTS)
+    return;
+  size_t n = sizeof t->idom / sizeof *t->idom;
+  t->had_idom = t->r->idom != NULL;
+  for (size_t v = 0; v < n && t->had_idom; v++)
+    t->idom[v] = t->r->idom[v], t->retained[v] = t->r->retained[v];
+  t->reachable = t->r->reachable, t->reachable_bytes = t->r->reachable_bytes;
+}
+
+static void check_told(const told *t, const ds_dom_result *r, size_t n) {
+  CU_ASSERT_EQUAL(t->count, 3);
+  CU_ASSERT(t->order[0] == DS_DOM_DONE_OUT && t->order[1] == DS_DOM_DONE_IN && t->order[2] == DS_DOM_DONE_OBJECTS);
+  CU_ASSERT_FATAL(t->had_idom);
+  CU_ASSERT(memcmp(t->idom, r->idom, n * sizeof *r->idom) == 0);
+  CU_ASSERT(memcmp(t->retained, r->retained, n * sizeof *r->retained) == 0);
+  CU_ASSERT_EQUAL(t->reachable, r->reachable);
+  CU_ASSERT_EQUAL(t->reachable_bytes, r->reachable_bytes);
+}
+
 static void check_graph(const graph *x) {
-  const ds_dom_graph *g = &x->g;
+  ds_dom_graph with_done = x->g;
+  const ds_dom_graph *g = &with_done;
   size_t n = g->n;
   ds_dom_result r;
   ds_error err = {0};
+  told said = {.r = &r};
+  with_done.done = on_done, with_done.done_ctx = &said;
   CU_ASSERT_EQUAL_FATAL(ds_dominators(g, &r, &err), DS_OK);
+  check_told(&said, &r, n);
   uint8_t base[64], seen[64], dominated[64][64];
   uint32_t stack[512];
   reach(g, SIZE_MAX, base, stack);
