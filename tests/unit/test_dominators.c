@@ -109,6 +109,7 @@ static void random_graph(graph *x, size_t n) {
  * DS_DOM_DONE_OBJECTS results by object that are already the final ones. */
 typedef struct told {
   const ds_dom_result *r;
+  size_t n;                  /* objects: at most 64 */
   int order[4], count;
   uint32_t idom[64];
   uint64_t retained[64], reachable, reachable_bytes;
@@ -122,9 +123,8 @@ static void on_done(void *ctx, int which) {
   t->count++;
   if (which != DS_DOM_DONE_OBJECTS)
     return;
-  size_t n = sizeof t->idom / sizeof *t->idom;
   t->had_idom = t->r->idom != NULL;
-  for (size_t v = 0; v < n && t->had_idom; v++)
+  for (size_t v = 0; v < t->n && t->had_idom; v++)
     t->idom[v] = t->r->idom[v], t->retained[v] = t->r->retained[v];
   t->reachable = t->r->reachable, t->reachable_bytes = t->r->reachable_bytes;
 }
@@ -145,7 +145,7 @@ static void check_graph(const graph *x) {
   size_t n = g->n;
   ds_dom_result r;
   ds_error err = {0};
-  told said = {.r = &r};
+  told said = {.r = &r, .n = n};
   with_done.done = on_done, with_done.done_ctx = &said;
   CU_ASSERT_EQUAL_FATAL(ds_dominators(g, &r, &err), DS_OK);
   check_told(&said, &r, n);
