@@ -250,6 +250,10 @@ static ds_status type_suspects(ds__build *b, const uint8_t *owner, uint64_t min,
     if (b->dom.retained[o] > largest[t])
       largest[t] = b->dom.retained[o];
   }
+  /* the pass above needs only the sizes by object; the per-type sizes below may have been running
+   * until now, beside it and the passes before it */
+  if ((rc = ds__join_dominators(b, err)) != DS_OK)
+    goto out;
   ranked top[MAX_SUSPECTS + 1];
   size_t count = 0;
   for (size_t t = 0; t < b->type_total; t++) {
@@ -349,10 +353,8 @@ ds_status ds__check_leak_suspects(ds__build *b, ds_error *err) {
   owner = side.owner;
   if (rc == DS_OK && !owner)
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory finding leak suspects");
-  if (rc == DS_OK) /* the per-type sizes may have been running until now, beside the passes above */
-    rc = ds__join_dominators(b, err);
   if (rc == DS_OK)
-    rc = type_suspects(b, owner, min, whole, err);
+    rc = type_suspects(b, owner, min, whole, err); /* joins the search's last step */
 out:
   free(container);
   free(best);
