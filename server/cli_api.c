@@ -178,9 +178,10 @@ static ds_status open_search_index(const ds_cli_args *o, const ds_api_resource *
   unlink(search_path);
   if (rc == DS_OK && !o->json)
     fprintf(stderr,
-            "dumpscope: no index yet: answered by a root search over %llu objects and %llu references in %.0f ms; "
+            "dumpscope: no index yet: answered by a root search in %.0f ms (%llu objects walked, %llu of their "
+            "references read before the object was reached); "
             "`dumpscope index %s` builds the index that answers every question in milliseconds\n",
-            (unsigned long long)stats.objects, (unsigned long long)stats.edges, stats.total_ms, o->dump);
+            stats.total_ms, (unsigned long long)stats.objects, (unsigned long long)stats.edges, o->dump);
   if (rc == DS_OK && getenv("DUMPSCOPE_BUILD_PHASES"))
     ds_build_stats_print(&stats, stderr);
   return rc;
