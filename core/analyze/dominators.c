@@ -47,6 +47,13 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The ms since *since, which becomes now. */
+static double lap(double *since) {
+  double now = now_ms(), ms = now - *since;
+  *since = now;
+  return ms;
+}
+
 static bool is_root(const ds_dom_graph *g, size_t o) { return g->root_bits[o >> 6] >> (o & 63) & 1; }
 
 /* The two words of link[] for vertex v. */
@@ -380,7 +387,8 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   PARENT(&s, 1) = 0, s.semi[1] = LEAST(&s, 1) = s.idom[1] = 1;
   mark_leaves(&s);
   number_vertices(&s);
-  out->step_ms[0] = now_ms() - t0;
+  double t = t0; /* the last step's end */
+  out->step_ms[0] = lap(&t);
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_OUT);
   for (uint32_t w = 2; w < s.m; w++)
@@ -391,10 +399,9 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   }
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_IN);
-  out->step_ms[1] = now_ms() - t0 - out->step_ms[0];
+  out->step_ms[1] = lap(&t);
   immediate_dominators(&s);
-  double t_sizes = now_ms();
-  out->step_ms[2] = t_sizes - t0 - out->step_ms[0] - out->step_ms[1];
+  out->step_ms[2] = lap(&t);
   uint32_t searched = s.m;
   gather_leaves(&s);
   s.m += (uint32_t)(n + 2 - s.top);
@@ -409,13 +416,12 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   s.num = NULL;
   out->work_bytes = (n + 1) * sizeof *s.num + 5 * slots * sizeof(uint32_t) + s.stack_cap * sizeof *s.stack + 2 * s.mins_cap * sizeof *s.mins +
                     (n + 1) * sizeof *out->retained;
-  double t_types = now_ms();
-  out->step_ms[3] = t_types - t_sizes;
+  out->step_ms[3] = lap(&t);
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_OBJECTS); /* from here nothing can fail */
   if (g->type)
     type_sizes(&s, out, type_end);
-  out->step_ms[4] = now_ms() - t_types;
+  out->step_ms[4] = lap(&t);
 out:
   free(s.num);
   work_free(g, s.vert);

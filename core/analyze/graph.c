@@ -501,7 +501,6 @@ static void *reverse_fill(void *p) {
   return NULL;
 }
 
-
 /* Under a memory budget: the offsets in a temporary file, the references by sorted runs
  * (spill.c), both mapped back from the index afterwards. */
 static ds_status reverse_spilled(ds__build *b, ds_error *err) {

@@ -57,7 +57,6 @@ static void *work_alloc(void *ctx, size_t bytes) {
 
 static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
 
-
 /* The search, then its sections, written behind from here (the leak suspects read them after the
  * join meanwhile): their writeback starts before the main thread's findings are done. */
 static void *dom_search(void *p) {
@@ -137,11 +136,7 @@ ds_status ds__build_dominators(ds__build *b, ds_error *err) {
     pthread_cond_wait(&d->cond, &d->lock);
   bool objects = d->objects;
   pthread_mutex_unlock(&d->lock);
-  if (!objects)
-    return ds__join_dominators(b, err); /* failed: its reason */
-  b->report.reachable_objects = b->dom.reachable;
-  b->report.reachable_bytes = b->dom.reachable_bytes;
-  return DS_OK;
+  return objects ? DS_OK : ds__join_dominators(b, err); /* failed: its reason */
 }
 
 ds_status ds__join_dominators(ds__build *b, ds_error *err) {

@@ -324,7 +324,7 @@ static void side_join(side_pass *s) {
 ds_status ds__check_leak_suspects(ds__build *b, ds_error *err) {
   uint64_t whole = b->dom.reachable_bytes;
   if (!b->dom.idom || !whole)
-    return ds__join_dominators(b, err);
+    return DS_OK; /* the caller joins the search */
   double by_share = ds__setting(b, DS_SET_LEAK_SUSPECT_PERCENT) / 100.0 * (double)whole;
   uint64_t min = (uint64_t)by_share, floor = (uint64_t)ds__setting(b, DS_SET_LEAK_SUSPECT_MIN_BYTES);
   if (min < floor)
