@@ -27,6 +27,10 @@ typedef struct ds__string_scan ds__string_scan;
 typedef struct ds__dom_search ds__dom_search;
 
 #define DS__BUILD_THREADS 2
+/* The references phase's parts of the object array, which the threads take in turn: parts of
+ * equal object counts differ in work (a region of arrays of references against one of strings),
+ * and halves left one thread idle for a quarter of the phase on big. */
+#define DS__EDGE_PARTS 32
 #define DS__SPILL_MAX 32         /* arrays in temporary files at once (more stay in memory) */
 #define DS__INTERNED_MAX 64      /* distinct names ds__intern remembers (more are added again) */
 
@@ -231,7 +235,9 @@ typedef struct ds__build {
 
   /* references (phases 3 and 4) */
   ds__addr_lookup lookup;
-  ds__edge_job jobs[DS__BUILD_THREADS];
+  ds__edge_job jobs[DS__EDGE_PARTS];
+  size_t job_count;          /* parts in use */
+  size_t next_job;           /* the next part a thread takes (atomic) */
   DS__VEC(ds__extra_edge) extras;
   uint64_t edge_total;
   uint32_t *out_off, *out_edge, *in_off, *in_edge;

@@ -380,7 +380,7 @@ void ds__build_free(ds__build *b) {
   ds__typeinfo_free(b);
   ds_index_writer_free(b->w);
   ds_walk_stats_free(&b->walk);
-  for (int j = 0; j < DS__BUILD_THREADS; j++) {
+  for (int j = 0; j < DS__EDGE_PARTS; j++) {
     ds__spill_free(b, b->jobs[j].targets.items);
     free(b->jobs[j].raw.items);
     free(b->jobs[j].counts);

@@ -3,8 +3,8 @@
  * from its type's GC descriptor (plus dependent-handle and loader-allocator edges) and stored as
  * compressed sparse rows; then the graph is inverted for the incoming references.
  *
- * The expensive part, reading every object's references, runs on DS__BUILD_THREADS threads over
- * parts of the object array. Everything that needs the DAC happened once per type, before this,
+ * The expensive part, reading every object's references, runs on DS__BUILD_THREADS threads, which
+ * take parts of the object array in turn (DS__EDGE_PARTS). Everything that needs the DAC happened once per type, before this,
  * in the types phase (build.c).
  */
 #include <pthread.h>
@@ -298,8 +298,7 @@ void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_
     job->status = rc;
 }
 
-static void *edge_worker(void *p) {
-  ds__edge_job *job = p;
+static void edge_part(ds__edge_job *job) {
   enum { BATCH = 256 };
   for (size_t i0 = job->lo; i0 < job->hi && job->status == DS_OK; i0 += BATCH) {
     size_t i1 = i0 + BATCH < job->hi ? i0 + BATCH : job->hi;
@@ -311,6 +310,13 @@ static void *edge_worker(void *p) {
     ds__release_behind(b, &job->released, i1 < job->hi ? b->addr.items[i1] : b->addr.items[i1 - 1] + b->size.items[i1 - 1],
                        i1 >= job->hi);
   }
+}
+
+/* One thread: takes the next part until none is left. */
+static void *edge_worker(void *p) {
+  ds__build *b = *(ds__build **)p;
+  for (size_t j; (j = __atomic_fetch_add(&b->next_job, 1, __ATOMIC_RELAXED)) < b->job_count;)
+    edge_part(&b->jobs[j]);
   return NULL;
 }
 
@@ -319,14 +325,16 @@ static int compare_extra(const void *a, const void *b) {
   return x->from < y->from ? -1 : x->from > y->from;
 }
 
-/* Runs the edge workers: job 0 on this thread, the others on their own (or here, in turn, when a
- * thread cannot be started). */
+/* Runs the edge workers: one on this thread, the others on their own (or here, in turn, when a
+ * thread cannot be started). Under a memory budget there is a part per thread, each with a
+ * temporary file for its targets. */
 static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
-  size_t n = b->n;
-  for (int j = 0; j < DS__BUILD_THREADS; j++) {
+  size_t n = b->n, parts = b->job_count = b->budget ? DS__BUILD_THREADS : DS__EDGE_PARTS;
+  b->next_job = 0;
+  for (size_t j = 0; j < parts; j++) {
     b->jobs[j].b = b;
-    b->jobs[j].lo = n * (size_t)j / DS__BUILD_THREADS;
-    b->jobs[j].hi = n * (size_t)(j + 1) / DS__BUILD_THREADS;
+    b->jobs[j].lo = n * j / parts;
+    b->jobs[j].hi = n * (j + 1) / parts;
     b->jobs[j].counts = calloc(b->jobs[j].hi - b->jobs[j].lo + 1, sizeof *b->jobs[j].counts);
     if (!b->jobs[j].counts)
       return ds_error_set(err, DS_E_NOMEM, "out of memory for reference counts");
@@ -342,8 +350,11 @@ static ds_status run_edge_jobs(ds__build *b, ds_error *err) {
       b->jobs[j].bounded = b->jobs[j].targets.items != NULL;
     }
   }
-  run_on_threads(edge_worker, b->jobs, sizeof *b->jobs, DS__BUILD_THREADS);
-  for (int j = 0; j < DS__BUILD_THREADS; j++)
+  ds__build *workers[DS__BUILD_THREADS];
+  for (int t = 0; t < DS__BUILD_THREADS; t++)
+    workers[t] = b;
+  run_on_threads(edge_worker, workers, sizeof *workers, DS__BUILD_THREADS);
+  for (size_t j = 0; j < parts; j++)
     if (b->jobs[j].status != DS_OK)
       return ds__vec_error(err, b->jobs[j].status, "references", DS_MAX_REFERENCES, "DS_MAX_REFERENCES");
   return DS_OK;
@@ -377,8 +388,7 @@ typedef struct merge_part {
   size_t x;                  /* its first extra edge */
 } merge_part;
 
-static void *merge_job(void *p) {
-  const merge_part *part = p;
+static void merge_job(const merge_part *part) {
   ds__build *b = part->b;
   const ds__edge_job *job = part->job;
   uint32_t pos = part->pos;
@@ -393,15 +403,27 @@ static void *merge_job(void *p) {
     while (x < b->extras.count && b->extras.items[x].from == i)
       b->out_edge[pos++] = b->extras.items[x++].to;
   }
+}
+
+/* A run of consecutive parts, merged by one thread. */
+typedef struct merge_run {
+  const merge_part *parts;
+  size_t first, end;
+} merge_run;
+
+static void *merge_parts(void *p) {
+  const merge_run *run = p;
+  for (size_t j = run->first; j < run->end; j++)
+    merge_job(&run->parts[j]);
   return NULL;
 }
 
 /* Joins the jobs' targets and the extra edges into one CSR (out_off, out_edge), each object's
  * descriptor references first, then its extra edges; frees the jobs' buffers. */
 static ds_status merge_edges(ds__build *b, ds_error *err) {
-  size_t n = b->n;
+  size_t n = b->n, parts = b->job_count;
   uint64_t edge_total = b->extras.count;
-  for (int j = 0; j < DS__BUILD_THREADS; j++)
+  for (size_t j = 0; j < parts; j++)
     edge_total += b->jobs[j].targets.count;
   if (edge_total > DS_MAX_REFERENCES)
     return ds_error_set(err, DS_E_LIMIT, "more than %llu references (DS_MAX_REFERENCES)",
@@ -412,20 +434,30 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
   if (!(b->out_off = ds__array_alloc(b, (n + 1) * sizeof *b->out_off, err)) ||
       !(b->out_edge = ds__array_alloc(b, (edge_total ? edge_total : 1) * sizeof *b->out_edge, err)))
     return err->code;
-  /* each job's part on a thread of its own: its objects' references start after the earlier
-   * jobs' and the extra edges from before its first object */
-  merge_part parts[DS__BUILD_THREADS];
+  /* each part's references start after the earlier parts' and the extra edges from before its
+   * first object; the threads take halves of the references, in runs of whole parts */
+  merge_part part[DS__EDGE_PARTS];
   uint32_t pos = 0;
   size_t x = 0;
-  for (int j = 0; j < DS__BUILD_THREADS; j++) {
+  for (size_t j = 0; j < parts; j++) {
     while (x < b->extras.count && b->extras.items[x].from < b->jobs[j].lo)
       x++, pos++;
-    parts[j] = (merge_part){b, &b->jobs[j], pos, x};
+    part[j] = (merge_part){b, &b->jobs[j], pos, x};
     pos += (uint32_t)b->jobs[j].targets.count;
   }
-  run_on_threads(merge_job, parts, sizeof *parts, DS__BUILD_THREADS);
+  merge_run runs[DS__BUILD_THREADS];
+  size_t first = 0;
+  for (int t = 0; t < DS__BUILD_THREADS; t++) {
+    size_t end = first;
+    uint64_t upto = edge_total / DS__BUILD_THREADS * (uint64_t)(t + 1);
+    while (end < parts && (t == DS__BUILD_THREADS - 1 || part[end].pos < upto))
+      end++;
+    runs[t] = (merge_run){part, first, end};
+    first = end;
+  }
+  run_on_threads(merge_parts, runs, sizeof *runs, DS__BUILD_THREADS);
   b->out_off[n] = (uint32_t)edge_total;
-  for (int j = 0; j < DS__BUILD_THREADS; j++) {
+  for (size_t j = 0; j < parts; j++) {
     ds__spill_free(b, b->jobs[j].targets.items);
     free(b->jobs[j].raw.items);
     free(b->jobs[j].counts);
