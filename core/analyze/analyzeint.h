@@ -293,6 +293,18 @@ typedef struct ds__build {
   ds_index_info info;
 } ds__build;
 
+/* Object i's size. The 64-bit sizes (b->size) serve the phases up to the root index; the reverse
+ * phase frees them (without a memory budget) and from then on the sizes come from the object-size
+ * section's 32 bits, read from the index file's pages, with the big-size table for 4 GiB and
+ * more: 130 MB less memory on big while the dominator search holds its arrays. */
+uint64_t ds__big_object_size(const ds__build *b, size_t i);
+static inline uint64_t ds__object_size(const ds__build *b, size_t i) {
+  if (b->size.items)
+    return b->size.items[i];
+  uint32_t s = b->obj_size[i];
+  return s != UINT32_MAX ? s : ds__big_object_size(b, i);
+}
+
 /* A pass over the objects in address order gives back the dump pages it has left behind (as the
  * walk does): between *released and upto, once that is more than a few MB, or always when final.
  * Without it, each full pass would leave the whole heap's mapping resident. */
@@ -474,6 +486,16 @@ ds_status ds__build_memory_map(ds__build *b, ds_error *err);
  * waits for it and writes the sections. ds__dom_search_free waits without writing and frees the
  * search's state (the build's end, on any path). */
 ds_status ds__start_dominators(ds__build *b, ds_error *err);
+/* Without a memory budget the reverse phase starts the search itself, once the in-degrees are
+ * counted (degree_off as dominators.h says), and returns when the search has read them; the
+ * search numbers the vertices meanwhile and waits for ds__dominators_incoming_ready, which the
+ * phase calls once the incoming references are filled in. ds__start_dominators is then a no-op. */
+ds_status ds__start_dominators_early(ds__build *b, const uint32_t *degree_off, ds_error *err);
+void ds__dominators_incoming_ready(ds__build *b);
+/* Liveness from the search on its thread: waits until it has marked every object it reaches in
+ * b->live, and says true; false when it runs in a phase of its own or failed before that (b->live
+ * is then zeroed, or NULL). */
+bool ds__live_from_dominators(ds__build *b);
 ds_status ds__build_dominators(ds__build *b, ds_error *err);
 /* Waits for the whole search (per-type sizes included; after ds__build_dominators, which returns
  * once the sizes by object are final) and records its time and memory; again, it does nothing. */

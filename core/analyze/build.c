@@ -344,8 +344,8 @@ static const build_phase build_phases[] = {
     {"type details", ds__build_type_details},
     {"object sections", ds__finish_object_sections},
     {"references", ds__build_references},
+    {"root index", build_roots}, /* before the reverse phase, which starts the dominator search */
     {"reverse", ds__build_reverse},
-    {"root index", build_roots},
     {"dominators started", ds__start_dominators},
     {"locks", ds__build_locks},
     {"memory map", ds__build_memory_map},

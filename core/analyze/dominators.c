@@ -72,8 +72,9 @@ static bool is_root(const ds_dom_graph *g, size_t o) { return g->root_bits[o >> 
 
 static void mark_leaves(dom_state *s) {
   const ds_dom_graph *g = s->g;
+  const uint32_t *degree = g->degree_off ? g->degree_off : g->in_off;
   for (size_t o = 0; o < g->n; o++)
-    if (g->out_off[o] == g->out_off[o + 1] && g->in_off[o + 1] - g->in_off[o] == 1 && !is_root(g, o))
+    if (g->out_off[o] == g->out_off[o + 1] && degree[o + 1] - degree[o] == 1 && !is_root(g, o))
       s->num[o] = LEAF;
 }
 
@@ -115,6 +116,18 @@ static void number_vertices(dom_state *s) {
   }
   s->m = next;
   s->top = top;
+}
+
+/* The objects the search reached: every numbered one, and every leaf it met (unmet leaves keep
+ * LEAF). */
+static void mark_reached(const dom_state *s) {
+  size_t n = s->g->n;
+  for (size_t o0 = 0; o0 < n; o0 += 64) {
+    uint64_t word = 0;
+    for (size_t o = o0; o < o0 + 64 && o < n; o++)
+      word |= (uint64_t)(s->num[o] - 1u < LEAF - 1u) << (o - o0); /* neither 0 nor LEAF */
+    s->g->reached[o0 >> 6] = word;
+  }
 }
 
 /* The leaves' slots move down to follow the numbered vertices (m .. m + leaves - 1); num[] keeps
@@ -296,7 +309,8 @@ static void retained_sizes(dom_state *s, ds_dom_result *r) {
   const ds_dom_graph *g = s->g;
   uint32_t *acc = s->link; /* 64-bit sizes, through memcpy */
   for (uint32_t w = 2; w < s->m; w++) {
-    uint64_t own = g->size[s->vert[w]];
+    uint32_t o = s->vert[w];
+    uint64_t own = g->size ? g->size[o] : g->size32[o] != UINT32_MAX ? g->size32[o] : g->big_size(g->done_ctx, o);
     memcpy(acc + 2 * (size_t)w, &own, 8);
     r->reachable_bytes += own;
   }
@@ -386,13 +400,19 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   }
   PARENT(&s, 1) = 0, s.semi[1] = LEAST(&s, 1) = s.idom[1] = 1;
   mark_leaves(&s);
+  if (g->done)
+    g->done(g->done_ctx, DS_DOM_DONE_DEGREES);
   number_vertices(&s);
+  if (g->reached)
+    mark_reached(&s);
   double t = t0; /* the last step's end */
   out->step_ms[0] = lap(&t);
   if (g->done)
     g->done(g->done_ctx, DS_DOM_DONE_OUT);
   for (uint32_t w = 2; w < s.m; w++)
     s.idom[w] = PARENT(&s, w), LEAST(&s, w) = w;
+  if (g->wait_in)
+    g->wait_in(g->done_ctx);
   if (!semidominators(&s)) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory for the dominator tree's search paths");
     goto out;

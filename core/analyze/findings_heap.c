@@ -95,7 +95,7 @@ static ds_status check_ready(ds__build *b, type_tally *ready, ds_error *err) {
       continue;
     total++;
     ready->count[b->type.items[o]]++;
-    ready->bytes[b->type.items[o]] += b->size.items[o];
+    ready->bytes[b->type.items[o]] += ds__object_size(b, o);
   }
   b->report.ready_for_finalization = total;
   uint64_t threshold = (uint64_t)ds__setting(b, DS_SET_FINALIZER_READY);
@@ -165,7 +165,7 @@ static ds_status check_undisposed(ds__build *b, type_tally *undisposed, ds_error
       continue;
     total++;
     undisposed->count[b->type.items[o]]++;
-    undisposed->bytes[b->type.items[o]] += b->size.items[o];
+    undisposed->bytes[b->type.items[o]] += ds__object_size(b, o);
   }
   free(known);
   b->report.finalizable = b->finalizable_count;
@@ -370,7 +370,7 @@ static ds_status fragmentation_in(ds__build *b, int gen, const uint64_t *pinned,
     bool is_pinned = gen == DS_GEN_POH || (pinned[next >> 6] >> (next & 63) & 1);
     if (!is_pinned)
       continue;
-    uint64_t gap = ds_layout_aligned(b->layout, b->size.items[f]);
+    uint64_t gap = ds_layout_aligned(b->layout, ds__object_size(b, f));
     holders++;
     held += gap;
     /* keep the holders of the largest gaps, largest first */
@@ -436,7 +436,7 @@ ds_status ds__check_pinned_handles(ds__build *b, ds_error *err) {
     count++;
     if (root->object < b->n) {
       types.count[b->type.items[root->object]]++;
-      types.bytes[b->type.items[root->object]] += b->size.items[root->object];
+      types.bytes[b->type.items[root->object]] += ds__object_size(b, root->object);
     }
   }
   b->report.pinned_handles = count;
@@ -592,7 +592,7 @@ static ds_status thread_exceptions(ds__build *b, ds_error *err) {
     uint32_t label_offset = ds_strpool_add(&b->pool, label);
     ds_status rc = ds__push_evidence(b, DS_EVIDENCE_THREAD, (uint32_t)t, label_offset, 1, 0, err);
     if (rc == DS_OK && o < b->n)
-      rc = ds__push_evidence(b, DS_EVIDENCE_OBJECT, o, label_offset, 1, b->size.items[o], err);
+      rc = ds__push_evidence(b, DS_EVIDENCE_OBJECT, o, label_offset, 1, ds__object_size(b, o), err);
     if (rc != DS_OK)
       return rc;
     if (!count++) {

@@ -156,12 +156,18 @@ static uint32_t value_label(ds__build *b, uint32_t o) {
 static ds_status collect_strings(ds__build *b, string_hash *hashes, size_t *hash_count, dup_group *large,
                                  size_t *large_count) {
   uint64_t large_min = (uint64_t)ds__setting(b, DS_SET_LARGE_STRING_BYTES), released = 0;
+  /* the addresses are the index file's pages by now: those behind the scan leave the resident
+   * set as it goes (the few later reads fault them back), as the dump's do */
+  enum { ADDR_STEP = 1 << 22 /* objects: 32 MiB of addresses */ };
+  bool addr_in_file = (b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items);
   for (size_t i = 0; i < b->n; i++) {
+    if (addr_in_file && i && !(i % ADDR_STEP))
+      ds_index_writer_release(b->addr.items + (i - ADDR_STEP), (uint64_t)ADDR_STEP * 8);
     uint32_t t = b->type.items[i];
     if (!(b->types[t].flags & DS_TYPE_STRING))
       continue;
     ds__release_behind(b, &released, b->addr.items[i], false);
-    uint64_t size = b->size.items[i];
+    uint64_t size = ds__object_size(b, i);
     b->report.string_count++;
     b->report.string_bytes += size;
     if (size >= large_min) {
@@ -179,7 +185,7 @@ static ds_status collect_strings(ds__build *b, string_hash *hashes, size_t *hash
     free(copy);
   }
   if (b->n)
-    ds__release_behind(b, &released, b->addr.items[b->n - 1] + b->size.items[b->n - 1], true);
+    ds__release_behind(b, &released, b->addr.items[b->n - 1] + ds__object_size(b, b->n - 1), true);
   return DS_OK;
 }
 
@@ -195,7 +201,7 @@ static void group_duplicates(ds__build *b, string_hash *hashes, size_t hash_coun
     for (size_t k = run + 1; k < end; k++)
       count += same_value(b, &hashes[run], &hashes[k]);
     if (count > 1) {
-      uint64_t size = b->size.items[hashes[run].object];
+      uint64_t size = ds__object_size(b, hashes[run].object);
       b->report.duplicate_groups++;
       b->report.duplicate_strings += count;
       b->report.duplicate_wasted += (count - 1) * size;
@@ -288,7 +294,8 @@ static void *scan_strings(void *p) {
   }
   free(hashes);
   free(spare);
-  /* read through once: the few later reads fault pages back in */
+  /* read through once: the few later reads fault pages back in (collect_strings released all
+   * but the last step's already) */
   if ((b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items))
     ds_index_writer_release(b->addr.items, b->n * 8);
   return NULL;

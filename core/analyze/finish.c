@@ -17,7 +17,14 @@
 ds_status ds__build_liveness(ds__build *b, ds_error *err) {
   double t_live = ds__now_ms();
   size_t n = b->n;
-  b->live = ds__big_calloc((n + 63) / 64 + 1, sizeof *b->live);
+  if (ds__live_from_dominators(b)) {
+    /* the dominator search reached every live object from the same roots over the same edges
+     * and marked it: nothing to search here */
+    b->stats->live_ms = ds__now_ms() - t_live;
+    return DS_OK;
+  }
+  if (!b->live) /* else zeroed by ds__start_dominators, and untouched */
+    b->live = ds__big_calloc((n + 63) / 64 + 1, sizeof *b->live);
   if (!b->live)
     return ds_error_set(err, DS_E_NOMEM, "out of memory marking live objects");
   if (!(b->stack = ds__spill_alloc(b, (n + 1) * sizeof *b->stack, err)))
@@ -84,12 +91,12 @@ static ds_status histogram_segment(ds__build *b, size_t si, ds_error *err) {
     uint64_t *acc = &b->hist_acc[((size_t)s->gen * b->type_total + t) * 4];
     bool is_live = b->live[i >> 6] >> (i & 63) & 1;
     acc[0]++;
-    acc[1] += b->size.items[i];
+    acc[1] += ds__object_size(b, i);
     if (is_live) {
       acc[2]++;
-      acc[3] += b->size.items[i];
+      acc[3] += ds__object_size(b, i);
       b->info.live_objects++;
-      b->info.live_bytes += b->size.items[i];
+      b->info.live_bytes += ds__object_size(b, i);
     }
   }
   return DS_OK;

@@ -566,6 +566,9 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     b->stats->reverse_ms = ds__now_ms() - t_in;
     return rc;
   }
+  /* the 64-bit sizes are done with: ds__object_size reads the object-size section from here on */
+  ds__spill_free(b, b->size.items);
+  b->size.items = NULL, b->size.count = b->size.cap = 0;
   if (!(b->in_off = ds__array_alloc(b, (n + 2) * sizeof *b->in_off, err)) || /* + 1: reverse_count */
       !(b->in_edge = ds__array_alloc(b, (b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge, err)))
     return err->code;
@@ -575,10 +578,17 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
       {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, 0, (uint32_t)(n / 2)},
       {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, (uint32_t)(n / 2), (uint32_t)n}};
   run_on_threads(reverse_count, rj, sizeof *rj, 2);
-  for (size_t i = 2; i <= n; i++)
+  for (size_t i = 2; i <= n + 1; i++)
     b->in_off[i] += b->in_off[i - 1]; /* in_off[t + 1]: the start of t's run */
+  /* the dominator search starts here: it needs the incoming references only after numbering the
+   * vertices, which it does beside the fill; until then it reads the in-degrees from in_off + 1
+   * (whose o-th entry is o's start), and the fill begins once it has */
+  ds_status rc = ds__start_dominators_early(b, b->in_off + 1, err);
+  if (rc != DS_OK)
+    return rc;
   run_on_threads(reverse_fill, rj, sizeof *rj, 2);
+  ds__dominators_incoming_ready(b);
   b->stats->reverse_ms = ds__now_ms() - t_in;
-  ds_status rc = ds__write_behind(b, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, DS__WB_IN_PLACE, err);
+  rc = ds__write_behind(b, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, DS__WB_IN_PLACE, err);
   return rc != DS_OK ? rc : ds__write_behind(b, DS_SEC_IN_EDGE, b->in_edge, b->edge_total * 4, DS__WB_IN_PLACE, err);
 }

@@ -213,6 +213,18 @@ ds_status ds__build_objects(ds__build *b, ds_error *err) {
   return start_object_sections(b, err);
 }
 
+uint64_t ds__big_object_size(const ds__build *b, size_t i) {
+  size_t lo = 0, hi = b->big.count; /* by object: the walk appended them in order */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (b->big.items[mid].object < i)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < b->big.count && b->big.items[lo].object == i ? b->big.items[lo].size : UINT32_MAX;
+}
+
 /* ---- the object sections -------------------------------------------------------------------- */
 
 /* Addresses, types and sizes are written behind while the next phases describe the roots and the

@@ -23,6 +23,10 @@ struct ds__dom_search {
   pthread_mutex_t lock;
   pthread_cond_t cond;
   bool objects, over;
+  /* started from the reverse phase (early): `degrees` once the search has read the in-degrees,
+   * after which the incoming references are filled in; `in_ready` once they are */
+  bool early, degrees, in_ready;
+  bool reached; /* g.reached (b->live) holds every live object's bit */
 };
 
 static void tell(ds__dom_search *d, bool *flag) {
@@ -41,12 +45,32 @@ static void release_section(ds__build *b, unsigned mapped, const void *data, uin
 
 static void done_with(void *ctx, int which) {
   ds__build *b = ctx;
+  if (which == DS_DOM_DONE_OUT && b->dom_search->g.reached)
+    tell(b->dom_search, &b->dom_search->reached); /* the live bits are all set */
   if (which == DS_DOM_DONE_OUT)
     release_section(b, DS__MAPPED_OUT, b->out_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_OUT, b->out_edge, b->edge_total * 4);
   if (which == DS_DOM_DONE_IN)
     release_section(b, DS__MAPPED_IN, b->in_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_IN, b->in_edge, b->edge_total * 4);
   if (which == DS_DOM_DONE_OBJECTS)
     tell(b->dom_search, &b->dom_search->objects);
+  if (which == DS_DOM_DONE_DEGREES)
+    tell(b->dom_search, &b->dom_search->degrees);
+}
+
+static void wait_for(ds__dom_search *d, const bool *flag) {
+  pthread_mutex_lock(&d->lock);
+  while (!*flag && !d->over)
+    pthread_cond_wait(&d->cond, &d->lock);
+  pthread_mutex_unlock(&d->lock);
+}
+
+/* The search's wait_in: until the reverse phase has filled in the incoming references. */
+static void wait_incoming(void *ctx) {
+  ds__dom_search *d = ((ds__build *)ctx)->dom_search;
+  pthread_mutex_lock(&d->lock);
+  while (!d->in_ready)
+    pthread_cond_wait(&d->cond, &d->lock);
+  pthread_mutex_unlock(&d->lock);
 }
 
 /* The search's working arrays: in temporary files under a memory budget (spill.c). */
@@ -75,7 +99,9 @@ static void *dom_search(void *p) {
   return NULL;
 }
 
-ds_status ds__start_dominators(ds__build *b, ds_error *err) {
+static uint64_t big_size_of(void *ctx, size_t o) { return ds__big_object_size(ctx, o); }
+
+static ds_status start_search(ds__build *b, const uint32_t *degree_off, ds_error *err) {
   size_t n = b->n;
   ds__dom_search *d = b->dom_search = calloc(1, sizeof *b->dom_search);
   if (!d)
@@ -90,21 +116,59 @@ ds_status ds__start_dominators(ds__build *b, ds_error *err) {
       d->root_bits[o >> 6] |= 1ull << (o & 63);
   }
   d->g = (ds_dom_graph){.n = n, .out_off = b->out_off, .out_edge = b->out_edge, .in_off = b->in_off,
-                        .in_edge = b->in_edge, .root_bits = d->root_bits, .size = b->size.items, .type = b->type.items,
+                        .in_edge = b->in_edge, .root_bits = d->root_bits, .size = b->size.items, .size32 = b->obj_size,
+                        .big_size = big_size_of, .type = b->type.items,
                         .type_count = b->type_total, .done = done_with, .done_ctx = b,
                         .alloc = b->budget ? work_alloc : NULL, .release = work_free};
   /* under a memory budget the search allocates through the spill files, which only this thread
    * may touch, and it should not add to what the next phases hold: it runs in its own phase */
   if (!b->budget) {
     d->g.retained = ds__big_calloc(n + 1, sizeof *d->g.retained); /* NULL: the search allocates it */
-    ds__side_start(&d->side, dom_search, b);
+    if (degree_off)
+      d->early = true, d->g.degree_off = degree_off, d->g.wait_in = wait_incoming;
+    /* the search reaches every live object: liveness (finish.c) takes its bits from there */
+    if (!b->live && !(b->live = ds__big_calloc((n + 63) / 64 + 1, sizeof *b->live)))
+      return ds_error_set(err, DS_E_NOMEM, "out of memory marking live objects");
+    d->g.reached = b->live;
+    if (!ds__side_start(&d->side, dom_search, b)) /* it runs in its phase, after the fill and liveness */
+      d->early = false, d->g.degree_off = NULL, d->g.wait_in = NULL, d->g.reached = NULL;
   }
   return DS_OK;
+}
+
+bool ds__live_from_dominators(ds__build *b) {
+  ds__dom_search *d = b->dom_search;
+  if (!d || !d->side.started || !d->g.reached)
+    return false;
+  wait_for(d, &d->reached);
+  pthread_mutex_lock(&d->lock);
+  bool reached = d->reached;
+  pthread_mutex_unlock(&d->lock);
+  return reached; /* else the search failed before it got there, and left the bits alone */
+}
+
+ds_status ds__start_dominators(ds__build *b, ds_error *err) {
+  return b->dom_search ? DS_OK : start_search(b, NULL, err); /* else started early */
+}
+
+ds_status ds__start_dominators_early(ds__build *b, const uint32_t *degree_off, ds_error *err) {
+  if (b->budget || b->search_target)
+    return DS_OK; /* the search runs in its own phase; a root search's build has none */
+  ds_status rc = start_search(b, degree_off, err);
+  if (rc == DS_OK && b->dom_search->early)
+    wait_for(b->dom_search, &b->dom_search->degrees);
+  return rc;
+}
+
+void ds__dominators_incoming_ready(ds__build *b) {
+  if (b->dom_search)
+    tell(b->dom_search, &b->dom_search->in_ready);
 }
 
 void ds__dom_search_free(ds__build *b) {
   ds__dom_search *d = b->dom_search;
   if (d) {
+    tell(d, &d->in_ready); /* a build stopped between the early start and the fill: let it finish */
     ds__side_join(&d->side);
     if (!d->ran)
       free(d->g.retained); /* else the result's */

@@ -186,7 +186,7 @@ static ds_status finalizer_findings(ds__build *b, ds_error *err) {
                            -1};
     ds_status rc = ds__push_evidence(b, DS_EVIDENCE_THREAD, (uint32_t)t, 0, 0, 0, err);
     if (rc == DS_OK && b->waits[t].object < b->n)
-      rc = ds__push_evidence(b, DS_EVIDENCE_OBJECT, b->waits[t].object, 0, 1, b->size.items[b->waits[t].object], err);
+      rc = ds__push_evidence(b, DS_EVIDENCE_OBJECT, b->waits[t].object, 0, 1, ds__object_size(b, b->waits[t].object), err);
     if (rc == DS_OK)
       rc = ds__add_finding(b, &ft, f, mark, err);
     if (rc != DS_OK)
@@ -267,7 +267,7 @@ static ds_status contention_findings(ds__build *b, ds_error *err) {
                            DS_SET_CONTENTION_WAITERS};
     ds_status rc = ds__lock_waiters(b, w[t].object, &f.first_waiter, &f.waiter_count, err);
     if (rc == DS_OK)
-      rc = ds__push_evidence(b, DS_EVIDENCE_OBJECT, w[t].object, 0, 1, b->size.items[w[t].object], err);
+      rc = ds__push_evidence(b, DS_EVIDENCE_OBJECT, w[t].object, 0, 1, ds__object_size(b, w[t].object), err);
     if (rc == DS_OK && w[t].holder != UINT32_MAX)
       rc = ds__push_evidence(b, DS_EVIDENCE_THREAD, w[t].holder, ds__intern(b, "holder"), 0, 0, err);
     if (rc == DS_OK)

@@ -31,7 +31,9 @@ typedef struct ds_dom_graph {
   const uint32_t *out_off, *out_edge;
   const uint32_t *in_off, *in_edge;
   const uint64_t *root_bits;
-  const uint64_t *size;
+  const uint64_t *size;      /* may be NULL: then size32, where UINT32_MAX means big_size(done_ctx, o) */
+  const uint32_t *size32;
+  uint64_t (*big_size)(void *ctx, size_t o);
   const uint32_t *type;      /* may be NULL: no per-type sizes */
   size_t type_count;
   /* may be NULL: told when the outgoing (DS_DOM_DONE_OUT) and the incoming (DS_DOM_DONE_IN)
@@ -45,16 +47,27 @@ typedef struct ds_dom_graph {
    * get done_ctx */
   void *(*alloc)(void *ctx, size_t bytes);
   void (*release)(void *ctx, void *p);
+  /* may be NULL, for a search that starts while the incoming references are still being filled
+   * in: degree_off gives the in-degrees until then (degree_off[o + 1] - degree_off[o]; NULL: from
+   * in_off), and the search calls wait_in(done_ctx) before it first reads in_off or in_edge. It
+   * tells DS_DOM_DONE_DEGREES once it will not read degree_off again. */
+  const uint32_t *degree_off;
+  void (*wait_in)(void *ctx);
   /* may be NULL: n + 1 zeroed sizes from malloc that become the result's retained sizes (its to
    * free from then on, also on failure), so the caller can fault their pages in while the search
    * runs on another thread */
   uint64_t *retained;
+  /* may be NULL: (n + 63) / 64 zeroed words where the search sets the bit of every object it
+   * reaches from the roots (the live objects), all of them before it calls done(DS_DOM_DONE_OUT),
+   * so a caller on another thread can take liveness from there instead of a search of its own */
+  uint64_t *reached;
 } ds_dom_graph;
 
 #define DS_DOM_STEPS 5
 #define DS_DOM_DONE_OUT 1
 #define DS_DOM_DONE_IN 2
 #define DS_DOM_DONE_OBJECTS 3
+#define DS_DOM_DONE_DEGREES 4
 
 typedef struct ds_dom_result {
   uint32_t *idom;            /* n: the immediate dominator's index; UINT32_MAX for objects only the
