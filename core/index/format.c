@@ -87,32 +87,50 @@ const char *ds__section_name(uint32_t id) {
   return id < sizeof names / sizeof *names ? names[id] : "unknown";
 }
 
-uint64_t ds_index_checksum(const void *data, uint64_t size) {
-  /* Four independent multiply-rotate lanes over 8-byte words: fast, and any flipped bit or
-   * moved word changes the result. Not cryptographic: it detects damage, not tampering. */
+/* Four independent multiply-rotate lanes over 8-byte words: fast, and any flipped bit or moved
+ * word changes the result. Not cryptographic: it detects damage, not tampering. In pieces (the
+ * writer checksums each piece just before writing it, so the write copies from the cache):
+ * blocks of 32 bytes, then the last size % 32 bytes at the end. */
+void ds__checksum_begin(ds__checksum *c) {
+  c->h[0] = 0x9E3779B97F4A7C15ull, c->h[1] = 0xC2B2AE3D27D4EB4Full;
+  c->h[2] = 0x165667B19E3779F9ull, c->h[3] = 0x27D4EB2F165667C5ull;
+}
+
+void ds__checksum_blocks(ds__checksum *c, const void *data, uint64_t size) {
   const uint8_t *p = data;
-  uint64_t h[4] = {0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full, 0x165667B19E3779F9ull,
-                   0x27D4EB2F165667C5ull};
   const uint64_t m = 0xff51afd7ed558ccdull;
-  uint64_t i = 0;
-  for (; i + 32 <= size; i += 32) {
-    for (int l = 0; l < 4; l++) {
-      uint64_t w;
-      memcpy(&w, p + i + 8 * l, 8);
-      h[l] = (h[l] ^ w) * m;
-      h[l] = (h[l] << 29) | (h[l] >> 35);
-    }
+  uint64_t h0 = c->h[0], h1 = c->h[1], h2 = c->h[2], h3 = c->h[3];
+  for (uint64_t i = 0; i + 32 <= size; i += 32) {
+    uint64_t w[4];
+    memcpy(w, p + i, 32);
+    h0 = (h0 ^ w[0]) * m, h0 = (h0 << 29) | (h0 >> 35);
+    h1 = (h1 ^ w[1]) * m, h1 = (h1 << 29) | (h1 >> 35);
+    h2 = (h2 ^ w[2]) * m, h2 = (h2 << 29) | (h2 >> 35);
+    h3 = (h3 ^ w[3]) * m, h3 = (h3 << 29) | (h3 >> 35);
   }
-  uint64_t tail = 0x84222325cbf29ce4ull ^ size;
-  for (; i < size; i++)
-    tail = (tail ^ p[i]) * 0x100000001b3ull;
-  uint64_t r = tail;
+  c->h[0] = h0, c->h[1] = h1, c->h[2] = h2, c->h[3] = h3;
+}
+
+uint64_t ds__checksum_end(const ds__checksum *c, const void *tail, uint64_t tail_size, uint64_t size) {
+  const uint8_t *p = tail;
+  const uint64_t m = 0xff51afd7ed558ccdull;
+  uint64_t r = 0x84222325cbf29ce4ull ^ size;
+  for (uint64_t i = 0; i < tail_size; i++)
+    r = (r ^ p[i]) * 0x100000001b3ull;
   for (int l = 0; l < 4; l++)
-    r = (r ^ h[l]) * m + (uint64_t)l;
+    r = (r ^ c->h[l]) * m + (uint64_t)l;
   r ^= r >> 33;
   r *= 0xc4ceb9fe1a85ec53ull;
   r ^= r >> 33;
   return r;
+}
+
+uint64_t ds_index_checksum(const void *data, uint64_t size) {
+  ds__checksum c;
+  ds__checksum_begin(&c);
+  uint64_t blocks = size & ~(uint64_t)31;
+  ds__checksum_blocks(&c, data, blocks);
+  return ds__checksum_end(&c, (const uint8_t *)data + blocks, size - blocks, size);
 }
 
 /* ---- string pool -------------------------------------------------------------------------- */

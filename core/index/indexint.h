@@ -25,6 +25,15 @@ typedef struct section_entry {
   uint64_t offset, size, checksum;
 } section_entry;
 
+/* The section checksum (ds_index_checksum) in pieces: begin, blocks (each piece a multiple of 32
+ * bytes), end with the last size % 32 bytes and the whole size. */
+typedef struct ds__checksum {
+  uint64_t h[4];
+} ds__checksum;
+void ds__checksum_begin(ds__checksum *c);
+void ds__checksum_blocks(ds__checksum *c, const void *data, uint64_t size);
+uint64_t ds__checksum_end(const ds__checksum *c, const void *tail, uint64_t tail_size, uint64_t size);
+
 /* Record size of each section (1 = bytes; 0 = no such section), and its name for messages. */
 uint32_t ds__section_element_size(uint32_t id);
 const char *ds__section_name(uint32_t id);
