@@ -90,18 +90,31 @@ static size_t object_candidates(const ds__build *b, const uint8_t *container, ui
   return count;
 }
 
-/* Each object's child (in the dominator tree) of largest retained size, UINT32_MAX if none. */
-static uint32_t *largest_children(const ds__build *b) {
-  uint32_t *best = ds__big_malloc((b->n + 1) * sizeof *best);
-  if (!best)
-    return NULL;
-  memset(best, 0xff, (b->n + 1) * sizeof *best);
+/* Each object's child (in the dominator tree) of largest retained size among its children that
+ * retain at least `floor` bytes: of[p] is that child + 1, 0 for none. The descent only ever asks
+ * for a child holding BIG_CHUNK of its parent, so a floor below BIG_CHUNK x the parent's size
+ * answers exactly; few objects retain that much, and the pass writes only theirs (its array
+ * stays mostly untouched zero pages) instead of a random write for every object. */
+typedef struct best_children {
+  uint32_t *of;
+  uint64_t floor;
+} best_children;
+
+static bool largest_children(const ds__build *b, best_children *best, uint64_t floor) {
+  free(best->of);
+  uint32_t *of = best->of = ds__big_calloc(b->n + 1, sizeof *of);
+  best->floor = floor;
+  if (!of)
+    return false;
+  const uint64_t *retained = b->dom.retained;
   for (size_t o = 0; o < b->n; o++) {
+    if (retained[o] < floor)
+      continue;
     uint32_t p = b->dom.idom[o];
-    if (p < b->n && (best[p] == UINT32_MAX || b->dom.retained[o] > b->dom.retained[best[p]]))
-      best[p] = (uint32_t)o;
+    if (p < b->n && (!of[p] || retained[o] > retained[of[p] - 1]))
+      of[p] = (uint32_t)o + 1;
   }
-  return best;
+  return true;
 }
 
 /* For each object, 1 + the index of the suspect whose dominator subtree holds it, 0 for none: a
@@ -131,11 +144,17 @@ static uint8_t *owners(const ds__build *b, const ranked *suspects, size_t count)
   return owner;
 }
 
-/* The accumulation point under s: down the biggest child while it keeps most of the size. */
-static uint32_t accumulation_point(const ds__build *b, const uint32_t *best, uint32_t s) {
+/* The accumulation point under s: down the biggest child while it keeps most of the size (with
+ * the children's pass again at a lower floor when the descent goes below the one it had). */
+static uint32_t accumulation_point(const ds__build *b, best_children *best, uint32_t s) {
   uint32_t a = s;
-  for (size_t steps = 0; steps < b->n && best[a] != UINT32_MAX; steps++) {
-    uint32_t c = best[a];
+  for (size_t steps = 0; steps < b->n; steps++) {
+    double wanted = BIG_CHUNK * (double)b->dom.retained[a];
+    if (wanted < (double)best->floor && !largest_children(b, best, (uint64_t)(wanted / 16)))
+      break; /* out of memory: the descent stops here */
+    if (!best->of || !best->of[a])
+      break;
+    uint32_t c = best->of[a] - 1;
     if ((double)b->dom.retained[c] < BIG_CHUNK * (double)b->dom.retained[a])
       break;
     /* a chain of one type (a linked list): its head is where it accumulates */
@@ -183,7 +202,7 @@ static ds_status push_suspect(ds__build *b, ds_index_suspect s, ds_error *err) {
 }
 
 /* One object suspect: its accumulation point, what it accumulates, its sentence and finding. */
-static ds_status object_suspect(ds__build *b, const uint32_t *best, const uint8_t *container, uint32_t s, uint64_t whole,
+static ds_status object_suspect(ds__build *b, best_children *best, const uint8_t *container, uint32_t s, uint64_t whole,
                                 ds_error *err) {
   uint32_t a = accumulation_point(b, best, s);
   size_t first = b->evidence.count;
@@ -294,14 +313,15 @@ typedef struct side_pass {
   void *(*fn)(void *);
   const ranked *top;         /* owner_pass's suspects */
   size_t count;
-  uint32_t *best;            /* best_pass's result */
+  best_children best;        /* best_pass's result */
+  uint64_t floor;            /* best_pass's */
   uint8_t *owner;            /* owner_pass's result */
   ds__side_thread side;
 } side_pass;
 
 static void *best_pass(void *p) {
   side_pass *s = p;
-  s->best = largest_children(s->b);
+  largest_children(s->b, &s->best, s->floor);
   return NULL;
 }
 
@@ -331,24 +351,26 @@ ds_status ds__check_leak_suspects(ds__build *b, ds_error *err) {
     min = floor;
   if (min == 0)
     min = 1;
-  /* two threads: each object's largest child beside the candidates, then each object's owner
-   * beside the object suspects (which only read the tree, as the passes on the side do) */
-  side_pass side = {.b = b, .fn = best_pass};
+  /* two threads: the largest children beside the candidates, then each object's owner beside
+   * the object suspects (which only read the tree, as the passes on the side do). Every suspect
+   * retains min or more, so the descents start with children of BIG_CHUNK x min; a sixteenth
+   * of that leaves room for several steps down before another pass */
+  side_pass side = {.b = b, .fn = best_pass, .floor = (uint64_t)(BIG_CHUNK * (double)min / 16)};
   side_start(&side);
   uint8_t *container = containers(b), *owner = NULL;
   ranked top[MAX_SUSPECTS + 1];
   size_t count = container ? object_candidates(b, container, min, top) : 0;
   side_join(&side);
-  uint32_t *best = side.best;
+  best_children best = side.best;
   ds_status rc = DS_OK;
-  if (!container || !best) {
+  if (!container || !best.of) {
     rc = ds_error_set(err, DS_E_NOMEM, "out of memory finding leak suspects");
     goto out;
   }
   side = (side_pass){.b = b, .fn = owner_pass, .top = top, .count = count};
   side_start(&side);
   for (size_t k = 0; k < count && rc == DS_OK; k++)
-    rc = object_suspect(b, best, container, top[k].index, whole, err);
+    rc = object_suspect(b, &best, container, top[k].index, whole, err);
   side_join(&side);
   owner = side.owner;
   if (rc == DS_OK && !owner)
@@ -357,7 +379,7 @@ ds_status ds__check_leak_suspects(ds__build *b, ds_error *err) {
     rc = type_suspects(b, owner, min, whole, err); /* joins the search's last step */
 out:
   free(container);
-  free(best);
+  free(best.of);
   free(owner);
   return rc;
 }
