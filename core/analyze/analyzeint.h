@@ -323,11 +323,6 @@ typedef struct ds__side_thread {
 } ds__side_thread;
 bool ds__side_start(ds__side_thread *t, void *(*fn)(void *), void *arg);
 void ds__side_join(ds__side_thread *t);
-/* Called on a side thread whose work has slack (the string scan, the writer): it runs at a lower
- * priority (nice DS__SIDE_NICE), so that while the dominator search (the build's longest chain)
- * and the main thread both run, it takes the cores' spare time instead of a third of each. */
-#define DS__SIDE_NICE 10
-void ds__side_yield_to_search(void);
 
 /* Writing behind (writeback.c): without a memory budget the build's large sections are queued to a
  * writer thread, which writes them in turn while the phases go on (the index writer takes

@@ -16,10 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "dumpscope/rootscan.h"
 
@@ -48,11 +45,6 @@ void ds__release_behind(const ds__build *b, uint64_t *released, uint64_t upto, b
 
 bool ds__side_start(ds__side_thread *t, void *(*fn)(void *), void *arg) {
   return t->started = pthread_create(&t->thread, NULL, fn, arg) == 0;
-}
-
-void ds__side_yield_to_search(void) {
-  /* Linux: PRIO_PROCESS with a thread id sets that thread's nice value alone */
-  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DS__SIDE_NICE);
 }
 
 void ds__side_join(ds__side_thread *t) {

@@ -301,15 +301,10 @@ static void *scan_strings(void *p) {
   return NULL;
 }
 
-static void *scan_strings_beside(void *p) {
-  ds__side_yield_to_search();
-  return scan_strings(p);
-}
-
 ds_status ds__start_strings(ds__build *b, ds_error *err) {
   if (!(b->string_scan = calloc(1, sizeof *b->string_scan)))
     return ds_error_set(err, DS_E_NOMEM, "out of memory scanning strings");
-  ds__side_start(&b->string_scan->side, scan_strings_beside, b);
+  ds__side_start(&b->string_scan->side, scan_strings, b);
   return DS_OK; /* when no thread starts, ds__check_strings scans here */
 }
 
