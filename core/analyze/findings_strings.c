@@ -153,13 +153,12 @@ static uint32_t value_label(ds__build *b, uint32_t o) {
 }
 
 /* Every string: counts, the large ones, and the hashes for the duplicate search. */
-static ds_status collect_strings(ds__build *b, string_hash *hashes, size_t *hash_count, dup_group *large,
-                                 size_t *large_count) {
+static ds_status collect_strings(ds__build *b, bool addr_in_file, string_hash *hashes, size_t *hash_count,
+                                 dup_group *large, size_t *large_count) {
   uint64_t large_min = (uint64_t)ds__setting(b, DS_SET_LARGE_STRING_BYTES), released = 0;
   /* the addresses are the index file's pages by now: those behind the scan leave the resident
    * set as it goes (the few later reads fault them back), as the dump's do */
   enum { ADDR_STEP = 1 << 22 /* objects: 32 MiB of addresses */ };
-  bool addr_in_file = (b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items);
   for (size_t i = 0; i < b->n; i++) {
     if (addr_in_file && i && !(i % ADDR_STEP))
       ds_index_writer_release(b->addr.items + (i - ADDR_STEP), (uint64_t)ADDR_STEP * 8);
@@ -284,7 +283,8 @@ static void *scan_strings(void *p) {
     return NULL;
   }
   size_t hash_count = 0;
-  scan->rc = collect_strings(b, hashes, &hash_count, scan->large, &scan->large_count);
+  bool addr_in_file = (b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items);
+  scan->rc = collect_strings(b, addr_in_file, hashes, &hash_count, scan->large, &scan->large_count);
   string_hash *spare = NULL, *sorted;
   if (scan->rc == DS_OK && hash_count > 1) {
     if ((sorted = sort_hashes(hashes, hash_count, &spare)))
@@ -296,7 +296,7 @@ static void *scan_strings(void *p) {
   free(spare);
   /* read through once: the few later reads fault pages back in (collect_strings released all
    * but the last step's already) */
-  if ((b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items))
+  if (addr_in_file)
     ds_index_writer_release(b->addr.items, b->n * 8);
   return NULL;
 }

@@ -57,11 +57,15 @@ static void done_with(void *ctx, int which) {
     tell(b->dom_search, &b->dom_search->degrees);
 }
 
-static void wait_for(ds__dom_search *d, const bool *flag) {
+/* Waits until *flag is set or the search is over (it may have failed before setting it): the
+ * flag's value then. */
+static bool wait_for(ds__dom_search *d, const bool *flag) {
   pthread_mutex_lock(&d->lock);
   while (!*flag && !d->over)
     pthread_cond_wait(&d->cond, &d->lock);
+  bool set = *flag;
   pthread_mutex_unlock(&d->lock);
+  return set;
 }
 
 /* The search's wait_in: until the reverse phase has filled in the incoming references. */
@@ -140,11 +144,7 @@ bool ds__live_from_dominators(ds__build *b) {
   ds__dom_search *d = b->dom_search;
   if (!d || !d->side.started || !d->g.reached)
     return false;
-  wait_for(d, &d->reached);
-  pthread_mutex_lock(&d->lock);
-  bool reached = d->reached;
-  pthread_mutex_unlock(&d->lock);
-  return reached; /* else the search failed before it got there, and left the bits alone */
+  return wait_for(d, &d->reached); /* false: the search failed before it got there, and left the bits alone */
 }
 
 ds_status ds__start_dominators(ds__build *b, ds_error *err) {
