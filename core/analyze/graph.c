@@ -245,10 +245,18 @@ extras:
  * The batch is objs[0..count) or, when objs is NULL, the objects first..first+count; each one's
  * hits are appended to job->targets in turn and job->counts[slot0 + k] becomes their number.
  * A hot loop: exempt from the function-length habit, measured by bench_index. */
+enum { EDGE_AHEAD = 16 };
 void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_t count, size_t slot0) {
   job->raw.count = 0;
-  for (size_t k = 0; k < count && job->status == DS_OK; k++)
+  const uint64_t *addrs = job->b->addr.items;
+  for (size_t k = 0; k < count && job->status == DS_OK; k++) {
+    if (!objs && k + EDGE_AHEAD < count) {
+      uint64_t ahead = addrs[first + k + EDGE_AHEAD];
+      if (ahead >= job->win_start && ahead + 64 <= job->win_end)
+        __builtin_prefetch(job->win + (ahead - job->win_start) + 8);
+    }
     object_edges(job, objs ? objs[k] : first + k, slot0 + k);
+  }
   if (job->status != DS_OK)
     return;
   /* two passes: find each value's rank word and prefetch it, then resolve */
@@ -500,37 +508,62 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
 
 /* ---- incoming references ------------------------------------------------------------------------ */
 
+/* The inversion is split by source: two jobs, each over the references of its own run of
+ * objects, with counters and cursors of its own, so neither reads the other's references nor
+ * tests each target for being its own (a branch taken at random, half the time: splitting by
+ * target cost both threads a pass over every reference and a misprediction every other one). */
 typedef struct reverse_job {
   const uint32_t *out_off, *out_edge;
-  uint32_t *in_off, *in_edge;
-  size_t n;
-  uint64_t edges;
-  uint32_t lo, hi; /* targets this job owns */
+  uint32_t *in_edge;
+  uint32_t *at;    /* count: references to t in at[t]; fill: where t's next source goes */
+  uint32_t lo, hi; /* the sources this job owns */
 } reverse_job;
 
-/* in_off[t + 2] = number of references to t, for the job's targets (in_off has n + 2 entries). */
+/* The first i with off[i] >= key (n if none). */
+static size_t lower_bound32(const uint32_t *off, size_t n, uint32_t key) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (off[mid] < key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 static void *reverse_count(void *p) {
   reverse_job *j = p;
-  for (uint64_t e = 0; e < j->edges; e++) {
-    uint32_t t = j->out_edge[e];
-    if (t >= j->lo && t < j->hi)
-      j->in_off[t + 2]++;
-  }
+  for (uint32_t e = j->out_off[j->lo], end = j->out_off[j->hi]; e < end; e++)
+    j->at[j->out_edge[e]]++;
   return NULL;
 }
 
-/* Sources of the job's targets, in source order. After the prefix sums in_off[t + 1] is where
- * t's run starts; each source goes there and moves it on, so it ends where t's run ends, which
- * is where t + 1's starts: in_off[t] is then t's start for every t, with no copy of the offsets. */
+/* Each source goes where its target's cursor points, which moves on: the sources of each target
+ * stay in source order, the first job's before the second's. */
 static void *reverse_fill(void *p) {
   reverse_job *j = p;
-  for (size_t i = 0; i < j->n; i++)
-    for (uint32_t e = j->out_off[i]; e < j->out_off[i + 1]; e++) {
-      uint32_t t = j->out_edge[e];
-      if (t >= j->lo && t < j->hi)
-        j->in_edge[j->in_off[t + 1]++] = (uint32_t)i;
-    }
+  for (uint32_t i = j->lo; i < j->hi; i++)
+    for (uint32_t e = j->out_off[i]; e < j->out_off[i + 1]; e++)
+      j->in_edge[j->at[j->out_edge[e]]++] = i;
   return NULL;
+}
+
+/* The offsets from the two jobs' counts: the first job's counts (first[t]) become its cursors,
+ * each target's start; the second's (in_off[t + 2]) give way to its cursors in in_off[t + 1],
+ * which its fill moves on to each target's end, the next one's start: in_off[t] is then t's
+ * start for every t, with no copy. first[n] is the total, so first[] gives the in-degrees
+ * (first[o + 1] - first[o]) until the first job's fill. */
+static void reverse_offsets(uint32_t *first, uint32_t *in_off, size_t n) {
+  uint32_t start = 0;
+  in_off[0] = 0;
+  for (size_t t = 0; t < n; t++) {
+    uint32_t mine = first[t], theirs = in_off[t + 2];
+    first[t] = start;
+    in_off[t + 1] = start + mine;
+    start += mine + theirs;
+  }
+  first[n] = start;
 }
 
 /* Under a memory budget: the offsets in a temporary file, the references by sorted runs
@@ -572,21 +605,29 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   if (!(b->in_off = ds__array_alloc(b, (n + 2) * sizeof *b->in_off, err)) || /* + 1: reverse_count */
       !(b->in_edge = ds__array_alloc(b, (b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge, err)))
     return err->code;
-  /* two threads, each owning half of the targets: both read every edge, each writes only its
-   * own counters and slots, so no locking is needed */
-  reverse_job rj[2] = {
-      {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, 0, (uint32_t)(n / 2)},
-      {b->out_off, b->out_edge, b->in_off, b->in_edge, n, b->edge_total, (uint32_t)(n / 2), (uint32_t)n}};
+  /* the first job's counters; the second's are in_off + 2 */
+  uint32_t *first = ds__big_calloc(n + 1, sizeof *first);
+  if (!first)
+    return ds_error_set(err, DS_E_NOMEM, "out of memory for the incoming references of %zu objects", n);
+  /* the sources split where the references are halved */
+  uint32_t split = (uint32_t)lower_bound32(b->out_off, n + 1, (uint32_t)(b->edge_total / 2));
+  if (split > n)
+    split = (uint32_t)n;
+  reverse_job rj[2] = {{b->out_off, b->out_edge, b->in_edge, first, 0, split},
+                       {b->out_off, b->out_edge, b->in_edge, b->in_off + 2, split, (uint32_t)n}};
   run_on_threads(reverse_count, rj, sizeof *rj, 2);
-  for (size_t i = 2; i <= n + 1; i++)
-    b->in_off[i] += b->in_off[i - 1]; /* in_off[t + 1]: the start of t's run */
+  reverse_offsets(first, b->in_off, n);
+  rj[1].at = b->in_off + 1;
   /* the dominator search starts here: it needs the incoming references only after numbering the
-   * vertices, which it does beside the fill; until then it reads the in-degrees from in_off + 1
-   * (whose o-th entry is o's start), and the fill begins once it has */
-  ds_status rc = ds__start_dominators_early(b, b->in_off + 1, err);
-  if (rc != DS_OK)
+   * vertices, which it does beside the fill; until then it reads the in-degrees from first[],
+   * and the fill begins once it has */
+  ds_status rc = ds__start_dominators_early(b, first, err);
+  if (rc != DS_OK) {
+    free(first);
     return rc;
+  }
   run_on_threads(reverse_fill, rj, sizeof *rj, 2);
+  free(first);
   ds__dominators_incoming_ready(b);
   b->stats->reverse_ms = ds__now_ms() - t_in;
   rc = ds__write_behind(b, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, DS__WB_IN_PLACE, err);

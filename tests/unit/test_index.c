@@ -404,6 +404,62 @@ static void test_references_real(void) {
       check_references_real(&fx[i]);
 }
 
+/* The incoming references are the outgoing ones inverted: for every object, exactly the objects
+ * that refer to it, once per reference, in ascending order. Inverted here the plain way, one
+ * pass, so the build's split of the work between threads is checked against it. */
+static void check_incoming_inverted(ds_fixture *fx) {
+  char path[512];
+  build_index(fx, path, sizeof path);
+  ds_error err = {0};
+  ds_index *idx = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_index_open(path, &idx, &err), DS_OK);
+  uint64_t bytes[4];
+  const uint32_t *off = ds_index_section(idx, DS_SEC_OUT_OFF, &bytes[0]);
+  const uint32_t *edge = ds_index_section(idx, DS_SEC_OUT_EDGE, &bytes[1]);
+  const uint32_t *in_off = ds_index_section(idx, DS_SEC_IN_OFF, &bytes[2]);
+  const uint32_t *in_edge = ds_index_section(idx, DS_SEC_IN_EDGE, &bytes[3]);
+  CU_ASSERT_FATAL(off && edge && in_off && in_edge);
+  size_t n = bytes[0] / 4 - 1, edges = bytes[1] / 4;
+  CU_ASSERT_EQUAL_FATAL(bytes[2], bytes[0]);
+  CU_ASSERT_EQUAL_FATAL(bytes[3], bytes[1]);
+  CU_ASSERT_FATAL(n > 1000 && edges > 1000);
+  uint32_t *start = calloc(n + 1, sizeof *start), *want = malloc(edges * sizeof *want);
+  CU_ASSERT_FATAL(start && want);
+  for (size_t e = 0; e < edges; e++) {
+    CU_ASSERT_FATAL(edge[e] < n);
+    start[edge[e] + 1]++;
+  }
+  for (size_t t = 0; t < n; t++)
+    start[t + 1] += start[t];
+  for (size_t t = 0; t <= n; t++)
+    if (in_off[t] != start[t]) {
+      fprintf(stderr, "%s: object %zu's incoming references start at %u, not %u\n", fx->name, t, in_off[t], start[t]);
+      CU_FAIL_FATAL("incoming offsets differ from the inverted outgoing references");
+    }
+  for (uint32_t i = 0; i < n; i++)
+    for (uint32_t e = off[i]; e < off[i + 1]; e++)
+      want[start[edge[e]]++] = i;
+  size_t differ = 0;
+  for (size_t e = 0; e < edges; e++)
+    differ += in_edge[e] != want[e];
+  if (differ)
+    fprintf(stderr, "%s: %zu of %zu incoming references differ from the inverted outgoing ones\n", fx->name, differ,
+            edges);
+  CU_ASSERT_EQUAL(differ, 0);
+  free(start);
+  free(want);
+  ds_index_close(idx);
+}
+
+static void test_incoming_inverted(void) {
+  ds_fixture *fx;
+  size_t n = ds_fixtures("main", &fx);
+  CU_ASSERT(n > 0);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(fx[i].kind, "heap") == 0)
+      check_incoming_inverted(&fx[i]);
+}
+
 /* Files in dir whose name starts with prefix. */
 static size_t files_starting(const char *dir, const char *prefix) {
   DIR *d = opendir(dir);
@@ -757,6 +813,7 @@ int main(void) {
   CU_pSuite s = CU_add_suite("index", NULL, NULL);
   CU_add_test(s, "index answers match the scenario truth on every fixture", test_index_truth);
   CU_add_test(s, "every reference in the index is a pointer in its object or a handle's edge", test_references_real);
+  CU_add_test(s, "the incoming references are the outgoing ones inverted, in source order", test_incoming_inverted);
   CU_add_test(s, "damaged index files are refused with their reason", test_damaged_index);
   CU_add_test(s, "a rebuild that cannot write fails with the reason and keeps the old index", test_write_failure);
   CU_add_test(s, "sections checked together on two threads give each one's verdict", test_require_many);
