@@ -250,7 +250,7 @@ void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_
   job->raw.count = 0;
   const uint64_t *addrs = job->b->addr.items;
   for (size_t k = 0; k < count && job->status == DS_OK; k++) {
-    if (!objs && k + EDGE_AHEAD < count) {
+    if (!objs && first + k + EDGE_AHEAD < job->hi) {
       uint64_t ahead = addrs[first + k + EDGE_AHEAD];
       if (ahead >= job->win_start && ahead + 64 <= job->win_end)
         __builtin_prefetch(job->win + (ahead - job->win_start) + 8);
