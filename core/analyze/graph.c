@@ -519,12 +519,14 @@ typedef struct reverse_job {
   uint32_t lo, hi; /* the sources this job owns */
 } reverse_job;
 
-/* The first i with off[i] >= key (n if none). */
-static size_t lower_bound32(const uint32_t *off, size_t n, uint32_t key) {
+/* The first object s at which the references of the objects before it, plus s, reach half of
+ * the references plus the objects (off[s] + s only grows with s). */
+static size_t halving_source(const uint32_t *off, size_t n, uint64_t edges) {
+  uint64_t half = (edges + n) / 2;
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (off[mid] < key)
+    if ((uint64_t)off[mid] + mid < half)
       lo = mid + 1;
     else
       hi = mid;
@@ -609,10 +611,11 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   uint32_t *first = ds__big_calloc(n + 1, sizeof *first);
   if (!first)
     return ds_error_set(err, DS_E_NOMEM, "out of memory for the incoming references of %zu objects", n);
-  /* the sources split where the references are halved */
-  uint32_t split = (uint32_t)lower_bound32(b->out_off, n + 1, (uint32_t)(b->edge_total / 2));
-  if (split > n)
-    split = (uint32_t)n;
+  /* the sources split where references and objects together are halved: a reference costs
+   * less when its object has many (an array's elements follow each other; on big one array
+   * holds 10 of the 34 million, and with the references halved the second job took 1.7 times
+   * the first's time) */
+  uint32_t split = (uint32_t)halving_source(b->out_off, n, b->edge_total);
   reverse_job rj[2] = {{b->out_off, b->out_edge, b->in_edge, first, 0, split},
                        {b->out_off, b->out_edge, b->in_edge, b->in_off + 2, split, (uint32_t)n}};
   run_on_threads(reverse_count, rj, sizeof *rj, 2);
