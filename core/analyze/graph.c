@@ -182,13 +182,99 @@ static inline size_t range_of(const ds__addr_lookup *l, size_t hint, uint64_t a)
 
 /* ---- outgoing references ---------------------------------------------------------------------- */
 
+/* An object with more reference slots than this is resolved as it is read, this many values at
+ * a time: on big one array holds 10 million references, and collecting them all first cost
+ * 200 MB of buffers (values and their rank words) faulted in and zeroed for one batch. */
+enum { STREAM_CHUNK = 1 << 16 };
+
+/* Pass one over values: the rank word of each (NULL when no heap range holds it), fetched ahead
+ * of pass two. */
+static void find_words(const ds__addr_lookup *l, const uint64_t *vals, size_t count, const ds__rank_word **word) {
+  size_t range = 0;
+  for (size_t k = 0; k < count; k++) {
+    uint64_t a = vals[k];
+    size_t r = range_of(l, range, a);
+    if (r == SIZE_MAX || (a & 7)) {
+      word[k] = NULL;
+      continue;
+    }
+    range = r;
+    word[k] = &l->words[r][(a >> DS__RANK_SHIFT) - (l->start[r] >> DS__RANK_SHIFT)];
+    __builtin_prefetch(word[k]);
+  }
+}
+
+/* Pass two over one object's values: those where an object starts go to job->targets; how many.
+ * A failure is left in job->status. */
+static uint32_t take_hits(ds__edge_job *job, const uint64_t *vals, const ds__rank_word *const *word, size_t count) {
+  uint32_t hits = 0;
+  ds_status rc = DS_OK;
+  for (size_t k = 0; k < count; k++) {
+    const ds__rank_word *w = word[k];
+    if (!w)
+      continue;
+    unsigned bit = (unsigned)(vals[k] >> 3 & 63);
+    if (!(w->bits >> bit & 1))
+      continue;
+    uint64_t idx = w->rank + popcount64(w->bits & ((1ull << bit) - 1));
+    if (job->bounded && job->targets.count == job->targets.cap) {
+      rc = DS_E_LIMIT; /* never: the bound is the most there can be */
+      break;
+    }
+    DS__VEC_PUSH(job->targets, (uint32_t)idx, DS_MAX_REFERENCES, rc);
+    if (rc != DS_OK)
+      break;
+    hits++;
+  }
+  if (rc != DS_OK)
+    job->status = rc;
+  return hits;
+}
+
+/* Resolves the values in job->raw, those of the objects at slots slot0.. (count of them, each
+ * one's number in job->counts), into hits, each object's number of hits replacing its count;
+ * empties job->raw. */
+static void resolve_objects(ds__edge_job *job, size_t slot0, size_t count) {
+  size_t raw = job->raw.count;
+  const ds__rank_word **word = malloc((raw ? raw : 1) * sizeof *word);
+  if (!word) {
+    job->status = DS_E_NOMEM;
+    return;
+  }
+  find_words(&job->b->lookup, job->raw.items, raw, word);
+  size_t k = 0;
+  for (size_t o = 0; o < count && job->status == DS_OK; o++) {
+    uint32_t values = job->counts[slot0 + o];
+    job->counts[slot0 + o] = take_hits(job, job->raw.items + k, word + k, values);
+    k += values;
+  }
+  free(word);
+  job->raw.count = 0;
+}
+
+/* The hits among the values in job->raw, all one object's; empties job->raw. */
+static uint32_t resolve_values(ds__edge_job *job) {
+  uint32_t values = (uint32_t)job->raw.count;
+  const ds__rank_word **word = malloc((values ? values : 1) * sizeof *word);
+  if (!word) {
+    job->status = DS_E_NOMEM;
+    return 0;
+  }
+  find_words(&job->b->lookup, job->raw.items, values, word);
+  uint32_t hits = take_hits(job, job->raw.items, word, values);
+  free(word);
+  job->raw.count = 0;
+  return hits;
+}
+
 /* Visits the reference slots of object i; appends their values to job->raw and their number to
- * job->counts[slot]. */
-static inline void object_edges(ds__edge_job *job, size_t i, size_t slot) {
+ * job->counts[slot]. Streaming (a large object, job->raw empty on entry), it resolves them
+ * STREAM_CHUNK at a time instead, and job->counts[slot] is the number of hits. */
+static inline void object_edges(ds__edge_job *job, size_t i, size_t slot, bool stream) {
   ds__build *b = job->b;
   uint32_t ti = b->type.items[i];
   const ds_gc_desc *d = &b->descs[ti];
-  uint32_t before = (uint32_t)job->raw.count;
+  uint32_t before = (uint32_t)job->raw.count, hits = 0;
   uint64_t obj = b->addr.items[i], size = b->size.items[i];
   if (d->series != 0 && d->data) {
     const uint8_t *mem = NULL;
@@ -222,8 +308,13 @@ static inline void object_edges(ds__edge_job *job, size_t i, size_t slot) {
       for (uint64_t k = 0; k < count && rc == DS_OK; k++) {
         uint64_t ptr;
         memcpy(&ptr, mem + start + 8 * k, 8);
-        if (ptr)
-          DS__VEC_PUSH(job->raw, ptr, DS_MAX_REFERENCES, rc);
+        if (!ptr)
+          continue;
+        DS__VEC_PUSH(job->raw, ptr, DS_MAX_REFERENCES, rc);
+        if (stream && job->raw.count == STREAM_CHUNK && rc == DS_OK) {
+          hits += resolve_values(job);
+          rc = job->status;
+        }
       }
     }
     free(copy);
@@ -237,73 +328,40 @@ extras:
     if (rc != DS_OK)
       job->status = rc;
   }
-  job->counts[slot] = (uint32_t)(job->raw.count - before);
+  if (stream && job->status == DS_OK)
+    hits += resolve_values(job);
+  job->counts[slot] = stream ? hits : (uint32_t)(job->raw.count - before);
 }
 
 /* Resolving pointer values to object indices is memory-latency bound (a random lookup into the
  * rank words per value), so each batch is resolved in two passes, the first prefetching.
  * The batch is objs[0..count) or, when objs is NULL, the objects first..first+count; each one's
  * hits are appended to job->targets in turn and job->counts[slot0 + k] becomes their number.
- * A hot loop: exempt from the function-length habit, measured by bench_index. */
+ * A large object is streamed (object_edges) once the objects before it are resolved. A hot loop:
+ * exempt from the function-length habit, measured by bench_index. */
 enum { EDGE_AHEAD = 16 };
 void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_t count, size_t slot0) {
   job->raw.count = 0;
   const uint64_t *addrs = job->b->addr.items;
+  size_t pending = 0; /* the batch's objects from here on have their values in job->raw */
   for (size_t k = 0; k < count && job->status == DS_OK; k++) {
     if (!objs && first + k + EDGE_AHEAD < job->hi) {
       uint64_t ahead = addrs[first + k + EDGE_AHEAD];
       if (ahead >= job->win_start && ahead + 64 <= job->win_end)
         __builtin_prefetch(job->win + (ahead - job->win_start) + 8);
     }
-    object_edges(job, objs ? objs[k] : first + k, slot0 + k);
-  }
-  if (job->status != DS_OK)
-    return;
-  /* two passes: find each value's rank word and prefetch it, then resolve */
-  const ds__addr_lookup *l = &job->b->lookup;
-  size_t raw = job->raw.count;
-  const ds__rank_word **word = malloc((raw ? raw : 1) * sizeof *word);
-  if (!word) {
-    job->status = DS_E_NOMEM;
-    return;
-  }
-  size_t range = 0;
-  for (size_t k = 0; k < raw; k++) {
-    uint64_t a = job->raw.items[k];
-    size_t r = range_of(l, range, a);
-    if (r == SIZE_MAX || (a & 7)) {
-      word[k] = NULL;
-      continue;
+    size_t i = objs ? objs[k] : first + k;
+    if (job->b->size.items[i] / 8 > STREAM_CHUNK) {
+      resolve_objects(job, slot0 + pending, k - pending);
+      if (job->status == DS_OK)
+        object_edges(job, i, slot0 + k, true);
+      pending = k + 1;
+    } else {
+      object_edges(job, i, slot0 + k, false);
     }
-    range = r;
-    word[k] = &l->words[r][(a >> DS__RANK_SHIFT) - (l->start[r] >> DS__RANK_SHIFT)];
-    __builtin_prefetch(word[k]);
   }
-  /* second pass: an object starts at the value when its bit is set; keep the hits, per object */
-  size_t k = 0;
-  ds_status rc = DS_OK;
-  for (size_t o = 0; o < count && rc == DS_OK; o++) {
-    uint32_t raw_count = job->counts[slot0 + o], hits = 0;
-    for (uint32_t c = 0; c < raw_count; c++, k++) {
-      const ds__rank_word *w = word[k];
-      if (!w)
-        continue;
-      unsigned bit = (unsigned)(job->raw.items[k] >> 3 & 63);
-      if (!(w->bits >> bit & 1))
-        continue;
-      uint64_t idx = w->rank + popcount64(w->bits & ((1ull << bit) - 1));
-      if (job->bounded && job->targets.count == job->targets.cap) {
-        rc = DS_E_LIMIT; /* never: the bound is the most there can be */
-        break;
-      }
-      DS__VEC_PUSH(job->targets, (uint32_t)idx, DS_MAX_REFERENCES, rc);
-      hits++;
-    }
-    job->counts[slot0 + o] = hits;
-  }
-  free(word);
-  if (rc != DS_OK)
-    job->status = rc;
+  if (job->status == DS_OK)
+    resolve_objects(job, slot0 + pending, count - pending);
 }
 
 static void edge_part(ds__edge_job *job) {
