@@ -117,12 +117,32 @@ typedef struct ds__extra_edge {
   uint32_t from, to, kind;
 } ds__extra_edge;
 
+/* A piece of the mapped dump kept from one read to the next: passes over the objects in address
+ * order find most of them in the piece the last one was in, without a lookup. */
+typedef struct ds__dump_window {
+  const uint8_t *base; /* the mapping of [start, end) */
+  uint64_t start, end;
+} ds__dump_window;
+
+/* [addr, addr + bytes) straight from the mapping: from the window when it holds them, else from
+ * the piece of the core that holds addr, which becomes the window; NULL when that piece does not
+ * hold them all (the caller copies them out). */
+static inline const uint8_t *ds__window_at(ds__dump_window *w, const ds_dump *dump, uint64_t addr, uint64_t bytes) {
+  if (addr >= w->start && addr < w->end && w->end - addr >= bytes)
+    return w->base + (addr - w->start);
+  uint64_t avail = 0;
+  const uint8_t *p = ds_dump_span(dump, addr, &avail);
+  if (!p || avail < bytes)
+    return NULL;
+  w->base = p, w->start = addr, w->end = addr + avail;
+  return p;
+}
+
 /* One thread's share of the reference extraction: objects [lo, hi). */
 typedef struct ds__edge_job {
   struct ds__build *b;
   size_t lo, hi;
-  const uint8_t *win;        /* the dump mapping of [win_start, win_end): most objects fall in it */
-  uint64_t win_start, win_end;
+  ds__dump_window win;       /* most objects fall in the last one's piece */
   uint64_t released;         /* dump pages below it were given back (release_behind) */
   uint32_t *counts;          /* per object in [lo, hi) */
   DS__VEC(uint32_t) targets; /* in a temporary file when bounded (spill.c): never grown */
@@ -220,8 +240,7 @@ typedef struct ds__build {
   uint32_t *obj_size;
   DS__VEC(ds_index_big_size) big;
   DS__VEC(ds__thin_header) thin; /* headers holding a thin lock, read during the walk */
-  const uint8_t *hdr_win;    /* the dump mapping of [hdr_start, hdr_end), for those reads */
-  uint64_t hdr_start, hdr_end;
+  ds__dump_window hdr_win;   /* for those reads */
 
   /* types (phase 2): per type of the heap's table; typeinfo.c's details (raw field types,
    * statics) in typeinfo */

@@ -152,26 +152,6 @@ static uint32_t value_label(ds__build *b, uint32_t o) {
   return ds_strpool_add(&b->pool, text);
 }
 
-/* The mapped dump from a string on, kept from one string to the next (one lookup per piece of
- * the core, not two per string). */
-typedef struct dump_window {
-  ds_dump *dump;
-  const uint8_t *base;
-  uint64_t start, end;
-} dump_window;
-
-/* The bytes [addr, addr + bytes) straight from the mapping, or NULL when they are not one piece. */
-static const uint8_t *in_window(dump_window *w, uint64_t addr, uint64_t bytes) {
-  if (addr >= w->start && addr < w->end && w->end - addr >= bytes)
-    return w->base + (addr - w->start);
-  uint64_t avail = 0;
-  const uint8_t *p = ds_dump_span(w->dump, addr, &avail);
-  if (!p || avail < bytes)
-    return NULL;
-  w->base = p, w->start = addr, w->end = addr + avail;
-  return p;
-}
-
 /* Strings this many objects ahead have their length's line fetched before they are reached. */
 enum { STRING_AHEAD = 32 };
 
@@ -182,12 +162,12 @@ static ds_status collect_strings(ds__build *b, bool addr_in_file, string_hash *h
   /* the addresses are the index file's pages by now: those behind the scan leave the resident
    * set as it goes (the few later reads fault them back), as the dump's do */
   enum { ADDR_STEP = 1 << 22 /* objects: 32 MiB of addresses */ };
-  dump_window win = {b->a->dump, NULL, 0, 0};
+  ds__dump_window win = {0}; /* one lookup per piece of the core, not two per string */
   for (size_t i = 0; i < b->n; i++) {
     if (addr_in_file && i && !(i % ADDR_STEP))
       ds_index_writer_release(b->addr.items + (i - ADDR_STEP), (uint64_t)ADDR_STEP * 8);
     if (i + STRING_AHEAD < b->n && (b->types[b->type.items[i + STRING_AHEAD]].flags & DS_TYPE_STRING)) {
-      const uint8_t *ahead = in_window(&win, b->addr.items[i + STRING_AHEAD], 64);
+      const uint8_t *ahead = ds__window_at(&win, b->a->dump, b->addr.items[i + STRING_AHEAD], 64);
       if (ahead)
         __builtin_prefetch(ahead + b->layout->array_length);
     }
@@ -205,7 +185,7 @@ static ds_status collect_strings(ds__build *b, bool addr_in_file, string_hash *h
     }
     uint32_t length = 0;
     uint8_t *copy = NULL;
-    const uint8_t *chars = NULL, *at = in_window(&win, b->addr.items[i], size);
+    const uint8_t *chars = NULL, *at = ds__window_at(&win, b->a->dump, b->addr.items[i], size);
     if (at) { /* the whole string in the window: its length and characters without a lookup */
       memcpy(&length, at + b->layout->array_length, 4);
       if ((uint64_t)b->layout->string_chars + (uint64_t)length * 2 <= size)

@@ -252,19 +252,11 @@ static void resolve_objects(ds__edge_job *job, size_t slot0, size_t count) {
   job->raw.count = 0;
 }
 
-/* The hits among the values in job->raw, all one object's; empties job->raw. */
-static uint32_t resolve_values(ds__edge_job *job) {
-  uint32_t values = (uint32_t)job->raw.count;
-  const ds__rank_word **word = malloc((values ? values : 1) * sizeof *word);
-  if (!word) {
-    job->status = DS_E_NOMEM;
-    return 0;
-  }
-  find_words(&job->b->lookup, job->raw.items, values, word);
-  uint32_t hits = take_hits(job, job->raw.items, word, values);
-  free(word);
-  job->raw.count = 0;
-  return hits;
+/* The hits among the values in job->raw, all of the object at slot; empties job->raw. */
+static uint32_t resolve_values(ds__edge_job *job, size_t slot) {
+  job->counts[slot] = (uint32_t)job->raw.count;
+  resolve_objects(job, slot, 1);
+  return job->status == DS_OK ? job->counts[slot] : 0;
 }
 
 /* Visits the reference slots of object i; appends their values to job->raw and their number to
@@ -277,21 +269,8 @@ static inline void object_edges(ds__edge_job *job, size_t i, size_t slot, bool s
   uint32_t before = (uint32_t)job->raw.count, hits = 0;
   uint64_t obj = b->addr.items[i], size = b->size.items[i];
   if (d->series != 0 && d->data) {
-    const uint8_t *mem = NULL;
+    const uint8_t *mem = ds__window_at(&job->win, b->a->dump, obj, size);
     uint8_t *copy = NULL;
-    if (obj >= job->win_start && obj + size <= job->win_end) {
-      mem = job->win + (obj - job->win_start);
-    } else {
-      uint64_t avail;
-      mem = ds_dump_span(b->a->dump, obj, &avail);
-      if (mem && avail >= size) {
-        job->win = mem;
-        job->win_start = obj;
-        job->win_end = obj + avail;
-      } else {
-        mem = NULL;
-      }
-    }
     if (!mem) {
       copy = malloc(size ? size : 1);
       if (!copy || ds_dump_read(b->a->dump, obj, copy, size) != size) {
@@ -312,7 +291,7 @@ static inline void object_edges(ds__edge_job *job, size_t i, size_t slot, bool s
           continue;
         DS__VEC_PUSH(job->raw, ptr, DS_MAX_REFERENCES, rc);
         if (stream && job->raw.count == STREAM_CHUNK && rc == DS_OK) {
-          hits += resolve_values(job);
+          hits += resolve_values(job, slot);
           rc = job->status;
         }
       }
@@ -329,7 +308,7 @@ extras:
       job->status = rc;
   }
   if (stream && job->status == DS_OK)
-    hits += resolve_values(job);
+    hits += resolve_values(job, slot);
   job->counts[slot] = stream ? hits : (uint32_t)(job->raw.count - before);
 }
 
@@ -347,8 +326,8 @@ void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_
   for (size_t k = 0; k < count && job->status == DS_OK; k++) {
     if (!objs && first + k + EDGE_AHEAD < job->hi) {
       uint64_t ahead = addrs[first + k + EDGE_AHEAD];
-      if (ahead >= job->win_start && ahead + 64 <= job->win_end)
-        __builtin_prefetch(job->win + (ahead - job->win_start) + 8);
+      if (ahead >= job->win.start && ahead < job->win.end && job->win.end - ahead >= 64)
+        __builtin_prefetch(job->win.base + (ahead - job->win.start) + 8);
     }
     size_t i = objs ? objs[k] : first + k;
     if (job->b->size.items[i] / 8 > STREAM_CHUNK) {

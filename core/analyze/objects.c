@@ -12,15 +12,8 @@
 
 /* The object's header word, through a window of the mapped dump (the walk has just read the page). */
 static bool read_header(ds__build *b, uint64_t addr, uint32_t *header) {
-  uint64_t at = addr - b->layout->header_before;
-  if (at >= b->hdr_start && at + 4 <= b->hdr_end) {
-    memcpy(header, b->hdr_win + (at - b->hdr_start), 4);
-    return true;
-  }
-  uint64_t avail;
-  const uint8_t *p = ds_dump_span(b->a->dump, at, &avail);
-  if (p && avail >= 4) {
-    b->hdr_win = p, b->hdr_start = at, b->hdr_end = at + avail;
+  const uint8_t *p = ds__window_at(&b->hdr_win, b->a->dump, addr - b->layout->header_before, 4);
+  if (p) {
     memcpy(header, p, 4);
     return true;
   }
