@@ -31,7 +31,9 @@ typedef struct ds__dom_search ds__dom_search;
  * equal object counts differ in work (a region of arrays of references against one of strings),
  * and halves left one thread idle for a quarter of the phase on big. */
 #define DS__EDGE_PARTS 32
-#define DS__SPILL_MAX 32         /* arrays in temporary files at once (more stay in memory) */
+#define DS__SPILL_MAX 96         /* arrays in temporary files or mappings of their own at once (more
+                                  * stay in the heap) */
+#define DS__RECYCLED_MAX 64      /* runs of pages kept for the next arrays (more are given back) */
 #define DS__INTERNED_MAX 64      /* distinct names ds__intern remembers (more are added again) */
 
 double ds__now_ms(void);
@@ -42,6 +44,16 @@ int ds__spill_file(struct ds__build *b, ds_error *err);
  * a notable share of it, else calloc'd. NULL with err. Freed by ds__spill_free (or at the end). */
 void *ds__spill_alloc(struct ds__build *b, size_t bytes, ds_error *err);
 void ds__spill_free(struct ds__build *b, void *p);
+/* Frees p (from ds__reserve or ds__array_alloc), keeping the pages of its first `used` bytes for
+ * the next ds__array_alloc or ds__work_alloc to take over (spill.c: recycled pages); like
+ * ds__spill_free for a spill file or a heap block. Never for an array written in place: its pages
+ * are the index file's. Any thread. */
+void ds__spill_recycle(struct ds__build *b, void *p, size_t used);
+/* Memory for a working array whose every element is written before it is read (its contents are
+ * undefined): recycled pages first, as ds__array_alloc. NULL with err. Freed by ds__spill_free. */
+void *ds__work_alloc(struct ds__build *b, size_t bytes, ds_error *err);
+/* Gives back the recycled pages no array took (once the last array that could take them exists). */
+void ds__recycled_release(struct ds__build *b);
 /* Address space for an array of at most `bytes` (huge pages advised), of which only the pages
  * written become memory; NULL when the system refuses it. Freed by ds__spill_free. */
 void *ds__reserve(struct ds__build *b, size_t bytes);
@@ -223,8 +235,11 @@ typedef struct ds__build {
   const ds_root_set *roots;
   ds_index_writer *w;
   unsigned mapped;           /* DS__MAPPED_*: arrays that are read-only mappings of written sections */
-  struct { void *p; size_t bytes; } spills[DS__SPILL_MAX]; /* spill.c's temporary-file arrays */
+  pthread_mutex_t spill_lock; /* spills and recycled, which several threads allocate from */
+  struct { void *p; size_t bytes; bool anon; } spills[DS__SPILL_MAX]; /* spill.c's mappings */
   size_t spill_count;
+  struct { uint8_t *p; size_t bytes; } recycled[DS__RECYCLED_MAX]; /* spill.c's recycled pages */
+  size_t recycled_count;
   ds_strpool pool;
   ds__interned interned[DS__INTERNED_MAX]; /* ds__intern's */
   size_t interned_count;

@@ -79,8 +79,9 @@ void ds_build_stats_print(const ds_build_stats *stats, FILE *out) {
     fprintf(out, "%-16s %9.0f %9.0f %9.0f %9.0f %9.0f\n", ph->name, ph->ms, ph->cpu_ms, ph->rss_bytes / mb,
             ph->anon_bytes / mb, ph->peak_rss_bytes / mb);
   }
-  fprintf(out, "%-16s %9.0f   memory budget %llu bytes, spilled %llu bytes\n", "total", stats->total_ms,
-          (unsigned long long)stats->memory_budget, (unsigned long long)stats->spilled_bytes);
+  fprintf(out, "%-16s %9.0f   memory budget %llu bytes, spilled %llu bytes, recycled %llu bytes\n", "total",
+          stats->total_ms, (unsigned long long)stats->memory_budget, (unsigned long long)stats->spilled_bytes,
+          (unsigned long long)stats->recycled_bytes);
 }
 
 /* ---- growable arrays ------------------------------------------------------------------------ */
@@ -433,6 +434,7 @@ void ds__build_free(ds__build *b) {
   free(b->extra_out);
   ds_strpool_free(&b->pool);
   ds__spill_free_all(b); /* last: the frees above look their arrays up in it */
+  pthread_mutex_destroy(&b->spill_lock);
   memset(b, 0, sizeof *b);
 }
 
@@ -459,6 +461,7 @@ static ds_status run_build(ds_analysis *a, const ds_root_set *given_roots, const
   ds__build *b = calloc(1, sizeof *b);
   if (!b)
     return ds_error_set(err, DS_E_NOMEM, "out of memory starting the index build");
+  pthread_mutex_init(&b->spill_lock, NULL);
   b->a = a;
   b->heap = a->heap;
   b->layout = ds_heap_layout(a->heap);

@@ -343,8 +343,28 @@ void ds__edge_batch(ds__edge_job *job, const uint32_t *objs, size_t first, size_
     resolve_objects(job, slot0 + pending, count - pending);
 }
 
+/* Room for every reference the part can have, one per 8 bytes of its objects plus a
+ * loader-allocator edge each: address space, of which only what is written becomes memory, from
+ * recycled pages first, which go back to be recycled once merged. Without it (refused) the targets
+ * grow as they come. */
+static void reserve_targets(ds__edge_job *job) {
+  const ds__build *b = job->b;
+  if (b->budget)
+    return; /* its temporary file was refused: they grow */
+  uint64_t most = job->hi - job->lo + 1;
+  for (size_t i = job->lo; i < job->hi; i++)
+    most += b->size.items[i] / 8;
+  ds_error ignore = {0};
+  if (most > DS_MAX_REFERENCES || !(job->targets.items = ds__work_alloc(job->b, most * sizeof *job->targets.items, &ignore)))
+    return;
+  job->targets.cap = most;
+  job->bounded = true;
+}
+
 static void edge_part(ds__edge_job *job) {
   enum { BATCH = 256 };
+  if (!job->targets.items)
+    reserve_targets(job);
   for (size_t i0 = job->lo; i0 < job->hi && job->status == DS_OK; i0 += BATCH) {
     size_t i1 = i0 + BATCH < job->hi ? i0 + BATCH : job->hi;
     ds__edge_batch(job, NULL, i0, i1 - i0, i0 - job->lo);
@@ -477,7 +497,7 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
   /* in temporary files under a memory budget (spill.c), written and mapped back at once; else
    * mappings of their own, which get the file's pages in place once written behind */
   if (!(b->out_off = ds__array_alloc(b, (n + 1) * sizeof *b->out_off, err)) ||
-      !(b->out_edge = ds__array_alloc(b, (edge_total ? edge_total : 1) * sizeof *b->out_edge, err)))
+      !(b->out_edge = ds__work_alloc(b, (edge_total ? edge_total : 1) * sizeof *b->out_edge, err)))
     return err->code;
   /* each part's references start after the earlier parts' and the extra edges from before its
    * first object; the threads take halves of the references, in runs of whole parts */
@@ -503,7 +523,7 @@ static ds_status merge_edges(ds__build *b, ds_error *err) {
   run_on_threads(merge_parts, runs, sizeof *runs, DS__BUILD_THREADS);
   b->out_off[n] = (uint32_t)edge_total;
   for (size_t j = 0; j < parts; j++) {
-    ds__spill_free(b, b->jobs[j].targets.items);
+    ds__spill_recycle(b, b->jobs[j].targets.items, b->jobs[j].targets.count * sizeof *b->jobs[j].targets.items);
     free(b->jobs[j].raw.items);
     free(b->jobs[j].counts);
     memset(&b->jobs[j], 0, sizeof b->jobs[j]);
@@ -638,16 +658,17 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     b->stats->reverse_ms = ds__now_ms() - t_in;
     return rc;
   }
-  /* the 64-bit sizes are done with: ds__object_size reads the object-size section from here on */
-  ds__spill_free(b, b->size.items);
+  /* the 64-bit sizes are done with: ds__object_size reads the object-size section from here on;
+   * their pages go to the incoming references */
+  ds__spill_recycle(b, b->size.items, n * sizeof *b->size.items);
   b->size.items = NULL, b->size.count = b->size.cap = 0;
   if (!(b->in_off = ds__array_alloc(b, (n + 2) * sizeof *b->in_off, err)) || /* + 1: reverse_count */
-      !(b->in_edge = ds__array_alloc(b, (b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge, err)))
+      !(b->in_edge = ds__work_alloc(b, (b->edge_total ? b->edge_total : 1) * sizeof *b->in_edge, err)))
     return err->code;
   /* the first job's counters; the second's are in_off + 2 */
-  uint32_t *first = ds__big_calloc(n + 1, sizeof *first);
+  uint32_t *first = ds__array_alloc(b, (n + 1) * sizeof *first, err);
   if (!first)
-    return ds_error_set(err, DS_E_NOMEM, "out of memory for the incoming references of %zu objects", n);
+    return err->code;
   /* the sources split where references and objects together are halved: a reference costs
    * less when its object has many (an array's elements follow each other; on big one array
    * holds 10 of the 34 million, and with the references halved the second job took 1.7 times
@@ -663,11 +684,11 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
    * and the fill begins once it has */
   ds_status rc = ds__start_dominators_early(b, first, err);
   if (rc != DS_OK) {
-    free(first);
+    ds__spill_free(b, first);
     return rc;
   }
   run_on_threads(reverse_fill, rj, sizeof *rj, 2);
-  free(first);
+  ds__spill_free(b, first); /* no array is allocated after it that would take its pages */
   ds__dominators_incoming_ready(b);
   b->stats->reverse_ms = ds__now_ms() - t_in;
   rc = ds__write_behind(b, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, DS__WB_IN_PLACE, err);

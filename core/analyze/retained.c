@@ -53,8 +53,8 @@ static void done_with(void *ctx, int which) {
     release_section(b, DS__MAPPED_IN, b->in_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_IN, b->in_edge, b->edge_total * 4);
   if (which == DS_DOM_DONE_OBJECTS)
     tell(b->dom_search, &b->dom_search->objects);
-  if (which == DS_DOM_DONE_DEGREES)
-    tell(b->dom_search, &b->dom_search->degrees);
+  if (which == DS_DOM_DONE_DEGREES) /* its working arrays are allocated: no array takes recycled pages after them */
+    ds__recycled_release(b), tell(b->dom_search, &b->dom_search->degrees);
 }
 
 /* Waits until *flag is set or the search is over (it may have failed before setting it): the
@@ -77,10 +77,11 @@ static void wait_incoming(void *ctx) {
   pthread_mutex_unlock(&d->lock);
 }
 
-/* The search's working arrays: in temporary files under a memory budget (spill.c). */
+/* The search's working arrays: in temporary files under a memory budget, else recycled pages
+ * first (spill.c). */
 static void *work_alloc(void *ctx, size_t bytes) {
   ds_error ignore = {0};
-  return ds__spill_alloc(ctx, bytes, &ignore);
+  return ds__work_alloc(ctx, bytes, &ignore);
 }
 
 static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
@@ -123,7 +124,7 @@ static ds_status start_search(ds__build *b, const uint32_t *degree_off, ds_error
                         .in_edge = b->in_edge, .root_bits = d->root_bits, .size = b->size.items, .size32 = b->obj_size,
                         .big_size = big_size_of, .type = b->type.items,
                         .type_count = b->type_total, .done = done_with, .done_ctx = b,
-                        .alloc = b->budget ? work_alloc : NULL, .release = work_free};
+                        .alloc = work_alloc, .release = work_free};
   /* under a memory budget the search allocates through the spill files, which only this thread
    * may touch, and it should not add to what the next phases hold: it runs in its own phase */
   if (!b->budget) {

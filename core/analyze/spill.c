@@ -63,6 +63,17 @@ void *ds__big_malloc(size_t bytes) {
   return p;
 }
 
+/* Registers a mapping (spill_lock held); false when the table is full. */
+static bool register_mapping(ds__build *b, void *p, size_t bytes, bool anon) {
+  if (b->spill_count >= DS__SPILL_MAX)
+    return false;
+  b->spills[b->spill_count].p = p;
+  b->spills[b->spill_count].bytes = bytes;
+  b->spills[b->spill_count].anon = anon;
+  b->spill_count++;
+  return true;
+}
+
 void *ds__spill_alloc(ds__build *b, size_t bytes, ds_error *err) {
   if (!b->budget || bytes < b->budget / SPILL_SHARE || b->spill_count >= DS__SPILL_MAX) {
     void *p = ds__big_calloc(bytes, 1);
@@ -83,51 +94,188 @@ void *ds__spill_alloc(ds__build *b, size_t bytes, ds_error *err) {
                  strerror(saved));
     return NULL;
   }
-  b->spills[b->spill_count].p = p;
-  b->spills[b->spill_count].bytes = bytes ? bytes : 1;
-  b->spill_count++;
+  pthread_mutex_lock(&b->spill_lock);
+  bool registered = register_mapping(b, p, bytes ? bytes : 1, false);
+  pthread_mutex_unlock(&b->spill_lock);
+  if (!registered) {
+    munmap(p, bytes ? bytes : 1);
+    return ds__spill_alloc(b, bytes, err); /* the table filled meanwhile: in memory */
+  }
   b->stats->spilled_bytes += bytes;
   return p;
 }
 
-void *ds__reserve(ds__build *b, size_t bytes) {
-  if (b->spill_count >= DS__SPILL_MAX || !bytes)
-    return NULL;
-  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+/* ---- recycled pages ---------------------------------------------------------------------------- */
+
+/* A page never touched costs the kernel's zeroing when first written, and on a VM whose host takes
+ * back the memory its guest frees (this machine's does: balloon free page reporting) a trip to the
+ * host as well: a first write to 512 MiB of fresh huge pages took 74 ms when the host still had
+ * them and 2.1 s when it had taken them back, against 26 ms for clearing them once resident. The
+ * build frees large arrays while it allocates others (the references' buffers and the walk's
+ * 64-bit sizes, then the incoming references and their counters), so ds__spill_recycle keeps the
+ * pages of a freed array and the next ds__array_alloc or ds__work_alloc moves them into its own
+ * range with mremap: no copy, and huge pages stay huge, as every mapping here starts on one. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t page_round(size_t bytes) { return (bytes + 4095) & ~(size_t)4095; }
+
+/* bytes (whole pages) of address space starting on a huge page, huge pages advised. */
+static uint8_t *map_aligned(size_t bytes) {
+  size_t len = bytes + HUGE_PAGE;
+  uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED)
-    return NULL; /* a strict overcommit policy, or no address space: the caller grows its arrays */
-  madvise(p, bytes, MADV_HUGEPAGE);
-  b->spills[b->spill_count].p = p;
-  b->spills[b->spill_count].bytes = bytes;
-  b->spill_count++;
+    return NULL; /* a strict overcommit policy, or no address space */
+  uint8_t *start = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+  if (start > p)
+    munmap(p, (size_t)(start - p));
+  if (p + len > start + bytes)
+    munmap(start + bytes, (size_t)(p + len - (start + bytes)));
+  madvise(start, bytes, MADV_HUGEPAGE); /* advice: no harm when refused */
+  return start;
+}
+
+/* Moves recycled pages to the start of dst (bytes, whole pages), the most recently freed first;
+ * how many bytes it moved. spill_lock held. */
+static size_t take_recycled(ds__build *b, uint8_t *dst, size_t bytes) {
+  size_t moved = 0;
+  while (moved < bytes && b->recycled_count) {
+    __typeof__(b->recycled[0]) *r = &b->recycled[b->recycled_count - 1];
+    size_t take = r->bytes < bytes - moved ? r->bytes : bytes - moved;
+    if (mremap(r->p, take, take, MREMAP_MAYMOVE | MREMAP_FIXED, dst + moved) == MAP_FAILED)
+      break; /* the rest is fresh pages */
+    r->p += take, r->bytes -= take;
+    if (!r->bytes)
+      b->recycled_count--;
+    moved += take;
+  }
+  b->stats->recycled_bytes += moved;
+  return moved;
+}
+
+/* An anonymous mapping of bytes with as many recycled pages at its start as there are; zeroed if
+ * asked (fresh pages are). NULL when the system refuses it or the table is full. */
+static void *reserve_mapping(ds__build *b, size_t bytes, bool recycle, bool zero) {
+  if (!bytes)
+    return NULL;
+  size_t len = page_round(bytes);
+  uint8_t *p = map_aligned(len);
+  if (!p)
+    return NULL;
+  size_t moved = 0;
+  pthread_mutex_lock(&b->spill_lock);
+  bool registered = register_mapping(b, p, len, true);
+  if (registered && recycle)
+    moved = take_recycled(b, p, len);
+  pthread_mutex_unlock(&b->spill_lock);
+  if (!registered) {
+    munmap(p, len);
+    return NULL;
+  }
+  if (zero && moved)
+    memset(p, 0, moved);
   return p;
 }
+
+void *ds__reserve(ds__build *b, size_t bytes) { return reserve_mapping(b, bytes, false, true); }
 
 void *ds__array_alloc(ds__build *b, size_t bytes, ds_error *err) {
   if (b->budget)
     return ds__spill_alloc(b, bytes, err);
-  void *p = ds__reserve(b, bytes);
+  void *p = reserve_mapping(b, bytes, true, true);
   if (!p && !(p = ds__big_calloc(bytes, 1)))
     ds_error_set(err, DS_E_NOMEM, "out of memory for %zu bytes", bytes);
   return p;
 }
 
+void *ds__work_alloc(ds__build *b, size_t bytes, ds_error *err) {
+  if (b->budget)
+    return ds__spill_alloc(b, bytes, err);
+  void *p = reserve_mapping(b, bytes, true, false);
+  if (!p && !(p = ds__big_malloc(bytes)))
+    ds_error_set(err, DS_E_NOMEM, "out of memory for %zu bytes", bytes);
+  return p;
+}
+
+/* Takes p out of the table (spill_lock held): its entry, or false when p is not a mapping of it. */
+static bool unregister_mapping(ds__build *b, void *p, size_t *bytes, bool *anon) {
+  for (size_t k = 0; k < b->spill_count; k++)
+    if (b->spills[k].p == p) {
+      *bytes = b->spills[k].bytes, *anon = b->spills[k].anon;
+      b->spills[k] = b->spills[--b->spill_count];
+      return true;
+    }
+  return false;
+}
+
+/* Takes p out of the table, keeping the whole huge pages that hold its first `used` bytes if it is
+ * an anonymous mapping starting on one: how many bytes it kept at p (the rest is given back; 0: p
+ * is freed). */
+static size_t take_pages(ds__build *b, void *p, size_t used) {
+  if (!p)
+    return 0;
+  size_t bytes;
+  bool anon;
+  pthread_mutex_lock(&b->spill_lock);
+  bool mapped = unregister_mapping(b, p, &bytes, &anon);
+  pthread_mutex_unlock(&b->spill_lock);
+  if (!mapped) {
+    free(p);
+    return 0;
+  }
+  size_t keep = (used + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+  if (!anon || ((uintptr_t)p & (HUGE_PAGE - 1)))
+    keep = 0;
+  keep = keep < bytes ? keep : bytes;
+  if (bytes > keep)
+    munmap((uint8_t *)p + keep, bytes - keep);
+  return keep;
+}
+
+/* Puts a run of pages taken with take_pages into the pool (or gives it back when the pool is full). */
+static void recycle_run(ds__build *b, void *p, size_t bytes) {
+  if (!bytes)
+    return;
+  pthread_mutex_lock(&b->spill_lock);
+  bool kept = b->recycled_count < DS__RECYCLED_MAX;
+  if (kept) {
+    b->recycled[b->recycled_count].p = p;
+    b->recycled[b->recycled_count].bytes = bytes;
+    b->recycled_count++;
+  }
+  pthread_mutex_unlock(&b->spill_lock);
+  if (!kept)
+    munmap(p, bytes);
+}
+
+void ds__spill_recycle(ds__build *b, void *p, size_t used) { recycle_run(b, p, take_pages(b, p, used)); }
+
 void ds__spill_free(ds__build *b, void *p) {
   if (!p)
     return;
-  for (size_t k = 0; k < b->spill_count; k++)
-    if (b->spills[k].p == p) {
-      munmap(p, b->spills[k].bytes);
-      b->spills[k] = b->spills[--b->spill_count];
-      return;
-    }
-  free(p);
+  size_t bytes;
+  bool anon;
+  pthread_mutex_lock(&b->spill_lock);
+  bool mapped = unregister_mapping(b, p, &bytes, &anon);
+  pthread_mutex_unlock(&b->spill_lock);
+  if (mapped)
+    munmap(p, bytes);
+  else
+    free(p);
+}
+
+void ds__recycled_release(ds__build *b) {
+  pthread_mutex_lock(&b->spill_lock);
+  for (size_t k = 0; k < b->recycled_count; k++)
+    munmap(b->recycled[k].p, b->recycled[k].bytes);
+  b->recycled_count = 0;
+  pthread_mutex_unlock(&b->spill_lock);
 }
 
 void ds__spill_free_all(ds__build *b) {
   for (size_t k = 0; k < b->spill_count; k++)
     munmap(b->spills[k].p, b->spills[k].bytes);
   b->spill_count = 0;
+  ds__recycled_release(b);
 }
 
 /* ---- incoming references by sorted runs ---------------------------------------------------------- */

@@ -37,6 +37,7 @@ typedef struct ds_build_stats {
   size_t phase_count;
   uint64_t memory_budget;    /* the budget the build ran under (0: none) */
   uint64_t spilled_bytes;    /* written to temporary files because of it */
+  uint64_t recycled_bytes;   /* arrays' pages taken over from arrays freed before them */
 } ds_build_stats;
 
 /* roots NULL: collect them here (after the walk, which the thread-static search profits from).
