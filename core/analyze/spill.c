@@ -140,7 +140,13 @@ static size_t take_recycled(ds__build *b, uint8_t *dst, size_t bytes) {
   size_t moved = 0;
   while (moved < bytes && b->recycled_count) {
     __typeof__(b->recycled[0]) *r = &b->recycled[b->recycled_count - 1];
-    size_t take = r->bytes < bytes - moved ? r->bytes : bytes - moved;
+    /* whole huge pages, at offsets of whole huge pages on both sides: a move of part of one
+     * splits it into small pages, and the arrays here are read at random (the destination's
+     * last partial huge page stays fresh) */
+    size_t want = (bytes - moved) & ~(HUGE_PAGE - 1);
+    size_t take = r->bytes < want ? r->bytes : want;
+    if (!take)
+      break;
     if (mremap(r->p, take, take, MREMAP_MAYMOVE | MREMAP_FIXED, dst + moved) == MAP_FAILED)
       break; /* the rest is fresh pages */
     r->p += take, r->bytes -= take;
@@ -222,10 +228,11 @@ static size_t take_pages(ds__build *b, void *p, size_t used) {
     free(p);
     return 0;
   }
-  size_t keep = (used + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+  size_t keep = used < bytes ? (used + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1) : bytes;
+  if (keep > (bytes & ~(HUGE_PAGE - 1)))
+    keep = bytes & ~(HUGE_PAGE - 1); /* whole huge pages only (take_recycled) */
   if (!anon || ((uintptr_t)p & (HUGE_PAGE - 1)))
     keep = 0;
-  keep = keep < bytes ? keep : bytes;
   if (bytes > keep)
     munmap((uint8_t *)p + keep, bytes - keep);
   return keep;
