@@ -372,6 +372,12 @@ ds_status ds__write_behind(ds__build *b, ds_section_id id, void *data, uint64_t 
 /* Waits until the queued array at data is written: true when its pages are the file's now (then
  * ds_index_writer_release may let them go). */
 bool ds__written_in_place(ds__build *b, const void *data);
+/* Once the writer has written *data (queued behind, not in place) as section `id`, the array
+ * becomes that section mapped back from the file (b->mapped gets `mapped`: the writer owns the
+ * mapping) and its own pages are recycled (ds__spill_recycle) for the arrays allocated next.
+ * Only where no other thread reads the array. False (the array left as it is) when it was not
+ * written that way or cannot be mapped. */
+bool ds__swap_for_section(ds__build *b, ds_section_id id, void **data, uint64_t size, unsigned mapped);
 /* Waits until everything queued is written: the first error, if any. */
 ds_status ds__write_behind_drain(ds__build *b, ds_error *err);
 /* Starts the writer thread (without a memory budget, before any other thread of the build runs);

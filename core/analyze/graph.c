@@ -536,8 +536,13 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
   ds_status rc;
   if (!ds__lookup_build(&b->lookup, b->heap, b->addr.items, b->n))
     return ds_error_set(err, DS_E_NOMEM, "out of memory for the address directory");
-  if ((rc = run_edge_jobs(b, err)) != DS_OK || (rc = ds__collect_dependent_edges(b, err)) != DS_OK ||
-      (rc = merge_edges(b, err)) != DS_OK)
+  if ((rc = run_edge_jobs(b, err)) != DS_OK || (rc = ds__collect_dependent_edges(b, err)) != DS_OK)
+    return rc;
+  /* no other thread reads addresses or types now: they become the file's pages, and their own
+   * go to the outgoing references (recycled pages) */
+  ds__swap_for_section(b, DS_SEC_OBJ_ADDR, (void **)&b->addr.items, b->n * 8, DS__MAPPED_ADDR);
+  ds__swap_for_section(b, DS_SEC_OBJ_TYPE, (void **)&b->type.items, b->n * 4, DS__MAPPED_TYPE);
+  if ((rc = merge_edges(b, err)) != DS_OK)
     return rc;
   ds__lookup_free(&b->lookup); /* only the workers need it */
   b->stats->edges = b->edge_total;
@@ -545,7 +550,7 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
   if (!b->budget) {
     /* the edges were the last pass over every address before the string scan's: their pages
      * leave the resident set meanwhile (the few reads between fault them back from the file) */
-    if (ds__written_in_place(b, b->addr.items))
+    if ((b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items))
       ds_index_writer_release(b->addr.items, b->n * 8);
     if ((rc = ds__write_behind(b, DS_SEC_OUT_OFF, b->out_off, (b->n + 1) * 4, DS__WB_IN_PLACE, err)) != DS_OK)
       return rc;

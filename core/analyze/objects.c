@@ -230,8 +230,10 @@ static ds_status start_object_sections(ds__build *b, ds_error *err) {
   ds__write_behind_start(b); /* here, before any other thread: without it, sections are written at once */
   size_t n = b->n;
   ds_status rc;
-  if ((rc = ds__write_behind(b, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, DS__WB_IN_PLACE, err)) != DS_OK ||
-      (rc = ds__write_behind(b, DS_SEC_OBJ_TYPE, b->type.items, n * 4, DS__WB_IN_PLACE, err)) != DS_OK ||
+  /* addresses and types are swapped for the file's pages after the references (graph.c), whose
+   * arrays take their pages over */
+  if ((rc = ds__write_behind(b, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, 0, err)) != DS_OK ||
+      (rc = ds__write_behind(b, DS_SEC_OBJ_TYPE, b->type.items, n * 4, 0, err)) != DS_OK ||
       (rc = ds__write_behind(b, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, DS__WB_IN_PLACE | DS__WB_RELEASE, err)) != DS_OK)
     return rc;
   return ds__write_behind(b, DS_SEC_BIG_SIZES, b->big.items, b->big.count * sizeof *b->big.items, 0, err);

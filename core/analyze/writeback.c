@@ -141,6 +141,30 @@ bool ds__written_in_place(ds__build *b, const void *data) {
   return in_place;
 }
 
+bool ds__swap_for_section(ds__build *b, ds_section_id id, void **data, uint64_t size, unsigned mapped) {
+  ds__write_queue *q = b->wq;
+  if (!q || !*data || b->budget)
+    return false;
+  pthread_mutex_lock(&q->lock);
+  wq_entry *e = NULL;
+  for (size_t k = 0; k < q->count; k++)
+    if (q->e[k].data == *data && q->e[k].id == id)
+      e = &q->e[k];
+  while (e && !e->done)
+    pthread_cond_wait(&q->cond, &q->lock);
+  bool written = e && !e->in_place && q->rc == DS_OK;
+  pthread_mutex_unlock(&q->lock);
+  uint64_t got = 0;
+  ds_error ignore = {0};
+  const void *map = written ? ds_index_writer_map_section(b->w, id, &got, &ignore) : NULL;
+  if (!map || got != size)
+    return false; /* the array stays as it is */
+  ds__spill_recycle(b, *data, size);
+  *data = (void *)map;
+  b->mapped |= mapped;
+  return true;
+}
+
 ds_status ds__write_behind_drain(ds__build *b, ds_error *err) {
   ds__write_queue *q = b->wq;
   if (!q)

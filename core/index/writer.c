@@ -296,6 +296,16 @@ const void *ds_index_writer_map_last(ds_index_writer *w, uint64_t *size, ds_erro
   return map_entry(w, last, size, err);
 }
 
+const void *ds_index_writer_map_section(ds_index_writer *w, ds_section_id id, uint64_t *size, ds_error *err) {
+  pthread_mutex_lock(&w->lock);
+  uint32_t k = UINT32_MAX;
+  for (uint32_t j = 0; j < w->count; j++)
+    if (w->table[j].id == id)
+      k = j;
+  pthread_mutex_unlock(&w->lock);
+  return map_entry(w, k, size, err);
+}
+
 const void *ds_index_writer_add_mapped(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                                        ds_error *err) {
   uint32_t k = claim_section(w, id, size, SECTION_ALIGN, err);

@@ -455,6 +455,9 @@ ds_status ds_index_writer_end(ds_index_writer *w, ds_error *err);
  * free its own copy, and its pages are the page cache's, which the kernel can drop and re-read.
  * The mapping lives until ds_index_writer_free. NULL (with err) when it cannot be mapped. */
 const void *ds_index_writer_map_last(ds_index_writer *w, uint64_t *size, ds_error *err);
+/* The section `id` (added and written by then), mapped back as ds_index_writer_map_last does;
+ * NULL (with err) when there is none or it cannot be mapped. */
+const void *ds_index_writer_map_section(ds_index_writer *w, ds_section_id id, uint64_t *size, ds_error *err);
 /* ds_index_writer_add, then that section mapped back as ds_index_writer_map_last does (for a
  * writer that other threads add to as well); NULL with err. */
 const void *ds_index_writer_add_mapped(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
