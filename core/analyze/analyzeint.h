@@ -526,6 +526,8 @@ ds_status ds__start_dominators(ds__build *b, ds_error *err);
  * search numbers the vertices meanwhile and waits for ds__dominators_incoming_ready, which the
  * phase calls once the incoming references are filled in. ds__start_dominators is then a no-op. */
 ds_status ds__start_dominators_early(ds__build *b, const uint32_t *degree_off, ds_error *err);
+/* Whether the dominator search runs beside the reverse phase, numbering the vertices. */
+bool ds__dominators_numbering(const ds__build *b);
 void ds__dominators_incoming_ready(ds__build *b);
 /* Liveness from the search on its thread: waits until it has marked every object it reaches in
  * b->live, and says true; false when it runs in a phase of its own or failed before that (b->live

@@ -304,7 +304,8 @@ static void immediate_dominators(dom_state *s) {
 
 /* Retained sizes: each vertex's own size plus its dominator subtree's, children before parents.
  * They add up by preorder number in link[] (free by now: two words a vertex hold one size), so
- * the pass over the tree reads and writes near its vertices, and go to the objects at the end. */
+ * the pass over the tree reads and writes near its vertices; they go to the objects in the pass
+ * by object that gives the immediate dominators (objects_from_vertices). */
 static void retained_sizes(dom_state *s, ds_dom_result *r) {
   const ds_dom_graph *g = s->g;
   uint32_t *acc = s->link; /* 64-bit sizes, through memcpy */
@@ -324,8 +325,18 @@ static void retained_sizes(dom_state *s, ds_dom_result *r) {
     theirs += mine;
     memcpy(acc + 2 * (size_t)d, &theirs, 8);
   }
-  for (uint32_t w = 2; w < s->m; w++)
-    memcpy(&r->retained[s->vert[w]], acc + 2 * (size_t)w, 8);
+}
+
+/* By object, in one sequential pass: the retained size (read from its vertex's slot, where a
+ * pass by vertex wrote each object's at random), and num[] becomes the immediate dominator. */
+static void objects_from_vertices(dom_state *s, ds_dom_result *r, uint32_t searched) {
+  const uint32_t *acc = s->link;
+  for (size_t o = 0; o < s->g->n; o++) {
+    uint32_t w = vertex_number(s, searched, s->num[o]);
+    if (w)
+      memcpy(&r->retained[o], acc + 2 * (size_t)w, 8);
+    s->num[o] = w && s->idom[w] >= 2 ? s->vert[s->idom[w]] : UINT32_MAX;
+  }
 }
 
 /* Per-type retained sizes through the dominator tree's preorder (semi and link are free by now
@@ -427,11 +438,7 @@ ds_status ds_dominators(const ds_dom_graph *g, ds_dom_result *out, ds_error *err
   s.m += (uint32_t)(n + 2 - s.top);
   out->reachable = s.m - 2;
   retained_sizes(&s, out);
-  /* num[] becomes the immediate dominator of each object, by object */
-  for (size_t o = 0; o < n; o++) {
-    uint32_t w = vertex_number(&s, searched, s.num[o]);
-    s.num[o] = w && s.idom[w] >= 2 ? s.vert[s.idom[w]] : UINT32_MAX;
-  }
+  objects_from_vertices(&s, out, searched);
   out->idom = s.num;
   s.num = NULL;
   out->work_bytes = (n + 1) * sizeof *s.num + 5 * slots * sizeof(uint32_t) + s.stack_cap * sizeof *s.stack + 2 * s.mins_cap * sizeof *s.mins +

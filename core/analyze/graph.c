@@ -713,7 +713,12 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     ds__spill_free(b, first);
     return rc;
   }
-  run_on_threads(reverse_fill, rj, sizeof *rj, 2);
+  /* with the search numbering on its own thread, the fill takes one: the numbering decides when
+   * the search (and the build) ends, and a third thread slowed it */
+  if (ds__dominators_numbering(b))
+    reverse_fill(&rj[0]), reverse_fill(&rj[1]);
+  else
+    run_on_threads(reverse_fill, rj, sizeof *rj, 2);
   ds__spill_free(b, first); /* no array is allocated after it that would take its pages */
   ds__dominators_incoming_ready(b);
   b->stats->reverse_ms = ds__now_ms() - t_in;

@@ -27,6 +27,8 @@ struct ds__dom_search {
    * after which the incoming references are filled in; `in_ready` once they are */
   bool early, degrees, in_ready;
   bool reached; /* g.reached (b->live) holds every live object's bit */
+  ds_status write_rc; /* queuing the sections by object, from the search's thread */
+  ds_error write_err;
 };
 
 static void tell(ds__dom_search *d, bool *flag) {
@@ -51,8 +53,16 @@ static void done_with(void *ctx, int which) {
     release_section(b, DS__MAPPED_OUT, b->out_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_OUT, b->out_edge, b->edge_total * 4);
   if (which == DS_DOM_DONE_IN)
     release_section(b, DS__MAPPED_IN, b->in_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_IN, b->in_edge, b->edge_total * 4);
-  if (which == DS_DOM_DONE_OBJECTS)
-    tell(b->dom_search, &b->dom_search->objects);
+  if (which == DS_DOM_DONE_OBJECTS) {
+    /* final: written behind while the search goes on to the per-type sizes */
+    ds__dom_search *d = b->dom_search;
+    size_t n = b->n;
+    if ((d->write_rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, 0, &d->write_err)) ==
+        DS_OK)
+      d->write_rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, 0,
+                                     &d->write_err);
+    tell(d, &d->objects);
+  }
   if (which == DS_DOM_DONE_DEGREES) /* its working arrays are allocated: no array takes recycled pages after them */
     ds__recycled_release(b), tell(b->dom_search, &b->dom_search->degrees);
 }
@@ -87,17 +97,17 @@ static void *work_alloc(void *ctx, size_t bytes) {
 static void work_free(void *ctx, void *p) { ds__spill_free(ctx, p); }
 
 /* The search, then its sections, written behind from here (the leak suspects read them after the
- * join meanwhile): their writeback starts before the main thread's findings are done. */
+ * join meanwhile): those by object as soon as they are final (done_with), before the per-type
+ * sizes, so their writeback overlaps the rest of the search and the leak suspects. */
 static void *dom_search(void *p) {
   ds__build *b = p;
   ds__dom_search *d = b->dom_search;
-  size_t n = b->n;
   d->ran = true; /* the result owns g.retained from here */
   d->rc = ds_dominators(&d->g, &b->dom, &d->err);
   tell(d, &d->over);
-  if (d->rc != DS_OK ||
-      (d->rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, 0, &d->err)) != DS_OK ||
-      (d->rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, 0, &d->err)) != DS_OK)
+  if (d->rc == DS_OK && d->write_rc != DS_OK)
+    d->rc = d->write_rc, d->err = d->write_err;
+  if (d->rc != DS_OK)
     return NULL;
   d->rc = ds__write_behind(b, DS_SEC_TYPE_RETAINED, b->dom.type_retained, b->type_total * sizeof *b->dom.type_retained,
                            0, &d->err);
@@ -159,6 +169,10 @@ ds_status ds__start_dominators_early(ds__build *b, const uint32_t *degree_off, d
   if (rc == DS_OK && b->dom_search->early)
     wait_for(b->dom_search, &b->dom_search->degrees);
   return rc;
+}
+
+bool ds__dominators_numbering(const ds__build *b) {
+  return b->dom_search && b->dom_search->early && b->dom_search->side.started;
 }
 
 void ds__dominators_incoming_ready(ds__build *b) {
