@@ -298,7 +298,7 @@ static void *scan_strings(void *p) {
     return NULL;
   }
   size_t hash_count = 0;
-  bool addr_in_file = (b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items);
+  bool addr_in_file = b->mapped & DS__MAPPED_ADDR; /* swapped after the references, or a spill file */
   scan->rc = collect_strings(b, addr_in_file, hashes, &hash_count, scan->large, &scan->large_count);
   string_hash *spare = NULL, *sorted;
   if (scan->rc == DS_OK && hash_count > 1) {

@@ -550,7 +550,7 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
   if (!b->budget) {
     /* the edges were the last pass over every address before the string scan's: their pages
      * leave the resident set meanwhile (the few reads between fault them back from the file) */
-    if ((b->mapped & DS__MAPPED_ADDR) || ds__written_in_place(b, b->addr.items))
+    if (b->mapped & DS__MAPPED_ADDR)
       ds_index_writer_release(b->addr.items, b->n * 8);
     if ((rc = ds__write_behind(b, DS_SEC_OUT_OFF, b->out_off, (b->n + 1) * 4, DS__WB_IN_PLACE, err)) != DS_OK)
       return rc;

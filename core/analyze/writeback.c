@@ -125,17 +125,23 @@ ds_status ds__write_behind(ds__build *b, ds_section_id id, void *data, uint64_t 
   return rc;
 }
 
-bool ds__written_in_place(ds__build *b, const void *data) {
-  ds__write_queue *q = b->wq;
-  if (!q || !data)
-    return false;
-  pthread_mutex_lock(&q->lock);
+/* The last entry queued for the array at data, once written (NULL: none). q->lock held. */
+static wq_entry *written_entry(ds__write_queue *q, const void *data) {
   wq_entry *e = NULL;
   for (size_t k = 0; k < q->count; k++)
     if (q->e[k].data == data)
       e = &q->e[k];
   while (e && !e->done)
     pthread_cond_wait(&q->cond, &q->lock);
+  return e;
+}
+
+bool ds__written_in_place(ds__build *b, const void *data) {
+  ds__write_queue *q = b->wq;
+  if (!q || !data)
+    return false;
+  pthread_mutex_lock(&q->lock);
+  wq_entry *e = written_entry(q, data);
   bool in_place = e && e->in_place;
   pthread_mutex_unlock(&q->lock);
   return in_place;
@@ -146,13 +152,8 @@ bool ds__swap_for_section(ds__build *b, ds_section_id id, void **data, uint64_t 
   if (!q || !*data || b->budget)
     return false;
   pthread_mutex_lock(&q->lock);
-  wq_entry *e = NULL;
-  for (size_t k = 0; k < q->count; k++)
-    if (q->e[k].data == *data && q->e[k].id == id)
-      e = &q->e[k];
-  while (e && !e->done)
-    pthread_cond_wait(&q->cond, &q->lock);
-  bool written = e && !e->in_place && q->rc == DS_OK;
+  wq_entry *e = written_entry(q, *data);
+  bool written = e && e->id == id && !e->in_place && q->rc == DS_OK;
   pthread_mutex_unlock(&q->lock);
   uint64_t got = 0;
   ds_error ignore = {0};
