@@ -219,6 +219,7 @@ typedef struct ds__symcache ds__symcache;
 #define DS__MAPPED_TYPE 0x2u      /* type.items */
 #define DS__MAPPED_OUT 0x4u       /* out_off, out_edge */
 #define DS__MAPPED_IN 0x8u        /* in_off, in_edge */
+#define DS__MAPPED_SIZE 0x10u     /* obj_size */
 
 typedef struct ds__build {
   ds_analysis *a;

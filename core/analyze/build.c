@@ -397,7 +397,8 @@ void ds__build_free(ds__build *b) {
   if (!(b->mapped & DS__MAPPED_TYPE))
     ds__spill_free(b, b->type.items);
   ds__spill_free(b, b->size.items);
-  ds__spill_free(b, b->obj_size);
+  if (!(b->mapped & DS__MAPPED_SIZE))
+    ds__spill_free(b, b->obj_size);
   free(b->big.items);
   free(b->thin.items);
   free(b->types);

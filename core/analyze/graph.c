@@ -538,10 +538,11 @@ ds_status ds__build_references(ds__build *b, ds_error *err) {
     return ds_error_set(err, DS_E_NOMEM, "out of memory for the address directory");
   if ((rc = run_edge_jobs(b, err)) != DS_OK || (rc = ds__collect_dependent_edges(b, err)) != DS_OK)
     return rc;
-  /* no other thread reads addresses or types now: they become the file's pages, and their own
-   * go to the outgoing references (recycled pages) */
+  /* no other thread reads addresses, types or sizes now: they become the file's pages, and their
+   * own go to the outgoing references and the inversion's arrays (recycled pages) */
   ds__swap_for_section(b, DS_SEC_OBJ_ADDR, (void **)&b->addr.items, b->n * 8, DS__MAPPED_ADDR);
   ds__swap_for_section(b, DS_SEC_OBJ_TYPE, (void **)&b->type.items, b->n * 4, DS__MAPPED_TYPE);
+  ds__swap_for_section(b, DS_SEC_OBJ_SIZE, (void **)&b->obj_size, b->n * 4, DS__MAPPED_SIZE);
   if ((rc = merge_edges(b, err)) != DS_OK)
     return rc;
   ds__lookup_free(&b->lookup); /* only the workers need it */

@@ -221,20 +221,22 @@ uint64_t ds__big_object_size(const ds__build *b, size_t i) {
 /* ---- the object sections -------------------------------------------------------------------- */
 
 /* Addresses, types and sizes are written behind while the next phases describe the roots and the
- * types through the DAC on this thread; the arrays get the file's pages in place, and the sizes'
- * leave memory at once (nothing reads them again). Under a memory budget the arrays are spill
- * files already: the phase "object sections" writes them and swaps in their mappings. */
+ * types through the DAC on this thread; the arrays are swapped for the file's pages after the
+ * references (graph.c), whose arrays take their pages over (fresh pages cost a trip to the host
+ * on this VM: spill.c). A root search's build has no references phase: its sizes get the file's
+ * pages in place and leave memory at once (nothing reads them again). Under a memory budget the
+ * arrays are spill files already: the phase "object sections" writes them and swaps in their
+ * mappings. */
 static ds_status start_object_sections(ds__build *b, ds_error *err) {
   if (b->budget)
     return DS_OK;
   ds__write_behind_start(b); /* here, before any other thread: without it, sections are written at once */
   size_t n = b->n;
   ds_status rc;
-  /* addresses and types are swapped for the file's pages after the references (graph.c), whose
-   * arrays take their pages over */
   if ((rc = ds__write_behind(b, DS_SEC_OBJ_ADDR, b->addr.items, n * 8, 0, err)) != DS_OK ||
       (rc = ds__write_behind(b, DS_SEC_OBJ_TYPE, b->type.items, n * 4, 0, err)) != DS_OK ||
-      (rc = ds__write_behind(b, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, DS__WB_IN_PLACE | DS__WB_RELEASE, err)) != DS_OK)
+      (rc = ds__write_behind(b, DS_SEC_OBJ_SIZE, b->obj_size, n * 4, b->search_target ? DS__WB_IN_PLACE | DS__WB_RELEASE : 0,
+                             err)) != DS_OK)
     return rc;
   return ds__write_behind(b, DS_SEC_BIG_SIZES, b->big.items, b->big.count * sizeof *b->big.items, 0, err);
 }
