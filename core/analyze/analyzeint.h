@@ -369,6 +369,7 @@ void ds__side_join(ds__side_thread *t);
  * written at once. ds__write_behind returns the queue's first error so far. */
 #define DS__WB_IN_PLACE 0x1u
 #define DS__WB_RELEASE 0x2u
+#define DS__WB_DIRECT 0x4u   /* not read back from the file: around the page cache (ds_index_writer_add_direct) */
 ds_status ds__write_behind(ds__build *b, ds_section_id id, void *data, uint64_t size, unsigned flags, ds_error *err);
 /* Waits until the queued array at data is written: true when its pages are the file's now (then
  * ds_index_writer_release may let them go). */

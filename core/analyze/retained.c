@@ -54,12 +54,13 @@ static void done_with(void *ctx, int which) {
   if (which == DS_DOM_DONE_IN)
     release_section(b, DS__MAPPED_IN, b->in_off, (b->n + 1) * 4), release_section(b, DS__MAPPED_IN, b->in_edge, b->edge_total * 4);
   if (which == DS_DOM_DONE_OBJECTS) {
-    /* final: written behind while the search goes on to the per-type sizes */
+    /* final: written behind while the search goes on to the per-type sizes, around the page
+     * cache (the build reads its own arrays, never the file's) */
     ds__dom_search *d = b->dom_search;
     size_t n = b->n;
-    if ((d->write_rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, 0, &d->write_err)) ==
-        DS_OK)
-      d->write_rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, 0,
+    if ((d->write_rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, DS__WB_DIRECT,
+                                        &d->write_err)) == DS_OK)
+      d->write_rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, DS__WB_DIRECT,
                                      &d->write_err);
     tell(d, &d->objects);
   }

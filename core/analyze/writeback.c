@@ -50,6 +50,8 @@ static void write_entry(ds__build *b, wq_entry *e, ds_status *rc, ds_error *err)
       if (e->flags & DS__WB_RELEASE)
         ds_index_writer_release(e->data, e->size);
     }
+  } else if ((e->flags & DS__WB_DIRECT) && e->data) {
+    *rc = ds_index_writer_add_direct(b->w, e->id, e->data, e->size, err);
   } else {
     *rc = ds_index_writer_add(b->w, e->id, e->data ? e->data : "", e->size, err);
   }

@@ -23,6 +23,8 @@
  * works while the builder computes the next ones; the header and table go in last. */
 struct ds_index_writer {
   int fd;
+  int direct_fd;             /* the file again, O_DIRECT (ds_index_writer_add_direct): -1 until opened,
+                              * -2 when refused */
   char tmp[4200];
   char path[4096];
   uint64_t offset;           /* where the next section goes */
@@ -126,6 +128,7 @@ ds_status ds_index_writer_create(const char *path, ds_index_writer **out, ds_err
     return rc;
   }
   w->offset = TABLE_RESERVED;
+  w->direct_fd = -1;
   pthread_mutex_init(&w->lock, NULL);
   *out = w;
   return DS_OK;
@@ -136,6 +139,8 @@ void ds_index_writer_free(ds_index_writer *w) {
     return;
   if (w->fd >= 0)
     close(w->fd);
+  if (w->direct_fd >= 0)
+    close(w->direct_fd);
   if (!w->finished)
     unlink(w->tmp); /* an unfinished index never appears under its name */
   for (uint32_t m = 0; m < w->map_count; m++)
@@ -144,9 +149,11 @@ void ds_index_writer_free(ds_index_writer *w) {
   free(w);
 }
 
-/* Claims the table's next entry and its place in the file (from an offset aligned to `align`):
- * the entry's index, or UINT32_MAX with err. */
-static uint32_t claim_section(ds_index_writer *w, ds_section_id id, uint64_t size, uint64_t align, ds_error *err) {
+/* Claims the table's next entry and its place in the file (from an offset aligned to `align`, and
+ * the next section's from one aligned to end_align past it): the entry's index, or UINT32_MAX
+ * with err. */
+static uint32_t claim_section(ds_index_writer *w, ds_section_id id, uint64_t size, uint64_t align, uint64_t end_align,
+                              ds_error *err) {
   pthread_mutex_lock(&w->lock);
   uint32_t k = UINT32_MAX;
   if (w->streaming) {
@@ -157,7 +164,7 @@ static uint32_t claim_section(ds_index_writer *w, ds_section_id id, uint64_t siz
     k = w->count++;
     uint64_t at = (w->offset + align - 1) & ~(align - 1);
     w->table[k] = (section_entry){.id = id, .offset = at, .size = size};
-    w->offset = (at + size + SECTION_ALIGN - 1) & ~(uint64_t)(SECTION_ALIGN - 1);
+    w->offset = (at + size + end_align - 1) & ~(end_align - 1);
   }
   pthread_mutex_unlock(&w->lock);
   return k;
@@ -190,15 +197,75 @@ static ds_status write_section(ds_index_writer *w, uint32_t k, const void *data,
 
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err) {
-  uint32_t k = claim_section(w, id, size, SECTION_ALIGN, err);
+  uint32_t k = claim_section(w, id, size, SECTION_ALIGN, SECTION_ALIGN, err);
   return k == UINT32_MAX ? err->code : write_section(w, k, data, err);
+}
+
+/* The O_DIRECT descriptor, opened on first use (w->lock held); -1 where the file system has no
+ * direct I/O (tmpfs, some network file systems). */
+static int direct_fd(ds_index_writer *w) {
+  if (w->direct_fd == -1) {
+    int fd = open(w->tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    w->direct_fd = fd >= 0 ? fd : -2;
+  }
+  return w->direct_fd >= 0 ? w->direct_fd : -1;
+}
+
+ds_status ds_index_writer_add_direct(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
+                                     ds_error *err) {
+  enum { PAGE = 4096, PIECE = 1 << 20 }; /* PIECE: a multiple of the page and of 32 */
+  pthread_mutex_lock(&w->lock);
+  int fd = direct_fd(w);
+  pthread_mutex_unlock(&w->lock);
+  void *bounce = NULL;
+  if (fd < 0 || posix_memalign(&bounce, PAGE, PIECE) != 0)
+    return ds_index_writer_add(w, id, data, size, err);
+  /* whole pages of its own: the zeros after its end up to the page's go to disk too, and no
+   * other section's bytes share a page with it (nor its page cache page with theirs) */
+  uint32_t k = claim_section(w, id, size, PAGE, PAGE, err);
+  if (k == UINT32_MAX) {
+    free(bounce);
+    return err->code;
+  }
+  section_entry *e = &w->table[k];
+  const uint8_t *p = data;
+  ds__checksum c;
+  ds__checksum_begin(&c);
+  ds_status rc = DS_OK;
+  bool direct = true;
+  for (uint64_t done = 0; done < e->size && rc == DS_OK;) {
+    uint64_t piece = e->size - done < PIECE ? e->size - done : PIECE;
+    if (!w->unchecked)
+      ds__checksum_blocks(&c, p + done, piece & ~(uint64_t)31);
+    size_t whole = (size_t)((piece + PAGE - 1) & ~(uint64_t)(PAGE - 1));
+    memcpy(bounce, p + done, (size_t)piece); /* direct I/O wants an aligned buffer */
+    memset((uint8_t *)bounce + piece, 0, whole - (size_t)piece);
+    ssize_t n = -1;
+    while (direct && (n = pwrite(fd, bounce, whole, (off_t)(e->offset + done))) < 0 && errno == EINTR)
+      ;
+    if (n != (ssize_t)whole) { /* refused after all (EINVAL), or short: the rest through the page cache */
+      direct = false;
+      if (!write_all_at(w->fd, p + done, e->size - done, e->offset + done))
+        rc = ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+      else if (!w->unchecked)
+        ds__checksum_blocks(&c, p + done + piece, (e->size - done - piece) & ~(uint64_t)31);
+      break;
+    }
+    done += piece;
+  }
+  free(bounce);
+  if (rc != DS_OK)
+    return rc;
+  uint64_t blocks = e->size & ~(uint64_t)31;
+  e->checksum = w->unchecked ? 0 : ds__checksum_end(&c, p + blocks, e->size - blocks, e->size);
+  return DS_OK;
 }
 
 ds_status ds_index_writer_add_in_place(ds_index_writer *w, ds_section_id id, void *data, uint64_t size,
                                        ds_error *err) {
   if ((uintptr_t)data & 4095)
     return ds_error_set(err, DS_E_ARG, "an array written in place must start on a page");
-  uint32_t k = claim_section(w, id, size, 4096, err); /* on a page of the file too */
+  uint32_t k = claim_section(w, id, size, 4096, SECTION_ALIGN, err); /* on a page of the file too */
   ds_status rc = k == UINT32_MAX ? err->code : write_section(w, k, data, err);
   if (rc != DS_OK || !size)
     return rc;
@@ -308,7 +375,7 @@ const void *ds_index_writer_map_section(ds_index_writer *w, ds_section_id id, ui
 
 const void *ds_index_writer_add_mapped(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                                        ds_error *err) {
-  uint32_t k = claim_section(w, id, size, SECTION_ALIGN, err);
+  uint32_t k = claim_section(w, id, size, SECTION_ALIGN, SECTION_ALIGN, err);
   uint64_t got;
   return k != UINT32_MAX && write_section(w, k, data, err) == DS_OK ? map_entry(w, k, &got, err) : NULL;
 }
