@@ -477,6 +477,7 @@ static ds_status run_build(ds_analysis *a, const ds_root_set *given_roots, const
   else
     ds_finding_settings_init(&b->settings);
   ds_strpool_add(&b->pool, ""); /* offset 0 = "" */
+  ds_index_writer_drop_cached(path); /* before the walk's arrays, which reuse the pages freed */
   ds_status rc = DS_OK;
   for (size_t k = 0; k < phase_count && rc == DS_OK; k++) {
     double t = ds__now_ms(), cpu = cpu_now_ms();

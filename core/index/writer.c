@@ -79,6 +79,20 @@ static ds_status refuse_foreign_target(const char *path, ds_error *err) {
                                      "(choose another --index path)", path);
 }
 
+void ds_index_writer_drop_cached(const char *path) {
+  if (!path)
+    return;
+  ds_error ignore = {0};
+  struct stat st;
+  if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || refuse_foreign_target(path, &ignore) != DS_OK)
+    return; /* none, or not an index: left alone (ds_index_writer_create refuses it later) */
+  int fd = ds_open_regular(path);
+  if (fd < 0)
+    return;
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* advice: pages mapped or dirty stay */
+  close(fd);
+}
+
 /* Removes "<path>.tmp.<pid>" files left by builds whose process is gone (killed mid-way). */
 static void remove_stale_builds(const char *path) {
   char dir[4096];

@@ -6,9 +6,13 @@
  * that are all correct, so only the check itself can catch it. And a section the writer puts
  * around the page cache reads back whole.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "dumpscope/index.h"
@@ -220,10 +224,63 @@ static void test_direct_section_round_trip(void) {
   free(data);
 }
 
+/* The file's pages in the page cache (read in first when asked). */
+static size_t cached_pages(const char *path, bool read_in) {
+  int fd = open(path, O_RDONLY);
+  CU_ASSERT_FATAL(fd >= 0);
+  struct stat st;
+  CU_ASSERT_FATAL(fstat(fd, &st) == 0 && st.st_size > 0);
+  char buf[65536];
+  while (read_in && read(fd, buf, sizeof buf) > 0)
+    ;
+  size_t len = (size_t)st.st_size, pages = (len + 4095) / 4096, cached = 0;
+  void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  unsigned char *in = malloc(pages);
+  CU_ASSERT_FATAL(map != MAP_FAILED && in && mincore(map, len, in) == 0);
+  for (size_t k = 0; k < pages; k++)
+    cached += in[k] & 1;
+  free(in);
+  munmap(map, len);
+  close(fd);
+  return cached;
+}
+
+/* An index a build is about to replace leaves the page cache at the build's start; a file that is
+ * not an index stays as it is. */
+static void test_replaced_index_leaves_cache(void) {
+  char path[512], other[512];
+  snprintf(path, sizeof path, "%s/old.dsindex", ds_test_tmpdir());
+  snprintf(other, sizeof other, "%s/other.dmp", ds_test_tmpdir());
+  static uint8_t data[1 << 20];
+  memset(data, 'x', sizeof data);
+  ds_error err = {0};
+  ds_index_writer *w = NULL;
+  CU_ASSERT_EQUAL_FATAL(ds_index_writer_create(path, &w, &err), DS_OK);
+  CU_ASSERT_EQUAL(ds_index_writer_add(w, DS_SEC_STRINGS, data, sizeof data, &err), DS_OK);
+  CU_ASSERT_EQUAL_FATAL(ds_index_writer_finish(w, &err), DS_OK); /* fsynced: clean pages */
+  ds_index_writer_free(w);
+  FILE *f = fopen(other, "wb");
+  CU_ASSERT_FATAL(f && fwrite(data, 1, sizeof data, f) == sizeof data && fflush(f) == 0 && fsync(fileno(f)) == 0);
+  fclose(f);
+  struct statfs fs;
+  bool droppable = statfs(path, &fs) == 0 && fs.f_type != 0x01021994 /* tmpfs: its pages are the file */;
+  CU_ASSERT(cached_pages(path, true) > 256);
+  size_t other_before = cached_pages(other, true);
+  CU_ASSERT(other_before > 200); /* of 256 */
+  ds_index_writer_drop_cached(path);
+  ds_index_writer_drop_cached(other);
+  if (droppable)
+    CU_ASSERT_EQUAL(cached_pages(path, false), 0);
+  CU_ASSERT_EQUAL(cached_pages(other, false), other_before);
+  unlink(path);
+  unlink(other);
+}
+
 int main(void) {
   CU_initialize_registry();
   CU_pSuite s = CU_add_suite("index_refs", NULL, NULL);
   CU_add_test(s, "references in the lock sections are checked at open", test_lock_sections_checked);
   CU_add_test(s, "a section written around the page cache reads back whole", test_direct_section_round_trip);
+  CU_add_test(s, "an index about to be replaced leaves the page cache", test_replaced_index_leaves_cache);
   return ds_test_main();
 }
