@@ -198,9 +198,10 @@ static void test_direct_section_round_trip(void) {
   static const size_t sizes[] = {0, 1, 33, 4095, 4096, 4097, (1u << 20) + 33, (3u << 20) - 5};
   char path[512];
   snprintf(path, sizeof path, "%s/direct.dsindex", ds_test_tmpdir());
-  uint8_t *data = malloc(3u << 20);
+  enum { DATA = (3u << 20) + 64 }; /* the largest size from the largest start */
+  uint8_t *data = malloc(DATA);
   CU_ASSERT_PTR_NOT_NULL_FATAL(data);
-  for (size_t i = 0; i < (3u << 20); i++)
+  for (size_t i = 0; i < DATA; i++)
     data[i] = (uint8_t)(i * 2654435761u >> 13);
   const char before[] = "before", after[] = "after: the next section";
   for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
