@@ -83,12 +83,11 @@ void ds_index_writer_drop_cached(const char *path) {
   if (!path)
     return;
   ds_error ignore = {0};
-  struct stat st;
-  if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || refuse_foreign_target(path, &ignore) != DS_OK)
-    return; /* none, or not an index: left alone (ds_index_writer_create refuses it later) */
+  if (refuse_foreign_target(path, &ignore) != DS_OK)
+    return; /* not an index: left alone (ds_index_writer_create refuses it later) */
   int fd = ds_open_regular(path);
   if (fd < 0)
-    return;
+    return; /* none */
   posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* advice: pages mapped or dirty stay */
   close(fd);
 }
@@ -184,12 +183,29 @@ static uint32_t claim_section(ds_index_writer *w, ds_section_id id, uint64_t siz
   return k;
 }
 
+/* A piece written around the page cache (ds_index_writer_add_direct): copied into the aligned
+ * buffer (PIECE bytes) with zeros up to its page's end, which the section's claim owns. False when
+ * the file system refuses it after all (EINVAL) or writes less. */
+static bool write_direct(int fd, void *bounce, const uint8_t *p, uint64_t piece, uint64_t offset) {
+  size_t whole = (size_t)((piece + 4095) & ~(uint64_t)4095);
+  memcpy(bounce, p, (size_t)piece);
+  memset((uint8_t *)bounce + piece, 0, whole - (size_t)piece);
+  ssize_t n;
+  while ((n = pwrite(fd, bounce, whole, (off_t)offset)) < 0 && errno == EINTR)
+    ;
+  return n == (ssize_t)whole;
+}
+
+enum { PIECE = 1 << 20 }; /* a multiple of 32 and of the page */
+
 /* Checksums and writes the claimed entry k's bytes, a piece at a time: the checksum brings each
  * piece into the cache, from where the write copies it (a section of 100 MB and more was read
- * from memory twice). Its place is its own: no lock needed. */
-static ds_status write_section(ds_index_writer *w, uint32_t k, const void *data, ds_error *err) {
+ * from memory twice). With a direct descriptor and its buffer (PIECE bytes, page-aligned), around
+ * the page cache, and through it from the first piece that direct I/O refuses. Its place is its
+ * own: no lock needed. */
+static ds_status write_section(ds_index_writer *w, uint32_t k, const void *data, int direct, void *bounce,
+                              ds_error *err) {
   section_entry *e = &w->table[k];
-  enum { PIECE = 1 << 20 }; /* a multiple of 32 */
   const uint8_t *p = data;
   ds__checksum c;
   ds__checksum_begin(&c);
@@ -198,7 +214,9 @@ static ds_status write_section(ds_index_writer *w, uint32_t k, const void *data,
     uint64_t piece = e->size - done < PIECE ? e->size - done : PIECE;
     if (!w->unchecked)
       ds__checksum_blocks(&c, p + done, piece & ~(uint64_t)31);
-    if (!write_all_at(w->fd, p + done, piece, e->offset + done))
+    if (direct >= 0 && !write_direct(direct, bounce, p + done, piece, e->offset + done))
+      direct = -1;
+    if (direct < 0 && !write_all_at(w->fd, p + done, piece, e->offset + done))
       return ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
     done += piece;
   }
@@ -212,7 +230,7 @@ static ds_status write_section(ds_index_writer *w, uint32_t k, const void *data,
 ds_status ds_index_writer_add(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                               ds_error *err) {
   uint32_t k = claim_section(w, id, size, SECTION_ALIGN, SECTION_ALIGN, err);
-  return k == UINT32_MAX ? err->code : write_section(w, k, data, err);
+  return k == UINT32_MAX ? err->code : write_section(w, k, data, -1, NULL, err);
 }
 
 /* The O_DIRECT descriptor, opened on first use (w->lock held); -1 where the file system has no
@@ -227,52 +245,18 @@ static int direct_fd(ds_index_writer *w) {
 
 ds_status ds_index_writer_add_direct(ds_index_writer *w, ds_section_id id, const void *data, uint64_t size,
                                      ds_error *err) {
-  enum { PAGE = 4096, PIECE = 1 << 20 }; /* PIECE: a multiple of the page and of 32 */
   pthread_mutex_lock(&w->lock);
   int fd = direct_fd(w);
   pthread_mutex_unlock(&w->lock);
   void *bounce = NULL;
-  if (fd < 0 || posix_memalign(&bounce, PAGE, PIECE) != 0)
+  if (fd < 0 || posix_memalign(&bounce, 4096, PIECE) != 0)
     return ds_index_writer_add(w, id, data, size, err);
   /* whole pages of its own: the zeros after its end up to the page's go to disk too, and no
    * other section's bytes share a page with it (nor its page cache page with theirs) */
-  uint32_t k = claim_section(w, id, size, PAGE, PAGE, err);
-  if (k == UINT32_MAX) {
-    free(bounce);
-    return err->code;
-  }
-  section_entry *e = &w->table[k];
-  const uint8_t *p = data;
-  ds__checksum c;
-  ds__checksum_begin(&c);
-  ds_status rc = DS_OK;
-  bool direct = true;
-  for (uint64_t done = 0; done < e->size && rc == DS_OK;) {
-    uint64_t piece = e->size - done < PIECE ? e->size - done : PIECE;
-    if (!w->unchecked)
-      ds__checksum_blocks(&c, p + done, piece & ~(uint64_t)31);
-    size_t whole = (size_t)((piece + PAGE - 1) & ~(uint64_t)(PAGE - 1));
-    memcpy(bounce, p + done, (size_t)piece); /* direct I/O wants an aligned buffer */
-    memset((uint8_t *)bounce + piece, 0, whole - (size_t)piece);
-    ssize_t n = -1;
-    while (direct && (n = pwrite(fd, bounce, whole, (off_t)(e->offset + done))) < 0 && errno == EINTR)
-      ;
-    if (n != (ssize_t)whole) { /* refused after all (EINVAL), or short: the rest through the page cache */
-      direct = false;
-      if (!write_all_at(w->fd, p + done, e->size - done, e->offset + done))
-        rc = ds_error_set(err, DS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
-      else if (!w->unchecked)
-        ds__checksum_blocks(&c, p + done + piece, (e->size - done - piece) & ~(uint64_t)31);
-      break;
-    }
-    done += piece;
-  }
+  uint32_t k = claim_section(w, id, size, 4096, 4096, err);
+  ds_status rc = k == UINT32_MAX ? err->code : write_section(w, k, data, fd, bounce, err);
   free(bounce);
-  if (rc != DS_OK)
-    return rc;
-  uint64_t blocks = e->size & ~(uint64_t)31;
-  e->checksum = w->unchecked ? 0 : ds__checksum_end(&c, p + blocks, e->size - blocks, e->size);
-  return DS_OK;
+  return rc;
 }
 
 ds_status ds_index_writer_add_in_place(ds_index_writer *w, ds_section_id id, void *data, uint64_t size,
@@ -280,7 +264,7 @@ ds_status ds_index_writer_add_in_place(ds_index_writer *w, ds_section_id id, voi
   if ((uintptr_t)data & 4095)
     return ds_error_set(err, DS_E_ARG, "an array written in place must start on a page");
   uint32_t k = claim_section(w, id, size, 4096, SECTION_ALIGN, err); /* on a page of the file too */
-  ds_status rc = k == UINT32_MAX ? err->code : write_section(w, k, data, err);
+  ds_status rc = k == UINT32_MAX ? err->code : write_section(w, k, data, -1, NULL, err);
   if (rc != DS_OK || !size)
     return rc;
   /* the file's pages are mapped elsewhere first, then moved over the array in one step: a failed
@@ -391,7 +375,7 @@ const void *ds_index_writer_add_mapped(ds_index_writer *w, ds_section_id id, con
                                        ds_error *err) {
   uint32_t k = claim_section(w, id, size, SECTION_ALIGN, SECTION_ALIGN, err);
   uint64_t got;
-  return k != UINT32_MAX && write_section(w, k, data, err) == DS_OK ? map_entry(w, k, &got, err) : NULL;
+  return k != UINT32_MAX && write_section(w, k, data, -1, NULL, err) == DS_OK ? map_entry(w, k, &got, err) : NULL;
 }
 
 void ds_index_writer_release(const void *map, uint64_t size) {
