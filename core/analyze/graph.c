@@ -703,8 +703,10 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
   uint32_t split = (uint32_t)halving_source(b->out_off, n, b->edge_total);
   reverse_job rj[2] = {{b->out_off, b->out_edge, b->in_edge, first, 0, split},
                        {b->out_off, b->out_edge, b->in_edge, b->in_off + 2, split, (uint32_t)n}};
+  double t_count = ds__now_ms();
   run_on_threads(reverse_count, rj, sizeof *rj, 2);
   reverse_offsets(first, b->in_off, n);
+  b->stats->reverse_count_ms = ds__now_ms() - t_count;
   rj[1].at = b->in_off + 1;
   /* the dominator search starts here: it needs the incoming references only after numbering the
    * vertices, which it does beside the fill; until then it reads the in-degrees from first[],
@@ -714,6 +716,7 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     ds__spill_free(b, first);
     return rc;
   }
+  double t_fill = ds__now_ms();
   /* with the search numbering on its own thread, the fill takes one: the numbering decides when
    * the search (and the build) ends, and a third thread slowed it */
   if (ds__dominators_numbering(b))
@@ -722,6 +725,7 @@ ds_status ds__build_reverse(ds__build *b, ds_error *err) {
     run_on_threads(reverse_fill, rj, sizeof *rj, 2);
   ds__spill_free(b, first); /* no array is allocated after it that would take its pages */
   ds__dominators_incoming_ready(b);
+  b->stats->reverse_fill_ms = ds__now_ms() - t_fill;
   b->stats->reverse_ms = ds__now_ms() - t_in;
   rc = ds__write_behind(b, DS_SEC_IN_OFF, b->in_off, (n + 1) * 4, DS__WB_IN_PLACE, err);
   return rc != DS_OK ? rc : ds__write_behind(b, DS_SEC_IN_EDGE, b->in_edge, b->edge_total * 4, DS__WB_IN_PLACE, err);

@@ -29,6 +29,8 @@ struct ds__dom_search {
   bool reached; /* g.reached (b->live) holds every live object's bit */
   ds_status write_rc; /* queuing the sections by object, from the search's thread */
   ds_error write_err;
+  double start_ms; /* when the search began, ms since the build's start */
+  bool beside;     /* it ran on its own thread (side) */
 };
 
 static void tell(ds__dom_search *d, bool *flag) {
@@ -104,6 +106,7 @@ static void *dom_search(void *p) {
   ds__build *b = p;
   ds__dom_search *d = b->dom_search;
   d->ran = true; /* the result owns g.retained from here */
+  d->start_ms = ds__now_ms() - b->t0;
   d->rc = ds_dominators(&d->g, &b->dom, &d->err);
   tell(d, &d->over);
   if (d->rc == DS_OK && d->write_rc != DS_OK)
@@ -148,6 +151,7 @@ static ds_status start_search(ds__build *b, const uint32_t *degree_off, ds_error
     d->g.reached = b->live;
     if (!ds__side_start(&d->side, dom_search, b)) /* it runs in its phase, after the fill and liveness */
       d->early = false, d->g.degree_off = NULL, d->g.wait_in = NULL, d->g.reached = NULL;
+    d->beside = d->side.started;
   }
   return DS_OK;
 }
@@ -229,6 +233,9 @@ ds_status ds__join_dominators(ds__build *b, ds_error *err) {
     free(d->root_bits);
     d->root_bits = NULL;
     b->stats->dominators_ms = b->dom.ms;
+    b->stats->dominators_start_ms = d->start_ms;
+    b->stats->dominators_beside = d->beside;
+    memcpy(b->stats->dominators_step_ms, b->dom.step_ms, sizeof b->dom.step_ms);
     b->stats->dominators_bytes = b->dom.work_bytes + ((n + 63) / 64 + 1) * sizeof(uint64_t);
     b->report.reachable_objects = b->dom.reachable;
     b->report.reachable_bytes = b->dom.reachable_bytes;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "dumpscope/analysis.h"
+#include "dumpscope/dominators.h"
 #include "dumpscope/findings.h"
 #include "dumpscope/roots.h"
 
@@ -38,6 +39,13 @@ typedef struct ds_build_stats {
   uint64_t memory_budget;    /* the budget the build ran under (0: none) */
   uint64_t spilled_bytes;    /* written to temporary files because of it */
   uint64_t recycled_bytes;   /* arrays' pages taken over from arrays freed before them */
+  /* What runs beside the phases, which the phase table cannot show: the inversion's two passes,
+   * and the dominator search on its own thread (from its start, ms since the build's, through its
+   * steps: numbering, semidominators, immediate dominators, retained sizes, per-type sizes). The
+   * search ends the critical path: the phases after its start wait for it only at "dominators". */
+  double reverse_count_ms, reverse_fill_ms;
+  double dominators_start_ms, dominators_step_ms[DS_DOM_STEPS];
+  bool dominators_beside;    /* on a thread of its own (else in its phase: under a memory budget) */
 } ds_build_stats;
 
 /* roots NULL: collect them here (after the walk, which the thread-static search profits from).
