@@ -83,14 +83,15 @@ void ds_build_stats_print(const ds_build_stats *stats, FILE *out) {
           stats->total_ms, (unsigned long long)stats->memory_budget, (unsigned long long)stats->spilled_bytes,
           (unsigned long long)stats->recycled_bytes);
   if (stats->reverse_count_ms > 0 || stats->reverse_fill_ms > 0)
-    fprintf(out, "reverse: counting %.0f ms, filling %.0f ms\n", stats->reverse_count_ms, stats->reverse_fill_ms);
+    fprintf(out, "reverse: counting %.0f ms, filling %.0f ms\n", stats->reverse_count_ms,
+            stats->reverse_fill_ms);
   if (stats->dominators_ms > 0) {
     const double *st = stats->dominators_step_ms;
     fprintf(out,
             "dominator search, %s: %.0f to %.0f ms into the build: numbering %.0f ms, semidominators %.0f, "
             "immediate dominators %.0f, retained sizes %.0f, per-type sizes %.0f\n",
-            stats->dominators_beside ? "on its own thread" : "in its phase", stats->dominators_start_ms, stats->dominators_start_ms + stats->dominators_ms, st[0], st[1], st[2], st[3],
-            st[4]);
+            stats->dominators_beside ? "on its own thread" : "in its phase", stats->dominators_start_ms,
+            stats->dominators_start_ms + stats->dominators_ms, st[0], st[1], st[2], st[3], st[4]);
   }
 }
 

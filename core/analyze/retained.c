@@ -29,8 +29,6 @@ struct ds__dom_search {
   bool reached; /* g.reached (b->live) holds every live object's bit */
   ds_status write_rc; /* queuing the sections by object, from the search's thread */
   ds_error write_err;
-  double start_ms; /* when the search began, ms since the build's start */
-  bool beside;     /* it ran on its own thread (side) */
 };
 
 static void tell(ds__dom_search *d, bool *flag) {
@@ -62,8 +60,8 @@ static void done_with(void *ctx, int which) {
     size_t n = b->n;
     if ((d->write_rc = ds__write_behind(b, DS_SEC_IDOM, b->dom.idom, n * sizeof *b->dom.idom, DS__WB_DIRECT,
                                         &d->write_err)) == DS_OK)
-      d->write_rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained, DS__WB_DIRECT,
-                                     &d->write_err);
+      d->write_rc = ds__write_behind(b, DS_SEC_RETAINED, b->dom.retained, n * sizeof *b->dom.retained,
+                                     DS__WB_DIRECT, &d->write_err);
     tell(d, &d->objects);
   }
   if (which == DS_DOM_DONE_DEGREES) /* its working arrays are allocated: no array takes recycled pages after them */
@@ -106,7 +104,7 @@ static void *dom_search(void *p) {
   ds__build *b = p;
   ds__dom_search *d = b->dom_search;
   d->ran = true; /* the result owns g.retained from here */
-  d->start_ms = ds__now_ms() - b->t0;
+  b->stats->dominators_start_ms = ds__now_ms() - b->t0; /* read after the join */
   d->rc = ds_dominators(&d->g, &b->dom, &d->err);
   tell(d, &d->over);
   if (d->rc == DS_OK && d->write_rc != DS_OK)
@@ -151,7 +149,7 @@ static ds_status start_search(ds__build *b, const uint32_t *degree_off, ds_error
     d->g.reached = b->live;
     if (!ds__side_start(&d->side, dom_search, b)) /* it runs in its phase, after the fill and liveness */
       d->early = false, d->g.degree_off = NULL, d->g.wait_in = NULL, d->g.reached = NULL;
-    d->beside = d->side.started;
+    b->stats->dominators_beside = d->side.started;
   }
   return DS_OK;
 }
@@ -233,8 +231,6 @@ ds_status ds__join_dominators(ds__build *b, ds_error *err) {
     free(d->root_bits);
     d->root_bits = NULL;
     b->stats->dominators_ms = b->dom.ms;
-    b->stats->dominators_start_ms = d->start_ms;
-    b->stats->dominators_beside = d->beside;
     memcpy(b->stats->dominators_step_ms, b->dom.step_ms, sizeof b->dom.step_ms);
     b->stats->dominators_bytes = b->dom.work_bytes + ((n + 63) / 64 + 1) * sizeof(uint64_t);
     b->report.reachable_objects = b->dom.reachable;
