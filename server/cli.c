@@ -124,7 +124,8 @@ void ds_cli_usage(FILE *out) {
           "  --limit N --offset N   array elements to show (default 20)\n"
           "Environment: DUMPSCOPE_DAC, DUMPSCOPE_RUNTIME_DIRS (a:b), DUMPSCOPE_SYMBOL_SERVERS (u1;u2),\n"
           "             DUMPSCOPE_CACHE (downloaded DACs), DUMPSCOPE_MEMORY_BUDGET (index builds),\n"
-          "             DUMPSCOPE_BUILD_PHASES=1 (time and memory of each phase of an index build)\n");
+          "             DUMPSCOPE_BUILD_PHASES=1 (time and memory of each phase of an index build, then\n"
+          "             the inversion's passes and the dominator search's steps, which run beside them)\n");
   ds_cli_resource_usage(out);
 }
 
